@@ -1,0 +1,133 @@
+"""The `/mim` command language: text in, a typed command out, or a UsageError.
+
+Parsing is pure: no IO, no roles. Any input at all either parses or raises
+`UsageError` with a short message and the usage line (fuzzed in the tests).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from bot.errors import UsageError
+from connectors.base import Query, QueryKind
+
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "FindCommand",
+    "HelpCommand",
+    "parse",
+    "parse_term",
+]
+
+MAX_TERM_LENGTH = 256
+MIN_PREFIX_LENGTH = 2  # `a*` would list most of the directory
+
+USAGE = {
+    "help": "/mim help",
+    "find": "/mim find user <term>  |  /mim find <attribute>=<value>",
+}
+COMMANDS = tuple(USAGE)
+
+# Slack turns mail addresses into <mailto:a@b|a@b> and links into <http://..|..>.
+_SLACK_LINK = re.compile(r"<(?:mailto:)?([^<>|]+)(?:\|([^<>]*))?>")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    name: str = "help"
+
+
+@dataclass(frozen=True)
+class FindCommand:
+    query: Query
+    name: str = "find"
+
+
+Command = HelpCommand | FindCommand
+
+
+def parse(text: str) -> Command:
+    """Parse the text after `/mim`. Raises UsageError on anything it cannot take."""
+    text = _unslack(text)
+    verb, _, rest = text.partition(" ")
+    verb = verb.lower()
+    rest = rest.strip()
+    if verb in ("", "help"):
+        return HelpCommand()
+    if verb == "find":
+        return FindCommand(query=_parse_find(rest))
+    raise UsageError(f"Unknown command `{_clip(verb)}`. Try `/mim help`.")
+
+
+def _parse_find(rest: str) -> Query:
+    if not rest:
+        raise UsageError("What should I look for?", USAGE["find"])
+    word, _, after = rest.partition(" ")
+    if word.lower() == "user":
+        if not after.strip():
+            raise UsageError("What should I look for?", USAGE["find"])
+        return parse_term(after, usage=USAGE["find"])
+    attribute, eq, value = rest.partition("=")
+    if eq and _ATTRIBUTE_NAME.fullmatch(attribute.strip()):
+        value = _check_value(_strip_quotes(value.strip()), USAGE["find"])
+        if "*" in value:
+            raise UsageError("Wildcards work with `find user <prefix>*` only.", USAGE["find"])
+        return Query(QueryKind.ATTRIBUTE, value, attribute=attribute.strip())
+    if eq:
+        raise UsageError("That is not an attribute name before `=`.", USAGE["find"])
+    # `find jdoe` is read as `find user jdoe`: people type it that way.
+    return parse_term(rest, usage=USAGE["find"])
+
+
+def parse_term(raw: str, *, usage: str) -> Query:
+    """Detect the kind of a person term: mail/UPN, employee ID, prefix or name."""
+    term = _check_value(_strip_quotes(raw.strip()), usage)
+    if term.endswith("*"):
+        stem = term.rstrip("*")
+        if "*" in stem:
+            raise UsageError("Only one trailing `*` is allowed.", usage)
+        if len(stem) < MIN_PREFIX_LENGTH:
+            raise UsageError(f"A prefix needs at least {MIN_PREFIX_LENGTH} characters.", usage)
+        return Query(QueryKind.PREFIX, stem)
+    if "*" in term:
+        raise UsageError("`*` is allowed only at the end, as a prefix search.", usage)
+    if "@" in term:
+        return Query(QueryKind.MAIL_OR_UPN, term)
+    if term.isascii() and term.isdigit():
+        return Query(QueryKind.EMPLOYEE_ID, term)
+    return Query(QueryKind.NAME, term)
+
+
+def _check_value(value: str, usage: str) -> str:
+    if not value:
+        raise UsageError("The search term is empty.", usage)
+    if len(value) > MAX_TERM_LENGTH:
+        raise UsageError(f"The search term is longer than {MAX_TERM_LENGTH} characters.", usage)
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
+        raise UsageError("The search term contains control or invisible characters.", usage)
+    return value
+
+
+def _unslack(text: str) -> str:
+    """Undo Slack's escaping (&amp; &lt; &gt;) and link markup; normalise spaces."""
+    text = _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), text or "")
+    text = html.unescape(text) if "&" in text else text
+    text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split())
+
+
+def _strip_quotes(value: str) -> str:
+    for q in ('"', "'", "“", "‘", "`"):
+        closing = {"“": "”", "‘": "’"}.get(q, q)
+        if len(value) >= 2 and value.startswith(q) and value.endswith(closing):
+            return value[1:-1].strip()
+    return value
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

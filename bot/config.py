@@ -1,0 +1,256 @@
+"""app.yaml, read once at the edge, validated, and handed out section by section.
+
+Secrets never sit in the file in clear: a secret key holds a `${ENV_VAR}`
+reference, or its sibling `<key>_file` names a file holding the secret. Any
+other string may use `${ENV_VAR}` too. The environment is an argument
+(`environ=`), so tests pass a dict instead of patching `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.errors import ConfigError
+
+__all__ = [
+    "AdConfig",
+    "AppConfig",
+    "AuditConfig",
+    "ConnectorsConfig",
+    "MimSyncConfig",
+    "PolicyConfig",
+    "RoleMembers",
+    "SearchConfig",
+    "SlackConfig",
+    "load_config",
+    "parse_config",
+]
+
+# Keys whose values are secrets wherever they appear.
+SECRET_KEYS = frozenset(
+    {"bot_token", "app_token", "signing_secret", "password", "subject_key", "client_secret"}
+)
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WHOLE_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+# scheme://user:password@host — a password in a URL is a secret written in clear.
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:([^@/]+)@", re.IGNORECASE)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RoleMembers(_Model):
+    users: tuple[str, ...] = ()
+    usergroups: tuple[str, ...] = ()
+
+    @field_validator("users")
+    @classmethod
+    def _user_ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for uid in v:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", uid):
+                raise ValueError(f"{uid!r} is not a Slack user id (U… or W…); names are not allowed")
+        return v
+
+    @field_validator("usergroups")
+    @classmethod
+    def _group_ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for gid in v:
+            if not re.fullmatch(r"S[A-Z0-9]{2,}", gid):
+                raise ValueError(f"{gid!r} is not a Slack user-group id (S…)")
+        return v
+
+
+class SlackConfig(_Model):
+    mode: Literal["http", "socket"] = "http"
+    bot_token: str
+    app_token: str | None = None
+    signing_secret: str | None = None
+    api_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    path: str = "/slack/events"
+    listener_threads: int = Field(default=32, ge=2, le=512)
+    approvals_channel: str | None = None
+    notifications_channel: str | None = None
+    usergroup_cache_seconds: float = Field(default=300, ge=0)
+
+    def model_post_init(self, _: Any) -> None:
+        if self.mode == "http" and not self.signing_secret:
+            raise ValueError("signing_secret is required in http mode")
+        if self.mode == "socket" and not self.app_token:
+            raise ValueError("app_token is required in socket mode")
+
+
+class SearchConfig(_Model):
+    timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    max_hits_per_system: int = Field(default=200, ge=1, le=5000)
+
+
+class PolicyConfig(_Model):
+    erasure_approvals: int = Field(default=1, ge=1, le=5)
+    four_eyes: bool = True
+    approval_expires_hours: float = Field(default=72, gt=0)
+    deadline_days: int = Field(default=30, ge=1)
+
+
+class AuditConfig(_Model):
+    url: str = "sqlite:///mimbot.db"
+    subject_key: str
+
+
+class AdConfig(_Model):
+    enabled: bool = True
+    label: str = "Active Directory"
+    url: str
+    bind_dn: str
+    password: str
+    base_dn: str
+    ca_file: Path | None = None
+    allow_plain_ldap: bool = False  # ldap:// without TLS only when said explicitly
+    attributes: tuple[str, ...] = (
+        "sAMAccountName",
+        "userPrincipalName",
+        "displayName",
+        "givenName",
+        "sn",
+        "mail",
+        "proxyAddresses",
+        "employeeID",
+        "telephoneNumber",
+        "mobile",
+        "department",
+        "title",
+        "manager",
+    )
+    search_attributes: tuple[str, ...] = ()  # extra attributes allowed in `find <attr>=<value>`
+    page_size: int = Field(default=500, ge=1, le=1000)
+    timeout_seconds: float = Field(default=2.0, gt=0)
+    pool_size: int = Field(default=4, ge=1, le=64)
+    delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
+    quarantine_ou: str | None = None
+
+    def model_post_init(self, _: Any) -> None:
+        if self.url.lower().startswith("ldap://") and not self.allow_plain_ldap:
+            raise ValueError(
+                "url uses plain ldap:// — use ldaps://, or set allow_plain_ldap: true explicitly"
+            )
+        if self.delete_mode == "disable_and_scrub" and not self.quarantine_ou:
+            raise ValueError("delete_mode disable_and_scrub needs quarantine_ou")
+
+
+class MimSyncConfig(_Model):
+    enabled: bool = True
+    label: str = "MIM Sync metaverse"
+    url: str
+    server_config_dir: Path | None = None
+    timeout_seconds: float = Field(default=2.0, gt=0)
+
+
+class ConnectorsConfig(_Model):
+    ad: AdConfig | None = None
+    mimsync: MimSyncConfig | None = None
+
+
+class AppConfig(_Model):
+    slack: SlackConfig
+    roles: dict[str, RoleMembers] = Field(default_factory=dict)
+    permissions: dict[str, str] = Field(default_factory=dict)  # command -> role override
+    search: SearchConfig = SearchConfig()
+    policy: PolicyConfig = PolicyConfig()
+    audit: AuditConfig
+    connectors: ConnectorsConfig = ConnectorsConfig()
+
+
+def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate the YAML file at `path`. Raises ConfigError with one clear line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
+    return parse_config(raw, environ=os.environ if environ is None else environ, source=str(path))
+
+
+def parse_config(raw: Any, *, environ: Mapping[str, str], source: str = "config") -> AppConfig:
+    """Validate an already parsed mapping (tests and the demo build one in code)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    resolved = _resolve(raw, (), environ, source)
+    try:
+        return AppConfig.model_validate(resolved)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {key}: {msg}") from None
+
+
+def _resolve(node: Any, loc: tuple[str, ...], environ: Mapping[str, str], source: str) -> Any:
+    """Expand ${VAR}, read *_file secrets, and refuse secrets written in clear."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            key = str(key)
+            here = (*loc, key)
+            if key.endswith("_file") and key.removesuffix("_file") in SECRET_KEYS:
+                name = key.removesuffix("_file")
+                out[name] = _read_secret_file(value, (*loc, name), environ, source)
+                continue
+            if key in SECRET_KEYS and value is not None:
+                if not (isinstance(value, str) and _WHOLE_ENV_REF.match(value)):
+                    raise ConfigError(
+                        f"{source}: {'.'.join(here)}: secret written in clear; "
+                        f"use ${{ENV_VAR}} or {key}_file"
+                    )
+            out[key] = _resolve(value, here, environ, source)
+        return out
+    if isinstance(node, list):
+        return [_resolve(v, (*loc, str(i)), environ, source) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        if loc and loc[-1].endswith("url"):
+            m = _URL_PASSWORD.match(node)
+            if m and not _WHOLE_ENV_REF.match(m.group(1)):
+                raise ConfigError(
+                    f"{source}: {'.'.join(loc)}: password written in clear in the URL; "
+                    "use ${ENV_VAR} for it"
+                )
+        return _expand(node, loc, environ, source)
+    return node
+
+
+def _expand(value: str, loc: tuple[str, ...], environ: Mapping[str, str], source: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in environ or environ[name] == "":
+            raise ConfigError(f"{source}: {'.'.join(loc)}: environment variable {name} is not set")
+        return environ[name]
+
+    return _ENV_REF.sub(sub, value)
+
+
+def _read_secret_file(
+    value: Any, loc: tuple[str, ...], environ: Mapping[str, str], source: str
+) -> str:
+    where = ".".join(loc) + "_file"
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: {where}: must be a file path")
+    path = Path(_expand(value, loc, environ, source))
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{source}: {where}: cannot read {path} ({exc.strerror})") from exc
+    if not secret:
+        raise ConfigError(f"{source}: {where}: {path} is empty")
+    return secret

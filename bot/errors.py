@@ -1,0 +1,70 @@
+"""mimbot's exceptions. Each carries the short text the user sees.
+
+    MimbotError
+    ├── ConfigError          app.yaml is wrong; names the key and the problem
+    ├── UsageError           the command's words are off; carries the usage line
+    ├── NotAllowed           the caller lacks the role for this command
+    ├── NotFound             no person or request matches
+    ├── RequestStateError    a request cannot move that way (already decided, expired, ...)
+    └── AuditUnavailable     the audit store cannot record: the action is refused
+    connectors.errors.ConnectorError (raised below us, mapped to per-system outcomes)
+    ├── Unreachable, TimedOut, Denied, NotSupported
+"""
+
+from __future__ import annotations
+
+from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
+
+__all__ = [
+    "AuditUnavailable",
+    "ConfigError",
+    "ConnectorError",
+    "Denied",
+    "MimbotError",
+    "NotAllowed",
+    "NotFound",
+    "NotSupported",
+    "RequestStateError",
+    "TimedOut",
+    "Unreachable",
+    "UsageError",
+]
+
+
+class MimbotError(Exception):
+    """Base class; `user_message()` is what the person in Slack or the console reads."""
+
+    def user_message(self) -> str:
+        return str(self)
+
+
+class ConfigError(MimbotError):
+    """The configuration is invalid. Stops start-up with one clear line."""
+
+
+class UsageError(MimbotError):
+    """Bad command input. Shows the problem and the usage line."""
+
+    def __init__(self, problem: str, usage: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.usage = usage
+
+    def user_message(self) -> str:
+        return f"{self.problem}\nUsage: `{self.usage}`" if self.usage else self.problem
+
+
+class NotAllowed(MimbotError):
+    """Deny by default: the caller holds none of the roles that may run the command."""
+
+
+class NotFound(MimbotError):
+    """Nothing matched."""
+
+
+class RequestStateError(MimbotError):
+    """A request cannot make this transition."""
+
+
+class AuditUnavailable(MimbotError):
+    """Writing the audit record failed, so the action that needed it did not happen."""

@@ -1,0 +1,192 @@
+"""The one interface every connected system implements.
+
+A connector owns its protocol, its escaping and its error mapping; policy
+(fan-out, deadlines, merging, outcomes, audit) lives above it in `bot/`.
+Everything crossing this boundary is a frozen dataclass from this module.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "AttributeValue",
+    "Capability",
+    "Connector",
+    "DeletePlan",
+    "Health",
+    "Hit",
+    "IdKind",
+    "ObjectRef",
+    "PlanAction",
+    "Query",
+    "QueryKind",
+    "Record",
+    "ResidualCopy",
+    "StepResult",
+    "Verification",
+]
+
+
+class Capability(enum.Enum):
+    SEARCH = "search"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+    VERIFY = "verify"
+
+
+class QueryKind(enum.Enum):
+    """What the user typed, as detected by the command parser."""
+
+    MAIL_OR_UPN = "mail_or_upn"  # contains "@"
+    EMPLOYEE_ID = "employee_id"  # digits only
+    PREFIX = "prefix"  # trailing "*": display-name or account prefix
+    NAME = "name"  # account name or exact display name
+    ATTRIBUTE = "attribute"  # explicit `<attribute>=<value>`
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search term. `value` is raw user input: each connector escapes it for its own wire."""
+
+    kind: QueryKind
+    value: str
+    attribute: str | None = None  # only for QueryKind.ATTRIBUTE
+
+
+class IdKind(enum.Enum):
+    """Identifiers a system may hold for a person; the currency of subject resolution."""
+
+    ACCOUNT = "account"  # sAMAccountName / accountName
+    DOMAIN = "domain"
+    UPN = "upn"
+    MAIL = "mail"
+    EMPLOYEE_ID = "employee_id"
+    DISPLAY_NAME = "display_name"
+    OBJECT_GUID = "object_guid"
+    MV_OBJECT_ID = "mv_object_id"
+    MIM_OBJECT_ID = "mim_object_id"
+    DN = "dn"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A stable reference to one object in one system (objectGUID, MV object_id, ...)."""
+
+    system: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One object a search found."""
+
+    ref: ObjectRef
+    label: str  # display label, e.g. "Jane Doe (jdoe)"
+    identifiers: Mapping[IdKind, str] = field(default_factory=dict)
+    modified: datetime | None = None
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    location: str | None = None  # DN, rdn or container, for the reader's orientation
+
+
+@dataclass(frozen=True)
+class AttributeValue:
+    values: tuple[str, ...]
+    source: str | None = None  # authoritative system, where known
+    modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """All personal-data attributes of one object, with per-attribute metadata."""
+
+    ref: ObjectRef
+    attributes: Mapping[str, AttributeValue]
+    modified: datetime | None = None
+
+
+class PlanAction(enum.Enum):
+    DELETE = "delete"
+    DISABLE_AND_SCRUB = "disable_and_scrub"  # pseudonymisation, not erasure
+    WAIT = "wait"  # e.g. the metaverse deletion rule
+    MANUAL = "manual"  # no API can do it; a person does it and presses Done
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ResidualCopy:
+    """A copy that outlives the erasure (tombstone, recycle bin, retention) and when it goes."""
+
+    description: str
+    expires: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    ref: ObjectRef
+    action: PlanAction
+    summary: str
+    residuals: tuple[ResidualCopy, ...] = ()
+    warnings: tuple[str, ...] = ()
+    authority_rank: int = 100  # lower runs first: sources of authority before their targets
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What an idempotent apply did: `already_absent` when there was nothing left to do."""
+
+    ref: ObjectRef
+    done: bool
+    already_absent: bool = False
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Verification:
+    system: str
+    absent: bool
+    remaining: tuple[ObjectRef, ...] = ()
+    residuals: tuple[ResidualCopy, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Health:
+    system: str
+    ok: bool
+    detail: str
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A connected system. Methods raise `connectors.errors.ConnectorError` subclasses only.
+
+    `search` must treat `Query.value` as data: escape it for LDAP, bind it in
+    SQL, pass it as a PowerShell parameter. Deleting what is already gone is
+    success (`StepResult.already_absent`), so a resumed run may repeat an apply.
+    """
+
+    name: str
+    label: str
+    capabilities: frozenset[Capability]
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]: ...
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record: ...
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan: ...
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult: ...
+
+    def verify_absent(
+        self, identifiers: Mapping[IdKind, str], *, timeout: float
+    ) -> Verification: ...
+
+    def health(self, *, timeout: float) -> Health: ...
+
+    def close(self) -> None: ...

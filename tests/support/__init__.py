@@ -1,0 +1,1 @@
+"""Loopback stand-ins and real servers the tests run against."""
