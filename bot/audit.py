@@ -149,7 +149,9 @@ class AuditLog:
             head = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).one()
             seq = head.seq + 1
             at = self._clock()
-            fields = _fields(seq, at, actor, roles, action, request_id, subject_key, outcome, detail)
+            fields = _fields(
+                seq, at, actor, roles, action, request_id, subject_key, outcome, detail
+            )
             digest = _event_hash(head.hash, fields)
             # Compare-and-set on the head: a concurrent writer makes this match no row.
             moved = conn.execute(
@@ -216,8 +218,15 @@ class AuditLog:
                 if r.seq != expected_seq:
                     return ChainReport(False, count, expected_seq, "event missing")
                 fields = _fields(
-                    r.seq, r.at, r.actor, r.roles, r.action, r.request_id, r.subject_key,
-                    r.outcome, r.detail,
+                    r.seq,
+                    r.at,
+                    r.actor,
+                    r.roles,
+                    r.action,
+                    r.request_id,
+                    r.subject_key,
+                    r.outcome,
+                    r.detail,
                 )
                 if r.prev_hash != prev:
                     return ChainReport(False, count, r.seq, "link to the previous event broken")

@@ -34,6 +34,8 @@ COMMANDS = tuple(USAGE)
 
 # Slack turns mail addresses into <mailto:a@b|a@b> and links into <http://..|..>.
 _SLACK_LINK = re.compile(r"<(?:mailto:)?([^<>|]+)(?:\|([^<>]*))?>")
+# Straight, typographic (as phones type them) and back quotes around a term.
+_QUOTES = (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"), ("`", "`"))
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 
 
@@ -122,9 +124,8 @@ def _unslack(text: str) -> str:
 
 
 def _strip_quotes(value: str) -> str:
-    for q in ('"', "'", "“", "‘", "`"):
-        closing = {"“": "”", "‘": "’"}.get(q, q)
-        if len(value) >= 2 and value.startswith(q) and value.endswith(closing):
+    for opening, closing in _QUOTES:
+        if len(value) >= 2 and value.startswith(opening) and value.endswith(closing):
             return value[1:-1].strip()
     return value
 

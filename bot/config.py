@@ -56,7 +56,9 @@ class RoleMembers(_Model):
     def _user_ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for uid in v:
             if not re.fullmatch(r"[UW][A-Z0-9]{2,}", uid):
-                raise ValueError(f"{uid!r} is not a Slack user id (U… or W…); names are not allowed")
+                raise ValueError(
+                    f"{uid!r} is not a Slack user id (U… or W…); names are not allowed"
+                )
         return v
 
     @field_validator("usergroups")
@@ -208,12 +210,12 @@ def _resolve(node: Any, loc: tuple[str, ...], environ: Mapping[str, str], source
                 name = key.removesuffix("_file")
                 out[name] = _read_secret_file(value, (*loc, name), environ, source)
                 continue
-            if key in SECRET_KEYS and value is not None:
-                if not (isinstance(value, str) and _WHOLE_ENV_REF.match(value)):
-                    raise ConfigError(
-                        f"{source}: {'.'.join(here)}: secret written in clear; "
-                        f"use ${{ENV_VAR}} or {key}_file"
-                    )
+            clear = not (isinstance(value, str) and _WHOLE_ENV_REF.match(value))
+            if key in SECRET_KEYS and value is not None and clear:
+                raise ConfigError(
+                    f"{source}: {'.'.join(here)}: secret written in clear; "
+                    f"use ${{ENV_VAR}} or {key}_file"
+                )
             out[key] = _resolve(value, here, environ, source)
         return out
     if isinstance(node, list):

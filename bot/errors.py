@@ -1,14 +1,14 @@
 """mimbot's exceptions. Each carries the short text the user sees.
 
-    MimbotError
-    ├── ConfigError          app.yaml is wrong; names the key and the problem
-    ├── UsageError           the command's words are off; carries the usage line
-    ├── NotAllowed           the caller lacks the role for this command
-    ├── NotFound             no person or request matches
-    ├── RequestStateError    a request cannot move that way (already decided, expired, ...)
-    └── AuditUnavailable     the audit store cannot record: the action is refused
-    connectors.errors.ConnectorError (raised below us, mapped to per-system outcomes)
-    ├── Unreachable, TimedOut, Denied, NotSupported
+MimbotError
+├── ConfigError          app.yaml is wrong; names the key and the problem
+├── UsageError           the command's words are off; carries the usage line
+├── NotAllowed           the caller lacks the role for this command
+├── NotFound             no person or request matches
+├── RequestStateError    a request cannot move that way (already decided, expired, ...)
+└── AuditUnavailable     the audit store cannot record: the action is refused
+connectors.errors.ConnectorError (raised below us, mapped to per-system outcomes)
+├── Unreachable, TimedOut, Denied, NotSupported
 """
 
 from __future__ import annotations

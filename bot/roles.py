@@ -121,7 +121,7 @@ class RoleResolver:
                 return cached[1]
         try:
             members = frozenset(self._lookup(group_id))
-        except Exception:  # a failed lookup grants nothing: deny by default
+        except Exception:  # noqa: BLE001 - any failed lookup grants nothing: deny by default
             log.warning("user-group lookup failed for %s; treating as no members", group_id)
             return frozenset()
         with self._lock:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+START = ("-w", "start", "-o")  # wait until it accepts connections
 PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
 
 
@@ -59,8 +60,7 @@ def postgres_server() -> Iterator[str]:
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
         _as_postgres(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options]
-            + ["start"]
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), *START, options]
         ),
         check=True,
         capture_output=True,

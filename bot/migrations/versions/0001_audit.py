@@ -38,8 +38,9 @@ def upgrade() -> None:
         sa.Column("seq", _SEQ, nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
     )
-    op.execute(sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)").bindparams(
-        h="0" * 64))
+    op.execute(
+        sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)").bindparams(h="0" * 64)
+    )
 
 
 def downgrade() -> None:

@@ -1,0 +1,161 @@
+"""`python -m bot <serve|console|demo|check|audit verify>`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from bot.config import AppConfig, load_config
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG = os.environ.get("MIMBOT_CONFIG", "app.yaml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="app.yaml path")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("serve", help="run the Slack app (HTTP or Socket Mode, per app.yaml)")
+    console = sub.add_parser("console", help="run /mim commands in a terminal")
+    console.add_argument("--as", dest="user", required=True, help="the caller's Slack user id")
+    console.add_argument("--script", type=Path, help="commands from a file, one a line")
+    demo = sub.add_parser("demo", help="the console on an embedded demo estate; no setup")
+    demo.add_argument("--as", dest="user", default=None, help="the caller (default: demo admin)")
+    demo.add_argument("--script", type=Path, help="commands from a file, one a line")
+    sub.add_parser("check", help="test each configured connector")
+    audit = sub.add_parser("audit", help="audit store tools")
+    audit.add_argument("action", choices=["verify"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.cmd == "demo":
+            return _demo(args)
+        config = load_config(args.config)
+        return {"serve": _serve, "console": _console, "check": _check, "audit": _audit}[args.cmd](
+            config, args
+        )
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.app import create_app
+
+    logging.getLogger().setLevel(logging.INFO)
+    app, _services = create_app(config)
+    if config.slack.mode == "socket":
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(app, config.slack.app_token).start()
+        return 0
+    from bot.server import SlackHttpServer
+
+    server = SlackHttpServer(
+        app, host=config.slack.host, port=config.slack.port, path=config.slack.path
+    )
+    logging.getLogger("bot").info("listening on %s", server.url)
+    server.serve_forever()
+    return 0
+
+
+def _run_console(services, user: str, script: Path | None) -> int:  # type: ignore[no-untyped-def]
+    from bot.console import run_lines
+
+    if script is not None:
+        run_lines(
+            script.read_text(encoding="utf-8").splitlines(),
+            user_id=user,
+            services=services,
+            out=sys.stdout,
+            echo=True,
+        )
+        return 0
+    print(f"mimbot console as {user}. Type a /mim command (e.g. `find user jdoe`), or Ctrl-D.")
+    while True:
+        try:
+            line = input("/mim ")
+        except EOFError:
+            print()
+            return 0
+        run_lines([line], user_id=user, services=services, out=sys.stdout)
+
+
+def _console(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.services import build_services
+
+    services = build_services(config)
+    try:
+        return _run_console(services, args.user, args.script)
+    finally:
+        services.close()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo_estate import DEMO_ADMIN, demo_config, demo_connectors
+    from bot.services import build_services
+
+    with tempfile.TemporaryDirectory(prefix="mimbot-demo-") as workdir:
+        config = demo_config(Path(workdir))
+        services = build_services(config, connectors=demo_connectors())
+        try:
+            print(
+                "mimbot demo: an invented estate of 50 people in an offline AD; "
+                f"audit in {workdir}. Try `find user jdoe`, `find Am*`, `find 100105`."
+            )
+            code = _run_console(services, args.user or DEMO_ADMIN, args.script)
+            report = services.audit.verify()
+            print(f"audit chain: {'OK' if report.ok else 'BROKEN'}, {report.events} event(s)")
+            return code
+        finally:
+            services.close()
+
+
+def _check(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.services import build_services
+
+    services = build_services(config)
+    try:
+        failed = 0
+        for connector in services.connectors:
+            health = connector.health(timeout=config.search.timeout_seconds)
+            failed += not health.ok
+            print(f"{'OK  ' if health.ok else 'FAIL'} {connector.label}: {health.detail}")
+        services.audit.record(
+            actor="system", roles=[], action="check", outcome="ok" if not failed else "failed"
+        )
+        print(f"audit store: OK ({config.audit.url.split(':', 1)[0]})")
+        return 1 if failed else 0
+    finally:
+        services.close()
+
+
+def _audit(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.audit import AuditLog
+    from bot.database import create_engine, migrate
+
+    engine = create_engine(config.audit.url)
+    try:
+        migrate(engine)
+        report = AuditLog(engine).verify()
+    finally:
+        engine.dispose()
+    if report.ok:
+        print(f"OK: {report.events} event(s), chain intact")
+        return 0
+    print(f"BROKEN at event {report.first_bad_seq}: {report.problem}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

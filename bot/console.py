@@ -1,0 +1,76 @@
+"""The console front end: the same handlers as Slack, answers rendered as text.
+
+`python -m bot console --as U123` reads commands at a prompt; a script file
+gives one command a line, and `as U456 <command>` switches the caller.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from bot.dispatch import run_command
+from bot.reply import Reply
+from bot.services import Services
+
+__all__ = ["blocks_to_text", "run_lines"]
+
+_AS = re.compile(r"^as\s+([UW][A-Z0-9]+)\s+(.*)$")
+
+
+def blocks_to_text(reply: Reply) -> str:
+    """Render Block Kit blocks readably; fall back to the reply's text."""
+    if not reply.blocks:
+        return html.unescape(reply.text)
+    out: list[str] = []
+    for block in reply.blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = block["text"]["text"]
+            out += [title, "=" * len(title)]
+        elif kind == "section":
+            out.append(_mrkdwn(block.get("text", {}).get("text", "")))
+        elif kind == "context":
+            out.append("  " + " ".join(_mrkdwn(e.get("text", "")) for e in block["elements"]))
+        elif kind == "divider":
+            out.append("-" * 40)
+        elif kind == "actions":
+            out.append("  " + "  ".join(f"[{_button(e)}]" for e in block["elements"]))
+    return "\n".join(out)
+
+
+def _button(element: dict[str, Any]) -> str:
+    return element.get("text", {}).get("text", "?")
+
+
+def _mrkdwn(text: str) -> str:
+    text = re.sub(r"(?<!\w)\*([^*\n]+)\*(?!\w)", r"\1", text)
+    return html.unescape(text)
+
+
+def run_lines(
+    lines: Iterable[str], *, user_id: str, services: Services, out: TextIO, echo: bool = False
+) -> int:
+    """Run each non-empty, non-comment line as a /mim command; return how many ran."""
+    count = 0
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        caller, text = user_id, line
+        m = _AS.match(line)
+        if m:
+            caller, text = m.group(1), m.group(2)
+        text = text.removeprefix("/mim").strip()
+        if echo:
+            out.write(f"\n[{caller}] /mim {text}\n")
+
+        def respond(reply: Reply) -> None:
+            out.write(blocks_to_text(reply) + "\n")
+
+        run_command(text, user_id=caller, services=services, respond=respond)
+        out.flush()
+        count += 1
+    return count

@@ -1,0 +1,45 @@
+"""The one error boundary: text in, handler run, every failure turned into a private reply.
+
+Slack and the console both come through here, so they behave alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from bot import render
+from bot.commands import parse
+from bot.errors import AuditUnavailable, MimbotError, NotAllowed
+from bot.reply import Responder
+from bot.services import Services
+
+__all__ = ["run_command"]
+
+log = logging.getLogger(__name__)
+
+
+def run_command(text: str, *, user_id: str, services: Services, respond: Responder) -> None:
+    """Parse, resolve the caller's roles, run the handler; answer errors privately."""
+    from handlers import HANDLERS  # handlers import bot.*; import late to keep bot importable alone
+
+    try:
+        cmd = parse(text)
+        actor = services.roles.actor(user_id)
+        try:
+            HANDLERS[type(cmd)](cmd, actor=actor, services=services, respond=respond)
+        except NotAllowed:
+            # Refusals of personal-data commands are audited too.
+            services.audit.record(
+                actor=user_id, roles=actor.role_names, action=cmd.name, outcome="denied"
+            )
+            raise
+    except AuditUnavailable as exc:
+        log.error("refused a command: audit store unavailable")
+        respond(render.error(exc.user_message()))
+    except MimbotError as exc:
+        respond(render.error(exc.user_message()))
+    except Exception:  # the boundary: log with a reference, tell the user no details
+        ref = uuid.uuid4().hex[:8]
+        log.exception("command failed (ref %s)", ref)
+        respond(render.error(f"Something went wrong on our side (ref {ref}). Nothing was changed."))

@@ -1,0 +1,173 @@
+"""Block Kit builders (slack_sdk.models) for every answer, with plain-text fallbacks.
+
+Slack's limits are kept here, in one place: at most 50 blocks a message and
+3,000 characters a section. Long results are cut with a count and a hint.
+User and directory text is escaped for mrkdwn (&, <, >) so that a value can
+never turn into a mention or a link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.reply import Reply
+from bot.search import Outcome, SearchResult, SystemResult
+from connectors.base import Hit, IdKind, QueryKind
+
+__all__ = ["MAX_BLOCKS", "MAX_SECTION", "error", "find_result", "help_text", "mrkdwn_escape"]
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+_DATE = "%Y-%m-%d %H:%M UTC"
+
+OUTCOME_TEXT = {
+    Outcome.FOUND: "found {n}",
+    Outcome.NOT_FOUND: "not found",
+    Outcome.UNREACHABLE: ":warning: unreachable",
+    Outcome.TIMED_OUT: ":hourglass: timed out",
+    Outcome.DENIED: ":no_entry: access denied",
+    Outcome.ERROR: ":x: error",
+    Outcome.SKIPPED: "not searched",
+}
+KIND_TEXT = {
+    QueryKind.MAIL_OR_UPN: "mail or UPN",
+    QueryKind.EMPLOYEE_ID: "employee ID",
+    QueryKind.PREFIX: "prefix",
+    QueryKind.NAME: "account or display name",
+    QueryKind.ATTRIBUTE: "attribute",
+}
+ID_LABELS = {
+    IdKind.ACCOUNT: "account",
+    IdKind.UPN: "UPN",
+    IdKind.MAIL: "mail",
+    IdKind.EMPLOYEE_ID: "employee ID",
+    IdKind.OBJECT_GUID: "objectGUID",
+    IdKind.MV_OBJECT_ID: "MV object",
+    IdKind.MIM_OBJECT_ID: "MIM ObjectID",
+}
+
+
+def mrkdwn_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int = MAX_SECTION) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
+    return tuple(b.to_dict() for b in blocks)  # to_dict() runs slack_sdk's validators
+
+
+def outcome_text(r: SystemResult) -> str:
+    text = OUTCOME_TEXT[r.outcome].format(n=len(r.hits))
+    return (
+        f"{text} ({mrkdwn_escape(r.message)})"
+        if r.message and r.outcome is not Outcome.FOUND
+        else text
+    )
+
+
+def find_result(result: SearchResult) -> Reply:
+    """The private answer to `/mim find`: per-system outcome, then the hits, within limits."""
+    q = result.query
+    term = f"{q.attribute}={q.value}" if q.attribute else q.value
+    blocks: list[Block] = [
+        HeaderBlock(text="Search results"),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=_clip(
+                        f"`{mrkdwn_escape(term)}` ({KIND_TEXT[q.kind]}) · "
+                        f"{result.hit_count} hit(s) in {len(result.systems)} system(s) · "
+                        "visible only to you",
+                        2000,
+                    )
+                )
+            ]
+        ),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_clip(
+                    "\n".join(
+                        f"*{mrkdwn_escape(r.label)}*: {outcome_text(r)}" for r in result.systems
+                    )
+                )
+            )
+        ),
+    ]
+    all_hits = [(r, h) for r in result.systems for h in r.hits]
+    room = MAX_BLOCKS - len(blocks) - 1  # keep one block for the "more" line
+    current_system = None
+    shown = 0
+    for system, hit in all_hits:
+        need = 2 if system is not current_system else 1
+        if room < need:
+            break
+        if system is not current_system:
+            blocks.append(DividerBlock())
+            current_system = system
+            room -= 1
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=hit_text(system, hit))))
+        room -= 1
+        shown += 1
+    if shown < len(all_hits):
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=(
+                            f":scissors: {len(all_hits) - shown} more hit(s) not shown. "
+                            "Narrow the search: an exact account name, mail or employee ID."
+                        )
+                    )
+                ]
+            )
+        )
+    return Reply(text=find_fallback(result, term), blocks=_dicts(blocks), private=True)
+
+
+def hit_text(system: SystemResult, hit: Hit) -> str:
+    lines = [f"*{mrkdwn_escape(hit.label)}* · {mrkdwn_escape(system.label)}"]
+    if hit.location:
+        lines.append(f"`{mrkdwn_escape(hit.location)}`")
+    ids = [
+        f"{ID_LABELS[k]}: {mrkdwn_escape(v)}" for k, v in hit.identifiers.items() if k in ID_LABELS
+    ]
+    if ids:
+        lines.append(" · ".join(ids))
+    for name, values in sorted(hit.attributes.items()):
+        lines.append(f"{mrkdwn_escape(name)}: {mrkdwn_escape(', '.join(values))}")
+    if hit.modified:
+        lines.append(f"_last changed {hit.modified.strftime(_DATE)}_")
+    return _clip("\n".join(lines))
+
+
+def find_fallback(result: SearchResult, term: str) -> str:
+    parts = [f"{r.label}: {OUTCOME_TEXT[r.outcome].format(n=len(r.hits))}" for r in result.systems]
+    return _clip(f"Search for {term}: " + "; ".join(parts), 2900)
+
+
+def help_text(commands: Sequence[tuple[str, str]]) -> Reply:
+    lines = [f"`{usage}`: {what}" for usage, what in commands]
+    body = "\n".join(lines) if lines else "You have no commands yet. Ask your IAM team for a role."
+    blocks = [HeaderBlock(text="mimbot"), SectionBlock(text=MarkdownTextObject(text=_clip(body)))]
+    return Reply(text="mimbot commands:\n" + body, blocks=_dicts(blocks), private=True)
+
+
+def error(message: str) -> Reply:
+    return Reply(
+        text=message,
+        blocks=_dicts([SectionBlock(text=MarkdownTextObject(text=_clip(mrkdwn_escape(message))))]),
+        private=True,
+    )

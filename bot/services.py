@@ -1,0 +1,101 @@
+"""Everything a handler may call, built once from the configuration and passed in.
+
+No globals: the Slack app, the console and the tests each build their own
+`Services` (tests pass their own connectors or a shorter timeout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from bot.audit import AuditLog, SubjectKeyer
+from bot.config import AppConfig
+from bot.database import create_engine, migrate
+from bot.roles import RoleResolver, UsergroupLookup
+from bot.search import SearchService
+from connectors.ad import AdConnector, AdSettings
+from connectors.base import Connector
+
+__all__ = ["Services", "build_connectors", "build_services"]
+
+
+@dataclass
+class Services:
+    config: AppConfig
+    engine: sa.Engine
+    audit: AuditLog
+    keyer: SubjectKeyer
+    roles: RoleResolver
+    connectors: Sequence[Connector]
+    search: SearchService
+
+    def close(self) -> None:
+        for connector in self.connectors:
+            connector.close()
+        self.engine.dispose()
+
+
+def build_connectors(config: AppConfig) -> list[Connector]:
+    """One connector per enabled section of `connectors:`, in source-of-authority order."""
+    out: list[Connector] = []
+    ad = config.connectors.ad
+    if ad and ad.enabled:
+        out.append(
+            AdConnector(
+                AdSettings(
+                    url=ad.url,
+                    bind_dn=ad.bind_dn,
+                    password=ad.password,
+                    base_dn=ad.base_dn,
+                    ca_file=ad.ca_file,
+                    allow_plain_ldap=ad.allow_plain_ldap,
+                    attributes=ad.attributes,
+                    search_attributes=ad.search_attributes,
+                    page_size=ad.page_size,
+                    max_hits=config.search.max_hits_per_system,
+                    timeout=ad.timeout_seconds,
+                    pool_size=ad.pool_size,
+                    label=ad.label,
+                )
+            )
+        )
+    return out
+
+
+def build_services(
+    config: AppConfig,
+    *,
+    connectors: Sequence[Connector] | None = None,
+    usergroup_members: UsergroupLookup | None = None,
+) -> Services:
+    """Open the database (migrating it), the audit log, roles, connectors and search."""
+    engine = create_engine(config.audit.url)
+    migrate(engine)
+    audit = AuditLog(engine)
+    keyer = SubjectKeyer(config.audit.subject_key)
+    conns = list(connectors) if connectors is not None else build_connectors(config)
+    roles = RoleResolver(
+        config.roles,
+        permissions=config.permissions,
+        usergroup_members=usergroup_members,
+        cache_seconds=config.slack.usergroup_cache_seconds,
+    )
+    search = SearchService(
+        conns,
+        audit=audit,
+        keyer=keyer,
+        timeout=config.search.timeout_seconds,
+        max_hits_per_system=config.search.max_hits_per_system,
+    )
+    return Services(
+        config=config,
+        engine=engine,
+        audit=audit,
+        keyer=keyer,
+        roles=roles,
+        connectors=conns,
+        search=search,
+    )

@@ -1,0 +1,359 @@
+"""Active Directory over LDAP (ldap3): search and read personal data.
+
+LDAPS with CA validation by default; plain LDAP only when configured. Every
+user-supplied value goes through RFC 4515 escaping (`escape_filter_chars`)
+and attribute names are checked against an allow-list, so no input can change
+a filter's structure. Bound connections are pooled: a new TLS connection and
+bind costs about as much as a hundred indexed searches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import ssl
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as lx
+from ldap3.utils.conv import escape_filter_chars
+
+from connectors.base import (
+    AttributeValue,
+    Capability,
+    DeletePlan,
+    Health,
+    Hit,
+    IdKind,
+    ObjectRef,
+    Query,
+    QueryKind,
+    Record,
+    StepResult,
+    Verification,
+)
+from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
+
+__all__ = ["AdConnector", "AdSettings", "guid_filter_value", "ldap_errors"]
+
+log = logging.getLogger(__name__)
+
+# Attributes every hit carries, beside the configured personal-data attributes.
+IDENTITY_ATTRIBUTES = (
+    "objectGUID",
+    "distinguishedName",
+    "whenChanged",
+    "sAMAccountName",
+    "userPrincipalName",
+    "mail",
+    "employeeID",
+    "displayName",
+    "cn",
+)
+_ID_KINDS = {
+    "sAMAccountName": IdKind.ACCOUNT,
+    "userPrincipalName": IdKind.UPN,
+    "mail": IdKind.MAIL,
+    "employeeID": IdKind.EMPLOYEE_ID,
+    "displayName": IdKind.DISPLAY_NAME,
+}
+PERSON_FILTER = "(&(objectClass=user)(!(objectClass=computer)){})"
+
+
+@dataclass(frozen=True)
+class AdSettings:
+    url: str
+    bind_dn: str
+    password: str
+    base_dn: str
+    ca_file: Path | None = None
+    allow_plain_ldap: bool = False
+    attributes: tuple[str, ...] = ()
+    search_attributes: tuple[str, ...] = ()
+    page_size: int = 500
+    max_hits: int = 200
+    timeout: float = 2.0
+    pool_size: int = 4
+    name: str = "ad"
+    label: str = "Active Directory"
+
+
+ConnectionFactory = Callable[[], ldap3.Connection]
+
+
+class AdConnector:
+    """Searches users in one AD domain. Thread-safe: each call borrows a pooled connection."""
+
+    capabilities = frozenset({Capability.SEARCH, Capability.READ})
+
+    def __init__(
+        self, settings: AdSettings, *, connection_factory: ConnectionFactory | None = None
+    ) -> None:
+        self.settings = settings
+        self.name, self.label = settings.name, settings.label
+        self._factory = connection_factory or self._connect
+        self._pool: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue(settings.pool_size)
+        self._server: ldap3.Server | None = None
+        self._attributes = tuple(dict.fromkeys((*IDENTITY_ATTRIBUTES, *settings.attributes)))
+        searchable = (
+            *IDENTITY_ATTRIBUTES,
+            "proxyAddresses",
+            *settings.attributes,
+            *settings.search_attributes,
+        )
+        self._searchable = {a.lower(): a for a in searchable if a != "objectGUID"}
+
+    # -- Connector interface ------------------------------------------------
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        ldap_filter = PERSON_FILTER.format(self._term_filter(query))
+        entries = self._search(ldap_filter, timeout=timeout)
+        return [self._hit(e) for e in entries]
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        entries = self._search(
+            PERSON_FILTER.format(f"(objectGUID={guid_filter_value(ref.id)})"), timeout=timeout
+        )
+        if not entries:
+            raise NotSupported("object not found")
+        raw = entries[0]["raw_attributes"]
+        modified = _generalized_time(raw.get("whenChanged"))
+        attrs = {
+            name: AttributeValue(values, source=self.name, modified=modified)
+            for name, values in _strings(raw).items()
+            if name in self.settings.attributes
+        }
+        return Record(ref=ref, attributes=attrs, modified=modified)
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
+        raise NotSupported("erasure is not enabled for Active Directory yet")
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
+        raise NotSupported("erasure is not enabled for Active Directory yet")
+
+    def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
+        raise NotSupported("erasure is not enabled for Active Directory yet")
+
+    def health(self, *, timeout: float) -> Health:
+        try:
+            with self._connection() as conn, ldap_errors():
+                conn.search(
+                    self.settings.base_dn,
+                    "(objectClass=*)",
+                    ldap3.BASE,
+                    attributes=["distinguishedName"],
+                    time_limit=_secs(timeout),
+                )
+                ok = bool(conn.response)
+        except ConnectorError as exc:
+            return Health(self.name, False, f"{exc.__class__.__name__}: {exc}")
+        detail = "bound and read the base DN" if ok else "bound, but cannot read the base DN"
+        return Health(self.name, ok, detail)
+
+    def close(self) -> None:
+        while True:
+            try:
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                return
+            with contextlib.suppress(lx.LDAPException, OSError):
+                conn.unbind()
+
+    # -- filters --------------------------------------------------------------
+
+    def _term_filter(self, query: Query) -> str:
+        v = escape_filter_chars(query.value)
+        if query.kind is QueryKind.MAIL_OR_UPN:
+            return f"(|(userPrincipalName={v})(mail={v})(proxyAddresses=smtp:{v}))"
+        if query.kind is QueryKind.EMPLOYEE_ID:
+            return f"(employeeID={v})"
+        if query.kind is QueryKind.PREFIX:
+            return f"(|(displayName={v}*)(cn={v}*)(sAMAccountName={v}*))"
+        if query.kind is QueryKind.NAME:
+            return f"(|(sAMAccountName={v})(displayName={v})(cn={v}))"
+        attribute = self._searchable.get((query.attribute or "").lower())
+        if attribute is None:
+            raise NotSupported("does not search on that attribute")
+        return f"({attribute}={v})"
+
+    # -- wire ---------------------------------------------------------------
+
+    def _search(self, ldap_filter: str, *, timeout: float) -> list[dict[str, Any]]:
+        s = self.settings
+        found: list[dict[str, Any]] = []
+        with self._connection() as conn, ldap_errors():
+            cookie: bytes | None = None
+            while True:
+                conn.search(
+                    s.base_dn,
+                    ldap_filter,
+                    ldap3.SUBTREE,
+                    attributes=list(self._attributes),
+                    paged_size=min(s.page_size, s.max_hits),
+                    paged_cookie=cookie,
+                    time_limit=_secs(timeout),
+                )
+                found.extend(e for e in conn.response if e.get("type") == "searchResEntry")
+                controls = conn.result.get("controls") or {}
+                cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+                if not cookie or len(found) >= s.max_hits:
+                    return found[: s.max_hits]
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[ldap3.Connection]:
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            with ldap_errors():
+                conn = self._factory()
+        try:
+            yield conn
+        except (Unreachable, TimedOut):
+            # The socket is in an unknown state: drop it rather than pool it.
+            with contextlib.suppress(lx.LDAPException, OSError):
+                conn.unbind()
+            raise
+        try:
+            self._pool.put_nowait(conn)
+        except queue.Full:
+            conn.unbind()
+
+    def _connect(self) -> ldap3.Connection:
+        s = self.settings
+        if self._server is None:
+            use_ssl = s.url.lower().startswith("ldaps://")
+            if not use_ssl and not s.allow_plain_ldap:
+                raise Unreachable("plain LDAP is not allowed by the configuration")
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED,
+                ca_certs_file=str(s.ca_file) if s.ca_file else None,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            self._server = ldap3.Server(
+                s.url,
+                use_ssl=use_ssl,
+                tls=tls if use_ssl else None,
+                connect_timeout=s.timeout,
+                get_info=ldap3.NONE,
+            )
+        return ldap3.Connection(
+            self._server,
+            user=s.bind_dn,
+            password=s.password,
+            auto_bind=True,
+            receive_timeout=_secs(s.timeout),
+            raise_exceptions=True,
+            read_only=False,
+        )
+
+    # -- mapping ------------------------------------------------------------
+
+    def _hit(self, entry: dict[str, Any]) -> Hit:
+        raw = entry["raw_attributes"]
+        values = _strings(raw)
+        guid = _guid(raw.get("objectGUID"))
+        ids: dict[IdKind, str] = {
+            kind: values[attr][0] for attr, kind in _ID_KINDS.items() if values.get(attr)
+        }
+        ids[IdKind.DN] = entry["dn"]
+        if guid:
+            ids[IdKind.OBJECT_GUID] = guid
+        name = ids.get(IdKind.DISPLAY_NAME) or (values.get("cn") or [entry["dn"]])[0]
+        account = ids.get(IdKind.ACCOUNT)
+        label = f"{name} ({account})" if account and account != name else name
+        personal = {k: v for k, v in values.items() if k in self.settings.attributes}
+        return Hit(
+            ref=ObjectRef(self.name, guid or entry["dn"]),
+            label=label,
+            identifiers=ids,
+            modified=_generalized_time(raw.get("whenChanged")),
+            attributes=personal,
+            location=entry["dn"],
+        )
+
+
+@contextlib.contextmanager
+def ldap_errors() -> Iterator[None]:
+    """Map ldap3 exceptions to connector errors (httpx's map_httpcore_exceptions, for LDAP)."""
+    try:
+        yield
+    except (
+        lx.LDAPInvalidCredentialsResult,
+        lx.LDAPInsufficientAccessRightsResult,
+        lx.LDAPStrongerAuthRequiredResult,
+        lx.LDAPConfidentialityRequiredResult,
+    ) as exc:
+        raise Denied(_describe(exc)) from exc
+    except (lx.LDAPTimeLimitExceededResult, lx.LDAPResponseTimeoutError) as exc:
+        raise TimedOut(_describe(exc)) from exc
+    except (lx.LDAPSocketReceiveError, lx.LDAPSocketSendError) as exc:
+        if "timed out" in str(exc).lower():
+            raise TimedOut("no answer in time") from exc
+        raise Unreachable(_describe(exc)) from exc
+    except (
+        lx.LDAPSocketOpenError,
+        lx.LDAPSessionTerminatedByServerError,
+        lx.LDAPCommunicationError,
+        lx.LDAPStartTLSError,
+        lx.LDAPSSLConfigurationError,
+        lx.LDAPSocketCloseError,
+    ) as exc:
+        raise Unreachable(_describe(exc)) from exc
+    except lx.LDAPException as exc:
+        raise ConnectorError(_describe(exc)) from exc
+    except (OSError, ssl.SSLError) as exc:
+        raise Unreachable(exc.__class__.__name__) from exc
+
+
+def _describe(exc: Exception) -> str:
+    # The result name (e.g. invalidCredentials) without the server's free text,
+    # which may echo the filter and with it the searched value.
+    result = getattr(exc, "description", None) or getattr(exc, "result", None)
+    return f"{exc.__class__.__name__}" + (f" ({result})" if isinstance(result, str) else "")
+
+
+def guid_filter_value(guid: str) -> str:
+    """objectGUID as the escaped little-endian byte string an LDAP filter needs."""
+    try:
+        raw = uuid.UUID(guid).bytes_le
+    except ValueError:
+        raise NotSupported("not an objectGUID") from None
+    return "".join(f"\\{b:02x}" for b in raw)
+
+
+def _guid(raw: list[bytes] | None) -> str | None:
+    if not raw or len(raw[0]) != 16:
+        return None
+    return str(uuid.UUID(bytes_le=raw[0]))
+
+
+def _strings(raw: Mapping[str, list[bytes]]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for name, values in raw.items():
+        if name == "objectGUID" or not values:
+            continue
+        out[name] = tuple(
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
+        )
+    return out
+
+
+def _generalized_time(raw: list[bytes] | None) -> datetime | None:
+    if not raw:
+        return None
+    text = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
+    try:
+        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _secs(timeout: float) -> int:
+    return max(1, math.ceil(timeout))

@@ -1,0 +1,134 @@
+"""An in-memory connector: the stand-in below `bot/` in domain tests (httpx's MockTransport role).
+
+It implements the same contract as the real connectors, including idempotent
+deletes, so the domain (search, requests, runner) is tested for real over it.
+Failures are injected per method: `fail["search"] = Unreachable("down")`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from connectors.base import (
+    AttributeValue,
+    Capability,
+    DeletePlan,
+    Health,
+    Hit,
+    IdKind,
+    ObjectRef,
+    PlanAction,
+    Query,
+    QueryKind,
+    Record,
+    StepResult,
+    Verification,
+)
+from connectors.errors import ConnectorError, NotSupported
+
+__all__ = ["MemoryConnector", "Person"]
+
+
+@dataclass
+class Person:
+    id: str
+    identifiers: dict[IdKind, str]
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class MemoryConnector:
+    """Holds `Person`s in a dict; searches them the way a directory would."""
+
+    capabilities = frozenset(Capability)
+
+    def __init__(
+        self,
+        name: str = "memory",
+        label: str = "Memory",
+        people: list[Person] | None = None,
+        *,
+        delay: float = 0.0,
+        authority_rank: int = 100,
+    ) -> None:
+        self.name, self.label = name, label
+        self.people = {p.id: p for p in people or []}
+        self.delay = delay
+        self.authority_rank = authority_rank
+        self.fail: dict[str, ConnectorError] = {}
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def _enter(self, method: str) -> None:
+        with self._lock:
+            self.calls.append(method)
+        if self.delay:
+            time.sleep(self.delay)
+        if method in self.fail:
+            raise self.fail[method]
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        self._enter("search")
+        return [self._hit(p) for p in list(self.people.values()) if _matches(p, query)]
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        self._enter("read")
+        person = self.people.get(ref.id)
+        if person is None:
+            raise NotSupported("no such object")
+        attrs = {k: AttributeValue(v, source=self.name) for k, v in person.attributes.items()}
+        return Record(ref=ref, attributes=attrs)
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
+        self._enter("plan_delete")
+        return DeletePlan(
+            ref,
+            PlanAction.DELETE,
+            f"erase the object in {self.label}",
+            authority_rank=self.authority_rank,
+        )
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
+        self._enter("apply_delete")
+        with self._lock:
+            gone = self.people.pop(plan.ref.id, None)
+        return StepResult(plan.ref, done=True, already_absent=gone is None)
+
+    def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
+        self._enter("verify_absent")
+        left = tuple(
+            ObjectRef(self.name, p.id)
+            for p in list(self.people.values())
+            if any(p.identifiers.get(k) == v for k, v in identifiers.items())
+        )
+        return Verification(self.name, absent=not left, remaining=left)
+
+    def health(self, *, timeout: float) -> Health:
+        self._enter("health")
+        return Health(self.name, True, f"{len(self.people)} objects in memory")
+
+    def close(self) -> None:
+        pass
+
+    def _hit(self, p: Person) -> Hit:
+        label = p.identifiers.get(IdKind.DISPLAY_NAME) or p.identifiers.get(IdKind.ACCOUNT) or p.id
+        return Hit(
+            ObjectRef(self.name, p.id), label, dict(p.identifiers), attributes=dict(p.attributes)
+        )
+
+
+def _matches(p: Person, q: Query) -> bool:
+    ids = {k: v.casefold() for k, v in p.identifiers.items()}
+    v = q.value.casefold()
+    if q.kind is QueryKind.MAIL_OR_UPN:
+        return v in (ids.get(IdKind.MAIL), ids.get(IdKind.UPN))
+    if q.kind is QueryKind.EMPLOYEE_ID:
+        return ids.get(IdKind.EMPLOYEE_ID) == v
+    if q.kind is QueryKind.PREFIX:
+        return any(ids.get(k, "").startswith(v) for k in (IdKind.DISPLAY_NAME, IdKind.ACCOUNT))
+    if q.kind is QueryKind.NAME:
+        return v in (ids.get(IdKind.ACCOUNT), ids.get(IdKind.DISPLAY_NAME))
+    values = p.attributes.get(q.attribute or "", ())
+    return v in (x.casefold() for x in values)

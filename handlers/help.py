@@ -1,0 +1,22 @@
+"""`/mim help`: the commands this caller may run, and nothing else."""
+
+from __future__ import annotations
+
+from bot import render
+from bot.commands import USAGE, HelpCommand
+from bot.reply import Responder
+from bot.roles import Actor
+from bot.services import Services
+
+DESCRIPTIONS = {
+    "help": "this list",
+    "find": "search every system for a person (mail, UPN, account, employee ID, name, prefix*)",
+}
+
+
+def handle_help(cmd: HelpCommand, *, actor: Actor, services: Services, respond: Responder) -> None:
+    """List the usage lines of the commands the caller's roles allow."""
+    allowed = [
+        (USAGE[name], DESCRIPTIONS[name]) for name in USAGE if services.roles.may(actor, name)
+    ]
+    respond(render.help_text(allowed))
