@@ -106,6 +106,10 @@ class SearchService:
         )
         return result
 
+    def close(self) -> None:
+        """Wait for calls still running past their deadline (bounded by connector timeouts)."""
+        self._executor.shutdown(wait=True)
+
     def subject_key(self, query: Query) -> str:
         term = f"{query.attribute}={query.value}" if query.attribute else query.value
         return self.keyer.key(term)

@@ -33,6 +33,7 @@ class Services:
     search: SearchService
 
     def close(self) -> None:
+        self.search.close()
         for connector in self.connectors:
             connector.close()
         self.engine.dispose()

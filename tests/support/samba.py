@@ -72,6 +72,8 @@ def start_samba(ad_dir: str | None = None, *, reset: bool = True) -> SambaAd:
 
 @dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # a seed record, not a pytest test class
+
     account: str
     given: str
     sn: str

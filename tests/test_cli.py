@@ -1,0 +1,115 @@
+"""The command line: the demo, the console, `audit verify` and `check`, as a user runs them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).parent.parent
+
+
+def run(*args, env=None, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+    )
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "app.yaml"
+    path.write_text(f"""
+slack: {{bot_token: "${{T}}", signing_secret: "${{S}}"}}
+roles: {{viewer: {{users: [UVIEW]}}}}
+audit: {{url: "sqlite:///{tmp_path / "audit.db"}", subject_key: "${{K}}"}}
+{extra}
+""")
+    return path
+
+
+ENV = {"T": "xoxb-t", "S": "s", "K": "cli-subject-key-0123456789"}
+
+
+def test_demo_script_runs_commands_as_different_callers(tmp_path):
+    script = tmp_path / "script.txt"
+    script.write_text(
+        "find user jdoe\nfind Am*\nas UDEMONOBODY find user jdoe\n"
+        "find user *)(objectClass=*\nhelp\n"
+    )
+    result = run("demo", "--script", str(script))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Jane Doe (jdoe)" in out
+    assert "Amélie" in out
+    assert "needs the viewer role" in out
+    assert "Only one trailing `*` is allowed." in out
+    assert "audit chain: OK, 3 event(s)" in out  # two searches and one refusal
+
+
+def test_demo_reads_commands_from_a_prompt():
+    result = run("demo", stdin="find 100105\n")
+    assert result.returncode == 0, result.stderr
+    assert "Priya O'Brien (pobrien)" in result.stdout
+
+
+def test_bad_configuration_stops_with_one_clear_line(tmp_path):
+    path = tmp_path / "app.yaml"
+    path.write_text("slack: {bot_token: xoxb-in-clear}\naudit: {subject_key: x}\n")
+    result = run("--config", str(path), "check")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"configuration error: {path}: slack.bot_token: secret written in clear; "
+        "use ${ENV_VAR} or bot_token_file"
+    )
+
+
+def test_audit_verify_reports_ok_then_the_first_broken_event(tmp_path):
+    config = write_config(tmp_path)
+    run("--config", str(config), "check", env=ENV)
+    run("--config", str(config), "check", env=ENV)
+    ok = run("--config", str(config), "audit", "verify", env=ENV)
+    assert ok.returncode == 0 and ok.stdout.strip() == "OK: 2 event(s), chain intact"
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET outcome = 'tampered' WHERE seq = 1"))
+    engine.dispose()
+    broken = run("--config", str(config), "audit", "verify", env=ENV)
+    assert broken.returncode == 1
+    assert broken.stdout.strip() == "BROKEN at event 1: content does not match its hash"
+
+
+@pytest.mark.samba
+def test_check_reports_each_connector(tmp_path, samba):
+    config = write_config(
+        tmp_path,
+        f"""
+connectors:
+  ad: {{url: "{samba.uri}", bind_dn: "{samba.bind_user}", password: "${{ADPW}}",
+        base_dn: "{samba.base_dn}", ca_file: "{samba.ca_file}"}}
+""",
+    )
+    good = run("--config", str(config), "check", env={**ENV, "ADPW": samba.password})
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "OK   Active Directory: bound and read the base DN" in good.stdout
+    bad = run("--config", str(config), "check", env={**ENV, "ADPW": "wrong"})
+    assert bad.returncode == 1
+    assert "FAIL Active Directory: Denied" in bad.stdout
+
+
+def test_console_runs_a_script_as_the_given_caller(tmp_path):
+    config = write_config(tmp_path)
+    script = tmp_path / "s.txt"
+    script.write_text("help\nfind user someone\n")
+    result = run(
+        "--config", str(config), "console", "--as", "UVIEW", "--script", str(script), env=ENV
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/mim find user <term>" in result.stdout
+    assert "0 hit(s) in 0 system(s)" in result.stdout

@@ -1,0 +1,134 @@
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config, parse_config
+from bot.errors import ConfigError
+
+ENV = {"BOT": "xoxb-1", "SIGN": "s3cret", "KEY": "subject-key-0123456789", "ADPW": "pw"}
+
+
+def minimal() -> dict:
+    return {
+        "slack": {"bot_token": "${BOT}", "signing_secret": "${SIGN}"},
+        "audit": {"subject_key": "${KEY}"},
+    }
+
+
+def error_of(raw: dict, environ: dict | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, environ=ENV if environ is None else environ)
+    return str(info.value)
+
+
+def test_minimal_config_resolves_secrets_from_the_environment():
+    config = parse_config(minimal(), environ=ENV)
+    assert config.slack.bot_token == "xoxb-1"
+    assert config.audit.subject_key == "subject-key-0123456789"
+    assert config.audit.url == "sqlite:///mimbot.db"
+
+
+def test_missing_key_is_named():
+    raw = minimal()
+    del raw["slack"]["bot_token"]
+    assert error_of(raw) == "config: slack.bot_token: Field required"
+
+
+def test_wrong_type_is_named():
+    raw = minimal()
+    raw["slack"]["port"] = "eighty"
+    message = error_of(raw)
+    assert message.startswith("config: slack.port: ")
+    assert "integer" in message
+
+
+def test_unset_environment_variable_is_named():
+    message = error_of(minimal(), environ={"BOT": "x", "SIGN": "y"})
+    assert message == "config: audit.subject_key: environment variable KEY is not set"
+
+
+def test_secret_written_in_clear_is_refused():
+    raw = minimal()
+    raw["slack"]["bot_token"] = "xoxb-123-in-clear"
+    assert "slack.bot_token: secret written in clear" in error_of(raw)
+
+
+def test_secret_partly_from_environment_is_still_in_clear():
+    raw = minimal()
+    raw["slack"]["signing_secret"] = "prefix-${SIGN}"
+    assert "slack.signing_secret: secret written in clear" in error_of(raw)
+
+
+def test_password_in_a_database_url_is_refused():
+    raw = minimal()
+    raw["audit"]["url"] = "postgresql+psycopg://mimbot:hunter2@db/mimbot"
+    assert "audit.url: password written in clear" in error_of(raw)
+
+
+def test_password_in_a_url_may_come_from_the_environment():
+    raw = minimal()
+    raw["audit"]["url"] = "postgresql+psycopg://mimbot:${ADPW}@db/mimbot"
+    assert parse_config(raw, environ=ENV).audit.url == "postgresql+psycopg://mimbot:pw@db/mimbot"
+
+
+def test_secret_from_a_file(tmp_path: Path):
+    (tmp_path / "token").write_text("xoxb-from-file\n")
+    raw = minimal()
+    del raw["slack"]["bot_token"]
+    raw["slack"]["bot_token_file"] = str(tmp_path / "token")
+    assert parse_config(raw, environ=ENV).slack.bot_token == "xoxb-from-file"
+
+
+def test_missing_secret_file_is_named(tmp_path: Path):
+    raw = minimal()
+    raw["slack"]["bot_token_file"] = str(tmp_path / "absent")
+    del raw["slack"]["bot_token"]
+    assert "slack.bot_token_file: cannot read" in error_of(raw)
+
+
+def test_plain_ldap_needs_an_explicit_opt_in():
+    raw = minimal()
+    raw["connectors"] = {
+        "ad": {"url": "ldap://dc", "bind_dn": "x", "password": "${ADPW}", "base_dn": "DC=x"}
+    }
+    assert "connectors.ad: url uses plain ldap://" in error_of(raw)
+    raw["connectors"]["ad"]["allow_plain_ldap"] = True
+    assert parse_config(raw, environ=ENV).connectors.ad.allow_plain_ldap
+
+
+def test_unknown_key_is_refused():
+    raw = minimal()
+    raw["slack"]["chanel"] = "C1"
+    assert error_of(raw).startswith("config: slack.chanel: ")
+
+
+def test_role_members_must_be_ids_not_names():
+    raw = minimal()
+    raw["roles"] = {"viewer": {"users": ["jane.doe"]}}
+    assert "not a Slack user id" in error_of(raw)
+
+
+def test_http_mode_needs_a_signing_secret():
+    raw = minimal()
+    del raw["slack"]["signing_secret"]
+    assert "signing_secret is required in http mode" in error_of(raw)
+
+
+def test_load_config_reports_bad_yaml(tmp_path: Path):
+    path = tmp_path / "app.yaml"
+    path.write_text("slack: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path, environ=ENV)
+
+
+def test_shipped_example_app_yaml_is_valid():
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxb-x",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_APP_TOKEN": "xapp",
+        "MIMBOT_SUBJECT_KEY": "k" * 32,
+        "AD_PASSWORD": "pw",
+        "MIMSYNC_PASSWORD": "pw",
+    }
+    config = load_config(Path(__file__).parent.parent / "app.yaml", environ=environ)
+    assert config.connectors.ad is not None

@@ -1,0 +1,103 @@
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.audit import AuditLog, SubjectKeyer
+from bot.database import create_engine, migrate
+from bot.errors import AuditUnavailable
+from bot.roles import Actor, Role
+from bot.search import Outcome, SearchService
+from connectors.base import IdKind, Query, QueryKind
+from connectors.errors import Denied, TimedOut, Unreachable
+from connectors.memory import MemoryConnector, Person
+
+ACTOR = Actor("UVIEW", frozenset({Role.VIEWER}))
+JANE = Person(
+    "1", {IdKind.ACCOUNT: "jdoe", IdKind.DISPLAY_NAME: "Jane Doe", IdKind.MAIL: "jane@example.test"}
+)
+
+
+@pytest.fixture
+def audit(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    migrate(engine)
+    yield AuditLog(engine)
+    engine.dispose()
+
+
+def service(audit, *connectors, timeout=1.0):
+    return SearchService(
+        list(connectors), audit=audit, keyer=SubjectKeyer("k" * 20), timeout=timeout
+    )
+
+
+def test_each_system_reports_its_own_outcome(audit):
+    hr = MemoryConnector("hr", "HR", [JANE])
+    ad = MemoryConnector("ad", "AD", [])
+    down = MemoryConnector("pam", "PAM")
+    down.fail["search"] = Unreachable("connection refused")
+    slow = MemoryConnector("cm", "CM")
+    slow.fail["search"] = TimedOut("no answer in time")
+    denied = MemoryConnector("bhold", "BHOLD")
+    denied.fail["search"] = Denied("insufficientAccessRights")
+    result = service(audit, hr, ad, down, slow, denied).find(
+        Query(QueryKind.NAME, "jdoe"), actor=ACTOR
+    )
+    outcomes = {r.system: r.outcome for r in result.systems}
+    assert outcomes == {
+        "hr": Outcome.FOUND,
+        "ad": Outcome.NOT_FOUND,
+        "pam": Outcome.UNREACHABLE,
+        "cm": Outcome.TIMED_OUT,
+        "bhold": Outcome.DENIED,
+    }
+    assert result.hit_count == 1
+
+
+def test_a_hanging_system_times_out_without_delaying_the_others(audit):
+    hr = MemoryConnector("hr", "HR", [JANE])
+    hang = MemoryConnector("slow", "Slow", [JANE], delay=2.0)
+    t0 = time.monotonic()
+    result = service(audit, hr, hang, timeout=0.3).find(Query(QueryKind.NAME, "jdoe"), actor=ACTOR)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 1.0
+    assert [r.outcome for r in result.systems] == [Outcome.FOUND, Outcome.TIMED_OUT]
+
+
+def test_a_connector_bug_is_an_error_for_that_system_only(audit):
+    class Broken(MemoryConnector):
+        def search(self, query, *, timeout):
+            raise KeyError("bug")
+
+    result = service(audit, Broken("x", "X"), MemoryConnector("hr", "HR", [JANE])).find(
+        Query(QueryKind.NAME, "jdoe"), actor=ACTOR
+    )
+    assert [r.outcome for r in result.systems] == [Outcome.ERROR, Outcome.FOUND]
+
+
+def test_systems_are_asked_in_parallel(audit):
+    conns = [MemoryConnector(f"s{i}", f"S{i}", [JANE], delay=0.3) for i in range(4)]
+    t0 = time.monotonic()
+    service(audit, *conns, timeout=2).find(Query(QueryKind.NAME, "jdoe"), actor=ACTOR)
+    assert time.monotonic() - t0 < 0.9
+
+
+def test_search_is_audited_without_personal_data(audit):
+    svc = service(audit, MemoryConnector("hr", "HR", [JANE]))
+    svc.find(Query(QueryKind.MAIL_OR_UPN, "jane@example.test"), actor=ACTOR)
+    (event,) = audit.events()
+    assert (event.actor, event.roles, event.action) == ("UVIEW", ("viewer",), "find")
+    assert event.detail["systems"] == {"hr": {"outcome": "found", "hits": 1}}
+    assert event.subject_key == svc.keyer.key("jane@example.test")
+    stored = json.dumps(event.detail) + event.subject_key
+    assert "jane" not in stored.lower() and "doe" not in stored.lower()
+
+
+def test_no_answer_without_an_audit_record(audit, tmp_path):
+    svc = service(audit, MemoryConnector("hr", "HR", [JANE]))
+    with audit._engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE audit_events")
+    with pytest.raises(AuditUnavailable):
+        svc.find(Query(QueryKind.NAME, "jdoe"), actor=ACTOR)
