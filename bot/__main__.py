@@ -51,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(config: AppConfig, args: argparse.Namespace) -> int:
     from bot.app import create_app
+    from bot.worker import Worker
 
     logging.getLogger().setLevel(logging.INFO)
-    app, _services = create_app(config)
+    app, services = create_app(config)
+    # Resume what a previous process left unfinished, then keep expiring and re-checking.
+    Worker(services.runner, services.erasure, every=config.runner.poll_seconds).start()
     if config.slack.mode == "socket":
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -92,9 +95,11 @@ def _run_console(services, user: str, script: Path | None) -> int:  # type: igno
 
 
 def _console(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.console import ConsoleNotifier
     from bot.services import build_services
 
-    services = build_services(config)
+    services = build_services(config, notifier=ConsoleNotifier(sys.stdout))
+    services.runner.resume_all()
     try:
         return _run_console(services, args.user, args.script)
     finally:
@@ -102,12 +107,15 @@ def _console(config: AppConfig, args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from bot.console import ConsoleNotifier
     from bot.demo_estate import DEMO_ADMIN, demo_config, demo_connectors
     from bot.services import build_services
 
     with tempfile.TemporaryDirectory(prefix="mimbot-demo-") as workdir:
         config = demo_config(Path(workdir))
-        services = build_services(config, connectors=demo_connectors())
+        services = build_services(
+            config, connectors=demo_connectors(), notifier=ConsoleNotifier(sys.stdout)
+        )
         try:
             print(
                 "mimbot demo: an invented estate of 50 people in an offline AD; "
@@ -122,9 +130,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _check(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.console import ConsoleNotifier
     from bot.services import build_services
 
-    services = build_services(config)
+    services = build_services(config, notifier=ConsoleNotifier(sys.stdout))
     try:
         failed = 0
         for connector in services.connectors:

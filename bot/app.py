@@ -16,8 +16,10 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.config import AppConfig
 from bot.dispatch import run_command
+from bot.render_requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
 from bot.reply import Reply, Responder
 from bot.services import Services, build_services
+from bot.slack_notifier import SlackNotifier
 
 __all__ = ["create_app", "slack_client"]
 
@@ -47,7 +49,16 @@ def create_app(
 ) -> tuple[App, Services]:
     """Build the Bolt app and the services behind it (built from config unless given)."""
     client = client or slack_client(config)
-    services = services or build_services(config, usergroup_members=usergroup_lookup(client))
+    services = services or build_services(
+        config,
+        usergroup_members=usergroup_lookup(client),
+        notifier=SlackNotifier(
+            client,
+            approvals_channel=config.slack.approvals_channel,
+            notifications_channel=config.slack.notifications_channel,
+        ),
+        background=True,
+    )
     app = App(
         client=client,
         signing_secret=config.slack.signing_secret or "",
@@ -69,11 +80,83 @@ def create_app(
             respond=_ephemeral(respond),
         )
 
+    # Buttons become the same typed commands as the console's, through the same
+    # dispatcher: roles are checked again at click time, and everything is audited.
+    def button(verb: str):  # type: ignore[no-untyped-def]
+        def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+            ack()
+            value = action.get("value", "").replace(":", " ")
+            run_command(
+                f"{verb} {value}",
+                user_id=body["user"]["id"],
+                services=services,
+                respond=_ephemeral(respond),
+            )
+
+        return on_click
+
+    app.action(ACTION_APPROVE)(button("approve"))
+    app.action(ACTION_DONE)(button("done"))
+    app.action(ACTION_RETRY)(button("retry"))
+
+    @app.action(ACTION_REJECT)
+    def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
+        ack()  # then open the modal at once: a trigger_id lives about 3 s
+        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(action["value"]))
+
+    @app.view(REJECT_CALLBACK)
+    def on_reject_submit(ack: Any, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+        note = (view["state"]["values"]["reason"]["reason"].get("value") or "").strip()
+        if not note:
+            ack(response_action="errors", errors={"reason": "Please say why."})
+            return
+        ack()
+        user = body["user"]["id"]
+
+        def tell(reply: Reply) -> None:  # a view submission has no response_url
+            dm = client.conversations_open(users=user)["channel"]["id"]
+            client.chat_postMessage(channel=dm, text=reply.text)
+
+        run_command(
+            f"reject {view['private_metadata']} {note}",
+            user_id=user,
+            services=services,
+            respond=tell,
+        )
+
     @app.error
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a listener: %s", error.__class__.__name__)
 
     return app, services
+
+
+REJECT_CALLBACK = "mim_reject_modal"
+
+
+def reject_modal(request_id: str) -> dict[str, Any]:
+    """The modal asking an approver why they reject; carries the request id."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK,
+        "private_metadata": request_id,
+        "title": {"type": "plain_text", "text": "Reject erasure"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": f"Why is {request_id} rejected?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": 500,
+                },
+            }
+        ],
+    }
 
 
 def _ephemeral(respond: Any) -> Responder:

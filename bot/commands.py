@@ -17,8 +17,11 @@ from connectors.base import Query, QueryKind
 __all__ = [
     "COMMANDS",
     "Command",
+    "DeleteCommand",
     "FindCommand",
     "HelpCommand",
+    "RequestCommand",
+    "RequestsCommand",
     "parse",
     "parse_term",
 ]
@@ -29,6 +32,13 @@ MIN_PREFIX_LENGTH = 2  # `a*` would list most of the directory
 USAGE = {
     "help": "/mim help",
     "find": "/mim find user <term>  |  /mim find <attribute>=<value>",
+    "delete": '/mim delete <subject> [reason]   (quote a subject with spaces: "Jane Doe")',
+    "status": "/mim status <request-id>",
+    "requests": "/mim requests [open|mine]",
+    "approve": "/mim approve <request-id>",
+    "reject": "/mim reject <request-id> <reason>",
+    "done": "/mim done <request-id> <step>",
+    "retry": "/mim retry <request-id>",
 }
 COMMANDS = tuple(USAGE)
 
@@ -50,7 +60,32 @@ class FindCommand:
     name: str = "find"
 
 
-Command = HelpCommand | FindCommand
+@dataclass(frozen=True)
+class DeleteCommand:
+    query: Query
+    reason: str | None
+    name: str = "delete"
+
+
+@dataclass(frozen=True)
+class RequestCommand:
+    """status, approve, reject (with a note), done (with a step number) or retry on one request."""
+
+    name: str
+    request_id: str
+    note: str | None = None
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class RequestsCommand:
+    scope: str  # "open" | "mine"
+    name: str = "requests"
+
+
+Command = HelpCommand | FindCommand | DeleteCommand | RequestCommand | RequestsCommand
+_REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
+_MAX_NOTE = 500
 
 
 def parse(text: str) -> Command:
@@ -63,6 +98,15 @@ def parse(text: str) -> Command:
         return HelpCommand()
     if verb == "find":
         return FindCommand(query=_parse_find(rest))
+    if verb == "delete":
+        return _parse_delete(rest)
+    if verb == "requests":
+        scope = rest.lower() or "open"
+        if scope not in ("open", "mine"):
+            raise UsageError("Say `open` or `mine`.", USAGE["requests"])
+        return RequestsCommand(scope)
+    if verb in ("status", "approve", "reject", "done", "retry"):
+        return _parse_request_command(verb, rest)
     raise UsageError(f"Unknown command `{_clip(verb)}`. Try `/mim help`.")
 
 
@@ -84,6 +128,52 @@ def _parse_find(rest: str) -> Query:
         raise UsageError("That is not an attribute name before `=`.", USAGE["find"])
     # `find jdoe` is read as `find user jdoe`: people type it that way.
     return parse_term(rest, usage=USAGE["find"])
+
+
+def _parse_delete(rest: str) -> DeleteCommand:
+    usage = USAGE["delete"]
+    if not rest:
+        raise UsageError("Whose data should be erased?", usage)
+    for opening, closing in _QUOTES:
+        if rest.startswith(opening) and closing in rest[1:]:
+            end = rest.index(closing, 1)
+            term, reason = rest[: end + 1], rest[end + 1 :]
+            break
+    else:
+        term, _, reason = rest.partition(" ")
+    query = parse_term(term, usage=usage)
+    if query.kind is QueryKind.PREFIX:
+        raise UsageError("An erasure needs one exact person, not a prefix.", usage)
+    return DeleteCommand(query, _note(reason, usage) or None)
+
+
+def _parse_request_command(verb: str, rest: str) -> RequestCommand:
+    usage = USAGE[verb]
+    first, _, more = rest.partition(" ")
+    if not _REQUEST_ID.fullmatch(first):
+        raise UsageError("That is not a request id (like REQ-2026-0001).", usage)
+    request_id = first.upper()
+    if verb == "reject":
+        note = _note(more, usage)
+        if not note:
+            raise UsageError("Say why it is rejected.", usage)
+        return RequestCommand(verb, request_id, note=note)
+    if verb == "done":
+        if not more.strip().isdigit():
+            raise UsageError("Which step? Give its number.", usage)
+        return RequestCommand(verb, request_id, step=int(more.strip()))
+    if more.strip():
+        raise UsageError("Too many words.", usage)
+    return RequestCommand(verb, request_id)
+
+
+def _note(text: str, usage: str) -> str:
+    note = text.strip()
+    if len(note) > _MAX_NOTE:
+        raise UsageError(f"Keep the reason under {_MAX_NOTE} characters.", usage)
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in note):
+        raise UsageError("The reason contains control characters.", usage)
+    return note
 
 
 def parse_term(raw: str, *, usage: str) -> Query:

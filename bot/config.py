@@ -27,6 +27,7 @@ __all__ = [
     "MimSyncConfig",
     "PolicyConfig",
     "RoleMembers",
+    "RunnerConfig",
     "SearchConfig",
     "SlackConfig",
     "load_config",
@@ -100,7 +101,15 @@ class PolicyConfig(_Model):
     erasure_approvals: int = Field(default=1, ge=1, le=5)
     four_eyes: bool = True
     approval_expires_hours: float = Field(default=72, gt=0)
-    deadline_days: int = Field(default=30, ge=1)
+    deadline_months: int = Field(default=1, ge=1, le=3)  # GDPR: one month, extendable
+
+
+class RunnerConfig(_Model):
+    lease_seconds: float = Field(default=120, gt=0)  # a dead runner's step is taken over after
+    attempts: int = Field(default=3, ge=1, le=20)  # per step, for transient errors
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    poll_seconds: float = Field(default=15, gt=0)  # resume, expire and re-check cadence
+    step_timeout_seconds: float = Field(default=10, gt=0)
 
 
 class AuditConfig(_Model):
@@ -164,9 +173,11 @@ class ConnectorsConfig(_Model):
 class AppConfig(_Model):
     slack: SlackConfig
     roles: dict[str, RoleMembers] = Field(default_factory=dict)
-    permissions: dict[str, str] = Field(default_factory=dict)  # command -> role override
+    # command -> role(s) override, e.g. {find: viewer, status: [requester, auditor]}
+    permissions: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
     search: SearchConfig = SearchConfig()
     policy: PolicyConfig = PolicyConfig()
+    runner: RunnerConfig = RunnerConfig()
     audit: AuditConfig
     connectors: ConnectorsConfig = ConnectorsConfig()
 

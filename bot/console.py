@@ -11,11 +11,14 @@ import re
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from bot import render_requests
 from bot.dispatch import run_command
+from bot.notify import MessageRef
 from bot.reply import Reply
+from bot.requests import Request, Step
 from bot.services import Services
 
-__all__ = ["blocks_to_text", "run_lines"]
+__all__ = ["ConsoleNotifier", "blocks_to_text", "run_lines"]
 
 _AS = re.compile(r"^as\s+([UW][A-Z0-9]+)\s+(.*)$")
 
@@ -48,6 +51,38 @@ def _button(element: dict[str, Any]) -> str:
 def _mrkdwn(text: str) -> str:
     text = re.sub(r"(?<!\w)\*([^*\n]+)\*(?!\w)", r"\1", text)
     return html.unescape(text)
+
+
+class ConsoleNotifier:
+    """Prints what Slack would show in the approvals channel, threads, DMs and notifications."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def _print(self, where: str, reply: Reply) -> None:
+        text = blocks_to_text(reply)
+        self.out.write(
+            f"  [{where}]\n" + "\n".join("    " + line for line in text.splitlines()) + "\n"
+        )
+
+    def approval_requested(self, request: Request) -> MessageRef | None:
+        self._print("#approvals", render_requests.approval_message(request))
+        return ("console", request.id)
+
+    def request_updated(self, request: Request) -> None:
+        reply = render_requests.approval_message(request)
+        self.out.write(f"  [#approvals, message {request.id} updated] {reply.text}\n")
+
+    def thread(self, request: Request, text: str) -> None:
+        self._print(f"thread {request.id}", Reply(text=text))
+
+    def manual_step(self, request: Request, step: Step) -> None:
+        self._print(f"thread {request.id}", render_requests.manual_step_message(request, step))
+
+    def finished(self, request: Request) -> None:
+        reply = render_requests.finished_message(request)
+        for where in (f"thread {request.id}", f"DM to {request.requester}", "#notifications"):
+            self._print(where, reply)
 
 
 def run_lines(

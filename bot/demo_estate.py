@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,14 @@ import ldap3
 from bot.config import AppConfig, parse_config
 from connectors.ad import AdConnector, AdSettings
 
-__all__ = ["DEMO_ADMIN", "DEMO_VIEWER", "demo_config", "demo_connectors"]
+__all__ = ["DEMO_ADMIN", "DEMO_APPROVER", "DEMO_VIEWER", "demo_config", "demo_connectors"]
 
 BASE_DN = "DC=corp,DC=example,DC=test"
 SERVICE_DN = f"CN=svc-mimbot,OU=Service Accounts,{BASE_DN}"
 SERVICE_PASSWORD = "demo-only-not-a-secret"  # noqa: S105 - the offline mock's own password
 DEMO_ADMIN = "UDEMOADMIN"
 DEMO_VIEWER = "UDEMOVIEW"
+DEMO_APPROVER = "UDEMOAPPROVER"
 DEMO_OUTSIDER = "UDEMONOBODY"
 
 GIVEN = ["Jane", "Oliver", "Zoë", "Amélie", "Sean", "Priya", "Lars", "Chloé", "Mateo", "Aoife"]
@@ -57,6 +59,17 @@ def _seed(server: ldap3.Server) -> None:
     conn.strategy.add_entry(
         SERVICE_DN, {"userPassword": SERVICE_PASSWORD, "sAMAccountName": "svc-mimbot"}
     )
+    # What the AD connector reads to plan an erasure: lifetimes and the Deleted Objects
+    # container (ldap3's mock keeps no tombstones, so the demo shows none).
+    config = f"CN=Configuration,{BASE_DN}"
+    conn.strategy.add_entry(
+        f"CN=Directory Service,CN=Windows NT,CN=Services,{config}",
+        {"objectClass": ["top", "nTDSService"], "tombstoneLifetime": "180"},
+    )
+    conn.strategy.add_entry(
+        f"CN=Partitions,{config}", {"objectClass": ["top", "crossRefContainer"]}
+    )
+    conn.strategy.add_entry(f"CN=Deleted Objects,{BASE_DN}", {"objectClass": ["top", "container"]})
     for p in _people():
         display = f"{p['given']} {p['family']}"
         dn = f"CN={ldap3.utils.dn.escape_rdn(display)} {p['employee_id']},OU=People,{BASE_DN}"
@@ -81,6 +94,17 @@ def _seed(server: ldap3.Server) -> None:
         )
 
 
+def _without_controls(search: Callable[..., Any]) -> Callable[..., Any]:
+    """ldap3's mock cannot decode request controls such as show-deleted; it keeps no
+    deleted objects either, so dropping the controls changes no demo answer."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("controls", None)
+        return search(*args, **kwargs)
+
+    return call
+
+
 def demo_connectors() -> list[AdConnector]:
     server = ldap3.Server("demo-dc.corp.example.test", get_info=ldap3.OFFLINE_AD_2012_R2)
     _seed(server)
@@ -94,6 +118,7 @@ def demo_connectors() -> list[AdConnector]:
             raise_exceptions=True,
         )
         conn.bind()
+        conn.search = _without_controls(conn.search)  # type: ignore[method-assign]
         return conn
 
     settings = AdSettings(
@@ -114,8 +139,15 @@ def demo_config(workdir: Path) -> AppConfig:
             "mode": "http",
             "bot_token": "${DEMO_BOT_TOKEN}",
             "signing_secret": "${DEMO_SIGNING_SECRET}",
+            "approvals_channel": "CDEMOAPPROVALS",
+            "notifications_channel": "CDEMONOTIFY",
         },
-        "roles": {"admin": {"users": [DEMO_ADMIN]}, "viewer": {"users": [DEMO_VIEWER]}},
+        "roles": {
+            "admin": {"users": [DEMO_ADMIN]},
+            "viewer": {"users": [DEMO_VIEWER]},
+            "requester": {"users": [DEMO_ADMIN]},
+            "approver": {"users": [DEMO_APPROVER]},
+        },
         "audit": {
             "url": f"sqlite:///{workdir / 'mimbot-demo.db'}",
             "subject_key": "${DEMO_SUBJECT_KEY}",

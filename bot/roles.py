@@ -12,7 +12,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.config import RoleMembers
@@ -32,12 +32,22 @@ class Role(enum.Enum):
     ADMIN = "admin"
 
 
-# command -> the role that may run it (None: anyone). app.yaml `permissions:` overrides.
-DEFAULT_PERMISSIONS: Mapping[str, Role | None] = {
-    "help": None,
-    "find": Role.VIEWER,
-    "show": Role.VIEWER,
-    "check": Role.ADMIN,
+_REQUEST_ROLES = frozenset({Role.REQUESTER, Role.APPROVER, Role.AUDITOR})
+
+# command -> the roles that may run it (empty: anyone). app.yaml `permissions:` overrides.
+# Admin may run everything. Approve/reject/retry/done re-check finer rules in the domain.
+DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = {
+    "help": frozenset(),
+    "find": frozenset({Role.VIEWER}),
+    "show": frozenset({Role.VIEWER}),
+    "delete": frozenset({Role.REQUESTER}),
+    "status": _REQUEST_ROLES,
+    "requests": _REQUEST_ROLES,
+    "approve": frozenset({Role.APPROVER}),
+    "reject": frozenset({Role.APPROVER}),
+    "retry": frozenset({Role.APPROVER}),
+    "done": _REQUEST_ROLES,
+    "check": frozenset({Role.ADMIN}),
 }
 
 
@@ -63,7 +73,7 @@ class RoleResolver:
         self,
         roles: Mapping[str, RoleMembers],
         *,
-        permissions: Mapping[str, str] | None = None,
+        permissions: Mapping[str, str | Sequence[str]] | None = None,
         usergroup_members: UsergroupLookup | None = None,
         cache_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
@@ -71,9 +81,12 @@ class RoleResolver:
         self._members: dict[Role, RoleMembers] = {}
         for name, members in roles.items():
             self._members[_role(name, "roles")] = members
-        self._permissions: dict[str, Role | None] = dict(DEFAULT_PERMISSIONS)
-        for command, name in (permissions or {}).items():
-            self._permissions[command] = None if name == "anyone" else _role(name, "permissions")
+        self._permissions: dict[str, frozenset[Role]] = dict(DEFAULT_PERMISSIONS)
+        for command, names in (permissions or {}).items():
+            listed = [names] if isinstance(names, str) else list(names)
+            self._permissions[command] = frozenset(
+                _role(n, "permissions") for n in listed if n != "anyone"
+            )
         self._lookup = usergroup_members
         self._ttl = cache_seconds
         self._clock = clock
@@ -90,25 +103,24 @@ class RoleResolver:
         )
         return Actor(user_id=user_id, roles=held)
 
-    def permission(self, command: str) -> Role | None:
-        if command not in self._permissions:
-            raise NotAllowed(f"`{command}` is not enabled for anyone.")
-        return self._permissions[command]
-
     def may(self, actor: Actor, command: str) -> bool:
-        try:
-            needed = self.permission(command)
-        except NotAllowed:
+        """Deny by default: an unknown command is allowed to nobody (but admin)."""
+        if Role.ADMIN in actor.roles:
+            return True
+        if command not in self._permissions:
             return False
-        return needed is None or needed in actor.roles or Role.ADMIN in actor.roles
+        needed = self._permissions[command]
+        return not needed or bool(needed & actor.roles)
 
     def require(self, actor: Actor, command: str) -> None:
         """Raise NotAllowed (a polite, private message) unless the actor may run `command`."""
         if not self.may(actor, command):
-            needed = self._permissions.get(command)
-            what = f"the *{needed.value}* role" if needed else "a role"
+            needed = sorted(r.value for r in self._permissions.get(command, {Role.ADMIN}))
+            what = " or ".join(f"*{n}*" for n in needed)
+            noun = "role" if len(needed) == 1 else "roles"
             raise NotAllowed(
-                f"Sorry, `/mim {command}` needs {what}. Ask your IAM team if you should have it."
+                f"Sorry, `/mim {command}` needs the {what} {noun}. "
+                "Ask your IAM team if you should have it."
             )
 
     def _group(self, group_id: str) -> frozenset[str]:

@@ -7,14 +7,20 @@ No globals: the Slack app, the console and the tests each build their own
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from bot.audit import AuditLog, SubjectKeyer
 from bot.config import AppConfig
 from bot.database import create_engine, migrate
+from bot.erasure import ErasureService
+from bot.notify import Notifier
+from bot.request_store import RequestStore
 from bot.roles import RoleResolver, UsergroupLookup
+from bot.runner import Runner
 from bot.search import SearchService
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
@@ -31,8 +37,14 @@ class Services:
     roles: RoleResolver
     connectors: Sequence[Connector]
     search: SearchService
+    requests: RequestStore
+    runner: Runner
+    erasure: ErasureService
+    jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
 
     def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.shutdown(wait=True)
         self.search.close()
         for connector in self.connectors:
             connector.close()
@@ -60,6 +72,8 @@ def build_connectors(config: AppConfig) -> list[Connector]:
                     timeout=ad.timeout_seconds,
                     pool_size=ad.pool_size,
                     label=ad.label,
+                    delete_mode=ad.delete_mode,
+                    quarantine_ou=ad.quarantine_ou,
                 )
             )
         )
@@ -71,6 +85,8 @@ def build_services(
     *,
     connectors: Sequence[Connector] | None = None,
     usergroup_members: UsergroupLookup | None = None,
+    notifier: Notifier,
+    background: bool = False,
 ) -> Services:
     """Open the database (migrating it), the audit log, roles, connectors and search."""
     engine = create_engine(config.audit.url)
@@ -91,6 +107,39 @@ def build_services(
         timeout=config.search.timeout_seconds,
         max_hits_per_system=config.search.max_hits_per_system,
     )
+    store = RequestStore(engine)
+    by_name = {c.name: c for c in conns}
+    rc = config.runner
+    runner = Runner(
+        store=store,
+        connectors=by_name,
+        audit=audit,
+        notifier=notifier,
+        lease=timedelta(seconds=rc.lease_seconds),
+        attempts=rc.attempts,
+        backoff_seconds=rc.backoff_seconds,
+        timeout=rc.step_timeout_seconds,
+    )
+    jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runner") if background else None
+
+    def execute(request_id: str) -> None:
+        # In the Slack app a click must not wait for the run; the console runs it inline.
+        if jobs is None:
+            runner.run(request_id)
+        else:
+            jobs.submit(runner.run, request_id)
+
+    erasure = ErasureService(
+        store=store,
+        search=search,
+        connectors=by_name,
+        audit=audit,
+        keyer=keyer,
+        notifier=notifier,
+        policy=config.policy,
+        execute=execute,
+        timeout=rc.step_timeout_seconds,
+    )
     return Services(
         config=config,
         engine=engine,
@@ -99,4 +148,8 @@ def build_services(
         roles=roles,
         connectors=conns,
         search=search,
+        requests=store,
+        runner=runner,
+        erasure=erasure,
+        jobs=jobs,
     )

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import queue
 import ssl
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import ldap3
 from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
+from connectors.ad_erasure import DEFAULT_SCRUB_ATTRIBUTES, AdEraser, Clock
 from connectors.base import (
     AttributeValue,
     Capability,
@@ -39,9 +38,10 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
+from connectors.errors import ConnectorError, NotSupported, TimedOut, Unreachable
+from connectors.ldap_support import generalized_time, guid_filter_value, ldap_errors, seconds
 
-__all__ = ["AdConnector", "AdSettings", "guid_filter_value", "ldap_errors"]
+__all__ = ["AdConnector", "AdSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,10 @@ class AdSettings:
     pool_size: int = 4
     name: str = "ad"
     label: str = "Active Directory"
+    # Erasure (connectors/ad_erasure.py). disable_and_scrub is pseudonymisation, not erasure.
+    delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
+    quarantine_ou: str | None = None  # required by disable_and_scrub
+    scrub_attributes: tuple[str, ...] = DEFAULT_SCRUB_ATTRIBUTES
 
 
 ConnectionFactory = Callable[[], ldap3.Connection]
@@ -91,10 +95,16 @@ ConnectionFactory = Callable[[], ldap3.Connection]
 class AdConnector:
     """Searches users in one AD domain. Thread-safe: each call borrows a pooled connection."""
 
-    capabilities = frozenset({Capability.SEARCH, Capability.READ})
+    capabilities = frozenset(
+        {Capability.SEARCH, Capability.READ, Capability.DELETE, Capability.VERIFY}
+    )
 
     def __init__(
-        self, settings: AdSettings, *, connection_factory: ConnectionFactory | None = None
+        self,
+        settings: AdSettings,
+        *,
+        connection_factory: ConnectionFactory | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.name, self.label = settings.name, settings.label
@@ -109,6 +119,8 @@ class AdConnector:
             *settings.search_attributes,
         )
         self._searchable = {a.lower(): a for a in searchable if a != "objectGUID"}
+        # Erasure lives in its own module; it borrows this connector's pooled connections.
+        self.eraser = AdEraser(settings, connection=self._connection, clock=clock)
 
     # -- Connector interface ------------------------------------------------
 
@@ -124,7 +136,7 @@ class AdConnector:
         if not entries:
             raise NotSupported("object not found")
         raw = entries[0]["raw_attributes"]
-        modified = _generalized_time(raw.get("whenChanged"))
+        modified = generalized_time(raw.get("whenChanged"))
         attrs = {
             name: AttributeValue(values, source=self.name, modified=modified)
             for name, values in _strings(raw).items()
@@ -133,13 +145,13 @@ class AdConnector:
         return Record(ref=ref, attributes=attrs, modified=modified)
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
-        raise NotSupported("erasure is not enabled for Active Directory yet")
+        return self.eraser.plan(ref, timeout=timeout)
 
     def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
-        raise NotSupported("erasure is not enabled for Active Directory yet")
+        return self.eraser.apply(plan, timeout=timeout)
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
-        raise NotSupported("erasure is not enabled for Active Directory yet")
+        return self.eraser.verify_absent(identifiers, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:
         try:
@@ -149,7 +161,7 @@ class AdConnector:
                     "(objectClass=*)",
                     ldap3.BASE,
                     attributes=["distinguishedName"],
-                    time_limit=_secs(timeout),
+                    time_limit=seconds(timeout),
                 )
                 ok = bool(conn.response)
         except ConnectorError as exc:
@@ -198,7 +210,7 @@ class AdConnector:
                     attributes=list(self._attributes),
                     paged_size=min(s.page_size, s.max_hits),
                     paged_cookie=cookie,
-                    time_limit=_secs(timeout),
+                    time_limit=seconds(timeout),
                 )
                 found.extend(e for e in conn.response if e.get("type") == "searchResEntry")
                 controls = conn.result.get("controls") or {}
@@ -243,15 +255,24 @@ class AdConnector:
                 connect_timeout=s.timeout,
                 get_info=ldap3.NONE,
             )
-        return ldap3.Connection(
+        conn = ldap3.Connection(
             self._server,
             user=s.bind_dn,
             password=s.password,
-            auto_bind=True,
-            receive_timeout=_secs(s.timeout),
+            receive_timeout=seconds(s.timeout),
             raise_exceptions=True,
-            read_only=False,
         )
+        try:
+            conn.open(read_server_info=False)
+            conn.bind()
+        except BaseException:
+            # ldap3 leaves the socket open when connect, TLS or bind fails: close it here.
+            with contextlib.suppress(lx.LDAPException, OSError):
+                conn.unbind()
+            if conn.socket is not None:
+                conn.socket.close()
+            raise
+        return conn
 
     # -- mapping ------------------------------------------------------------
 
@@ -273,59 +294,10 @@ class AdConnector:
             ref=ObjectRef(self.name, guid or entry["dn"]),
             label=label,
             identifiers=ids,
-            modified=_generalized_time(raw.get("whenChanged")),
+            modified=generalized_time(raw.get("whenChanged")),
             attributes=personal,
             location=entry["dn"],
         )
-
-
-@contextlib.contextmanager
-def ldap_errors() -> Iterator[None]:
-    """Map ldap3 exceptions to connector errors (httpx's map_httpcore_exceptions, for LDAP)."""
-    try:
-        yield
-    except (
-        lx.LDAPInvalidCredentialsResult,
-        lx.LDAPInsufficientAccessRightsResult,
-        lx.LDAPStrongerAuthRequiredResult,
-        lx.LDAPConfidentialityRequiredResult,
-    ) as exc:
-        raise Denied(_describe(exc)) from exc
-    except (lx.LDAPTimeLimitExceededResult, lx.LDAPResponseTimeoutError) as exc:
-        raise TimedOut(_describe(exc)) from exc
-    except (lx.LDAPSocketReceiveError, lx.LDAPSocketSendError) as exc:
-        if "timed out" in str(exc).lower():
-            raise TimedOut("no answer in time") from exc
-        raise Unreachable(_describe(exc)) from exc
-    except (
-        lx.LDAPSocketOpenError,
-        lx.LDAPSessionTerminatedByServerError,
-        lx.LDAPCommunicationError,
-        lx.LDAPStartTLSError,
-        lx.LDAPSSLConfigurationError,
-        lx.LDAPSocketCloseError,
-    ) as exc:
-        raise Unreachable(_describe(exc)) from exc
-    except lx.LDAPException as exc:
-        raise ConnectorError(_describe(exc)) from exc
-    except (OSError, ssl.SSLError) as exc:
-        raise Unreachable(exc.__class__.__name__) from exc
-
-
-def _describe(exc: Exception) -> str:
-    # The result name (e.g. invalidCredentials) without the server's free text,
-    # which may echo the filter and with it the searched value.
-    result = getattr(exc, "description", None) or getattr(exc, "result", None)
-    return f"{exc.__class__.__name__}" + (f" ({result})" if isinstance(result, str) else "")
-
-
-def guid_filter_value(guid: str) -> str:
-    """objectGUID as the escaped little-endian byte string an LDAP filter needs."""
-    try:
-        raw = uuid.UUID(guid).bytes_le
-    except ValueError:
-        raise NotSupported("not an objectGUID") from None
-    return "".join(f"\\{b:02x}" for b in raw)
 
 
 def _guid(raw: list[bytes] | None) -> str | None:
@@ -343,17 +315,3 @@ def _strings(raw: Mapping[str, list[bytes]]) -> dict[str, tuple[str, ...]]:
             v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
         )
     return out
-
-
-def _generalized_time(raw: list[bytes] | None) -> datetime | None:
-    if not raw:
-        return None
-    text = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
-    try:
-        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _secs(timeout: float) -> int:
-    return max(1, math.ceil(timeout))

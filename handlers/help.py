@@ -11,6 +11,13 @@ from bot.services import Services
 DESCRIPTIONS = {
     "help": "this list",
     "find": "search every system for a person (mail, UPN, account, employee ID, name, prefix*)",
+    "delete": "ask for an erasure: planned per system, approved by another person, verified",
+    "status": "where a request stands",
+    "requests": "open requests, or your own",
+    "approve": "approve an erasure request (approvers; not your own)",
+    "reject": "reject an erasure request, with a reason",
+    "done": "mark a manual step of a request as done",
+    "retry": "retry a failed request",
 }
 
 

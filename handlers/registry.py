@@ -5,11 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.commands import FindCommand, HelpCommand
+from bot.commands import (
+    DeleteCommand,
+    FindCommand,
+    HelpCommand,
+    RequestCommand,
+    RequestsCommand,
+)
+from handlers.decide import handle_decide
+from handlers.delete import handle_delete
 from handlers.find import handle_find
 from handlers.help import handle_help
+from handlers.status import handle_requests, handle_status
+
+
+def _request_command(cmd: RequestCommand, **kwargs: Any) -> None:
+    (handle_status if cmd.name == "status" else handle_decide)(cmd, **kwargs)
+
 
 HANDLERS: dict[type, Callable[..., Any]] = {
     HelpCommand: handle_help,
     FindCommand: handle_find,
+    DeleteCommand: handle_delete,
+    RequestCommand: _request_command,
+    RequestsCommand: handle_requests,
 }

@@ -1,0 +1,255 @@
+"""Erasure requests: resolve the subject, plan per system, record, and decide (four eyes).
+
+Execution is `bot/runner.py`; what people are told goes through a `Notifier`.
+Every step here writes an audit event keyed by the request id and subject keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from bot.audit import AuditLog, SubjectKeyer
+from bot.config import PolicyConfig
+from bot.errors import NotAllowed, NotFound, RequestStateError
+from bot.notify import Notifier
+from bot.request_store import Decision, RequestStore
+from bot.requests import PlannedStep, Request, Status, add_calendar_month
+from bot.roles import Actor, Role
+from bot.search import SearchService
+from bot.subjects import Match, single_subject
+from connectors.base import Capability, Connector, PlanAction, Query
+from connectors.errors import ConnectorError
+
+__all__ = ["ErasureService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ErasureService:
+    store: RequestStore
+    search: SearchService
+    connectors: Mapping[str, Connector]
+    audit: AuditLog
+    keyer: SubjectKeyer
+    notifier: Notifier
+    policy: PolicyConfig
+    execute: Callable[[str], None]  # schedules the runner for a request id
+    timeout: float = 5.0
+
+    # -- request ----------------------------------------------------------------
+
+    def request(self, query: Query, *, actor: Actor, reason: str | None) -> Request:
+        """Resolve to one person, plan, store, and post for approval."""
+        result = self.search.find(query, actor=actor, command="delete")
+        match = single_subject(result)
+        steps = self.plan(match)
+        if not steps:
+            raise RequestStateError(
+                "No system holds anything to erase for that person. Nothing was created."
+            )
+        subject = match.subject()
+        # The first key (account, else name) is the one audit events carry.
+        primary = self.keyer.key(subject.account or subject.display_name)
+        keys = [
+            primary,
+            *sorted({self.keyer.key(v) for v in subject.identifiers.values()} - {primary}),
+        ]
+        now = self.store.clock()
+        request = self.store.create(
+            kind="erasure",
+            requester=actor.user_id,
+            reason=reason,
+            subject=subject,
+            subject_keys=keys,
+            steps=steps,
+            approvals_needed=self.policy.erasure_approvals,
+            due_at=add_calendar_month(now, self.policy.deadline_months),
+            expires_at=now + timedelta(hours=self.policy.approval_expires_hours),
+        )
+        self._audit(
+            actor,
+            "request_created",
+            request,
+            detail={
+                "kind": "erasure",
+                "steps": [{"system": s.system, "action": s.action.value} for s in request.steps],
+            },
+        )
+        # The message shows the status it will have once posted.
+        ref = self.notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
+        if ref:
+            self.store.attach_message(request.id, *ref)
+        else:
+            self.store.transition(request.id, {Status.PLANNED}, Status.AWAITING_APPROVAL)
+        self._audit(actor, "notify", request, detail={"what": "approval_requested"})
+        return self.store.get(request.id)
+
+    def plan(self, match: Match) -> list[PlannedStep]:
+        """Steps in source-of-authority order: manual steps (warnings) first."""
+        automated: list[tuple[int, PlannedStep]] = []
+        manual: list[PlannedStep] = []
+        for hit in match.hits:
+            connector = self.connectors.get(hit.ref.system)
+            if connector is None:
+                continue
+            if Capability.DELETE not in connector.capabilities:
+                manual.append(
+                    PlannedStep(
+                        connector.name,
+                        PlanAction.MANUAL,
+                        f"Erase the person in {connector.label} by hand (no API for it)",
+                        assigned_role=Role.REQUESTER.value,
+                    )
+                )
+                continue
+            try:
+                plan = connector.plan_delete(hit.ref, timeout=self.timeout)
+            except ConnectorError as exc:
+                raise RequestStateError(
+                    f"Cannot plan for {connector.label} ({exc}). Nothing was created."
+                ) from exc
+            manual += [
+                PlannedStep(
+                    connector.name, PlanAction.MANUAL, w, assigned_role=Role.REQUESTER.value
+                )
+                for w in plan.warnings
+            ]
+            if plan.action is not PlanAction.NONE:
+                automated.append(
+                    (
+                        plan.authority_rank,
+                        PlannedStep(connector.name, plan.action, plan.summary, plan=plan),
+                    )
+                )
+        automated.sort(key=lambda pair: pair[0])
+        return manual + [step for _, step in automated]
+
+    # -- decisions ----------------------------------------------------------------
+
+    def approve(self, request_id: str, *, actor: Actor) -> Decision:
+        request = self._decidable(request_id, actor)
+        decision = self.store.approve(request_id, actor.user_id)
+        if not decision.won:
+            return self._lost(decision, actor)
+        self._audit(
+            actor, "approval", decision.request, detail={"missing": decision.approvals_missing}
+        )
+        if decision.request.status is Status.APPROVED:
+            self.notifier.thread(decision.request, f"Approved by <@{actor.user_id}>.")
+            self.notifier.request_updated(decision.request)
+            self.execute(request.id)
+        else:
+            self.notifier.thread(
+                decision.request,
+                f"Approval by <@{actor.user_id}> recorded; "
+                f"{decision.approvals_missing} more needed.",
+            )
+        return decision
+
+    def reject(self, request_id: str, *, actor: Actor, note: str) -> Decision:
+        self._decidable(request_id, actor)
+        decision = self.store.reject(request_id, actor.user_id, note)
+        if not decision.won:
+            return self._lost(decision, actor)
+        self._audit(actor, "rejection", decision.request, detail={"note_length": len(note)})
+        self.notifier.thread(decision.request, f"Rejected by <@{actor.user_id}>: {note}")
+        self.notifier.request_updated(decision.request)
+        return decision
+
+    def step_done(self, request_id: str, seq: int, *, actor: Actor) -> Request:
+        request = self.store.get(request_id)
+        step = next((s for s in request.steps if s.seq == seq and s.manual), None)
+        if step is None:
+            raise NotFound(f"{request_id} has no manual step {seq}.")
+        role = Role(step.assigned_role or Role.REQUESTER.value)
+        if role not in actor.roles and Role.ADMIN not in actor.roles:
+            raise NotAllowed(f"Step {seq} is for the *{role.value}* role.")
+        if request.status not in (Status.APPROVED, Status.RUNNING):
+            raise RequestStateError(
+                f"{request_id} is {request.status.value}; steps wait for approval."
+            )
+        if not self.store.complete_manual_step(request_id, seq, actor.user_id):
+            raise RequestStateError(f"Step {seq} of {request_id} is already done.")
+        self._audit(
+            actor, "step_end", request, detail={"seq": seq, "state": "done", "manual": True}
+        )
+        self.notifier.thread(request, f"Step {seq} marked done by <@{actor.user_id}>.")
+        self.execute(request_id)
+        return self.store.get(request_id)
+
+    def retry(self, request_id: str, *, actor: Actor) -> Request:
+        if Role.APPROVER not in actor.roles and Role.ADMIN not in actor.roles:
+            raise NotAllowed("Retry needs the *approver* role.")
+        if not self.store.retry(request_id):
+            request = self.store.get(request_id)
+            raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
+        request = self.store.get(request_id)
+        self._audit(actor, "retry", request)
+        self.notifier.thread(request, f"Retry started by <@{actor.user_id}>.")
+        self.execute(request_id)
+        return request
+
+    def expire_stale(self) -> list[str]:
+        """Approval windows that ran out: mark expired and redraw their messages."""
+        expired = self.store.expire()
+        for request_id in expired:
+            request = self.store.get(request_id)
+            self.audit.record(
+                actor="system",
+                roles=[],
+                action="expired",
+                outcome="ok",
+                request_id=request_id,
+                subject_key=_first(request.subject_keys),
+            )
+            self.notifier.request_updated(request)
+            self.notifier.thread(request, "The approval window has passed: request expired.")
+        return expired
+
+    def _decidable(self, request_id: str, actor: Actor) -> Request:
+        request = self.store.get(request_id)
+        if Role.APPROVER not in actor.roles:
+            raise NotAllowed("Only the *approver* role can decide erasure requests.")
+        if self.policy.four_eyes and actor.user_id == request.requester:
+            self._audit(
+                actor, "approval", request, outcome="denied", detail={"why": "self-approval"}
+            )
+            raise NotAllowed("You asked for this erasure; another approver must decide it.")
+        if request.status is Status.AWAITING_APPROVAL and request.expires_at <= self.store.clock():
+            self.expire_stale()
+            raise RequestStateError(f"{request_id} expired before it was decided.")
+        return request
+
+    def _lost(self, decision: Decision, actor: Actor) -> Decision:
+        request = decision.request
+        if request.status is Status.AWAITING_APPROVAL and actor.user_id in request.approvals:
+            raise RequestStateError("You have already approved this request.")
+        by = f" by <@{request.decided_by}>" if request.decided_by else ""
+        raise RequestStateError(f"{request.id} was already {request.status.value}{by}.")
+
+    def _audit(
+        self,
+        actor: Actor,
+        action: str,
+        request: Request,
+        *,
+        outcome: str = "ok",
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        self.audit.record(
+            actor=actor.user_id,
+            roles=actor.role_names,
+            action=action,
+            outcome=outcome,
+            request_id=request.id,
+            subject_key=_first(request.subject_keys),
+            detail=detail or {},
+        )
+
+
+def _first(keys: Sequence[str]) -> str | None:
+    return keys[0] if keys else None

@@ -1,0 +1,33 @@
+"""What the request workflow tells people, as a protocol the front ends implement.
+
+The Slack implementation posts and updates messages (bot/slack_notifier.py);
+the console prints them. The domain never imports Slack.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.requests import Request, Step
+
+__all__ = ["MessageRef", "Notifier"]
+
+MessageRef = tuple[str, str]  # (channel, ts)
+
+
+class Notifier(Protocol):
+    def approval_requested(self, request: Request) -> MessageRef | None:
+        """Post the approval message (with Approve/Reject) to the approvals channel."""
+
+    def request_updated(self, request: Request) -> None:
+        """Redraw the approval message: status, decision and one line per step."""
+
+    def thread(self, request: Request, text: str) -> None:
+        """A reply in the approval message's thread."""
+
+    def manual_step(self, request: Request, step: Step) -> None:
+        """Ask the assigned role to do a step by hand, with a Done button."""
+
+    def finished(self, request: Request) -> None:
+        """Completed or failed: in the thread, to the requester by DM, to the notifications
+        channel. A failure names the failing step and offers Retry."""

@@ -1,0 +1,277 @@
+"""Block Kit for requests: the approval message, manual steps, results, status and lists.
+
+The approval message shows only what an approver needs: the subject's display
+name and account, the requester, the reason, the plan and the due date. After
+completion the request is scrubbed, and the redrawn message no longer names
+the person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.render import _clip, _dicts, mrkdwn_escape
+from bot.reply import Reply
+from bot.requests import Request, Status, Step, StepState
+
+__all__ = [
+    "ACTION_APPROVE",
+    "ACTION_DONE",
+    "ACTION_REJECT",
+    "ACTION_RETRY",
+    "approval_message",
+    "finished_message",
+    "manual_step_message",
+    "request_created",
+    "request_list",
+    "request_status",
+]
+
+ACTION_APPROVE = "mim_approve"
+ACTION_REJECT = "mim_reject"
+ACTION_DONE = "mim_step_done"
+ACTION_RETRY = "mim_retry"
+_DAY = "%Y-%m-%d"
+
+STATE_ICON = {
+    StepState.PENDING: ":white_circle:",
+    StepState.RUNNING: ":arrows_counterclockwise:",
+    StepState.DONE: ":white_check_mark:",
+    StepState.FAILED: ":x:",
+    StepState.SKIPPED: ":fast_forward:",
+}
+STATUS_TEXT = {
+    Status.PLANNED: "planned",
+    Status.AWAITING_APPROVAL: ":hourglass: awaiting approval",
+    Status.APPROVED: ":white_check_mark: approved",
+    Status.RUNNING: ":gear: running",
+    Status.VERIFYING: ":mag: verifying absence",
+    Status.COMPLETED: ":white_check_mark: completed",
+    Status.COMPLETED_WITH_RESIDUALS: ":white_check_mark: completed (residual copies listed)",
+    Status.FAILED: ":x: failed",
+    Status.REJECTED: ":no_entry: rejected",
+    Status.EXPIRED: ":alarm_clock: expired (not decided in time)",
+    Status.CANCELLED: "cancelled",
+}
+
+
+def _subject_line(request: Request) -> str:
+    s = request.subject
+    if s is None:
+        return "_subject scrubbed after completion_"
+    account = f" ({mrkdwn_escape(s.account)})" if s.account else ""
+    return f"*{mrkdwn_escape(s.display_name)}*{account}"
+
+
+def step_line(step: Step) -> str:
+    who = (
+        f" — for *{step.assigned_role}*" if step.manual and step.state is StepState.PENDING else ""
+    )
+    by = f" (by <@{step.done_by}>)" if step.done_by else ""
+    err = f" — {mrkdwn_escape(step.error)}" if step.error else ""
+    detail = (
+        f" — {mrkdwn_escape(step.detail)}"
+        if step.detail and step.detail != "announced" and step.state is StepState.DONE
+        else ""
+    )
+    return (
+        f"{STATE_ICON[step.state]} {step.seq}. *{mrkdwn_escape(step.system)}*: "
+        f"{mrkdwn_escape(step.summary)}{who}{by}{detail}{err}"
+    )
+
+
+def _plan_text(request: Request) -> str:
+    lines = [step_line(s) for s in request.steps] or ["_nothing to do in any system_"]
+    return _clip("*Plan*\n" + "\n".join(lines))
+
+
+def _residual_text(request: Request) -> str | None:
+    residuals = request.residuals or [r for s in request.steps if s.plan for r in s.plan.residuals]
+    if not residuals:
+        return None
+    seen: dict[str, str] = {}
+    for r in residuals:
+        seen.setdefault(r.description, r.expires.strftime(_DAY) if r.expires else "no date")
+    return _clip(
+        "*Residual copies*\n"
+        + "\n".join(f"• {mrkdwn_escape(d)} — until {e}" for d, e in seen.items())
+    )
+
+
+def approval_message(request: Request) -> Reply:
+    """The message in the approvals channel, redrawn as the request moves."""
+    decided = ""
+    if request.decided_by and request.status is not Status.AWAITING_APPROVAL:
+        verb = "Rejected" if request.status is Status.REJECTED else "Approved"
+        note = f": {mrkdwn_escape(request.decision_note)}" if request.decision_note else ""
+        decided = f"\n{verb} by <@{request.decided_by}>{note}"
+    blocks: list[Block] = [
+        HeaderBlock(text=f"Erasure request {request.id}"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_clip(
+                    f"Subject: {_subject_line(request)}\n"
+                    f"Requested by <@{request.requester}>"
+                    + (f" — reason: {mrkdwn_escape(request.reason)}" if request.reason else "")
+                    + f"\nDue {request.due_at.strftime(_DAY)} · approvals "
+                    f"{len(request.approvals)}/{request.approvals_needed}"
+                    + f"\nStatus: {STATUS_TEXT[request.status]}{decided}"
+                )
+            )
+        ),
+        SectionBlock(text=MarkdownTextObject(text=_plan_text(request))),
+    ]
+    residuals = _residual_text(request)
+    if residuals:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=residuals)))
+    if request.status is Status.AWAITING_APPROVAL:
+        blocks.append(
+            ActionsBlock(
+                block_id=f"decide:{request.id}",
+                elements=[
+                    ButtonElement(
+                        text="Approve", action_id=ACTION_APPROVE, value=request.id, style="primary"
+                    ),
+                    ButtonElement(
+                        text="Reject", action_id=ACTION_REJECT, value=request.id, style="danger"
+                    ),
+                ],
+            )
+        )
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=(
+                            f"Approvers only; not the requester. Expires "
+                            f"{request.expires_at.strftime('%Y-%m-%d %H:%M UTC')}. "
+                            f"Console: `approve {request.id}` / `reject {request.id} <reason>`"
+                        )
+                    )
+                ]
+            )
+        )
+    text = f"Erasure request {request.id}: {request.status.value}"
+    return Reply(text=text, blocks=_dicts(blocks), private=False)
+
+
+def manual_step_message(request: Request, step: Step) -> Reply:
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_clip(
+                    f":raised_hand: Manual step {step.seq} of {request.id}, for the "
+                    f"*{step.assigned_role}* role:\n{mrkdwn_escape(step.summary)}"
+                )
+            )
+        ),
+        ActionsBlock(
+            block_id=f"step:{request.id}:{step.seq}",
+            elements=[
+                ButtonElement(
+                    text="Done",
+                    action_id=ACTION_DONE,
+                    value=f"{request.id}:{step.seq}",
+                    style="primary",
+                )
+            ],
+        ),
+        ContextBlock(
+            elements=[MarkdownTextObject(text=f"Console: `done {request.id} {step.seq}`")]
+        ),
+    ]
+    return Reply(
+        text=f"Manual step {step.seq} of {request.id}", blocks=_dicts(blocks), private=False
+    )
+
+
+def finished_message(request: Request) -> Reply:
+    """Completion or failure: per-system results and residual expiry; no personal data."""
+    ok = request.status in (Status.COMPLETED, Status.COMPLETED_WITH_RESIDUALS)
+    head = f"Erasure {request.id} {'completed' if ok else 'failed'}"
+    verification = request.result.get("verification", {})
+    lines = []
+    for system, v in verification.items():
+        state = (
+            "absent"
+            if v.get("absent")
+            else ("still present" if v.get("absent") is False else "could not verify")
+        )
+        lines.append(f"• *{mrkdwn_escape(system)}*: {state}")
+    failed = [s for s in request.steps if s.state is StepState.FAILED]
+    if not ok:
+        where = (
+            f"step {failed[0].seq} ({mrkdwn_escape(failed[0].system)}): "
+            f"{mrkdwn_escape(failed[0].error or '')}"
+            if failed
+            else mrkdwn_escape(request.result.get("failed_step", "verification"))
+        )
+        lines.insert(0, f"Failing: {where}")
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(text=_clip(f"*{head}*\n" + ("\n".join(lines) if lines else "")))
+        ),
+    ]
+    residuals = _residual_text(request)
+    if residuals:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=residuals)))
+    if not ok:
+        blocks.append(
+            ActionsBlock(
+                block_id=f"retry:{request.id}",
+                elements=[ButtonElement(text="Retry", action_id=ACTION_RETRY, value=request.id)],
+            )
+        )
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=f"Approvers: Retry, or in the console `retry {request.id}`"
+                    )
+                ]
+            )
+        )
+    return Reply(text=head, blocks=_dicts(blocks), private=False)
+
+
+def request_created(request: Request) -> Reply:
+    return Reply(
+        text=(
+            f"Erasure request {request.id} created and sent for approval "
+            f"({len(request.steps)} step(s)); due {request.due_at.strftime(_DAY)}."
+        ),
+        private=True,
+    )
+
+
+def request_status(request: Request) -> Reply:
+    message = approval_message(request)
+    blocks = [b for b in message.blocks if b["type"] != "actions"]
+    return Reply(text=message.text, blocks=tuple(blocks), private=True)
+
+
+def request_list(requests: Sequence[Request], scope: str) -> Reply:
+    if not requests:
+        return Reply(text=f"No {scope} requests.", private=True)
+    lines: list[str] = []
+    for r in requests[:40]:
+        lines.append(
+            f"`{r.id}` {STATUS_TEXT[r.status]} · by <@{r.requester}> · "
+            f"due {r.due_at.strftime(_DAY)}"
+        )
+    blocks: list[Any] = [
+        HeaderBlock(text=f"Requests ({scope})"),
+        SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))),
+    ]
+    return Reply(text="\n".join(lines), blocks=_dicts(blocks), private=True)

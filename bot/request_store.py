@@ -1,0 +1,497 @@
+"""Requests in the database. Every decision is a compare-and-set, so that double clicks,
+two approvers at once or two bot replicas produce exactly one decision and one execution.
+
+Steps are claimed with a lease (`lease_owner`, `lease_until`): a replica that dies
+leaves a lease that runs out, and another replica takes the step over. A step that
+is done is never claimed again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.errors import NotFound
+from bot.requests import (
+    PlannedStep,
+    Request,
+    Status,
+    Step,
+    StepState,
+    Subject,
+    plan_from_json,
+    plan_to_json,
+)
+from bot.requests_schema import request_approvals, request_counters, request_steps, requests
+from connectors.base import PlanAction
+
+__all__ = ["Decision", "RequestStore"]
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The result of an approve or reject click."""
+
+    won: bool  # this click made the decision (or added a needed approval)
+    request: Request
+    approvals_missing: int = 0
+
+
+class RequestStore:
+    def __init__(self, engine: sa.Engine, *, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # -- create and read -------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        kind: str,
+        requester: str,
+        reason: str | None,
+        subject: Subject,
+        subject_keys: Sequence[str],
+        steps: Sequence[PlannedStep],
+        approvals_needed: int,
+        due_at: datetime,
+        expires_at: datetime,
+    ) -> Request:
+        now = self.clock()
+        self._ensure_counter(now.year)
+        with self.engine.begin() as conn:
+            request_id = self._next_id(conn, now.year)
+            conn.execute(
+                sa.insert(requests).values(
+                    id=request_id,
+                    kind=kind,
+                    status=Status.PLANNED.value,
+                    version=1,
+                    requester=requester,
+                    reason=reason,
+                    received_at=now,
+                    due_at=due_at,
+                    expires_at=expires_at,
+                    subject_keys=json.dumps(list(subject_keys)),
+                    subject=json.dumps(subject.to_json()),
+                    plan=json.dumps([s.summary for s in steps]),
+                    approvals_needed=approvals_needed,
+                    updated_at=now,
+                )
+            )
+            for seq, step in enumerate(steps, start=1):
+                conn.execute(
+                    sa.insert(request_steps).values(
+                        request_id=request_id,
+                        seq=seq,
+                        system=step.system,
+                        action=step.action.value,
+                        summary=step.summary,
+                        plan=plan_to_json(step.plan) if step.plan else None,
+                        assigned_role=step.assigned_role,
+                        state=StepState.PENDING.value,
+                        attempts=0,
+                    )
+                )
+        return self.get(request_id)
+
+    def _ensure_counter(self, year: int) -> None:
+        # Its own transaction: a lost race on the first insert of a year is harmless.
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(request_counters).values(year=year, last=0))
+        except sa.exc.IntegrityError:
+            pass
+
+    def _next_id(self, conn: sa.Connection, year: int) -> str:
+        # Compare-and-set on the year's counter: two creators never get the same id.
+        for _ in range(100):
+            last = conn.execute(
+                sa.select(request_counters.c.last).where(request_counters.c.year == year)
+            ).scalar_one()
+            moved = conn.execute(
+                sa.update(request_counters)
+                .where(request_counters.c.year == year, request_counters.c.last == last)
+                .values(last=last + 1)
+            ).rowcount
+            if moved == 1:
+                return f"REQ-{year}-{last + 1:04d}"
+        raise RuntimeError("could not allocate a request id")
+
+    def get(self, request_id: str) -> Request:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).first()
+            if row is None:
+                raise NotFound(f"There is no request {request_id}.")
+            approvals = (
+                conn.execute(
+                    sa.select(request_approvals.c.approver)
+                    .where(request_approvals.c.request_id == request_id)
+                    .order_by(request_approvals.c.at)
+                )
+                .scalars()
+                .all()
+            )
+            steps = conn.execute(
+                sa.select(request_steps)
+                .where(request_steps.c.request_id == request_id)
+                .order_by(request_steps.c.seq)
+            ).all()
+        return _request(row, tuple(approvals), tuple(_step(s) for s in steps))
+
+    def ids(
+        self,
+        *,
+        statuses: Iterable[Status] | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+    ) -> list[str]:
+        query = sa.select(requests.c.id).order_by(requests.c.received_at.desc()).limit(limit)
+        if statuses is not None:
+            query = query.where(requests.c.status.in_([s.value for s in statuses]))
+        if requester is not None:
+            query = query.where(requests.c.requester == requester)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- transitions -----------------------------------------------------------
+
+    def transition(
+        self, request_id: str, from_: Iterable[Status], to: Status, **values: Any
+    ) -> bool:
+        """Compare-and-set the status; True when this caller moved it."""
+        with self.engine.begin() as conn:
+            return self._cas(conn, request_id, from_, to, **values)
+
+    def _cas(
+        self,
+        conn: sa.Connection,
+        request_id: str,
+        from_: Iterable[Status],
+        to: Status,
+        **values: Any,
+    ) -> bool:
+        return (
+            conn.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id, requests.c.status.in_([s.value for s in from_]))
+                .values(
+                    status=to.value,
+                    version=requests.c.version + 1,
+                    updated_at=self.clock(),
+                    **values,
+                )
+            ).rowcount
+            == 1
+        )
+
+    def attach_message(self, request_id: str, channel: str, ts: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id)
+                .values(channel=channel, message_ts=ts)
+            )
+            self._cas(conn, request_id, {Status.PLANNED}, Status.AWAITING_APPROVAL)
+
+    def approve(self, request_id: str, approver: str) -> Decision:
+        """Record an approval; the one that reaches the needed count approves the request."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            # Touching the row first takes its lock (PostgreSQL) or the write lock (SQLite):
+            # concurrent clicks queue here and re-check the status when they get it.
+            locked = conn.execute(
+                sa.update(requests)
+                .where(
+                    requests.c.id == request_id,
+                    requests.c.status == Status.AWAITING_APPROVAL.value,
+                    requests.c.expires_at > now,
+                )
+                .values(version=requests.c.version + 1, updated_at=now)
+            ).rowcount
+            if not locked:
+                return Decision(False, self._get_in(conn, request_id))
+            already = conn.execute(
+                sa.select(request_approvals.c.approver).where(
+                    request_approvals.c.request_id == request_id,
+                    request_approvals.c.approver == approver,
+                )
+            ).first()
+            if already:
+                return Decision(False, self._get_in(conn, request_id))
+            conn.execute(
+                sa.insert(request_approvals).values(
+                    request_id=request_id, approver=approver, at=now
+                )
+            )
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(request_approvals)
+                .where(request_approvals.c.request_id == request_id)
+            ).scalar_one()
+            needed = conn.execute(
+                sa.select(requests.c.approvals_needed).where(requests.c.id == request_id)
+            ).scalar_one()
+            if count >= needed:
+                self._cas(
+                    conn,
+                    request_id,
+                    {Status.AWAITING_APPROVAL},
+                    Status.APPROVED,
+                    decided_by=approver,
+                    decided_at=now,
+                )
+            return Decision(True, self._get_in(conn, request_id), max(0, needed - count))
+
+    def reject(self, request_id: str, approver: str, note: str) -> Decision:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            won = self._cas(
+                conn,
+                request_id,
+                {Status.AWAITING_APPROVAL},
+                Status.REJECTED,
+                decided_by=approver,
+                decided_at=now,
+                decision_note=note,
+            )
+            return Decision(won, self._get_in(conn, request_id))
+
+    def expire(self, request_id: str | None = None) -> list[str]:
+        """Mark requests whose approval window has passed as expired; return their ids."""
+        now = self.clock()
+        query = sa.select(requests.c.id).where(
+            requests.c.status == Status.AWAITING_APPROVAL.value, requests.c.expires_at <= now
+        )
+        if request_id:
+            query = query.where(requests.c.id == request_id)
+        with self.engine.connect() as conn:
+            candidates = list(conn.execute(query).scalars())
+        return [
+            r
+            for r in candidates
+            if self.transition(r, {Status.AWAITING_APPROVAL}, Status.EXPIRED, decided_at=now)
+        ]
+
+    def retry(self, request_id: str) -> bool:
+        """A failed request goes back to approved; its failed steps to pending."""
+        with self.engine.begin() as conn:
+            if not self._cas(conn, request_id, {Status.FAILED}, Status.APPROVED):
+                return False
+            conn.execute(
+                sa.update(request_steps)
+                .where(
+                    request_steps.c.request_id == request_id,
+                    request_steps.c.state == StepState.FAILED.value,
+                )
+                .values(state=StepState.PENDING.value, lease_owner=None, lease_until=None)
+            )
+            return True
+
+    # -- steps and leases ------------------------------------------------------
+
+    def claim_step(self, request_id: str, seq: int, owner: str, lease: timedelta) -> bool:
+        """Take a pending step, or a running one whose lease ran out (its runner died)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(request_steps)
+                    .where(
+                        request_steps.c.request_id == request_id,
+                        request_steps.c.seq == seq,
+                        sa.or_(
+                            request_steps.c.state == StepState.PENDING.value,
+                            sa.and_(
+                                request_steps.c.state == StepState.RUNNING.value,
+                                request_steps.c.lease_until < now,
+                            ),
+                        ),
+                    )
+                    .values(
+                        state=StepState.RUNNING.value,
+                        lease_owner=owner,
+                        lease_until=now + lease,
+                        attempts=request_steps.c.attempts + 1,
+                        started_at=now,
+                        error=None,
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def renew_step(self, request_id: str, seq: int, owner: str, lease: timedelta) -> bool:
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(request_steps)
+                    .where(
+                        request_steps.c.request_id == request_id,
+                        request_steps.c.seq == seq,
+                        request_steps.c.lease_owner == owner,
+                        request_steps.c.state == StepState.RUNNING.value,
+                    )
+                    .values(lease_until=self.clock() + lease)
+                ).rowcount
+                == 1
+            )
+
+    def finish_step(
+        self,
+        request_id: str,
+        seq: int,
+        owner: str,
+        state: StepState,
+        *,
+        error: str | None = None,
+        detail: str | None = None,
+    ) -> bool:
+        """Record a step's end; only the lease holder may (a taken-over runner may not)."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(request_steps)
+                    .where(
+                        request_steps.c.request_id == request_id,
+                        request_steps.c.seq == seq,
+                        request_steps.c.lease_owner == owner,
+                        request_steps.c.state == StepState.RUNNING.value,
+                    )
+                    .values(
+                        state=state.value,
+                        error=error,
+                        detail=detail,
+                        finished_at=self.clock(),
+                        lease_until=None,
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def complete_manual_step(self, request_id: str, seq: int, user: str) -> bool:
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(request_steps)
+                    .where(
+                        request_steps.c.request_id == request_id,
+                        request_steps.c.seq == seq,
+                        request_steps.c.action == PlanAction.MANUAL.value,
+                        request_steps.c.state == StepState.PENDING.value,
+                    )
+                    .values(
+                        state=StepState.DONE.value,
+                        done_by=user,
+                        attempts=1,
+                        started_at=self.clock(),
+                        finished_at=self.clock(),
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def claim_request(self, request_id: str, owner: str, lease: timedelta) -> bool:
+        """A request-level lease, for the verification phase."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(requests)
+                    .where(
+                        requests.c.id == request_id,
+                        sa.or_(
+                            requests.c.lease_until.is_(None),
+                            requests.c.lease_until < now,
+                            requests.c.lease_owner == owner,
+                        ),
+                    )
+                    .values(lease_owner=owner, lease_until=now + lease)
+                ).rowcount
+                == 1
+            )
+
+    def finish(
+        self, request_id: str, status: Status, result: dict[str, Any], *, scrub: bool
+    ) -> bool:
+        """End a request. `scrub` drops the display fields and reason, keeping subject keys."""
+        values: dict[str, Any] = {"result": json.dumps(result), "lease_until": None}
+        if scrub:
+            values.update(subject=None, reason=None)
+        return self.transition(request_id, {Status.VERIFYING}, status, **values)
+
+    def runnable(self) -> list[str]:
+        """Requests a runner should look at: approved, running or verifying."""
+        return self.ids(statuses=(Status.APPROVED, Status.RUNNING, Status.VERIFYING), limit=500)
+
+    def _get_in(self, conn: sa.Connection, request_id: str) -> Request:
+        row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).first()
+        if row is None:
+            raise NotFound(f"There is no request {request_id}.")
+        approvals = (
+            conn.execute(
+                sa.select(request_approvals.c.approver).where(
+                    request_approvals.c.request_id == request_id
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return _request(row, tuple(approvals), ())
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _request(row: Any, approvals: tuple[str, ...], steps: tuple[Step, ...]) -> Request:
+    return Request(
+        id=row.id,
+        kind=row.kind,
+        status=Status(row.status),
+        version=row.version,
+        requester=row.requester,
+        reason=row.reason,
+        received_at=_utc(row.received_at),
+        due_at=_utc(row.due_at),
+        expires_at=_utc(row.expires_at),
+        subject_keys=tuple(json.loads(row.subject_keys)),
+        subject=Subject.from_json(json.loads(row.subject)) if row.subject else None,
+        approvals_needed=row.approvals_needed,
+        approvals=approvals,
+        decided_by=row.decided_by,
+        decided_at=_utc(row.decided_at),
+        decision_note=row.decision_note,
+        channel=row.channel,
+        message_ts=row.message_ts,
+        steps=steps,
+        result=json.loads(row.result) if row.result else {},
+    )
+
+
+def _step(row: Any) -> Step:
+    return Step(
+        request_id=row.request_id,
+        seq=row.seq,
+        system=row.system,
+        action=PlanAction(row.action),
+        summary=row.summary,
+        state=StepState(row.state),
+        attempts=row.attempts,
+        plan=plan_from_json(row.plan) if row.plan else None,
+        assigned_role=row.assigned_role,
+        error=row.error,
+        done_by=row.done_by,
+        detail=row.detail,
+        started_at=_utc(row.started_at),
+        finished_at=_utc(row.finished_at),
+    )

@@ -1,0 +1,206 @@
+"""Data-subject requests as values: status machine, steps, subject, and their JSON forms.
+
+    planned → awaiting_approval → approved → running → verifying →
+        completed | completed_with_residuals | failed
+    awaiting_approval → rejected | expired;  failed → approved (Retry);  any open → cancelled
+
+The database side (compare-and-set transitions, leases) is `bot/request_store.py`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.base import DeletePlan, IdKind, ObjectRef, PlanAction, ResidualCopy
+
+__all__ = [
+    "OPEN",
+    "TERMINAL",
+    "PlannedStep",
+    "Request",
+    "Status",
+    "Step",
+    "StepState",
+    "Subject",
+    "add_calendar_month",
+    "plan_from_json",
+    "plan_to_json",
+]
+
+
+class Status(enum.Enum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    RUNNING = "running"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+    COMPLETED_WITH_RESIDUALS = "completed_with_residuals"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset(
+    {
+        Status.COMPLETED,
+        Status.COMPLETED_WITH_RESIDUALS,
+        Status.REJECTED,
+        Status.EXPIRED,
+        Status.CANCELLED,
+    }
+)
+OPEN = frozenset(Status) - TERMINAL
+
+
+class StepState(enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The one person a request is about: what an approver needs, and every identifier known."""
+
+    display_name: str
+    account: str | None
+    identifiers: Mapping[IdKind, str] = field(default_factory=dict)
+    refs: tuple[ObjectRef, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "display_name": self.display_name,
+            "account": self.account,
+            "identifiers": {k.value: v for k, v in self.identifiers.items()},
+            "refs": [[r.system, r.id] for r in self.refs],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Subject:
+        return cls(
+            display_name=data["display_name"],
+            account=data.get("account"),
+            identifiers={IdKind(k): v for k, v in data.get("identifiers", {}).items()},
+            refs=tuple(ObjectRef(s, i) for s, i in data.get("refs", [])),
+        )
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of a plan before it is stored: automated (with a DeletePlan) or manual."""
+
+    system: str
+    action: PlanAction
+    summary: str
+    plan: DeletePlan | None = None
+    assigned_role: str | None = None  # manual steps: who may press Done
+
+
+@dataclass(frozen=True)
+class Step:
+    request_id: str
+    seq: int
+    system: str
+    action: PlanAction
+    summary: str
+    state: StepState
+    attempts: int
+    plan: DeletePlan | None = None
+    assigned_role: str | None = None
+    error: str | None = None
+    done_by: str | None = None
+    detail: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def manual(self) -> bool:
+        return self.action is PlanAction.MANUAL
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    kind: str
+    status: Status
+    version: int
+    requester: str
+    reason: str | None
+    received_at: datetime
+    due_at: datetime
+    expires_at: datetime
+    subject_keys: tuple[str, ...]
+    subject: Subject | None  # None once scrubbed after completion
+    approvals_needed: int
+    approvals: tuple[str, ...] = ()
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+    channel: str | None = None
+    message_ts: str | None = None
+    steps: tuple[Step, ...] = ()
+    result: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def residuals(self) -> list[ResidualCopy]:
+        return [
+            ResidualCopy(r["description"], _dt(r.get("expires")))
+            for r in self.result.get("residuals", [])
+        ]
+
+
+def plan_to_json(plan: DeletePlan) -> str:
+    return json.dumps(
+        {
+            "ref": [plan.ref.system, plan.ref.id],
+            "action": plan.action.value,
+            "summary": plan.summary,
+            "residuals": [residual_to_json(r) for r in plan.residuals],
+            "warnings": list(plan.warnings),
+            "authority_rank": plan.authority_rank,
+        }
+    )
+
+
+def plan_from_json(text: str) -> DeletePlan:
+    d = json.loads(text)
+    return DeletePlan(
+        ref=ObjectRef(*d["ref"]),
+        action=PlanAction(d["action"]),
+        summary=d["summary"],
+        residuals=tuple(
+            ResidualCopy(r["description"], _dt(r.get("expires"))) for r in d["residuals"]
+        ),
+        warnings=tuple(d["warnings"]),
+        authority_rank=d["authority_rank"],
+    )
+
+
+def residual_to_json(r: ResidualCopy) -> dict[str, Any]:
+    return {"description": r.description, "expires": r.expires.isoformat() if r.expires else None}
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def add_calendar_month(moment: datetime, months: int = 1) -> datetime:
+    """GDPR's "one month": the same day next month, or that month's last day (31 Jan → 28 Feb)."""
+    month0 = moment.month - 1 + months
+    year, month = moment.year + month0 // 12, month0 % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def hours(n: float) -> timedelta:
+    return timedelta(hours=n)

@@ -1,0 +1,72 @@
+"""Tables of data-subject requests, their approvals and steps (migration 0002)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.audit_schema import metadata
+
+__all__ = ["request_approvals", "request_counters", "request_steps", "requests"]
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", sa.String(20), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("requester", sa.String(32), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=True),  # scrubbed after completion
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("subject_keys", sa.Text, nullable=False),  # JSON list of HMAC keys: kept
+    sa.Column("subject", sa.Text, nullable=True),  # JSON display + identifiers: scrubbed
+    sa.Column("plan", sa.Text, nullable=False),  # JSON
+    sa.Column("approvals_needed", sa.Integer, nullable=False),
+    sa.Column("decided_by", sa.String(32), nullable=True),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("decision_note", sa.Text, nullable=True),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("message_ts", sa.String(32), nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("result", sa.Text, nullable=True),  # JSON: verification, residuals
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+request_approvals = sa.Table(
+    "request_approvals",
+    metadata,
+    sa.Column("request_id", sa.String(20), sa.ForeignKey("requests.id"), primary_key=True),
+    sa.Column("approver", sa.String(32), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+request_steps = sa.Table(
+    "request_steps",
+    metadata,
+    sa.Column("request_id", sa.String(20), sa.ForeignKey("requests.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("system", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("plan", sa.Text, nullable=True),  # JSON DeletePlan for automated steps
+    sa.Column("assigned_role", sa.String(32), nullable=True),  # manual steps
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("done_by", sa.String(32), nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+)
+
+request_counters = sa.Table(
+    "request_counters",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last", sa.Integer, nullable=False),
+)

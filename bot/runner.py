@@ -1,0 +1,268 @@
+"""Durable execution of approved requests: steps in order, verification, notifications.
+
+Each step is claimed through the database with a lease before it runs and
+recorded when it ends, so several replicas can share the work, a dead
+process's step is taken over once its lease runs out, and a restarted bot
+resumes without repeating a finished step (connectors' deletes are idempotent,
+so a step interrupted mid-call may safely run again). Transient errors
+(unreachable, timed out) are retried with exponential backoff (tenacity).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from bot.audit import AuditLog
+from bot.notify import Notifier
+from bot.request_store import RequestStore
+from bot.requests import Request, Status, Step, StepState, residual_to_json
+from connectors.base import Connector, StepResult
+from connectors.errors import ConnectorError, TimedOut, Unreachable
+
+__all__ = ["Runner"]
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (Unreachable, TimedOut)
+
+
+@dataclass
+class Runner:
+    store: RequestStore
+    connectors: Mapping[str, Connector]
+    audit: AuditLog
+    notifier: Notifier
+    lease: timedelta = timedelta(seconds=60)
+    attempts: int = 3
+    backoff_seconds: float = 0.5
+    timeout: float = 10.0
+    owner: str = field(default_factory=lambda: f"runner-{uuid.uuid4().hex[:8]}")
+
+    def run(self, request_id: str) -> Request:
+        """Advance one request as far as it can go now; return it as it stands."""
+        request = self.store.get(request_id)
+        if request.status is Status.APPROVED:
+            self.store.transition(request_id, {Status.APPROVED}, Status.RUNNING)
+            request = self.store.get(request_id)
+        if request.status is Status.RUNNING and not self._run_steps(request):
+            return self.store.get(request_id)
+        request = self.store.get(request_id)
+        if request.status is Status.VERIFYING:
+            self._verify(request)
+        return self.store.get(request_id)
+
+    def resume_all(self) -> list[str]:
+        """Pick up every unfinished request (at start, and periodically)."""
+        ids = self.store.runnable()
+        for request_id in ids:
+            try:
+                self.run(request_id)
+            except Exception:
+                log.exception("runner: request %s could not advance", request_id)
+        return ids
+
+    # -- steps ------------------------------------------------------------------
+
+    def _run_steps(self, request: Request) -> bool:
+        """Run pending steps in order. False when blocked (manual, failed, or taken)."""
+        for step in request.steps:
+            if step.state in (StepState.DONE, StepState.SKIPPED):
+                continue
+            if step.manual:
+                if step.detail != "announced" and self._announce(request, step):
+                    self.notifier.manual_step(request, step)
+                return False
+            if not self.store.claim_step(request.id, step.seq, self.owner, self.lease):
+                return False  # another runner holds it, or it failed
+            if not self._run_step(request, step):
+                return False
+            self.notifier.request_updated(self.store.get(request.id))
+        return self.store.transition(request.id, {Status.RUNNING}, Status.VERIFYING)
+
+    def _announce(self, request: Request, step: Step) -> bool:
+        # Post each manual step once, even with several runners.
+        return self.store.claim_step(
+            request.id, step.seq, self.owner, self.lease
+        ) and self.store.finish_step(
+            request.id, step.seq, self.owner, StepState.PENDING, detail="announced"
+        )
+
+    def _run_step(self, request: Request, step: Step) -> bool:
+        connector = self.connectors.get(step.system)
+        self._audit("step_start", request, detail={"seq": step.seq, "system": step.system})
+        try:
+            if connector is None or step.plan is None:
+                raise ConnectorError("connector not configured")
+            result = self._apply(connector, step)
+        except Exception as exc:
+            if not isinstance(exc, ConnectorError):
+                log.exception("runner: step %s of %s raised", step.seq, request.id)
+                exc = ConnectorError(f"internal error ({exc.__class__.__name__})")
+            self.store.finish_step(
+                request.id, step.seq, self.owner, StepState.FAILED, error=str(exc)
+            )
+            self.store.transition(request.id, {Status.RUNNING}, Status.FAILED)
+            self._audit(
+                "step_end",
+                request,
+                outcome="failed",
+                detail={"seq": step.seq, "system": step.system, "error": str(exc)},
+            )
+            self._finished(self.store.get(request.id))
+            return False
+        if not result.done:  # waiting on something else (e.g. a deletion rule): later
+            self.store.finish_step(
+                request.id,
+                step.seq,
+                self.owner,
+                StepState.PENDING,
+                detail=result.detail or "waiting",
+            )
+            self._audit("step_wait", request, detail={"seq": step.seq, "system": step.system})
+            return False
+        detail = "already absent" if result.already_absent else (result.detail or "done")
+        self.store.finish_step(request.id, step.seq, self.owner, StepState.DONE, detail=detail)
+        self._audit(
+            "step_end",
+            request,
+            detail={
+                "seq": step.seq,
+                "system": step.system,
+                "already_absent": result.already_absent,
+            },
+        )
+        return True
+
+    def _apply(self, connector: Connector, step: Step) -> StepResult:
+        assert step.plan is not None
+        retrying = Retrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff_seconds, max=30),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.store.renew_step(step.request_id, step.seq, self.owner, self.lease)
+                    return connector.apply_delete(step.plan, timeout=self.timeout)
+        except RetryError as exc:  # pragma: no cover - reraise=True re-raises the cause
+            raise ConnectorError("retries exhausted") from exc
+        raise ConnectorError("no attempt made")  # pragma: no cover
+
+    # -- verification -----------------------------------------------------------
+
+    def _verify(self, request: Request) -> None:
+        if not self.store.claim_request(request.id, self.owner, self.lease):
+            return
+        subject = request.subject
+        systems = sorted({s.system for s in request.steps if not s.manual})
+        results: dict[str, Any] = {}
+        residuals = [r for s in request.steps if s.plan for r in s.plan.residuals]
+        failing: str | None = None
+        for system in systems:
+            connector = self.connectors.get(system)
+            try:
+                if connector is None or subject is None:
+                    raise ConnectorError("cannot verify: connector or identifiers missing")
+                check = connector.verify_absent(subject.identifiers, timeout=self.timeout)
+            except Exception as exc:
+                if not isinstance(exc, ConnectorError):
+                    log.exception("runner: verification in %s raised", system)
+                results[system] = {"absent": None, "detail": _safe(exc)}
+                failing = failing or system
+                continue
+            results[system] = {
+                "absent": check.absent,
+                "detail": check.detail,
+                "remaining": len(check.remaining),
+            }
+            residuals += list(check.residuals)
+            if not check.absent:
+                failing = failing or system
+        self._audit(
+            "verification",
+            request,
+            outcome="ok" if not failing else "failed",
+            detail={"systems": results},
+        )
+        outcome = {
+            "verification": results,
+            "residuals": [residual_to_json(r) for r in _dedupe(residuals)],
+        }
+        if failing:
+            outcome["failed_step"] = f"verification in {failing}"
+            self.store.transition(
+                request.id,
+                {Status.VERIFYING},
+                Status.FAILED,
+                result=json.dumps(outcome),
+                lease_until=None,
+            )
+        else:
+            status = Status.COMPLETED_WITH_RESIDUALS if residuals else Status.COMPLETED
+            self.store.finish(request.id, status, outcome, scrub=True)
+        self._finished(self.store.get(request.id))
+
+    # -- notifications ----------------------------------------------------------
+
+    def _finished(self, request: Request) -> None:
+        for what, call in (
+            ("request_updated", self.notifier.request_updated),
+            ("finished", self.notifier.finished),
+        ):
+            try:
+                call(request)
+            except Exception as exc:  # noqa: BLE001 - a Slack failure must not undo the work
+                log.error(
+                    "runner: notification %s for %s failed: %s",
+                    what,
+                    request.id,
+                    exc.__class__.__name__,
+                )
+                self._audit("notify", request, outcome="failed", detail={"what": what})
+                continue
+            self._audit("notify", request, detail={"what": what, "status": request.status.value})
+
+    def _audit(
+        self,
+        action: str,
+        request: Request,
+        *,
+        outcome: str = "ok",
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.audit.record(
+            actor=self.owner,
+            roles=["system"],
+            action=action,
+            outcome=outcome,
+            request_id=request.id,
+            subject_key=request.subject_keys[0] if request.subject_keys else None,
+            detail=detail or {},
+        )
+
+
+def _safe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ConnectorError) else f"internal error ({type(exc).__name__})"
+
+
+def _dedupe(residuals: list[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for r in residuals:
+        seen.setdefault(r.description, r)
+    return list(seen.values())

@@ -1,0 +1,77 @@
+"""The request workflow's messages, posted through Slack's Web API.
+
+The approval message lives in the approvals channel and is redrawn as the request
+moves; decisions, manual steps and results are replies in its thread; the
+requester gets a DM and the notifications channel gets the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+
+from bot import render_requests
+from bot.notify import MessageRef
+from bot.reply import Reply
+from bot.requests import Request, Step
+
+__all__ = ["SlackNotifier"]
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotifier:
+    def __init__(
+        self, client: WebClient, *, approvals_channel: str | None, notifications_channel: str | None
+    ) -> None:
+        self.client = client
+        self.approvals_channel = approvals_channel
+        self.notifications_channel = notifications_channel
+
+    def approval_requested(self, request: Request) -> MessageRef | None:
+        if not self.approvals_channel:
+            log.warning("no approvals_channel configured; %s has no approval message", request.id)
+            return None
+        reply = render_requests.approval_message(request)
+        resp = self.client.chat_postMessage(
+            channel=self.approvals_channel, text=reply.text, blocks=list(reply.blocks)
+        )
+        return resp["channel"], resp["ts"]
+
+    def request_updated(self, request: Request) -> None:
+        if not (request.channel and request.message_ts):
+            return
+        reply = render_requests.approval_message(request)
+        self.client.chat_update(
+            channel=request.channel,
+            ts=request.message_ts,
+            text=reply.text,
+            blocks=list(reply.blocks),
+        )
+
+    def thread(self, request: Request, text: str) -> None:
+        self._in_thread(request, Reply(text=text, private=False))
+
+    def manual_step(self, request: Request, step: Step) -> None:
+        self._in_thread(request, render_requests.manual_step_message(request, step))
+
+    def finished(self, request: Request) -> None:
+        reply = render_requests.finished_message(request)
+        self._in_thread(request, reply)
+        dm = self.client.conversations_open(users=request.requester)["channel"]["id"]
+        self.client.chat_postMessage(channel=dm, text=reply.text, blocks=list(reply.blocks))
+        if self.notifications_channel:
+            self.client.chat_postMessage(
+                channel=self.notifications_channel, text=reply.text, blocks=list(reply.blocks)
+            )
+
+    def _in_thread(self, request: Request, reply: Reply) -> None:
+        if not (request.channel and request.message_ts):
+            return
+        self.client.chat_postMessage(
+            channel=request.channel,
+            thread_ts=request.message_ts,
+            text=reply.text,
+            blocks=list(reply.blocks) or None,
+        )

@@ -1,0 +1,40 @@
+"""The background loop: resume unfinished requests, expire stale approvals, re-check waits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from bot.erasure import ErasureService
+from bot.runner import Runner
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, runner: Runner, erasure: ErasureService, *, every: float) -> None:
+        self.runner, self.erasure, self.every = runner, erasure, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mimbot-worker", daemon=True)
+
+    def start(self) -> Worker:
+        self._thread.start()
+        return self
+
+    def tick(self) -> None:
+        self.erasure.expire_stale()
+        self.runner.resume_all()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("worker tick failed")
+            self._stop.wait(self.every)

@@ -1,0 +1,33 @@
+"""`approve`, `reject`, `done` and `retry` on a request — from buttons or typed."""
+
+from __future__ import annotations
+
+from bot.commands import RequestCommand
+from bot.reply import Reply, Responder
+from bot.roles import Actor
+from bot.services import Services
+
+
+def handle_decide(
+    cmd: RequestCommand, *, actor: Actor, services: Services, respond: Responder
+) -> None:
+    """Roles are re-checked here on every click: button payloads can be stale or forged."""
+    services.roles.require(actor, cmd.name)
+    erasure = services.erasure
+    if cmd.name == "approve":
+        decision = erasure.approve(cmd.request_id, actor=actor)
+        text = (
+            f"You approved {cmd.request_id}."
+            if not decision.approvals_missing
+            else f"Approval recorded; {decision.approvals_missing} more needed."
+        )
+    elif cmd.name == "reject":
+        erasure.reject(cmd.request_id, actor=actor, note=cmd.note or "")
+        text = f"You rejected {cmd.request_id}."
+    elif cmd.name == "done":
+        erasure.step_done(cmd.request_id, cmd.step or 0, actor=actor)
+        text = f"Step {cmd.step} of {cmd.request_id} marked done."
+    else:
+        erasure.retry(cmd.request_id, actor=actor)
+        text = f"Retrying {cmd.request_id}."
+    respond(Reply(text=text, private=True))
