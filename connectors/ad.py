@@ -223,11 +223,18 @@ class AdConnector:
         try:
             conn = self._pool.get_nowait()
         except queue.Empty:
-            with ldap_errors():
-                conn = self._factory()
+            try:
+                with ldap_errors():
+                    conn = self._factory()
+            except (Unreachable, TimedOut):
+                # ldap3's Server marks a failed address unavailable for a while; a fresh
+                # Server object lets the next call notice a DC that is back at once.
+                self._server = None
+                raise
         try:
             yield conn
         except (Unreachable, TimedOut):
+            self._server = None
             # The socket is in an unknown state: drop it rather than pool it.
             with contextlib.suppress(lx.LDAPException, OSError):
                 conn.unbind()

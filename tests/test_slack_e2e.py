@@ -12,17 +12,11 @@ import time
 
 import pytest
 
-from bot.app import create_app
-from bot.config import parse_config
-from bot.server import SlackHttpServer
 from tests.support.samba import TestUser, seed_users
-from tests.support.slack_requests import SlackRequestFactory, post
 from tests.support.slack_stub import MockSlack
+from tests.support.slackbot import start_bot
 
 pytestmark = pytest.mark.samba
-
-SECRET = "e2e-signing-secret"
-ENV = {"BOT": "xoxb-e2e", "SIGN": SECRET, "KEY": "e2e-subject-key-0123456789", "ADPW": ""}
 
 
 @pytest.fixture(scope="module")
@@ -48,42 +42,15 @@ def stub():
     mock.stop()
 
 
-def make_bot(tmp_path, stub, samba, *, ad_url=None, timeout=2.0):
-    env = dict(ENV, ADPW=samba.password)
-    raw = {
-        "slack": {"bot_token": "${BOT}", "signing_secret": "${SIGN}", "api_url": stub.api_url},
-        "roles": {"viewer": {"users": ["UVIEW"], "usergroups": ["SIAM"]}},
-        "search": {"timeout_seconds": timeout},
-        "audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}", "subject_key": "${KEY}"},
-        "connectors": {
-            "ad": {
-                "url": ad_url or samba.uri,
-                "bind_dn": samba.bind_user,
-                "password": "${ADPW}",
-                "base_dn": samba.base_dn,
-                "ca_file": samba.ca_file,
-                "timeout_seconds": timeout,
-            }
-        },
-    }
-    config = parse_config(raw, environ=env)
-    app, services = create_app(config)
-    server = SlackHttpServer(app, host="127.0.0.1", port=0).start()
-    return server, services
-
-
 @pytest.fixture
 def bot(tmp_path, stub, seeded):
-    server, services = make_bot(tmp_path, stub, seeded)
-    yield server, services
-    server.stop()
-    services.close()
+    b = start_bot(tmp_path, stub, seeded)
+    yield b
+    b.stop()
 
 
-def slash(server, stub, text, user="UVIEW", *, secret=SECRET, timestamp=None, name="r1"):
-    factory = SlackRequestFactory(secret)
-    body = factory.slash_command("/mim", text, user, "C0PUBLIC", stub.response_url(name))
-    return post(server.url, body, factory.headers(body, timestamp=timestamp))
+def slash(bot, stub, text, user="UVIEW", **kwargs):
+    return bot.slash(text, user, **kwargs)
 
 
 def answer(stub, name="r1", timeout=5.0):
@@ -92,7 +59,8 @@ def answer(stub, name="r1", timeout=5.0):
 
 
 def test_find_answers_privately_with_the_ad_hits(bot, stub):
-    server, services = bot
+    server = bot
+    services = bot.services
     status, _, seconds = slash(server, stub, "find user st-jdoe")
     assert status == 200 and seconds < 3
     body = answer(stub)
@@ -108,20 +76,21 @@ def test_find_answers_privately_with_the_ad_hits(bot, stub):
 
 
 def test_non_ascii_prefix_search(bot, stub):
-    server, _ = bot
+    server = bot
     slash(server, stub, "find user Amé*")
     assert "Amélie D'Arcy (st-amelie)" in json.dumps(answer(stub)["blocks"], ensure_ascii=False)
 
 
 def test_usergroup_member_is_allowed(bot, stub):
-    server, _ = bot
+    server = bot
     slash(server, stub, "find user st-jdoe", user="UGROUPIE")
     assert "st-jdoe" in json.dumps(answer(stub)["blocks"])
     assert len(stub.calls("usergroups.users.list")) == 1
 
 
 def test_user_without_the_role_is_refused(bot, stub):
-    server, services = bot
+    server = bot
+    services = bot.services
     status, _, _ = slash(server, stub, "find user st-jdoe", user="USTRANGER")
     assert status == 200
     body = answer(stub)
@@ -133,7 +102,7 @@ def test_user_without_the_role_is_refused(bot, stub):
 
 
 def test_usage_error_is_short_and_private(bot, stub):
-    server, _ = bot
+    server = bot
     slash(server, stub, "find user *")
     body = answer(stub)
     assert body["response_type"] == "ephemeral"
@@ -141,7 +110,7 @@ def test_usage_error_is_short_and_private(bot, stub):
 
 
 def test_bad_signature_is_rejected(bot, stub):
-    server, _ = bot
+    server = bot
     status, _, _ = slash(server, stub, "find user st-jdoe", secret="not-the-secret")
     assert status == 401
     time.sleep(0.2)
@@ -149,13 +118,13 @@ def test_bad_signature_is_rejected(bot, stub):
 
 
 def test_stale_timestamp_is_rejected(bot, stub):
-    server, _ = bot
+    server = bot
     status, _, _ = slash(server, stub, "find user st-jdoe", timestamp=int(time.time()) - 600)
     assert status == 401
 
 
 def test_ad_down_is_reported_within_the_ack_deadline(tmp_path, stub, seeded):
-    server, services = make_bot(tmp_path, stub, seeded, ad_url="ldaps://127.0.0.1:1")
+    server = start_bot(tmp_path, stub, seeded, connectors__ad__url="ldaps://127.0.0.1:1")
     try:
         t0 = time.monotonic()
         status, _, _ = slash(server, stub, "find user st-jdoe")
@@ -163,7 +132,6 @@ def test_ad_down_is_reported_within_the_ack_deadline(tmp_path, stub, seeded):
         elapsed = time.monotonic() - t0
     finally:
         server.stop()
-        services.close()
     assert status == 200
     assert elapsed < 3
     assert "Active Directory: :warning: unreachable" in body["text"]
@@ -188,8 +156,13 @@ def test_hanging_ad_is_reported_as_timed_out_within_the_ack_deadline(tmp_path, s
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     port = sink.getsockname()[1]
-    server, services = make_bot(
-        tmp_path, stub, seeded, ad_url=f"ldaps://127.0.0.1:{port}", timeout=1.0
+    server = start_bot(
+        tmp_path,
+        stub,
+        seeded,
+        connectors__ad__url=f"ldaps://127.0.0.1:{port}",
+        connectors__ad__timeout_seconds=1.0,
+        search__timeout_seconds=1.0,
     )
     try:
         t0 = time.monotonic()
@@ -198,7 +171,6 @@ def test_hanging_ad_is_reported_as_timed_out_within_the_ack_deadline(tmp_path, s
         elapsed = time.monotonic() - t0
     finally:
         server.stop()
-        services.close()
         stop.set()
         thread.join()
         for conn in accepted:

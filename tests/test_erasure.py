@@ -1,0 +1,482 @@
+"""The erasure workflow (bot/erasure.py, bot/runner.py, bot/request_store.py) over in-memory
+connectors, on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.audit import AuditLog, SubjectKeyer
+from bot.config import PolicyConfig
+from bot.database import create_engine, migrate
+from bot.erasure import ErasureService
+from bot.errors import NotAllowed, NotFound, RequestStateError
+from bot.request_store import RequestStore
+from bot.requests import Request, Status, Step, StepState, add_calendar_month
+from bot.roles import Actor, Role
+from bot.runner import Runner
+from bot.search import SearchService
+from bot.subjects import AmbiguousSubject, SystemsUnavailable
+from connectors.base import DeletePlan, IdKind, PlanAction, Query, QueryKind
+from connectors.errors import ConnectorError, Unreachable
+from connectors.memory import MemoryConnector, Person
+
+REQUESTER = Actor("UREQ", frozenset({Role.REQUESTER}))
+APPROVER = Actor("UAPP", frozenset({Role.APPROVER}))
+APPROVER2 = Actor("UAPP2", frozenset({Role.APPROVER}))
+VIEWER = Actor("UVIEW", frozenset({Role.VIEWER}))
+JDOE = Query(QueryKind.NAME, "jdoe")
+
+
+def jane(pid: str = "1") -> Person:
+    return Person(
+        pid,
+        {IdKind.ACCOUNT: "jdoe", IdKind.DISPLAY_NAME: "Jane Doe", IdKind.MAIL: "jane@example.test"},
+    )
+
+
+@dataclass
+class Recorder:
+    """The Notifier the front ends implement, recording what people would be told."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def approval_requested(self, request: Request):
+        self.calls.append(("approval_requested", request.id))
+        return ("CAPPROVALS", "1700000000.000100")
+
+    def request_updated(self, request: Request) -> None:
+        self.calls.append(("request_updated", request.status.value))
+
+    def thread(self, request: Request, text: str) -> None:
+        self.calls.append(("thread", text))
+
+    def manual_step(self, request: Request, step: Step) -> None:
+        self.calls.append(("manual_step", str(step.seq)))
+
+    def finished(self, request: Request) -> None:
+        self.calls.append(("finished", request.status.value))
+
+    def of(self, kind: str) -> list[str]:
+        return [v for k, v in self.calls if k == kind]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FlakyDelete(MemoryConnector):
+    """Fails `apply_delete` with a transient error the first `failures` times."""
+
+    def __init__(self, *args, failures: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = failures
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float):
+        if self.failures:
+            self.failures -= 1
+            raise Unreachable("connection refused")
+        return super().apply_delete(plan, timeout=timeout)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path: Path):
+    url = (
+        f"sqlite:///{tmp_path / 'bot.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    engine = create_engine(url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class World:
+    erasure: ErasureService
+    runner: Runner
+    store: RequestStore
+    audit: AuditLog
+    notifier: Recorder
+    clock: Clock
+    connectors: dict[str, MemoryConnector]
+
+
+def make_world(engine, *connectors: MemoryConnector, approvals: int = 1) -> World:
+    clock = Clock()
+    audit = AuditLog(engine)
+    keyer = SubjectKeyer("test-subject-key-0123456789")
+    store = RequestStore(engine, clock=clock)
+    notifier = Recorder()
+    by_name = {c.name: c for c in connectors}
+    runner = Runner(
+        store=store,
+        connectors=by_name,
+        audit=audit,
+        notifier=notifier,
+        attempts=3,
+        backoff_seconds=0.01,
+    )
+    search = SearchService(list(connectors), audit=audit, keyer=keyer, timeout=2)
+    erasure = ErasureService(
+        store=store,
+        search=search,
+        connectors=by_name,
+        audit=audit,
+        keyer=keyer,
+        notifier=notifier,
+        policy=PolicyConfig(erasure_approvals=approvals),
+        execute=runner.run,
+    )
+    return World(erasure, runner, store, audit, notifier, clock, by_name)
+
+
+def test_request_is_planned_recorded_and_posted(engine):
+    hr = MemoryConnector("hr", "HR", [jane()], authority_rank=10)
+    ad = MemoryConnector("ad", "AD", [jane("g1")], authority_rank=50)
+    w = make_world(engine, ad, hr)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason="Art. 17 request")
+    assert request.id == "REQ-2026-0001"
+    assert request.status is Status.AWAITING_APPROVAL
+    assert request.due_at == datetime(2026, 2, 28, 10, 0, tzinfo=UTC)  # one calendar month
+    assert [s.system for s in request.steps] == ["hr", "ad"]  # source of authority first
+    assert request.subject.display_name == "Jane Doe"
+    assert (request.channel, request.message_ts) == ("CAPPROVALS", "1700000000.000100")
+    assert w.erasure.request(JDOE, actor=REQUESTER, reason=None).id == "REQ-2026-0002"
+    actions = [e.action for e in w.audit.events()]
+    assert actions[:3] == ["delete", "request_created", "notify"]
+
+
+def test_warnings_become_manual_steps_first(engine):
+    class Warns(MemoryConnector):
+        def plan_delete(self, ref, *, timeout):
+            plan = super().plan_delete(ref, timeout=timeout)
+            return DeletePlan(
+                plan.ref,
+                plan.action,
+                plan.summary,
+                warnings=("HR is the source of authority: delete there first",),
+            )
+
+    w = make_world(engine, Warns("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    assert [(s.action, s.assigned_role) for s in request.steps] == [
+        (PlanAction.MANUAL, "requester"),
+        (PlanAction.DELETE, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("people", "error"),
+    [
+        ([], NotFound),
+        (
+            [jane("1"), Person("2", {IdKind.ACCOUNT: "jdoe2", IdKind.DISPLAY_NAME: "jdoe"})],
+            AmbiguousSubject,
+        ),
+    ],
+)
+def test_no_request_unless_exactly_one_person(engine, people, error):
+    w = make_world(engine, MemoryConnector("ad", "AD", people))
+    with pytest.raises(error):
+        w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    assert w.store.ids() == []
+    assert w.notifier.calls == []
+
+
+def test_ambiguity_lists_the_people_found():
+    ad = MemoryConnector(
+        "ad", "AD", [jane("1"), Person("2", {IdKind.ACCOUNT: "jdoe2", IdKind.DISPLAY_NAME: "jdoe"})]
+    )
+    engine = create_engine("sqlite://")
+    migrate(engine)
+    w = make_world(engine, ad)
+    with pytest.raises(AmbiguousSubject) as info:
+        w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    assert "matches 2 people" in info.value.user_message()
+    assert "Jane Doe" in info.value.user_message()
+    engine.dispose()
+
+
+def test_a_silent_system_stops_planning(engine):
+    down = MemoryConnector("hr", "HR")
+    down.fail["search"] = Unreachable("down")
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]), down)
+    with pytest.raises(SystemsUnavailable, match="HR did not answer"):
+        w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    assert w.store.ids() == []
+
+
+def test_happy_path_runs_verifies_notifies_and_scrubs(engine):
+    ad = MemoryConnector("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason="left in 2024")
+    w.erasure.approve(request.id, actor=APPROVER)
+    done = w.store.get(request.id)
+    assert done.status is Status.COMPLETED
+    assert ad.people == {}
+    assert [s.state for s in done.steps] == [StepState.DONE]
+    assert done.result["verification"]["ad"]["absent"] is True
+    assert done.subject is None and done.reason is None  # scrubbed
+    assert done.subject_keys  # kept
+    assert w.notifier.of("finished") == ["completed"]
+    assert "Approved by <@UAPP>." in w.notifier.of("thread")
+    actions = [e.action for e in w.audit.events(request_id=request.id)]
+    for expected in (
+        "request_created",
+        "approval",
+        "step_start",
+        "step_end",
+        "verification",
+        "notify",
+    ):
+        assert expected in actions
+    assert w.audit.verify().ok
+
+
+def test_self_approval_is_refused(engine):
+    both = Actor("UREQ", frozenset({Role.REQUESTER, Role.APPROVER}))
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=both, reason=None)
+    with pytest.raises(NotAllowed, match="another approver"):
+        w.erasure.approve(request.id, actor=both)
+    assert w.store.get(request.id).status is Status.AWAITING_APPROVAL
+
+
+def test_non_approver_is_refused(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    with pytest.raises(NotAllowed):
+        w.erasure.approve(request.id, actor=VIEWER)
+
+
+def test_double_click_gives_one_decision(engine):
+    ad = MemoryConnector("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    with pytest.raises(RequestStateError, match="already completed by <@UAPP>"):
+        w.erasure.approve(request.id, actor=APPROVER)
+    assert ad.calls.count("apply_delete") == 1
+
+
+def test_concurrent_approvers_give_one_decision_and_one_execution(engine):
+    ad = MemoryConnector("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def click(actor):
+        barrier.wait()
+        try:
+            w.erasure.approve(request.id, actor=actor)
+            outcomes.append("won")
+        except RequestStateError as exc:
+            outcomes.append(str(exc))
+
+    threads = [
+        threading.Thread(target=click, args=(a,))
+        for a in (APPROVER, APPROVER2, APPROVER, APPROVER2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("won") == 1
+    assert ad.calls.count("apply_delete") == 1
+    assert w.store.get(request.id).status is Status.COMPLETED
+
+
+def test_policy_can_ask_for_two_approvals(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]), approvals=2)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    first = w.erasure.approve(request.id, actor=APPROVER)
+    assert first.approvals_missing == 1
+    assert w.store.get(request.id).status is Status.AWAITING_APPROVAL
+    with pytest.raises(RequestStateError, match="already approved"):
+        w.erasure.approve(request.id, actor=APPROVER)
+    w.erasure.approve(request.id, actor=APPROVER2)
+    assert w.store.get(request.id).status is Status.COMPLETED
+
+
+def test_rejection_with_a_reason(engine):
+    ad = MemoryConnector("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.reject(request.id, actor=APPROVER, note="legal hold")
+    rejected = w.store.get(request.id)
+    assert (rejected.status, rejected.decided_by, rejected.decision_note) == (
+        Status.REJECTED,
+        "UAPP",
+        "legal hold",
+    )
+    with pytest.raises(RequestStateError, match="already rejected by <@UAPP>"):
+        w.erasure.approve(request.id, actor=APPROVER2)
+    assert "apply_delete" not in ad.calls
+
+
+def test_approval_expires(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.clock.now += timedelta(hours=73)
+    with pytest.raises(RequestStateError, match="expired"):
+        w.erasure.approve(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status is Status.EXPIRED
+    assert "expired" in w.notifier.of("request_updated")
+
+
+def test_transient_errors_are_retried(engine):
+    ad = FlakyDelete("ad", "AD", [jane()], failures=2)
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    done = w.store.get(request.id)
+    assert done.status is Status.COMPLETED
+    assert done.steps[0].attempts == 1  # one claim; tenacity retried inside it
+
+
+def test_failed_step_then_retry_completes(engine):
+    ad = FlakyDelete("ad", "AD", [jane()], failures=5)
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    failed = w.store.get(request.id)
+    assert failed.status is Status.FAILED
+    assert failed.steps[0].state is StepState.FAILED
+    assert "connection refused" in failed.steps[0].error
+    assert w.notifier.of("finished") == ["failed"]
+    with pytest.raises(NotAllowed):
+        w.erasure.retry(request.id, actor=REQUESTER)
+    ad.failures = 0
+    w.erasure.retry(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status is Status.COMPLETED
+
+
+def test_a_dead_runners_step_is_taken_over_and_done_steps_are_not_repeated(engine):
+    hr = MemoryConnector("hr", "HR", [jane()], authority_rank=10)
+    ad = MemoryConnector("ad", "AD", [jane("g")], authority_rank=50)
+    w = make_world(engine, hr, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.execute = lambda _id: None  # approve without running: a runner "crashes" below
+    w.erasure.approve(request.id, actor=APPROVER)
+    w.store.transition(request.id, {Status.APPROVED}, Status.RUNNING)
+    # A first runner finishes step 1, claims step 2, and dies holding the lease.
+    assert w.store.claim_step(request.id, 1, "dead", timedelta(seconds=30))
+    hr.apply_delete(w.store.get(request.id).steps[0].plan, timeout=1)
+    w.store.finish_step(request.id, 1, "dead", StepState.DONE)
+    assert w.store.claim_step(request.id, 2, "dead", timedelta(seconds=30))
+    # While the lease holds, another runner leaves it alone.
+    assert w.runner.run(request.id).status is Status.RUNNING
+    assert "apply_delete" not in ad.calls
+    w.clock.now += timedelta(seconds=31)
+    finished = w.runner.run(request.id)
+    assert finished.status is Status.COMPLETED
+    assert hr.calls.count("apply_delete") == 1  # step 1 was not repeated
+    assert [s.attempts for s in finished.steps] == [1, 2]
+
+
+def test_manual_step_waits_for_done_by_the_assigned_role(engine):
+    class Warns(MemoryConnector):
+        def plan_delete(self, ref, *, timeout):
+            plan = super().plan_delete(ref, timeout=timeout)
+            return DeletePlan(
+                plan.ref, plan.action, plan.summary, warnings=("Delete in the HR system first",)
+            )
+
+    ad = Warns("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    waiting = w.store.get(request.id)
+    assert waiting.status is Status.RUNNING
+    assert w.notifier.of("manual_step") == ["1"]
+    assert "apply_delete" not in ad.calls
+    w.runner.run(request.id)
+    assert w.notifier.of("manual_step") == ["1"]  # announced once
+    with pytest.raises(NotAllowed):
+        w.erasure.step_done(request.id, 1, actor=VIEWER)
+    w.erasure.step_done(request.id, 1, actor=REQUESTER)
+    done = w.store.get(request.id)
+    assert done.status is Status.COMPLETED
+    assert done.steps[0].done_by == "UREQ"
+
+
+def test_verification_failure_fails_the_request(engine):
+    class Stubborn(MemoryConnector):
+        def apply_delete(self, plan, *, timeout):
+            self._enter("apply_delete")
+            from connectors.base import StepResult
+
+            return StepResult(plan.ref, done=True)  # claims success, deletes nothing
+
+    w = make_world(engine, Stubborn("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    failed = w.store.get(request.id)
+    assert failed.status is Status.FAILED
+    assert failed.result["failed_step"] == "verification in ad"
+    assert failed.subject is not None  # not scrubbed until it really completes
+
+
+def test_a_connector_crash_fails_the_step_without_escaping(engine):
+    class Crashes(MemoryConnector):
+        def apply_delete(self, plan, *, timeout):
+            raise KeyError("bug")
+
+    w = make_world(engine, Crashes("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    failed = w.store.get(request.id)
+    assert failed.status is Status.FAILED
+    assert failed.steps[0].error == "internal error (KeyError)"
+
+
+def test_request_ids_stay_unique_under_concurrency(engine):
+    store = RequestStore(engine)
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    ids: list[str] = []
+
+    def create():
+        ids.append(w.erasure.request(JDOE, actor=REQUESTER, reason=None).id)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(ids)) == 6
+    assert len(store.ids()) == 6
+
+
+def test_calendar_month():
+    assert add_calendar_month(datetime(2026, 1, 31)) == datetime(2026, 2, 28)
+    assert add_calendar_month(datetime(2026, 12, 15)) == datetime(2027, 1, 15)
+
+
+def test_unknown_request_is_not_found(engine):
+    w = make_world(engine)
+    with pytest.raises(NotFound):
+        w.erasure.approve("REQ-2026-9999", actor=APPROVER)
+
+
+def test_errors_never_leave_half_a_request(engine):
+    class CannotPlan(MemoryConnector):
+        def plan_delete(self, ref, *, timeout):
+            raise ConnectorError("insufficientAccessRights")
+
+    w = make_world(engine, CannotPlan("ad", "AD", [jane()]))
+    with pytest.raises(RequestStateError, match="Cannot plan for AD"):
+        w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM requests")).scalar() == 0

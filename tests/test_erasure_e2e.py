@@ -1,0 +1,268 @@
+"""Erasure end to end: signed Slack requests and clicks into the running bot, the real
+Samba AD DC underneath, Slack's Web API as the recording loopback stub."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from bot.app import REJECT_CALLBACK
+from bot.render_requests import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
+from connectors.base import IdKind, Query, QueryKind
+from tests.support.samba import TestUser, seed_users
+from tests.support.slack_stub import MockSlack
+from tests.support.slackbot import start_bot
+
+pytestmark = pytest.mark.samba
+OU = "SlackErasure"
+
+
+@pytest.fixture(scope="module")
+def ad(samba):
+    conn = samba.admin()
+    seed_users(
+        conn,
+        samba.base_dn,
+        [
+            TestUser(f"se-{name}", "Erin", f"Example {name}", str(9000 + i))
+            for i, name in enumerate(
+                [
+                    "happy",
+                    "self",
+                    "nonapp",
+                    "double",
+                    "race",
+                    "reject",
+                    "expire",
+                    "retry",
+                    "same1",
+                    "same2",
+                ]
+            )
+        ],
+        ou=OU,
+    )
+    # Two people with the same display name: a term that must be refused.
+    dn = f"OU={OU},{samba.base_dn}"
+    for account in ("se-same1", "se-same2"):
+        conn.search(dn, f"(sAMAccountName={account})", attributes=["distinguishedName"])
+        conn.modify(conn.response[0]["dn"], {"displayName": [("MODIFY_REPLACE", ["Sam Same"])]})
+    conn.unbind()
+    return samba
+
+
+@pytest.fixture
+def stub():
+    mock = MockSlack(usergroups={"SIAM": []}).start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture
+def bot(tmp_path, stub, ad):
+    b = start_bot(tmp_path, stub, ad)
+    yield b
+    b.stop()
+
+
+def request_id_of(bot, name="r1") -> str:
+    text = bot.answer(name)["text"]
+    assert text.startswith("Erasure request REQ-"), text
+    return text.split()[2]
+
+
+def ad_accounts(bot, account):
+    ad = next(c for c in bot.services.connectors if c.name == "ad")
+    return ad.search(Query(QueryKind.NAME, account), timeout=2)
+
+
+def posted(stub, channel, timeout=5.0):
+    """Messages posted to `channel`, waiting for the first (notifications run in the
+    background after the request's status is already final)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r.body for r in stub.calls("chat.postMessage") if r.body.get("channel") == channel]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def executions(bot, request_id):
+    return [e for e in bot.services.audit.events(request_id=request_id) if e.action == "step_start"]
+
+
+def test_happy_path_erases_verifies_and_notifies(bot, stub):
+    guid = ad_accounts(bot, "se-happy")[0].identifiers[IdKind.OBJECT_GUID]
+    status, _, seconds = bot.slash("delete se-happy data subject asked on 2026-11-20", "UREQ")
+    assert status == 200 and seconds < 3
+    request_id = request_id_of(bot)
+    (approval,) = stub.wait_for("chat.postMessage")
+    assert approval.body["channel"] == "CAPPROVALS"
+    blocks = json.dumps(approval.body["blocks"])
+    assert "Erin Example happy" in blocks and "se-happy" in blocks
+    assert ACTION_APPROVE in blocks and ACTION_REJECT in blocks
+    assert "<@UREQ>" in blocks and "data subject asked" in blocks
+
+    bot.click(ACTION_APPROVE, request_id, "UAPP")
+    done = bot.wait_status(request_id, "completed", "completed_with_residuals")
+    assert ad_accounts(bot, "se-happy") == []
+    tombstone = next(c for c in bot.services.connectors if c.name == "ad").eraser.tombstone(
+        guid, timeout=2
+    )
+    assert tombstone is not None and tombstone.is_deleted
+    assert done.status.value == "completed_with_residuals"
+    assert any("tombstone" in r.description for r in done.residuals)
+
+    notice = posted(stub, "CNOTIFY")
+    assert notice and f"Erasure {request_id} completed" in notice[0]["text"]
+    assert "Erin" not in json.dumps(notice)  # no personal data in the notification channel
+    dm = posted(stub, "DUREQ")
+    assert dm and f"Erasure {request_id} completed" in dm[0]["text"]
+    thread_posts = [r.body for r in stub.calls("chat.postMessage") if r.body.get("thread_ts")]
+    assert any("Approved by <@UAPP>" in p["text"] for p in thread_posts)
+    assert any(f"Erasure {request_id} completed" in p["text"] for p in thread_posts)
+    updates = stub.calls("chat.update")
+    assert updates and "subject scrubbed" in json.dumps(updates[-1].body["blocks"])
+    assert bot.services.audit.verify().ok
+
+
+def test_self_approval_is_refused(bot, stub):
+    bot.slash("delete se-self", "UBOTH")
+    request_id = request_id_of(bot)
+    bot.click(ACTION_APPROVE, request_id, "UBOTH")
+    refusal = bot.answer("click")
+    assert refusal["response_type"] == "ephemeral"
+    assert "another approver must decide it" in refusal["text"]
+    assert bot.services.requests.get(request_id).status.value == "awaiting_approval"
+
+
+def test_non_approver_is_refused(bot, stub):
+    bot.slash("delete se-nonapp", "UREQ")
+    request_id = request_id_of(bot)
+    bot.click(ACTION_APPROVE, request_id, "UVIEW")
+    assert "needs the *approver* role" in bot.answer("click")["text"]
+    assert bot.services.requests.get(request_id).status.value == "awaiting_approval"
+
+
+def test_double_click_executes_once(bot, stub):
+    bot.slash("delete se-double", "UREQ")
+    request_id = request_id_of(bot)
+    bot.click(ACTION_APPROVE, request_id, "UAPP", name="c1")
+    bot.click(ACTION_APPROVE, request_id, "UAPP", name="c2")
+    bot.wait_status(request_id, "completed", "completed_with_residuals")
+    second = bot.answer("c2")
+    assert "already" in second["text"]
+    assert len(executions(bot, request_id)) == 1
+
+
+def test_two_approvers_at_once_execute_once(bot, stub):
+    bot.slash("delete se-race", "UREQ")
+    request_id = request_id_of(bot)
+    go = threading.Barrier(2)
+
+    def click(user, name):
+        go.wait()
+        bot.click(ACTION_APPROVE, request_id, user, name=name)
+
+    threads = [
+        threading.Thread(target=click, args=(u, n)) for u, n in (("UAPP", "a1"), ("UAPP2", "a2"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bot.wait_status(request_id, "completed", "completed_with_residuals")
+    answers = [bot.answer("a1")["text"], bot.answer("a2")["text"]]
+    assert sum("You approved" in a for a in answers) == 1
+    assert sum("already" in a for a in answers) == 1
+    assert len(executions(bot, request_id)) == 1
+
+
+def test_rejection_asks_for_a_reason_in_a_modal(bot, stub):
+    bot.slash("delete se-reject", "UREQ")
+    request_id = request_id_of(bot)
+    bot.click(ACTION_REJECT, request_id, "UAPP")
+    (opened,) = stub.wait_for("views.open")
+    view = opened.body["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["callback_id"] == REJECT_CALLBACK and view["private_metadata"] == request_id
+    empty = {"reason": {"reason": {"type": "plain_text_input", "value": "  "}}}
+    status, body, _ = bot.submit_view(REJECT_CALLBACK, request_id, "UAPP", empty)
+    assert status == 200 and json.loads(body)["response_action"] == "errors"
+    assert bot.services.requests.get(request_id).status.value == "awaiting_approval"
+    filled = {"reason": {"reason": {"type": "plain_text_input", "value": "legal hold"}}}
+    bot.submit_view(REJECT_CALLBACK, request_id, "UAPP", filled)
+    rejected = bot.wait_status(request_id, "rejected")
+    assert rejected.decision_note == "legal hold"
+    assert ad_accounts(bot, "se-reject")  # nothing was erased
+    stub.wait_for("chat.update")
+    assert any(
+        "Rejected by <@UAPP>: legal hold" in p.body["text"]
+        for p in stub.calls("chat.postMessage")
+        if p.body.get("thread_ts")
+    )
+
+
+def test_ambiguous_term_is_refused_and_creates_nothing(bot, stub):
+    bot.slash('delete "Sam Same"', "UREQ")
+    answer = bot.answer()
+    assert answer["response_type"] == "ephemeral"
+    assert "matches 2 people" in answer["text"]
+    assert stub.calls("chat.postMessage") == []
+    assert bot.services.requests.ids() == []
+
+
+def test_approval_expires(tmp_path, stub, ad):
+    bot = start_bot(tmp_path, stub, ad, policy__approval_expires_hours=0.0003)  # ~1 s
+    try:
+        bot.slash("delete se-expire", "UREQ")
+        request_id = request_id_of(bot)
+        time.sleep(1.5)
+        bot.click(ACTION_APPROVE, request_id, "UAPP")
+        assert "expired" in bot.answer("click")["text"]
+        assert bot.services.requests.get(request_id).status.value == "expired"
+        assert any("expired" in u.body["text"] for u in stub.calls("chat.update"))
+        assert ad_accounts(bot, "se-expire")
+    finally:
+        bot.stop()
+
+
+def test_ad_down_mid_run_fails_then_retry_completes(tmp_path, stub, ad):
+    bot = start_bot(tmp_path, stub, ad, connectors__ad__timeout_seconds=1.0)
+    try:
+        bot.slash("delete se-retry", "UREQ")
+        request_id = request_id_of(bot)
+        ad.run("stop")
+        try:
+            bot.click(ACTION_APPROVE, request_id, "UAPP")
+            failed = bot.wait_status(request_id, "failed")
+        finally:
+            ad.run("start")
+        assert failed.steps[0].state.value == "failed"
+        notice = posted(stub, "CNOTIFY")
+        assert notice and f"Erasure {request_id} failed" in notice[0]["text"]
+        assert "step 1" in json.dumps(notice[0]["blocks"])
+        assert ACTION_RETRY in json.dumps(notice[0]["blocks"])
+        bot.click(ACTION_RETRY, request_id, "UREQ", name="not-approver")
+        assert "approver" in bot.answer("not-approver")["text"]
+        bot.click(ACTION_RETRY, request_id, "UAPP", name="retry")
+        bot.wait_status(request_id, "completed", "completed_with_residuals")
+        assert ad_accounts(bot, "se-retry") == []
+    finally:
+        bot.stop()
+
+
+def test_status_and_requests_commands(bot, stub):
+    bot.slash("delete se-same1", "UREQ")
+    request_id = request_id_of(bot)
+    bot.slash(f"status {request_id}", "UREQ", name="s1")
+    status = bot.answer("s1")
+    assert status["response_type"] == "ephemeral"
+    assert "awaiting approval" in json.dumps(status["blocks"])
+    bot.slash("requests open", "UAPP", name="s2")
+    assert request_id in bot.answer("s2")["text"]
+    bot.slash(f"status {request_id}", "UVIEW", name="s3")
+    assert "needs the" in bot.answer("s3")["text"]
