@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="the console on an embedded demo estate; no setup")
     demo.add_argument("--as", dest="user", default=None, help="the caller (default: demo admin)")
     demo.add_argument("--script", type=Path, help="commands from a file, one a line")
+    sub.add_parser(
+        "worker",
+        help="run approved requests only (no Slack listener); resumes unfinished work at start",
+    )
     sub.add_parser("check", help="test each configured connector")
     audit = sub.add_parser("audit", help="audit store tools")
     audit.add_argument("action", choices=["verify"])
@@ -39,9 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "demo":
             return _demo(args)
         config = load_config(args.config)
-        return {"serve": _serve, "console": _console, "check": _check, "audit": _audit}[args.cmd](
-            config, args
-        )
+        commands = {
+            "serve": _serve,
+            "worker": _worker,
+            "console": _console,
+            "check": _check,
+            "audit": _audit,
+        }
+        return commands[args.cmd](config, args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -69,6 +78,34 @@ def _serve(config: AppConfig, args: argparse.Namespace) -> int:
     )
     logging.getLogger("bot").info("listening on %s", server.url)
     server.serve_forever()
+    return 0
+
+
+def _worker(config: AppConfig, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from bot.app import slack_client
+    from bot.services import build_services
+    from bot.slack_notifier import SlackNotifier
+    from bot.worker import Worker
+
+    logging.getLogger().setLevel(logging.INFO)
+    notifier = SlackNotifier(
+        slack_client(config),
+        approvals_channel=config.slack.approvals_channel,
+        notifications_channel=config.slack.notifications_channel,
+    )
+    services = build_services(config, notifier=notifier)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = Worker(services.runner, services.erasure, every=config.runner.poll_seconds).start()
+    logging.getLogger("bot").info("worker %s running", services.runner.owner)
+    try:
+        stop.wait()
+    finally:
+        worker.stop()
+        services.close()
     return 0
 
 

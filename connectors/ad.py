@@ -198,9 +198,19 @@ class AdConnector:
     # -- wire ---------------------------------------------------------------
 
     def _search(self, ldap_filter: str, *, timeout: float) -> list[dict[str, Any]]:
+        try:
+            return self._search_once(ldap_filter, timeout=timeout, fresh=False)
+        except Unreachable:
+            # A pooled connection dies with its DC (a restart, an idle timeout): a read
+            # is safe to repeat once on a new connection.
+            return self._search_once(ldap_filter, timeout=timeout, fresh=True)
+
+    def _search_once(
+        self, ldap_filter: str, *, timeout: float, fresh: bool
+    ) -> list[dict[str, Any]]:
         s = self.settings
         found: list[dict[str, Any]] = []
-        with self._connection() as conn, ldap_errors():
+        with self._connection(fresh=fresh) as conn, ldap_errors():
             cookie: bytes | None = None
             while True:
                 conn.search(
@@ -219,8 +229,11 @@ class AdConnector:
                     return found[: s.max_hits]
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[ldap3.Connection]:
+    def _connection(self, *, fresh: bool = False) -> Iterator[ldap3.Connection]:
         try:
+            if fresh:
+                self.close()  # the pooled ones are suspect too
+                raise queue.Empty
             conn = self._pool.get_nowait()
         except queue.Empty:
             try:
