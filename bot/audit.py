@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 _MAX_APPEND_TRIES = 50
 
+# Built once: compiling statements per call cost more than the SQLite commit itself.
+_READ_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash)
+_MOVE_HEAD = (
+    sa.update(audit_head)
+    .where(audit_head.c.id == 1, audit_head.c.seq == sa.bindparam("old_seq"))
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
+_INSERT_EVENT = sa.insert(audit_events)
+
 
 class SubjectKeyer:
     """Keyed hash of a normalised identifier (HMAC-SHA256, hex)."""

@@ -88,6 +88,7 @@ class SearchService:
             t0 = time.monotonic()
             fut = self._executor.submit(connector.search, query, timeout=self.timeout)
             futures.append((connector, fut, t0))
+        # (Each system runs on the pool, even alone: the deadline must hold for a hung one.)
         results = tuple(self._collect(c, f, t0, deadline) for c, f, t0 in futures)
         result = SearchResult(query=query, systems=results)
         self.audit.record(
