@@ -127,24 +127,7 @@ class RequestStore:
 
     def get(self, request_id: str) -> Request:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(requests).where(requests.c.id == request_id)).first()
-            if row is None:
-                raise NotFound(f"There is no request {request_id}.")
-            approvals = (
-                conn.execute(
-                    sa.select(request_approvals.c.approver)
-                    .where(request_approvals.c.request_id == request_id)
-                    .order_by(request_approvals.c.at)
-                )
-                .scalars()
-                .all()
-            )
-            steps = conn.execute(
-                sa.select(request_steps)
-                .where(request_steps.c.request_id == request_id)
-                .order_by(request_steps.c.seq)
-            ).all()
-        return _request(row, tuple(approvals), tuple(_step(s) for s in steps))
+            return self._get_in(conn, request_id)
 
     def ids(
         self,
@@ -300,48 +283,19 @@ class RequestStore:
     def claim_step(self, request_id: str, seq: int, owner: str, lease: timedelta) -> bool:
         """Take a pending step, or a running one whose lease ran out (its runner died)."""
         now = self.clock()
-        with self.engine.begin() as conn:
-            return (
-                conn.execute(
-                    sa.update(request_steps)
-                    .where(
-                        request_steps.c.request_id == request_id,
-                        request_steps.c.seq == seq,
-                        sa.or_(
-                            request_steps.c.state == StepState.PENDING.value,
-                            sa.and_(
-                                request_steps.c.state == StepState.RUNNING.value,
-                                request_steps.c.lease_until < now,
-                            ),
-                        ),
-                    )
-                    .values(
-                        state=StepState.RUNNING.value,
-                        lease_owner=owner,
-                        lease_until=now + lease,
-                        attempts=request_steps.c.attempts + 1,
-                        started_at=now,
-                        error=None,
-                    )
-                ).rowcount
-                == 1
-            )
+        steps = request_steps.c
+        return self._update_step(
+            request_id, seq,
+            sa.or_(steps.state == StepState.PENDING.value,
+                   sa.and_(steps.state == StepState.RUNNING.value, steps.lease_until < now)),
+            state=StepState.RUNNING.value, lease_owner=owner, lease_until=now + lease,
+            attempts=steps.attempts + 1, started_at=now, error=None,
+        )  # fmt: skip
 
     def renew_step(self, request_id: str, seq: int, owner: str, lease: timedelta) -> bool:
-        with self.engine.begin() as conn:
-            return (
-                conn.execute(
-                    sa.update(request_steps)
-                    .where(
-                        request_steps.c.request_id == request_id,
-                        request_steps.c.seq == seq,
-                        request_steps.c.lease_owner == owner,
-                        request_steps.c.state == StepState.RUNNING.value,
-                    )
-                    .values(lease_until=self.clock() + lease)
-                ).rowcount
-                == 1
-            )
+        return self._update_step(
+            request_id, seq, *_held_by(owner), lease_until=self.clock() + lease
+        )
 
     def finish_step(
         self,
@@ -354,48 +308,28 @@ class RequestStore:
         detail: str | None = None,
     ) -> bool:
         """Record a step's end; only the lease holder may (a taken-over runner may not)."""
-        with self.engine.begin() as conn:
-            return (
-                conn.execute(
-                    sa.update(request_steps)
-                    .where(
-                        request_steps.c.request_id == request_id,
-                        request_steps.c.seq == seq,
-                        request_steps.c.lease_owner == owner,
-                        request_steps.c.state == StepState.RUNNING.value,
-                    )
-                    .values(
-                        state=state.value,
-                        error=error,
-                        detail=detail,
-                        finished_at=self.clock(),
-                        lease_until=None,
-                    )
-                ).rowcount
-                == 1
-            )
+        return self._update_step(
+            request_id, seq, *_held_by(owner), state=state.value, error=error, detail=detail,
+            finished_at=self.clock(), lease_until=None,
+        )  # fmt: skip
 
     def complete_manual_step(self, request_id: str, seq: int, user: str) -> bool:
+        now = self.clock()
+        return self._update_step(
+            request_id, seq, request_steps.c.action == PlanAction.MANUAL.value,
+            request_steps.c.state == StepState.PENDING.value,
+            state=StepState.DONE.value, done_by=user, attempts=1, started_at=now, finished_at=now,
+        )  # fmt: skip
+
+    def _update_step(self, request_id: str, seq: int, *where: Any, **values: Any) -> bool:
+        """Compare-and-set on one step: True when `where` held and this caller changed it."""
         with self.engine.begin() as conn:
-            return (
-                conn.execute(
-                    sa.update(request_steps)
-                    .where(
-                        request_steps.c.request_id == request_id,
-                        request_steps.c.seq == seq,
-                        request_steps.c.action == PlanAction.MANUAL.value,
-                        request_steps.c.state == StepState.PENDING.value,
-                    )
-                    .values(
-                        state=StepState.DONE.value,
-                        done_by=user,
-                        attempts=1,
-                        started_at=self.clock(),
-                        finished_at=self.clock(),
-                    )
-                ).rowcount
-                == 1
-            )
+            return conn.execute(
+                sa.update(request_steps)
+                .where(request_steps.c.request_id == request_id, request_steps.c.seq == seq,
+                       *where)
+                .values(**values)
+            ).rowcount == 1  # fmt: skip
 
     def claim_request(self, request_id: str, owner: str, lease: timedelta) -> bool:
         """A request-level lease, for the verification phase."""
@@ -436,14 +370,24 @@ class RequestStore:
             raise NotFound(f"There is no request {request_id}.")
         approvals = (
             conn.execute(
-                sa.select(request_approvals.c.approver).where(
-                    request_approvals.c.request_id == request_id
-                )
+                sa.select(request_approvals.c.approver)
+                .where(request_approvals.c.request_id == request_id)
+                .order_by(request_approvals.c.at)
             )
             .scalars()
             .all()
         )
-        return _request(row, tuple(approvals), ())
+        steps = conn.execute(
+            sa.select(request_steps)
+            .where(request_steps.c.request_id == request_id)
+            .order_by(request_steps.c.seq)
+        ).all()
+        return _request(row, tuple(approvals), tuple(_step(s) for s in steps))
+
+
+def _held_by(owner: str) -> tuple[Any, ...]:
+    return (request_steps.c.lease_owner == owner,
+            request_steps.c.state == StepState.RUNNING.value)  # fmt: skip
 
 
 def _utc(value: datetime | None) -> datetime | None:

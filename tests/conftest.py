@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from bot.database import create_engine, migrate
 from tests.support.postgres import fresh_database, postgres_server
 from tests.support.samba import SambaAd, start_samba
 
@@ -31,3 +34,17 @@ def samba() -> Iterator[SambaAd]:
     ad = start_samba(reset=True)
     yield ad
     ad.run("stop")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """The bot's database, migrated, on an SQLite file and on the real PostgreSQL."""
+    url = (
+        f"sqlite:///{tmp_path / 'bot.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    engine = create_engine(url)
+    migrate(engine)
+    yield engine
+    engine.dispose()

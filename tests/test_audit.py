@@ -2,24 +2,10 @@ import itertools
 import threading
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from bot.audit import AuditLog, SubjectKeyer
 from bot.database import create_engine, migrate
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path: Path):
-    url = (
-        f"sqlite:///{tmp_path / 'audit.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    engine = create_engine(url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def write_some(audit: AuditLog, n: int = 5) -> None:

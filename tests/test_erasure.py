@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -86,19 +85,6 @@ class FlakyDelete(MemoryConnector):
             self.failures -= 1
             raise Unreachable("connection refused")
         return super().apply_delete(plan, timeout=timeout)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path: Path):
-    url = (
-        f"sqlite:///{tmp_path / 'bot.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    engine = create_engine(url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @dataclass
