@@ -22,6 +22,7 @@ __all__ = [
     "HelpCommand",
     "RequestCommand",
     "RequestsCommand",
+    "ShowCommand",
     "parse",
     "parse_term",
 ]
@@ -32,6 +33,7 @@ MIN_PREFIX_LENGTH = 2  # `a*` would list most of the directory
 USAGE = {
     "help": "/mim help",
     "find": "/mim find user <term>  |  /mim find <attribute>=<value>",
+    "show": "/mim show <subject>",
     "delete": '/mim delete <subject> [reason]   (quote a subject with spaces: "Jane Doe")',
     "status": "/mim status <request-id>",
     "requests": "/mim requests [open|mine]",
@@ -61,6 +63,12 @@ class FindCommand:
 
 
 @dataclass(frozen=True)
+class ShowCommand:
+    query: Query
+    name: str = "show"
+
+
+@dataclass(frozen=True)
 class DeleteCommand:
     query: Query
     reason: str | None
@@ -83,7 +91,7 @@ class RequestsCommand:
     name: str = "requests"
 
 
-Command = HelpCommand | FindCommand | DeleteCommand | RequestCommand | RequestsCommand
+Command = HelpCommand | FindCommand | ShowCommand | DeleteCommand | RequestCommand | RequestsCommand
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
 _MAX_NOTE = 500
 
@@ -98,6 +106,13 @@ def parse(text: str) -> Command:
         return HelpCommand()
     if verb == "find":
         return FindCommand(query=_parse_find(rest))
+    if verb == "show":
+        if not rest:
+            raise UsageError("Whom should I show?", USAGE["show"])
+        query = parse_term(rest, usage=USAGE["show"])
+        if query.kind is QueryKind.PREFIX:
+            raise UsageError("`show` needs one exact person, not a prefix.", USAGE["show"])
+        return ShowCommand(query)
     if verb == "delete":
         return _parse_delete(rest)
     if verb == "requests":

@@ -22,6 +22,7 @@ from bot.request_store import RequestStore
 from bot.roles import RoleResolver, UsergroupLookup
 from bot.runner import Runner
 from bot.search import SearchService
+from bot.show import ShowService
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
 
@@ -40,6 +41,7 @@ class Services:
     requests: RequestStore
     runner: Runner
     erasure: ErasureService
+    show: ShowService
     jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
 
     def close(self) -> None:
@@ -151,5 +153,8 @@ def build_services(
         requests=store,
         runner=runner,
         erasure=erasure,
+        show=ShowService(
+            search=search, connectors=by_name, audit=audit, timeout=config.search.timeout_seconds
+        ),
         jobs=jobs,
     )

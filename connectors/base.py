@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "AttributeValue",
@@ -27,6 +27,7 @@ __all__ = [
     "QueryKind",
     "Record",
     "ResidualCopy",
+    "ShowsLineage",
     "StepResult",
     "Verification",
 ]
@@ -160,6 +161,14 @@ class Health:
     system: str
     ok: bool
     detail: str
+
+
+@runtime_checkable
+class ShowsLineage(Protocol):
+    """A connector with a richer view of one object: lineage and source of authority
+    per attribute, connected systems (the MIM Sync metaverse)."""
+
+    def show(self, ref: ObjectRef, *, timeout: float) -> Any: ...
 
 
 @runtime_checkable

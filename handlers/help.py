@@ -11,6 +11,7 @@ from bot.services import Services
 DESCRIPTIONS = {
     "help": "this list",
     "find": "search every system for a person (mail, UPN, account, employee ID, name, prefix*)",
+    "show": "one person: attributes, source of authority, last change, connected systems",
     "delete": "ask for an erasure: planned per system, approved by another person, verified",
     "status": "where a request stands",
     "requests": "open requests, or your own",

@@ -11,11 +11,13 @@ from bot.commands import (
     HelpCommand,
     RequestCommand,
     RequestsCommand,
+    ShowCommand,
 )
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
 from handlers.find import handle_find
 from handlers.help import handle_help
+from handlers.show import handle_show
 from handlers.status import handle_requests, handle_status
 
 
@@ -26,6 +28,7 @@ def _request_command(cmd: RequestCommand, **kwargs: Any) -> None:
 HANDLERS: dict[type, Callable[..., Any]] = {
     HelpCommand: handle_help,
     FindCommand: handle_find,
+    ShowCommand: handle_show,
     DeleteCommand: handle_delete,
     RequestCommand: _request_command,
     RequestsCommand: handle_requests,

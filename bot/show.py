@@ -1,0 +1,85 @@
+"""`/mim show`: one person's details in every system that holds them, audited.
+
+The metaverse (when configured) adds what only it knows: the source of
+authority and last change of each attribute, the connected systems (lineage)
+and the deletion rule. Other systems give their record's attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.audit import AuditLog
+from bot.errors import NotFound
+from bot.requests import Subject
+from bot.roles import Actor
+from bot.search import Outcome, SearchService
+from bot.subjects import AmbiguousSubject, group_hits
+from connectors.base import Capability, Connector, Query, Record, ShowsLineage
+from connectors.errors import ConnectorError
+
+__all__ = ["PersonView", "ShowService", "SystemRecord"]
+
+
+@dataclass(frozen=True)
+class SystemRecord:
+    system: str
+    label: str
+    outcome: Outcome
+    record: Record | None = None
+    lineage: Any = None  # e.g. connectors.mimsync.MetaverseView
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PersonView:
+    subject: Subject
+    systems: tuple[SystemRecord, ...]
+
+
+@dataclass
+class ShowService:
+    search: SearchService
+    connectors: Mapping[str, Connector]
+    audit: AuditLog
+    timeout: float = 5.0
+
+    def show(self, query: Query, *, actor: Actor) -> PersonView:
+        """Resolve to one person, then read each system's object (the search is audited)."""
+        result = self.search.find(query, actor=actor, command="show")
+        matches = group_hits(result)
+        if not matches:
+            raise NotFound("Nobody matches that in any system.")
+        if len(matches) > 1:
+            raise AmbiguousSubject(matches)
+        match = matches[0]
+        records = tuple(self._read(hit.ref) for hit in match.hits)
+        missing = tuple(
+            SystemRecord(r.system, r.label, r.outcome, message=r.message)
+            for r in result.systems
+            if r.outcome not in (Outcome.FOUND, Outcome.NOT_FOUND)
+        )
+        subject = match.subject()
+        self.audit.record(
+            actor=actor.user_id, roles=actor.role_names, action="read", outcome="ok",
+            subject_key=self.search.subject_key(query),
+            detail={"systems": {r.system: r.outcome.value for r in records}},
+        )  # fmt: skip
+        return PersonView(subject, records + missing)
+
+    def _read(self, ref: Any) -> SystemRecord:
+        connector = self.connectors[ref.system]
+        try:
+            if isinstance(connector, ShowsLineage):
+                view = connector.show(ref, timeout=self.timeout)
+                return SystemRecord(ref.system, connector.label, Outcome.FOUND, lineage=view)
+            if Capability.READ in connector.capabilities:
+                record = connector.read(ref, timeout=self.timeout)
+                return SystemRecord(ref.system, connector.label, Outcome.FOUND, record=record)
+            return SystemRecord(
+                ref.system, connector.label, Outcome.SKIPPED, message="cannot read details"
+            )
+        except ConnectorError as exc:
+            return SystemRecord(ref.system, connector.label, Outcome.ERROR, message=str(exc))

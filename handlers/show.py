@@ -1,0 +1,15 @@
+"""`/mim show <subject>`: attributes, source of authority, last change, lineage; private."""
+
+from __future__ import annotations
+
+from bot import render_show
+from bot.commands import ShowCommand
+from bot.reply import Responder
+from bot.roles import Actor
+from bot.services import Services
+
+
+def handle_show(cmd: ShowCommand, *, actor: Actor, services: Services, respond: Responder) -> None:
+    """One person across the systems that hold them, answered only to the caller."""
+    services.roles.require(actor, "show")
+    respond(render_show.person_view(services.show.show(cmd.query, actor=actor)))
