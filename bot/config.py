@@ -160,9 +160,12 @@ class AdConfig(_Model):
 class MimSyncConfig(_Model):
     enabled: bool = True
     label: str = "MIM Sync metaverse"
-    url: str
-    server_config_dir: Path | None = None
-    timeout_seconds: float = Field(default=2.0, gt=0)
+    url: str  # mssql+pyodbc://user@host:1433/FIMSynchronizationService?driver=...
+    password: str | None = None  # set apart from the URL, so it needs no URL quoting
+    server_config_dir: Path | None = None  # a svrexport folder (MV.XML, MA-*.XML)
+    person_type: str = "person"
+    personal_attributes: tuple[str, ...] = ()  # empty: every MV attribute
+    delete_wait_seconds: float = Field(default=0, ge=0)  # how long verification polls
 
 
 class ConnectorsConfig(_Model):

@@ -106,6 +106,10 @@ def run_lines(
             out.write(blocks_to_text(reply) + "\n")
 
         run_command(text, user_id=caller, services=services, respond=respond)
+        # What the worker's tick does in the Slack app: resume waits (e.g. for a
+        # metaverse deletion rule) and expire stale approvals.
+        services.erasure.expire_stale()
+        services.runner.resume_all()
         out.flush()
         count += 1
     return count

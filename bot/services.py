@@ -25,6 +25,7 @@ from bot.search import SearchService
 from bot.show import ShowService
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
+from connectors.mimsync import MimSyncConnector, MimSyncSettings
 
 __all__ = ["Services", "build_connectors", "build_services"]
 
@@ -56,6 +57,24 @@ class Services:
 def build_connectors(config: AppConfig) -> list[Connector]:
     """One connector per enabled section of `connectors:`, in source-of-authority order."""
     out: list[Connector] = []
+    sync = config.connectors.mimsync
+    if sync and sync.enabled:
+        url = sa.make_url(sync.url)
+        if sync.password:
+            url = url.set(password=sync.password)
+        out.append(
+            MimSyncConnector(
+                MimSyncSettings(
+                    url=url,
+                    server_config_dir=sync.server_config_dir,
+                    person_type=sync.person_type,
+                    personal_attributes=sync.personal_attributes,
+                    delete_wait_timeout_s=sync.delete_wait_seconds,
+                    label=sync.label,
+                    max_hits=config.search.max_hits_per_system,
+                )
+            )
+        )
     ad = config.connectors.ad
     if ad and ad.enabled:
         out.append(

@@ -1,0 +1,82 @@
+"""`/mim show` over in-memory connectors: resolution, per-system records, audit, rendering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from bot.audit import AuditLog, SubjectKeyer
+from bot.errors import NotFound
+from bot.render_show import person_view
+from bot.roles import Actor, Role
+from bot.search import Outcome, SearchService
+from bot.show import ShowService
+from bot.subjects import AmbiguousSubject
+from connectors.base import IdKind, Query, QueryKind
+from connectors.errors import Unreachable
+from connectors.memory import MemoryConnector, Person
+
+VIEWER = Actor("UVIEW", frozenset({Role.VIEWER}))
+
+
+def jane(pid: str, **attrs: str) -> Person:
+    return Person(
+        pid,
+        {IdKind.ACCOUNT: "jdoe", IdKind.DISPLAY_NAME: "Jane Doe", IdKind.MAIL: "jane@example.test"},
+        {k: (v,) for k, v in attrs.items()},
+    )
+
+
+def service(engine, *connectors):
+    audit = AuditLog(engine)
+    search = SearchService(list(connectors), audit=audit, keyer=SubjectKeyer("k" * 20))
+    return ShowService(search=search, connectors={c.name: c for c in connectors}, audit=audit)
+
+
+def test_show_reads_every_system_holding_the_person(engine):
+    hr = MemoryConnector("hr", "HR", [jane("e1", givenName="Jane", costCentre="CC-17")])
+    ad = MemoryConnector("ad", "AD", [jane("g1", telephoneNumber="+44 20 7946 0000")])
+    view = service(engine, hr, ad).show(Query(QueryKind.NAME, "jdoe"), actor=VIEWER)
+    assert view.subject.display_name == "Jane Doe"
+    records = {s.system: s.record for s in view.systems}
+    assert records["hr"].attributes["costCentre"].values == ("CC-17",)
+    assert records["ad"].attributes["telephoneNumber"].values == ("+44 20 7946 0000",)
+    reply = person_view(view)
+    assert reply.private
+    text = json.dumps(reply.blocks)
+    assert "CC-17" in text and "+44 20 7946 0000" in text
+    for block in reply.blocks:
+        Block.parse(block).to_dict()
+
+
+def test_show_is_audited_twice_search_and_read(engine):
+    svc = service(engine, MemoryConnector("ad", "AD", [jane("g1")]))
+    svc.show(Query(QueryKind.NAME, "jdoe"), actor=VIEWER)
+    actions = [e.action for e in svc.audit.events()]
+    assert actions == ["show", "read"]
+    assert "Jane" not in json.dumps([e.detail for e in svc.audit.events()])
+
+
+def test_an_unreachable_system_is_listed_not_hidden(engine):
+    down = MemoryConnector("hr", "HR")
+    down.fail["search"] = Unreachable("connection refused")
+    view = service(engine, MemoryConnector("ad", "AD", [jane("g1")]), down).show(
+        Query(QueryKind.NAME, "jdoe"), actor=VIEWER
+    )
+    outcomes = {s.system: s.outcome for s in view.systems}
+    assert outcomes == {"ad": Outcome.FOUND, "hr": Outcome.UNREACHABLE}
+    assert "HR" in person_view(view).text
+
+
+def test_show_needs_exactly_one_person(engine):
+    two = MemoryConnector(
+        "ad",
+        "AD",
+        [jane("g1"), Person("g2", {IdKind.ACCOUNT: "jdoe2", IdKind.DISPLAY_NAME: "jdoe"})],
+    )
+    with pytest.raises(AmbiguousSubject):
+        service(engine, two).show(Query(QueryKind.NAME, "jdoe"), actor=VIEWER)
+    with pytest.raises(NotFound):
+        service(engine, MemoryConnector("ad", "AD")).show(Query(QueryKind.NAME, "x"), actor=VIEWER)
