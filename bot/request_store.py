@@ -48,6 +48,7 @@ class RequestStore:
     def __init__(self, engine: sa.Engine, *, clock: Clock | None = None) -> None:
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._years: set[int] = set()  # years whose id counter row exists
 
     # -- create and read -------------------------------------------------------
 
@@ -104,11 +105,14 @@ class RequestStore:
 
     def _ensure_counter(self, year: int) -> None:
         # Its own transaction: a lost race on the first insert of a year is harmless.
+        if year in self._years:
+            return
         try:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(request_counters).values(year=year, last=0))
         except sa.exc.IntegrityError:
             pass
+        self._years.add(year)
 
     def _next_id(self, conn: sa.Connection, year: int) -> str:
         # Compare-and-set on the year's counter: two creators never get the same id.

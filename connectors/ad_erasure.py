@@ -142,7 +142,7 @@ class AdEraser:
             )
             return DeletePlan(ref, PlanAction.DISABLE_AND_SCRUB, summary, (kept,), tuple(warnings))
         if children:
-            warnings.append(f"{children} child object(s) are deleted with it (tree delete)")
+            warnings.append("child object(s) are deleted with it (tree delete)")
         return DeletePlan(
             ref,
             PlanAction.DELETE,
@@ -231,14 +231,26 @@ class AdEraser:
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         """Absent when no live object matches any identifier; deleted copies are residuals."""
         s, system = self.settings, self.settings.name
-        terms = _id_filters(identifiers)
-        if not terms:
+        by_kind = _id_filters(identifiers)
+        if not by_kind:
             raise NotSupported("no identifier Active Directory can search by")
-        any_of = f"(|{''.join(terms)})"
+        terms = list(by_kind.values())
+        # One unindexed term (employeeID) turns an OR into a scan of the directory:
+        # it gets a search of its own, so the indexed identifiers stay cheap.
+        indexed = [f for k, f in by_kind.items() if k is not IdKind.EMPLOYEE_ID]
+        # Tombstones keep objectGUID and sAMAccountName, both indexed: search by those
+        # when known (40 ms against under 1 ms on Samba), else by every identifier.
+        kept = [by_kind[k] for k in (IdKind.OBJECT_GUID, IdKind.ACCOUNT) if k in by_kind]
+        kept = kept or terms
         with self._borrow() as conn, ldap_errors():
             # The whole domain, not just base_dn: a copy moved elsewhere still counts.
-            live = _search(conn, self._domain_nc, any_of, ["objectGUID"], timeout)
-            dead = self._deleted(conn, any_of, timeout)
+            live: list[dict[str, Any]] = []
+            for group in (indexed, [by_kind.get(IdKind.EMPLOYEE_ID)]):
+                if group and group[0]:
+                    live += _search(conn, self._domain_nc, f"(|{''.join(group)})",
+                                    ["objectGUID"], timeout)  # fmt: skip
+            live = list({e["dn"]: e for e in live}.values())
+            dead = self._deleted(conn, f"(|{''.join(kept)})", timeout)
         remaining = tuple(ObjectRef(system, _guid_of(e) or "unknown") for e in live)
         residuals: list[ResidualCopy] = []
         lt = self.lifetimes(timeout=timeout) if dead else None
@@ -302,9 +314,15 @@ class AdEraser:
         ldap_filter = f"(&(isDeleted=TRUE){match})"
         return _search(conn, base, ldap_filter, attrs, timeout, controls=[SHOW_DELETED])
 
-    def _children(self, conn: ldap3.Connection, dn: str, timeout: float) -> int:
-        below = _search(conn, dn, "(objectClass=*)", [ldap3.NO_ATTRIBUTES], timeout)
-        return len(below) - 1  # the subtree includes the object itself
+    def _children(self, conn: ldap3.Connection, dn: str, timeout: float) -> bool:
+        """Whether the object has children: one level, one entry is enough. (A subtree
+        count scans the directory on Samba: 24 ms against 0.4 ms.)"""
+        try:
+            below = _search(conn, dn, "(objectClass=*)", [ldap3.NO_ATTRIBUTES], timeout,
+                            scope=ldap3.LEVEL, size_limit=1)  # fmt: skip
+        except lx.LDAPSizeLimitExceededResult:
+            return True
+        return bool(below)
 
 
 _TOMBSTONE_ATTRS = ["objectGUID", "isDeleted", "isRecycled", "lastKnownParent", "whenChanged"]
@@ -348,29 +366,29 @@ def _tombstone(entry: dict[str, Any], lt: Lifetimes) -> Tombstone:
     )
 
 
-def _id_filters(identifiers: Mapping[IdKind, str]) -> list[str]:
+_ID_FILTERS = {
+    IdKind.ACCOUNT: "(sAMAccountName={v})",
+    IdKind.UPN: "(userPrincipalName={v})",
+    IdKind.MAIL: "(|(mail={v})(proxyAddresses=smtp:{v}))",
+    IdKind.EMPLOYEE_ID: "(employeeID={v})",
+    IdKind.DN: "(distinguishedName={v})",
+}
+
+
+def _id_filters(identifiers: Mapping[IdKind, str]) -> dict[IdKind, str]:
     """One filter per identifier, values escaped (RFC 4515). Display names are not
     unique, so they would flag namesakes; MV and MIM ids are not stored in AD."""
-    out = []
+    out: dict[IdKind, str] = {}
     for kind, value in identifiers.items():
         if "\x00" in value:
             continue  # no AD value holds NUL; Samba would match the prefix before it
-        v = escape_filter_chars(value)
         if kind is IdKind.OBJECT_GUID:
             try:
-                out.append(f"(objectGUID={guid_filter_value(value)})")
+                out[kind] = f"(objectGUID={guid_filter_value(value)})"
             except NotSupported:
                 continue  # not a GUID, so no object can carry it
-        elif kind is IdKind.ACCOUNT:
-            out.append(f"(sAMAccountName={v})")
-        elif kind is IdKind.UPN:
-            out.append(f"(userPrincipalName={v})")
-        elif kind is IdKind.MAIL:
-            out.append(f"(|(mail={v})(proxyAddresses=smtp:{v}))")
-        elif kind is IdKind.EMPLOYEE_ID:
-            out.append(f"(employeeID={v})")
-        elif kind is IdKind.DN:
-            out.append(f"(distinguishedName={v})")
+        elif kind in _ID_FILTERS:
+            out[kind] = _ID_FILTERS[kind].format(v=escape_filter_chars(value))
     return out
 
 
@@ -383,9 +401,10 @@ def _search(
     *,
     scope: str = ldap3.SUBTREE,
     controls: list[tuple[str, bool, None]] | None = None,
+    size_limit: int = 200,
 ) -> list[dict[str, Any]]:
     conn.search(base, ldap_filter, scope, attributes=attrs, controls=controls,
-                time_limit=seconds(timeout), size_limit=200)  # fmt: skip
+                time_limit=seconds(timeout), size_limit=size_limit)  # fmt: skip
     # Drop referrals (searchResRef): Samba and AD return one for the configuration NC.
     return [e for e in conn.response if e.get("type") == "searchResEntry"]
 
