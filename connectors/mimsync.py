@@ -1,0 +1,863 @@
+"""The MIM Synchronization Service database (metaverse), read-only.
+
+Reads `mms_metaverse` and its satellites with SQLAlchemy Core (statements in
+`connectors.mimsync_schema`) and the precedence / deletion-rule configuration
+(`connectors.mimsync_config`). It never writes: Microsoft supports no direct
+change to the sync database, and removing the metaverse object is the deletion
+rule's job (`plan_delete` names the source deletion that triggers it).
+
+Timeouts (each call's `timeout`, seconds) are enforced where the driver allows:
+- PostgreSQL: `statement_timeout` and read-only mode. On the connector's own engine
+  reads run in autocommit (one round trip each) and both are session settings of
+  each pooled connection, set again whenever a call's timeout differs; on an engine
+  passed in, they are `SET LOCAL` in the call's transaction, so nothing leaks into
+  the caller's connections. libpq `connect_timeout` for new connections.
+- SQL Server (pyodbc): ODBC login timeout for new connections and the pyodbc
+  query timeout (`Connection.timeout`, whole seconds, rounded up) per call.
+- SQLite (tests only): no per-statement limit.
+Everywhere, a call issuing several statements raises `TimedOut` once its
+deadline has passed between two of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from connectors import mimsync_schema as q
+from connectors.base import (
+    AttributeValue,
+    Capability,
+    DeletePlan,
+    Health,
+    Hit,
+    IdKind,
+    ObjectRef,
+    PlanAction,
+    Query,
+    QueryKind,
+    Record,
+    ResidualCopy,
+    StepResult,
+    Verification,
+)
+from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
+from connectors.mimsync_config import (
+    DeletionKind,
+    SyncConfig,
+    SyncConfigError,
+    deletion_meaning,
+    deletion_trigger,
+    load_config_dir,
+    parse_database_config,
+)
+
+__all__ = [
+    "AttributeKind",
+    "AttributeView",
+    "ConnectorView",
+    "DeletionRuleView",
+    "MetaverseView",
+    "MimSyncConnector",
+    "MimSyncSettings",
+    "UnknownAttribute",
+    "mssql_url",
+    "sql_errors",
+]
+
+
+@dataclass(frozen=True)
+class MimSyncSettings:
+    """Connection and behaviour of one MIM Sync connector.
+
+    `url` is a SQLAlchemy URL (`mssql+pyodbc://...` in production; build it with
+    `mssql_url` so the password is quoted). `server_config_dir` is a `svrexport`
+    folder; without it precedence and deletion rules are read from the database.
+    `personal_attributes` limits `read`/`show` to those MV attributes (empty: all).
+    `delete_wait_timeout_s` is how long `verify_absent` polls (0: check once).
+    """
+
+    url: str | sa.URL
+    server_config_dir: Path | None = None
+    person_type: str = "person"
+    personal_attributes: tuple[str, ...] = ()
+    delete_wait_timeout_s: float = 0.0
+    name: str = "mimsync"
+    label: str = "MIM Sync metaverse"
+    max_hits: int = 50
+    poll_interval_s: float = 1.0
+
+
+def mssql_url(
+    host: str,
+    port: int,
+    database: str,
+    user: str,
+    password: str,
+    driver: str = "ODBC Driver 18 for SQL Server",
+    **extra: str,
+) -> sa.URL:
+    """A `mssql+pyodbc` URL; the dialect brace-quotes values containing `;` or `{`.
+
+    `extra` become ODBC keywords, e.g. `Encrypt="yes"`, `TDS_Version="7.4"` (FreeTDS).
+    """
+    return sa.URL.create(
+        "mssql+pyodbc",
+        username=user,
+        password=password,
+        host=host,
+        port=port,
+        database=database,
+        query={"driver": driver, **extra},
+    )
+
+
+class UnknownAttribute(ConnectorError):
+    """The metaverse has no attribute of that name."""
+
+
+# ---------------------------------------------------------------- error mapping
+
+_TIMEOUT_CODES = frozenset({"57014", "55P03", "HYT00", "HYT01", "SQLITE_BUSY", "SQLITE_LOCKED"})
+_DENIED_CODES = frozenset({"42501", "28000", "28P01", "SQLITE_READONLY", "SQLITE_PERM"})
+# SQL Server native errors under SQLSTATE 42000: permission denied / cannot open database.
+_MSSQL_DENIED = re.compile(r"\((229|230|262|297|300|916|4060)\)")
+# libpq reports refused logins without a SQLSTATE; recognise them by their text.
+_PG_LOGIN_REFUSED = re.compile(
+    r"password authentication failed|role \".*\" does not exist|no pg_hba\.conf entry"
+)
+_SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def _code(orig: BaseException | None) -> str | None:
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    if code is None and orig is not None and orig.args and isinstance(orig.args[0], str):
+        first = orig.args[0]  # pyodbc: (sqlstate, message)
+        code = first if len(first) == 5 and first.isalnum() else None
+    return code
+
+
+def _translate(system: str, exc: sa.exc.DBAPIError) -> ConnectorError:
+    orig = exc.orig
+    code = _code(orig)
+    detail = type(orig).__name__ + (f" {code}" if code else "")
+    text = str(orig)  # inspected only, never copied into our message
+    if code in _TIMEOUT_CODES or "timeout expired" in text or "timed out" in text:
+        return TimedOut(f"{system}: the database did not answer in time ({detail})")
+    denied = code in _DENIED_CODES or (code == "42000" and _MSSQL_DENIED.search(text))
+    if denied or (code is None and _PG_LOGIN_REFUSED.search(text)):
+        return Denied(f"{system}: the database refused the service account ({detail})")
+    connection_lost = (
+        exc.connection_invalidated
+        or (code or "").startswith("08")
+        or code in {"57P01", "57P02", "57P03", "3D000", "SQLITE_CANTOPEN"}
+        # psycopg reports a failed connection attempt without a SQLSTATE
+        or (code is None and isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError))
+    )
+    if connection_lost:
+        return Unreachable(f"{system}: cannot reach the database ({detail})")
+    return ConnectorError(f"{system}: database error ({detail})")
+
+
+@contextmanager
+def sql_errors(system: str = "mimsync") -> Iterator[None]:
+    """Translate SQLAlchemy/DBAPI exceptions into `connectors.errors` ones, chained.
+
+    Messages carry the error class and SQLSTATE only, never SQL parameters or values.
+    """
+    try:
+        yield
+    except sa.exc.TimeoutError as exc:  # connection pool exhausted
+        raise TimedOut(f"{system}: no database connection free in time") from exc
+    except sa.exc.NoSuchTableError as exc:
+        raise ConnectorError(f"{system}: a MIM Sync table is missing (wrong database?)") from exc
+    except sa.exc.DBAPIError as exc:
+        raise _translate(system, exc) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise ConnectorError(f"{system}: database error ({type(exc).__name__})") from exc
+
+
+# ---------------------------------------------------------------- views for /mim show
+
+
+class AttributeKind(enum.Enum):
+    SINGLE = "single"
+    MULTI = "multi"
+    REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class AttributeView:
+    """One MV attribute: values, who is authoritative for it, and its last change."""
+
+    name: str
+    values: tuple[str, ...]
+    kind: AttributeKind
+    source: str | None  # authoritative MA name, where one can be named
+    authority: str  # "HR", "equal precedence", "manual precedence (rules extension)", ...
+    precedence: str | None  # "ranked" | "equal" | "manual" | None (no import flow)
+    modified: datetime | None  # lineage date: when the value last changed
+
+
+@dataclass(frozen=True)
+class ConnectorView:
+    """One connector-space object joined to the MV object (lineage)."""
+
+    ma_name: str
+    ma_type: str | None
+    cs_object_id: str
+    rdn: str | None
+    joined: bool
+    state: str  # normal | explicit | filtered
+    lineage_date: datetime | None
+    pending_import: str | None  # add | modify | delete-add | delete | None
+    pending_export: str | None
+    deprovisioning: str | None  # the MA's action when the MV object is deleted
+
+
+@dataclass(frozen=True)
+class DeletionRuleView:
+    kind: str | None  # declared-any | declared-last | scripted | declared | None (unknown)
+    management_agents: tuple[str, ...]  # src-ma (declared-any) or exclude-ma (declared-last)
+    trigger: str  # "deleting the HR connector triggers it"
+    meaning: str  # one sentence: what the rule means for an erasure
+
+
+@dataclass(frozen=True)
+class MetaverseView:
+    """Everything `/mim show` needs about one metaverse object."""
+
+    ref: ObjectRef
+    label: str
+    object_type: str
+    modified: datetime | None
+    attributes: tuple[AttributeView, ...]
+    connectors: tuple[ConnectorView, ...]
+    deletion_rule: DeletionRuleView
+
+
+# ---------------------------------------------------------------- helpers
+
+_CONNECT_DEADLINE: ContextVar[float | None] = ContextVar("mimsync_connect_deadline", default=None)
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """The engine stores naive UTC datetimes."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _on_connect(dialect: sa.Dialect, _rec: Any, _cargs: list[Any], cparams: dict[str, Any]) -> None:
+    """Give each new DB connection the remaining time of the call that opens it."""
+    deadline = _CONNECT_DEADLINE.get()
+    if deadline is None:
+        return
+    remaining = max(deadline - time.monotonic(), 0.001)
+    if dialect.driver == "psycopg":
+        cparams["connect_timeout"] = max(2, math.ceil(remaining))  # libpq minimum is 2 s
+    elif dialect.driver == "pyodbc":
+        cparams["timeout"] = max(1, math.ceil(remaining))  # ODBC login timeout
+
+
+class _Session:
+    """One connection for one call: runs statements while the call's deadline lasts."""
+
+    def __init__(self, conn: sa.Connection, deadline: float, timeout: float, system: str):
+        self.conn, self.deadline, self.timeout, self.system = conn, deadline, timeout, system
+
+    def rows(self, stmt: sa.Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
+        if time.monotonic() > self.deadline:
+            raise TimedOut(f"{self.system}: the call exceeded its {self.timeout:g} s deadline")
+        return list(self.conn.execute(stmt, params).all())
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    row: Any
+    multivalues: list[Any]
+    references: list[Any]
+    connectors: list[Any]
+
+
+# Which MV identifier roles each query kind searches (see mimsync_schema.IDENTIFIER_COLUMNS).
+_QUERY_ROLES: Mapping[QueryKind, tuple[str, ...]] = {
+    QueryKind.MAIL_OR_UPN: ("mail", "upn"),
+    QueryKind.EMPLOYEE_ID: ("employee_id",),
+    QueryKind.NAME: ("account", "display_name"),
+    QueryKind.PREFIX: ("display_name", "account"),
+}
+_VERIFY_ROLES: Mapping[IdKind, tuple[str, ...]] = {
+    IdKind.ACCOUNT: ("account",),
+    IdKind.MAIL: ("mail", "upn"),
+    IdKind.UPN: ("upn", "mail"),
+    IdKind.EMPLOYEE_ID: ("employee_id",),
+}
+_HIT_IDS = (
+    (IdKind.ACCOUNT, "account"),
+    (IdKind.DOMAIN, "domain"),
+    (IdKind.MAIL, "mail"),
+    (IdKind.UPN, "upn"),
+    (IdKind.EMPLOYEE_ID, "employee_id"),
+    (IdKind.DISPLAY_NAME, "display_name"),
+)
+# Own engine: reads run in autocommit, so the limits are session settings, set again only
+# when the call's timeout differs from what this pooled connection already has.
+_PG_SESSION = sa.select(
+    sa.func.set_config("statement_timeout", sa.bindparam("ms"), False),
+    sa.func.set_config("default_transaction_read_only", "on", False),
+)
+# A caller's engine: transaction-local (SET LOCAL), gone when the connection is returned.
+_PG_LOCAL = sa.select(
+    sa.func.set_config("statement_timeout", sa.bindparam("ms"), True),
+    sa.func.set_config("transaction_read_only", "on", True),
+)
+_PG_TIMEOUT_KEY = "mimsync_statement_timeout_ms"
+_MV_RANK = 90  # the metaverse waits for its sources: run after them
+_RUN_HISTORY = ResidualCopy("sync run history (mms_step_object_details) until it is cleared")
+
+
+def _matches_nothing(value: str | int) -> bool:
+    """No MV value is empty or holds NUL (which PostgreSQL cannot even bind)."""
+    return isinstance(value, str) and (not value or "\x00" in value)
+
+
+def _shown(name: str) -> str:
+    """An attribute name for a message, or nothing if it could be a typed value."""
+    return f"'{name}'" if _SAFE_NAME.fullmatch(name) else "of that name"
+
+
+def _label(ids: Mapping[IdKind, str]) -> str:
+    display, account = ids.get(IdKind.DISPLAY_NAME), ids.get(IdKind.ACCOUNT)
+    if display and account:
+        return f"{display} ({account})"
+    return display or account or f"MV object {ids[IdKind.MV_OBJECT_ID]}"
+
+
+def _source(a: AttributeView) -> str | None:
+    if a.source or a.precedence not in ("equal", "manual"):
+        return a.source
+    return a.authority
+
+
+class ObjectNotFound(ConnectorError):
+    """No metaverse object has that id (`read`/`show`)."""
+
+
+class MimSyncConnector:
+    """Read-only connector for the MIM Sync metaverse (`mms_*` tables).
+
+    `engine` lets tests pass an engine of their own (then `close()` leaves it open).
+    Raises only `connectors.errors.ConnectorError` subclasses.
+    """
+
+    capabilities = frozenset(
+        {Capability.SEARCH, Capability.READ, Capability.DELETE, Capability.VERIFY}
+    )
+
+    def __init__(self, settings: MimSyncSettings, *, engine: sa.Engine | None = None) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.label = settings.label
+        self._owns_engine = engine is None
+        with sql_errors(settings.name):
+            # hide_parameters: chained SQLAlchemy errors must not print searched values.
+            # Autocommit: each read is one round trip, no BEGIN/ROLLBACK around it.
+            # Nothing to roll back on return to the pool in autocommit mode.
+            self._engine = engine or sa.create_engine(
+                settings.url,
+                hide_parameters=True,
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,
+            )
+        if not event.contains(self._engine, "do_connect", _on_connect):
+            # Harmless on a shared engine: it acts only inside this connector's calls.
+            event.listen(self._engine, "do_connect", _on_connect)
+        self._lock = threading.Lock()
+        self._schema: q.MetaverseSchema | None = None
+        self._config: SyncConfig | None = None
+        self._stmts: dict[tuple[Any, ...], sa.Select] = {}
+        self._multivalued: set[str] = set()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Release the connection pool (only if this connector created the engine)."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self) -> MimSyncConnector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def refresh(self) -> None:
+        """Forget the reflected columns and the configuration (after an MV schema change)."""
+        with self._lock:
+            self._schema, self._config = None, None
+            self._stmts.clear()
+            self._multivalued.clear()
+
+    @contextmanager
+    def _session(self, timeout: float) -> Iterator[_Session]:
+        deadline = time.monotonic() + timeout
+        token = _CONNECT_DEADLINE.set(deadline)
+        try:
+            with sql_errors(self.name), self._engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    ms = max(1, round(timeout * 1000))
+                    if not self._owns_engine:
+                        conn.execute(_PG_LOCAL, {"ms": str(ms)})
+                    elif conn.info.get(_PG_TIMEOUT_KEY) != ms:
+                        conn.execute(_PG_SESSION, {"ms": str(ms)})
+                        conn.info[_PG_TIMEOUT_KEY] = ms
+                elif conn.dialect.name == "mssql":
+                    dbapi = conn.connection.dbapi_connection
+                    dbapi.timeout = max(1, math.ceil(timeout))  # type: ignore[union-attr]
+                yield _Session(conn, deadline, timeout, self.name)
+        finally:
+            _CONNECT_DEADLINE.reset(token)
+
+    def _schema_for(self, s: _Session) -> q.MetaverseSchema:
+        schema = self._schema
+        if schema is None:
+            schema = q.reflect_metaverse(s.conn)
+            with self._lock:
+                self._schema = schema
+        return schema
+
+    def _config_for(self, s: _Session) -> SyncConfig:
+        config = self._config
+        if config is not None:
+            return config
+        mas = [tuple(r) for r in s.rows(q.management_agents_stmt())]
+        folder = self.settings.server_config_dir
+        if folder is not None:
+            known = parse_database_config(None, None, mas).mas.values()  # type: ignore[arg-type]
+            try:
+                config = load_config_dir(folder, known_mas=known)
+            except OSError as exc:
+                raise SyncConfigError(
+                    f"{self.name}: cannot read the server configuration folder ({exc.strerror})"
+                ) from exc
+        else:
+            has = sa.inspect(s.conn).has_table("mms_server_configuration")
+            rows = s.rows(q.server_configuration_stmt()) if has else []
+            xml = tuple(rows[0]) if rows else (None, None)
+            config = parse_database_config(xml[0], xml[1], mas)  # type: ignore[arg-type]
+        with self._lock:
+            self._config = config
+        return config
+
+    def _stmt(self, key: tuple[Any, ...], build: Any) -> sa.Select:
+        stmt = self._stmts.get(key)
+        if stmt is None:
+            stmt = self._stmts[key] = build()
+        return stmt
+
+    def _object_id(self, ref: ObjectRef) -> uuid.UUID:
+        if ref.system != self.name:
+            raise ConnectorError(f"{self.name}: the reference belongs to another system")
+        try:
+            return uuid.UUID(ref.id)
+        except ValueError as exc:
+            raise ConnectorError(f"{self.name}: not a metaverse object id") from exc
+
+    # ------------------------------------------------------------ search
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        """Persons matching `query`; every value is a bound parameter.
+
+        PREFIX drops trailing `*` and matches `%`, `_`, `[` literally. Comparisons
+        follow the database collation (case-insensitive on a MIM SQL Server).
+        Raises `UnknownAttribute` for an ATTRIBUTE query naming no MV attribute.
+        """
+        value = query.value.rstrip("*") if query.kind is QueryKind.PREFIX else query.value
+        if _matches_nothing(value) and query.kind is not QueryKind.ATTRIBUTE:
+            return []  # the attribute of an ATTRIBUTE query is still checked below
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            rows = self._find(s, schema, query, value)
+        hits = [self._hit(schema, r) for r in rows]
+        return sorted(hits, key=lambda h: (h.label.casefold(), h.ref.id))
+
+    def _find(self, s: _Session, schema: q.MetaverseSchema, query: Query, value: str) -> list[Any]:
+        params: dict[str, Any] = {"object_type": self.settings.person_type, "value": value}
+        limit = self.settings.max_hits
+        if query.kind is QueryKind.ATTRIBUTE:
+            return self._find_attribute(s, schema, query.attribute or "", params)
+        columns = tuple(c for role in _QUERY_ROLES[query.kind] for c in schema.role(role))
+        if not columns:
+            return []
+        prefix = query.kind is QueryKind.PREFIX
+        if prefix:
+            params["value"] = q.like_prefix(value)
+        stmt = self._stmt(
+            ("search", columns, prefix),
+            lambda: q.search_stmt(schema, columns, prefix=prefix, limit=limit),
+        )
+        return s.rows(stmt, params)
+
+    def _find_attribute(
+        self, s: _Session, schema: q.MetaverseSchema, attribute: str, params: dict[str, Any]
+    ) -> list[Any]:
+        limit = self.settings.max_hits
+        column = schema.resolve(attribute)
+        if column is not None:
+            col_type = schema.mv.c[column].type
+            if isinstance(col_type, sa.Integer):
+                if not _INTEGER.fullmatch(params["value"]):  # also: nothing to match
+                    return []
+                params["value"] = int(params["value"])
+            elif not isinstance(col_type, sa.String):
+                raise NotSupported(f"{self.name}: attribute {_shown(attribute)} is not searchable")
+            if _matches_nothing(params["value"]):
+                return []
+            stmt = self._stmt(
+                ("search", (column,), False),
+                lambda: q.search_stmt(schema, (column,), prefix=False, limit=limit),
+            )
+            return s.rows(stmt, params)
+        if attribute and "\x00" not in attribute and self._is_multivalued(s, attribute):
+            if _matches_nothing(params["value"]):
+                return []
+            stmt = self._stmt(("multi",), lambda: q.multivalue_search_stmt(schema, limit=limit))
+            return s.rows(stmt, {**params, "attribute": attribute})
+        raise UnknownAttribute(
+            f"{self.name}: the metaverse has no attribute {_shown(attribute)}"
+            " (names are those of the MV schema, e.g. accountName, mail, employeeID)"
+        )
+
+    def _is_multivalued(self, s: _Session, attribute: str) -> bool:
+        if attribute in self._multivalued:
+            return True
+        if s.rows(q.multivalue_probe_stmt(), {"attribute": attribute}):
+            self._multivalued.add(attribute)
+            return True
+        return False
+
+    def _hit(self, schema: q.MetaverseSchema, row: Any) -> Hit:
+        m = row._mapping
+        ids = {IdKind.MV_OBJECT_ID: str(m["object_id"])}
+        for kind, role in _HIT_IDS:
+            for column in schema.role(role):
+                value = m[column]
+                if value is not None:
+                    ids[kind] = value if type(value) is str else _text(value)
+                    break
+        return Hit(
+            ref=ObjectRef(self.name, ids[IdKind.MV_OBJECT_ID]),
+            label=_label(ids),
+            identifiers=ids,
+            modified=utc(m["last_modification_date"]),
+        )
+
+    # ------------------------------------------------------------ read / show
+
+    def show(self, ref: ObjectRef, *, timeout: float) -> MetaverseView:
+        """One MV object with source of authority, last change, connectors and deletion rule.
+
+        Raises `ObjectNotFound` when the object is not in the metaverse.
+        """
+        oid = self._object_id(ref)
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            config = self._config_for(s)
+            loaded = self._load(s, schema, oid, full=True)
+        if loaded is None:
+            raise ObjectNotFound(f"{self.name}: no metaverse object with that id")
+        return self._view(ref, schema, config, loaded)
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        """All MV attributes of `ref`; `source` = authoritative MA, `modified` = lineage date."""
+        view = self.show(ref, timeout=timeout)
+        attributes = {
+            a.name: AttributeValue(a.values, source=_source(a), modified=a.modified)
+            for a in view.attributes
+        }
+        return Record(ref=ref, attributes=attributes, modified=view.modified)
+
+    def _load(
+        self, s: _Session, schema: q.MetaverseSchema, oid: uuid.UUID, *, full: bool
+    ) -> _Loaded | None:
+        params = {"object_id": oid}
+        rows = s.rows(self._stmt(("object",), lambda: q.object_stmt(schema)), params)
+        if not rows:
+            return None
+        conns = s.rows(self._stmt(("cs",), q.connectors_stmt), params)
+        if not full:  # plan_delete needs the object type and the connectors only
+            return _Loaded(rows[0], [], [], conns)
+        multi = s.rows(self._stmt(("mv",), q.multivalue_stmt), params)
+        refs = s.rows(self._stmt(("refs",), lambda: q.references_stmt(schema)), params)
+        return _Loaded(rows[0], multi, refs, conns)
+
+    def _view(
+        self, ref: ObjectRef, schema: q.MetaverseSchema, config: SyncConfig, loaded: _Loaded
+    ) -> MetaverseView:
+        row = loaded.row._mapping
+        object_type = row["object_type"]
+        # (name, kind) -> [values, lineage id of the first value, latest lineage date]
+        found: dict[tuple[str, AttributeKind], list[Any]] = {}
+        for i, name in enumerate(schema.attributes.values()):
+            if (value := row[f"a{i}"]) is not None:
+                found[name, AttributeKind.SINGLE] = [
+                    [_text(value)],
+                    row.get(f"g{i}"),
+                    row.get(f"d{i}"),
+                ]
+        for r in loaded.multivalues:  # columns 1-5: the value columns, one of them filled
+            value = next((v for v in tuple(r)[1:6] if v is not None), None)
+            if value is not None:
+                _collect(found, r.attribute_name, AttributeKind.MULTI, _text(value), r)
+        for r in loaded.references:
+            target = r.target_display_name or str(r.reference_id)
+            _collect(found, r.attribute_name, AttributeKind.REFERENCE, target, r)
+        connected = {c.ma_id for c in loaded.connectors if c.is_connector}
+        wanted = {a.lower() for a in self.settings.personal_attributes}
+        attributes = []
+        for (name, kind), (values, lineage, when) in found.items():
+            if wanted and name.lower() not in wanted:
+                continue
+            auth = config.authority(object_type, name, connected, lineage)
+            precedence = auth.kind.value if auth.kind else None
+            attributes.append(
+                AttributeView(
+                    name, tuple(values), kind, auth.ma_name, auth.text, precedence, utc(when)
+                )
+            )
+        ids = {IdKind.MV_OBJECT_ID: ref.id}
+        for id_kind, role in _HIT_IDS:
+            values = next(
+                (
+                    found[c, AttributeKind.SINGLE][0]
+                    for c in schema.role(role)
+                    if (c, AttributeKind.SINGLE) in found
+                ),
+                None,
+            )
+            if values:
+                ids[id_kind] = values[0]
+        return MetaverseView(
+            ref=ref,
+            label=_label(ids),
+            object_type=object_type,
+            modified=utc(row["last_modification_date"]),
+            attributes=tuple(attributes),
+            connectors=tuple(_connector_view(config, c) for c in loaded.connectors),
+            deletion_rule=_deletion_view(config, object_type),
+        )
+
+    # ------------------------------------------------------------ erasure
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
+        """Never a direct delete: WAIT for the MV deletion rule, naming what triggers it."""
+        oid = self._object_id(ref)
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            config = self._config_for(s)
+            loaded = self._load(s, schema, oid, full=False)
+        if loaded is None:
+            return DeletePlan(
+                ref, PlanAction.NONE, "already absent from the metaverse", authority_rank=_MV_RANK
+            )
+        rule = config.deletion_rule(loaded.row.object_type)
+        return DeletePlan(
+            ref=ref,
+            action=PlanAction.WAIT,
+            summary=f"wait for the deletion rule: {deletion_trigger(config, rule)}",
+            residuals=(ResidualCopy("metaverse object until the deletion rule runs"),),
+            warnings=_plan_warnings(config, rule, loaded.connectors),
+            authority_rank=_MV_RANK,
+        )
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
+        """Check only; the sync engine deletes the MV object, this connector never does.
+
+        Returns `done=True, already_absent=True` once the object is gone and
+        `done=False` while it is still there (the runner waits and asks again); it
+        does not raise for "still present". Database failures raise ConnectorError.
+        """
+        oid = self._object_id(plan.ref)
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            present = s.rows(
+                self._stmt(("byid",), lambda: q.by_id_stmt(schema)), {"object_id": oid}
+            )
+        if not present:
+            return StepResult(
+                plan.ref, done=True, already_absent=True, detail="the metaverse object is gone"
+            )
+        return StepResult(plan.ref, done=False, detail="waiting for the metaverse deletion rule")
+
+    def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
+        """Search by every usable identifier until nothing is found or the wait ends.
+
+        Uses MV_OBJECT_ID, ACCOUNT, MAIL, UPN and EMPLOYEE_ID; polls every
+        `poll_interval_s` for up to `delete_wait_timeout_s` (each poll gets `timeout`).
+        """
+        wait_until = time.monotonic() + self.settings.delete_wait_timeout_s
+        while True:
+            checked, remaining = self._remaining(identifiers, timeout)
+            if not checked:
+                return Verification(
+                    self.name, absent=False, detail="no identifier the metaverse can be searched by"
+                )
+            if not remaining:
+                return Verification(
+                    self.name, absent=True, residuals=(_RUN_HISTORY,), detail="not in the metaverse"
+                )
+            left = wait_until - time.monotonic()
+            if left <= 0:
+                refs = tuple(ObjectRef(self.name, i) for i in sorted(remaining))
+                return Verification(
+                    self.name,
+                    absent=False,
+                    remaining=refs,
+                    detail=f"{len(refs)} metaverse object(s) remain: the deletion rule has not run",
+                )
+            time.sleep(min(self.settings.poll_interval_s, left))
+
+    def _remaining(
+        self, identifiers: Mapping[IdKind, str], timeout: float
+    ) -> tuple[bool, set[str]]:
+        found: set[str] = set()
+        checked = False
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            for kind, value in identifiers.items():
+                if not value or "\x00" in value:
+                    continue
+                if kind is IdKind.MV_OBJECT_ID:
+                    try:
+                        params: dict[str, Any] = {"object_id": uuid.UUID(value)}
+                    except ValueError:
+                        continue
+                    stmt = self._stmt(("byid",), lambda: q.by_id_stmt(schema))
+                else:
+                    columns = tuple(c for r in _VERIFY_ROLES.get(kind, ()) for c in schema.role(r))
+                    if not columns:
+                        continue
+                    params = {"object_type": self.settings.person_type, "value": value}
+                    stmt = self._stmt(
+                        ("search", columns, False),
+                        lambda c=columns: q.search_stmt(  # type: ignore[misc]
+                            schema, c, prefix=False, limit=self.settings.max_hits
+                        ),
+                    )
+                checked = True
+                found.update(str(r.object_id) for r in s.rows(stmt, params))
+        return checked, found
+
+    def health(self, *, timeout: float) -> Health:
+        """Read one metaverse row, the MV columns and the configuration; never raises."""
+        try:
+            with self._session(timeout) as s:
+                s.rows(q.health_stmt())
+                schema = self._schema_for(s)
+                config = self._config_for(s)
+        except ConnectorError as exc:
+            return Health(self.name, ok=False, detail=str(exc))
+        source = "folder" if self.settings.server_config_dir else "database"
+        return Health(
+            self.name,
+            ok=True,
+            detail=f"metaverse readable: {len(schema.attributes)} attributes, "
+            f"{len(config.mas)} management agents, configuration from the {source}",
+        )
+
+
+def _collect(
+    found: dict[tuple[str, AttributeKind], list[Any]],
+    name: str,
+    kind: AttributeKind,
+    value: str,
+    r: Any,
+) -> None:
+    """Add one value of a multi-valued or reference attribute; keep the latest lineage date."""
+    entry = found.setdefault((name, kind), [[], r.lineage_id, None])
+    entry[0].append(value)
+    dates = [d for d in (entry[2], r.lineage_date) if d is not None]
+    entry[2] = max(dates, default=None)
+
+
+def _connector_view(config: SyncConfig, c: Any) -> ConnectorView:
+    ma = config.mas.get(c.ma_id)
+    action = ma.deprovisioning.value if ma and ma.deprovisioning else None
+    return ConnectorView(
+        ma_name=c.ma_name,
+        ma_type=c.ma_type,
+        cs_object_id=str(c.cs_object_id),
+        rdn=c.rdn,
+        joined=bool(c.is_connector),
+        state=q.CONNECTOR_STATES.get(c.connector_state or 0, "unknown"),
+        lineage_date=utc(c.lineage_date),
+        pending_import=q.OPERATIONS.get(c.import_operation) if c.import_operation else None,
+        pending_export=q.OPERATIONS.get(c.export_operation) if c.export_operation else None,
+        deprovisioning=action,
+    )
+
+
+def _deletion_view(config: SyncConfig, object_type: str) -> DeletionRuleView:
+    rule = config.deletion_rule(object_type)
+    mas = (rule.src_mas or rule.exclude_mas) if rule else ()
+    return DeletionRuleView(
+        kind=rule.kind.value if rule else None,
+        management_agents=tuple(config.ma_name(m) for m in mas),
+        trigger=deletion_trigger(config, rule),
+        meaning=deletion_meaning(config, rule),
+    )
+
+
+def _plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tuple[str, ...]:
+    """What the approver should know; MA names and operations only, no personal data."""
+    warnings: list[str] = []
+    joined = {c.ma_id for c in connectors if c.is_connector}
+    if rule is None:
+        warnings.append("no metaverse deletion rule is known: the object may never be deleted")
+    elif rule.kind is DeletionKind.DECLARED_ANY and not joined & set(rule.src_mas):
+        names = ", ".join(config.ma_name(m) for m in rule.src_mas)
+        warnings.append(f"no {names} connector is joined, so the deletion rule cannot fire")
+    elif rule.kind is DeletionKind.SCRIPTED:
+        warnings.append("a rules extension decides: confirm the trigger with the IAM engineer")
+    for c in connectors:
+        if c.export_operation:
+            op = q.OPERATIONS.get(c.export_operation, "unknown")
+            warnings.append(f"{c.ma_name}: a pending export ({op}) has not run yet")
+        ma = config.mas.get(c.ma_id)
+        if c.is_connector and ma and ma.deprovisioning:
+            warnings.append(_DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name))
+    return tuple(warnings)
+
+
+_DEPROVISION_TEXT = {
+    "delete-object": "{ma} deletes its object when the metaverse object is deleted",
+    "make-normal-disconnector": "{ma} keeps its object as a disconnector: erase it there",
+    "make-explicit-disconnector": "{ma} keeps its object as an explicit disconnector: "
+    "erase it there",
+    "scripted": "{ma}: a rules extension decides what happens to its object",
+}

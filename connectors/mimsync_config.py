@@ -1,0 +1,377 @@
+"""Source of authority and deletion rules from the MIM Sync server configuration.
+
+Two inputs carry the same XML: an exported server configuration folder
+(`svrexport`: `MV.XML` + one `MA-<name>.XML` per management agent) and the
+`mms_server_configuration` / `mms_management_agent` rows of the sync database.
+Elements are matched by local name, so the DSML namespaces of the schema parts
+(or a default namespace an exporter may add) do not matter.
+
+The XML is the sync server's own configuration, read from a folder the
+operator points to or from the database; the standard-library parser is used
+(Python's expat refuses entity-expansion bombs and does not fetch external
+entities).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.errors import ConnectorError
+
+__all__ = [
+    "Authority",
+    "DeletionKind",
+    "DeletionRule",
+    "Deprovisioning",
+    "ImportFlow",
+    "ManagementAgent",
+    "Precedence",
+    "PrecedenceKind",
+    "SyncConfig",
+    "SyncConfigError",
+    "deletion_meaning",
+    "deletion_trigger",
+    "load_config_dir",
+    "parse_database_config",
+]
+
+
+class SyncConfigError(ConnectorError):
+    """The server configuration XML is missing or malformed (message names the file/part)."""
+
+
+class PrecedenceKind(enum.Enum):
+    RANKED = "ranked"  # document order of the flows is the rank, first = highest
+    EQUAL = "equal"  # the last contributing flow wins
+    MANUAL = "manual"  # a rules extension decides
+
+
+class DeletionKind(enum.Enum):
+    DECLARED_ANY = "declared-any"  # delete when a connector of any listed MA is removed
+    DECLARED_LAST = "declared-last"  # delete when the last connector (minus exclusions) goes
+    SCRIPTED = "scripted"  # rules extension ShouldDeleteFromMV decides
+    DECLARED = "declared"  # older ILM spelling, read as declared-last
+
+
+class Deprovisioning(enum.Enum):
+    """What an MA does with its connector when the MV object is deleted."""
+
+    DELETE_OBJECT = "delete-object"
+    MAKE_NORMAL_DISCONNECTOR = "make-normal-disconnector"
+    MAKE_EXPLICIT_DISCONNECTOR = "make-explicit-disconnector"
+    SCRIPTED = "scripted"
+
+
+@dataclass(frozen=True)
+class ImportFlow:
+    ma_id: uuid.UUID
+    cd_object_type: str
+    flow_id: uuid.UUID | None
+    mapping: str  # direct-mapping, scripted-mapping, constant-mapping, sync-rule-mapping, ...
+    lineage_ids: frozenset[uuid.UUID] = frozenset()  # ids a lineage GUID may carry
+
+
+@dataclass(frozen=True)
+class Precedence:
+    mv_attribute: str
+    kind: PrecedenceKind
+    flows: tuple[ImportFlow, ...]  # for RANKED: highest precedence first
+
+
+@dataclass(frozen=True)
+class DeletionRule:
+    mv_object_type: str
+    kind: DeletionKind
+    src_mas: tuple[uuid.UUID, ...] = ()
+    exclude_mas: tuple[uuid.UUID, ...] = ()
+
+
+@dataclass(frozen=True)
+class ManagementAgent:
+    ma_id: uuid.UUID
+    name: str
+    ma_type: str | None = None
+    deprovisioning: Deprovisioning | None = None
+
+
+@dataclass(frozen=True)
+class Authority:
+    """Who is authoritative for one attribute of one object."""
+
+    ma_name: str | None  # None when no MA can be named
+    kind: PrecedenceKind | None  # None: no import flow for the attribute
+    text: str  # short, human: "HR", "equal precedence", "manual precedence (rules extension)"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Precedence, deletion rules and MAs, keyed case-insensitively by object type/attribute."""
+
+    precedence: Mapping[str, Mapping[str, Precedence]] = field(default_factory=dict)
+    deletion_rules: Mapping[str, DeletionRule] = field(default_factory=dict)
+    mas: Mapping[uuid.UUID, ManagementAgent] = field(default_factory=dict)
+
+    def ma_name(self, ma_id: uuid.UUID) -> str:
+        ma = self.mas.get(ma_id)
+        return ma.name if ma else f"MA {{{str(ma_id).upper()}}}"
+
+    def deletion_rule(self, object_type: str) -> DeletionRule | None:
+        return self.deletion_rules.get(object_type.lower())
+
+    def precedence_for(self, object_type: str, attribute: str) -> Precedence | None:
+        return self.precedence.get(object_type.lower(), {}).get(attribute.lower())
+
+    def authority(
+        self,
+        object_type: str,
+        attribute: str,
+        connected: Iterable[uuid.UUID],
+        lineage_id: uuid.UUID | None = None,
+    ) -> Authority:
+        """The authoritative MA for `attribute` of an object joined to the `connected` MAs.
+
+        Ranked: the highest-ranked flow whose MA has a connector for the object.
+        Equal: the MA whose flow last contributed (`lineage_id`), if that is known.
+        Manual: the rules extension decides; no MA can be named from configuration.
+        """
+        rule = self.precedence_for(object_type, attribute)
+        if rule is None:
+            return Authority(None, None, "no import flow")
+        if rule.kind is PrecedenceKind.MANUAL:
+            return Authority(None, rule.kind, "manual precedence (rules extension)")
+        if rule.kind is PrecedenceKind.EQUAL:
+            flow = _flow_for_lineage(rule, lineage_id)
+            if flow is None:
+                return Authority(None, rule.kind, "equal precedence")
+            name = self.ma_name(flow.ma_id)
+            return Authority(name, rule.kind, name)
+        joined = set(connected)
+        for flow in rule.flows:
+            if flow.ma_id in joined:
+                name = self.ma_name(flow.ma_id)
+                return Authority(name, rule.kind, name)
+        return Authority(None, rule.kind, "no connector of a contributing MA")
+
+
+def _flow_for_lineage(rule: Precedence, lineage_id: uuid.UUID | None) -> ImportFlow | None:
+    if lineage_id is None:
+        return None
+    return next((f for f in rule.flows if lineage_id in f.lineage_ids), None)
+
+
+def _local(tag: object) -> str:
+    """Element name without its namespace ("{ns}name" -> "name"); comments have no str tag."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _iter(root: ET.Element, name: str) -> Iterator[ET.Element]:
+    return (e for e in root.iter() if _local(e.tag) == name)
+
+
+def _children(elem: ET.Element, name: str) -> list[ET.Element]:
+    return [e for e in elem if _local(e.tag) == name]
+
+
+def _text(elem: ET.Element, name: str) -> str | None:
+    found = _children(elem, name)
+    return (found[0].text or "").strip() if found else None
+
+
+def _guid(text: str | None, where: str) -> uuid.UUID:
+    try:
+        return uuid.UUID((text or "").strip().strip("{}"))
+    except ValueError as exc:
+        raise SyncConfigError(f"{where}: not a GUID") from exc
+
+
+def _parse(data: bytes | str, where: str) -> ET.Element:
+    try:
+        # Trusted input (the sync server's own export/DB); see the module docstring.
+        return ET.fromstring(data)  # noqa: S314
+    except ET.ParseError as exc:
+        raise SyncConfigError(f"{where}: not well-formed XML ({exc})") from exc
+
+
+def parse_import_flows(root: ET.Element, where: str) -> dict[str, dict[str, Precedence]]:
+    """`<import-flow-set>`s anywhere under `root` -> {object type: {attribute: Precedence}}."""
+    result: dict[str, dict[str, Precedence]] = {}
+    for flow_set in _iter(root, "import-flow-set"):
+        object_type = flow_set.get("mv-object-type", "")
+        per_type = result.setdefault(object_type.lower(), {})
+        for flows in _children(flow_set, "import-flows"):
+            attribute = flows.get("mv-attribute", "")
+            try:
+                kind = PrecedenceKind(flows.get("type", "ranked"))
+            except ValueError as exc:
+                raise SyncConfigError(f"{where}: unknown precedence type") from exc
+            parsed = tuple(_import_flow(f, where) for f in _children(flows, "import-flow"))
+            per_type[attribute.lower()] = Precedence(attribute, kind, parsed)
+    return result
+
+
+def _import_flow(elem: ET.Element, where: str) -> ImportFlow:
+    flow_id = _guid(elem.get("id"), where) if elem.get("id") else None
+    mapping = next((_local(c.tag) for c in elem if _local(c.tag).endswith("-mapping")), "")
+    lineage = {flow_id} if flow_id else set()
+    # Declarative (sync rule) flows record the sync rule / mapping id as lineage.
+    for child in _children(elem, "sync-rule-mapping"):
+        for key in ("sync-rule-id", "sync-rule-mapping-id"):
+            if child.get(key):
+                lineage.add(_guid(child.get(key), where))
+    return ImportFlow(
+        ma_id=_guid(elem.get("src-ma"), where),
+        cd_object_type=elem.get("cd-object-type", ""),
+        flow_id=flow_id,
+        mapping=mapping,
+        lineage_ids=frozenset(lineage),
+    )
+
+
+def parse_deletion_rules(root: ET.Element, where: str) -> dict[str, DeletionRule]:
+    """`<mv-deletion-rule>`s anywhere under `root` -> {object type: DeletionRule}."""
+    rules: dict[str, DeletionRule] = {}
+    for elem in _iter(root, "mv-deletion-rule"):
+        try:
+            kind = DeletionKind(elem.get("type", ""))
+        except ValueError as exc:
+            raise SyncConfigError(f"{where}: unknown deletion rule type") from exc
+        object_type = elem.get("mv-object-type", "")
+        rules[object_type.lower()] = DeletionRule(
+            mv_object_type=object_type,
+            kind=kind,
+            src_mas=tuple(_guid(e.text, where) for e in _children(elem, "src-ma")),
+            exclude_mas=tuple(_guid(e.text, where) for e in _children(elem, "exclude-ma")),
+        )
+    return rules
+
+
+def parse_deprovisioning(root: ET.Element | None) -> Deprovisioning | None:
+    """The `<provisioning-cleanup>` action of one MA (scripted when type="scripted")."""
+    if root is None:
+        return None
+    cleanup = root if _local(root.tag) == "provisioning-cleanup" else None
+    cleanup = cleanup or next(_iter(root, "provisioning-cleanup"), None)
+    if cleanup is None:
+        return None
+    if cleanup.get("type") == "scripted":
+        return Deprovisioning.SCRIPTED
+    action = _text(cleanup, "action")
+    try:
+        return Deprovisioning(action) if action else None
+    except ValueError:
+        return None  # an action this version does not know: show nothing rather than guess
+
+
+def parse_ma_file(data: bytes | str, where: str) -> ManagementAgent:
+    """One `MA-<name>.XML` (`<saved-ma-configuration><ma-data>`)."""
+    root = _parse(data, where)
+    ma_data = next(_iter(root, "ma-data"), None)
+    if ma_data is None:
+        raise SyncConfigError(f"{where}: no <ma-data>")
+    name = _text(ma_data, "name")
+    if not name:
+        raise SyncConfigError(f"{where}: <ma-data> has no <name>")
+    return ManagementAgent(
+        ma_id=_guid(_text(ma_data, "id"), where),
+        name=name,
+        ma_type=_text(ma_data, "category") or None,
+        deprovisioning=parse_deprovisioning(ma_data),
+    )
+
+
+def load_config_dir(path: Path, *, known_mas: Iterable[ManagementAgent] = ()) -> SyncConfig:
+    """Read an exported server configuration folder (MV.XML + MA-*.XML, any case).
+
+    `known_mas` (e.g. from `mms_management_agent`) names MAs that have no file here.
+    """
+    files = {p.name.lower(): p for p in Path(path).iterdir() if p.is_file()}
+    mv_path = files.get("mv.xml")
+    if mv_path is None:
+        raise SyncConfigError(f"{path}: no MV.XML (is this a svrexport folder?)")
+    root = _parse(mv_path.read_bytes(), mv_path.name)
+    mas = {ma.ma_id: ma for ma in known_mas}
+    for lower, file in sorted(files.items()):
+        if lower.startswith("ma-") and lower.endswith(".xml"):
+            ma = parse_ma_file(file.read_bytes(), file.name)
+            mas[ma.ma_id] = ma
+    return SyncConfig(
+        precedence=parse_import_flows(root, mv_path.name),
+        deletion_rules=parse_deletion_rules(root, mv_path.name),
+        mas=mas,
+    )
+
+
+def parse_database_config(
+    import_attribute_flow_xml: str | None,
+    mv_deletion_rule_xml: str | None,
+    mas: Iterable[tuple[uuid.UUID, str, str | None, str | None]],
+) -> SyncConfig:
+    """Build the config from `mms_server_configuration` and `mms_management_agent` values.
+
+    `mas` rows are (ma_id, ma_name, ma_type, provisioning_cleanup_xml).
+    """
+    precedence: dict[str, dict[str, Precedence]] = {}
+    rules: dict[str, DeletionRule] = {}
+    if import_attribute_flow_xml:
+        where = "import_attribute_flow_xml"
+        precedence = parse_import_flows(_parse(import_attribute_flow_xml, where), where)
+    if mv_deletion_rule_xml:
+        where = "mv_deletion_rule_xml"
+        rules = parse_deletion_rules(_parse(mv_deletion_rule_xml, where), where)
+    agents = {}
+    for ma_id, name, ma_type, cleanup_xml in mas:
+        cleanup = _parse(cleanup_xml, "provisioning_cleanup_xml") if cleanup_xml else None
+        agents[ma_id] = ManagementAgent(ma_id, name, ma_type, parse_deprovisioning(cleanup))
+    return SyncConfig(precedence=precedence, deletion_rules=rules, mas=agents)
+
+
+def _names(config: SyncConfig, ma_ids: Iterable[uuid.UUID]) -> str:
+    names = [config.ma_name(m) for m in ma_ids]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def deletion_trigger(config: SyncConfig, rule: DeletionRule | None) -> str:
+    """What removes the MV object, as a clause: "deleting the HR connector triggers it"."""
+    if rule is None:
+        return "no deletion rule is known for this object type"
+    if rule.kind is DeletionKind.DECLARED_ANY:
+        return f"deleting the {_names(config, rule.src_mas)} connector triggers it"
+    if rule.kind is DeletionKind.SCRIPTED:
+        return "a rules extension (ShouldDeleteFromMV) decides"
+    excluded = _names(config, rule.exclude_mas)
+    tail = f" ({excluded} connectors do not count)" if excluded else ""
+    return f"removing the last connector triggers it{tail}"
+
+
+def deletion_meaning(config: SyncConfig, rule: DeletionRule | None) -> str:
+    """One sentence: what the deletion rule means for an erasure."""
+    if rule is None:
+        return (
+            "No metaverse deletion rule is known for this object type, so the bot cannot say "
+            "what removes the metaverse object; check the sync server configuration."
+        )
+    if rule.kind is DeletionKind.DECLARED_ANY:
+        names = _names(config, rule.src_mas)
+        return (
+            f"The metaverse object is deleted as soon as its {names} connector is removed, so "
+            f"erase the person in {names} first; the other connected systems then follow "
+            "their management agent's deprovisioning action."
+        )
+    if rule.kind is DeletionKind.SCRIPTED:
+        return (
+            "A rules extension (ShouldDeleteFromMV) decides when the metaverse object is "
+            "deleted; ask the IAM engineer which source deletion triggers it."
+        )
+    excluded = _names(config, rule.exclude_mas)
+    tail = f", not counting {excluded}," if excluded else ""
+    return (
+        f"The metaverse object is deleted only when its last connector{tail} is removed, so "
+        "every connected system must delete or disconnect the person first."
+    )
