@@ -109,26 +109,23 @@ def _worker(config: AppConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_console(services, user: str, script: Path | None) -> int:  # type: ignore[no-untyped-def]
+def _run_console(  # type: ignore[no-untyped-def]
+    services, user: str, script: Path | None, extra=None
+) -> int:
     from bot.console import run_lines
 
     if script is not None:
-        run_lines(
-            script.read_text(encoding="utf-8").splitlines(),
-            user_id=user,
-            services=services,
-            out=sys.stdout,
-            echo=True,
-        )
+        run_lines(script.read_text(encoding="utf-8").splitlines(), user_id=user,
+                  services=services, out=sys.stdout, echo=True, extra=extra)  # fmt: skip
         return 0
-    print(f"mimbot console as {user}. Type a /mim command (e.g. `find user jdoe`), or Ctrl-D.")
+    print(f"mimbot console as {user}. Type a /mim command (e.g. `help`), or Ctrl-D.")
     while True:
         try:
             line = input("/mim ")
         except EOFError:
             print()
             return 0
-        run_lines([line], user_id=user, services=services, out=sys.stdout)
+        run_lines([line], user_id=user, services=services, out=sys.stdout, extra=extra)
 
 
 def _console(config: AppConfig, args: argparse.Namespace) -> int:
@@ -145,25 +142,33 @@ def _console(config: AppConfig, args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from bot.console import ConsoleNotifier
-    from bot.demo_estate import DEMO_ADMIN, demo_config, demo_connectors
+    from bot.demo_estate import DEMO_ADMIN, DemoEstate, demo_config
     from bot.services import build_services
 
     with tempfile.TemporaryDirectory(prefix="mimbot-demo-") as workdir:
         config = demo_config(Path(workdir))
+        estate = DemoEstate(Path(workdir))
         services = build_services(
-            config, connectors=demo_connectors(), notifier=ConsoleNotifier(sys.stdout)
+            config, connectors=estate.connectors(), notifier=ConsoleNotifier(sys.stdout)
         )
+
+        def sync() -> str:
+            n = estate.sync_cycle()
+            return f"(demo) sync cycle: the deletion rule removed {n} metaverse object(s)"
+
         try:
             print(
-                "mimbot demo: an invented estate of 50 people in an offline AD; "
-                f"audit in {workdir}. Try `find user jdoe`, `find Am*`, `find 100105`."
+                "mimbot demo: 50 invented people in an offline AD and an SQLite MIM metaverse; "
+                f"audit in {workdir}.\nTry `find user sobrien`, `find Zo*`, `find 100010`, "
+                "`show sobrien`, `delete kschmidt10 left in 2024`; `sync` runs a sync cycle."
             )
-            code = _run_console(services, args.user or DEMO_ADMIN, args.script)
+            code = _run_console(services, args.user or DEMO_ADMIN, args.script, {"sync": sync})
             report = services.audit.verify()
             print(f"audit chain: {'OK' if report.ok else 'BROKEN'}, {report.events} event(s)")
             return code
         finally:
             services.close()
+            estate.close()
 
 
 def _check(config: AppConfig, args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from bot import render_requests
@@ -86,9 +86,17 @@ class ConsoleNotifier:
 
 
 def run_lines(
-    lines: Iterable[str], *, user_id: str, services: Services, out: TextIO, echo: bool = False
+    lines: Iterable[str],
+    *,
+    user_id: str,
+    services: Services,
+    out: TextIO,
+    echo: bool = False,
+    extra: Mapping[str, Callable[[], str]] | None = None,
 ) -> int:
-    """Run each non-empty, non-comment line as a /mim command; return how many ran."""
+    """Run each non-empty, non-comment line as a /mim command; return how many ran.
+
+    `extra` maps a bare word to a console-only action (the demo's `sync`)."""
     count = 0
     for raw in lines:
         line = raw.strip()
@@ -99,13 +107,17 @@ def run_lines(
         if m:
             caller, text = m.group(1), m.group(2)
         text = text.removeprefix("/mim").strip()
-        if echo:
+        if extra and text in extra:
+            out.write(("\n" if echo else "") + extra[text]() + "\n")
+            text = ""  # then tick like the worker, below
+        elif echo:
             out.write(f"\n[{caller}] /mim {text}\n")
 
         def respond(reply: Reply) -> None:
             out.write(blocks_to_text(reply) + "\n")
 
-        run_command(text, user_id=caller, services=services, respond=respond)
+        if text:
+            run_command(text, user_id=caller, services=services, respond=respond)
         # What the worker's tick does in the Slack app: resume waits (e.g. for a
         # metaverse deletion rule) and expire stale approvals.
         services.erasure.expire_stale()

@@ -1,64 +1,49 @@
-"""An invented estate for `python -m bot demo`: ~50 people in an offline AD.
+"""An invented estate for `python -m bot demo`: 50 people in an offline AD and a metaverse.
 
 The directory is ldap3's own MOCK_SYNC strategy with the AD 2012 R2 schema, so
-the real AD connector, its filters and escaping run unchanged. Everyone here
-is made up; names include accents, apostrophes and parentheses on purpose.
+the real AD connector, its filters and escaping run unchanged; the MIM Sync
+database is an SQLite file of the sample estate (`bot/sample_sync.py`), read by
+the real metaverse connector. Everyone is made up; names include accents,
+apostrophes and brackets on purpose.
 """
 
 from __future__ import annotations
 
-import unicodedata
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ldap3
+import sqlalchemy as sa
 
+from bot import sample_sync
 from bot.config import AppConfig, parse_config
 from connectors.ad import AdConnector, AdSettings
+from connectors.base import Connector
+from connectors.mimsync import MimSyncConnector, MimSyncSettings
 
-__all__ = ["DEMO_ADMIN", "DEMO_APPROVER", "DEMO_VIEWER", "demo_config", "demo_connectors"]
+__all__ = [
+    "DEMO_ADMIN",
+    "DEMO_APPROVER",
+    "DEMO_VIEWER",
+    "DemoEstate",
+    "demo_config",
+]
 
-BASE_DN = "DC=corp,DC=example,DC=test"
+PEOPLE = 50
+BASE_DN = "DC=corp,DC=contoso,DC=test"
 SERVICE_DN = f"CN=svc-mimbot,OU=Service Accounts,{BASE_DN}"
 SERVICE_PASSWORD = "demo-only-not-a-secret"  # noqa: S105 - the offline mock's own password
 DEMO_ADMIN = "UDEMOADMIN"
 DEMO_VIEWER = "UDEMOVIEW"
 DEMO_APPROVER = "UDEMOAPPROVER"
-DEMO_OUTSIDER = "UDEMONOBODY"
-
-GIVEN = ["Jane", "Oliver", "Zoë", "Amélie", "Sean", "Priya", "Lars", "Chloé", "Mateo", "Aoife"]
-FAMILY = ["Doe", "O'Brien", "Müller", "Nguyen", "Smith (Ops)", "García", "Kowalski"]
-DEPARTMENTS = ["Finance", "HR", "IT", "Sales", "Legal"]
 
 
-def _people() -> list[dict[str, Any]]:
-    people = []
-    for i in range(50):
-        given, family = GIVEN[i % len(GIVEN)], FAMILY[(i * 3) % len(FAMILY)]
-        account = (given[0] + family.split()[0].replace("'", "")).lower()
-        account = unicodedata.normalize("NFKD", account).encode("ascii", "ignore").decode()
-        account += str(i) if i >= 10 else ""
-        people.append(
-            {
-                "given": given,
-                "family": family,
-                "account": account,
-                "employee_id": str(100100 + i),
-                "department": DEPARTMENTS[i % len(DEPARTMENTS)],
-            }
-        )
-    return people
-
-
-def _seed(server: ldap3.Server) -> None:
-    conn = ldap3.Connection(
-        server, user=SERVICE_DN, password=SERVICE_PASSWORD, client_strategy=ldap3.MOCK_SYNC
-    )
-    conn.strategy.add_entry(
-        SERVICE_DN, {"userPassword": SERVICE_PASSWORD, "sAMAccountName": "svc-mimbot"}
-    )
+def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
+    conn = ldap3.Connection(server, user=SERVICE_DN, password=SERVICE_PASSWORD,
+                            client_strategy=ldap3.MOCK_SYNC)  # fmt: skip
+    conn.strategy.add_entry(SERVICE_DN, {"userPassword": SERVICE_PASSWORD,
+                                         "sAMAccountName": "svc-mimbot"})  # fmt: skip
     # What the AD connector reads to plan an erasure: lifetimes and the Deleted Objects
     # container (ldap3's mock keeps no tombstones, so the demo shows none).
     config = f"CN=Configuration,{BASE_DN}"
@@ -70,27 +55,28 @@ def _seed(server: ldap3.Server) -> None:
         f"CN=Partitions,{config}", {"objectClass": ["top", "crossRefContainer"]}
     )
     conn.strategy.add_entry(f"CN=Deleted Objects,{BASE_DN}", {"objectClass": ["top", "container"]})
-    for p in _people():
-        display = f"{p['given']} {p['family']}"
-        dn = f"CN={ldap3.utils.dn.escape_rdn(display)} {p['employee_id']},OU=People,{BASE_DN}"
+    for p in people:
+        if "AD" not in p.mas:
+            continue
+        attrs: dict[str, Any] = {
+            "objectClass": ["top", "person", "organizationalPerson", "user"],
+            "objectGUID": sample_sync.gid("ad", p.index).bytes_le,
+            "cn": p.display,
+            "sAMAccountName": p.account,
+            "userPrincipalName": p.upn,
+            "mail": p.mail,
+            "proxyAddresses": list(p.proxy_addresses),
+            "displayName": p.display,
+            "givenName": p.first,
+            "sn": p.last,
+            "department": p.department,
+            "telephoneNumber": f"+44 20 7946 {p.index:04d}",
+            "whenChanged": "20261101093000.0Z",
+        }
+        if p.employee_id:
+            attrs["employeeID"] = p.employee_id
         conn.strategy.add_entry(
-            dn,
-            {
-                "objectClass": ["top", "person", "organizationalPerson", "user"],
-                "objectGUID": uuid.uuid5(uuid.NAMESPACE_URL, p["account"]).bytes_le,
-                "cn": f"{display} {p['employee_id']}",
-                "sAMAccountName": p["account"],
-                "userPrincipalName": f"{p['account']}@corp.example.test",
-                "mail": f"{p['account']}@example.test",
-                "proxyAddresses": [f"SMTP:{p['account']}@example.test"],
-                "displayName": display,
-                "givenName": p["given"],
-                "sn": p["family"],
-                "employeeID": p["employee_id"],
-                "department": p["department"],
-                "telephoneNumber": f"+44 20 7946 {p['employee_id'][-4:]}",
-                "whenChanged": "20261101093000.0Z",
-            },
+            f"CN={ldap3.utils.dn.escape_rdn(p.display)},OU=People,{BASE_DN}", attrs
         )
 
 
@@ -105,13 +91,20 @@ def _without_controls(search: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def demo_connectors() -> list[AdConnector]:
-    server = ldap3.Server("demo-dc.corp.example.test", get_info=ldap3.OFFLINE_AD_2012_R2)
-    _seed(server)
+class DemoEstate:
+    """The demo's systems, built in `workdir`: an offline AD and an SQLite metaverse."""
 
-    def connect() -> ldap3.Connection:
+    def __init__(self, workdir: Path) -> None:
+        self.people = sample_sync.persons(PEOPLE)
+        self.sync_engine = sa.create_engine(f"sqlite:///{workdir / 'sync.db'}")
+        sample_sync.load(self.sync_engine, PEOPLE)
+        self.config_dir = sample_sync.write_config_dir(workdir / "sync-config")
+        self.server = ldap3.Server("dc01.corp.contoso.test", get_info=ldap3.OFFLINE_AD_2012_R2)
+        _seed_ad(self.server, self.people)
+
+    def _connect(self) -> ldap3.Connection:
         conn = ldap3.Connection(
-            server,
+            self.server,
             user=SERVICE_DN,
             password=SERVICE_PASSWORD,
             client_strategy=ldap3.MOCK_SYNC,
@@ -121,15 +114,44 @@ def demo_connectors() -> list[AdConnector]:
         conn.search = _without_controls(conn.search)  # type: ignore[method-assign]
         return conn
 
-    settings = AdSettings(
-        url="ldaps://demo-dc.corp.example.test",
-        bind_dn=SERVICE_DN,
-        password=SERVICE_PASSWORD,
-        base_dn=BASE_DN,
-        attributes=("displayName", "mail", "telephoneNumber", "department"),
-        label="Active Directory (demo)",
-    )
-    return [AdConnector(settings, connection_factory=connect)]
+    def connectors(self) -> list[Connector]:
+        ad = AdConnector(
+            AdSettings(url="ldaps://dc01.corp.contoso.test", bind_dn=SERVICE_DN,
+                       password=SERVICE_PASSWORD, base_dn=BASE_DN,
+                       attributes=("displayName", "mail", "telephoneNumber", "department"),
+                       label="Active Directory"),
+            connection_factory=self._connect,
+        )  # fmt: skip
+        sync = MimSyncConnector(
+            MimSyncSettings(url=str(self.sync_engine.url), server_config_dir=self.config_dir),
+            engine=self.sync_engine,
+        )
+        return [sync, ad]
+
+    def sync_cycle(self) -> int:
+        """(Demo only) what the next sync run's deletion rule does: a metaverse object whose
+        AD account is gone (its HR record erased by hand) is deleted. Returns how many."""
+        conn = self._connect()
+        deleted = 0
+        for p in self.people:
+            if "AD" not in p.mas:
+                continue
+            account = ldap3.utils.conv.escape_filter_chars(p.account)
+            conn.search(BASE_DN, f"(sAMAccountName={account})", attributes=["cn"])
+            if not conn.response and self._in_metaverse(p):
+                sample_sync.delete_person(self.sync_engine, p)
+                deleted += 1
+        conn.unbind()
+        return deleted
+
+    def _in_metaverse(self, p: sample_sync.Person) -> bool:
+        with self.sync_engine.connect() as c:
+            found = c.execute(sa.text("SELECT 1 FROM mms_metaverse WHERE object_id = :o"),
+                              {"o": p.object_id.hex}).first()  # fmt: skip
+        return found is not None
+
+    def close(self) -> None:
+        self.sync_engine.dispose()
 
 
 def demo_config(workdir: Path) -> AppConfig:

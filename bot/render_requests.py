@@ -93,6 +93,9 @@ def step_line(step: Step) -> str:
 
 def _plan_text(request: Request) -> str:
     lines = [step_line(s) for s in request.steps] or ["_nothing to do in any system_"]
+    notes = [n for s in request.steps if s.plan for n in s.plan.notes]
+    if notes:
+        lines += ["_Notes:_"] + [f"• {mrkdwn_escape(n)}" for n in notes]
     return _clip("*Plan*\n" + "\n".join(lines))
 
 

@@ -183,6 +183,7 @@ def plan_from_json(text: str) -> DeletePlan:
         ),
         warnings=tuple(d["warnings"]),
         authority_rank=d["authority_rank"],
+        notes=tuple(d.get("notes", ())),
     )
 
 

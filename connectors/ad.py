@@ -175,8 +175,7 @@ class AdConnector:
                 conn = self._pool.get_nowait()
             except queue.Empty:
                 return
-            with contextlib.suppress(lx.LDAPException, OSError):
-                conn.unbind()
+            _discard(conn)
 
     # -- filters --------------------------------------------------------------
 
@@ -248,14 +247,12 @@ class AdConnector:
             yield conn
         except (Unreachable, TimedOut):
             self._server = None
-            # The socket is in an unknown state: drop it rather than pool it.
-            with contextlib.suppress(lx.LDAPException, OSError):
-                conn.unbind()
+            _discard(conn)  # the socket is in an unknown state: drop it, never pool it
             raise
         try:
             self._pool.put_nowait(conn)
         except queue.Full:
-            conn.unbind()
+            _discard(conn)
 
     def _connect(self) -> ldap3.Connection:
         s = self.settings
@@ -286,11 +283,7 @@ class AdConnector:
             conn.open(read_server_info=False)
             conn.bind()
         except BaseException:
-            # ldap3 leaves the socket open when connect, TLS or bind fails: close it here.
-            with contextlib.suppress(lx.LDAPException, OSError):
-                conn.unbind()
-            if conn.socket is not None:
-                conn.socket.close()
+            _discard(conn)  # ldap3 leaves the socket open when connect, TLS or bind fails
             raise
         return conn
 
@@ -335,3 +328,13 @@ def _strings(raw: Mapping[str, list[bytes]]) -> dict[str, tuple[str, ...]]:
             v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
         )
     return out
+
+
+def _discard(conn: ldap3.Connection) -> None:
+    """Unbind, and close the socket even when unbind cannot (a dead or half-open one)."""
+    with contextlib.suppress(lx.LDAPException, OSError):
+        conn.unbind()
+    sock = conn.socket
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()

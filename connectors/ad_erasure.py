@@ -141,14 +141,14 @@ class AdEraser:
                 "and group memberships, until someone deletes it"
             )
             return DeletePlan(ref, PlanAction.DISABLE_AND_SCRUB, summary, (kept,), tuple(warnings))
-        if children:
-            warnings.append("child object(s) are deleted with it (tree delete)")
+        notes = ("child objects are deleted with it (tree delete)",) if children else ()
         return DeletePlan(
             ref,
             PlanAction.DELETE,
             "Delete the AD user object" + (" and its child objects" if children else "") + ".",
             tuple(_residuals(self.lifetimes(timeout=timeout), now, recycled=False)),
             tuple(warnings),
+            notes=notes,
         )
 
     def lifetimes(self, *, timeout: float) -> Lifetimes:
@@ -322,7 +322,7 @@ class AdEraser:
                             scope=ldap3.LEVEL, size_limit=1)  # fmt: skip
         except lx.LDAPSizeLimitExceededResult:
             return True
-        return bool(below)
+        return any(_norm(e["dn"]) != _norm(dn) for e in below)
 
 
 _TOMBSTONE_ATTRS = ["objectGUID", "isDeleted", "isRecycled", "lastKnownParent", "whenChanged"]

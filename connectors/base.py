@@ -14,6 +14,9 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "RANK_AGGREGATE",
+    "RANK_SOURCE",
+    "RANK_TARGET",
     "AttributeValue",
     "Capability",
     "Connector",
@@ -127,14 +130,22 @@ class ResidualCopy:
     expires: datetime | None = None
 
 
+# Erasure order (DeletePlan.authority_rank; lower runs first): sources of authority before
+# the systems they provision, and the metaverse, which follows its sources, last.
+RANK_SOURCE = 10
+RANK_TARGET = 100
+RANK_AGGREGATE = 200
+
+
 @dataclass(frozen=True)
 class DeletePlan:
     ref: ObjectRef
     action: PlanAction
     summary: str
     residuals: tuple[ResidualCopy, ...] = ()
-    warnings: tuple[str, ...] = ()
-    authority_rank: int = 100  # lower runs first: sources of authority before their targets
+    warnings: tuple[str, ...] = ()  # each needs a person to act: becomes a manual step
+    authority_rank: int = RANK_TARGET
+    notes: tuple[str, ...] = ()  # what the approver should know; nothing to do
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from sqlalchemy import event
 
 from connectors import mimsync_schema as q
 from connectors.base import (
+    RANK_AGGREGATE,
     AttributeValue,
     Capability,
     DeletePlan,
@@ -337,7 +338,7 @@ _PG_LOCAL = sa.select(
     sa.func.set_config("transaction_read_only", "on", True),
 )
 _PG_TIMEOUT_KEY = "mimsync_statement_timeout_ms"
-_MV_RANK = 90  # the metaverse waits for its sources: run after them
+_MV_RANK = RANK_AGGREGATE  # the metaverse waits for its sources: run after them
 _RUN_HISTORY = ResidualCopy("sync run history (mms_step_object_details) until it is cleared")
 
 
@@ -693,6 +694,7 @@ class MimSyncConnector:
             residuals=(ResidualCopy("metaverse object until the deletion rule runs"),),
             warnings=_plan_warnings(config, rule, loaded.connectors),
             authority_rank=_MV_RANK,
+            notes=_plan_notes(config, loaded.connectors),
         )
 
     def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
@@ -837,6 +839,15 @@ def _plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tupl
     """What the approver should know; MA names and operations only, no personal data."""
     warnings: list[str] = []
     joined = {c.ma_id for c in connectors if c.is_connector}
+    sources = (
+        set(rule.src_mas) & joined if rule and rule.kind is DeletionKind.DECLARED_ANY else set()
+    )
+    for ma_id in sorted(sources, key=str):
+        # First of all steps: otherwise its next import re-provisions everything erased.
+        warnings.append(
+            f"{config.ma_name(ma_id)} is the source of authority: erase the person "
+            "there first, or provisioning re-creates the accounts"
+        )
     if rule is None:
         warnings.append("no metaverse deletion rule is known: the object may never be deleted")
     elif rule.kind is DeletionKind.DECLARED_ANY and not joined & set(rule.src_mas):
@@ -849,9 +860,29 @@ def _plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tupl
             op = q.OPERATIONS.get(c.export_operation, "unknown")
             warnings.append(f"{c.ma_name}: a pending export ({op}) has not run yet")
         ma = config.mas.get(c.ma_id)
-        if c.is_connector and ma and ma.deprovisioning:
+        if (
+            c.is_connector
+            and ma
+            and ma.deprovisioning
+            and ma.deprovisioning.value in _ACT
+            and c.ma_id not in sources
+        ):
             warnings.append(_DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name))
     return tuple(warnings)
+
+
+def _plan_notes(config: SyncConfig, connectors: list[Any]) -> tuple[str, ...]:
+    """Deprovisioning that needs nobody: the sync engine deletes those objects itself."""
+    notes = []
+    for c in connectors:
+        ma = config.mas.get(c.ma_id)
+        if c.is_connector and ma and ma.deprovisioning and ma.deprovisioning.value not in _ACT:
+            notes.append(_DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name))
+    return tuple(notes)
+
+
+# Deprovisioning actions that leave something for a person to erase.
+_ACT = frozenset({"make-normal-disconnector", "make-explicit-disconnector", "scripted"})
 
 
 _DEPROVISION_TEXT = {

@@ -40,23 +40,49 @@ ENV = {"T": "xoxb-t", "S": "s", "K": "cli-subject-key-0123456789"}
 def test_demo_script_runs_commands_as_different_callers(tmp_path):
     script = tmp_path / "script.txt"
     script.write_text(
-        "find user jdoe\nfind Am*\nas UDEMONOBODY find user jdoe\n"
+        "find user sobrien\nfind Zo*\nas UDEMONOBODY find user sobrien\n"
         "find user *)(objectClass=*\nhelp\n"
     )
     result = run("demo", "--script", str(script))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Jane Doe (jdoe)" in out
-    assert "Amélie" in out
+    assert "Seán O'Brien (sobrien) · MIM Sync metaverse" in out
+    assert "Seán O'Brien (sobrien) · Active Directory" in out
+    assert "Zoë Ångström" in out
     assert "needs the viewer role" in out
     assert "Only one trailing `*` is allowed." in out
     assert "audit chain: OK, 3 event(s)" in out  # two searches and one refusal
 
 
-def test_demo_reads_commands_from_a_prompt():
-    result = run("demo", stdin="find 100105\n")
+def test_demo_erasure_flow_from_request_to_completion(tmp_path):
+    script = tmp_path / "script.txt"
+    lines = [
+        "delete kschmidt10 left in 2024",
+        "approve REQ-2026-0001",  # the requester may not approve
+        "as UDEMOAPPROVER approve REQ-2026-0001",
+        "done REQ-2026-0001 1",
+        "done REQ-2026-0001 2",
+        "sync",
+        "status REQ-2026-0001",
+        "find user kschmidt10",
+    ]
+    script.write_text("\n".join(lines))
+    result = run("demo", "--script", str(script))
     assert result.returncode == 0, result.stderr
-    assert "Priya O'Brien (pobrien)" in result.stdout
+    out = result.stdout
+    assert "HR is the source of authority" in out
+    assert "Only the approver role can decide" in out
+    assert "Erasure REQ-2026-0001 completed" in out
+    assert "[DM to UDEMOADMIN]" in out and "[#notifications]" in out
+    assert "subject scrubbed after completion" in out
+    assert "MIM Sync metaverse: not found" in out and "Active Directory: not found" in out
+    assert "audit chain: OK" in out
+
+
+def test_demo_reads_commands_from_a_prompt():
+    result = run("demo", stdin="find 100010\n")
+    assert result.returncode == 0, result.stderr
+    assert "Katarzyna Schmidt (kschmidt10)" in result.stdout
 
 
 def test_bad_configuration_stops_with_one_clear_line(tmp_path):

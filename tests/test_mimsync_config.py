@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import sample_sync as gen
 from connectors.errors import ConnectorError
 from connectors.mimsync_config import (
     DeletionKind,
@@ -20,7 +21,6 @@ from connectors.mimsync_config import (
     load_config_dir,
     parse_database_config,
 )
-from tests.fixtures import mimsync_gen as gen
 
 HR, AD, FIM, BHOLD, PAM = (gen.MAS[k].id for k in ("HR", "AD", "FIM", "BHOLD", "PAM"))
 A = uuid.UUID("11111111-1111-1111-1111-111111111111")

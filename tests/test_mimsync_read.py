@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot import sample_sync as gen
 from connectors.base import IdKind, ObjectRef, PlanAction
 from connectors.errors import ConnectorError
 from connectors.mimsync import (
@@ -20,7 +21,6 @@ from connectors.mimsync import (
     MimSyncSettings,
     ObjectNotFound,
 )
-from tests.fixtures import mimsync_gen as gen
 from tests.support.postgres import fresh_database
 
 N = 60
