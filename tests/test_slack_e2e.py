@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
@@ -178,3 +179,37 @@ def test_hanging_ad_is_reported_as_timed_out_within_the_ack_deadline(tmp_path, s
         sink.close()
     assert elapsed < 3
     assert "Active Directory: :hourglass: timed out" in body["text"]
+
+
+@pytest.fixture
+def sync_db(tmp_path):
+    """The sample MIM Sync database (SQLite) and its exported server configuration."""
+    from bot import sample_sync
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    sample_sync.load(engine, 30)
+    engine.dispose()
+    return str(engine.url), str(sample_sync.write_config_dir(tmp_path / "sync-config"))
+
+
+def test_find_and_show_answer_from_the_metaverse(tmp_path, stub, seeded, sync_db):
+    url, config_dir = sync_db
+    bot = start_bot(
+        tmp_path, stub, seeded, connectors__mimsync={"url": url, "server_config_dir": config_dir}
+    )
+    try:
+        bot.slash("find user sobrien", name="f")
+        found = bot.answer("f")
+        assert found["response_type"] == "ephemeral"
+        assert "MIM Sync metaverse: found 1" in found["text"]
+        assert "Seán O'Brien (sobrien)" in json.dumps(found["blocks"], ensure_ascii=False)
+        bot.slash("show sobrien", name="s")
+        shown = json.dumps(bot.answer("s")["blocks"], ensure_ascii=False)
+        assert "source of authority" in shown
+        assert "displayName*: Seán O'Brien — source: HR" in shown
+        assert "CORP AD* (AD)" in shown and "pending export modify" in shown
+        assert "Deletion rule*: declared-any" in shown
+        actions = [e.action for e in bot.services.audit.events()]
+        assert actions == ["find", "show", "read"]
+    finally:
+        bot.stop()
