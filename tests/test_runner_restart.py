@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from bot.config import parse_config
@@ -138,3 +139,77 @@ def _running(samba) -> bool:
     except subprocess.CalledProcessError:
         return False
     return True
+
+
+def test_restart_while_waiting_for_the_deletion_rule_does_not_repeat_done_steps(tmp_path, samba):
+    """AD erased, the metaverse wait in progress, the process killed; the sync engine's
+    deletion rule then runs; a new process finishes without touching AD again."""
+    from bot import sample_sync
+    from bot.requests import StepState
+
+    person = sample_sync.person(10)  # kschmidt10, joined to HR, AD, MIM Service, BHOLD
+    conn = samba.admin()
+    seed_users(conn, samba.base_dn, [TestUser(person.account, person.first, person.last,
+                                              person.employee_id, person.mail)],
+               ou="RestartTests2")  # fmt: skip
+    conn.unbind()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    sample_sync.load(engine, 12)
+    config_dir = sample_sync.write_config_dir(tmp_path / "sync-config")
+    stub = MockSlack().start()
+    raw = bot_config(tmp_path, stub, samba, runner__lease_seconds=2, runner__poll_seconds=0.3,
+                     connectors__mimsync={"url": str(engine.url),
+                                          "server_config_dir": str(config_dir)})  # fmt: skip
+    config_path = tmp_path / "app.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    env = {**ENV, "ADPW": samba.password}
+    services = build_services(parse_config(raw, environ=env), notifier=Recorder())
+    services.erasure.execute = lambda _id: None  # this process only plans, approves, clicks
+    log = (tmp_path / "workers.log").open("ab")
+    first = second = None
+    try:
+        requester = Actor("UREQ", frozenset({Role.REQUESTER}))
+        request = services.erasure.request(
+            Query(QueryKind.NAME, person.account), actor=requester, reason=None
+        )
+        systems = [(s.system, s.action.value) for s in request.steps]
+        assert systems[-2:] == [("ad", "delete"), ("mimsync", "wait")]
+        services.erasure.approve(request.id, actor=Actor("UAPP", frozenset({Role.APPROVER})))
+        for step in request.steps:
+            if step.manual:  # erased by hand in HR and BHOLD
+                services.erasure.step_done(request.id, step.seq, actor=requester)
+        first = worker(config_path, env, log)
+        ad_seq, wait_seq = request.steps[-2].seq, request.steps[-1].seq
+
+        def waiting():
+            steps = {s.seq: s for s in services.requests.get(request.id).steps}
+            return steps[ad_seq].state is StepState.DONE and steps[wait_seq].detail == (
+                "waiting for the metaverse deletion rule"
+            )
+
+        wait_for(waiting, what="AD erased and the metaverse wait begun")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        sample_sync.delete_person(engine, person)  # the sync engine's deletion rule runs
+        second = worker(config_path, env, log)
+        done = wait_for(
+            lambda: (r := services.requests.get(request.id)).status in (
+                Status.COMPLETED, Status.COMPLETED_WITH_RESIDUALS) and r,
+            timeout=60, what="the second worker to finish the request",
+        )  # fmt: skip
+        steps = {s.seq: s for s in done.steps}
+        assert steps[ad_seq].attempts == 1  # AD was not erased twice
+        starts = [e.detail["seq"] for e in services.audit.events(request_id=request.id)
+                  if e.action == "step_start"]  # fmt: skip
+        assert starts.count(ad_seq) == 1
+        assert done.result["verification"]["mimsync"]["absent"] is True
+        assert done.result["verification"]["ad"]["absent"] is True
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=15)
+        services.close()
+        engine.dispose()
+        stub.stop()
+        log.close()
