@@ -22,7 +22,6 @@ deadline has passed between two of them.
 from __future__ import annotations
 
 import base64
-import enum
 import math
 import re
 import threading
@@ -32,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +56,27 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
+from connectors.errors import ConnectorError, NotSupported, TimedOut
 from connectors.mimsync_config import (
-    DeletionKind,
     SyncConfig,
     SyncConfigError,
-    deletion_meaning,
     deletion_trigger,
     load_config_dir,
     parse_database_config,
 )
+from connectors.mimsync_view import (
+    AttributeKind,
+    AttributeView,
+    ConnectorView,
+    DeletionRuleView,
+    MetaverseView,
+    connector_view,
+    deletion_view,
+    plan_notes,
+    plan_warnings,
+    utc,
+)
+from connectors.sql_support import mssql_url, sql_errors
 
 __all__ = [
     "AttributeKind",
@@ -104,163 +114,17 @@ class MimSyncSettings:
     poll_interval_s: float = 1.0
 
 
-def mssql_url(
-    host: str,
-    port: int,
-    database: str,
-    user: str,
-    password: str,
-    driver: str = "ODBC Driver 18 for SQL Server",
-    **extra: str,
-) -> sa.URL:
-    """A `mssql+pyodbc` URL; the dialect brace-quotes values containing `;` or `{`.
-
-    `extra` become ODBC keywords, e.g. `Encrypt="yes"`, `TDS_Version="7.4"` (FreeTDS).
-    """
-    return sa.URL.create(
-        "mssql+pyodbc",
-        username=user,
-        password=password,
-        host=host,
-        port=port,
-        database=database,
-        query={"driver": driver, **extra},
-    )
-
-
 class UnknownAttribute(ConnectorError):
     """The metaverse has no attribute of that name."""
 
 
-# ---------------------------------------------------------------- error mapping
-
-_TIMEOUT_CODES = frozenset({"57014", "55P03", "HYT00", "HYT01", "SQLITE_BUSY", "SQLITE_LOCKED"})
-_DENIED_CODES = frozenset({"42501", "28000", "28P01", "SQLITE_READONLY", "SQLITE_PERM"})
-# SQL Server native errors under SQLSTATE 42000: permission denied / cannot open database.
-_MSSQL_DENIED = re.compile(r"\((229|230|262|297|300|916|4060)\)")
-# libpq reports refused logins without a SQLSTATE; recognise them by their text.
-_PG_LOGIN_REFUSED = re.compile(
-    r"password authentication failed|role \".*\" does not exist|no pg_hba\.conf entry"
-)
 _SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-
-
-def _code(orig: BaseException | None) -> str | None:
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
-    if code is None and orig is not None and orig.args and isinstance(orig.args[0], str):
-        first = orig.args[0]  # pyodbc: (sqlstate, message)
-        code = first if len(first) == 5 and first.isalnum() else None
-    return code
-
-
-def _translate(system: str, exc: sa.exc.DBAPIError) -> ConnectorError:
-    orig = exc.orig
-    code = _code(orig)
-    detail = type(orig).__name__ + (f" {code}" if code else "")
-    text = str(orig)  # inspected only, never copied into our message
-    if code in _TIMEOUT_CODES or "timeout expired" in text or "timed out" in text:
-        return TimedOut(f"{system}: the database did not answer in time ({detail})")
-    denied = code in _DENIED_CODES or (code == "42000" and _MSSQL_DENIED.search(text))
-    if denied or (code is None and _PG_LOGIN_REFUSED.search(text)):
-        return Denied(f"{system}: the database refused the service account ({detail})")
-    connection_lost = (
-        exc.connection_invalidated
-        or (code or "").startswith("08")
-        or code in {"57P01", "57P02", "57P03", "3D000", "SQLITE_CANTOPEN"}
-        # psycopg reports a failed connection attempt without a SQLSTATE
-        or (code is None and isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError))
-    )
-    if connection_lost:
-        return Unreachable(f"{system}: cannot reach the database ({detail})")
-    return ConnectorError(f"{system}: database error ({detail})")
-
-
-@contextmanager
-def sql_errors(system: str = "mimsync") -> Iterator[None]:
-    """Translate SQLAlchemy/DBAPI exceptions into `connectors.errors` ones, chained.
-
-    Messages carry the error class and SQLSTATE only, never SQL parameters or values.
-    """
-    try:
-        yield
-    except sa.exc.TimeoutError as exc:  # connection pool exhausted
-        raise TimedOut(f"{system}: no database connection free in time") from exc
-    except sa.exc.NoSuchTableError as exc:
-        raise ConnectorError(f"{system}: a MIM Sync table is missing (wrong database?)") from exc
-    except sa.exc.DBAPIError as exc:
-        raise _translate(system, exc) from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise ConnectorError(f"{system}: database error ({type(exc).__name__})") from exc
-
-
-# ---------------------------------------------------------------- views for /mim show
-
-
-class AttributeKind(enum.Enum):
-    SINGLE = "single"
-    MULTI = "multi"
-    REFERENCE = "reference"
-
-
-@dataclass(frozen=True)
-class AttributeView:
-    """One MV attribute: values, who is authoritative for it, and its last change."""
-
-    name: str
-    values: tuple[str, ...]
-    kind: AttributeKind
-    source: str | None  # authoritative MA name, where one can be named
-    authority: str  # "HR", "equal precedence", "manual precedence (rules extension)", ...
-    precedence: str | None  # "ranked" | "equal" | "manual" | None (no import flow)
-    modified: datetime | None  # lineage date: when the value last changed
-
-
-@dataclass(frozen=True)
-class ConnectorView:
-    """One connector-space object joined to the MV object (lineage)."""
-
-    ma_name: str
-    ma_type: str | None
-    cs_object_id: str
-    rdn: str | None
-    joined: bool
-    state: str  # normal | explicit | filtered
-    lineage_date: datetime | None
-    pending_import: str | None  # add | modify | delete-add | delete | None
-    pending_export: str | None
-    deprovisioning: str | None  # the MA's action when the MV object is deleted
-
-
-@dataclass(frozen=True)
-class DeletionRuleView:
-    kind: str | None  # declared-any | declared-last | scripted | declared | None (unknown)
-    management_agents: tuple[str, ...]  # src-ma (declared-any) or exclude-ma (declared-last)
-    trigger: str  # "deleting the HR connector triggers it"
-    meaning: str  # one sentence: what the rule means for an erasure
-
-
-@dataclass(frozen=True)
-class MetaverseView:
-    """Everything `/mim show` needs about one metaverse object."""
-
-    ref: ObjectRef
-    label: str
-    object_type: str
-    modified: datetime | None
-    attributes: tuple[AttributeView, ...]
-    connectors: tuple[ConnectorView, ...]
-    deletion_rule: DeletionRuleView
 
 
 # ---------------------------------------------------------------- helpers
 
 _CONNECT_DEADLINE: ContextVar[float | None] = ContextVar("mimsync_connect_deadline", default=None)
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """The engine stores naive UTC datetimes."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _text(value: Any) -> str:
@@ -669,8 +533,8 @@ class MimSyncConnector:
             object_type=object_type,
             modified=utc(row["last_modification_date"]),
             attributes=tuple(attributes),
-            connectors=tuple(_connector_view(config, c) for c in loaded.connectors),
-            deletion_rule=_deletion_view(config, object_type),
+            connectors=tuple(connector_view(config, c) for c in loaded.connectors),
+            deletion_rule=deletion_view(config, object_type),
         )
 
     # ------------------------------------------------------------ erasure
@@ -692,9 +556,9 @@ class MimSyncConnector:
             action=PlanAction.WAIT,
             summary=f"wait for the deletion rule: {deletion_trigger(config, rule)}",
             residuals=(ResidualCopy("metaverse object until the deletion rule runs"),),
-            warnings=_plan_warnings(config, rule, loaded.connectors),
+            warnings=plan_warnings(config, rule, loaded.connectors),
             authority_rank=_MV_RANK,
-            notes=_plan_notes(config, loaded.connectors),
+            notes=plan_notes(config, loaded.connectors),
         )
 
     def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
@@ -805,90 +669,3 @@ def _collect(
     entry[0].append(value)
     dates = [d for d in (entry[2], r.lineage_date) if d is not None]
     entry[2] = max(dates, default=None)
-
-
-def _connector_view(config: SyncConfig, c: Any) -> ConnectorView:
-    ma = config.mas.get(c.ma_id)
-    action = ma.deprovisioning.value if ma and ma.deprovisioning else None
-    return ConnectorView(
-        ma_name=c.ma_name,
-        ma_type=c.ma_type,
-        cs_object_id=str(c.cs_object_id),
-        rdn=c.rdn,
-        joined=bool(c.is_connector),
-        state=q.CONNECTOR_STATES.get(c.connector_state or 0, "unknown"),
-        lineage_date=utc(c.lineage_date),
-        pending_import=q.OPERATIONS.get(c.import_operation) if c.import_operation else None,
-        pending_export=q.OPERATIONS.get(c.export_operation) if c.export_operation else None,
-        deprovisioning=action,
-    )
-
-
-def _deletion_view(config: SyncConfig, object_type: str) -> DeletionRuleView:
-    rule = config.deletion_rule(object_type)
-    mas = (rule.src_mas or rule.exclude_mas) if rule else ()
-    return DeletionRuleView(
-        kind=rule.kind.value if rule else None,
-        management_agents=tuple(config.ma_name(m) for m in mas),
-        trigger=deletion_trigger(config, rule),
-        meaning=deletion_meaning(config, rule),
-    )
-
-
-def _plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tuple[str, ...]:
-    """What the approver should know; MA names and operations only, no personal data."""
-    warnings: list[str] = []
-    joined = {c.ma_id for c in connectors if c.is_connector}
-    sources = (
-        set(rule.src_mas) & joined if rule and rule.kind is DeletionKind.DECLARED_ANY else set()
-    )
-    for ma_id in sorted(sources, key=str):
-        # First of all steps: otherwise its next import re-provisions everything erased.
-        warnings.append(
-            f"{config.ma_name(ma_id)} is the source of authority: erase the person "
-            "there first, or provisioning re-creates the accounts"
-        )
-    if rule is None:
-        warnings.append("no metaverse deletion rule is known: the object may never be deleted")
-    elif rule.kind is DeletionKind.DECLARED_ANY and not joined & set(rule.src_mas):
-        names = ", ".join(config.ma_name(m) for m in rule.src_mas)
-        warnings.append(f"no {names} connector is joined, so the deletion rule cannot fire")
-    elif rule.kind is DeletionKind.SCRIPTED:
-        warnings.append("a rules extension decides: confirm the trigger with the IAM engineer")
-    for c in connectors:
-        if c.export_operation:
-            op = q.OPERATIONS.get(c.export_operation, "unknown")
-            warnings.append(f"{c.ma_name}: a pending export ({op}) has not run yet")
-        ma = config.mas.get(c.ma_id)
-        if (
-            c.is_connector
-            and ma
-            and ma.deprovisioning
-            and ma.deprovisioning.value in _ACT
-            and c.ma_id not in sources
-        ):
-            warnings.append(_DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name))
-    return tuple(warnings)
-
-
-def _plan_notes(config: SyncConfig, connectors: list[Any]) -> tuple[str, ...]:
-    """Deprovisioning that needs nobody: the sync engine deletes those objects itself."""
-    notes = []
-    for c in connectors:
-        ma = config.mas.get(c.ma_id)
-        if c.is_connector and ma and ma.deprovisioning and ma.deprovisioning.value not in _ACT:
-            notes.append(_DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name))
-    return tuple(notes)
-
-
-# Deprovisioning actions that leave something for a person to erase.
-_ACT = frozenset({"make-normal-disconnector", "make-explicit-disconnector", "scripted"})
-
-
-_DEPROVISION_TEXT = {
-    "delete-object": "{ma} deletes its object when the metaverse object is deleted",
-    "make-normal-disconnector": "{ma} keeps its object as a disconnector: erase it there",
-    "make-explicit-disconnector": "{ma} keeps its object as an explicit disconnector: "
-    "erase it there",
-    "scripted": "{ma}: a rules extension decides what happens to its object",
-}
