@@ -11,6 +11,7 @@ import uuid
 from bot import render
 from bot.commands import parse
 from bot.errors import AuditUnavailable, MimbotError, NotAllowed
+from bot.logs import log_failure
 from bot.reply import Responder
 from bot.services import Services
 
@@ -39,7 +40,7 @@ def run_command(text: str, *, user_id: str, services: Services, respond: Respond
         respond(render.error(exc.user_message()))
     except MimbotError as exc:
         respond(render.error(exc.user_message()))
-    except Exception:  # the boundary: log with a reference, tell the user no details
+    except Exception as exc:  # noqa: BLE001 - the boundary: log with a ref, tell no details
         ref = uuid.uuid4().hex[:8]
-        log.exception("command failed (ref %s)", ref)
+        log_failure(log, "command failed (ref %s)", exc, ref)
         respond(render.error(f"Something went wrong on our side (ref {ref}). Nothing was changed."))

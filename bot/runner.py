@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from bot.audit import AuditLog
+from bot.logs import log_failure
 from bot.notify import Notifier
 from bot.request_store import RequestStore
 from bot.requests import Request, Status, Step, StepState, residual_to_json
@@ -71,8 +72,8 @@ class Runner:
         for request_id in ids:
             try:
                 self.run(request_id)
-            except Exception:
-                log.exception("runner: request %s could not advance", request_id)
+            except Exception as exc:  # noqa: BLE001 - one broken request must not stop others
+                log_failure(log, "runner: request %s could not advance", exc, request_id)
         return ids
 
     # -- steps ------------------------------------------------------------------
@@ -108,9 +109,9 @@ class Runner:
             if connector is None or step.plan is None:
                 raise ConnectorError("connector not configured")
             result = self._apply(connector, step)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - boundary: any failure fails the step
             if not isinstance(exc, ConnectorError):
-                log.exception("runner: step %s of %s raised", step.seq, request.id)
+                log_failure(log, "runner: step %s of %s raised", exc, step.seq, request.id)
                 exc = ConnectorError(f"internal error ({exc.__class__.__name__})")
             self.store.finish_step(
                 request.id, step.seq, self.owner, StepState.FAILED, error=str(exc)
@@ -180,9 +181,9 @@ class Runner:
                 if connector is None or subject is None:
                     raise ConnectorError("cannot verify: connector or identifiers missing")
                 check = connector.verify_absent(subject.identifiers, timeout=self.timeout)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - boundary: reported as not verified
                 if not isinstance(exc, ConnectorError):
-                    log.exception("runner: verification in %s raised", system)
+                    log_failure(log, "runner: verification in %s raised", exc, system)
                 results[system] = {"absent": None, "detail": _safe(exc)}
                 failing = failing or system
                 continue

@@ -143,7 +143,7 @@ class SearchService:
             )
         except ConnectorError as exc:
             return self._failed(name, label, Outcome.ERROR, exc, t0)
-        except Exception as exc:  # boundary: a connector bug must not hide the others
+        except Exception as exc:
             log.exception("connector %s raised %s", name, exc.__class__.__name__)
             return SystemResult(
                 name, label, Outcome.ERROR, message="internal error", seconds=time.monotonic() - t0

@@ -6,6 +6,7 @@ import logging
 import threading
 
 from bot.erasure import ErasureService
+from bot.logs import log_failure
 from bot.runner import Runner
 
 __all__ = ["Worker"]
@@ -35,6 +36,6 @@ class Worker:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:
-                log.exception("worker tick failed")
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive one bad tick
+                log_failure(log, "worker tick failed", exc)
             self._stop.wait(self.every)
