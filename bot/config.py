@@ -110,6 +110,7 @@ class RunnerConfig(_Model):
     backoff_seconds: float = Field(default=1.0, ge=0)
     poll_seconds: float = Field(default=15, gt=0)  # resume, expire and re-check cadence
     step_timeout_seconds: float = Field(default=10, gt=0)
+    wait_limit_hours: float = Field(default=168, gt=0)  # e.g. for a deletion rule to run
 
 
 class AuditConfig(_Model):
@@ -147,6 +148,7 @@ class AdConfig(_Model):
     pool_size: int = Field(default=4, ge=1, le=64)
     delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
     quarantine_ou: str | None = None
+    scrub_attributes: tuple[str, ...] | None = None  # disable_and_scrub; None: the built-in list
 
     def model_post_init(self, _: Any) -> None:
         if self.url.lower().startswith("ldap://") and not self.allow_plain_ldap:

@@ -33,6 +33,9 @@ from connectors.base import PlanAction
 __all__ = ["Decision", "RequestStore"]
 
 Clock = Callable[[], datetime]
+# A request that ends (completed, rejected, expired) keeps only its subject keys (HMACs):
+# the person's name, account, identifiers and the free-text reason go.
+SCRUBBED: dict[str, Any] = {"subject": None, "reason": None}
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ class RequestStore:
                 decided_by=approver,
                 decided_at=now,
                 decision_note=note,
+                **SCRUBBED,
             )
             return Decision(won, self._get_in(conn, request_id))
 
@@ -264,7 +268,9 @@ class RequestStore:
         return [
             r
             for r in candidates
-            if self.transition(r, {Status.AWAITING_APPROVAL}, Status.EXPIRED, decided_at=now)
+            if self.transition(
+                r, {Status.AWAITING_APPROVAL}, Status.EXPIRED, decided_at=now, **SCRUBBED
+            )
         ]
 
     def retry(self, request_id: str) -> bool:
@@ -355,14 +361,10 @@ class RequestStore:
                 == 1
             )
 
-    def finish(
-        self, request_id: str, status: Status, result: dict[str, Any], *, scrub: bool
-    ) -> bool:
-        """End a request. `scrub` drops the display fields and reason, keeping subject keys."""
-        values: dict[str, Any] = {"result": json.dumps(result), "lease_until": None}
-        if scrub:
-            values.update(subject=None, reason=None)
-        return self.transition(request_id, {Status.VERIFYING}, status, **values)
+    def finish(self, request_id: str, status: Status, result: dict[str, Any]) -> bool:
+        """Complete a verified request, scrubbed down to its subject keys."""
+        return self.transition(request_id, {Status.VERIFYING}, status, result=json.dumps(result),
+                               lease_until=None, **SCRUBBED)  # fmt: skip
 
     def runnable(self) -> list[str]:
         """Requests a runner should look at: approved, running or verifying."""

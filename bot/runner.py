@@ -51,6 +51,7 @@ class Runner:
     attempts: int = 3
     backoff_seconds: float = 0.5
     timeout: float = 10.0
+    wait_limit: timedelta = timedelta(days=7)  # a WAIT step (deletion rule) fails after this
     owner: str = field(default_factory=lambda: f"runner-{uuid.uuid4().hex[:8]}")
 
     def run(self, request_id: str) -> Request:
@@ -125,6 +126,18 @@ class Runner:
             )
             self._finished(self.store.get(request.id))
             return False
+        if not result.done and self._waited_too_long(request):
+            error = f"still waiting after {self.wait_limit}: {result.detail or 'no progress'}"
+            self.store.finish_step(request.id, step.seq, self.owner, StepState.FAILED, error=error)
+            self.store.transition(request.id, {Status.RUNNING}, Status.FAILED)
+            self._audit(
+                "step_end",
+                request,
+                outcome="failed",
+                detail={"seq": step.seq, "system": step.system, "error": "wait limit"},
+            )
+            self._finished(self.store.get(request.id))
+            return False
         if not result.done:  # waiting on something else (e.g. a deletion rule): later
             self.store.finish_step(
                 request.id,
@@ -147,6 +160,10 @@ class Runner:
             },
         )
         return True
+
+    def _waited_too_long(self, request: Request) -> bool:
+        since = request.decided_at or request.received_at
+        return self.store.clock() - since > self.wait_limit
 
     def _apply(self, connector: Connector, step: Step) -> StepResult:
         assert step.plan is not None
@@ -216,7 +233,7 @@ class Runner:
             )
         else:
             status = Status.COMPLETED_WITH_RESIDUALS if residuals else Status.COMPLETED
-            self.store.finish(request.id, status, outcome, scrub=True)
+            self.store.finish(request.id, status, outcome)
         self._finished(self.store.get(request.id))
 
     # -- notifications ----------------------------------------------------------

@@ -95,6 +95,7 @@ def build_connectors(config: AppConfig) -> list[Connector]:
                     label=ad.label,
                     delete_mode=ad.delete_mode,
                     quarantine_ou=ad.quarantine_ou,
+                    **({"scrub_attributes": ad.scrub_attributes} if ad.scrub_attributes else {}),
                 )
             )
         )
@@ -140,6 +141,7 @@ def build_services(
         attempts=rc.attempts,
         backoff_seconds=rc.backoff_seconds,
         timeout=rc.step_timeout_seconds,
+        wait_limit=timedelta(hours=rc.wait_limit_hours),
     )
     jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runner") if background else None
 

@@ -310,6 +310,8 @@ def test_rejection_with_a_reason(engine):
     with pytest.raises(RequestStateError, match="already rejected by <@UAPP>"):
         w.erasure.approve(request.id, actor=APPROVER2)
     assert "apply_delete" not in ad.calls
+    assert rejected.subject is None and rejected.reason is None  # scrubbed: keys only
+    assert rejected.subject_keys
 
 
 def test_approval_expires(engine):
@@ -318,7 +320,9 @@ def test_approval_expires(engine):
     w.clock.now += timedelta(hours=73)
     with pytest.raises(RequestStateError, match="expired"):
         w.erasure.approve(request.id, actor=APPROVER)
-    assert w.store.get(request.id).status is Status.EXPIRED
+    expired = w.store.get(request.id)
+    assert expired.status is Status.EXPIRED
+    assert expired.subject is None
     assert "expired" in w.notifier.of("request_updated")
 
 
@@ -466,3 +470,26 @@ def test_errors_never_leave_half_a_request(engine):
         w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM requests")).scalar() == 0
+
+
+def test_a_wait_that_never_ends_fails_after_the_limit(engine):
+    class DeletionRuleNeverRuns(MemoryConnector):
+        def plan_delete(self, ref, *, timeout):
+            return DeletePlan(ref, PlanAction.WAIT, "wait for the deletion rule")
+
+        def apply_delete(self, plan, *, timeout):
+            from connectors.base import StepResult
+
+            return StepResult(plan.ref, done=False, detail="waiting for the deletion rule")
+
+    w = make_world(engine, DeletionRuleNeverRuns("mv", "MV", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    waiting = w.store.get(request.id)
+    assert waiting.status is Status.RUNNING
+    assert waiting.steps[0].state is StepState.PENDING
+    w.clock.now += timedelta(days=8)
+    failed = w.runner.run(request.id)
+    assert failed.status is Status.FAILED
+    assert "still waiting after 7 days" in failed.steps[0].error
+    assert w.notifier.of("finished") == ["failed"]
