@@ -29,11 +29,12 @@ def run_command(text: str, *, user_id: str, services: Services, respond: Respond
         actor = services.roles.actor(user_id)
         try:
             HANDLERS[type(cmd)](cmd, actor=actor, services=services, respond=respond)
-        except NotAllowed:
-            # Refusals of personal-data commands are audited too.
+        except NotAllowed as exc:
+            # Refusals are audited too (the message says why; it names no one).
             services.audit.record(
-                actor=user_id, roles=actor.role_names, action=cmd.name, outcome="denied"
-            )
+                actor=user_id, roles=actor.role_names, action=cmd.name, outcome="denied",
+                request_id=getattr(cmd, "request_id", None), detail={"why": str(exc)},
+            )  # fmt: skip
             raise
     except AuditUnavailable as exc:
         log.error("refused a command: audit store unavailable")

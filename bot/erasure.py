@@ -215,9 +215,6 @@ class ErasureService:
         if Role.APPROVER not in actor.roles:
             raise NotAllowed("Only the *approver* role can decide erasure requests.")
         if self.policy.four_eyes and actor.user_id == request.requester:
-            self._audit(
-                actor, "approval", request, outcome="denied", detail={"why": "self-approval"}
-            )
             raise NotAllowed("You asked for this erasure; another approver must decide it.")
         if request.status is Status.AWAITING_APPROVAL and request.expires_at <= self.store.clock():
             self.expire_stale()

@@ -137,6 +137,9 @@ def test_self_approval_is_refused(bot, stub):
     assert refusal["response_type"] == "ephemeral"
     assert "another approver must decide it" in refusal["text"]
     assert bot.services.requests.get(request_id).status.value == "awaiting_approval"
+    (denied,) = [e for e in bot.services.audit.events(request_id=request_id)
+                 if e.outcome == "denied"]  # fmt: skip
+    assert (denied.actor, denied.action) == ("UBOTH", "approve")
 
 
 def test_non_approver_is_refused(bot, stub):
