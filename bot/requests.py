@@ -14,7 +14,7 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from connectors.base import DeletePlan, IdKind, ObjectRef, PlanAction, ResidualCopy
@@ -201,7 +201,3 @@ def add_calendar_month(moment: datetime, months: int = 1) -> datetime:
     year, month = moment.year + month0 // 12, month0 % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
-
-
-def hours(n: float) -> timedelta:
-    return timedelta(hours=n)
