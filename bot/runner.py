@@ -176,7 +176,8 @@ class Runner:
         try:
             for attempt in retrying:
                 with attempt:
-                    self.store.renew_step(step.request_id, step.seq, self.owner, self.lease)
+                    if attempt.retry_state.attempt_number > 1:  # the claim set a fresh lease
+                        self.store.renew_step(step.request_id, step.seq, self.owner, self.lease)
                     return connector.apply_delete(step.plan, timeout=self.timeout)
         except RetryError as exc:  # pragma: no cover - reraise=True re-raises the cause
             raise ConnectorError("retries exhausted") from exc
