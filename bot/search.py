@@ -17,6 +17,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from bot.audit import AuditLog, SubjectKeyer
+from bot.logs import log_failure
 from bot.roles import Actor
 from connectors.base import Capability, Connector, Hit, Query
 from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
@@ -143,8 +144,8 @@ class SearchService:
             )
         except ConnectorError as exc:
             return self._failed(name, label, Outcome.ERROR, exc, t0)
-        except Exception as exc:
-            log.exception("connector %s raised %s", name, exc.__class__.__name__)
+        except Exception as exc:  # noqa: BLE001 - boundary: a connector bug hides no other
+            log_failure(log, "connector %s raised", exc, name)
             return SystemResult(
                 name, label, Outcome.ERROR, message="internal error", seconds=time.monotonic() - t0
             )
