@@ -91,10 +91,15 @@ def test_killed_worker_is_taken_over_and_the_request_completes(tmp_path, samba):
         first = worker(config_path, env, log)
 
         def running_step():
+            # The claim and its audited start are two commits: wait for both, so the
+            # kill lands inside the AD call, not between them.
             step = services.requests.get(request.id).steps[0]
-            return step.state is StepState.RUNNING and step.attempts == 1
+            started = any(
+                e.action == "step_start" for e in services.audit.events(request_id=request.id)
+            )
+            return step.state is StepState.RUNNING and step.attempts == 1 and started
 
-        wait_for(running_step, what="the first worker to claim the step")
+        wait_for(running_step, what="the first worker to start the step")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         samba.run("start")
