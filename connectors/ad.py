@@ -249,6 +249,15 @@ class AdConnector:
             self._server = None
             _discard(conn)  # the socket is in an unknown state: drop it, never pool it
             raise
+        except ConnectorError:
+            self._give_back(conn)  # the DC answered: the connection is sound
+            raise
+        except BaseException:
+            _discard(conn)  # a bug or an interrupt mid-operation: never pool it
+            raise
+        self._give_back(conn)
+
+    def _give_back(self, conn: ldap3.Connection) -> None:
         try:
             self._pool.put_nowait(conn)
         except queue.Full:

@@ -147,6 +147,23 @@ def test_connections_are_reused(settings):
     assert len(made) == 1
 
 
+def test_a_connection_is_pooled_after_a_refusal_and_dropped_after_a_bug(settings):
+    ad = AdConnector(settings)
+    try:
+        with pytest.raises(NotSupported), ad._connection() as conn:
+            refused = conn
+            raise NotSupported("the DC said no")  # an answer: the connection is sound
+        with ad._connection() as conn:
+            assert conn is refused
+        with pytest.raises(RuntimeError), ad._connection() as conn:
+            raise RuntimeError("a bug mid-operation")
+        assert conn.closed  # never pooled in an unknown state, and its socket is closed
+        with ad._connection() as fresh:
+            assert fresh is not conn
+    finally:
+        ad.close()
+
+
 def test_attribute_outside_the_allow_list_is_not_searched(ad):
     with pytest.raises(NotSupported):
         ad.search(Query(QueryKind.ATTRIBUTE, "x", attribute="unicodePwd"), timeout=2)
