@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -58,14 +58,19 @@ class Runner:
         """Advance one request as far as it can go now; return it as it stands."""
         request = self.store.get(request_id)
         if request.status is Status.APPROVED:
-            self.store.transition(request_id, {Status.APPROVED}, Status.RUNNING)
-            request = self.store.get(request_id)
-        if request.status is Status.RUNNING and not self._run_steps(request):
-            return self.store.get(request_id)
-        request = self.store.get(request_id)
+            # Only the status moved: no need to read the request again, unless another
+            # runner moved it first.
+            moved = self.store.transition(request_id, {Status.APPROVED}, Status.RUNNING)
+            request = (
+                replace(request, status=Status.RUNNING) if moved else self.store.get(request_id)
+            )
+        if request.status is Status.RUNNING:
+            if not self._run_steps(request):
+                return self.store.get(request_id)
+            request = replace(request, status=Status.VERIFYING)  # _run_steps moved it
         if request.status is Status.VERIFYING:
-            self._verify(request)
-        return self.store.get(request_id)
+            return self._verify(request)
+        return request
 
     def resume_all(self) -> list[str]:
         """Pick up every unfinished request (at start, and periodically)."""
@@ -185,9 +190,9 @@ class Runner:
 
     # -- verification -----------------------------------------------------------
 
-    def _verify(self, request: Request) -> None:
+    def _verify(self, request: Request) -> Request:
         if not self.store.claim_request(request.id, self.owner, self.lease):
-            return
+            return self.store.get(request.id)
         subject = request.subject
         systems = sorted({s.system for s in request.steps if not s.manual})
         results: dict[str, Any] = {}
@@ -235,7 +240,9 @@ class Runner:
         else:
             status = Status.COMPLETED_WITH_RESIDUALS if residuals else Status.COMPLETED
             self.store.finish(request.id, status, outcome)
-        self._finished(self.store.get(request.id))
+        done = self.store.get(request.id)
+        self._finished(done)
+        return done
 
     # -- notifications ----------------------------------------------------------
 

@@ -121,7 +121,7 @@ class AdEraser:
         """What apply will do to the object with objectGUID `ref.id`, and what outlives it."""
         s = self.settings
         with self._borrow() as conn, ldap_errors():
-            entry = self._lookup(conn, ref.id, ["adminCount", "tokenGroups"], timeout)
+            entry = self._lookup(conn, ref.id, ["adminCount", "tokenGroups"], timeout, base=True)
             if entry is None:
                 return DeletePlan(ref, PlanAction.NONE, "already absent from Active Directory")
             children = self._children(conn, entry["dn"], timeout)
@@ -199,9 +199,13 @@ class AdEraser:
                 raise ConnectorError("the object exists again since planning: plan again")
             if plan.action is PlanAction.DISABLE_AND_SCRUB:
                 return self._scrub(conn, ref, entry)
-            controls = [TREE_DELETE] if self._children(conn, entry["dn"], timeout) else None
             try:
-                conn.delete(entry["dn"], controls=controls)
+                try:
+                    conn.delete(entry["dn"])
+                except lx.LDAPNotAllowedOnNotLeafResult:
+                    # Children (e.g. an Exchange or BitLocker object): asking first would
+                    # cost every delete a round trip, and the plan has said so already.
+                    conn.delete(entry["dn"], controls=[TREE_DELETE])
             except lx.LDAPNoSuchObjectResult:
                 return gone  # deleted by someone else between the lookup and now
         return StepResult(ref, done=True, detail="deleted")
@@ -238,19 +242,20 @@ class AdEraser:
         # One unindexed term (employeeID) turns an OR into a scan of the directory:
         # it gets a search of its own, so the indexed identifiers stay cheap.
         indexed = [f for k, f in by_kind.items() if k is not IdKind.EMPLOYEE_ID]
-        # Tombstones keep objectGUID and sAMAccountName, both indexed: search by those
-        # when known (40 ms against under 1 ms on Samba), else by every identifier.
-        kept = [by_kind[k] for k in (IdKind.OBJECT_GUID, IdKind.ACCOUNT) if k in by_kind]
-        kept = kept or terms
         with self._borrow() as conn, ldap_errors():
             # The whole domain, not just base_dn: a copy moved elsewhere still counts.
-            live: list[dict[str, Any]] = []
+            # With the show-deleted control each search returns the live objects and the
+            # deleted copies (tombstones keep objectGUID and sAMAccountName; deleted
+            # objects under the Recycle Bin keep everything, employeeID included).
+            found: list[dict[str, Any]] = []
             for group in (indexed, [by_kind.get(IdKind.EMPLOYEE_ID)]):
                 if group and group[0]:
-                    live += _search(conn, self._domain_nc, f"(|{''.join(group)})",
-                                    ["objectGUID"], timeout)  # fmt: skip
-            live = list({e["dn"]: e for e in live}.values())
-            dead = self._deleted(conn, f"(|{''.join(kept)})", timeout)
+                    where = f"(|{''.join(group)})"
+                    found += _search(conn, self._domain_nc, where, _TOMBSTONE_ATTRS, timeout,
+                                     controls=[SHOW_DELETED])  # fmt: skip
+        unique = {e["dn"]: e for e in found}.values()
+        dead = [e for e in unique if _text(e, "isDeleted").upper() == "TRUE"]
+        live = [e for e in unique if _text(e, "isDeleted").upper() != "TRUE"]
         remaining = tuple(ObjectRef(system, _guid_of(e) or "unknown") for e in live)
         residuals: list[ResidualCopy] = []
         lt = self.lifetimes(timeout=timeout) if dead else None
@@ -284,22 +289,32 @@ class AdEraser:
     # -- wire -------------------------------------------------------------------
 
     def _lookup(
-        self, conn: ldap3.Connection, guid: str, attrs: list[str], timeout: float
+        self,
+        conn: ldap3.Connection,
+        guid: str,
+        attrs: list[str],
+        timeout: float,
+        *,
+        base: bool = False,
     ) -> dict[str, Any] | None:
         """The live user with this objectGUID, or None; refuses objects outside our scope.
 
         Found by an objectGUID filter rather than the `<GUID=...>` DN form, which only
-        AD and Samba understand; then read with a BASE search, the only scope in which
-        constructed attributes such as tokenGroups are returned.
+        AD and Samba understand. `base` reads it again with a BASE search, the only
+        scope in which constructed attributes such as tokenGroups are returned.
         """
         where = f"(objectGUID={guid_filter_value(guid)})"
-        found = _search(conn, self._domain_nc, where, ["objectClass"], timeout)
+        wanted = ["objectClass", *attrs]
+        first = [ldap3.NO_ATTRIBUTES] if base else wanted
+        found = _search(conn, self._domain_nc, where, first, timeout)
         if not found:
             return None
-        try:
-            entry = _read(conn, found[0]["dn"], ["objectClass", *attrs], timeout)
-        except lx.LDAPNoSuchObjectResult:
-            return None
+        entry = found[0]
+        if base:
+            try:
+                entry = _read(conn, entry["dn"], wanted, timeout)
+            except lx.LDAPNoSuchObjectResult:
+                return None
         classes = {c.lower() for c in _values(entry, "objectClass")}
         if "user" not in classes or "computer" in classes:
             raise NotSupported("only user objects are erased")
