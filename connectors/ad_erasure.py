@@ -233,7 +233,9 @@ class AdEraser:
     # -- verify -----------------------------------------------------------------
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
-        """Absent when no live object matches any identifier; deleted copies are residuals."""
+        """Absent when no live object matches any identifier; deleted copies are residuals,
+        and so is an account pseudonymised in the quarantine OU (disabled, nothing personal
+        left to scrub), which disable_and_scrub keeps by design."""
         s, system = self.settings, self.settings.name
         by_kind = _id_filters(identifiers)
         if not by_kind:
@@ -242,6 +244,7 @@ class AdEraser:
         # One unindexed term (employeeID) turns an OR into a scan of the directory:
         # it gets a search of its own, so the indexed identifiers stay cheap.
         indexed = [f for k, f in by_kind.items() if k is not IdKind.EMPLOYEE_ID]
+        attrs = [*_TOMBSTONE_ATTRS, *s.scrub_attributes, "userAccountControl"]
         with self._borrow() as conn, ldap_errors():
             # The whole domain, not just base_dn: a copy moved elsewhere still counts.
             # With the show-deleted control each search returns the live objects and the
@@ -251,13 +254,22 @@ class AdEraser:
             for group in (indexed, [by_kind.get(IdKind.EMPLOYEE_ID)]):
                 if group and group[0]:
                     where = f"(|{''.join(group)})"
-                    found += _search(conn, self._domain_nc, where, _TOMBSTONE_ATTRS, timeout,
+                    found += _search(conn, self._domain_nc, where, attrs, timeout,
                                      controls=[SHOW_DELETED])  # fmt: skip
         unique = {e["dn"]: e for e in found}.values()
         dead = [e for e in unique if _text(e, "isDeleted").upper() == "TRUE"]
         live = [e for e in unique if _text(e, "isDeleted").upper() != "TRUE"]
-        remaining = tuple(ObjectRef(system, _guid_of(e) or "unknown") for e in live)
-        residuals: list[ResidualCopy] = []
+        kept = [e for e in live if self._pseudonymised(e)]
+        remaining = tuple(
+            ObjectRef(system, _guid_of(e) or "unknown") for e in live if e not in kept
+        )
+        residuals = [
+            ResidualCopy(
+                f"AD pseudonymised account {_guid_of(e)} in the quarantine OU (objectGUID, "
+                "objectSid, sAMAccountName, group memberships), until someone deletes it"
+            )
+            for e in kept
+        ]
         lt = self.lifetimes(timeout=timeout) if dead else None
         for e in dead:
             of = f" {_guid_of(e)}"
@@ -267,18 +279,26 @@ class AdEraser:
                 continue
             recycled = _text(e, "isRecycled").upper() == "TRUE"
             residuals += _residuals(lt, changed, recycled=recycled, of=of)
-        quarantined = sum(_under(e["dn"], s.quarantine_ou) for e in live if s.quarantine_ou)
         detail = (
-            f"{len(remaining)} live object(s) match" if remaining else "no live object matches"
+            f"{len(remaining)} live object(s) with personal data match"
+            if remaining
+            else "no live object with personal data matches"
         ) + f" any of {len(terms)} identifier(s)"
-        if quarantined:
-            detail += f", {quarantined} of them pseudonymised in the quarantine OU"
         if residuals:
             detail += "; " + "; ".join(
                 f"{r.description} until {r.expires:%Y-%m-%d}" if r.expires else r.description
                 for r in residuals
             )
         return Verification(system, not remaining, remaining, tuple(residuals), detail)
+
+    def _pseudonymised(self, entry: dict[str, Any]) -> bool:
+        s = self.settings
+        return (
+            s.quarantine_ou is not None
+            and _under(entry["dn"], s.quarantine_ou)
+            and int(_text(entry, "userAccountControl") or 0) & ACCOUNTDISABLE != 0
+            and not any(_values(entry, a) for a in s.scrub_attributes)
+        )
 
     def tombstone(self, guid: str, *, timeout: float) -> Tombstone | None:
         """The deleted object with this objectGUID, or None if there is none (live or gone)."""

@@ -328,8 +328,10 @@ def test_disable_and_scrub_pseudonymises_and_a_repeat_is_a_no_op(ad, admin, sett
     assert (first.done, first.already_absent) == (True, False)
     assert (second.done, second.already_absent) == (True, True)
     assert check.absent  # nothing answers to the scrubbed identifiers any more
-    assert not by_guid.absent  # but the account is still there: pseudonymised, not erased
-    assert "pseudonymised in the quarantine OU" in by_guid.detail
+    # The account is still there, pseudonymised, not erased: a residual copy, named.
+    assert by_guid.absent and not by_guid.remaining
+    (kept,) = by_guid.residuals
+    assert f"pseudonymised account {guid} in the quarantine OU" in kept.description
     admin.search(
         f"<GUID={guid}>", "(objectClass=*)", ldap3.BASE, attributes=["*", "userAccountControl"]
     )
@@ -350,6 +352,17 @@ def test_disable_and_scrub_pseudonymises_and_a_repeat_is_a_no_op(ad, admin, sett
     ):
         assert name not in attrs or attrs[name] == [], name
     assert attrs["sAMAccountName"] == [b"er-scrub"]  # mandatory: the plan says it stays
+    # Personal data written back onto the quarantined account makes it live again.
+    admin.modify(
+        f"CN=pseudonymised-{guid},{settings.quarantine_ou}",
+        {"telephoneNumber": [(ldap3.MODIFY_REPLACE, ["+44 20 7946 0999"])]},
+    )
+    connector = AdConnector(replace(settings, delete_mode="disable_and_scrub"), clock=lambda: NOW)
+    try:
+        again = connector.verify_absent({IdKind.OBJECT_GUID: guid}, timeout=2)
+    finally:
+        connector.close()
+    assert not again.absent and not again.residuals
 
 
 def test_disable_and_scrub_without_a_quarantine_ou_is_refused(settings):

@@ -40,6 +40,7 @@ def ad(samba):
                     "retry",
                     "same1",
                     "same2",
+                    "scrub",
                 ]
             )
         ],
@@ -50,6 +51,7 @@ def ad(samba):
     for account in ("se-same1", "se-same2"):
         conn.search(dn, f"(sAMAccountName={account})", attributes=["distinguishedName"])
         conn.modify(conn.response[0]["dn"], {"displayName": [("MODIFY_REPLACE", ["Sam Same"])]})
+    conn.add(f"OU=Quarantine,{dn}", "organizationalUnit")
     conn.unbind()
     return samba
 
@@ -92,6 +94,32 @@ def posted(stub, channel, timeout=5.0):
 
 def executions(bot, request_id):
     return [e for e in bot.services.audit.events(request_id=request_id) if e.action == "step_start"]
+
+
+def test_pseudonymisation_completes_and_names_the_account_it_keeps(tmp_path, stub, ad):
+    quarantine = f"OU=Quarantine,OU={OU},{ad.base_dn}"
+    bot = start_bot(tmp_path, stub, ad, connectors__ad__delete_mode="disable_and_scrub",
+                    connectors__ad__quarantine_ou=quarantine)  # fmt: skip
+    try:
+        (hit,) = ad_accounts(bot, "se-scrub")
+        bot.slash("delete se-scrub", "UREQ")
+        request_id = request_id_of(bot)
+        bot.click(ACTION_APPROVE, request_id, "UAPP")
+        done = bot.wait_status(request_id, "completed", "completed_with_residuals", "failed")
+    finally:
+        bot.stop()
+    assert done.status.value == "completed_with_residuals", done.result
+    guid = hit.identifiers[IdKind.OBJECT_GUID]
+    (kept,) = done.residuals
+    assert f"pseudonymised account {guid} in the quarantine OU" in kept.description
+    conn = ad.admin()
+    try:
+        conn.search(quarantine, "(sAMAccountName=se-scrub)", attributes=["mail", "displayName"])
+        (entry,) = [e for e in conn.response if e["type"] == "searchResEntry"]
+    finally:
+        conn.unbind()
+    assert entry["dn"] == f"CN=pseudonymised-{guid},{quarantine}"
+    assert not entry["raw_attributes"].get("displayName")
 
 
 def test_happy_path_erases_verifies_and_notifies(bot, stub):
