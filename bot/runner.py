@@ -196,7 +196,13 @@ class Runner:
         subject = request.subject
         systems = sorted({s.system for s in request.steps if not s.manual})
         results: dict[str, Any] = {}
-        residuals = [r for s in request.steps if s.plan for r in s.plan.residuals]
+        # What a plan foresaw stands until its system is checked; then what the check
+        # saw replaces it (a tombstone with its real date, a metaverse object now gone).
+        foreseen: dict[str, list[Any]] = {}
+        for step in request.steps:
+            if step.plan:
+                foreseen.setdefault(step.system, []).extend(step.plan.residuals)
+        residuals = [r for system, rs in foreseen.items() if system not in systems for r in rs]
         failing: str | None = None
         for system in systems:
             connector = self.connectors.get(system)
@@ -208,6 +214,7 @@ class Runner:
                 if not isinstance(exc, ConnectorError):
                     log_failure(log, "runner: verification in %s raised", exc, system)
                 results[system] = {"absent": None, "detail": _safe(exc)}
+                residuals += foreseen.get(system, [])
                 failing = failing or system
                 continue
             results[system] = {

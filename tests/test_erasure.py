@@ -4,7 +4,7 @@ connectors, on SQLite and on a real PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +21,7 @@ from bot.roles import Actor, Role
 from bot.runner import Runner
 from bot.search import SearchService
 from bot.subjects import AmbiguousSubject, SystemsUnavailable
-from connectors.base import DeletePlan, IdKind, PlanAction, Query, QueryKind
+from connectors.base import DeletePlan, IdKind, PlanAction, Query, QueryKind, ResidualCopy
 from connectors.errors import ConnectorError, Unreachable
 from connectors.memory import MemoryConnector, Person
 
@@ -417,6 +417,47 @@ def test_verification_failure_fails_the_request(engine):
     assert failed.status is Status.FAILED
     assert failed.result["failed_step"] == "verification in ad"
     assert failed.subject is not None  # not scrubbed until it really completes
+
+
+class Foresees(MemoryConnector):
+    """Plans a residual copy; its verification sees another one, or cannot run."""
+
+    def __init__(self, *args, seen: tuple[ResidualCopy, ...], down: bool = False, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.seen, self.down = seen, down
+
+    def plan_delete(self, ref, *, timeout):
+        plan = super().plan_delete(ref, timeout=timeout)
+        return replace(plan, residuals=(ResidualCopy("copy until the next sync"),))
+
+    def verify_absent(self, identifiers, *, timeout):
+        if self.down:
+            raise Unreachable("connection refused")
+        return replace(super().verify_absent(identifiers, timeout=timeout), residuals=self.seen)
+
+
+def test_what_verification_sees_replaces_the_residuals_the_plan_foresaw(engine):
+    seen = (ResidualCopy("tombstone", datetime(2026, 7, 30, tzinfo=UTC)),)
+    w = make_world(engine, Foresees("ad", "AD", [jane()], seen=seen))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    done = w.store.get(request.id)
+    assert done.status is Status.COMPLETED_WITH_RESIDUALS
+    assert [r.description for r in done.residuals] == ["tombstone"]
+
+    w = make_world(engine, Foresees("ad", "AD", [jane("2")], seen=()))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status is Status.COMPLETED  # the copy is gone
+
+
+def test_an_unverified_system_keeps_the_residuals_its_plan_foresaw(engine):
+    w = make_world(engine, Foresees("ad", "AD", [jane()], seen=(), down=True))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    failed = w.store.get(request.id)
+    assert failed.result["failed_step"] == "verification in ad"
+    assert [r["description"] for r in failed.result["residuals"]] == ["copy until the next sync"]
 
 
 def test_a_connector_crash_fails_the_step_without_escaping(engine):
