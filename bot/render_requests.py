@@ -105,10 +105,10 @@ def _residual_text(request: Request) -> str | None:
         return None
     seen: dict[str, str] = {}
     for r in residuals:
-        seen.setdefault(r.description, r.expires.strftime(_DAY) if r.expires else "no date")
+        # Copies without a date go when something happens, which the text names.
+        seen.setdefault(r.description, f" — until {r.expires:{_DAY}}" if r.expires else "")
     return _clip(
-        "*Residual copies*\n"
-        + "\n".join(f"• {mrkdwn_escape(d)} — until {e}" for d, e in seen.items())
+        "*Residual copies*\n" + "\n".join(f"• {mrkdwn_escape(d)}{e}" for d, e in seen.items())
     )
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from bot import render_requests
 from bot.audit import AuditLog, SubjectKeyer
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate
@@ -437,13 +438,23 @@ class Foresees(MemoryConnector):
 
 
 def test_what_verification_sees_replaces_the_residuals_the_plan_foresaw(engine):
-    seen = (ResidualCopy("tombstone", datetime(2026, 7, 30, tzinfo=UTC)),)
+    seen = (
+        ResidualCopy("tombstone", datetime(2026, 7, 30, tzinfo=UTC)),
+        ResidualCopy("run history until cleared"),  # no date: it names its own end
+    )
     w = make_world(engine, Foresees("ad", "AD", [jane()], seen=seen))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.approve(request.id, actor=APPROVER)
     done = w.store.get(request.id)
     assert done.status is Status.COMPLETED_WITH_RESIDUALS
-    assert [r.description for r in done.residuals] == ["tombstone"]
+    assert [r.description for r in done.residuals] == ["tombstone", "run history until cleared"]
+    lines = [
+        line
+        for block in render_requests.finished_message(done).blocks
+        for line in block.get("text", {}).get("text", "").splitlines()
+    ]
+    assert "• tombstone — until 2026-07-30" in lines
+    assert "• run history until cleared" in lines  # no "until" without a date
 
     w = make_world(engine, Foresees("ad", "AD", [jane("2")], seen=()))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
