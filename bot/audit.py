@@ -15,7 +15,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,19 +24,22 @@ import sqlalchemy as sa
 from bot.audit_schema import audit_events, audit_head
 from bot.errors import AuditUnavailable
 
-__all__ = ["AuditEvent", "AuditLog", "ChainReport", "SubjectKeyer"]
+__all__ = ["AuditEvent", "AuditLog", "ChainReport", "Entry", "SubjectKeyer"]
 
 log = logging.getLogger(__name__)
 GENESIS = "0" * 64
-_MAX_APPEND_TRIES = 50
 
 # Built once: compiling statements per call cost more than the SQLite commit itself.
-_READ_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash)
-_MOVE_HEAD = (
+# Taking the next number is the transaction's first write to the head row: it holds the
+# row lock (PostgreSQL) or the write lock (SQLite) until commit, so concurrent writers
+# queue behind it and each links to the hash the one before it committed.
+_TAKE_SEQ = (
     sa.update(audit_head)
-    .where(audit_head.c.id == 1, audit_head.c.seq == sa.bindparam("old_seq"))
-    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+    .where(audit_head.c.id == 1)
+    .values(seq=audit_head.c.seq + 1)
+    .returning(audit_head.c.seq, audit_head.c.hash)
 )
+_SET_HASH = sa.update(audit_head).where(audit_head.c.id == 1).values(hash=sa.bindparam("digest"))
 _INSERT_EVENT = sa.insert(audit_events)
 
 
@@ -51,6 +54,19 @@ class SubjectKeyer:
     def key(self, identifier: str) -> str:
         normal = unicodedata.normalize("NFKC", identifier).strip().casefold()
         return hmac.new(self._secret, normal.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event to append (an `AuditEvent` is one read back, with its place in the chain)."""
+
+    actor: str
+    roles: tuple[str, ...] | list[str]
+    action: str
+    outcome: str = "ok"
+    subject_key: str | None = None
+    request_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,68 +141,43 @@ class AuditLog:
         request_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append one event and return its sequence number.
+        """Append one event in a transaction of its own and return its sequence number.
 
         Raises AuditUnavailable when the store cannot be written: callers
         refuse the action rather than act unrecorded.
         """
-        detail_text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
-        roles_text = ",".join(sorted(roles))
+        entry = Entry(actor, roles, action, outcome, subject_key, request_id, detail or {})
         try:
-            for _ in range(_MAX_APPEND_TRIES):
-                seq = self._try_append(
-                    actor, roles_text, action, outcome, subject_key, request_id, detail_text
-                )
-                if seq is not None:
-                    return seq
+            with self._engine.begin() as conn:
+                return self.append(conn, entry)
         except sa.exc.SQLAlchemyError as exc:
             log.error("audit store write failed: %s", exc.__class__.__name__)
             raise AuditUnavailable("The audit store is unavailable, so nothing was done.") from exc
-        raise AuditUnavailable("The audit store is busy; please try again.")
 
-    def _try_append(
-        self,
-        actor: str,
-        roles: str,
-        action: str,
-        outcome: str,
-        subject_key: str | None,
-        request_id: str | None,
-        detail: str,
-    ) -> int | None:
-        with self._engine.begin() as conn:
-            head = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).one()
-            seq = head.seq + 1
-            at = self._clock()
-            fields = _fields(
-                seq, at, actor, roles, action, request_id, subject_key, outcome, detail
-            )
-            digest = _event_hash(head.hash, fields)
-            # Compare-and-set on the head: a concurrent writer makes this match no row.
-            moved = conn.execute(
-                sa.update(audit_head)
-                .where(audit_head.c.id == 1, audit_head.c.seq == head.seq)
-                .values(seq=seq, hash=digest)
-            ).rowcount
-            if moved != 1:
-                conn.rollback()
-                return None
-            conn.execute(
-                sa.insert(audit_events).values(
-                    seq=seq,
-                    at=at,
-                    actor=actor,
-                    roles=roles,
-                    action=action,
-                    request_id=request_id,
-                    subject_key=subject_key,
-                    outcome=outcome,
-                    detail=detail,
-                    prev_hash=head.hash,
-                    hash=digest,
-                )
-            )
-            return seq
+    def append(self, conn: sa.Connection, entry: Entry) -> int:
+        """Append `entry` inside the caller's transaction, so the event and the change it
+        records commit together or not at all. Call it last in the transaction: it locks
+        the chain's head until commit."""
+        detail = json.dumps(dict(entry.detail), sort_keys=True, separators=(",", ":"))
+        roles = ",".join(sorted(entry.roles))
+        seq, prev_hash = conn.execute(_TAKE_SEQ).one()
+        at = self._clock()
+        fields = _fields(
+            seq, at, entry.actor, roles, entry.action, entry.request_id, entry.subject_key,
+            entry.outcome, detail,
+        )  # fmt: skip
+        digest = _event_hash(prev_hash, fields)
+        conn.execute(_SET_HASH, {"digest": digest})
+        conn.execute(
+            _INSERT_EVENT,
+            {
+                "seq": seq, "at": at, "actor": entry.actor, "roles": roles,
+                "action": entry.action, "request_id": entry.request_id,
+                "subject_key": entry.subject_key, "outcome": entry.outcome, "detail": detail,
+                "prev_hash": prev_hash, "hash": digest,
+            },
+        )  # fmt: skip
+        return seq
 
     def events(
         self, *, subject_key: str | None = None, request_id: str | None = None, limit: int = 1000

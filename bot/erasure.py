@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.audit import AuditLog, SubjectKeyer
+from bot.audit import AuditLog, Entry, SubjectKeyer
 from bot.config import PolicyConfig
 from bot.errors import NotAllowed, NotFound, RequestStateError
 from bot.notify import Notifier
@@ -69,16 +69,11 @@ class ErasureService:
             approvals_needed=self.policy.erasure_approvals,
             due_at=add_calendar_month(now, self.policy.deadline_months),
             expires_at=now + timedelta(hours=self.policy.approval_expires_hours),
-        )
-        self._audit(
-            actor,
-            "request_created",
-            request,
-            detail={
-                "kind": "erasure",
-                "steps": [{"system": s.system, "action": s.action.value} for s in request.steps],
-            },
-        )
+            event=self._event(
+                actor, "request_created", None, keys, kind="erasure",
+                steps=[{"system": s.system, "action": s.action.value} for s in steps],
+            ),
+        )  # fmt: skip
         # The message shows the status it will have once posted.
         ref = self.notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
         if ref:
@@ -132,12 +127,10 @@ class ErasureService:
 
     def approve(self, request_id: str, *, actor: Actor) -> Decision:
         request = self._decidable(request_id, actor)
-        decision = self.store.approve(request_id, actor.user_id)
+        approval = self._event(actor, "approval", request_id, request.subject_keys)
+        decision = self.store.approve(request_id, actor.user_id, event=approval)
         if not decision.won:
             return self._lost(decision, actor)
-        self._audit(
-            actor, "approval", decision.request, detail={"missing": decision.approvals_missing}
-        )
         if decision.request.status is Status.APPROVED:
             self.notifier.thread(decision.request, f"Approved by <@{actor.user_id}>.")
             self.notifier.request_updated(decision.request)
@@ -151,11 +144,13 @@ class ErasureService:
         return decision
 
     def reject(self, request_id: str, *, actor: Actor, note: str) -> Decision:
-        self._decidable(request_id, actor)
-        decision = self.store.reject(request_id, actor.user_id, note)
+        request = self._decidable(request_id, actor)
+        rejection = self._event(
+            actor, "rejection", request_id, request.subject_keys, note_length=len(note)
+        )
+        decision = self.store.reject(request_id, actor.user_id, note, event=rejection)
         if not decision.won:
             return self._lost(decision, actor)
-        self._audit(actor, "rejection", decision.request, detail={"note_length": len(note)})
         self.notifier.thread(decision.request, f"Rejected by <@{actor.user_id}>: {note}")
         self.notifier.request_updated(decision.request)
         return decision
@@ -172,11 +167,11 @@ class ErasureService:
             raise RequestStateError(
                 f"{request_id} is {request.status.value}; steps wait for approval."
             )
-        if not self.store.complete_manual_step(request_id, seq, actor.user_id):
-            raise RequestStateError(f"Step {seq} of {request_id} is already done.")
-        self._audit(
-            actor, "step_end", request, detail={"seq": seq, "state": "done", "manual": True}
+        done = self._event(
+            actor, "step_end", request_id, request.subject_keys, seq=seq, state="done", manual=True
         )
+        if not self.store.complete_manual_step(request_id, seq, actor.user_id, event=done):
+            raise RequestStateError(f"Step {seq} of {request_id} is already done.")
         self.notifier.thread(request, f"Step {seq} marked done by <@{actor.user_id}>.")
         self.execute(request_id)
         return self.store.get(request_id)
@@ -184,28 +179,19 @@ class ErasureService:
     def retry(self, request_id: str, *, actor: Actor) -> Request:
         if Role.APPROVER not in actor.roles and Role.ADMIN not in actor.roles:
             raise NotAllowed("Retry needs the *approver* role.")
-        if not self.store.retry(request_id):
+        if not self.store.retry(request_id, event=self._event(actor, "retry", request_id, ())):
             request = self.store.get(request_id)
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
         request = self.store.get(request_id)
-        self._audit(actor, "retry", request)
         self.notifier.thread(request, f"Retry started by <@{actor.user_id}>.")
         self.execute(request_id)
         return request
 
     def expire_stale(self) -> list[str]:
         """Approval windows that ran out: mark expired and redraw their messages."""
-        expired = self.store.expire()
+        expired = self.store.expire(event=Entry(actor="system", roles=[], action="expired"))
         for request_id in expired:
             request = self.store.get(request_id)
-            self.audit.record(
-                actor="system",
-                roles=[],
-                action="expired",
-                outcome="ok",
-                request_id=request_id,
-                subject_key=_first(request.subject_keys),
-            )
             self.notifier.request_updated(request)
             self.notifier.thread(request, "The approval window has passed: request expired.")
         return expired
@@ -227,6 +213,25 @@ class ErasureService:
             raise RequestStateError("You have already approved this request.")
         by = f" by <@{request.decided_by}>" if request.decided_by else ""
         raise RequestStateError(f"{request.id} was already {request.status.value}{by}.")
+
+    def _event(
+        self,
+        actor: Actor,
+        action: str,
+        request_id: str | None,
+        subject_keys: Sequence[str],
+        **detail: object,
+    ) -> Entry:
+        """An audit event for the store to append with the change it records (a missing
+        request id or subject key is filled in by the store)."""
+        return Entry(
+            actor=actor.user_id,
+            roles=actor.role_names,
+            action=action,
+            request_id=request_id,
+            subject_key=_first(subject_keys),
+            detail=detail,
+        )
 
     def _audit(
         self,

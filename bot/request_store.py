@@ -1,6 +1,9 @@
 """Requests in the database. Every decision is a compare-and-set, so that double clicks,
 two approvers at once or two bot replicas produce exactly one decision and one execution.
 
+A change that something should be audited for takes the audit `Entry` and appends it in
+the same transaction: the event and the change commit together or not at all.
+
 Steps are claimed with a lease (`lease_owner`, `lease_until`): a replica that dies
 leaves a lease that runs out, and another replica takes the step over. A step that
 is done is never claimed again.
@@ -10,12 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from bot.audit import AuditLog, Entry
 from bot.errors import NotFound
 from bot.requests import (
     PlannedStep,
@@ -48,10 +52,26 @@ class Decision:
 
 
 class RequestStore:
-    def __init__(self, engine: sa.Engine, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, clock: Clock | None = None, audit: AuditLog | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.audit = audit
         self._years: set[int] = set()  # years whose id counter row exists
+
+    def _log(self, conn: sa.Connection, event: Entry | None, request_id: str) -> None:
+        """Append `event` to the audit chain in `conn`'s transaction (last: it locks the head)."""
+        if event is None:
+            return
+        if self.audit is None:
+            raise RuntimeError("this RequestStore was built without an audit log")
+        if event.subject_key is None:
+            keys = conn.execute(
+                sa.select(requests.c.subject_keys).where(requests.c.id == request_id)
+            ).scalar_one_or_none()
+            event = replace(event, subject_key=next(iter(json.loads(keys or "[]")), None))
+        self.audit.append(conn, replace(event, request_id=event.request_id or request_id))
 
     # -- create and read -------------------------------------------------------
 
@@ -67,6 +87,7 @@ class RequestStore:
         approvals_needed: int,
         due_at: datetime,
         expires_at: datetime,
+        event: Entry | None = None,
     ) -> Request:
         now = self.clock()
         self._ensure_counter(now.year)
@@ -104,6 +125,7 @@ class RequestStore:
                         attempts=0,
                     )
                 )
+            self._log(conn, event, request_id)
         return self.get(request_id)
 
     def _ensure_counter(self, year: int) -> None:
@@ -154,11 +176,20 @@ class RequestStore:
     # -- transitions -----------------------------------------------------------
 
     def transition(
-        self, request_id: str, from_: Iterable[Status], to: Status, **values: Any
+        self,
+        request_id: str,
+        from_: Iterable[Status],
+        to: Status,
+        *,
+        event: Entry | None = None,
+        **values: Any,
     ) -> bool:
-        """Compare-and-set the status; True when this caller moved it."""
+        """Compare-and-set the status; True when this caller moved it (and `event` is logged)."""
         with self.engine.begin() as conn:
-            return self._cas(conn, request_id, from_, to, **values)
+            moved = self._cas(conn, request_id, from_, to, **values)
+            if moved:
+                self._log(conn, event, request_id)
+            return moved
 
     def _cas(
         self,
@@ -191,8 +222,9 @@ class RequestStore:
             )
             self._cas(conn, request_id, {Status.PLANNED}, Status.AWAITING_APPROVAL)
 
-    def approve(self, request_id: str, approver: str) -> Decision:
-        """Record an approval; the one that reaches the needed count approves the request."""
+    def approve(self, request_id: str, approver: str, *, event: Entry | None = None) -> Decision:
+        """Record an approval; the one that reaches the needed count approves the request.
+        `event` is logged with the number of approvals still missing."""
         now = self.clock()
         with self.engine.begin() as conn:
             # Touching the row first takes its lock (PostgreSQL) or the write lock (SQLite):
@@ -238,9 +270,15 @@ class RequestStore:
                     decided_by=approver,
                     decided_at=now,
                 )
-            return Decision(True, self._get_in(conn, request_id), max(0, needed - count))
+            missing = max(0, needed - count)
+            if event is not None:
+                self._log(conn, replace(event, detail={**event.detail, "missing": missing}),
+                          request_id)  # fmt: skip
+            return Decision(True, self._get_in(conn, request_id), missing)
 
-    def reject(self, request_id: str, approver: str, note: str) -> Decision:
+    def reject(
+        self, request_id: str, approver: str, note: str, *, event: Entry | None = None
+    ) -> Decision:
         now = self.clock()
         with self.engine.begin() as conn:
             won = self._cas(
@@ -253,10 +291,13 @@ class RequestStore:
                 decision_note=note,
                 **SCRUBBED,
             )
+            if won:
+                self._log(conn, event, request_id)
             return Decision(won, self._get_in(conn, request_id))
 
-    def expire(self, request_id: str | None = None) -> list[str]:
-        """Mark requests whose approval window has passed as expired; return their ids."""
+    def expire(self, request_id: str | None = None, *, event: Entry | None = None) -> list[str]:
+        """Mark requests whose approval window has passed as expired; return their ids.
+        `event` is logged for each of them."""
         now = self.clock()
         query = sa.select(requests.c.id).where(
             requests.c.status == Status.AWAITING_APPROVAL.value, requests.c.expires_at <= now
@@ -269,11 +310,16 @@ class RequestStore:
             r
             for r in candidates
             if self.transition(
-                r, {Status.AWAITING_APPROVAL}, Status.EXPIRED, decided_at=now, **SCRUBBED
+                r,
+                {Status.AWAITING_APPROVAL},
+                Status.EXPIRED,
+                event=event,
+                decided_at=now,
+                **SCRUBBED,
             )
         ]
 
-    def retry(self, request_id: str) -> bool:
+    def retry(self, request_id: str, *, event: Entry | None = None) -> bool:
         """A failed request goes back to approved; its failed steps to pending."""
         with self.engine.begin() as conn:
             if not self._cas(conn, request_id, {Status.FAILED}, Status.APPROVED):
@@ -286,16 +332,25 @@ class RequestStore:
                 )
                 .values(state=StepState.PENDING.value, lease_owner=None, lease_until=None)
             )
+            self._log(conn, event, request_id)
             return True
 
     # -- steps and leases ------------------------------------------------------
 
-    def claim_step(self, request_id: str, seq: int, owner: str, lease: timedelta) -> bool:
+    def claim_step(
+        self,
+        request_id: str,
+        seq: int,
+        owner: str,
+        lease: timedelta,
+        *,
+        event: Entry | None = None,
+    ) -> bool:
         """Take a pending step, or a running one whose lease ran out (its runner died)."""
         now = self.clock()
         steps = request_steps.c
         return self._update_step(
-            request_id, seq,
+            request_id, seq, event,
             sa.or_(steps.state == StepState.PENDING.value,
                    sa.and_(steps.state == StepState.RUNNING.value, steps.lease_until < now)),
             state=StepState.RUNNING.value, lease_owner=owner, lease_until=now + lease,
@@ -304,7 +359,7 @@ class RequestStore:
 
     def renew_step(self, request_id: str, seq: int, owner: str, lease: timedelta) -> bool:
         return self._update_step(
-            request_id, seq, *_held_by(owner), lease_until=self.clock() + lease
+            request_id, seq, None, *_held_by(owner), lease_until=self.clock() + lease
         )
 
     def finish_step(
@@ -316,30 +371,56 @@ class RequestStore:
         *,
         error: str | None = None,
         detail: str | None = None,
+        event: Entry | None = None,
     ) -> bool:
         """Record a step's end; only the lease holder may (a taken-over runner may not)."""
         return self._update_step(
-            request_id, seq, *_held_by(owner), state=state.value, error=error, detail=detail,
+            request_id, seq, event, *_held_by(owner), state=state.value, error=error, detail=detail,
             finished_at=self.clock(), lease_until=None,
         )  # fmt: skip
 
-    def complete_manual_step(self, request_id: str, seq: int, user: str) -> bool:
+    def fail_step(
+        self, request_id: str, seq: int, owner: str, error: str, *, event: Entry | None = None
+    ) -> bool:
+        """The lease holder's step failed: the step and its request fail together."""
+        with self.engine.begin() as conn:
+            failed = conn.execute(
+                sa.update(request_steps)
+                .where(request_steps.c.request_id == request_id, request_steps.c.seq == seq,
+                       *_held_by(owner))
+                .values(state=StepState.FAILED.value, error=error, finished_at=self.clock(),
+                        lease_until=None)
+            ).rowcount == 1  # fmt: skip
+            if failed:
+                self._cas(conn, request_id, {Status.RUNNING}, Status.FAILED)
+                self._log(conn, event, request_id)
+            return failed
+
+    def complete_manual_step(
+        self, request_id: str, seq: int, user: str, *, event: Entry | None = None
+    ) -> bool:
         now = self.clock()
         return self._update_step(
-            request_id, seq, request_steps.c.action == PlanAction.MANUAL.value,
+            request_id, seq, event, request_steps.c.action == PlanAction.MANUAL.value,
             request_steps.c.state == StepState.PENDING.value,
             state=StepState.DONE.value, done_by=user, attempts=1, started_at=now, finished_at=now,
         )  # fmt: skip
 
-    def _update_step(self, request_id: str, seq: int, *where: Any, **values: Any) -> bool:
-        """Compare-and-set on one step: True when `where` held and this caller changed it."""
+    def _update_step(
+        self, request_id: str, seq: int, event: Entry | None, *where: Any, **values: Any
+    ) -> bool:
+        """Compare-and-set on one step: True when `where` held and this caller changed it
+        (and then `event` is logged with the change)."""
         with self.engine.begin() as conn:
-            return conn.execute(
+            won = conn.execute(
                 sa.update(request_steps)
                 .where(request_steps.c.request_id == request_id, request_steps.c.seq == seq,
                        *where)
                 .values(**values)
             ).rowcount == 1  # fmt: skip
+            if won:
+                self._log(conn, event, request_id)
+            return won
 
     def claim_request(self, request_id: str, owner: str, lease: timedelta) -> bool:
         """A request-level lease, for the verification phase."""
@@ -361,10 +442,17 @@ class RequestStore:
                 == 1
             )
 
-    def finish(self, request_id: str, status: Status, result: dict[str, Any]) -> bool:
+    def finish(
+        self,
+        request_id: str,
+        status: Status,
+        result: dict[str, Any],
+        *,
+        event: Entry | None = None,
+    ) -> bool:
         """Complete a verified request, scrubbed down to its subject keys."""
-        return self.transition(request_id, {Status.VERIFYING}, status, result=json.dumps(result),
-                               lease_until=None, **SCRUBBED)  # fmt: skip
+        return self.transition(request_id, {Status.VERIFYING}, status, event=event,
+                               result=json.dumps(result), lease_until=None, **SCRUBBED)  # fmt: skip
 
     def runnable(self) -> list[str]:
         """Requests a runner should look at: approved, running or verifying."""

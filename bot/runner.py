@@ -26,7 +26,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from bot.audit import AuditLog
+from bot.audit import AuditLog, Entry
 from bot.logs import log_failure
 from bot.notify import Notifier
 from bot.request_store import RequestStore
@@ -93,7 +93,8 @@ class Runner:
                 if step.detail != "announced" and self._announce(request, step):
                     self.notifier.manual_step(request, step)
                 return False
-            if not self.store.claim_step(request.id, step.seq, self.owner, self.lease):
+            start = self._event("step_start", request, seq=step.seq, system=step.system)
+            if not self.store.claim_step(request.id, step.seq, self.owner, self.lease, event=start):
                 return False  # another runner holds it, or it failed
             if not self._run_step(request, step):
                 return False
@@ -109,8 +110,9 @@ class Runner:
         )
 
     def _run_step(self, request: Request, step: Step) -> bool:
+        """Run a claimed step (its start is audited with the claim); record how it ended."""
         connector = self.connectors.get(step.system)
-        self._audit("step_start", request, detail={"seq": step.seq, "system": step.system})
+        where = {"seq": step.seq, "system": step.system}
         try:
             if connector is None or step.plan is None:
                 raise ConnectorError("connector not configured")
@@ -119,52 +121,29 @@ class Runner:
             if not isinstance(exc, ConnectorError):
                 log_failure(log, "runner: step %s of %s raised", exc, step.seq, request.id)
                 exc = ConnectorError(f"internal error ({exc.__class__.__name__})")
-            self.store.finish_step(
-                request.id, step.seq, self.owner, StepState.FAILED, error=str(exc)
-            )
-            self.store.transition(request.id, {Status.RUNNING}, Status.FAILED)
-            self._audit(
-                "step_end",
-                request,
-                outcome="failed",
-                detail={"seq": step.seq, "system": step.system, "error": str(exc)},
-            )
-            self._finished(self.store.get(request.id))
+            self._fail(request, step, str(exc), {**where, "error": str(exc)})
             return False
         if not result.done and self._waited_too_long(request):
             error = f"still waiting after {self.wait_limit}: {result.detail or 'no progress'}"
-            self.store.finish_step(request.id, step.seq, self.owner, StepState.FAILED, error=error)
-            self.store.transition(request.id, {Status.RUNNING}, Status.FAILED)
-            self._audit(
-                "step_end",
-                request,
-                outcome="failed",
-                detail={"seq": step.seq, "system": step.system, "error": "wait limit"},
-            )
-            self._finished(self.store.get(request.id))
+            self._fail(request, step, error, {**where, "error": "wait limit"})
             return False
         if not result.done:  # waiting on something else (e.g. a deletion rule): later
             self.store.finish_step(
-                request.id,
-                step.seq,
-                self.owner,
-                StepState.PENDING,
-                detail=result.detail or "waiting",
-            )
-            self._audit("step_wait", request, detail={"seq": step.seq, "system": step.system})
+                request.id, step.seq, self.owner, StepState.PENDING,
+                detail=result.detail or "waiting", event=self._event("step_wait", request, **where),
+            )  # fmt: skip
             return False
         detail = "already absent" if result.already_absent else (result.detail or "done")
-        self.store.finish_step(request.id, step.seq, self.owner, StepState.DONE, detail=detail)
-        self._audit(
-            "step_end",
-            request,
-            detail={
-                "seq": step.seq,
-                "system": step.system,
-                "already_absent": result.already_absent,
-            },
+        end = self._event("step_end", request, **where, already_absent=result.already_absent)
+        self.store.finish_step(
+            request.id, step.seq, self.owner, StepState.DONE, detail=detail, event=end
         )
         return True
+
+    def _fail(self, request: Request, step: Step, error: str, detail: dict[str, Any]) -> None:
+        end = self._event("step_end", request, outcome="failed", **detail)
+        self.store.fail_step(request.id, step.seq, self.owner, error, event=end)
+        self._finished(self.store.get(request.id))
 
     def _waited_too_long(self, request: Request) -> bool:
         since = request.decided_at or request.received_at
@@ -225,11 +204,8 @@ class Runner:
             residuals += list(check.residuals)
             if not check.absent:
                 failing = failing or system
-        self._audit(
-            "verification",
-            request,
-            outcome="ok" if not failing else "failed",
-            detail={"systems": results},
+        checked = self._event(
+            "verification", request, outcome="failed" if failing else "ok", systems=results
         )
         outcome = {
             "verification": results,
@@ -241,12 +217,13 @@ class Runner:
                 request.id,
                 {Status.VERIFYING},
                 Status.FAILED,
+                event=checked,
                 result=json.dumps(outcome),
                 lease_until=None,
             )
         else:
             status = Status.COMPLETED_WITH_RESIDUALS if residuals else Status.COMPLETED
-            self.store.finish(request.id, status, outcome)
+            self.store.finish(request.id, status, outcome, event=checked)
         done = self.store.get(request.id)
         self._finished(done)
         return done
@@ -267,27 +244,28 @@ class Runner:
                     request.id,
                     exc.__class__.__name__,
                 )
-                self._audit("notify", request, outcome="failed", detail={"what": what})
+                self._audit("notify", request, outcome="failed", what=what)
                 continue
-            self._audit("notify", request, detail={"what": what, "status": request.status.value})
+            self._audit("notify", request, what=what, status=request.status.value)
 
-    def _audit(
-        self,
-        action: str,
-        request: Request,
-        *,
-        outcome: str = "ok",
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.audit.record(
+    def _event(self, action: str, request: Request, *, outcome: str = "ok", **detail: Any) -> Entry:
+        return Entry(
             actor=self.owner,
             roles=["system"],
             action=action,
             outcome=outcome,
             request_id=request.id,
             subject_key=request.subject_keys[0] if request.subject_keys else None,
-            detail=detail or {},
+            detail=detail,
         )
+
+    def _audit(self, action: str, request: Request, *, outcome: str = "ok", **detail: Any) -> None:
+        """An event that records no change in the store (a notification)."""
+        event = self._event(action, request, outcome=outcome, **detail)
+        self.audit.record(
+            actor=event.actor, roles=event.roles, action=event.action, outcome=event.outcome,
+            request_id=event.request_id, subject_key=event.subject_key, detail=event.detail,
+        )  # fmt: skip
 
 
 def _safe(exc: Exception) -> str:

@@ -129,7 +129,7 @@ def build_services(
         timeout=config.search.timeout_seconds,
         max_hits_per_system=config.search.max_hits_per_system,
     )
-    store = RequestStore(engine)
+    store = RequestStore(engine, audit=audit)
     by_name = {c.name: c for c in conns}
     rc = config.runner
     runner = Runner(

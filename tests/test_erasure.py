@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from bot import render_requests
-from bot.audit import AuditLog, SubjectKeyer
+from bot.audit import AuditLog, Entry, SubjectKeyer
+from bot.audit_schema import audit_events
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
@@ -103,7 +104,7 @@ def make_world(engine, *connectors: MemoryConnector, approvals: int = 1) -> Worl
     clock = Clock()
     audit = AuditLog(engine)
     keyer = SubjectKeyer("test-subject-key-0123456789")
-    store = RequestStore(engine, clock=clock)
+    store = RequestStore(engine, clock=clock, audit=audit)
     notifier = Recorder()
     by_name = {c.name: c for c in connectors}
     runner = Runner(
@@ -375,6 +376,35 @@ def test_a_dead_runners_step_is_taken_over_and_done_steps_are_not_repeated(engin
     assert finished.status is Status.COMPLETED
     assert hr.calls.count("apply_delete") == 1  # step 1 was not repeated
     assert [s.attempts for s in finished.steps] == [1, 2]
+
+
+def test_a_step_change_and_its_audit_event_commit_together_or_not_at_all(engine):
+    ad = MemoryConnector("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.execute = lambda _id: None
+    w.erasure.approve(request.id, actor=APPROVER)
+    w.store.transition(request.id, {Status.APPROVED}, Status.RUNNING)
+    head = w.audit.verify().events
+    # Occupy the chain's next place: the append fails inside the claim's transaction.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(audit_events).values(
+                seq=head + 1, at=w.clock.now, actor="x", roles="", action="x", outcome="x",
+                detail="{}", prev_hash="x", hash="x",
+            )
+        )  # fmt: skip
+    start = Entry("runner-1", ["system"], "step_start", request_id=request.id)
+    with pytest.raises(sa.exc.IntegrityError):
+        w.store.claim_step(request.id, 1, "runner-1", timedelta(seconds=30), event=start)
+    (step,) = w.store.get(request.id).steps
+    assert (step.state, step.attempts) == (StepState.PENDING, 0)  # not claimed unaudited
+    with engine.begin() as conn:
+        conn.execute(sa.delete(audit_events).where(audit_events.c.seq == head + 1))
+    assert w.store.claim_step(request.id, 1, "runner-1", timedelta(seconds=30), event=start)
+    report = w.audit.verify()
+    assert (report.ok, report.events) == (True, head + 1)
+    assert w.audit.events(request_id=request.id)[-1].action == "step_start"
 
 
 def test_manual_step_waits_for_done_by_the_assigned_role(engine):
