@@ -103,13 +103,12 @@ def _residual_text(request: Request) -> str | None:
     residuals = request.residuals or [r for s in request.steps if s.plan for r in s.plan.residuals]
     if not residuals:
         return None
-    seen: dict[str, str] = {}
-    for r in residuals:
-        # Copies without a date go when something happens, which the text names.
-        seen.setdefault(r.description, f" — until {r.expires:{_DAY}}" if r.expires else "")
-    return _clip(
-        "*Residual copies*\n" + "\n".join(f"• {mrkdwn_escape(d)}{e}" for d, e in seen.items())
+    # Copies without a date go when something happens, which the text names.
+    lines = dict.fromkeys(
+        f"• {mrkdwn_escape(r.description)}" + (f" — until {r.expires:{_DAY}}" if r.expires else "")
+        for r in residuals
     )
+    return _clip("*Residual copies*\n" + "\n".join(lines))
 
 
 def approval_message(request: Request) -> Reply:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from bot.audit import AuditLog, Entry
 from bot.errors import NotFound
 from bot.requests import (
+    TERMINAL,
     PlannedStep,
     Request,
     Status,
@@ -37,8 +38,8 @@ from connectors.base import PlanAction
 __all__ = ["Decision", "RequestStore"]
 
 Clock = Callable[[], datetime]
-# A request that ends (completed, rejected, expired) keeps only its subject keys (HMACs):
-# the person's name, account, identifiers and the free-text reason go.
+# A request that ends (completed, rejected, expired, cancelled) keeps only its subject keys
+# (HMACs): the person's name, account, identifiers and the free-text reason go.
 SCRUBBED: dict[str, Any] = {"subject": None, "reason": None}
 
 
@@ -199,19 +200,28 @@ class RequestStore:
         to: Status,
         **values: Any,
     ) -> bool:
-        return (
+        """Move the status if it is one of `from_`. Entering an end state scrubs the request
+        down to its subject keys: display fields, reason, and the steps' plans, whose
+        object references (objectGUID, MV object id) would lead back to residual copies."""
+        ends = to in TERMINAL
+        moved = conn.execute(
+            sa.update(requests)
+            .where(requests.c.id == request_id, requests.c.status.in_([s.value for s in from_]))
+            .values(
+                status=to.value,
+                version=requests.c.version + 1,
+                updated_at=self.clock(),
+                **(SCRUBBED if ends else {}),
+                **values,
+            )
+        ).rowcount == 1  # fmt: skip
+        if moved and ends:
             conn.execute(
-                sa.update(requests)
-                .where(requests.c.id == request_id, requests.c.status.in_([s.value for s in from_]))
-                .values(
-                    status=to.value,
-                    version=requests.c.version + 1,
-                    updated_at=self.clock(),
-                    **values,
-                )
-            ).rowcount
-            == 1
-        )
+                sa.update(request_steps)
+                .where(request_steps.c.request_id == request_id)
+                .values(plan=None)
+            )
+        return moved
 
     def attach_message(self, request_id: str, channel: str, ts: str) -> None:
         with self.engine.begin() as conn:
@@ -289,7 +299,6 @@ class RequestStore:
                 decided_by=approver,
                 decided_at=now,
                 decision_note=note,
-                **SCRUBBED,
             )
             if won:
                 self._log(conn, event, request_id)
@@ -315,7 +324,6 @@ class RequestStore:
                 Status.EXPIRED,
                 event=event,
                 decided_at=now,
-                **SCRUBBED,
             )
         ]
 
@@ -452,7 +460,7 @@ class RequestStore:
     ) -> bool:
         """Complete a verified request, scrubbed down to its subject keys."""
         return self.transition(request_id, {Status.VERIFYING}, status, event=event,
-                               result=json.dumps(result), lease_until=None, **SCRUBBED)  # fmt: skip
+                               result=json.dumps(result), lease_until=None)  # fmt: skip
 
     def runnable(self) -> list[str]:
         """Requests a runner should look at: approved, running or verifying."""

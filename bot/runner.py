@@ -273,7 +273,7 @@ def _safe(exc: Exception) -> str:
 
 
 def _dedupe(residuals: list[Any]) -> list[Any]:
-    seen: dict[str, Any] = {}
+    seen: dict[tuple[str, Any], Any] = {}
     for r in residuals:
-        seen.setdefault(r.description, r)
+        seen.setdefault((r.description, r.expires), r)
     return list(seen.values())

@@ -263,22 +263,23 @@ class AdEraser:
         remaining = tuple(
             ObjectRef(system, _guid_of(e) or "unknown") for e in live if e not in kept
         )
+        # Residual texts name no objectGUID: they reach Slack and the audit chain, which
+        # outlives the copies and cannot be scrubbed; a GUID would lead back to them.
         residuals = [
             ResidualCopy(
-                f"AD pseudonymised account {_guid_of(e)} in the quarantine OU (objectGUID, "
-                "objectSid, sAMAccountName, group memberships), until someone deletes it"
+                "AD pseudonymised account in the quarantine OU (objectGUID, objectSid, "
+                "sAMAccountName, group memberships), until someone deletes it"
             )
-            for e in kept
+            for _ in kept
         ]
         lt = self.lifetimes(timeout=timeout) if dead else None
         for e in dead:
-            of = f" {_guid_of(e)}"
             changed = generalized_time(e["raw_attributes"].get("whenChanged"))
             if lt is None or changed is None:
-                residuals.append(ResidualCopy(f"AD deleted object{of}, deletion time unknown"))
+                residuals.append(ResidualCopy("AD deleted object, deletion time unknown"))
                 continue
             recycled = _text(e, "isRecycled").upper() == "TRUE"
-            residuals += _residuals(lt, changed, recycled=recycled, of=of)
+            residuals += _residuals(lt, changed, recycled=recycled)
         detail = (
             f"{len(remaining)} live object(s) with personal data match"
             if remaining
@@ -363,19 +364,17 @@ class AdEraser:
 _TOMBSTONE_ATTRS = ["objectGUID", "isDeleted", "isRecycled", "lastKnownParent", "whenChanged"]
 
 
-def _residuals(
-    lt: Lifetimes, start: datetime, *, recycled: bool, of: str = ""
-) -> list[ResidualCopy]:
+def _residuals(lt: Lifetimes, start: datetime, *, recycled: bool) -> list[ResidualCopy]:
     """The copies AD keeps from `start` on: a deleted object (Recycle Bin on and not yet
     recycled) for msDS-DeletedObjectLifetime, then a tombstone for tombstoneLifetime."""
     few = "objectGUID, objectSid, sAMAccountName"
     if recycled or not lt.recycle_bin:
-        text = f"AD tombstone{of} ({few}) for {lt.tombstone.days} days; {_GC_NOTE}"
+        text = f"AD tombstone ({few}) for {lt.tombstone.days} days; {_GC_NOTE}"
         return [ResidualCopy(text, start + lt.tombstone)]
     end = start + lt.deleted_object
     return [
         ResidualCopy(
-            f"AD deleted object{of} with all its attributes, restorable from the Recycle Bin, "
+            f"AD deleted object with all its attributes, restorable from the Recycle Bin, "
             f"for {lt.deleted_object.days} days (msDS-DeletedObjectLifetime)",
             end,
         ),

@@ -216,6 +216,7 @@ def test_happy_path_runs_verifies_notifies_and_scrubs(engine):
     assert [s.state for s in done.steps] == [StepState.DONE]
     assert done.result["verification"]["ad"]["absent"] is True
     assert done.subject is None and done.reason is None  # scrubbed
+    assert all(s.plan is None for s in done.steps)  # and the objectGUIDs in the plans
     assert done.subject_keys  # kept
     assert w.notifier.of("finished") == ["completed"]
     assert "Approved by <@UAPP>." in w.notifier.of("thread")
@@ -313,6 +314,7 @@ def test_rejection_with_a_reason(engine):
         w.erasure.approve(request.id, actor=APPROVER2)
     assert "apply_delete" not in ad.calls
     assert rejected.subject is None and rejected.reason is None  # scrubbed: keys only
+    assert all(s.plan is None for s in rejected.steps)
     assert rejected.subject_keys
 
 
