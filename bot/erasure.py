@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.audit import AuditLog, Entry, SubjectKeyer
+from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.errors import NotAllowed, NotFound, RequestStateError
-from bot.notify import Notifier
 from bot.request_store import Decision, RequestStore
 from bot.requests import PlannedStep, Request, Status, add_calendar_month
 from bot.roles import Actor, Role
@@ -35,7 +35,7 @@ class ErasureService:
     connectors: Mapping[str, Connector]
     audit: AuditLog
     keyer: SubjectKeyer
-    notifier: Notifier
+    notifier: AuditedNotifier  # audits each message; a failed one never raises
     policy: PolicyConfig
     execute: Callable[[str], None]  # schedules the runner for a request id
     timeout: float = 5.0
@@ -74,13 +74,14 @@ class ErasureService:
                 steps=[{"system": s.system, "action": s.action.value} for s in steps],
             ),
         )  # fmt: skip
-        # The message shows the status it will have once posted.
+        # The message shows the status it will have once posted. Without it (no channel,
+        # or Slack failed) the request still awaits approval: `/mim approve` decides it,
+        # and expiry scrubs it, rather than it sitting unseen in PLANNED.
         ref = self.notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
         if ref:
             self.store.attach_message(request.id, *ref)
         else:
             self.store.transition(request.id, {Status.PLANNED}, Status.AWAITING_APPROVAL)
-        self._audit(actor, "notify", request, detail={"what": "approval_requested"})
         return self.store.get(request.id)
 
     def plan(self, match: Match) -> list[PlannedStep]:

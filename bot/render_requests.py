@@ -248,12 +248,14 @@ def finished_message(request: Request) -> Reply:
 
 
 def request_created(request: Request) -> Reply:
+    due = f"({len(request.steps)} step(s)); due {request.due_at.strftime(_DAY)}."
+    if request.message_ts:
+        return Reply(text=f"Erasure request {request.id} created and sent for approval {due}")
     return Reply(
         text=(
-            f"Erasure request {request.id} created and sent for approval "
-            f"({len(request.steps)} step(s)); due {request.due_at.strftime(_DAY)}."
-        ),
-        private=True,
+            f"Erasure request {request.id} created {due} No approval message could be posted "
+            f"to the approvals channel: an approver can run `/mim approve {request.id}`."
+        )
     )
 
 

@@ -26,9 +26,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from bot.audit import AuditLog, Entry
+from bot.audit import Entry
+from bot.audited_notifier import AuditedNotifier
 from bot.logs import log_failure
-from bot.notify import Notifier
 from bot.request_store import RequestStore
 from bot.requests import Request, Status, Step, StepState, residual_to_json
 from connectors.base import Connector, StepResult
@@ -45,8 +45,7 @@ TRANSIENT = (Unreachable, TimedOut)
 class Runner:
     store: RequestStore
     connectors: Mapping[str, Connector]
-    audit: AuditLog
-    notifier: Notifier
+    notifier: AuditedNotifier
     lease: timedelta = timedelta(seconds=60)
     attempts: int = 3
     backoff_seconds: float = 0.5
@@ -90,8 +89,8 @@ class Runner:
             if step.state in (StepState.DONE, StepState.SKIPPED):
                 continue
             if step.manual:
-                if step.detail != "announced" and self._announce(request, step):
-                    self.notifier.manual_step(request, step)
+                if step.detail != "announced":
+                    self._announce(request, step)
                 return False
             start = self._event("step_start", request, seq=step.seq, system=step.system)
             if not self.store.claim_step(request.id, step.seq, self.owner, self.lease, event=start):
@@ -101,13 +100,16 @@ class Runner:
             self.notifier.request_updated(self.store.get(request.id))
         return self.store.transition(request.id, {Status.RUNNING}, Status.VERIFYING)
 
-    def _announce(self, request: Request, step: Step) -> bool:
-        # Post each manual step once, even with several runners.
-        return self.store.claim_step(
-            request.id, step.seq, self.owner, self.lease
-        ) and self.store.finish_step(
-            request.id, step.seq, self.owner, StepState.PENDING, detail="announced"
-        )
+    def _announce(self, request: Request, step: Step) -> None:
+        # Post each manual step once, even with several runners: the claim makes one
+        # runner the poster; a failed post leaves it unannounced for the next round.
+        if not self.store.claim_step(request.id, step.seq, self.owner, self.lease):
+            return
+        posted = self.notifier.manual_step(request, step)
+        self.store.finish_step(
+            request.id, step.seq, self.owner, StepState.PENDING,
+            detail="announced" if posted else None,
+        )  # fmt: skip
 
     def _run_step(self, request: Request, step: Step) -> bool:
         """Run a claimed step (its start is audited with the claim); record how it ended."""
@@ -231,22 +233,8 @@ class Runner:
     # -- notifications ----------------------------------------------------------
 
     def _finished(self, request: Request) -> None:
-        for what, call in (
-            ("request_updated", self.notifier.request_updated),
-            ("finished", self.notifier.finished),
-        ):
-            try:
-                call(request)
-            except Exception as exc:  # noqa: BLE001 - a Slack failure must not undo the work
-                log.error(
-                    "runner: notification %s for %s failed: %s",
-                    what,
-                    request.id,
-                    exc.__class__.__name__,
-                )
-                self._audit("notify", request, outcome="failed", what=what)
-                continue
-            self._audit("notify", request, what=what, status=request.status.value)
+        self.notifier.request_updated(request)
+        self.notifier.finished(request)
 
     def _event(self, action: str, request: Request, *, outcome: str = "ok", **detail: Any) -> Entry:
         return Entry(
@@ -258,14 +246,6 @@ class Runner:
             subject_key=request.subject_keys[0] if request.subject_keys else None,
             detail=detail,
         )
-
-    def _audit(self, action: str, request: Request, *, outcome: str = "ok", **detail: Any) -> None:
-        """An event that records no change in the store (a notification)."""
-        event = self._event(action, request, outcome=outcome, **detail)
-        self.audit.record(
-            actor=event.actor, roles=event.roles, action=event.action, outcome=event.outcome,
-            request_id=event.request_id, subject_key=event.subject_key, detail=event.detail,
-        )  # fmt: skip
 
 
 def _safe(exc: Exception) -> str:

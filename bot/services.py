@@ -6,6 +6,7 @@ No globals: the Slack app, the console and the tests each build their own
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,9 +15,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from bot.audit import AuditLog, SubjectKeyer
+from bot.audited_notifier import AuditedNotifier
 from bot.config import AppConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
+from bot.logs import log_failure
 from bot.notify import Notifier
 from bot.request_store import RequestStore
 from bot.roles import RoleResolver, UsergroupLookup
@@ -26,6 +29,8 @@ from bot.show import ShowService
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Services", "build_connectors", "build_services"]
 
@@ -130,13 +135,13 @@ def build_services(
         max_hits_per_system=config.search.max_hits_per_system,
     )
     store = RequestStore(engine, audit=audit)
+    told = AuditedNotifier(notifier, audit)
     by_name = {c.name: c for c in conns}
     rc = config.runner
     runner = Runner(
         store=store,
         connectors=by_name,
-        audit=audit,
-        notifier=notifier,
+        notifier=told,
         lease=timedelta(seconds=rc.lease_seconds),
         attempts=rc.attempts,
         backoff_seconds=rc.backoff_seconds,
@@ -150,7 +155,15 @@ def build_services(
         if jobs is None:
             runner.run(request_id)
         else:
-            jobs.submit(runner.run, request_id)
+            jobs.submit(run_logged, request_id)
+
+    def run_logged(request_id: str) -> None:
+        # Nobody waits on the job's future: a failure would vanish. The worker's
+        # periodic resume picks the request up again.
+        try:
+            runner.run(request_id)
+        except Exception as exc:  # noqa: BLE001 - boundary of a background job
+            log_failure(log, "runner: request %s could not advance", exc, request_id)
 
     erasure = ErasureService(
         store=store,
@@ -158,7 +171,7 @@ def build_services(
         connectors=by_name,
         audit=audit,
         keyer=keyer,
-        notifier=notifier,
+        notifier=told,
         policy=config.policy,
         execute=execute,
         timeout=rc.step_timeout_seconds,

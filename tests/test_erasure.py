@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from bot import render_requests
 from bot.audit import AuditLog, Entry, SubjectKeyer
 from bot.audit_schema import audit_events
+from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
@@ -106,12 +107,12 @@ def make_world(engine, *connectors: MemoryConnector, approvals: int = 1) -> Worl
     keyer = SubjectKeyer("test-subject-key-0123456789")
     store = RequestStore(engine, clock=clock, audit=audit)
     notifier = Recorder()
+    told = AuditedNotifier(notifier, audit)
     by_name = {c.name: c for c in connectors}
     runner = Runner(
         store=store,
         connectors=by_name,
-        audit=audit,
-        notifier=notifier,
+        notifier=told,
         attempts=3,
         backoff_seconds=0.01,
     )
@@ -122,7 +123,7 @@ def make_world(engine, *connectors: MemoryConnector, approvals: int = 1) -> Worl
         connectors=by_name,
         audit=audit,
         keyer=keyer,
-        notifier=notifier,
+        notifier=told,
         policy=PolicyConfig(erasure_approvals=approvals),
         execute=runner.run,
     )
@@ -501,6 +502,89 @@ def test_an_unverified_system_keeps_the_residuals_its_plan_foresaw(engine):
     failed = w.store.get(request.id)
     assert failed.result["failed_step"] == "verification in ad"
     assert [r["description"] for r in failed.result["residuals"]] == ["copy until the next sync"]
+
+
+class SlackDown(Recorder):
+    """Every post or update fails the way slack_sdk does when Slack cannot be reached."""
+
+    def __init__(self, *failing: str) -> None:
+        super().__init__()
+        self.failing = set(failing)
+
+    def __getattribute__(self, name: str):
+        if name in object.__getattribute__(self, "failing"):
+
+            def down(*_args: object) -> None:
+                raise ConnectionError("slack.com unreachable")
+
+            return down
+        return object.__getattribute__(self, name)
+
+
+def world_with(engine, notifier: Recorder, *connectors: MemoryConnector) -> World:
+    w = make_world(engine, *connectors)
+    told = AuditedNotifier(notifier, w.audit)
+    w.runner.notifier = w.erasure.notifier = told
+    w.notifier = notifier
+    return w
+
+
+def test_an_approval_message_slack_refused_leaves_a_request_approvers_can_decide(engine):
+    w = world_with(engine, SlackDown("approval_requested"), MemoryConnector("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    assert request.status is Status.AWAITING_APPROVAL and request.message_ts is None
+    assert f"/mim approve {request.id}" in render_requests.request_created(request).text
+    w.erasure.approve(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status is Status.COMPLETED
+    failed = [e for e in w.audit.events(request_id=request.id) if e.outcome == "failed"]
+    assert [(e.action, e.detail["what"]) for e in failed] == [("notify", "approval_requested")]
+
+
+def test_a_message_slack_refused_never_undoes_or_hides_a_decision(engine):
+    w = world_with(engine, SlackDown("thread"), MemoryConnector("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    decision = w.erasure.reject(request.id, actor=APPROVER, note="legal hold")
+    assert decision.won and decision.request.status is Status.REJECTED
+    assert w.notifier.of("request_updated") == ["rejected"]  # the redraw still went out
+
+
+def test_one_failed_redraw_does_not_stop_the_other_expiries(engine):
+    class FirstRedrawFails(Recorder):
+        def request_updated(self, request: Request) -> None:
+            if not self.of("request_updated"):
+                self.calls.append(("request_updated", "failed"))
+                raise ConnectionError("slack.com unreachable")
+            super().request_updated(request)
+
+    w = world_with(engine, FirstRedrawFails(), MemoryConnector("ad", "AD", [jane()]))
+    first = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    second = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.clock.now += timedelta(hours=73)
+    assert sorted(w.erasure.expire_stale()) == sorted([first.id, second.id])
+    assert w.notifier.of("request_updated") == ["failed", "expired"]
+    assert len(w.notifier.of("thread")) == 2
+
+
+def test_a_manual_step_whose_post_failed_is_announced_on_the_next_round(engine):
+    class Warns(MemoryConnector):
+        def plan_delete(self, ref, *, timeout):
+            plan = super().plan_delete(ref, timeout=timeout)
+            return replace(plan, warnings=("erase the person in HR first",))
+
+    class FirstAnnouncementFails(Recorder):
+        def manual_step(self, request: Request, step: Step) -> None:
+            if not self.of("manual_step"):
+                self.calls.append(("manual_step", "failed"))
+                raise ConnectionError("slack.com unreachable")
+            super().manual_step(request, step)
+
+    w = world_with(engine, FirstAnnouncementFails(), Warns("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    assert w.notifier.of("manual_step") == ["failed"]
+    w.runner.run(request.id)
+    w.runner.run(request.id)
+    assert w.notifier.of("manual_step") == ["failed", "1"]  # once more, then never again
 
 
 def test_a_connector_crash_fails_the_step_without_escaping(engine):
