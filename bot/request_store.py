@@ -338,7 +338,14 @@ class RequestStore:
                     request_steps.c.request_id == request_id,
                     request_steps.c.state == StepState.FAILED.value,
                 )
-                .values(state=StepState.PENDING.value, lease_owner=None, lease_until=None)
+                # A retried step starts afresh: a wait counts its limit from the retry.
+                .values(
+                    state=StepState.PENDING.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    started_at=None,
+                    detail=None,
+                )
             )
             self._log(conn, event, request_id)
             return True
@@ -354,7 +361,8 @@ class RequestStore:
         *,
         event: Entry | None = None,
     ) -> bool:
-        """Take a pending step, or a running one whose lease ran out (its runner died)."""
+        """Take a pending step, or a running one whose lease ran out (its runner died).
+        `started_at` keeps the first claim: a waiting step's limit counts from there."""
         now = self.clock()
         steps = request_steps.c
         return self._update_step(
@@ -362,7 +370,8 @@ class RequestStore:
             sa.or_(steps.state == StepState.PENDING.value,
                    sa.and_(steps.state == StepState.RUNNING.value, steps.lease_until < now)),
             state=StepState.RUNNING.value, lease_owner=owner, lease_until=now + lease,
-            attempts=steps.attempts + 1, started_at=now, error=None,
+            attempts=steps.attempts + 1, started_at=sa.func.coalesce(steps.started_at, now),
+            error=None,
         )  # fmt: skip
 
     def renew_step(self, request_id: str, seq: int, owner: str, lease: timedelta) -> bool:
@@ -439,11 +448,10 @@ class RequestStore:
                     sa.update(requests)
                     .where(
                         requests.c.id == request_id,
-                        sa.or_(
-                            requests.c.lease_until.is_(None),
-                            requests.c.lease_until < now,
-                            requests.c.lease_owner == owner,
-                        ),
+                        # Only a request still to verify, and only one verifier at a time,
+                        # even among the threads of one runner (they share its name).
+                        requests.c.status == Status.VERIFYING.value,
+                        sa.or_(requests.c.lease_until.is_(None), requests.c.lease_until < now),
                     )
                     .values(lease_owner=owner, lease_until=now + lease)
                 ).rowcount

@@ -92,7 +92,10 @@ class Runner:
                 if step.detail != "announced":
                     self._announce(request, step)
                 return False
-            start = self._event("step_start", request, seq=step.seq, system=step.system)
+            # A wait re-checked every poll is one step, not thousands of audited starts.
+            start = None if _waiting(step) else self._event(
+                "step_start", request, seq=step.seq, system=step.system
+            )  # fmt: skip
             if not self.store.claim_step(request.id, step.seq, self.owner, self.lease, event=start):
                 return False  # another runner holds it, or it failed
             if not self._run_step(request, step):
@@ -125,14 +128,15 @@ class Runner:
                 exc = ConnectorError(f"internal error ({exc.__class__.__name__})")
             self._fail(request, step, str(exc), {**where, "error": str(exc)})
             return False
-        if not result.done and self._waited_too_long(request):
+        if not result.done and self._waited_too_long(step):
             error = f"still waiting after {self.wait_limit}: {result.detail or 'no progress'}"
             self._fail(request, step, error, {**where, "error": "wait limit"})
             return False
         if not result.done:  # waiting on something else (e.g. a deletion rule): later
             self.store.finish_step(
                 request.id, step.seq, self.owner, StepState.PENDING,
-                detail=result.detail or "waiting", event=self._event("step_wait", request, **where),
+                detail=result.detail or "waiting",
+                event=None if _waiting(step) else self._event("step_wait", request, **where),
             )  # fmt: skip
             return False
         detail = "already absent" if result.already_absent else (result.detail or "done")
@@ -147,8 +151,10 @@ class Runner:
         self.store.fail_step(request.id, step.seq, self.owner, error, event=end)
         self._finished(self.store.get(request.id))
 
-    def _waited_too_long(self, request: Request) -> bool:
-        since = request.decided_at or request.received_at
+    def _waited_too_long(self, step: Step) -> bool:
+        """Counted from the step's first run (or its retry), not from the approval:
+        manual steps before it may well take longer than the limit."""
+        since = step.started_at or self.store.clock()
         return self.store.clock() - since > self.wait_limit
 
     def _apply(self, connector: Connector, step: Step) -> StepResult:
@@ -215,7 +221,7 @@ class Runner:
         }
         if failing:
             outcome["failed_step"] = f"verification in {failing}"
-            self.store.transition(
+            ended = self.store.transition(
                 request.id,
                 {Status.VERIFYING},
                 Status.FAILED,
@@ -225,9 +231,10 @@ class Runner:
             )
         else:
             status = Status.COMPLETED_WITH_RESIDUALS if residuals else Status.COMPLETED
-            self.store.finish(request.id, status, outcome, event=checked)
+            ended = self.store.finish(request.id, status, outcome, event=checked)
         done = self.store.get(request.id)
-        self._finished(done)
+        if ended:  # else another runner ended it, and told people
+            self._finished(done)
         return done
 
     # -- notifications ----------------------------------------------------------
@@ -246,6 +253,11 @@ class Runner:
             subject_key=request.subject_keys[0] if request.subject_keys else None,
             detail=detail,
         )
+
+
+def _waiting(step: Step) -> bool:
+    """A step that ran and is waiting on another system (its detail says for what)."""
+    return step.state is StepState.PENDING and step.attempts > 0 and step.detail is not None
 
 
 def _safe(exc: Exception) -> str:

@@ -661,3 +661,59 @@ def test_a_wait_that_never_ends_fails_after_the_limit(engine):
     assert failed.status is Status.FAILED
     assert "still waiting after 7 days" in failed.steps[0].error
     assert w.notifier.of("finished") == ["failed"]
+
+
+def test_a_wait_counts_from_its_own_start_is_audited_once_and_restarts_on_retry(engine):
+    class SlowHrThenWait(MemoryConnector):
+        def plan_delete(self, ref, *, timeout):
+            return DeletePlan(
+                ref, PlanAction.WAIT, "wait for the deletion rule", warnings=("erase in HR",)
+            )
+
+        def apply_delete(self, plan, *, timeout):
+            from connectors.base import StepResult
+
+            return StepResult(plan.ref, done=False, detail="waiting for the deletion rule")
+
+    w = make_world(engine, SlowHrThenWait("mv", "MV", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    w.clock.now += timedelta(days=8)  # HR took longer than the wait limit
+    w.erasure.step_done(request.id, 1, actor=REQUESTER)
+    for _ in range(5):  # the worker polls the wait
+        w.clock.now += timedelta(days=1)
+        assert w.runner.run(request.id).status is Status.RUNNING
+    actions = [e.action for e in w.audit.events(request_id=request.id)]
+    assert (actions.count("step_start"), actions.count("step_wait")) == (1, 1)
+    w.clock.now += timedelta(days=3)  # 8 days since the wait began
+    assert w.runner.run(request.id).status is Status.FAILED
+    w.erasure.retry(request.id, actor=APPROVER)
+    w.clock.now += timedelta(days=6)
+    assert w.runner.run(request.id).status is Status.RUNNING  # the clock restarted
+
+
+def test_two_threads_of_one_runner_verify_once_and_tell_once(engine):
+    entered, gate = threading.Event(), threading.Event()
+
+    class SlowCheck(MemoryConnector):
+        def verify_absent(self, identifiers, *, timeout):
+            entered.set()
+            gate.wait(5)
+            return super().verify_absent(identifiers, timeout=timeout)
+
+    ad = SlowCheck("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.execute = lambda _id: None
+    w.erasure.approve(request.id, actor=APPROVER)
+    first = threading.Thread(target=w.runner.run, args=(request.id,))
+    first.start()
+    try:
+        assert entered.wait(5)
+        assert w.runner.run(request.id).status is Status.VERIFYING  # the same runner's name
+    finally:
+        gate.set()
+        first.join(5)
+    assert w.store.get(request.id).status is Status.COMPLETED
+    assert ad.calls.count("verify_absent") == 1
+    assert w.notifier.of("finished") == ["completed"]
