@@ -211,6 +211,12 @@ def finished_message(request: Request) -> Reply:
             else ("still present" if v.get("absent") is False else "could not verify")
         )
         lines.append(f"• *{mrkdwn_escape(system)}*: {state}")
+    # What people did by hand is their word, not a check: say so.
+    lines += [
+        f"• step {s.seq} (by hand): done by <@{s.done_by}>, attested, not checked by mimbot"
+        for s in request.steps
+        if s.manual and s.state is StepState.DONE and s.done_by
+    ]
     failed = [s for s in request.steps if s.state is StepState.FAILED]
     if not ok:
         where = (

@@ -31,7 +31,7 @@ from bot.audited_notifier import AuditedNotifier
 from bot.logs import log_failure
 from bot.request_store import RequestStore
 from bot.requests import Request, Status, Step, StepState, residual_to_json
-from connectors.base import Connector, StepResult
+from connectors.base import Capability, Connector, StepResult
 from connectors.errors import ConnectorError, TimedOut, Unreachable
 
 __all__ = ["Runner"]
@@ -181,7 +181,12 @@ class Runner:
         if not self.store.claim_request(request.id, self.owner, self.lease):
             return self.store.get(request.id)
         subject = request.subject
-        systems = sorted({s.system for s in request.steps if not s.manual})
+        # Every system that can check, not only those with a step: a copy found nowhere
+        # at planning (a Recycle Bin object, a late sync) must not go unreported.
+        systems = sorted(
+            {s.system for s in request.steps if not s.manual}
+            | {n for n, c in self.connectors.items() if Capability.VERIFY in c.capabilities}
+        )
         results: dict[str, Any] = {}
         # What a plan foresaw stands until its system is checked; then what the check
         # saw replaces it (a tombstone with its real date, a metaverse object now gone).

@@ -717,3 +717,37 @@ def test_two_threads_of_one_runner_verify_once_and_tell_once(engine):
     assert w.store.get(request.id).status is Status.COMPLETED
     assert ad.calls.count("verify_absent") == 1
     assert w.notifier.of("finished") == ["completed"]
+
+
+def test_every_system_that_can_check_is_checked_not_only_those_with_a_step(engine):
+    hr = MemoryConnector("hr", "HR", [])  # held nothing when the plan was made
+
+    class LateSync(MemoryConnector):
+        def apply_delete(self, plan, *, timeout):
+            result = super().apply_delete(plan, timeout=timeout)
+            hr.people["late"] = jane("late")  # a sync brought a copy in meanwhile
+            return result
+
+    w = make_world(engine, LateSync("ad", "AD", [jane()]), hr)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    assert [s.system for s in request.steps] == ["ad"]
+    w.erasure.approve(request.id, actor=APPROVER)
+    failed = w.store.get(request.id)
+    assert failed.status is Status.FAILED
+    assert failed.result["failed_step"] == "verification in hr"
+
+
+def test_the_outcome_says_which_steps_were_done_by_hand_and_not_checked(engine):
+    class Warns(MemoryConnector):
+        def plan_delete(self, ref, *, timeout):
+            plan = super().plan_delete(ref, timeout=timeout)
+            return replace(plan, warnings=("erase the person in HR first",))
+
+    w = make_world(engine, Warns("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    done = w.erasure.step_done(request.id, 1, actor=REQUESTER)
+    assert done.status is Status.COMPLETED
+    text = render_requests.finished_message(done).blocks[0]["text"]["text"]
+    assert "• *ad*: absent" in text
+    assert "step 1 (by hand): done by <@UREQ>, attested, not checked by mimbot" in text
