@@ -20,7 +20,7 @@ from bot.requests import PlannedStep, Request, Status, add_calendar_month
 from bot.roles import Actor, Role
 from bot.search import SearchService
 from bot.subjects import Match, single_subject
-from connectors.base import Capability, Connector, PlanAction, Query
+from connectors.base import Capability, Connector, ObjectRef, PlanAction, Query
 from connectors.errors import ConnectorError
 
 __all__ = ["ErasureService"]
@@ -86,10 +86,13 @@ class ErasureService:
 
     def plan(self, match: Match) -> list[PlannedStep]:
         """Steps in source-of-authority order: manual steps (warnings) first."""
+        return self._plan([hit.ref for hit in match.hits], nothing="created")
+
+    def _plan(self, refs: Sequence[ObjectRef], *, nothing: str) -> list[PlannedStep]:
         automated: list[tuple[int, PlannedStep]] = []
         manual: list[PlannedStep] = []
-        for hit in match.hits:
-            connector = self.connectors.get(hit.ref.system)
+        for ref in refs:
+            connector = self.connectors.get(ref.system)
             if connector is None:
                 continue
             if Capability.DELETE not in connector.capabilities:
@@ -103,10 +106,10 @@ class ErasureService:
                 )
                 continue
             try:
-                plan = connector.plan_delete(hit.ref, timeout=self.timeout)
+                plan = connector.plan_delete(ref, timeout=self.timeout)
             except ConnectorError as exc:
                 raise RequestStateError(
-                    f"Cannot plan for {connector.label} ({exc}). Nothing was created."
+                    f"Cannot plan for {connector.label} ({exc}). Nothing was {nothing}."
                 ) from exc
             manual += [
                 PlannedStep(
@@ -180,13 +183,44 @@ class ErasureService:
     def retry(self, request_id: str, *, actor: Actor) -> Request:
         if Role.APPROVER not in actor.roles and Role.ADMIN not in actor.roles:
             raise NotAllowed("Retry needs the *approver* role.")
-        if not self.store.retry(request_id, event=self._event(actor, "retry", request_id, ())):
+        request = self.store.get(request_id)
+        if request.status is not Status.FAILED:
+            raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
+        added = self._replan_copies(request)
+        event = self._event(actor, "retry", request_id, (), new_steps=len(added))
+        if not self.store.retry(request_id, event=event, add_steps=added):
             request = self.store.get(request_id)
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
         request = self.store.get(request_id)
-        self.notifier.thread(request, f"Retry started by <@{actor.user_id}>.")
+        more = f" with {len(added)} new step(s) for the copies verification found" if added else ""
+        self.notifier.thread(request, f"Retry started by <@{actor.user_id}>{more}.")
         self.execute(request_id)
         return request
+
+    def _replan_copies(self, request: Request) -> list[PlannedStep]:
+        """Steps for the live copies that made verification fail (say, an account
+        provisioned again): the done steps named objects that are gone, so running
+        them again would erase nothing. Systems that could not check get no step:
+        the retry verifies them again."""
+        if request.subject is None:
+            return []
+        failing = [
+            system
+            for system, v in request.result.get("verification", {}).items()
+            if v.get("absent") is False and system in self.connectors
+        ]
+        refs: list[ObjectRef] = []
+        for system in failing:
+            try:
+                check = self.connectors[system].verify_absent(
+                    request.subject.identifiers, timeout=self.timeout
+                )
+            except ConnectorError as exc:
+                raise RequestStateError(
+                    f"Cannot look for the copies in {system} ({exc}). Nothing was changed."
+                ) from exc
+            refs += check.remaining
+        return self._plan(refs, nothing="changed")
 
     def expire_stale(self) -> list[str]:
         """Approval windows that ran out: mark expired and redraw their messages."""

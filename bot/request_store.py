@@ -112,20 +112,7 @@ class RequestStore:
                     updated_at=now,
                 )
             )
-            for seq, step in enumerate(steps, start=1):
-                conn.execute(
-                    sa.insert(request_steps).values(
-                        request_id=request_id,
-                        seq=seq,
-                        system=step.system,
-                        action=step.action.value,
-                        summary=step.summary,
-                        plan=plan_to_json(step.plan) if step.plan else None,
-                        assigned_role=step.assigned_role,
-                        state=StepState.PENDING.value,
-                        attempts=0,
-                    )
-                )
+            _insert_steps(conn, request_id, steps, first=1)
             self._log(conn, event, request_id)
         return self.get(request_id)
 
@@ -327,11 +314,25 @@ class RequestStore:
             )
         ]
 
-    def retry(self, request_id: str, *, event: Entry | None = None) -> bool:
-        """A failed request goes back to approved; its failed steps to pending."""
+    def retry(
+        self,
+        request_id: str,
+        *,
+        event: Entry | None = None,
+        add_steps: Sequence[PlannedStep] = (),
+    ) -> bool:
+        """A failed request goes back to approved; its failed steps to pending, and
+        `add_steps` (for copies found at verification) join the end of the plan."""
         with self.engine.begin() as conn:
             if not self._cas(conn, request_id, {Status.FAILED}, Status.APPROVED):
                 return False
+            if add_steps:
+                last = conn.execute(
+                    sa.select(sa.func.max(request_steps.c.seq)).where(
+                        request_steps.c.request_id == request_id
+                    )
+                ).scalar_one()
+                _insert_steps(conn, request_id, add_steps, first=(last or 0) + 1)
             conn.execute(
                 sa.update(request_steps)
                 .where(
@@ -549,3 +550,22 @@ def _step(row: Any) -> Step:
         started_at=_utc(row.started_at),
         finished_at=_utc(row.finished_at),
     )
+
+
+def _insert_steps(
+    conn: sa.Connection, request_id: str, steps: Sequence[PlannedStep], *, first: int
+) -> None:
+    for seq, step in enumerate(steps, start=first):
+        conn.execute(
+            sa.insert(request_steps).values(
+                request_id=request_id,
+                seq=seq,
+                system=step.system,
+                action=step.action.value,
+                summary=step.summary,
+                plan=plan_to_json(step.plan) if step.plan else None,
+                assigned_role=step.assigned_role,
+                state=StepState.PENDING.value,
+                attempts=0,
+            )
+        )

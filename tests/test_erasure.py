@@ -751,3 +751,34 @@ def test_the_outcome_says_which_steps_were_done_by_hand_and_not_checked(engine):
     text = render_requests.finished_message(done).blocks[0]["text"]["text"]
     assert "• *ad*: absent" in text
     assert "step 1 (by hand): done by <@UREQ>, attested, not checked by mimbot" in text
+
+
+def test_retry_after_a_copy_came_back_erases_the_copy(engine):
+    class Reprovisioned(MemoryConnector):
+        """The source of authority still has the person: the account comes back once."""
+
+        comebacks = 1
+
+        def apply_delete(self, plan, *, timeout):
+            result = super().apply_delete(plan, timeout=timeout)
+            if self.comebacks:
+                self.comebacks -= 1
+                self.people["new-guid"] = jane("new-guid")
+            return result
+
+    ad = Reprovisioned("ad", "AD", [jane()])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    failed = w.store.get(request.id)
+    assert (failed.status, failed.result["failed_step"]) == (Status.FAILED, "verification in ad")
+    assert [s.state for s in failed.steps] == [StepState.DONE]  # no failed step to reset
+
+    w.erasure.retry(request.id, actor=APPROVER)
+    done = w.store.get(request.id)
+    assert done.status is Status.COMPLETED
+    assert ad.people == {}
+    assert [s.state for s in done.steps] == [StepState.DONE, StepState.DONE]
+    assert "with 1 new step(s) for the copies verification found" in w.notifier.of("thread")[-1]
+    (retry,) = [e for e in w.audit.events(request_id=request.id) if e.action == "retry"]
+    assert retry.detail == {"new_steps": 1}
