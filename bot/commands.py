@@ -41,6 +41,7 @@ USAGE = {
     "reject": "/mim reject <request-id> <reason>",
     "done": "/mim done <request-id> <step>",
     "retry": "/mim retry <request-id>",
+    "cancel": "/mim cancel <request-id> <reason>",
 }
 COMMANDS = tuple(USAGE)
 
@@ -77,7 +78,8 @@ class DeleteCommand:
 
 @dataclass(frozen=True)
 class RequestCommand:
-    """status, approve, reject (with a note), done (with a step number) or retry on one request."""
+    """status, approve, reject or cancel (with a note), done (with a step number) or retry on
+    one request."""
 
     name: str
     request_id: str
@@ -120,7 +122,7 @@ def parse(text: str) -> Command:
         if scope not in ("open", "mine"):
             raise UsageError("Say `open` or `mine`.", USAGE["requests"])
         return RequestsCommand(scope)
-    if verb in ("status", "approve", "reject", "done", "retry"):
+    if verb in ("status", "approve", "reject", "done", "retry", "cancel"):
         return _parse_request_command(verb, rest)
     raise UsageError(f"Unknown command `{_clip(verb)}`. Try `/mim help`.")
 
@@ -168,10 +170,11 @@ def _parse_request_command(verb: str, rest: str) -> RequestCommand:
     if not _REQUEST_ID.fullmatch(first):
         raise UsageError("That is not a request id (like REQ-2026-0001).", usage)
     request_id = first.upper()
-    if verb == "reject":
+    if verb in ("reject", "cancel"):
         note = _note(more, usage)
         if not note:
-            raise UsageError("Say why it is rejected.", usage)
+            done = {"reject": "rejected", "cancel": "cancelled"}[verb]
+            raise UsageError(f"Say why it is {done}.", usage)
         return RequestCommand(verb, request_id, note=note)
     if verb == "done":
         if not more.strip().isdigit():

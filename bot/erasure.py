@@ -197,6 +197,33 @@ class ErasureService:
         self.execute(request_id)
         return request
 
+    def cancel(self, request_id: str, *, actor: Actor, note: str) -> Request:
+        """Close a request nobody will finish: one awaiting approval (its requester may
+        withdraw it) or a failed one (an approver decides it was handled elsewhere)."""
+        request = self.store.get(request_id)
+        approver = Role.APPROVER in actor.roles or Role.ADMIN in actor.roles
+        if not approver and actor.user_id != request.requester:
+            raise NotAllowed("Only the requester or an approver can cancel a request.")
+        closable = {Status.PLANNED, Status.AWAITING_APPROVAL} | (
+            {Status.FAILED} if approver else set()
+        )
+        if request.status not in closable:
+            raise RequestStateError(
+                f"{request_id} is {request.status.value}: "
+                + ("only approvers can cancel a failed request." if request.status is Status.FAILED
+                   else "only a request not yet decided, or a failed one, can be cancelled.")
+            )  # fmt: skip
+        event = self._event(
+            actor, "cancelled", request_id, request.subject_keys, note_length=len(note),
+            was=request.status.value,
+        )  # fmt: skip
+        if not self.store.cancel(request_id, closable, actor.user_id, note, event=event):
+            raise RequestStateError(f"{request_id} changed meanwhile; look at its status.")
+        request = self.store.get(request_id)
+        self.notifier.thread(request, f"Cancelled by <@{actor.user_id}>: {note}")
+        self.notifier.request_updated(request)
+        return request
+
     def _replan_copies(self, request: Request) -> list[PlannedStep]:
         """Steps for the live copies that made verification fail (say, an account
         provisioned again): the done steps named objects that are gone, so running

@@ -69,7 +69,7 @@ STATUS_TEXT = {
 def _subject_line(request: Request) -> str:
     s = request.subject
     if s is None:
-        return "_subject scrubbed after completion_"
+        return f"_subject scrubbed ({request.status.value.replace('_', ' ')})_"
     account = f" ({mrkdwn_escape(s.account)})" if s.account else ""
     return f"*{mrkdwn_escape(s.display_name)}*{account}"
 
@@ -115,7 +115,9 @@ def approval_message(request: Request) -> Reply:
     """The message in the approvals channel, redrawn as the request moves."""
     decided = ""
     if request.decided_by and request.status is not Status.AWAITING_APPROVAL:
-        verb = "Rejected" if request.status is Status.REJECTED else "Approved"
+        verb = {Status.REJECTED: "Rejected", Status.CANCELLED: "Cancelled"}.get(
+            request.status, "Approved"
+        )
         note = f": {mrkdwn_escape(request.decision_note)}" if request.decision_note else ""
         decided = f"\n{verb} by <@{request.decided_by}>{note}"
     blocks: list[Block] = [

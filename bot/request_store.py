@@ -291,6 +291,25 @@ class RequestStore:
                 self._log(conn, event, request_id)
             return Decision(won, self._get_in(conn, request_id))
 
+    def cancel(
+        self,
+        request_id: str,
+        from_: Iterable[Status],
+        user: str,
+        note: str,
+        *,
+        event: Entry | None = None,
+    ) -> bool:
+        """Close a request for good (scrubbed like every end state); no step runs after."""
+        with self.engine.begin() as conn:
+            won = self._cas(
+                conn, request_id, from_, Status.CANCELLED, decided_by=user,
+                decided_at=self.clock(), decision_note=note, lease_until=None,
+            )  # fmt: skip
+            if won:
+                self._log(conn, event, request_id)
+            return won
+
     def expire(self, request_id: str | None = None, *, event: Entry | None = None) -> list[str]:
         """Mark requests whose approval window has passed as expired; return their ids.
         `event` is logged for each of them."""

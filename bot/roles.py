@@ -46,6 +46,8 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "approve": frozenset({Role.APPROVER}),
     "reject": frozenset({Role.APPROVER}),
     "retry": frozenset({Role.APPROVER}),
+    # Requesters may withdraw their own request before it is decided (checked in the domain).
+    "cancel": frozenset({Role.REQUESTER, Role.APPROVER}),
     "done": _REQUEST_ROLES,
     "check": frozenset({Role.ADMIN}),
 }

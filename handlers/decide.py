@@ -1,4 +1,4 @@
-"""`approve`, `reject`, `done` and `retry` on a request — from buttons or typed."""
+"""`approve`, `reject`, `done`, `retry` and `cancel` on a request — from buttons or typed."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def handle_decide(
     elif cmd.name == "reject":
         erasure.reject(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"You rejected {cmd.request_id}."
+    elif cmd.name == "cancel":
+        erasure.cancel(cmd.request_id, actor=actor, note=cmd.note or "")
+        text = f"You cancelled {cmd.request_id}; its subject is scrubbed."
     elif cmd.name == "done":
         erasure.step_done(cmd.request_id, cmd.step or 0, actor=actor)
         text = f"Step {cmd.step} of {cmd.request_id} marked done."

@@ -19,6 +19,7 @@ DESCRIPTIONS = {
     "reject": "reject an erasure request, with a reason",
     "done": "mark a manual step of a request as done",
     "retry": "retry a failed request",
+    "cancel": "close a request not decided yet or failed, with a reason (it is scrubbed)",
 }
 
 

@@ -74,7 +74,7 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
     assert "Only the approver role can decide" in out
     assert "Erasure REQ-2026-0001 completed" in out
     assert "[DM to UDEMOADMIN]" in out and "[#notifications]" in out
-    assert "subject scrubbed after completion" in out
+    assert "subject scrubbed (completed" in out
     assert "MIM Sync metaverse: not found" in out and "Active Directory: not found" in out
     assert "audit chain: OK" in out
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.commands import FindCommand, HelpCommand, parse
+from bot.commands import FindCommand, HelpCommand, RequestCommand, parse
 from bot.errors import UsageError
 from connectors.base import QueryKind
 
@@ -54,6 +54,8 @@ def test_help(text):
         ("find user " + "x" * 300, "longer than 256"),
         ("find user ja\u200bne", "control or invisible characters"),
         ("erase everything", "Unknown command `erase`"),
+        ("cancel REQ-2026-0001", "Say why it is cancelled."),
+        ("cancel 2026-0001 handled in HR", "That is not a request id"),
     ],
 )
 def test_bad_input_gets_a_short_usage_error(text, message):
@@ -82,3 +84,9 @@ def test_find_user_never_raises_anything_but_usage_error(term):
     except UsageError:
         return
     assert isinstance(cmd, FindCommand)
+
+
+def test_cancel_carries_its_reason():
+    assert parse("cancel req-2026-0007 erased in HR by hand") == RequestCommand(
+        "cancel", "REQ-2026-0007", note="erased in HR by hand"
+    )

@@ -782,3 +782,37 @@ def test_retry_after_a_copy_came_back_erases_the_copy(engine):
     assert "with 1 new step(s) for the copies verification found" in w.notifier.of("thread")[-1]
     (retry,) = [e for e in w.audit.events(request_id=request.id) if e.action == "retry"]
     assert retry.detail == {"new_steps": 1}
+
+
+def test_a_failed_request_can_be_cancelled_by_an_approver_and_is_scrubbed(engine):
+    ad = FlakyDelete("ad", "AD", [jane()], failures=5)
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason="left")
+    w.erasure.approve(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status is Status.FAILED
+    with pytest.raises(RequestStateError, match="only approvers can cancel a failed"):
+        w.erasure.cancel(request.id, actor=REQUESTER, note="never mind")
+    cancelled = w.erasure.cancel(request.id, actor=APPROVER, note="erased in AD by hand")
+    assert cancelled.status is Status.CANCELLED
+    assert cancelled.subject is None and cancelled.reason is None
+    assert all(s.plan is None for s in cancelled.steps)
+    assert w.notifier.of("request_updated")[-1] == "cancelled"
+    (event,) = [e for e in w.audit.events(request_id=request.id) if e.action == "cancelled"]
+    assert event.detail == {"note_length": 20, "was": "failed"}
+    ad.failures = 0
+    with pytest.raises(RequestStateError):
+        w.erasure.retry(request.id, actor=APPROVER)  # closed for good
+    assert w.runner.resume_all() == []
+
+
+def test_a_requester_may_withdraw_only_their_own_undecided_request(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    other = Actor("UOTHER", frozenset({Role.REQUESTER}))
+    with pytest.raises(NotAllowed):
+        w.erasure.cancel(request.id, actor=other, note="not mine")
+    assert w.erasure.cancel(request.id, actor=REQUESTER, note="asked by mistake").status is (
+        Status.CANCELLED
+    )
+    with pytest.raises(RequestStateError):
+        w.erasure.approve(request.id, actor=APPROVER)
