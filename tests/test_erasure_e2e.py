@@ -41,6 +41,7 @@ def ad(samba):
                     "same1",
                     "same2",
                     "scrub",
+                    "cancel",
                 ]
             )
         ],
@@ -211,6 +212,25 @@ def test_two_approvers_at_once_execute_once(bot, stub):
     assert sum("You approved" in a for a in answers) == 1
     assert sum("already" in a for a in answers) == 1
     assert len(executions(bot, request_id)) == 1
+
+
+def test_a_requester_withdraws_their_request_and_the_message_is_scrubbed(bot, stub):
+    bot.slash("delete se-cancel", "UREQ")
+    request_id = request_id_of(bot)
+    stub.wait_for("chat.postMessage")
+    bot.slash(f"cancel {request_id}", "UREQ", name="c0")
+    assert "Say why it is cancelled." in bot.answer("c0")["text"]
+    bot.slash(f"cancel {request_id} asked by mistake", "UREQ", name="c1")
+    answer = bot.answer("c1")
+    assert answer["response_type"] == "ephemeral"
+    assert f"You cancelled {request_id}" in answer["text"]
+    cancelled = bot.wait_status(request_id, "cancelled")
+    assert cancelled.subject is None
+    (redraw,) = stub.wait_for("chat.update")
+    blocks = json.dumps(redraw.body["blocks"])
+    assert "se-cancel" not in blocks and "Erin" not in blocks
+    assert "Cancelled by <@UREQ>" in blocks and ACTION_APPROVE not in blocks
+    assert ad_accounts(bot, "se-cancel")  # nothing was erased
 
 
 def test_rejection_asks_for_a_reason_in_a_modal(bot, stub):
