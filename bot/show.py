@@ -16,11 +16,14 @@ from bot.errors import NotFound
 from bot.requests import Subject
 from bot.roles import Actor
 from bot.search import Outcome, SearchService
-from bot.subjects import AmbiguousSubject, group_hits
+from bot.subjects import AmbiguousSubject, SystemsUnavailable, group_hits
 from connectors.base import Capability, Connector, Query, Record, ShowsLineage
 from connectors.errors import ConnectorError
 
 __all__ = ["PersonView", "ShowService", "SystemRecord"]
+
+
+_ANSWERED = (Outcome.FOUND, Outcome.NOT_FOUND, Outcome.SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class ShowService:
         result = self.search.find(query, actor=actor, command="show")
         matches = group_hits(result)
         if not matches:
+            silent = [r.label for r in result.systems if r.outcome not in _ANSWERED]
+            if silent:  # "nobody" would be false: an access request must not read it so
+                raise SystemsUnavailable(
+                    f"Nobody matches in the systems that answered, but {', '.join(silent)} "
+                    "did not answer: try again before telling anyone there is no data."
+                )
             raise NotFound("Nobody matches that in any system.")
         if len(matches) > 1:
             raise AmbiguousSubject(matches)

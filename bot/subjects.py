@@ -1,9 +1,14 @@
 """Subject resolution: which hits are the same person, and is the term one person?
 
 Hits from different systems are joined when they share a strong identifier
-(account, UPN, mail, employee ID, objectGUID, MV object id). Two hits from the
+(UPN, mail, employee ID, objectGUID, MV object id), or an account name that no
+other identifier both hold contradicts: an account is unique only within its
+domain, so EMEA\asmith (Anna, anna@) and an AD asmith (Alan, alan@) stay two
+people. (Values that differ between systems for one person, such as a UPN
+suffix, do not split a person joined by mail or employee ID.) Two hits from the
 same system are never merged: two AD accounts sharing a mail are two people,
-shown side by side, never merged silently.
+shown side by side, never merged silently. When in doubt the people stay apart:
+an erasure then asks for a precise identifier instead of erasing the wrong one.
 """
 
 from __future__ import annotations
@@ -72,11 +77,17 @@ class SystemsUnavailable(MimbotError):
     """Planning an erasure while a system cannot answer would miss that system's data."""
 
 
+# What must not disagree for a shared account name to join two hits.
+_MUST_AGREE = (*STRONG, IdKind.DOMAIN)
+
+
 def group_hits(result: SearchResult) -> list[Match]:
-    """Join hits into people (union-find on shared strong identifiers)."""
+    """Join hits into people (union-find on shared strong identifiers; an account name
+    joins only when nothing else disagrees)."""
     hits = [h for r in result.systems for h in r.hits]
     parent = list(range(len(hits)))
     systems = [{h.ref.system} for h in hits]
+    held = [{k: {v.casefold()} for k in _MUST_AGREE if (v := h.identifiers.get(k))} for h in hits]
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -95,13 +106,24 @@ def group_hits(result: SearchResult) -> list[Match]:
                 seen[key] = i
                 continue
             a, b = root(seen[key]), root(i)
-            if a != b and not (systems[a] & systems[b]):
-                parent[b] = a
-                systems[a] |= systems[b]
+            if a == b or systems[a] & systems[b]:
+                continue
+            # An account name is unique only within its domain: on its own it joins two
+            # hits only when nothing they both hold (domain, mail, ...) disagrees.
+            if kind is IdKind.ACCOUNT and _conflict(held[a], held[b]):
+                continue
+            parent[b] = a
+            systems[a] |= systems[b]
+            for k, values in held[b].items():
+                held[a].setdefault(k, set()).update(values)
     groups: dict[int, list[Hit]] = {}
     for i, hit in enumerate(hits):
         groups.setdefault(root(i), []).append(hit)
     return [Match(tuple(g)) for g in groups.values()]
+
+
+def _conflict(a: dict[IdKind, set[str]], b: dict[IdKind, set[str]]) -> bool:
+    return any(not (a[k] & b[k]) for k in a.keys() & b.keys())
 
 
 def single_subject(result: SearchResult) -> Match:

@@ -13,7 +13,7 @@ from bot.render_show import person_view
 from bot.roles import Actor, Role
 from bot.search import Outcome, SearchService
 from bot.show import ShowService
-from bot.subjects import AmbiguousSubject
+from bot.subjects import AmbiguousSubject, SystemsUnavailable
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Unreachable
 from connectors.memory import MemoryConnector, Person
@@ -80,3 +80,53 @@ def test_show_needs_exactly_one_person(engine):
         service(engine, two).show(Query(QueryKind.NAME, "jdoe"), actor=VIEWER)
     with pytest.raises(NotFound):
         service(engine, MemoryConnector("ad", "AD")).show(Query(QueryKind.NAME, "x"), actor=VIEWER)
+
+
+def test_nobody_found_while_a_system_is_down_is_not_reported_as_no_data(engine):
+    down = MemoryConnector("hr", "HR")
+    down.fail["search"] = Unreachable("connection refused")
+    with pytest.raises(SystemsUnavailable, match="HR did not answer"):
+        service(engine, MemoryConnector("ad", "AD"), down).show(
+            Query(QueryKind.NAME, "jdoe"), actor=VIEWER
+        )
+
+
+def test_namesakes_in_two_systems_are_two_people_not_one(engine):
+    mv = MemoryConnector(
+        "mimsync",
+        "Metaverse",
+        [
+            Person(
+                "mv1",
+                {
+                    IdKind.ACCOUNT: "asmith",
+                    IdKind.DOMAIN: "EMEA",
+                    IdKind.DISPLAY_NAME: "Anna Smith",
+                    IdKind.MAIL: "anna.smith@example.test",
+                },
+            )
+        ],
+    )
+    ad = MemoryConnector(
+        "ad",
+        "AD",
+        [
+            Person(
+                "g1",
+                {
+                    IdKind.ACCOUNT: "asmith",
+                    IdKind.DISPLAY_NAME: "Alan Smith",
+                    IdKind.MAIL: "alan.smith@example.test",
+                },
+            )
+        ],
+    )
+    with pytest.raises(AmbiguousSubject) as info:
+        service(engine, mv, ad).show(Query(QueryKind.NAME, "asmith"), actor=VIEWER)
+    assert len(info.value.matches) == 2
+    # The same account with agreeing identifiers is still one person.
+    ad.people["g1"] = Person(
+        "g1", {IdKind.ACCOUNT: "asmith", IdKind.MAIL: "Anna.Smith@example.test"}
+    )
+    view = service(engine, mv, ad).show(Query(QueryKind.NAME, "asmith"), actor=VIEWER)
+    assert {s.system for s in view.systems} == {"mimsync", "ad"}
