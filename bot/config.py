@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
 
+from bot.commands import COMMANDS
 from bot.errors import ConfigError
 
 __all__ = [
@@ -34,14 +36,19 @@ __all__ = [
     "parse_config",
 ]
 
+# Commands `permissions:` may name; only those touching no personal data may be open.
+PERMISSION_KEYS = frozenset({*COMMANDS, "check"})
+OPEN_COMMANDS = frozenset({"help"})
 # Keys whose values are secrets wherever they appear.
 SECRET_KEYS = frozenset(
     {"bot_token", "app_token", "signing_secret", "password", "subject_key", "client_secret"}
 )
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WHOLE_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
-# scheme://user:password@host — a password in a URL is a secret written in clear.
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:([^@/]+)@", re.IGNORECASE)
+# Where a URL can carry a password: user:password@host, ?password= / ?pwd=, and the
+# ODBC connection string of ?odbc_connect=...;PWD=...
+_URL_SECRET_PARAMS = frozenset({"password", "pwd", "passwd"})
+_ODBC_PASSWORD = re.compile(r"(?:^|;)\s*(?:pwd|password)\s*=\s*(\{[^}]*\}|[^;]*)", re.IGNORECASE)
 
 
 class _Model(BaseModel):
@@ -83,7 +90,8 @@ class SlackConfig(_Model):
     listener_threads: int = Field(default=32, ge=2, le=512)
     approvals_channel: str | None = None
     notifications_channel: str | None = None
-    usergroup_cache_seconds: float = Field(default=300, ge=0)
+    # Capped: a user removed from a Slack user group keeps its roles this long.
+    usergroup_cache_seconds: float = Field(default=300, ge=0, le=900)
 
     def model_post_init(self, _: Any) -> None:
         if self.mode == "http" and not self.signing_secret:
@@ -180,6 +188,22 @@ class AppConfig(_Model):
     roles: dict[str, RoleMembers] = Field(default_factory=dict)
     # command -> role(s) override, e.g. {find: viewer, status: [requester, auditor]}
     permissions: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("permissions")
+    @classmethod
+    def _permissions(cls, v: dict[str, str | tuple[str, ...]]) -> dict[str, str | tuple[str, ...]]:
+        for command, roles in v.items():
+            listed = (roles,) if isinstance(roles, str) else roles
+            if command not in PERMISSION_KEYS:
+                raise ValueError(
+                    f"unknown command {command!r} (known: {', '.join(sorted(PERMISSION_KEYS))})"
+                )
+            if not listed:  # an empty list must not read as "anyone"
+                raise ValueError(f"{command}: name at least one role, or anyone")
+            if "anyone" in listed and command not in OPEN_COMMANDS:
+                raise ValueError(f"{command} reads or changes personal data: name a role")
+        return v
+
     search: SearchConfig = SearchConfig()
     policy: PolicyConfig = PolicyConfig()
     runner: RunnerConfig = RunnerConfig()
@@ -237,15 +261,29 @@ def _resolve(node: Any, loc: tuple[str, ...], environ: Mapping[str, str], source
     if isinstance(node, list):
         return [_resolve(v, (*loc, str(i)), environ, source) for i, v in enumerate(node)]
     if isinstance(node, str):
-        if loc and loc[-1].endswith("url"):
-            m = _URL_PASSWORD.match(node)
-            if m and not _WHOLE_ENV_REF.match(m.group(1)):
-                raise ConfigError(
-                    f"{source}: {'.'.join(loc)}: password written in clear in the URL; "
-                    "use ${ENV_VAR} for it"
-                )
+        if loc and loc[-1].endswith("url") and _url_password_in_clear(node):
+            raise ConfigError(
+                f"{source}: {'.'.join(loc)}: password written in clear in the URL; "
+                "use ${ENV_VAR} for it"
+            )
         return _expand(node, loc, environ, source)
     return node
+
+
+def _url_password_in_clear(text: str) -> bool:
+    """A password anywhere in the URL that is not a whole ${VAR} reference."""
+    try:
+        url = make_url(text)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy can read: nothing to find
+        return False
+    found: list[str] = [url.password] if url.password is not None else []
+    for key, value in url.query.items():
+        values = (value,) if isinstance(value, str) else tuple(value)
+        if key.lower() in _URL_SECRET_PARAMS:
+            found += values
+        elif key.lower() == "odbc_connect":
+            found += [m.group(1).strip("{}") for v in values for m in _ODBC_PASSWORD.finditer(v)]
+    return any(not _WHOLE_ENV_REF.match(str(p)) for p in found)
 
 
 def _expand(value: str, loc: tuple[str, ...], environ: Mapping[str, str], source: str) -> str:

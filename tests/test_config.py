@@ -132,3 +132,46 @@ def test_shipped_example_app_yaml_is_valid():
     }
     config = load_config(Path(__file__).parent.parent / "app.yaml", environ=environ)
     assert config.connectors.ad is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://mimbot:hun/ter2@db/mimbot",  # a "/" in the password
+        "postgresql+psycopg://mimbot@db/mimbot?password=hunter2",
+        "mssql+pyodbc://mimbot@sql:1433/FIMSynchronizationService?driver=FreeTDS&PWD=hunter2",
+        "mssql+pyodbc:///?odbc_connect=DRIVER%3D%7BFreeTDS%7D%3BUID%3Dm%3BPWD%3Dhunter2",
+        "mssql+pyodbc:///?odbc_connect=DRIVER%3D%7BFreeTDS%7D%3BPWD%3D%7Bhun%3Bter%7D",
+    ],
+)
+def test_every_way_of_writing_a_password_into_a_url_is_refused(url):
+    raw = minimal()
+    raw["audit"]["url"] = url
+    assert "audit.url: password written in clear in the URL" in error_of(raw)
+
+
+def test_a_url_password_parameter_may_come_from_the_environment():
+    raw = minimal()
+    raw["audit"]["url"] = "postgresql+psycopg://mimbot@db/mimbot?password=${ADPW}"
+    assert parse_config(raw, environ=ENV).audit.url.endswith("?password=pw")
+
+
+@pytest.mark.parametrize(
+    ("permissions", "message"),
+    [
+        ({"find": []}, "find: name at least one role, or anyone"),
+        ({"fnd": "viewer"}, "unknown command 'fnd'"),
+        ({"find": "anyone"}, "find reads or changes personal data: name a role"),
+        ({"delete": ["requester", "anyone"]}, "delete reads or changes personal data"),
+    ],
+)
+def test_permissions_cannot_open_access_by_accident(permissions, message):
+    raw = minimal()
+    raw["permissions"] = permissions
+    assert message in error_of(raw)
+
+
+def test_group_membership_is_not_cached_for_long():
+    raw = minimal()
+    raw["slack"]["usergroup_cache_seconds"] = 86400
+    assert "slack.usergroup_cache_seconds" in error_of(raw)
