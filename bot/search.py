@@ -100,7 +100,11 @@ class SearchService:
             subject_key=self.subject_key(query),
             detail={
                 "query_kind": query.kind.value,
-                "attribute": query.attribute,
+                # A name no system could search by may be a typed value (`find jdoe=x`),
+                # and the chain keeps it for ever: only names some system knows.
+                "attribute": query.attribute
+                if any(r.outcome in _ANSWERED for r in results)
+                else ("unknown" if query.attribute else None),
                 "systems": {
                     r.system: {"outcome": r.outcome.value, "hits": len(r.hits)} for r in results
                 },

@@ -114,8 +114,9 @@ class MimSyncSettings:
     poll_interval_s: float = 1.0
 
 
-class UnknownAttribute(ConnectorError):
-    """The metaverse has no attribute of that name."""
+class UnknownAttribute(NotSupported):
+    """The metaverse has no attribute of that name: it cannot search by it (reported
+    as "not searched", and never logged: the "name" may be a value someone typed)."""
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")

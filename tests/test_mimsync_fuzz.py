@@ -111,11 +111,11 @@ def check(mim: MimSyncConnector, query: Query) -> None:
         # Only for attribute names the metaverse does not have, or that cannot be searched.
         assert query.kind is QueryKind.ATTRIBUTE
         known = {c.lower() for c, _ in gen.ATTRIBUTES}
-        if isinstance(exc, NotSupported):
-            assert (query.attribute or "").lower() == "objectsid"
-        else:
-            assert isinstance(exc, UnknownAttribute)
+        if isinstance(exc, UnknownAttribute):
             assert (query.attribute or "").lower() not in known
+        else:
+            assert isinstance(exc, NotSupported)
+            assert (query.attribute or "").lower() == "objectsid"
         return
     found = [h.identifiers[IdKind.ACCOUNT] for h in hits]
     assert len(found) == len(set(found)) and len(found) <= MAX_HITS

@@ -101,3 +101,20 @@ def test_no_answer_without_an_audit_record(audit, tmp_path):
         conn.exec_driver_sql("DROP TABLE audit_events")
     with pytest.raises(AuditUnavailable):
         svc.find(Query(QueryKind.NAME, "jdoe"), actor=ACTOR)
+
+
+def test_an_attribute_name_no_system_knows_stays_out_of_the_audit_chain(audit):
+    class KnowsDepartment(MemoryConnector):
+        def search(self, query, *, timeout):
+            if query.attribute != "department":
+                from connectors.errors import NotSupported
+
+                raise NotSupported("no such attribute")
+            return super().search(query, timeout=timeout)
+
+    svc = service(audit, KnowsDepartment("ad", "AD", [JANE]))
+    svc.find(Query(QueryKind.ATTRIBUTE, "x", attribute="jdoe"), actor=ACTOR)  # a typo'd value
+    svc.find(Query(QueryKind.ATTRIBUTE, "Sales", attribute="department"), actor=ACTOR)
+    typed, known = (e.detail["attribute"] for e in audit.events())
+    assert (typed, known) == ("unknown", "department")
+    assert "jdoe" not in json.dumps([e.detail for e in audit.events()])
