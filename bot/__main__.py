@@ -1,4 +1,4 @@
-"""`python -m bot <serve|console|demo|check|audit verify>`."""
+"""`python -m bot <serve|console|demo|check|audit verify|audit subject ID>`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import AppConfig, load_config
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.audit import AuditLog
 
 DEFAULT_CONFIG = os.environ.get("MIMBOT_CONFIG", "app.yaml")
 
@@ -33,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("check", help="test each configured connector")
     audit = sub.add_parser("audit", help="audit store tools")
-    audit.add_argument("action", choices=["verify"])
+    audit.add_argument("action", choices=["verify", "subject"])
+    audit.add_argument(
+        "identifier", nargs="?", help="subject: an account, mail, UPN or employee ID"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -198,6 +205,8 @@ def _audit(config: AppConfig, args: argparse.Namespace) -> int:
     engine = create_engine(config.audit.url)
     try:
         migrate(engine)
+        if args.action == "subject":
+            return _audit_subject(AuditLog(engine), config, args.identifier)
         report = AuditLog(engine).verify()
     finally:
         engine.dispose()
@@ -206,6 +215,24 @@ def _audit(config: AppConfig, args: argparse.Namespace) -> int:
         return 0
     print(f"BROKEN at event {report.first_bad_seq}: {report.problem}")
     return 1
+
+
+def _audit_subject(audit: AuditLog, config: AppConfig, identifier: str | None) -> int:
+    """Who searched for, was shown, or acted on this person: for an access request or a
+    complaint. Only the keyed hash of the identifier is looked up."""
+    from bot.audit import SubjectKeyer
+
+    if not identifier:
+        print("audit subject: give an account, mail, UPN or employee ID", file=sys.stderr)
+        return 2
+    key = SubjectKeyer(config.audit.subject_key).key(identifier)
+    events = audit.events(subject_key=key)
+    for e in events:
+        target = e.request_id or ("searched for" if e.subject_key == key else "shown in a result")
+        print(f"{e.seq:>8}  {e.at:%Y-%m-%d %H:%M:%S}  {e.actor:<14} {e.action:<16} "
+              f"{e.outcome:<9} {target}")  # fmt: skip
+    print(f"{len(events)} event(s)")
+    return 0
 
 
 if __name__ == "__main__":

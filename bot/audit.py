@@ -182,10 +182,17 @@ class AuditLog:
     def events(
         self, *, subject_key: str | None = None, request_id: str | None = None, limit: int = 1000
     ) -> list[AuditEvent]:
-        """Events in chain order, optionally for one subject or one request."""
+        """Events in chain order, optionally for one subject (searched for, or shown in a
+        result) or one request."""
         query = sa.select(audit_events).order_by(audit_events.c.seq)
         if subject_key is not None:
-            query = query.where(audit_events.c.subject_key == subject_key)
+            query = query.where(
+                sa.or_(
+                    audit_events.c.subject_key == subject_key,
+                    # Keys are 64 hex digits: a substring match cannot hit another key.
+                    audit_events.c.detail.contains(f'"{subject_key}"', autoescape=True),
+                )
+            )
         if request_id is not None:
             query = query.where(audit_events.c.request_id == request_id)
         with self._engine.connect() as conn:

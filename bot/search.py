@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from bot.audit import AuditLog, SubjectKeyer
 from bot.logs import log_failure
 from bot.roles import Actor
-from connectors.base import Capability, Connector, Hit, Query
+from connectors.base import Capability, Connector, Hit, IdKind, Query
 from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
 
 __all__ = ["Outcome", "SearchResult", "SearchService", "SystemResult"]
@@ -108,6 +108,9 @@ class SearchService:
                 "systems": {
                     r.system: {"outcome": r.outcome.value, "hits": len(r.hits)} for r in results
                 },
+                # Whose data was shown, not only what was typed: `department=Sales` shows
+                # many people, and each must be able to learn who looked at them.
+                "shown": sorted({self.hit_key(h) for r in results for h in r.hits}),
             },
         )
         return result
@@ -115,6 +118,12 @@ class SearchService:
     def close(self) -> None:
         """Wait for calls still running past their deadline (bounded by connector timeouts)."""
         self._executor.shutdown(wait=True)
+
+    def hit_key(self, hit: Hit) -> str:
+        """The key of the identifier a person is best known by (as `audit subject` asks)."""
+        ids = hit.identifiers
+        best = next((ids[k] for k in _KEY_ORDER if ids.get(k)), hit.ref.id)
+        return self.keyer.key(best)
 
     def subject_key(self, query: Query) -> str:
         term = f"{query.attribute}={query.value}" if query.attribute else query.value
@@ -166,3 +175,4 @@ class SearchService:
 
 
 _ANSWERED = (Outcome.FOUND, Outcome.NOT_FOUND)
+_KEY_ORDER = (IdKind.ACCOUNT, IdKind.MAIL, IdKind.UPN, IdKind.EMPLOYEE_ID, IdKind.DISPLAY_NAME)

@@ -139,3 +139,42 @@ def test_console_runs_a_script_as_the_given_caller(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "/mim find user <term>" in result.stdout
     assert "0 hit(s) in 0 system(s)" in result.stdout
+
+
+def test_audit_subject_lists_who_searched_for_or_was_shown_a_person(tmp_path):
+    from bot.audit import AuditLog, SubjectKeyer
+    from bot.database import create_engine, migrate
+    from bot.roles import Actor, Role
+    from bot.search import SearchService
+    from connectors.base import IdKind, Query, QueryKind
+    from connectors.memory import MemoryConnector, Person
+
+    config = write_config(tmp_path)
+    engine = create_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(engine)
+    people = [
+        Person(
+            "1", {IdKind.ACCOUNT: "jdoe", IdKind.DISPLAY_NAME: "Jane Doe"}, {"dept": ("Sales",)}
+        ),
+        Person("2", {IdKind.ACCOUNT: "rroe", IdKind.DISPLAY_NAME: "Rita Roe"}, {"dept": ("HR",)}),
+    ]
+    search = SearchService(
+        [MemoryConnector("ad", "AD", people)],
+        audit=AuditLog(engine),
+        keyer=SubjectKeyer(ENV["K"]),
+    )
+    viewer = Actor("UVIEW", frozenset({Role.VIEWER}))
+    try:
+        search.find(Query(QueryKind.ATTRIBUTE, "Sales", attribute="dept"), actor=viewer)
+        search.find(Query(QueryKind.NAME, "rroe"), actor=viewer)
+    finally:
+        search.close()
+        engine.dispose()
+    jane = run("--config", str(config), "audit", "subject", "JDoe", env=ENV)
+    assert jane.returncode == 0, jane.stderr
+    lines = jane.stdout.strip().splitlines()
+    assert lines[-1] == "1 event(s)"
+    assert "UVIEW" in lines[0] and "find" in lines[0] and "shown in a result" in lines[0]
+    rita = run("--config", str(config), "audit", "subject", "rroe", env=ENV).stdout
+    assert "searched for" in rita and rita.strip().endswith("1 event(s)")
+    assert "Jane" not in jane.stdout + rita  # keys only: the store holds no names
