@@ -69,16 +69,23 @@ class SearchService:
         timeout: float = 2.0,
         max_hits_per_system: int = 200,
         executor: ThreadPoolExecutor | None = None,
+        workers_per_system: int = 8,
     ) -> None:
         self.connectors = [c for c in connectors if Capability.SEARCH in c.capabilities]
         self.audit = audit
         self.keyer = keyer
         self.timeout = timeout
         self.max_hits = max_hits_per_system
-        # Threads, not asyncio: ldap3, pyodbc and pywinrm are blocking libraries.
-        self._executor = executor or ThreadPoolExecutor(
-            max_workers=max(4, 4 * len(self.connectors)), thread_name_prefix="fanout"
-        )
+        # Threads, not asyncio: ldap3, pyodbc and pywinrm are blocking libraries. A pool
+        # per system: calls to a hung system hold its threads until their socket timeout,
+        # and must not queue the healthy systems' calls behind them.
+        self._pools = {
+            c.name: executor
+            or ThreadPoolExecutor(
+                max_workers=workers_per_system, thread_name_prefix=f"fanout-{c.name}"
+            )
+            for c in self.connectors
+        }
 
     def find(self, query: Query, *, actor: Actor, command: str = "find") -> SearchResult:
         """Search every system; write the audit event; return per-system results."""
@@ -87,7 +94,7 @@ class SearchService:
         futures: list[tuple[Connector, Future[list[Hit]], float]] = []
         for connector in self.connectors:
             t0 = time.monotonic()
-            fut = self._executor.submit(connector.search, query, timeout=self.timeout)
+            fut = self._pools[connector.name].submit(connector.search, query, timeout=self.timeout)
             futures.append((connector, fut, t0))
         # (Each system runs on the pool, even alone: the deadline must hold for a hung one.)
         results = tuple(self._collect(c, f, t0, deadline) for c, f, t0 in futures)
@@ -117,7 +124,8 @@ class SearchService:
 
     def close(self) -> None:
         """Wait for calls still running past their deadline (bounded by connector timeouts)."""
-        self._executor.shutdown(wait=True)
+        for pool in {id(p): p for p in self._pools.values()}.values():
+            pool.shutdown(wait=True)
 
     def hit_key(self, hit: Hit) -> str:
         """The key of the identifier a person is best known by (as `audit subject` asks)."""
@@ -136,8 +144,9 @@ class SearchService:
         try:
             hits = fut.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
-            # The worker thread keeps running until the connector's own socket
-            # timeout ends it; the answer no longer waits for it.
+            # A call still queued behind a hung one never starts; one running keeps its
+            # thread until the connector's own socket timeout; the answer waits for neither.
+            fut.cancel()
             return SystemResult(
                 name,
                 label,

@@ -118,3 +118,31 @@ def test_an_attribute_name_no_system_knows_stays_out_of_the_audit_chain(audit):
     typed, known = (e.detail["attribute"] for e in audit.events())
     assert (typed, known) == ("unknown", "department")
     assert "jdoe" not in json.dumps([e.detail for e in audit.events()])
+
+
+def test_a_hung_system_does_not_starve_the_healthy_ones_under_load(audit):
+    import threading
+
+    release = threading.Event()
+
+    class Hung(MemoryConnector):
+        def search(self, query, *, timeout):
+            release.wait(5)  # stalled until its socket timeout
+            return []
+
+    svc = SearchService(
+        [Hung("ad", "AD"), MemoryConnector("mv", "MV", [JANE])],
+        audit=audit,
+        keyer=SubjectKeyer("k" * 20),
+        timeout=0.2,
+    )
+    try:
+        outcomes = [
+            {r.system: r.outcome for r in svc.find(Query(QueryKind.NAME, "jdoe"), actor=ACTOR)
+             .systems}
+            for _ in range(12)  # more searches than the hung system has threads (8)
+        ]  # fmt: skip
+    finally:
+        release.set()
+        svc.close()
+    assert all(o == {"ad": Outcome.TIMED_OUT, "mv": Outcome.FOUND} for o in outcomes)
