@@ -100,7 +100,15 @@ def _record_blocks(system: SystemRecord) -> list[Block]:
 def person_view(view: PersonView) -> Reply:
     s = view.subject
     title = s.display_name + (f" ({s.account})" if s.account else "")
-    blocks: list[Block] = [HeaderBlock(text=title[:150])]
+    # Every system's outcome first: a long view is cut at Slack's block limit, and the
+    # cut must never hide that a system did not answer.
+    outcomes = " · ".join(
+        f"{mrkdwn_escape(r.label)}: {r.outcome.value.replace('_', ' ')}" for r in view.systems
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=title[:150]),
+        SectionBlock(text=MarkdownTextObject(text=outcomes[:3000])),
+    ]
     for system in view.systems:
         blocks.append(DividerBlock())
         if system.lineage is not None:

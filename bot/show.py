@@ -7,12 +7,14 @@ and the deletion rule. Other systems give their record's attributes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.audit import AuditLog
 from bot.errors import NotFound
+from bot.logs import log_failure
 from bot.requests import Subject
 from bot.roles import Actor
 from bot.search import Outcome, SearchService
@@ -22,6 +24,8 @@ from connectors.errors import ConnectorError
 
 __all__ = ["PersonView", "ShowService", "SystemRecord"]
 
+
+log = logging.getLogger(__name__)
 
 _ANSWERED = (Outcome.FOUND, Outcome.NOT_FOUND, Outcome.SKIPPED)
 
@@ -92,3 +96,8 @@ class ShowService:
             )
         except ConnectorError as exc:
             return SystemRecord(ref.system, connector.label, Outcome.ERROR, message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - boundary: one connector's bug hides no other
+            log_failure(log, "show: reading from %s raised", exc, ref.system)
+            return SystemRecord(
+                ref.system, connector.label, Outcome.ERROR, message="internal error"
+            )

@@ -130,3 +130,31 @@ def test_namesakes_in_two_systems_are_two_people_not_one(engine):
     )
     view = service(engine, mv, ad).show(Query(QueryKind.NAME, "asmith"), actor=VIEWER)
     assert {s.system for s in view.systems} == {"mimsync", "ad"}
+
+
+def test_a_long_view_cut_at_slacks_limit_still_says_which_system_did_not_answer(engine):
+    wide = {f"attr{i:03d}": "&" * 300 for i in range(120)}
+    down = MemoryConnector("ad", "AD")
+    down.fail["search"] = Unreachable("connection refused")
+    view = service(engine, MemoryConnector("hr", "HR", [jane("e1", **wide)]), down).show(
+        Query(QueryKind.NAME, "jdoe"), actor=VIEWER
+    )
+    reply = person_view(view)
+    assert len(reply.blocks) <= 50
+    assert "AD: unreachable" in reply.blocks[1]["text"]["text"]
+    for block in reply.blocks:
+        Block.parse(block).to_dict()
+
+
+def test_a_connector_bug_while_reading_is_that_systems_error_and_is_audited(engine):
+    class Broken(MemoryConnector):
+        def read(self, ref, *, timeout):
+            raise KeyError("a bug")
+
+    svc = service(
+        engine, Broken("hr", "HR", [jane("e1")]), MemoryConnector("ad", "AD", [jane("g1")])
+    )
+    view = svc.show(Query(QueryKind.NAME, "jdoe"), actor=VIEWER)
+    outcomes = {s.system: s.outcome for s in view.systems}
+    assert outcomes == {"hr": Outcome.ERROR, "ad": Outcome.FOUND}
+    assert [e.action for e in svc.audit.events()] == ["show", "read"]
