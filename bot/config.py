@@ -154,6 +154,7 @@ class AdConfig(_Model):
     page_size: int = Field(default=500, ge=1, le=1000)
     timeout_seconds: float = Field(default=2.0, gt=0)
     pool_size: int = Field(default=4, ge=1, le=64)
+    domain: str | None = None  # NetBIOS name; read from the forest's crossRef when unset
     delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
     quarantine_ou: str | None = None
     scrub_attributes: tuple[str, ...] | None = None  # disable_and_scrub; None: the built-in list

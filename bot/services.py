@@ -97,6 +97,7 @@ def build_connectors(config: AppConfig) -> list[Connector]:
                     max_hits=config.search.max_hits_per_system,
                     timeout=ad.timeout_seconds,
                     pool_size=ad.pool_size,
+                    domain=ad.domain,
                     label=ad.label,
                     delete_mode=ad.delete_mode,
                     quarantine_ou=ad.quarantine_ou,

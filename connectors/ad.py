@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import ssl
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -23,7 +24,7 @@ import ldap3
 from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
-from connectors.ad_erasure import DEFAULT_SCRUB_ATTRIBUTES, AdEraser, Clock
+from connectors.ad_erasure import DEFAULT_SCRUB_ATTRIBUTES, AdEraser, Clock, netbios_name
 from connectors.base import (
     AttributeValue,
     Capability,
@@ -81,6 +82,9 @@ class AdSettings:
     max_hits: int = 200
     timeout: float = 2.0
     pool_size: int = 4
+    # The NetBIOS domain name (as the metaverse's `domain` holds it); read from the
+    # forest when unset. Hits carry it, so EMEA\asmith and AMER\asmith stay apart.
+    domain: str | None = None
     name: str = "ad"
     label: str = "Active Directory"
     # Erasure (connectors/ad_erasure.py). disable_and_scrub is pseudonymisation, not erasure.
@@ -121,13 +125,28 @@ class AdConnector:
         self._searchable = {a.lower(): a for a in searchable if a != "objectGUID"}
         # Erasure lives in its own module; it borrows this connector's pooled connections.
         self.eraser = AdEraser(settings, connection=self._connection, clock=clock)
+        self._netbios: str | None = settings.domain  # "" once looked up and not found
 
     # -- Connector interface ------------------------------------------------
 
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
         ldap_filter = PERSON_FILTER.format(self._term_filter(query))
         entries = self._search(ldap_filter, timeout=timeout)
-        return [self._hit(e) for e in entries]
+        domain = self._domain(timeout) if entries else None
+        return [self._hit(e, domain) for e in entries]
+
+    def _domain(self, timeout: float) -> str | None:
+        """The NetBIOS domain name, looked up once; unknown ("") if it cannot be read."""
+        if self._netbios is None:
+            domain_nc = ",".join(
+                p for p in re.split(r",\s*", self.settings.base_dn) if p.upper().startswith("DC=")
+            )
+            try:
+                with self._connection() as conn, ldap_errors():
+                    self._netbios = netbios_name(conn, domain_nc, timeout) or ""
+            except ConnectorError:
+                return None  # try again next time; the search itself has answered
+        return self._netbios or None
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         entries = self._search(
@@ -298,7 +317,7 @@ class AdConnector:
 
     # -- mapping ------------------------------------------------------------
 
-    def _hit(self, entry: dict[str, Any]) -> Hit:
+    def _hit(self, entry: dict[str, Any], domain: str | None = None) -> Hit:
         raw = entry["raw_attributes"]
         values = _strings(raw)
         guid = _guid(raw.get("objectGUID"))
@@ -306,6 +325,8 @@ class AdConnector:
             kind: values[attr][0] for attr, kind in _ID_KINDS.items() if values.get(attr)
         }
         ids[IdKind.DN] = entry["dn"]
+        if domain:
+            ids[IdKind.DOMAIN] = domain
         if guid:
             ids[IdKind.OBJECT_GUID] = guid
         name = ids.get(IdKind.DISPLAY_NAME) or (values.get("cn") or [entry["dn"]])[0]

@@ -40,7 +40,15 @@ from connectors.ldap_support import generalized_time, guid_filter_value, ldap_er
 if TYPE_CHECKING:
     from connectors.ad import AdSettings
 
-__all__ = ["DEFAULT_SCRUB_ATTRIBUTES", "AdEraser", "Clock", "Lifetimes", "Tombstone"]
+__all__ = [
+    "DEFAULT_SCRUB_ATTRIBUTES",
+    "AdEraser",
+    "Clock",
+    "Lifetimes",
+    "Tombstone",
+    "configuration_nc",
+    "netbios_name",
+]
 
 Clock = Callable[[], datetime]
 Borrow = Callable[[], AbstractContextManager[ldap3.Connection]]
@@ -157,15 +165,7 @@ class AdEraser:
         if self._lifetimes and now - self._lifetimes[0] < _LIFETIMES_TTL:
             return self._lifetimes[1]
         with self._borrow() as conn, ldap_errors():
-            # A BASE search on "" without schema checks: with the schema loaded,
-            # ldap3 rejects rootDSE attribute names (see the Samba lab notes).
-            try:
-                config = _read(conn, "", ["configurationNamingContext"], timeout)
-                config_nc = _text(config, "configurationNamingContext")
-            except (lx.LDAPAttributeError, ConnectorError):
-                config_nc = ""  # a directory without a readable rootDSE (ldap3's mock)
-            # In a single-domain forest the configuration NC sits under the domain NC.
-            config_nc = config_nc or f"CN=Configuration,{self._domain_nc}"
+            config_nc = configuration_nc(conn, self._domain_nc, timeout)
             ds = _read(
                 conn,
                 f"CN=Directory Service,CN=Windows NT,CN=Services,{config_nc}",
@@ -362,6 +362,30 @@ class AdEraser:
 
 
 _TOMBSTONE_ATTRS = ["objectGUID", "isDeleted", "isRecycled", "lastKnownParent", "whenChanged"]
+
+
+def configuration_nc(conn: ldap3.Connection, domain_nc: str, timeout: float) -> str:
+    """The forest's configuration naming context, from the rootDSE."""
+    # A BASE search on "" without schema checks: with the schema loaded, ldap3
+    # rejects rootDSE attribute names (see the Samba lab notes).
+    try:
+        config = _read(conn, "", ["configurationNamingContext"], timeout)
+        found = _text(config, "configurationNamingContext")
+    except (lx.LDAPAttributeError, ConnectorError):
+        found = ""  # a directory without a readable rootDSE (ldap3's mock)
+    # In a single-domain forest the configuration NC sits under the domain NC.
+    return found or f"CN=Configuration,{domain_nc}"
+
+
+def netbios_name(conn: ldap3.Connection, domain_nc: str, timeout: float) -> str | None:
+    """The domain's NetBIOS name (EMEA in EMEA\\asmith), from its crossRef object."""
+    partitions = f"CN=Partitions,{configuration_nc(conn, domain_nc, timeout)}"
+    where = f"(&(objectClass=crossRef)(nCName={escape_filter_chars(domain_nc)}))"
+    try:
+        found = _search(conn, partitions, where, ["nETBIOSName"], timeout, scope=ldap3.LEVEL)
+    except lx.LDAPNoSuchObjectResult:
+        return None
+    return (_text(found[0], "nETBIOSName") or None) if found else None
 
 
 def _residuals(lt: Lifetimes, start: datetime, *, recycled: bool) -> list[ResidualCopy]:

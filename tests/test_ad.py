@@ -108,6 +108,7 @@ def test_hit_carries_guid_dn_modified_and_personal_attributes(ad):
     assert hit.attributes["mail"] == ("jane.doe@example.test",)
     assert hit.attributes["department"] == ("Finance",)
     assert hit.label == "Jane Doe (ft-jdoe)"
+    assert hit.identifiers[IdKind.DOMAIN] == "CORP"  # the NetBIOS name, read from the forest
     record = ad.read(hit.ref, timeout=2)
     assert record.attributes["telephoneNumber"].values == ("+44 20 7946 0000",)
 
@@ -227,3 +228,12 @@ def test_health_reports_a_working_bind(ad, settings):
     assert ad.health(timeout=2).ok
     bad = AdConnector(replace(settings, password="wrong")).health(timeout=2)
     assert not bad.ok and "Denied" in bad.detail
+
+
+def test_a_configured_domain_name_is_used_without_asking_the_forest(settings):
+    ad = AdConnector(replace(settings, domain="EMEA"))
+    try:
+        (hit,) = ad.search(Query(QueryKind.NAME, "ft-jdoe"), timeout=2)
+    finally:
+        ad.close()
+    assert hit.identifiers[IdKind.DOMAIN] == "EMEA"
