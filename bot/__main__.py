@@ -122,8 +122,12 @@ def _run_console(  # type: ignore[no-untyped-def]
     from bot.console import run_lines
 
     if script is not None:
-        run_lines(script.read_text(encoding="utf-8").splitlines(), user_id=user,
-                  services=services, out=sys.stdout, echo=True, extra=extra)  # fmt: skip
+        try:
+            lines = script.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"cannot read the script {script}: {exc.__class__.__name__}", file=sys.stderr)
+            return 2
+        run_lines(lines, user_id=user, services=services, out=sys.stdout, echo=True, extra=extra)
         return 0
     print(f"mimbot console as {user}. Type a /mim command (e.g. `help`), or Ctrl-D.")
     while True:

@@ -178,3 +178,12 @@ def test_audit_subject_lists_who_searched_for_or_was_shown_a_person(tmp_path):
     rita = run("--config", str(config), "audit", "subject", "rroe", env=ENV).stdout
     assert "searched for" in rita and rita.strip().endswith("1 event(s)")
     assert "Jane" not in jane.stdout + rita  # keys only: the store holds no names
+
+
+def test_a_missing_script_is_one_clear_line_not_a_traceback(tmp_path):
+    result = run("demo", "--script", str(tmp_path / "nope.txt"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"cannot read the script {tmp_path / 'nope.txt'}: FileNotFoundError"
+    )
