@@ -70,7 +70,9 @@ def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
 
 
 def outcome_text(r: SystemResult) -> str:
-    text = OUTCOME_TEXT[r.outcome].format(n=len(r.hits))
+    # At the cap the system may hold many more: "found 200" would understate it.
+    n = f"{len(r.hits)}+ (the most one search returns)" if r.capped else len(r.hits)
+    text = OUTCOME_TEXT[r.outcome].format(n=n)
     return (
         f"{text} ({mrkdwn_escape(r.message)})"
         if r.message and r.outcome is not Outcome.FOUND
@@ -154,7 +156,7 @@ def hit_text(system: SystemResult, hit: Hit) -> str:
 
 
 def find_fallback(result: SearchResult, term: str) -> str:
-    parts = [f"{r.label}: {OUTCOME_TEXT[r.outcome].format(n=len(r.hits))}" for r in result.systems]
+    parts = [f"{r.label}: {outcome_text(r)}" for r in result.systems]
     return _clip(f"Search for {term}: " + "; ".join(parts), 2900)
 
 

@@ -45,6 +45,7 @@ class SystemResult:
     hits: tuple[Hit, ...] = ()
     message: str = ""  # safe text: error class or code, never the term
     seconds: float = 0.0
+    capped: bool = False  # the system returned as many hits as a search may: maybe more
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,8 @@ class SearchService:
             )
         hits_t = tuple(hits[: self.max_hits])
         outcome = Outcome.FOUND if hits_t else Outcome.NOT_FOUND
-        return SystemResult(name, label, outcome, hits_t, seconds=time.monotonic() - t0)
+        return SystemResult(name, label, outcome, hits_t, seconds=time.monotonic() - t0,
+                            capped=len(hits) >= self.max_hits)  # fmt: skip
 
     @staticmethod
     def _failed(

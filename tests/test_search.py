@@ -146,3 +146,24 @@ def test_a_hung_system_does_not_starve_the_healthy_ones_under_load(audit):
         release.set()
         svc.close()
     assert all(o == {"ad": Outcome.TIMED_OUT, "mv": Outcome.FOUND} for o in outcomes)
+
+
+def test_a_result_at_the_cap_says_there_may_be_more(audit):
+    from bot import render
+
+    many = [Person(str(i), {IdKind.ACCOUNT: f"bulk{i}"}) for i in range(5)]
+    svc = SearchService(
+        [MemoryConnector("ad", "AD", many), MemoryConnector("hr", "HR", many[:2])],
+        audit=audit,
+        keyer=SubjectKeyer("k" * 20),
+        max_hits_per_system=5,
+    )
+    try:
+        result = svc.find(Query(QueryKind.PREFIX, "bulk"), actor=ACTOR)
+    finally:
+        svc.close()
+    ad, hr = result.systems
+    assert (ad.capped, hr.capped) == (True, False)
+    text = render.find_result(result).text
+    assert "AD: found 5+ (the most one search returns)" in text
+    assert "HR: found 2" in text and "HR: found 2+" not in text
