@@ -8,7 +8,10 @@ and the deletion rule. Other systems give their record's attributes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +71,7 @@ class ShowService:
         if len(matches) > 1:
             raise AmbiguousSubject(matches)
         match = matches[0]
-        records = tuple(self._read(hit.ref) for hit in match.hits)
+        records = self._read_all([hit.ref for hit in match.hits])
         missing = tuple(
             SystemRecord(r.system, r.label, r.outcome, message=r.message)
             for r in result.systems
@@ -81,6 +84,25 @@ class ShowService:
             detail={"systems": {r.system: r.outcome.value for r in records}},
         )  # fmt: skip
         return PersonView(subject, records + missing)
+
+    def _read_all(self, refs: list[Any]) -> tuple[SystemRecord, ...]:
+        """Every system's record at once, under one deadline: a hung system is reported
+        as timed out and keeps its thread until its own socket timeout, not the answer."""
+        pool = ThreadPoolExecutor(max_workers=max(1, len(refs)), thread_name_prefix="show")
+        try:
+            futures = [(ref, pool.submit(self._read, ref)) for ref in refs]
+            deadline = time.monotonic() + self.timeout
+            out = []
+            for ref, fut in futures:
+                try:
+                    out.append(fut.result(timeout=max(0.0, deadline - time.monotonic())))
+                except FutureTimeout:
+                    label = self.connectors[ref.system].label
+                    out.append(SystemRecord(ref.system, label, Outcome.TIMED_OUT,
+                                            message="no answer in time"))  # fmt: skip
+            return tuple(out)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _read(self, ref: Any) -> SystemRecord:
         connector = self.connectors[ref.system]

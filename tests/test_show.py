@@ -158,3 +158,28 @@ def test_a_connector_bug_while_reading_is_that_systems_error_and_is_audited(engi
     outcomes = {s.system: s.outcome for s in view.systems}
     assert outcomes == {"hr": Outcome.ERROR, "ad": Outcome.FOUND}
     assert [e.action for e in svc.audit.events()] == ["show", "read"]
+
+
+def test_a_system_that_hangs_while_reading_is_timed_out_and_the_others_answer(engine):
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Hangs(MemoryConnector):
+        def read(self, ref, *, timeout):
+            release.wait(5)
+            return super().read(ref, timeout=timeout)
+
+    hr, ad = Hangs("hr", "HR", [jane("e1")]), MemoryConnector("ad", "AD", [jane("g1")])
+    audit = AuditLog(engine)
+    search = SearchService([hr, ad], audit=audit, keyer=SubjectKeyer("k" * 20))
+    svc = ShowService(search=search, connectors={"hr": hr, "ad": ad}, audit=audit, timeout=0.3)
+    t0 = time.monotonic()
+    try:
+        view = svc.show(Query(QueryKind.NAME, "jdoe"), actor=VIEWER)
+    finally:
+        release.set()
+    assert time.monotonic() - t0 < 2
+    outcomes = {s.system: s.outcome for s in view.systems}
+    assert outcomes == {"hr": Outcome.TIMED_OUT, "ad": Outcome.FOUND}
