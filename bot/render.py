@@ -156,8 +156,9 @@ def hit_text(system: SystemResult, hit: Hit) -> str:
 
 
 def find_fallback(result: SearchResult, term: str) -> str:
-    parts = [f"{r.label}: {outcome_text(r)}" for r in result.systems]
-    return _clip(f"Search for {term}: " + "; ".join(parts), 2900)
+    # Slack reads the fallback as mrkdwn too: escaped like the blocks.
+    parts = [f"{mrkdwn_escape(r.label)}: {outcome_text(r)}" for r in result.systems]
+    return _clip(f"Search for {mrkdwn_escape(term)}: " + "; ".join(parts), 2900)
 
 
 def help_text(commands: Sequence[tuple[str, str]]) -> Reply:
@@ -169,7 +170,7 @@ def help_text(commands: Sequence[tuple[str, str]]) -> Reply:
 
 def error(message: str) -> Reply:
     return Reply(
-        text=message,
+        text=mrkdwn_escape(message),
         blocks=_dicts([SectionBlock(text=MarkdownTextObject(text=_clip(mrkdwn_escape(message))))]),
         private=True,
     )

@@ -127,5 +127,7 @@ def person_view(view: PersonView) -> Reply:
     if len(blocks) > MAX_BLOCKS:
         more = MarkdownTextObject(text=":scissors: more details not shown (Slack's limit)")
         blocks = [*blocks[: MAX_BLOCKS - 1], ContextBlock(elements=[more])]
-    text = f"{title}: " + "; ".join(f"{r.label}: {r.outcome.value}" for r in view.systems)
+    text = f"{mrkdwn_escape(title)}: " + "; ".join(
+        f"{mrkdwn_escape(r.label)}: {r.outcome.value}" for r in view.systems
+    )
     return Reply(text=text[:2900], blocks=_dicts(blocks), private=True)

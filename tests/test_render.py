@@ -86,6 +86,9 @@ def test_directory_text_cannot_become_a_mention_or_link():
     text = str(reply.blocks)
     assert "<!channel>" not in text and "<https://evil" not in text
     assert "&lt;!channel&gt;" in text
+    labelled = SystemResult("ad", "<!here> AD", Outcome.NOT_FOUND)
+    fallback = render.find_fallback(result(labelled), "<!channel>")
+    assert "<!" not in fallback  # the notification text is mrkdwn too
 
 
 @pytest.mark.parametrize("message", ["plain", UsageError("bad", "/mim find").user_message()])
