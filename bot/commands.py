@@ -42,6 +42,7 @@ USAGE = {
     "done": "/mim done <request-id> <step>",
     "retry": "/mim retry <request-id>",
     "cancel": "/mim cancel <request-id> <reason>",
+    "extend": "/mim extend <request-id> <reason>",
 }
 COMMANDS = tuple(USAGE)
 
@@ -122,7 +123,7 @@ def parse(text: str) -> Command:
         if scope not in ("open", "mine"):
             raise UsageError("Say `open` or `mine`.", USAGE["requests"])
         return RequestsCommand(scope)
-    if verb in ("status", "approve", "reject", "done", "retry", "cancel"):
+    if verb in ("status", "approve", "reject", "done", "retry", "cancel", "extend"):
         return _parse_request_command(verb, rest)
     raise UsageError(f"Unknown command `{_clip(verb)}`. Try `/mim help`.")
 
@@ -170,10 +171,10 @@ def _parse_request_command(verb: str, rest: str) -> RequestCommand:
     if not _REQUEST_ID.fullmatch(first):
         raise UsageError("That is not a request id (like REQ-2026-0001).", usage)
     request_id = first.upper()
-    if verb in ("reject", "cancel"):
+    if verb in ("reject", "cancel", "extend"):
         note = _note(more, usage)
         if not note:
-            done = {"reject": "rejected", "cancel": "cancelled"}[verb]
+            done = {"reject": "rejected", "cancel": "cancelled", "extend": "extended"}[verb]
             raise UsageError(f"Say why it is {done}.", usage)
         return RequestCommand(verb, request_id, note=note)
     if verb == "done":

@@ -110,6 +110,8 @@ class PolicyConfig(_Model):
     four_eyes: bool = True
     approval_expires_hours: float = Field(default=72, gt=0)
     deadline_months: int = Field(default=1, ge=1, le=3)  # GDPR: one month, extendable
+    # GDPR Art. 12(3): once, by up to two further months, with reasons, before the due date.
+    extension_months: int = Field(default=2, ge=0, le=2)
 
 
 class RunnerConfig(_Model):

@@ -16,7 +16,7 @@ from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.errors import NotAllowed, NotFound, RequestStateError
 from bot.request_store import Decision, RequestStore
-from bot.requests import PlannedStep, Request, Status, add_calendar_month
+from bot.requests import TERMINAL, PlannedStep, Request, Status, add_calendar_month
 from bot.roles import Actor, Role
 from bot.search import SearchService
 from bot.subjects import Match, single_subject
@@ -221,6 +221,39 @@ class ErasureService:
             raise RequestStateError(f"{request_id} changed meanwhile; look at its status.")
         request = self.store.get(request_id)
         self.notifier.thread(request, f"Cancelled by <@{actor.user_id}>: {note}")
+        self.notifier.request_updated(request)
+        return request
+
+    def extend(self, request_id: str, *, actor: Actor, note: str) -> Request:
+        """GDPR Art. 12(3): the due date may move once, by up to two further months, with
+        reasons, decided before the original due date. The requester must tell the
+        data subject; the thread says so."""
+        if Role.APPROVER not in actor.roles and Role.ADMIN not in actor.roles:
+            raise NotAllowed("Extending a due date needs the *approver* role.")
+        months = self.policy.extension_months
+        if not months:
+            raise NotAllowed("Policy allows no extension of due dates.")
+        request = self.store.get(request_id)
+        first_due = add_calendar_month(request.received_at, self.policy.deadline_months)
+        if request.status in TERMINAL:
+            raise RequestStateError(f"{request_id} is {request.status.value}: nothing to extend.")
+        if request.due_at > first_due:
+            raise RequestStateError(f"{request_id} was extended already; it can be once.")
+        if self.store.clock() > request.due_at:
+            raise RequestStateError(f"{request_id} is past its due date: it cannot be extended.")
+        due = add_calendar_month(first_due, months)
+        event = self._event(
+            actor, "extended", request_id, request.subject_keys, months=months,
+            note_length=len(note),
+        )  # fmt: skip
+        if not self.store.extend(request_id, request.due_at, due, event=event):
+            raise RequestStateError(f"{request_id} changed meanwhile; look at its status.")
+        request = self.store.get(request_id)
+        self.notifier.thread(
+            request,
+            f"Due date extended to {due:%Y-%m-%d} by <@{actor.user_id}>: {note}. "
+            f"<@{request.requester}>, tell the data subject of the extension and why.",
+        )
         self.notifier.request_updated(request)
         return request
 

@@ -310,6 +310,21 @@ class RequestStore:
                 self._log(conn, event, request_id)
             return won
 
+    def extend(
+        self, request_id: str, due_at: datetime, new_due: datetime, *, event: Entry | None = None
+    ) -> bool:
+        """Move an open request's due date, if it is still `due_at` (compare-and-set)."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id, requests.c.due_at == due_at,
+                       requests.c.status.notin_([s.value for s in TERMINAL]))
+                .values(due_at=new_due, version=requests.c.version + 1, updated_at=self.clock())
+            ).rowcount == 1  # fmt: skip
+            if moved:
+                self._log(conn, event, request_id)
+            return moved
+
     def expire(self, request_id: str | None = None, *, event: Entry | None = None) -> list[str]:
         """Mark requests whose approval window has passed as expired; return their ids.
         `event` is logged for each of them."""

@@ -48,6 +48,7 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "retry": frozenset({Role.APPROVER}),
     # Requesters may withdraw their own request before it is decided (checked in the domain).
     "cancel": frozenset({Role.REQUESTER, Role.APPROVER}),
+    "extend": frozenset({Role.APPROVER}),
     "done": _REQUEST_ROLES,
     "check": frozenset({Role.ADMIN}),
 }

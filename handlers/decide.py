@@ -1,4 +1,5 @@
-"""`approve`, `reject`, `done`, `retry` and `cancel` on a request — from buttons or typed."""
+"""`approve`, `reject`, `done`, `retry`, `cancel` and `extend` on a request — from buttons
+or typed."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def handle_decide(
     elif cmd.name == "cancel":
         erasure.cancel(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"You cancelled {cmd.request_id}; its subject is scrubbed."
+    elif cmd.name == "extend":
+        request = erasure.extend(cmd.request_id, actor=actor, note=cmd.note or "")
+        text = f"{cmd.request_id} is now due {request.due_at:%Y-%m-%d}. Tell the data subject why."
     elif cmd.name == "done":
         erasure.step_done(cmd.request_id, cmd.step or 0, actor=actor)
         text = f"Step {cmd.step} of {cmd.request_id} marked done."

@@ -20,6 +20,7 @@ DESCRIPTIONS = {
     "done": "mark a manual step of a request as done",
     "retry": "retry a failed request",
     "cancel": "close a request not decided yet or failed, with a reason (it is scrubbed)",
+    "extend": "extend a request's due date once, by the policy's months, with a reason",
 }
 
 

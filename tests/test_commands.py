@@ -55,6 +55,7 @@ def test_help(text):
         ("find user ja\u200bne", "control or invisible characters"),
         ("erase everything", "Unknown command `erase`"),
         ("cancel REQ-2026-0001", "Say why it is cancelled."),
+        ("extend REQ-2026-0001", "Say why it is extended."),
         ("cancel 2026-0001 handled in HR", "That is not a request id"),
     ],
 )

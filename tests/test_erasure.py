@@ -816,3 +816,23 @@ def test_a_requester_may_withdraw_only_their_own_undecided_request(engine):
     )
     with pytest.raises(RequestStateError):
         w.erasure.approve(request.id, actor=APPROVER)
+
+
+def test_a_due_date_is_extended_once_by_an_approver_before_it_passes(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    assert request.due_at == datetime(2026, 2, 28, 10, 0, tzinfo=UTC)  # 31 Jan + 1 month
+    with pytest.raises(NotAllowed):
+        w.erasure.extend(request.id, actor=REQUESTER, note="complex")
+    extended = w.erasure.extend(request.id, actor=APPROVER, note="records in three archives")
+    assert extended.due_at == datetime(2026, 4, 28, 10, 0, tzinfo=UTC)
+    assert "tell the data subject" in w.notifier.of("thread")[-1]
+    with pytest.raises(RequestStateError, match="extended already"):
+        w.erasure.extend(request.id, actor=APPROVER, note="again")
+    (event,) = [e for e in w.audit.events(request_id=request.id) if e.action == "extended"]
+    assert event.detail == {"months": 2, "note_length": len("records in three archives")}
+
+    late = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.clock.now += timedelta(days=40)
+    with pytest.raises(RequestStateError, match="past its due date"):
+        w.erasure.extend(late.id, actor=APPROVER, note="too late")
