@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.audit import AuditLog, Entry, SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.errors import NotAllowed, NotFound, RequestStateError
+from bot.logs import log_failure
 from bot.request_store import Decision, RequestStore
 from bot.requests import TERMINAL, PlannedStep, Request, Status, add_calendar_month
 from bot.roles import Actor, Role
@@ -256,6 +257,47 @@ class ErasureService:
         )
         self.notifier.request_updated(request)
         return request
+
+    def reverify_residuals(self) -> list[str]:
+        """Look again for each residual copy whose time is up (the design's "re-verified
+        then"): gone, and the check and its object reference are forgotten; still there,
+        and the thread is told once and the look repeats daily."""
+        done = []
+        for check in self.store.claim_residual_checks(lease=timedelta(minutes=10)):
+            what = {"system": check.system, "attempt": check.attempts + 1}
+            event = Entry(actor="system", roles=[], action="residuals_checked", detail=what)
+            try:
+                connector = self.connectors.get(check.system)
+                if connector is None:
+                    raise ConnectorError("connector not configured")
+                seen = connector.verify_absent({check.kind: check.ref}, timeout=self.timeout)
+            except Exception as exc:  # noqa: BLE001 - boundary: one check must not stop others
+                if not isinstance(exc, ConnectorError):
+                    log_failure(log, "residual check in %s raised", exc, check.system)
+                again = replace(event, outcome="not_checked")
+                self.store.residual_check_later(check, self._tomorrow(), event=again)
+                continue
+            request = self.store.get(check.request_id)
+            if seen.absent and not seen.residuals:
+                self.store.residual_check_done(check, event=event)
+                self.notifier.thread(
+                    request, f"Residual copies in {check.system} are gone: checked "
+                    f"{self.store.clock():%Y-%m-%d}, after they expired.",
+                )  # fmt: skip
+                done.append(check.request_id)
+                continue
+            self.store.residual_check_later(
+                check, self._tomorrow(), event=replace(event, outcome="still_present")
+            )
+            if check.attempts == 0:
+                self.notifier.thread(
+                    request, f"Residual copies in {check.system} are still there after their "
+                    "expiry date; mimbot looks again every day. Ask the directory team.",
+                )  # fmt: skip
+        return done
+
+    def _tomorrow(self) -> datetime:
+        return self.store.clock() + timedelta(days=1)
 
     def _replan_copies(self, request: Request) -> list[PlannedStep]:
         """Steps for the live copies that made verification fail (say, an account

@@ -25,6 +25,7 @@ from bot.requests import (
     TERMINAL,
     PlannedStep,
     Request,
+    ResidualCheck,
     Status,
     Step,
     StepState,
@@ -32,8 +33,14 @@ from bot.requests import (
     plan_from_json,
     plan_to_json,
 )
-from bot.requests_schema import request_approvals, request_counters, request_steps, requests
-from connectors.base import PlanAction
+from bot.requests_schema import (
+    request_approvals,
+    request_counters,
+    request_steps,
+    requests,
+    residual_checks,
+)
+from connectors.base import IdKind, PlanAction
 
 __all__ = ["Decision", "RequestStore"]
 
@@ -500,10 +507,79 @@ class RequestStore:
         result: dict[str, Any],
         *,
         event: Entry | None = None,
+        checks: Sequence[ResidualCheck] = (),
     ) -> bool:
-        """Complete a verified request, scrubbed down to its subject keys."""
-        return self.transition(request_id, {Status.VERIFYING}, status, event=event,
-                               result=json.dumps(result), lease_until=None)  # fmt: skip
+        """Complete a verified request, scrubbed down to its subject keys, and schedule
+        a look for each residual copy once it should be gone."""
+        with self.engine.begin() as conn:
+            moved = self._cas(conn, request_id, {Status.VERIFYING}, status,
+                              result=json.dumps(result), lease_until=None)  # fmt: skip
+            if moved:
+                for c in checks:
+                    conn.execute(
+                        sa.insert(residual_checks).values(
+                            request_id=c.request_id, system=c.system, ref=c.ref,
+                            kind=c.kind.value, due_at=c.due_at, attempts=0,
+                        )
+                    )  # fmt: skip
+                self._log(conn, event, request_id)
+            return moved
+
+    # -- residual checks ---------------------------------------------------------
+
+    def claim_residual_checks(self, lease: timedelta, limit: int = 100) -> list[ResidualCheck]:
+        """Checks whose time has come, each leased to this caller (one checker each)."""
+        now = self.clock()
+        rc = residual_checks.c
+        due = sa.and_(rc.due_at <= now, sa.or_(rc.lease_until.is_(None), rc.lease_until < now))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(residual_checks).where(due).order_by(rc.due_at).limit(limit)
+            ).all()
+        claimed = []
+        for r in rows:
+            with self.engine.begin() as conn:
+                won = conn.execute(
+                    sa.update(residual_checks)
+                    .where(rc.request_id == r.request_id, rc.system == r.system, rc.ref == r.ref,
+                           due)
+                    .values(lease_until=now + lease)
+                ).rowcount == 1  # fmt: skip
+            if won:
+                claimed.append(_check(r))
+        return claimed
+
+    def residual_check_done(self, check: ResidualCheck, *, event: Entry | None = None) -> None:
+        """The copy is gone: forget the check, and with it the object's reference."""
+        rc = residual_checks.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(residual_checks).where(
+                    rc.request_id == check.request_id, rc.system == check.system,
+                    rc.ref == check.ref,
+                )
+            )  # fmt: skip
+            self._log(conn, event, check.request_id)
+
+    def residual_check_later(
+        self, check: ResidualCheck, due_at: datetime, *, event: Entry | None = None
+    ) -> None:
+        rc = residual_checks.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(residual_checks)
+                .where(rc.request_id == check.request_id, rc.system == check.system,
+                       rc.ref == check.ref)
+                .values(due_at=due_at, attempts=rc.attempts + 1, lease_until=None)
+            )  # fmt: skip
+            self._log(conn, event, check.request_id)
+
+    def residual_checks_of(self, request_id: str) -> list[ResidualCheck]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(residual_checks).where(residual_checks.c.request_id == request_id)
+            ).all()
+        return [_check(r) for r in rows]
 
     def runnable(self) -> list[str]:
         """Requests a runner should look at: approved, running or verifying."""
@@ -533,6 +609,12 @@ class RequestStore:
 def _held_by(owner: str) -> tuple[Any, ...]:
     return (request_steps.c.lease_owner == owner,
             request_steps.c.state == StepState.RUNNING.value)  # fmt: skip
+
+
+def _check(row: Any) -> ResidualCheck:
+    due = _utc(row.due_at)
+    assert due is not None  # the column is NOT NULL
+    return ResidualCheck(row.request_id, row.system, row.ref, IdKind(row.kind), due, row.attempts)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -24,6 +24,7 @@ __all__ = [
     "TERMINAL",
     "PlannedStep",
     "Request",
+    "ResidualCheck",
     "Status",
     "Step",
     "StepState",
@@ -93,6 +94,18 @@ class Subject:
             identifiers={IdKind(k): v for k, v in data.get("identifiers", {}).items()},
             refs=tuple(ObjectRef(s, i) for s, i in data.get("refs", [])),
         )
+
+
+@dataclass(frozen=True)
+class ResidualCheck:
+    """After `due_at` (a residual copy's expiry), look for the object by `ref` again."""
+
+    request_id: str
+    system: str
+    ref: str  # the object's reference (objectGUID): no name, deleted once verified gone
+    kind: IdKind  # what `ref` is searched as
+    due_at: datetime
+    attempts: int = 0
 
 
 @dataclass(frozen=True)

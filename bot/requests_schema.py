@@ -6,7 +6,13 @@ import sqlalchemy as sa
 
 from bot.audit_schema import metadata
 
-__all__ = ["request_approvals", "request_counters", "request_steps", "requests"]
+__all__ = [
+    "request_approvals",
+    "request_counters",
+    "request_steps",
+    "requests",
+    "residual_checks",
+]
 
 requests = sa.Table(
     "requests",
@@ -69,4 +75,19 @@ request_counters = sa.Table(
     metadata,
     sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last", sa.Integer, nullable=False),
+)
+
+# One object whose residual copy (an AD tombstone) should be gone after `due_at`
+# (migration 0003). The row holds the object's reference (objectGUID), not a name,
+# and is deleted once the object is verified gone: kept no longer than it is needed.
+residual_checks = sa.Table(
+    "residual_checks",
+    metadata,
+    sa.Column("request_id", sa.String(20), sa.ForeignKey("requests.id"), primary_key=True),
+    sa.Column("system", sa.String(64), primary_key=True),
+    sa.Column("ref", sa.String(256), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # the IdKind the ref is searched by
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
 )

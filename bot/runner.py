@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -30,7 +30,7 @@ from bot.audit import Entry
 from bot.audited_notifier import AuditedNotifier
 from bot.logs import log_failure
 from bot.request_store import RequestStore
-from bot.requests import Request, Status, Step, StepState, residual_to_json
+from bot.requests import Request, ResidualCheck, Status, Step, StepState, residual_to_json
 from connectors.base import Capability, Connector, StepResult
 from connectors.errors import ConnectorError, TimedOut, Unreachable
 
@@ -195,6 +195,7 @@ class Runner:
             if step.plan:
                 foreseen.setdefault(step.system, []).extend(step.plan.residuals)
         residuals = [r for system, rs in foreseen.items() if system not in systems for r in rs]
+        later: list[ResidualCheck] = []  # dated copies: look again once they should be gone
         failing: str | None = None
         for system in systems:
             connector = self.connectors.get(system)
@@ -215,6 +216,7 @@ class Runner:
                 "remaining": len(check.remaining),
             }
             residuals += list(check.residuals)
+            later += _checks_after(request, system, check.residuals)
             if not check.absent:
                 failing = failing or system
         checked = self._event(
@@ -236,7 +238,7 @@ class Runner:
             )
         else:
             status = Status.COMPLETED_WITH_RESIDUALS if residuals else Status.COMPLETED
-            ended = self.store.finish(request.id, status, outcome, event=checked)
+            ended = self.store.finish(request.id, status, outcome, event=checked, checks=later)
         done = self.store.get(request.id)
         if ended:  # else another runner ended it, and told people
             self._finished(done)
@@ -258,6 +260,25 @@ class Runner:
             subject_key=request.subject_keys[0] if request.subject_keys else None,
             detail=detail,
         )
+
+
+# A tombstone goes at the first garbage collection (every 12 hours) after its date.
+GC_MARGIN = timedelta(days=1)
+
+
+def _checks_after(request: Request, system: str, seen: Sequence[Any]) -> list[ResidualCheck]:
+    """One check per object of `system` whose dated residual copies should be gone by
+    the last date plus a garbage collection, searched by its reference (objectGUID)."""
+    dates = [r.expires for r in seen if r.expires]
+    if not dates or request.subject is None:
+        return []
+    checks = []
+    for ref in request.subject.refs:
+        # The identifier the reference is (objectGUID, MV object id): what to search by.
+        kind = next((k for k, v in request.subject.identifiers.items() if v == ref.id), None)
+        if ref.system == system and kind is not None:
+            checks.append(ResidualCheck(request.id, system, ref.id, kind, max(dates) + GC_MARGIN))
+    return checks
 
 
 def _waiting(step: Step) -> bool:

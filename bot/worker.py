@@ -1,4 +1,5 @@
-"""The background loop: resume unfinished requests, expire stale approvals, re-check waits."""
+"""The background loop: resume unfinished requests, expire stale approvals, re-check waits,
+and look again for residual copies once they should be gone."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Worker:
     def tick(self) -> None:
         self.erasure.expire_stale()
         self.runner.resume_all()
+        self.erasure.reverify_residuals()
 
     def stop(self) -> None:
         self._stop.set()

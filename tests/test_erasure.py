@@ -836,3 +836,47 @@ def test_a_due_date_is_extended_once_by_an_approver_before_it_passes(engine):
     w.clock.now += timedelta(days=40)
     with pytest.raises(RequestStateError, match="past its due date"):
         w.erasure.extend(late.id, actor=APPROVER, note="too late")
+
+
+def test_residual_copies_are_looked_for_again_once_they_should_be_gone(engine):
+    tombstone_until = datetime(2026, 7, 30, 10, 0, tzinfo=UTC)
+
+    class Tombstones(MemoryConnector):
+        """Deleted objects stay findable by objectGUID until garbage collection."""
+
+        collected = False
+        asked: list[dict] = []
+
+        def verify_absent(self, identifiers, *, timeout):
+            self.asked.append(dict(identifiers))
+            seen = super().verify_absent(identifiers, timeout=timeout)
+            if self.collected:
+                return seen
+            return replace(seen, residuals=(ResidualCopy("AD tombstone", tombstone_until),))
+
+    guid = "6f1c8a52-0000-4000-8000-000000000001"
+    ad = Tombstones("ad", "AD", [Person(guid, {**jane().identifiers, IdKind.OBJECT_GUID: guid})])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status is Status.COMPLETED_WITH_RESIDUALS
+    (check,) = w.store.residual_checks_of(request.id)
+    assert (check.system, check.ref, check.kind) == ("ad", guid, IdKind.OBJECT_GUID)
+    assert check.due_at == tombstone_until + timedelta(days=1)
+
+    w.clock.now = tombstone_until  # not yet: the next garbage collection may not have run
+    assert w.erasure.reverify_residuals() == []
+    w.clock.now = tombstone_until + timedelta(days=2)
+    assert w.erasure.reverify_residuals() == []  # still there: told once, looked at daily
+    assert ad.asked[-1] == {IdKind.OBJECT_GUID: guid}
+    assert "still there after their expiry date" in w.notifier.of("thread")[-1]
+    ad.collected = True
+    w.clock.now += timedelta(days=1)
+    assert w.erasure.reverify_residuals() == [request.id]
+    assert "Residual copies in ad are gone" in w.notifier.of("thread")[-1]
+    assert w.store.residual_checks_of(request.id) == []  # and the objectGUID with it
+    outcomes = [
+        e.outcome for e in w.audit.events(request_id=request.id) if e.action == "residuals_checked"
+    ]
+    assert outcomes == ["still_present", "ok"]
+    assert w.audit.verify().ok

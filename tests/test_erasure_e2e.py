@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -145,6 +146,13 @@ def test_happy_path_erases_verifies_and_notifies(bot, stub):
     assert tombstone is not None and tombstone.is_deleted
     assert done.status.value == "completed_with_residuals"
     assert any("tombstone" in r.description for r in done.residuals)
+    # Looked for again once the tombstone should be gone, by objectGUID only.
+    (check,) = bot.services.requests.residual_checks_of(request_id)
+    assert (check.system, check.kind, check.ref) == ("ad", IdKind.OBJECT_GUID, guid)
+    assert check.due_at == tombstone.expires + timedelta(days=1)
+    ad = next(c for c in bot.services.connectors if c.name == "ad")
+    seen = ad.verify_absent({IdKind.OBJECT_GUID: guid}, timeout=2)
+    assert seen.absent and seen.residuals  # today the tombstone is still there
 
     notice = posted(stub, "CNOTIFY")
     assert notice and f"Erasure {request_id} completed" in notice[0]["text"]
