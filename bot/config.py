@@ -113,6 +113,12 @@ class PolicyConfig(_Model):
     # GDPR Art. 12(3): once, by up to two further months, with reasons, before the due date.
     extension_months: int = Field(default=2, ge=0, le=2)
 
+    def model_post_init(self, _: Any) -> None:
+        if self.deadline_months + self.extension_months > 3:
+            raise ValueError(
+                "deadline_months + extension_months exceeds GDPR's three months in all"
+            )
+
 
 class RunnerConfig(_Model):
     lease_seconds: float = Field(default=120, gt=0)  # a dead runner's step is taken over after

@@ -7,6 +7,7 @@ Every step here writes an audit event keyed by the request id and subject keys.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from bot.config import PolicyConfig
 from bot.errors import NotAllowed, NotFound, RequestStateError
 from bot.logs import log_failure
 from bot.request_store import Decision, RequestStore
-from bot.requests import TERMINAL, PlannedStep, Request, Status, add_calendar_month
+from bot.requests import TERMINAL, PlannedStep, Request, Status, StepState, add_calendar_month
 from bot.roles import Actor, Role
 from bot.search import SearchService
 from bot.subjects import Match, single_subject
@@ -187,14 +188,25 @@ class ErasureService:
         request = self.store.get(request_id)
         if request.status is not Status.FAILED:
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
-        added = self._replan_copies(request)
-        event = self._event(actor, "retry", request_id, (), new_steps=len(added))
+        added, unapproved = self._replan_copies(request)
+        event = self._event(
+            actor, "retry", request_id, (), new_steps=len(added), unapproved=unapproved
+        )
         if not self.store.retry(request_id, event=event, add_steps=added):
             request = self.store.get(request_id)
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
         request = self.store.get(request_id)
-        more = f" with {len(added)} new step(s) for the copies verification found" if added else ""
+        more = (
+            f" with {len(added)} new step(s) for approved objects that came back" if added else ""
+        )
         self.notifier.thread(request, f"Retry started by <@{actor.user_id}>{more}.")
+        if unapproved:
+            self.notifier.thread(
+                request,
+                f"{unapproved} other live object(s) answer to this person's identifiers but were "
+                "not in the approved plan, so mimbot will not touch them: find out whose they "
+                "are (`/mim find`), then raise a new request, or cancel this one.",
+            )
         self.execute(request_id)
         return request
 
@@ -208,6 +220,13 @@ class ErasureService:
         closable = {Status.PLANNED, Status.AWAITING_APPROVAL} | (
             {Status.FAILED} if approver else set()
         )
+        if (
+            approver
+            and request.status is Status.FAILED
+            and self.policy.four_eyes
+            and actor.user_id == request.requester
+        ):
+            raise NotAllowed("You asked for this erasure; another approver must close it.")
         if request.status not in closable:
             raise RequestStateError(
                 f"{request_id} is {request.status.value}: "
@@ -258,12 +277,16 @@ class ErasureService:
         self.notifier.request_updated(request)
         return request
 
-    def reverify_residuals(self) -> list[str]:
+    def reverify_residuals(self, owner: str | None = None, limit: int = 100) -> list[str]:
         """Look again for each residual copy whose time is up (the design's "re-verified
         then"): gone, and the check and its object reference are forgotten; still there,
         and the thread is told once and the look repeats daily."""
+        owner = owner or f"checker-{uuid.uuid4().hex[:8]}"  # leases are per checker
         done = []
-        for check in self.store.claim_residual_checks(lease=timedelta(minutes=10)):
+        for _ in range(limit):
+            check = self.store.claim_residual_check(owner, lease=timedelta(minutes=10))
+            if check is None:
+                break
             what = {"system": check.system, "attempt": check.attempts + 1}
             event = Entry(actor="system", roles=[], action="residuals_checked", detail=what)
             try:
@@ -274,22 +297,25 @@ class ErasureService:
             except Exception as exc:  # noqa: BLE001 - boundary: one check must not stop others
                 if not isinstance(exc, ConnectorError):
                     log_failure(log, "residual check in %s raised", exc, check.system)
-                again = replace(event, outcome="not_checked")
-                self.store.residual_check_later(check, self._tomorrow(), event=again)
+                self.store.residual_check_later(
+                    check, owner, self._tomorrow(), looked=False,
+                    event=replace(event, outcome="not_checked"),
+                )  # fmt: skip
                 continue
             request = self.store.get(check.request_id)
             if seen.absent and not seen.residuals:
-                self.store.residual_check_done(check, event=event)
-                self.notifier.thread(
-                    request, f"Residual copies in {check.system} are gone: checked "
-                    f"{self.store.clock():%Y-%m-%d}, after they expired.",
-                )  # fmt: skip
-                done.append(check.request_id)
+                if self.store.residual_check_done(check, owner, event=event):
+                    self.notifier.thread(
+                        request, f"Residual copies in {check.system} are gone: checked "
+                        f"{self.store.clock():%Y-%m-%d}, after they expired.",
+                    )  # fmt: skip
+                    done.append(check.request_id)
                 continue
-            self.store.residual_check_later(
-                check, self._tomorrow(), event=replace(event, outcome="still_present")
-            )
-            if check.attempts == 0:
+            later = self.store.residual_check_later(
+                check, owner, self._tomorrow(), looked=True,
+                event=replace(event, outcome="still_present"),
+            )  # fmt: skip
+            if later and check.attempts == 0:  # the first look that reached the system
                 self.notifier.thread(
                     request, f"Residual copies in {check.system} are still there after their "
                     "expiry date; mimbot looks again every day. Ask the directory team.",
@@ -299,19 +325,22 @@ class ErasureService:
     def _tomorrow(self) -> datetime:
         return self.store.clock() + timedelta(days=1)
 
-    def _replan_copies(self, request: Request) -> list[PlannedStep]:
-        """Steps for the live copies that made verification fail (say, an account
-        provisioned again): the done steps named objects that are gone, so running
-        them again would erase nothing. Systems that could not check get no step:
-        the retry verifies them again."""
-        if request.subject is None:
-            return []
+    def _replan_copies(self, request: Request) -> tuple[list[PlannedStep], int]:
+        """After a failed verification (no failed step): steps for approved objects that
+        are live again (restored from the Recycle Bin, same objectGUID), and the number
+        of other live objects, which nobody approved erasing and which are not touched:
+        a mail alias moved to a manager's mailbox matches the leaver's mail too."""
+        failed_step = any(s.state is StepState.FAILED for s in request.steps)
+        if request.subject is None or failed_step:
+            return [], 0
         failing = [
             system
             for system, v in request.result.get("verification", {}).items()
             if v.get("absent") is False and system in self.connectors
         ]
+        approved = set(request.subject.refs)
         refs: list[ObjectRef] = []
+        unapproved = 0
         for system in failing:
             try:
                 check = self.connectors[system].verify_absent(
@@ -321,8 +350,9 @@ class ErasureService:
                 raise RequestStateError(
                     f"Cannot look for the copies in {system} ({exc}). Nothing was changed."
                 ) from exc
-            refs += check.remaining
-        return self._plan(refs, nothing="changed")
+            refs += [r for r in check.remaining if r in approved]
+            unapproved += sum(r not in approved for r in check.remaining)
+        return self._plan(refs, nothing="changed"), unapproved
 
     def expire_stale(self) -> list[str]:
         """Approval windows that ran out: mark expired and redraw their messages."""

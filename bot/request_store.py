@@ -527,52 +527,65 @@ class RequestStore:
 
     # -- residual checks ---------------------------------------------------------
 
-    def claim_residual_checks(self, lease: timedelta, limit: int = 100) -> list[ResidualCheck]:
-        """Checks whose time has come, each leased to this caller (one checker each)."""
-        now = self.clock()
+    def claim_residual_check(self, owner: str, lease: timedelta) -> ResidualCheck | None:
+        """The most overdue check no one holds, leased to `owner`; None when none is due.
+        One at a time: a lease must not run out while a batch waits on a slow DC."""
         rc = residual_checks.c
-        due = sa.and_(rc.due_at <= now, sa.or_(rc.lease_until.is_(None), rc.lease_until < now))
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(residual_checks).where(due).order_by(rc.due_at).limit(limit)
-            ).all()
-        claimed = []
-        for r in rows:
+        for _ in range(10):  # another checker may win the row between read and claim
+            now = self.clock()
+            free = sa.and_(rc.due_at <= now,
+                           sa.or_(rc.lease_until.is_(None), rc.lease_until < now))  # fmt: skip
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(residual_checks).where(free).order_by(rc.due_at).limit(1)
+                ).first()
+            if row is None:
+                return None
             with self.engine.begin() as conn:
                 won = conn.execute(
                     sa.update(residual_checks)
-                    .where(rc.request_id == r.request_id, rc.system == r.system, rc.ref == r.ref,
-                           due)
-                    .values(lease_until=now + lease)
+                    .where(_same_check(row), free)
+                    .values(lease_owner=owner, lease_until=now + lease)
                 ).rowcount == 1  # fmt: skip
             if won:
-                claimed.append(_check(r))
-        return claimed
+                return _check(row)
+        return None
 
-    def residual_check_done(self, check: ResidualCheck, *, event: Entry | None = None) -> None:
+    def residual_check_done(
+        self, check: ResidualCheck, owner: str, *, event: Entry | None = None
+    ) -> bool:
         """The copy is gone: forget the check, and with it the object's reference."""
-        rc = residual_checks.c
         with self.engine.begin() as conn:
-            conn.execute(
+            gone = conn.execute(
                 sa.delete(residual_checks).where(
-                    rc.request_id == check.request_id, rc.system == check.system,
-                    rc.ref == check.ref,
+                    _same_check(check), residual_checks.c.lease_owner == owner
                 )
-            )  # fmt: skip
-            self._log(conn, event, check.request_id)
+            ).rowcount == 1  # fmt: skip
+            if gone:
+                self._log(conn, event, check.request_id)
+            return gone
 
     def residual_check_later(
-        self, check: ResidualCheck, due_at: datetime, *, event: Entry | None = None
-    ) -> None:
+        self,
+        check: ResidualCheck,
+        owner: str,
+        due_at: datetime,
+        *,
+        looked: bool,
+        event: Entry | None = None,
+    ) -> bool:
+        """Look again at `due_at`; `looked` counts an attempt that reached the system."""
         rc = residual_checks.c
         with self.engine.begin() as conn:
-            conn.execute(
+            moved = conn.execute(
                 sa.update(residual_checks)
-                .where(rc.request_id == check.request_id, rc.system == check.system,
-                       rc.ref == check.ref)
-                .values(due_at=due_at, attempts=rc.attempts + 1, lease_until=None)
-            )  # fmt: skip
-            self._log(conn, event, check.request_id)
+                .where(_same_check(check), rc.lease_owner == owner)
+                .values(due_at=due_at, attempts=rc.attempts + int(looked), lease_owner=None,
+                        lease_until=None)
+            ).rowcount == 1  # fmt: skip
+            if moved:
+                self._log(conn, event, check.request_id)
+            return moved
 
     def residual_checks_of(self, request_id: str) -> list[ResidualCheck]:
         with self.engine.connect() as conn:
@@ -609,6 +622,11 @@ class RequestStore:
 def _held_by(owner: str) -> tuple[Any, ...]:
     return (request_steps.c.lease_owner == owner,
             request_steps.c.state == StepState.RUNNING.value)  # fmt: skip
+
+
+def _same_check(c: Any) -> Any:
+    rc = residual_checks.c
+    return sa.and_(rc.request_id == c.request_id, rc.system == c.system, rc.ref == c.ref)
 
 
 def _check(row: Any) -> ResidualCheck:

@@ -89,5 +89,6 @@ residual_checks = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),  # the IdKind the ref is searched by
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
 )

@@ -31,7 +31,7 @@ from bot.audited_notifier import AuditedNotifier
 from bot.logs import log_failure
 from bot.request_store import RequestStore
 from bot.requests import Request, ResidualCheck, Status, Step, StepState, residual_to_json
-from connectors.base import Capability, Connector, StepResult
+from connectors.base import Capability, Connector, PlanAction, StepResult
 from connectors.errors import ConnectorError, TimedOut, Unreachable
 
 __all__ = ["Runner"]
@@ -272,11 +272,18 @@ def _checks_after(request: Request, system: str, seen: Sequence[Any]) -> list[Re
     dates = [r.expires for r in seen if r.expires]
     if not dates or request.subject is None:
         return []
+    # Only objects this request deleted: a pseudonymised account stays by design, and
+    # looking for it would find it "still there" every day, for ever.
+    deleted = {
+        s.plan.ref
+        for s in request.steps
+        if s.system == system and s.plan and s.plan.action is PlanAction.DELETE
+    }
     checks = []
-    for ref in request.subject.refs:
+    for ref in sorted(deleted, key=lambda r: r.id):
         # The identifier the reference is (objectGUID, MV object id): what to search by.
         kind = next((k for k, v in request.subject.identifiers.items() if v == ref.id), None)
-        if ref.system == system and kind is not None:
+        if kind is not None:
             checks.append(ResidualCheck(request.id, system, ref.id, kind, max(dates) + GC_MARGIN))
     return checks
 

@@ -110,7 +110,11 @@ def group_hits(result: SearchResult) -> list[Match]:
                 continue
             # An account name is unique only within its domain: on its own it joins two
             # hits only when nothing they both hold (domain, mail, ...) disagrees.
-            if kind is IdKind.ACCOUNT and _conflict(held[a], held[b]):
+            if kind is IdKind.ACCOUNT and (
+                _conflict(held[a], held[b])
+                # a domain on one side only: the other could be any domain's namesake
+                or (IdKind.DOMAIN in held[a]) != (IdKind.DOMAIN in held[b])
+            ):
                 continue
             parent[b] = a
             systems[a] |= systems[b]

@@ -28,7 +28,7 @@ class Worker:
     def tick(self) -> None:
         self.erasure.expire_stale()
         self.runner.resume_all()
-        self.erasure.reverify_residuals()
+        self.erasure.reverify_residuals(owner=self.runner.owner)
 
     def stop(self) -> None:
         self._stop.set()

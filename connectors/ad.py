@@ -14,6 +14,7 @@ import logging
 import queue
 import re
 import ssl
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ class AdConnector:
         # Erasure lives in its own module; it borrows this connector's pooled connections.
         self.eraser = AdEraser(settings, connection=self._connection, clock=clock)
         self._netbios: str | None = settings.domain  # "" once looked up and not found
+        self._netbios_retry = 0.0  # after a failed lookup, not before this (monotonic)
 
     # -- Connector interface ------------------------------------------------
 
@@ -137,7 +139,7 @@ class AdConnector:
 
     def _domain(self, timeout: float) -> str | None:
         """The NetBIOS domain name, looked up once; unknown ("") if it cannot be read."""
-        if self._netbios is None:
+        if self._netbios is None and time.monotonic() >= self._netbios_retry:
             domain_nc = ",".join(
                 p for p in re.split(r",\s*", self.settings.base_dn) if p.upper().startswith("DC=")
             )
@@ -145,7 +147,10 @@ class AdConnector:
                 with self._connection() as conn, ldap_errors():
                     self._netbios = netbios_name(conn, domain_nc, timeout) or ""
             except ConnectorError:
-                return None  # try again next time; the search itself has answered
+                # Not on every search: try again in five minutes. Meanwhile hits carry no
+                # domain, and an account name alone joins them to nothing.
+                self._netbios_retry = time.monotonic() + 300
+                return None
         return self._netbios or None
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:

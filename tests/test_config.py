@@ -175,3 +175,9 @@ def test_group_membership_is_not_cached_for_long():
     raw = minimal()
     raw["slack"]["usergroup_cache_seconds"] = 86400
     assert "slack.usergroup_cache_seconds" in error_of(raw)
+
+
+def test_deadline_and_extension_stay_within_gdprs_three_months():
+    raw = minimal()
+    raw["policy"] = {"deadline_months": 2, "extension_months": 2}
+    assert "exceeds GDPR's three months" in error_of(raw)

@@ -753,9 +753,10 @@ def test_the_outcome_says_which_steps_were_done_by_hand_and_not_checked(engine):
     assert "step 1 (by hand): done by <@UREQ>, attested, not checked by mimbot" in text
 
 
-def test_retry_after_a_copy_came_back_erases_the_copy(engine):
-    class Reprovisioned(MemoryConnector):
-        """The source of authority still has the person: the account comes back once."""
+def test_retry_after_the_approved_object_came_back_erases_it_and_nothing_else(engine):
+    class Restored(MemoryConnector):
+        """Someone restores the deleted account from the Recycle Bin (same objectGUID), and
+        the leaver's mail is now an alias on their manager's account."""
 
         comebacks = 1
 
@@ -763,10 +764,13 @@ def test_retry_after_a_copy_came_back_erases_the_copy(engine):
             result = super().apply_delete(plan, timeout=timeout)
             if self.comebacks:
                 self.comebacks -= 1
-                self.people["new-guid"] = jane("new-guid")
+                self.people[plan.ref.id] = jane(plan.ref.id)
+                self.people["manager"] = Person(
+                    "manager", {IdKind.ACCOUNT: "mboss", IdKind.MAIL: "jane@example.test"}
+                )
             return result
 
-    ad = Reprovisioned("ad", "AD", [jane()])
+    ad = Restored("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.approve(request.id, actor=APPROVER)
@@ -775,13 +779,14 @@ def test_retry_after_a_copy_came_back_erases_the_copy(engine):
     assert [s.state for s in failed.steps] == [StepState.DONE]  # no failed step to reset
 
     w.erasure.retry(request.id, actor=APPROVER)
-    done = w.store.get(request.id)
-    assert done.status is Status.COMPLETED
-    assert ad.people == {}
-    assert [s.state for s in done.steps] == [StepState.DONE, StepState.DONE]
-    assert "with 1 new step(s) for the copies verification found" in w.notifier.of("thread")[-1]
-    (retry,) = [e for e in w.audit.events(request_id=request.id) if e.action == "retry"]
-    assert retry.detail == {"new_steps": 1}
+    again = w.store.get(request.id)
+    assert [s.state for s in again.steps] == [StepState.DONE, StepState.DONE]
+    assert "1" not in ad.people  # the approved object, erased again
+    assert "manager" in ad.people  # nobody approved erasing the manager
+    assert again.status is Status.FAILED  # and verification still says so
+    assert "1 other live object(s)" in w.notifier.of("thread")[-1]
+    first_retry = next(e for e in w.audit.events(request_id=request.id) if e.action == "retry")
+    assert first_retry.detail == {"new_steps": 1, "unapproved": 1}
 
 
 def test_a_failed_request_can_be_cancelled_by_an_approver_and_is_scrubbed(engine):
@@ -880,3 +885,41 @@ def test_residual_copies_are_looked_for_again_once_they_should_be_gone(engine):
     ]
     assert outcomes == ["still_present", "ok"]
     assert w.audit.verify().ok
+
+
+def test_a_residual_check_is_held_by_one_checker_at_a_time(engine):
+    until = datetime(2026, 7, 30, 10, 0, tzinfo=UTC)
+
+    class Tombstone(MemoryConnector):
+        def verify_absent(self, identifiers, *, timeout):
+            seen = super().verify_absent(identifiers, timeout=timeout)
+            return replace(seen, residuals=(ResidualCopy("AD tombstone", until),))
+
+    guid = "6f1c8a52-0000-4000-8000-000000000002"
+    ad = Tombstone("ad", "AD", [Person(guid, {**jane().identifiers, IdKind.OBJECT_GUID: guid})])
+    w = make_world(engine, ad)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    w.clock.now = until + timedelta(days=2)
+    a = w.store.claim_residual_check("checker-a", timedelta(minutes=10))
+    assert a is not None and a.ref == guid
+    assert w.store.claim_residual_check("checker-b", timedelta(minutes=10)) is None
+    w.clock.now += timedelta(minutes=11)  # checker A stalled past its lease
+    b = w.store.claim_residual_check("checker-b", timedelta(minutes=10))
+    assert b == a
+    assert not w.store.residual_check_done(a, "checker-a")  # A lost it: no double report
+    assert w.store.residual_check_done(b, "checker-b")
+    assert w.store.residual_checks_of(request.id) == []
+
+
+def test_an_approver_cannot_close_their_own_failed_request_alone(engine):
+    both = Actor("UBOTH", frozenset({Role.REQUESTER, Role.APPROVER}))
+    w = make_world(engine, FlakyDelete("ad", "AD", [jane()], failures=5))
+    request = w.erasure.request(JDOE, actor=both, reason=None)
+    w.erasure.approve(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status is Status.FAILED
+    with pytest.raises(NotAllowed, match="another approver must close it"):
+        w.erasure.cancel(request.id, actor=both, note="handled elsewhere")
+    assert w.erasure.cancel(request.id, actor=APPROVER, note="handled elsewhere").status is (
+        Status.CANCELLED
+    )

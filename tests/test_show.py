@@ -183,3 +183,23 @@ def test_a_system_that_hangs_while_reading_is_timed_out_and_the_others_answer(en
     assert time.monotonic() - t0 < 2
     outcomes = {s.system: s.outcome for s in view.systems}
     assert outcomes == {"hr": Outcome.TIMED_OUT, "ad": Outcome.FOUND}
+
+
+def test_an_account_name_without_a_domain_on_one_side_joins_nothing(engine):
+    mv = MemoryConnector(
+        "mimsync",
+        "Metaverse",
+        [
+            Person(
+                "mv1",
+                {
+                    IdKind.ACCOUNT: "asmith",
+                    IdKind.DOMAIN: "EMEA",
+                    IdKind.DISPLAY_NAME: "Anna Smith",
+                },
+            )
+        ],
+    )
+    ad = MemoryConnector("ad", "AD", [Person("g1", {IdKind.ACCOUNT: "asmith"})])  # domain unknown
+    with pytest.raises(AmbiguousSubject):
+        service(engine, mv, ad).show(Query(QueryKind.NAME, "asmith"), actor=VIEWER)

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("due_at", TS, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("lease_owner", sa.String(64), nullable=True),
         sa.Column("lease_until", TS, nullable=True),
     )
     op.create_index("ix_residual_checks_due_at", "residual_checks", ["due_at"])
