@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.audit import AuditLog, Entry, SubjectKeyer
+from bot.audit import Entry, SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.errors import NotAllowed, NotFound, RequestStateError
@@ -35,7 +35,6 @@ class ErasureService:
     store: RequestStore
     search: SearchService
     connectors: Mapping[str, Connector]
-    audit: AuditLog
     keyer: SubjectKeyer
     notifier: AuditedNotifier  # audits each message; a failed one never raises
     policy: PolicyConfig
@@ -183,7 +182,7 @@ class ErasureService:
         return self.store.get(request_id)
 
     def retry(self, request_id: str, *, actor: Actor) -> Request:
-        if Role.APPROVER not in actor.roles and Role.ADMIN not in actor.roles:
+        if not _approver(actor):
             raise NotAllowed("Retry needs the *approver* role.")
         request = self.store.get(request_id)
         if request.status is not Status.FAILED:
@@ -214,7 +213,7 @@ class ErasureService:
         """Close a request nobody will finish: one awaiting approval (its requester may
         withdraw it) or a failed one (an approver decides it was handled elsewhere)."""
         request = self.store.get(request_id)
-        approver = Role.APPROVER in actor.roles or Role.ADMIN in actor.roles
+        approver = _approver(actor)
         if not approver and actor.user_id != request.requester:
             raise NotAllowed("Only the requester or an approver can cancel a request.")
         closable = {Status.PLANNED, Status.AWAITING_APPROVAL} | (
@@ -248,7 +247,7 @@ class ErasureService:
         """GDPR Art. 12(3): the due date may move once, by up to two further months, with
         reasons, decided before the original due date. The requester must tell the
         data subject; the thread says so."""
-        if Role.APPROVER not in actor.roles and Role.ADMIN not in actor.roles:
+        if not _approver(actor):
             raise NotAllowed("Extending a due date needs the *approver* role.")
         months = self.policy.extension_months
         if not months:
@@ -400,24 +399,9 @@ class ErasureService:
             detail=detail,
         )
 
-    def _audit(
-        self,
-        actor: Actor,
-        action: str,
-        request: Request,
-        *,
-        outcome: str = "ok",
-        detail: Mapping[str, object] | None = None,
-    ) -> None:
-        self.audit.record(
-            actor=actor.user_id,
-            roles=actor.role_names,
-            action=action,
-            outcome=outcome,
-            request_id=request.id,
-            subject_key=_first(request.subject_keys),
-            detail=detail or {},
-        )
+
+def _approver(actor: Actor) -> bool:
+    return Role.APPROVER in actor.roles or Role.ADMIN in actor.roles
 
 
 def _first(keys: Sequence[str]) -> str | None:

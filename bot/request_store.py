@@ -443,13 +443,10 @@ class RequestStore:
     ) -> bool:
         """The lease holder's step failed: the step and its request fail together."""
         with self.engine.begin() as conn:
-            failed = conn.execute(
-                sa.update(request_steps)
-                .where(request_steps.c.request_id == request_id, request_steps.c.seq == seq,
-                       *_held_by(owner))
-                .values(state=StepState.FAILED.value, error=error, finished_at=self.clock(),
-                        lease_until=None)
-            ).rowcount == 1  # fmt: skip
+            failed = _step_cas(
+                conn, request_id, seq, *_held_by(owner), state=StepState.FAILED.value,
+                error=error, finished_at=self.clock(), lease_until=None,
+            )  # fmt: skip
             if failed:
                 self._cas(conn, request_id, {Status.RUNNING}, Status.FAILED)
                 self._log(conn, event, request_id)
@@ -471,12 +468,7 @@ class RequestStore:
         """Compare-and-set on one step: True when `where` held and this caller changed it
         (and then `event` is logged with the change)."""
         with self.engine.begin() as conn:
-            won = conn.execute(
-                sa.update(request_steps)
-                .where(request_steps.c.request_id == request_id, request_steps.c.seq == seq,
-                       *where)
-                .values(**values)
-            ).rowcount == 1  # fmt: skip
+            won = _step_cas(conn, request_id, seq, *where, **values)
             if won:
                 self._log(conn, event, request_id)
             return won
@@ -622,6 +614,14 @@ class RequestStore:
 def _held_by(owner: str) -> tuple[Any, ...]:
     return (request_steps.c.lease_owner == owner,
             request_steps.c.state == StepState.RUNNING.value)  # fmt: skip
+
+
+def _step_cas(conn: sa.Connection, request_id: str, seq: int, *where: Any, **values: Any) -> bool:
+    return conn.execute(
+        sa.update(request_steps)
+        .where(request_steps.c.request_id == request_id, request_steps.c.seq == seq, *where)
+        .values(**values)
+    ).rowcount == 1  # fmt: skip
 
 
 def _same_check(c: Any) -> Any:

@@ -170,7 +170,6 @@ def build_services(
         store=store,
         search=search,
         connectors=by_name,
-        audit=audit,
         keyer=keyer,
         notifier=told,
         policy=config.policy,

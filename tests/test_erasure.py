@@ -121,7 +121,6 @@ def make_world(engine, *connectors: MemoryConnector, approvals: int = 1) -> Worl
         store=store,
         search=search,
         connectors=by_name,
-        audit=audit,
         keyer=keyer,
         notifier=told,
         policy=PolicyConfig(erasure_approvals=approvals),

@@ -91,22 +91,14 @@ def test_nobody_found_while_a_system_is_down_is_not_reported_as_no_data(engine):
         )
 
 
+def anna_in_the_metaverse(extra: dict[IdKind, str] | None = None) -> MemoryConnector:
+    """EMEA\\asmith, Anna Smith, with any `extra` identifiers."""
+    ids = {IdKind.ACCOUNT: "asmith", IdKind.DOMAIN: "EMEA", IdKind.DISPLAY_NAME: "Anna Smith"}
+    return MemoryConnector("mimsync", "Metaverse", [Person("mv1", {**ids, **(extra or {})})])
+
+
 def test_namesakes_in_two_systems_are_two_people_not_one(engine):
-    mv = MemoryConnector(
-        "mimsync",
-        "Metaverse",
-        [
-            Person(
-                "mv1",
-                {
-                    IdKind.ACCOUNT: "asmith",
-                    IdKind.DOMAIN: "EMEA",
-                    IdKind.DISPLAY_NAME: "Anna Smith",
-                    IdKind.MAIL: "anna.smith@example.test",
-                },
-            )
-        ],
-    )
+    mv = anna_in_the_metaverse({IdKind.MAIL: "anna.smith@example.test"})
     ad = MemoryConnector(
         "ad",
         "AD",
@@ -186,20 +178,7 @@ def test_a_system_that_hangs_while_reading_is_timed_out_and_the_others_answer(en
 
 
 def test_an_account_name_without_a_domain_on_one_side_joins_nothing(engine):
-    mv = MemoryConnector(
-        "mimsync",
-        "Metaverse",
-        [
-            Person(
-                "mv1",
-                {
-                    IdKind.ACCOUNT: "asmith",
-                    IdKind.DOMAIN: "EMEA",
-                    IdKind.DISPLAY_NAME: "Anna Smith",
-                },
-            )
-        ],
-    )
+    mv = anna_in_the_metaverse()
     ad = MemoryConnector("ad", "AD", [Person("g1", {IdKind.ACCOUNT: "asmith"})])  # domain unknown
     with pytest.raises(AmbiguousSubject):
         service(engine, mv, ad).show(Query(QueryKind.NAME, "asmith"), actor=VIEWER)
