@@ -90,10 +90,10 @@ import ldap3
 import sqlalchemy as sa
 from ldap3.utils.conv import escape_filter_chars
 
-from bot import render_requests
 from bot.config import parse_config
-from bot.render_requests import ACTION_APPROVE
-from bot.reply import Reply
+from bot.render import requests as render_requests
+from bot.render.reply import Reply
+from bot.render.requests import ACTION_APPROVE
 from bot.requests import Request, Step
 from bot.requests_schema import requests as requests_table
 from bot.search import SearchService
@@ -501,8 +501,8 @@ KEYS = (  # (label, file suffix, function): inclusive time and calls
     ("ErasureService.request", "bot/erasure.py", "request"),
     ("  SearchService.find (fan-out + audit)", "bot/search.py", "find"),
     ("  ErasureService.plan", "bot/erasure.py", "plan"),
-    ("  RequestStore.create", "bot/request_store.py", "create"),
-    ("  RequestStore._ensure_counter", "bot/request_store.py", "_ensure_counter"),
+    ("  RequestStore.create", "bot/store/store.py", "create"),
+    ("  RequestIds.ensure", "bot/store/ids.py", "ensure"),
     ("ErasureService.approve", "bot/erasure.py", "approve"),
     ("  Runner.run", "bot/runner.py", "run"),
     ("    Runner._apply (tenacity + renew + apply)", "bot/runner.py", "_apply"),
@@ -510,13 +510,13 @@ KEYS = (  # (label, file suffix, function): inclusive time and calls
     ("    Runner._verify", "bot/runner.py", "_verify"),
     ("      AdEraser.verify_absent", "connectors/ad_erasure.py", "verify_absent"),
     ("AuditLog.record (all callers)", "bot/audit.py", "record"),
-    ("RequestStore.get (all callers)", "bot/request_store.py", "get"),
+    ("RequestStore.get (all callers)", "bot/store/store.py", "get"),
     ("ldap3 Connection.search", "ldap3/core/connection.py", "search"),
     ("ldap3 Connection.delete", "ldap3/core/connection.py", "delete"),
     ("sqlite3 commit", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),
     ("psycopg commit", "psycopg/connection.py", "commit"),
-    ("render approval_message", "bot/render_requests.py", "approval_message"),
-    ("render finished_message", "bot/render_requests.py", "finished_message"),
+    ("render approval_message", "bot/render/requests.py", "approval_message"),
+    ("render finished_message", "bot/render/requests.py", "finished_message"),
     ("AdEraser._lookup", "connectors/ad_erasure.py", "_lookup"),
     ("AdEraser._children", "connectors/ad_erasure.py", "_children"),
 )
@@ -627,9 +627,9 @@ def unit_costs(b: Bench, rounds: int = 200) -> dict[str, float]:
             detail={"seq": 1},
         ),
         "RequestStore.get": lambda: svc.requests.get(request_id),
-        # A finished request's status set to itself: one real write and commit, no change.
-        "RequestStore.transition (1 commit)": lambda: svc.requests.transition(
-            request_id, {request.status}, request.status
+        # A finished request cannot start running: one compare-and-set that loses, 1 commit.
+        "Decisions.start_running (lost CAS)": lambda: svc.requests.decisions.start_running(
+            request_id
         ),
         "render approval_message": lambda: render_requests.approval_message(request),
     }
@@ -836,7 +836,7 @@ def summary(
             f"{ldap:.0f} LDAP ops (the {BOT_LDAP} path)": per[BOT_LDAP],
             f"{audits:.0f} audit events": audits * units["AuditLog.record"],
             f"{commits - audits:.0f} other commits": (commits - audits)
-            * units["RequestStore.transition (1 commit)"],
+            * units["Decisions.start_running (lost CAS)"],
             f"{reads:.0f} request reads": reads * units["RequestStore.get"],
             f"{renders:.0f} approval renders": renders * units["render approval_message"],
         }

@@ -40,9 +40,9 @@ from ldap3.core.exceptions import LDAPNoSuchObjectResult
 from bot import render
 from bot.commands import FindCommand, parse
 from bot.config import parse_config
-from bot.console import ConsoleNotifier
-from bot.dispatch import run_command
-from bot.reply import Reply
+from bot.frontends.console import ConsoleNotifier
+from bot.frontends.dispatch import run_command
+from bot.render.reply import Reply
 from bot.search import SearchService
 from bot.services import Services, build_services
 from connectors.ad import IDENTITY_ATTRIBUTES, PERSON_FILTER

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from bot.audit import AuditLog
 from bot.errors import AuditUnavailable
+from bot.events import Event
 from bot.logs import log_failure
 from bot.notify import MessageRef, Notifier
 from bot.requests import Request, Step
@@ -42,8 +43,9 @@ class AuditedNotifier:
     def request_updated(self, request: Request) -> bool:
         return self._send("request_updated", request, self.inner.request_updated)[0]
 
-    def thread(self, request: Request, text: str) -> bool:
-        return self._send("thread", request, lambda r: self.inner.thread(r, text))[0]
+    def event(self, request: Request, event: Event) -> bool:
+        """A reply in the request's thread about `event` (audited as "thread")."""
+        return self._send("thread", request, lambda r: self.inner.event(r, event))[0]
 
     def manual_step(self, request: Request, step: Step) -> bool:
         return self._send("manual_step", request, lambda r: self.inner.manual_step(r, step))[0]

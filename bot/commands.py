@@ -114,18 +114,18 @@ def parse(text: str) -> Command:
             raise UsageError("Whom should I show?", USAGE["show"])
         query = parse_term(rest, usage=USAGE["show"])
         if query.kind is QueryKind.PREFIX:
-            raise UsageError("`show` needs one exact person, not a prefix.", USAGE["show"])
+            raise UsageError("show needs one exact person, not a prefix.", USAGE["show"])
         return ShowCommand(query)
     if verb == "delete":
         return _parse_delete(rest)
     if verb == "requests":
         scope = rest.lower() or "open"
         if scope not in ("open", "mine"):
-            raise UsageError("Say `open` or `mine`.", USAGE["requests"])
+            raise UsageError("Say open or mine.", USAGE["requests"])
         return RequestsCommand(scope)
     if verb in ("status", "approve", "reject", "done", "retry", "cancel", "extend"):
         return _parse_request_command(verb, rest)
-    raise UsageError(f"Unknown command `{_clip(verb)}`. Try `/mim help`.")
+    raise UsageError(f'Unknown command "{_clip(verb)}". Try /mim help.')
 
 
 def _parse_find(rest: str) -> Query:
@@ -140,10 +140,10 @@ def _parse_find(rest: str) -> Query:
     if eq and _ATTRIBUTE_NAME.fullmatch(attribute.strip()):
         value = _check_value(_strip_quotes(value.strip()), USAGE["find"])
         if "*" in value:
-            raise UsageError("Wildcards work with `find user <prefix>*` only.", USAGE["find"])
+            raise UsageError("Wildcards work with find user <prefix>* only.", USAGE["find"])
         return Query(QueryKind.ATTRIBUTE, value, attribute=attribute.strip())
     if eq:
-        raise UsageError("That is not an attribute name before `=`.", USAGE["find"])
+        raise UsageError('That is not an attribute name before "=".', USAGE["find"])
     # `find jdoe` is read as `find user jdoe`: people type it that way.
     return parse_term(rest, usage=USAGE["find"])
 
@@ -186,6 +186,18 @@ def _parse_request_command(verb: str, rest: str) -> RequestCommand:
     return RequestCommand(verb, request_id)
 
 
+def form_command(verb: str, request_id: str, note: str) -> RequestCommand:
+    """A command from a form (the reject modal): its note is taken as typed, since a form
+    value carries no Slack escaping to undo; line breaks become spaces."""
+    usage = USAGE[verb]
+    if not _REQUEST_ID.fullmatch(request_id):
+        raise UsageError("That is not a request id (like REQ-2026-0001).", usage)
+    reason = _note(" ".join(note.split()), usage)
+    if not reason:
+        raise UsageError("Say why.", usage)
+    return RequestCommand(verb, request_id.upper(), note=reason)
+
+
 def _note(text: str, usage: str) -> str:
     note = text.strip()
     if len(note) > _MAX_NOTE:
@@ -201,12 +213,12 @@ def parse_term(raw: str, *, usage: str) -> Query:
     if term.endswith("*"):
         stem = term.rstrip("*")
         if "*" in stem:
-            raise UsageError("Only one trailing `*` is allowed.", usage)
+            raise UsageError("Only one trailing * is allowed.", usage)
         if len(stem) < MIN_PREFIX_LENGTH:
             raise UsageError(f"A prefix needs at least {MIN_PREFIX_LENGTH} characters.", usage)
         return Query(QueryKind.PREFIX, stem)
     if "*" in term:
-        raise UsageError("`*` is allowed only at the end, as a prefix search.", usage)
+        raise UsageError("A * is allowed only at the end, as a prefix search.", usage)
     if "@" in term:
         return Query(QueryKind.MAIL_OR_UPN, term)
     if term.isascii() and term.isdigit():

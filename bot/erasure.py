@@ -6,28 +6,47 @@ Every step here writes an audit event keyed by the request id and subject keys.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from bot.audit import Entry, SubjectKeyer
+from bot.audit import SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
+from bot.authz import Authorizer
+from bot.calls import Call, Outcome, call, not_configured
 from bot.config import PolicyConfig
-from bot.errors import NotAllowed, NotFound, RequestStateError
-from bot.logs import log_failure
-from bot.request_store import Decision, RequestStore
+from bot.errors import AlreadyDecided, NotFound, RequestStateError
+from bot.events import (
+    ApprovalGiven,
+    Cancelled,
+    Expired,
+    Extended,
+    Rejected,
+    RequestCreated,
+    ResidualChecked,
+    RetryStarted,
+    StepDone,
+)
 from bot.requests import TERMINAL, PlannedStep, Request, Status, StepState, add_calendar_month
 from bot.roles import Actor, Role
 from bot.search import SearchService
+from bot.store import Decision, RequestStore
 from bot.subjects import Match, single_subject
-from connectors.base import Capability, Connector, ObjectRef, PlanAction, Query
-from connectors.errors import ConnectorError
+from connectors.base import (
+    Capability,
+    Connector,
+    IdKind,
+    ObjectRef,
+    PlanAction,
+    Query,
+    Verification,
+)
 
 __all__ = ["ErasureService"]
 
-log = logging.getLogger(__name__)
+UNDECIDED = frozenset({Status.PLANNED, Status.AWAITING_APPROVAL})
 
 
 @dataclass
@@ -40,6 +59,11 @@ class ErasureService:
     policy: PolicyConfig
     execute: Callable[[str], None]  # schedules the runner for a request id
     timeout: float = 5.0
+    authz: Authorizer = field(default=None)  # type: ignore[assignment]  # default: from policy
+
+    def __post_init__(self) -> None:
+        if self.authz is None:
+            self.authz = Authorizer.from_config(None, four_eyes=self.policy.four_eyes)
 
     # -- request ----------------------------------------------------------------
 
@@ -60,8 +84,12 @@ class ErasureService:
             *sorted({self.keyer.key(v) for v in subject.identifiers.values()} - {primary}),
         ]
         now = self.store.clock()
-        request = self.store.create(
+        created = RequestCreated(
+            **_by(actor),
             kind="erasure",
+            steps=tuple((s.system, s.action.value) for s in steps),
+        )
+        request = self.store.create(
             requester=actor.user_id,
             reason=reason,
             subject=subject,
@@ -70,19 +98,13 @@ class ErasureService:
             approvals_needed=self.policy.erasure_approvals,
             due_at=add_calendar_month(now, self.policy.deadline_months),
             expires_at=now + timedelta(hours=self.policy.approval_expires_hours),
-            event=self._event(
-                actor, "request_created", None, keys, kind="erasure",
-                steps=[{"system": s.system, "action": s.action.value} for s in steps],
-            ),
-        )  # fmt: skip
+            event=created,
+        )
         # The message shows the status it will have once posted. Without it (no channel,
         # or Slack failed) the request still awaits approval: `/mim approve` decides it,
         # and expiry scrubs it, rather than it sitting unseen in PLANNED.
-        ref = self.notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
-        if ref:
-            self.store.attach_message(request.id, *ref)
-        else:
-            self.store.transition(request.id, {Status.PLANNED}, Status.AWAITING_APPROVAL)
+        posted = self.notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
+        self.store.decisions.posted(request.id, posted)
         return self.store.get(request.id)
 
     def plan(self, match: Match) -> list[PlannedStep]:
@@ -106,12 +128,20 @@ class ErasureService:
                     )
                 )
                 continue
-            try:
-                plan = connector.plan_delete(ref, timeout=self.timeout)
-            except ConnectorError as exc:
+            planned = call(
+                connector,
+                lambda c=connector, r=ref: c.plan_delete(r, timeout=self.timeout),
+                what="plan",
+                timeout=self.timeout,
+            )
+            if planned.outcome is Outcome.NOT_FOUND:
+                continue  # gone since the search (or since the copy was seen): nothing to do
+            if planned.value is None:
+                why = _failure(planned.outcome, planned.message)
                 raise RequestStateError(
-                    f"Cannot plan for {connector.label} ({exc}). Nothing was {nothing}."
-                ) from exc
+                    f"Cannot plan for {connector.label} ({why}). Nothing was {nothing}."
+                )
+            plan = planned.value
             manual += [
                 PlannedStep(
                     connector.name, PlanAction.MANUAL, w, assigned_role=Role.REQUESTER.value
@@ -132,31 +162,26 @@ class ErasureService:
 
     def approve(self, request_id: str, *, actor: Actor) -> Decision:
         request = self._decidable(request_id, actor)
-        approval = self._event(actor, "approval", request_id, request.subject_keys)
-        decision = self.store.approve(request_id, actor.user_id, event=approval)
+        event = ApprovalGiven(**_by(actor))
+        decision = self.store.decisions.approve(request_id, event)
         if not decision.won:
             return self._lost(decision, actor)
+        missing = decision.approvals_missing
+        self.notifier.event(
+            decision.request, replace(event, request_id=request_id, missing=missing)
+        )
         if decision.request.status is Status.APPROVED:
-            self.notifier.thread(decision.request, f"Approved by <@{actor.user_id}>.")
             self.notifier.request_updated(decision.request)
             self.execute(request.id)
-        else:
-            self.notifier.thread(
-                decision.request,
-                f"Approval by <@{actor.user_id}> recorded; "
-                f"{decision.approvals_missing} more needed.",
-            )
         return decision
 
     def reject(self, request_id: str, *, actor: Actor, note: str) -> Decision:
-        request = self._decidable(request_id, actor)
-        rejection = self._event(
-            actor, "rejection", request_id, request.subject_keys, note_length=len(note)
-        )
-        decision = self.store.reject(request_id, actor.user_id, note, event=rejection)
+        self._decidable(request_id, actor)
+        event = Rejected(**_by(actor), request_id=request_id, note=note)
+        decision = self.store.decisions.reject(request_id, event)
         if not decision.won:
             return self._lost(decision, actor)
-        self.notifier.thread(decision.request, f"Rejected by <@{actor.user_id}>: {note}")
+        self.notifier.event(decision.request, event)
         self.notifier.request_updated(decision.request)
         return decision
 
@@ -165,47 +190,34 @@ class ErasureService:
         step = next((s for s in request.steps if s.seq == seq and s.manual), None)
         if step is None:
             raise NotFound(f"{request_id} has no manual step {seq}.")
-        role = Role(step.assigned_role or Role.REQUESTER.value)
-        if role not in actor.roles and Role.ADMIN not in actor.roles:
-            raise NotAllowed(f"Step {seq} is for the *{role.value}* role.")
+        self.authz.require_step_done(actor, step)
         if request.status not in (Status.APPROVED, Status.RUNNING):
             raise RequestStateError(
                 f"{request_id} is {request.status.value}; steps wait for approval."
             )
-        done = self._event(
-            actor, "step_end", request_id, request.subject_keys, seq=seq, state="done", manual=True
+        done = StepDone(
+            **_by(actor), request_id=request_id, seq=seq, system=step.system, manual=True
         )
-        if not self.store.complete_manual_step(request_id, seq, actor.user_id, event=done):
+        if not self.store.steps.complete_manual(request_id, seq, done):
             raise RequestStateError(f"Step {seq} of {request_id} is already done.")
-        self.notifier.thread(request, f"Step {seq} marked done by <@{actor.user_id}>.")
+        self.notifier.event(request, done)
         self.execute(request_id)
         return self.store.get(request_id)
 
     def retry(self, request_id: str, *, actor: Actor) -> Request:
-        if not _approver(actor):
-            raise NotAllowed("Retry needs the *approver* role.")
         request = self.store.get(request_id)
+        self.authz.require_retry(actor, request)
         if request.status is not Status.FAILED:
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
         added, unapproved = self._replan_copies(request)
-        event = self._event(
-            actor, "retry", request_id, (), new_steps=len(added), unapproved=unapproved
+        event = RetryStarted(
+            **_by(actor), request_id=request_id, new_steps=len(added), unapproved=unapproved
         )
-        if not self.store.retry(request_id, event=event, add_steps=added):
+        if not self.store.decisions.retry(request_id, event, add_steps=added):
             request = self.store.get(request_id)
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
         request = self.store.get(request_id)
-        more = (
-            f" with {len(added)} new step(s) for approved objects that came back" if added else ""
-        )
-        self.notifier.thread(request, f"Retry started by <@{actor.user_id}>{more}.")
-        if unapproved:
-            self.notifier.thread(
-                request,
-                f"{unapproved} other live object(s) answer to this person's identifiers but were "
-                "not in the approved plan, so mimbot will not touch them: find out whose they "
-                "are (`/mim find`), then raise a new request, or cancel this one.",
-            )
+        self.notifier.event(request, event)
         self.execute(request_id)
         return request
 
@@ -213,33 +225,22 @@ class ErasureService:
         """Close a request nobody will finish: one awaiting approval (its requester may
         withdraw it) or a failed one (an approver decides it was handled elsewhere)."""
         request = self.store.get(request_id)
-        approver = _approver(actor)
-        if not approver and actor.user_id != request.requester:
-            raise NotAllowed("Only the requester or an approver can cancel a request.")
-        closable = {Status.PLANNED, Status.AWAITING_APPROVAL} | (
-            {Status.FAILED} if approver else set()
-        )
-        if (
-            approver
-            and request.status is Status.FAILED
-            and self.policy.four_eyes
-            and actor.user_id == request.requester
-        ):
-            raise NotAllowed("You asked for this erasure; another approver must close it.")
+        self.authz.require_cancel(actor, request)
+        closable = set(UNDECIDED) | ({Status.FAILED} if self.authz.decides(actor) else set())
         if request.status not in closable:
             raise RequestStateError(
                 f"{request_id} is {request.status.value}: "
-                + ("only approvers can cancel a failed request." if request.status is Status.FAILED
-                   else "only a request not yet decided, or a failed one, can be cancelled.")
-            )  # fmt: skip
-        event = self._event(
-            actor, "cancelled", request_id, request.subject_keys, note_length=len(note),
-            was=request.status.value,
-        )  # fmt: skip
-        if not self.store.cancel(request_id, closable, actor.user_id, note, event=event):
+                + (
+                    "only approvers can cancel a failed request."
+                    if request.status is Status.FAILED
+                    else "only a request not yet decided, or a failed one, can be cancelled."
+                )
+            )
+        event = Cancelled(**_by(actor), request_id=request_id, note=note, was=request.status.value)
+        if not self.store.decisions.cancel(request_id, closable, event):
             raise RequestStateError(f"{request_id} changed meanwhile; look at its status.")
         request = self.store.get(request_id)
-        self.notifier.thread(request, f"Cancelled by <@{actor.user_id}>: {note}")
+        self.notifier.event(request, event)
         self.notifier.request_updated(request)
         return request
 
@@ -247,12 +248,11 @@ class ErasureService:
         """GDPR Art. 12(3): the due date may move once, by up to two further months, with
         reasons, decided before the original due date. The requester must tell the
         data subject; the thread says so."""
-        if not _approver(actor):
-            raise NotAllowed("Extending a due date needs the *approver* role.")
+        request = self.store.get(request_id)
+        self.authz.require_extend(actor, request)
         months = self.policy.extension_months
         if not months:
-            raise NotAllowed("Policy allows no extension of due dates.")
-        request = self.store.get(request_id)
+            raise RequestStateError("Policy allows no extension of due dates.")
         first_due = add_calendar_month(request.received_at, self.policy.deadline_months)
         if request.status in TERMINAL:
             raise RequestStateError(f"{request_id} is {request.status.value}: nothing to extend.")
@@ -260,19 +260,17 @@ class ErasureService:
             raise RequestStateError(f"{request_id} was extended already; it can be once.")
         if self.store.clock() > request.due_at:
             raise RequestStateError(f"{request_id} is past its due date: it cannot be extended.")
-        due = add_calendar_month(first_due, months)
-        event = self._event(
-            actor, "extended", request_id, request.subject_keys, months=months,
-            note_length=len(note),
-        )  # fmt: skip
-        if not self.store.extend(request_id, request.due_at, due, event=event):
+        event = Extended(
+            **_by(actor),
+            request_id=request_id,
+            note=note,
+            months=months,
+            due_at=add_calendar_month(first_due, months),
+        )
+        if not self.store.decisions.extend(request_id, request.due_at, event):
             raise RequestStateError(f"{request_id} changed meanwhile; look at its status.")
         request = self.store.get(request_id)
-        self.notifier.thread(
-            request,
-            f"Due date extended to {due:%Y-%m-%d} by <@{actor.user_id}>: {note}. "
-            f"<@{request.requester}>, tell the data subject of the extension and why.",
-        )
+        self.notifier.event(request, event)
         self.notifier.request_updated(request)
         return request
 
@@ -281,45 +279,50 @@ class ErasureService:
         then"): gone, and the check and its object reference are forgotten; still there,
         and the thread is told once and the look repeats daily."""
         owner = owner or f"checker-{uuid.uuid4().hex[:8]}"  # leases are per checker
+        residuals = self.store.residuals
         done = []
         for _ in range(limit):
-            check = self.store.claim_residual_check(owner, lease=timedelta(minutes=10))
+            check = residuals.claim(owner, lease=timedelta(minutes=10))
             if check is None:
                 break
-            what = {"system": check.system, "attempt": check.attempts + 1}
-            event = Entry(actor="system", roles=[], action="residuals_checked", detail=what)
-            try:
-                connector = self.connectors.get(check.system)
-                if connector is None:
-                    raise ConnectorError("connector not configured")
-                seen = connector.verify_absent({check.kind: check.ref}, timeout=self.timeout)
-            except Exception as exc:  # noqa: BLE001 - boundary: one check must not stop others
-                if not isinstance(exc, ConnectorError):
-                    log_failure(log, "residual check in %s raised", exc, check.system)
-                self.store.residual_check_later(
-                    check, owner, self._tomorrow(), looked=False,
-                    event=replace(event, outcome="not_checked"),
-                )  # fmt: skip
+            event = ResidualChecked(
+                actor="system",
+                request_id=check.request_id,
+                system=check.system,
+                attempt=check.attempts + 1,
+                outcome="gone",
+                at=self.store.clock(),
+            )
+            looked = self._verify(check.system, {check.kind: check.ref}, "residual check")
+            if looked.value is None:
+                residuals.later(
+                    check, owner, self._tomorrow(), replace(event, outcome="not_checked")
+                )
                 continue
             request = self.store.get(check.request_id)
-            if seen.absent and not seen.residuals:
-                if self.store.residual_check_done(check, owner, event=event):
-                    self.notifier.thread(
-                        request, f"Residual copies in {check.system} are gone: checked "
-                        f"{self.store.clock():%Y-%m-%d}, after they expired.",
-                    )  # fmt: skip
+            if looked.value.absent and not looked.value.residuals:
+                if residuals.done(check, owner, event):
+                    self.notifier.event(request, event)
                     done.append(check.request_id)
                 continue
-            later = self.store.residual_check_later(
-                check, owner, self._tomorrow(), looked=True,
-                event=replace(event, outcome="still_present"),
-            )  # fmt: skip
+            still = replace(event, outcome="still_present")
+            later = residuals.later(check, owner, self._tomorrow(), still)
             if later and check.attempts == 0:  # the first look that reached the system
-                self.notifier.thread(
-                    request, f"Residual copies in {check.system} are still there after their "
-                    "expiry date; mimbot looks again every day. Ask the directory team.",
-                )  # fmt: skip
+                self.notifier.event(request, still)
         return done
+
+    def _verify(
+        self, system: str, identifiers: Mapping[IdKind, str], what: str
+    ) -> Call[Verification]:
+        connector = self.connectors.get(system)
+        if connector is None:
+            return not_configured(system)
+        return call(
+            connector,
+            lambda: connector.verify_absent(identifiers, timeout=self.timeout),
+            what=what,
+            timeout=self.timeout,
+        )
 
     def _tomorrow(self) -> datetime:
         return self.store.clock() + timedelta(days=1)
@@ -330,44 +333,37 @@ class ErasureService:
         of other live objects, which nobody approved erasing and which are not touched:
         a mail alias moved to a manager's mailbox matches the leaver's mail too."""
         failed_step = any(s.state is StepState.FAILED for s in request.steps)
-        if request.subject is None or failed_step:
+        if request.subject is None or failed_step or request.report is None:
             return [], 0
-        failing = [
-            system
-            for system, v in request.result.get("verification", {}).items()
-            if v.get("absent") is False and system in self.connectors
-        ]
         approved = set(request.subject.refs)
         refs: list[ObjectRef] = []
         unapproved = 0
-        for system in failing:
-            try:
-                check = self.connectors[system].verify_absent(
-                    request.subject.identifiers, timeout=self.timeout
-                )
-            except ConnectorError as exc:
+        for system in request.report.still_present():
+            if system not in self.connectors:
+                continue
+            seen = self._verify(system, request.subject.identifiers, "copy search")
+            if seen.value is None:
                 raise RequestStateError(
-                    f"Cannot look for the copies in {system} ({exc}). Nothing was changed."
-                ) from exc
-            refs += [r for r in check.remaining if r in approved]
-            unapproved += sum(r not in approved for r in check.remaining)
+                    f"Cannot look for the copies in {system} "
+                    f"({_failure(seen.outcome, seen.message)}). Nothing was changed."
+                )
+            refs += [r for r in seen.value.remaining if r in approved]
+            unapproved += sum(r not in approved for r in seen.value.remaining)
         return self._plan(refs, nothing="changed"), unapproved
 
     def expire_stale(self) -> list[str]:
         """Approval windows that ran out: mark expired and redraw their messages."""
-        expired = self.store.expire(event=Entry(actor="system", roles=[], action="expired"))
+        event = Expired(actor="system")
+        expired = self.store.decisions.expire(event)
         for request_id in expired:
             request = self.store.get(request_id)
             self.notifier.request_updated(request)
-            self.notifier.thread(request, "The approval window has passed: request expired.")
+            self.notifier.event(request, replace(event, request_id=request_id))
         return expired
 
     def _decidable(self, request_id: str, actor: Actor) -> Request:
         request = self.store.get(request_id)
-        if Role.APPROVER not in actor.roles:
-            raise NotAllowed("Only the *approver* role can decide erasure requests.")
-        if self.policy.four_eyes and actor.user_id == request.requester:
-            raise NotAllowed("You asked for this erasure; another approver must decide it.")
+        self.authz.require_decide(actor, request)
         if request.status is Status.AWAITING_APPROVAL and request.expires_at <= self.store.clock():
             self.expire_stale()
             raise RequestStateError(f"{request_id} expired before it was decided.")
@@ -377,32 +373,13 @@ class ErasureService:
         request = decision.request
         if request.status is Status.AWAITING_APPROVAL and actor.user_id in request.approvals:
             raise RequestStateError("You have already approved this request.")
-        by = f" by <@{request.decided_by}>" if request.decided_by else ""
-        raise RequestStateError(f"{request.id} was already {request.status.value}{by}.")
-
-    def _event(
-        self,
-        actor: Actor,
-        action: str,
-        request_id: str | None,
-        subject_keys: Sequence[str],
-        **detail: object,
-    ) -> Entry:
-        """An audit event for the store to append with the change it records (a missing
-        request id or subject key is filled in by the store)."""
-        return Entry(
-            actor=actor.user_id,
-            roles=actor.role_names,
-            action=action,
-            request_id=request_id,
-            subject_key=_first(subject_keys),
-            detail=detail,
-        )
+        raise AlreadyDecided(request.id, request.status.value, request.decided_by)
 
 
-def _approver(actor: Actor) -> bool:
-    return Role.APPROVER in actor.roles or Role.ADMIN in actor.roles
+def _failure(outcome: Outcome, message: str) -> str:
+    return message or outcome.value.replace("_", " ")
 
 
-def _first(keys: Sequence[str]) -> str | None:
-    return keys[0] if keys else None
+def _by(actor: Actor) -> dict[str, Any]:
+    """The fields every event a person causes carries."""
+    return {"actor": actor.user_id, "roles": tuple(actor.role_names)}

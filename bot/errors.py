@@ -5,10 +5,12 @@ MimbotError
 ├── UsageError           the command's words are off; carries the usage line
 ├── NotAllowed           the caller lacks the role for this command
 ├── NotFound             no person or request matches
-├── RequestStateError    a request cannot move that way (already decided, expired, ...)
+├── RequestStateError    a request cannot move that way (expired, ...)
+│   └── AlreadyDecided   another click decided it first; names who
 └── AuditUnavailable     the audit store cannot record: the action is refused
 connectors.errors.ConnectorError (raised below us, mapped to per-system outcomes)
 ├── Unreachable, TimedOut, Denied, NotSupported
+└── NotFound             the object a reference names is gone (bot.calls: "not found")
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
 
 __all__ = [
+    "AlreadyDecided",
     "AuditUnavailable",
     "ConfigError",
     "ConnectorError",
@@ -32,7 +35,8 @@ __all__ = [
 
 
 class MimbotError(Exception):
-    """Base class; `user_message()` is what the person in Slack or the console reads."""
+    """Base class; `user_message()` is what the person in Slack or the console reads:
+    plain text, which the render layer escapes and formats (no Slack markup here)."""
 
     def user_message(self) -> str:
         return str(self)
@@ -51,7 +55,7 @@ class UsageError(MimbotError):
         self.usage = usage
 
     def user_message(self) -> str:
-        return f"{self.problem}\nUsage: `{self.usage}`" if self.usage else self.problem
+        return f"{self.problem}\nUsage: {self.usage}" if self.usage else self.problem
 
 
 class NotAllowed(MimbotError):
@@ -64,6 +68,16 @@ class NotFound(MimbotError):
 
 class RequestStateError(MimbotError):
     """A request cannot make this transition."""
+
+
+class AlreadyDecided(RequestStateError):
+    """The request was decided (or moved on) before this click; `decided_by` is a user id."""
+
+    def __init__(self, request_id: str, status: str, decided_by: str | None) -> None:
+        super().__init__(f"{request_id} was already {status}.")
+        self.request_id = request_id
+        self.status = status
+        self.decided_by = decided_by
 
 
 class AuditUnavailable(MimbotError):

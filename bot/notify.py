@@ -1,6 +1,6 @@
 """What the request workflow tells people, as a protocol the front ends implement.
 
-The Slack implementation posts and updates messages (bot/slack_notifier.py);
+The Slack implementation posts and updates messages (bot/frontends/slack_notifier.py);
 the console prints them. The domain never imports Slack.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bot.events import Event
 from bot.requests import Request, Step
 
 __all__ = ["MessageRef", "Notifier"]
@@ -22,8 +23,8 @@ class Notifier(Protocol):
     def request_updated(self, request: Request) -> None:
         """Redraw the approval message: status, decision and one line per step."""
 
-    def thread(self, request: Request, text: str) -> None:
-        """A reply in the approval message's thread."""
+    def event(self, request: Request, event: Event) -> None:
+        """Tell the approval message's thread what happened (the front end renders it)."""
 
     def manual_step(self, request: Request, step: Step) -> None:
         """Ask the assigned role to do a step by hand, with a Done button."""

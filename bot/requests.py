@@ -4,19 +4,21 @@
         completed | completed_with_residuals | failed
     awaiting_approval → rejected | expired;  failed → approved (Retry);  any open → cancelled
 
-The database side (compare-and-set transitions, leases) is `bot/request_store.py`.
+The database side (compare-and-set moves, step leases, residual checks) is `bot/store/`.
 """
 
 from __future__ import annotations
 
 import calendar
 import enum
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
+from bot.reports import VerificationReport
 from connectors.base import DeletePlan, IdKind, ObjectRef, PlanAction, ResidualCopy
 
 __all__ = [
@@ -64,6 +66,7 @@ OPEN = frozenset(Status) - TERMINAL
 class StepState(enum.Enum):
     PENDING = "pending"
     RUNNING = "running"
+    WAITING = "waiting"  # ran, and waits on another system (a deletion rule): re-checked
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -79,21 +82,11 @@ class Subject:
     refs: tuple[ObjectRef, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "display_name": self.display_name,
-            "account": self.account,
-            "identifiers": {k.value: v for k, v in self.identifiers.items()},
-            "refs": [[r.system, r.id] for r in self.refs],
-        }
+        return _SUBJECT.dump_python(self, mode="json")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Subject:
-        return cls(
-            display_name=data["display_name"],
-            account=data.get("account"),
-            identifiers={IdKind(k): v for k, v in data.get("identifiers", {}).items()},
-            refs=tuple(ObjectRef(s, i) for s, i in data.get("refs", [])),
-        )
+        return _SUBJECT.validate_python(data)
 
 
 @dataclass(frozen=True)
@@ -132,9 +125,10 @@ class Step:
     assigned_role: str | None = None
     error: str | None = None
     done_by: str | None = None
-    detail: str | None = None
+    detail: str | None = None  # for people: what the step did, or what it waits for
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    announced_at: datetime | None = None  # manual steps: when the Done button was posted
 
     @property
     def manual(self) -> bool:
@@ -162,50 +156,24 @@ class Request:
     channel: str | None = None
     message_ts: str | None = None
     steps: tuple[Step, ...] = ()
-    result: Mapping[str, Any] = field(default_factory=dict)
+    report: VerificationReport | None = None  # once verified
 
     @property
     def residuals(self) -> list[ResidualCopy]:
-        return [
-            ResidualCopy(r["description"], _dt(r.get("expires")))
-            for r in self.result.get("residuals", [])
-        ]
+        return list(self.report.residuals) if self.report else []
 
 
-def plan_to_json(plan: DeletePlan) -> str:
-    return json.dumps(
-        {
-            "ref": [plan.ref.system, plan.ref.id],
-            "action": plan.action.value,
-            "summary": plan.summary,
-            "residuals": [residual_to_json(r) for r in plan.residuals],
-            "warnings": list(plan.warnings),
-            "authority_rank": plan.authority_rank,
-        }
-    )
+def plan_to_json(plan: DeletePlan) -> dict[str, Any]:
+    return _PLAN.dump_python(plan, mode="json")
 
 
-def plan_from_json(text: str) -> DeletePlan:
-    d = json.loads(text)
-    return DeletePlan(
-        ref=ObjectRef(*d["ref"]),
-        action=PlanAction(d["action"]),
-        summary=d["summary"],
-        residuals=tuple(
-            ResidualCopy(r["description"], _dt(r.get("expires"))) for r in d["residuals"]
-        ),
-        warnings=tuple(d["warnings"]),
-        authority_rank=d["authority_rank"],
-        notes=tuple(d.get("notes", ())),
-    )
+def plan_from_json(data: Mapping[str, Any]) -> DeletePlan:
+    return _PLAN.validate_python(data)
 
 
-def residual_to_json(r: ResidualCopy) -> dict[str, Any]:
-    return {"description": r.description, "expires": r.expires.isoformat() if r.expires else None}
-
-
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+# pydantic validates the connectors' plain dataclasses: they stay free of it.
+_PLAN: TypeAdapter[DeletePlan] = TypeAdapter(DeletePlan)
+_SUBJECT: TypeAdapter[Subject] = TypeAdapter(Subject)
 
 
 def add_calendar_month(moment: datetime, months: int = 1) -> datetime:

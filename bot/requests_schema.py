@@ -1,4 +1,4 @@
-"""Tables of data-subject requests, their approvals and steps (migration 0002)."""
+"""Tables of data-subject requests, their approvals, steps and residual checks."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ requests = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("subject_keys", sa.Text, nullable=False),  # JSON list of HMAC keys: kept
-    sa.Column("subject", sa.Text, nullable=True),  # JSON display + identifiers: scrubbed
-    sa.Column("plan", sa.Text, nullable=False),  # JSON
+    sa.Column("subject_keys", sa.JSON, nullable=False),  # list of HMAC keys: kept
+    sa.Column("subject", sa.JSON, nullable=True),  # bot.requests.Subject: scrubbed
+    sa.Column("plan", sa.JSON, nullable=False),  # the steps' summaries, as first planned
     sa.Column("approvals_needed", sa.Integer, nullable=False),
     sa.Column("decided_by", sa.String(32), nullable=True),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
@@ -37,7 +37,7 @@ requests = sa.Table(
     sa.Column("message_ts", sa.String(32), nullable=True),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("result", sa.Text, nullable=True),  # JSON: verification, residuals
+    sa.Column("result", sa.JSON, nullable=True),  # bot.reports.VerificationReport
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -57,7 +57,7 @@ request_steps = sa.Table(
     sa.Column("system", sa.String(64), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("plan", sa.Text, nullable=True),  # JSON DeletePlan for automated steps
+    sa.Column("plan", sa.JSON, nullable=True),  # connectors.base.DeletePlan (automated steps)
     sa.Column("assigned_role", sa.String(32), nullable=True),  # manual steps
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -67,7 +67,8 @@ request_steps = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("done_by", sa.String(32), nullable=True),
-    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),  # for people: what it did or waits for
+    sa.Column("announced_at", sa.DateTime(timezone=True), nullable=True),  # manual steps
 )
 
 request_counters = sa.Table(

@@ -1,9 +1,9 @@
-"""Who may do what: roles from Slack user ids and user groups, a permission per command.
+"""Who holds which role: Slack user ids and user groups to roles (what a role may do is
+`bot/authz.py`).
 
-Deny by default: a command with no permission entry, or a caller in no role
-that grants it, is refused. Roles are looked up on every request; user-group
-members come from Slack (usergroups.users.list) through an injected lookup and
-are cached with a TTL, since that method is rate-limited (Tier 2).
+Roles are looked up on every request; user-group members come from Slack
+(usergroups.users.list) through an injected lookup and are cached with a TTL,
+since that method is rate-limited (Tier 2). A failed lookup grants nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.config import RoleMembers
-from bot.errors import ConfigError, NotAllowed
+from bot.errors import ConfigError
 
-__all__ = ["DEFAULT_PERMISSIONS", "Actor", "Role", "RoleResolver"]
+__all__ = ["Actor", "Role", "RoleResolver", "role_named"]
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +30,6 @@ class Role(enum.Enum):
     APPROVER = "approver"
     AUDITOR = "auditor"
     ADMIN = "admin"
-
-
-_REQUEST_ROLES = frozenset({Role.REQUESTER, Role.APPROVER, Role.AUDITOR})
-
-# command -> the roles that may run it (empty: anyone). app.yaml `permissions:` overrides.
-# Admin may run everything. Approve/reject/retry/done re-check finer rules in the domain.
-DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = {
-    "help": frozenset(),
-    "find": frozenset({Role.VIEWER}),
-    "show": frozenset({Role.VIEWER}),
-    "delete": frozenset({Role.REQUESTER}),
-    "status": _REQUEST_ROLES,
-    "requests": _REQUEST_ROLES,
-    "approve": frozenset({Role.APPROVER}),
-    "reject": frozenset({Role.APPROVER}),
-    "retry": frozenset({Role.APPROVER}),
-    # Requesters may withdraw their own request before it is decided (checked in the domain).
-    "cancel": frozenset({Role.REQUESTER, Role.APPROVER}),
-    "extend": frozenset({Role.APPROVER}),
-    "done": _REQUEST_ROLES,
-    "check": frozenset({Role.ADMIN}),
-}
 
 
 @dataclass(frozen=True)
@@ -70,26 +48,19 @@ UsergroupLookup = Callable[[str], Iterable[str]]
 
 
 class RoleResolver:
-    """Resolves a Slack user id to roles, and checks a command's permission."""
+    """Resolves a Slack user id to the roles it holds now."""
 
     def __init__(
         self,
         roles: Mapping[str, RoleMembers],
         *,
-        permissions: Mapping[str, str | Sequence[str]] | None = None,
         usergroup_members: UsergroupLookup | None = None,
         cache_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._members: dict[Role, RoleMembers] = {}
         for name, members in roles.items():
-            self._members[_role(name, "roles")] = members
-        self._permissions: dict[str, frozenset[Role]] = dict(DEFAULT_PERMISSIONS)
-        for command, names in (permissions or {}).items():
-            listed = [names] if isinstance(names, str) else list(names)
-            self._permissions[command] = frozenset(
-                _role(n, "permissions") for n in listed if n != "anyone"
-            )
+            self._members[role_named(name, "roles")] = members
         self._lookup = usergroup_members
         self._ttl = cache_seconds
         self._clock = clock
@@ -105,26 +76,6 @@ class RoleResolver:
             or any(user_id in self._group(g) for g in members.usergroups)
         )
         return Actor(user_id=user_id, roles=held)
-
-    def may(self, actor: Actor, command: str) -> bool:
-        """Deny by default: an unknown command is allowed to nobody (but admin)."""
-        if Role.ADMIN in actor.roles:
-            return True
-        if command not in self._permissions:
-            return False
-        needed = self._permissions[command]
-        return not needed or bool(needed & actor.roles)
-
-    def require(self, actor: Actor, command: str) -> None:
-        """Raise NotAllowed (a polite, private message) unless the actor may run `command`."""
-        if not self.may(actor, command):
-            needed = sorted(r.value for r in self._permissions.get(command, {Role.ADMIN}))
-            what = " or ".join(f"*{n}*" for n in needed)
-            noun = "role" if len(needed) == 1 else "roles"
-            raise NotAllowed(
-                f"Sorry, `/mim {command}` needs the {what} {noun}. "
-                "Ask your IAM team if you should have it."
-            )
 
     def _group(self, group_id: str) -> frozenset[str]:
         if self._lookup is None:
@@ -144,7 +95,8 @@ class RoleResolver:
         return members
 
 
-def _role(name: str, where: str) -> Role:
+def role_named(name: str, where: str) -> Role:
+    """The role called `name`; ConfigError naming `where` (an app.yaml key) if none is."""
     try:
         return Role(name)
     except ValueError:

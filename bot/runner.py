@@ -10,28 +10,30 @@ so a step interrupted mid-call may safely run again). Transient errors
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
 
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bot.audit import Entry
 from bot.audited_notifier import AuditedNotifier
+from bot.calls import Call, call, not_configured
+from bot.events import StepDone, StepFailed, StepStarted, StepWaiting, Verified
 from bot.logs import log_failure
-from bot.request_store import RequestStore
-from bot.requests import Request, ResidualCheck, Status, Step, StepState, residual_to_json
-from connectors.base import Capability, Connector, PlanAction, StepResult
+from bot.reports import SystemCheck, VerificationReport
+from bot.requests import Request, ResidualCheck, Status, Step, StepState
+from bot.store import RequestStore
+from connectors.base import (
+    Capability,
+    Connector,
+    IdKind,
+    PlanAction,
+    ResidualCopy,
+    StepResult,
+    Verification,
+)
 from connectors.errors import ConnectorError, TimedOut, Unreachable
 
 __all__ = ["Runner"]
@@ -59,7 +61,7 @@ class Runner:
         if request.status is Status.APPROVED:
             # Only the status moved: no need to read the request again, unless another
             # runner moved it first.
-            moved = self.store.transition(request_id, {Status.APPROVED}, Status.RUNNING)
+            moved = self.store.decisions.start_running(request_id)
             request = (
                 replace(request, status=Status.RUNNING) if moved else self.store.get(request_id)
             )
@@ -89,66 +91,69 @@ class Runner:
             if step.state in (StepState.DONE, StepState.SKIPPED):
                 continue
             if step.manual:
-                if step.detail != "announced":
+                if step.announced_at is None:
                     self._announce(request, step)
                 return False
             # A wait re-checked every poll is one step, not thousands of audited starts.
-            start = None if _waiting(step) else self._event(
-                "step_start", request, seq=step.seq, system=step.system
-            )  # fmt: skip
-            if not self.store.claim_step(request.id, step.seq, self.owner, self.lease, event=start):
+            start = (
+                None
+                if step.state is StepState.WAITING
+                else StepStarted(
+                    actor=self.owner, request_id=request.id, seq=step.seq, system=step.system
+                )
+            )
+            if not self.store.steps.claim(request.id, step.seq, self.owner, self.lease, start):
                 return False  # another runner holds it, or it failed
             if not self._run_step(request, step):
                 return False
             self.notifier.request_updated(self.store.get(request.id))
-        return self.store.transition(request.id, {Status.RUNNING}, Status.VERIFYING)
+        return self.store.decisions.start_verifying(request.id)
 
     def _announce(self, request: Request, step: Step) -> None:
         # Post each manual step once, even with several runners: the claim makes one
         # runner the poster; a failed post leaves it unannounced for the next round.
-        if not self.store.claim_step(request.id, step.seq, self.owner, self.lease):
+        if not self.store.steps.claim(request.id, step.seq, self.owner, self.lease):
             return
         posted = self.notifier.manual_step(request, step)
-        self.store.finish_step(
-            request.id, step.seq, self.owner, StepState.PENDING,
-            detail="announced" if posted else None,
-        )  # fmt: skip
+        self.store.steps.release(request.id, step.seq, self.owner, announced=posted)
 
     def _run_step(self, request: Request, step: Step) -> bool:
         """Run a claimed step (its start is audited with the claim); record how it ended."""
         connector = self.connectors.get(step.system)
-        where = {"seq": step.seq, "system": step.system}
-        try:
-            if connector is None or step.plan is None:
-                raise ConnectorError("connector not configured")
-            result = self._apply(connector, step)
-        except Exception as exc:  # noqa: BLE001 - boundary: any failure fails the step
-            if not isinstance(exc, ConnectorError):
-                log_failure(log, "runner: step %s of %s raised", exc, step.seq, request.id)
-                exc = ConnectorError(f"internal error ({exc.__class__.__name__})")
-            self._fail(request, step, str(exc), {**where, "error": str(exc)})
+        where = {
+            "actor": self.owner,
+            "request_id": request.id,
+            "seq": step.seq,
+            "system": step.system,
+        }
+        if connector is None or step.plan is None:
+            applied: Call[StepResult] = not_configured(step.system)
+        else:
+            applied = call(
+                connector, lambda: self._apply(connector, step), what="step", timeout=self.timeout
+            )
+        result = applied.value
+        if result is None:
+            error = applied.message or applied.outcome.value.replace("_", " ")
+            self._fail(request, StepFailed(**where, error=error))
             return False
         if not result.done and self._waited_too_long(step):
             error = f"still waiting after {self.wait_limit}: {result.detail or 'no progress'}"
-            self._fail(request, step, error, {**where, "error": "wait limit"})
+            self._fail(request, StepFailed(**where, error=error, audited_error="wait limit"))
             return False
         if not result.done:  # waiting on something else (e.g. a deletion rule): later
-            self.store.finish_step(
-                request.id, step.seq, self.owner, StepState.PENDING,
-                detail=result.detail or "waiting",
-                event=None if _waiting(step) else self._event("step_wait", request, **where),
-            )  # fmt: skip
+            waiting = None if step.state is StepState.WAITING else StepWaiting(**where)
+            self.store.steps.wait(
+                request.id, step.seq, self.owner, result.detail or "waiting", waiting
+            )
             return False
         detail = "already absent" if result.already_absent else (result.detail or "done")
-        end = self._event("step_end", request, **where, already_absent=result.already_absent)
-        self.store.finish_step(
-            request.id, step.seq, self.owner, StepState.DONE, detail=detail, event=end
-        )
+        end = StepDone(**where, already_absent=result.already_absent)
+        self.store.steps.done(request.id, step.seq, self.owner, detail, end)
         return True
 
-    def _fail(self, request: Request, step: Step, error: str, detail: dict[str, Any]) -> None:
-        end = self._event("step_end", request, outcome="failed", **detail)
-        self.store.fail_step(request.id, step.seq, self.owner, error, event=end)
+    def _fail(self, request: Request, event: StepFailed) -> None:
+        self.store.steps.fail(request.id, event.seq, self.owner, event)
         self._finished(self.store.get(request.id))
 
     def _waited_too_long(self, step: Step) -> bool:
@@ -158,6 +163,7 @@ class Runner:
         return self.store.clock() - since > self.wait_limit
 
     def _apply(self, connector: Connector, step: Step) -> StepResult:
+        """The connector's idempotent apply, retried with backoff on transient errors."""
         assert step.plan is not None
         retrying = Retrying(
             retry=retry_if_exception_type(TRANSIENT),
@@ -165,20 +171,18 @@ class Runner:
             wait=wait_exponential(multiplier=self.backoff_seconds, max=30),
             reraise=True,
         )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1:  # the claim set a fresh lease
-                        self.store.renew_step(step.request_id, step.seq, self.owner, self.lease)
-                    return connector.apply_delete(step.plan, timeout=self.timeout)
-        except RetryError as exc:  # pragma: no cover - reraise=True re-raises the cause
-            raise ConnectorError("retries exhausted") from exc
-        raise ConnectorError("no attempt made")  # pragma: no cover
+        for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:  # the claim set a fresh lease
+                    self.store.steps.renew(step.request_id, step.seq, self.owner, self.lease)
+                return connector.apply_delete(step.plan, timeout=self.timeout)
+        raise ConnectorError("no attempt made")  # pragma: no cover - reraise=True raises
 
     # -- verification -----------------------------------------------------------
 
     def _verify(self, request: Request) -> Request:
-        if not self.store.claim_request(request.id, self.owner, self.lease):
+        lease_until = self.store.clock() + self.lease
+        if not self.store.decisions.claim_verification(request.id, self.owner, lease_until):
             return self.store.get(request.id)
         subject = request.subject
         # Every system that can check, not only those with a step: a copy found nowhere
@@ -187,10 +191,10 @@ class Runner:
             {s.system for s in request.steps if not s.manual}
             | {n for n, c in self.connectors.items() if Capability.VERIFY in c.capabilities}
         )
-        results: dict[str, Any] = {}
+        checks: dict[str, SystemCheck] = {}
         # What a plan foresaw stands until its system is checked; then what the check
         # saw replaces it (a tombstone with its real date, a metaverse object now gone).
-        foreseen: dict[str, list[Any]] = {}
+        foreseen: dict[str, list[ResidualCopy]] = {}
         for step in request.steps:
             if step.plan:
                 foreseen.setdefault(step.system, []).extend(step.plan.residuals)
@@ -198,51 +202,42 @@ class Runner:
         later: list[ResidualCheck] = []  # dated copies: look again once they should be gone
         failing: str | None = None
         for system in systems:
-            connector = self.connectors.get(system)
-            try:
-                if connector is None or subject is None:
-                    raise ConnectorError("cannot verify: connector or identifiers missing")
-                check = connector.verify_absent(subject.identifiers, timeout=self.timeout)
-            except Exception as exc:  # noqa: BLE001 - boundary: reported as not verified
-                if not isinstance(exc, ConnectorError):
-                    log_failure(log, "runner: verification in %s raised", exc, system)
-                results[system] = {"absent": None, "detail": _safe(exc)}
+            seen = self._check(system, subject.identifiers if subject else None)
+            check = seen.value
+            if check is None:
+                checks[system] = SystemCheck(absent=None, detail=seen.message or seen.outcome.value)
                 residuals += foreseen.get(system, [])
                 failing = failing or system
                 continue
-            results[system] = {
-                "absent": check.absent,
-                "detail": check.detail,
-                "remaining": len(check.remaining),
-            }
+            checks[system] = SystemCheck(
+                absent=check.absent, detail=check.detail, remaining=len(check.remaining)
+            )
             residuals += list(check.residuals)
             later += _checks_after(request, system, check.residuals)
             if not check.absent:
                 failing = failing or system
-        checked = self._event(
-            "verification", request, outcome="failed" if failing else "ok", systems=results
+        report = VerificationReport(
+            systems=checks,
+            residuals=tuple(_dedupe(residuals)),
+            failed_step=f"verification in {failing}" if failing else None,
         )
-        outcome = {
-            "verification": results,
-            "residuals": [residual_to_json(r) for r in _dedupe(residuals)],
-        }
-        if failing:
-            outcome["failed_step"] = f"verification in {failing}"
-            ended = self.store.transition(
-                request.id,
-                {Status.VERIFYING},
-                Status.FAILED,
-                event=checked,
-                result=json.dumps(outcome),
-                lease_until=None,
-            )
-        else:
-            status = Status.COMPLETED_WITH_RESIDUALS if residuals else Status.COMPLETED
-            ended = self.store.finish(request.id, status, outcome, event=checked, checks=later)
+        event = Verified(actor=self.owner, request_id=request.id, report=report)
+        ended = self.store.decisions.conclude(request.id, event, checks=later)
         done = self.store.get(request.id)
         if ended:  # else another runner ended it, and told people
             self._finished(done)
         return done
+
+    def _check(self, system: str, identifiers: Mapping[IdKind, str] | None) -> Call[Verification]:
+        connector = self.connectors.get(system)
+        if connector is None or identifiers is None:
+            return not_configured(system, "cannot verify: connector or identifiers missing")
+        return call(
+            connector,
+            lambda: connector.verify_absent(identifiers, timeout=self.timeout),
+            what="verification",
+            timeout=self.timeout,
+        )
 
     # -- notifications ----------------------------------------------------------
 
@@ -250,23 +245,14 @@ class Runner:
         self.notifier.request_updated(request)
         self.notifier.finished(request)
 
-    def _event(self, action: str, request: Request, *, outcome: str = "ok", **detail: Any) -> Entry:
-        return Entry(
-            actor=self.owner,
-            roles=["system"],
-            action=action,
-            outcome=outcome,
-            request_id=request.id,
-            subject_key=request.subject_keys[0] if request.subject_keys else None,
-            detail=detail,
-        )
-
 
 # A tombstone goes at the first garbage collection (every 12 hours) after its date.
 GC_MARGIN = timedelta(days=1)
 
 
-def _checks_after(request: Request, system: str, seen: Sequence[Any]) -> list[ResidualCheck]:
+def _checks_after(
+    request: Request, system: str, seen: Sequence[ResidualCopy]
+) -> list[ResidualCheck]:
     """One check per object of `system` whose dated residual copies should be gone by
     the last date plus a garbage collection, searched by its reference (objectGUID)."""
     dates = [r.expires for r in seen if r.expires]
@@ -288,17 +274,8 @@ def _checks_after(request: Request, system: str, seen: Sequence[Any]) -> list[Re
     return checks
 
 
-def _waiting(step: Step) -> bool:
-    """A step that ran and is waiting on another system (its detail says for what)."""
-    return step.state is StepState.PENDING and step.attempts > 0 and step.detail is not None
-
-
-def _safe(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, ConnectorError) else f"internal error ({type(exc).__name__})"
-
-
-def _dedupe(residuals: list[Any]) -> list[Any]:
-    seen: dict[tuple[str, Any], Any] = {}
+def _dedupe(residuals: list[ResidualCopy]) -> list[ResidualCopy]:
+    seen: dict[tuple[str, object], ResidualCopy] = {}
     for r in residuals:
         seen.setdefault((r.description, r.expires), r)
     return list(seen.values())

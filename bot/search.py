@@ -8,33 +8,20 @@ written, nobody sees the data (AuditUnavailable).
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bot.audit import AuditLog, SubjectKeyer
-from bot.logs import log_failure
+from bot.calls import Call, Outcome, start
 from bot.roles import Actor
 from connectors.base import Capability, Connector, Hit, IdKind, Query
-from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
 
-__all__ = ["Outcome", "SearchResult", "SearchService", "SystemResult"]
+__all__ = ["Outcome", "SearchResult", "SearchService", "SystemResult"]  # Outcome: bot.calls
 
 log = logging.getLogger(__name__)
-
-
-class Outcome(enum.Enum):
-    FOUND = "found"
-    NOT_FOUND = "not_found"
-    UNREACHABLE = "unreachable"
-    TIMED_OUT = "timed_out"
-    DENIED = "denied"
-    ERROR = "error"
-    SKIPPED = "skipped"  # the system cannot answer this kind of query
 
 
 @dataclass(frozen=True)
@@ -90,15 +77,13 @@ class SearchService:
 
     def find(self, query: Query, *, actor: Actor, command: str = "find") -> SearchResult:
         """Search every system; write the audit event; return per-system results."""
-        started = time.monotonic()
-        deadline = started + self.timeout
-        futures: list[tuple[Connector, Future[list[Hit]], float]] = []
-        for connector in self.connectors:
-            t0 = time.monotonic()
-            fut = self._pools[connector.name].submit(connector.search, query, timeout=self.timeout)
-            futures.append((connector, fut, t0))
-        # (Each system runs on the pool, even alone: the deadline must hold for a hung one.)
-        results = tuple(self._collect(c, f, t0, deadline) for c, f, t0 in futures)
+        deadline = time.monotonic() + self.timeout
+        # Each system runs on its pool, even alone: the deadline must hold for a hung one.
+        pending = [
+            start(c, _searcher(c, query, self.timeout), what="search", pool=self._pools[c.name])
+            for c in self.connectors
+        ]
+        results = tuple(self._result(p.wait(deadline)) for p in pending)
         result = SearchResult(query=query, systems=results)
         self.audit.record(
             actor=actor.user_id,
@@ -138,51 +123,25 @@ class SearchService:
         term = f"{query.attribute}={query.value}" if query.attribute else query.value
         return self.keyer.key(term)
 
-    def _collect(
-        self, connector: Connector, fut: Future[list[Hit]], t0: float, deadline: float
-    ) -> SystemResult:
-        name, label = connector.name, connector.label
-        try:
-            hits = fut.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            # A call still queued behind a hung one never starts; one running keeps its
-            # thread until the connector's own socket timeout; the answer waits for neither.
-            fut.cancel()
+    def _result(self, call: Call[list[Hit]]) -> SystemResult:
+        if call.value is None:
             return SystemResult(
-                name,
-                label,
-                Outcome.TIMED_OUT,
-                message="no answer in time",
-                seconds=time.monotonic() - t0,
+                call.system, call.label, call.outcome, message=call.message, seconds=call.seconds
             )
-        except TimedOut as exc:
-            return self._failed(name, label, Outcome.TIMED_OUT, exc, t0)
-        except Unreachable as exc:
-            return self._failed(name, label, Outcome.UNREACHABLE, exc, t0)
-        except Denied as exc:
-            return self._failed(name, label, Outcome.DENIED, exc, t0)
-        except NotSupported as exc:
-            return SystemResult(
-                name, label, Outcome.SKIPPED, message=str(exc), seconds=time.monotonic() - t0
-            )
-        except ConnectorError as exc:
-            return self._failed(name, label, Outcome.ERROR, exc, t0)
-        except Exception as exc:  # noqa: BLE001 - boundary: a connector bug hides no other
-            log_failure(log, "connector %s raised", exc, name)
-            return SystemResult(
-                name, label, Outcome.ERROR, message="internal error", seconds=time.monotonic() - t0
-            )
-        hits_t = tuple(hits[: self.max_hits])
-        outcome = Outcome.FOUND if hits_t else Outcome.NOT_FOUND
-        return SystemResult(name, label, outcome, hits_t, seconds=time.monotonic() - t0,
-                            capped=len(hits) >= self.max_hits)  # fmt: skip
+        hits = tuple(call.value[: self.max_hits])
+        outcome = Outcome.FOUND if hits else Outcome.NOT_FOUND
+        return SystemResult(
+            call.system,
+            call.label,
+            outcome,
+            hits,
+            seconds=call.seconds,
+            capped=len(call.value) >= self.max_hits,
+        )
 
-    @staticmethod
-    def _failed(
-        name: str, label: str, outcome: Outcome, exc: ConnectorError, t0: float
-    ) -> SystemResult:
-        log.warning("connector %s: %s (%s)", name, outcome.value, exc)
-        return SystemResult(name, label, outcome, message=str(exc), seconds=time.monotonic() - t0)
+
+def _searcher(connector: Connector, query: Query, timeout: float):  # type: ignore[no-untyped-def]
+    return lambda: connector.search(query, timeout=timeout)
 
 
 _ANSWERED = (Outcome.FOUND, Outcome.NOT_FOUND)

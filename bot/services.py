@@ -16,16 +16,17 @@ import sqlalchemy as sa
 
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
+from bot.authz import Authorizer
 from bot.config import AppConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
 from bot.logs import log_failure
 from bot.notify import Notifier
-from bot.request_store import RequestStore
 from bot.roles import RoleResolver, UsergroupLookup
 from bot.runner import Runner
 from bot.search import SearchService
 from bot.show import ShowService
+from bot.store import RequestStore
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
@@ -42,6 +43,7 @@ class Services:
     audit: AuditLog
     keyer: SubjectKeyer
     roles: RoleResolver
+    authz: Authorizer
     connectors: Sequence[Connector]
     search: SearchService
     requests: RequestStore
@@ -124,10 +126,10 @@ def build_services(
     conns = list(connectors) if connectors is not None else build_connectors(config)
     roles = RoleResolver(
         config.roles,
-        permissions=config.permissions,
         usergroup_members=usergroup_members,
         cache_seconds=config.slack.usergroup_cache_seconds,
     )
+    authz = Authorizer.from_config(config.permissions, four_eyes=config.policy.four_eyes)
     search = SearchService(
         conns,
         audit=audit,
@@ -173,6 +175,7 @@ def build_services(
         keyer=keyer,
         notifier=told,
         policy=config.policy,
+        authz=authz,
         execute=execute,
         timeout=rc.step_timeout_seconds,
     )
@@ -182,6 +185,7 @@ def build_services(
         audit=audit,
         keyer=keyer,
         roles=roles,
+        authz=authz,
         connectors=conns,
         search=search,
         requests=store,

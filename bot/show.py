@@ -7,28 +7,23 @@ and the deletion rule. Other systems give their record's attributes.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
 from bot.audit import AuditLog
+from bot.calls import Outcome, start
 from bot.errors import NotFound
-from bot.logs import log_failure
 from bot.requests import Subject
 from bot.roles import Actor
-from bot.search import Outcome, SearchService
+from bot.search import SearchService
 from bot.subjects import AmbiguousSubject, SystemsUnavailable, group_hits
-from connectors.base import Capability, Connector, Query, Record, ShowsLineage
-from connectors.errors import ConnectorError
+from connectors.base import Capability, Connector, ObjectRef, Query, Record, ShowsLineage
+from connectors.errors import NotSupported
 
 __all__ = ["PersonView", "ShowService", "SystemRecord"]
-
-
-log = logging.getLogger(__name__)
 
 _ANSWERED = (Outcome.FOUND, Outcome.NOT_FOUND, Outcome.SKIPPED)
 
@@ -79,47 +74,51 @@ class ShowService:
         )
         subject = match.subject()
         self.audit.record(
-            actor=actor.user_id, roles=actor.role_names, action="read", outcome="ok",
+            actor=actor.user_id,
+            roles=actor.role_names,
+            action="read",
+            outcome="ok",
             subject_key=self.search.subject_key(query),
             detail={"systems": {r.system: r.outcome.value for r in records}},
-        )  # fmt: skip
+        )
         return PersonView(subject, records + missing)
 
-    def _read_all(self, refs: list[Any]) -> tuple[SystemRecord, ...]:
+    def _read_all(self, refs: list[ObjectRef]) -> tuple[SystemRecord, ...]:
         """Every system's record at once, under one deadline: a hung system is reported
         as timed out and keeps its thread until its own socket timeout, not the answer."""
         pool = ThreadPoolExecutor(max_workers=max(1, len(refs)), thread_name_prefix="show")
         try:
-            futures = [(ref, pool.submit(self._read, ref)) for ref in refs]
+            pending = [
+                start(self.connectors[ref.system], self._reader(ref), what="read", pool=pool)
+                for ref in refs
+            ]
             deadline = time.monotonic() + self.timeout
             out = []
-            for ref, fut in futures:
-                try:
-                    out.append(fut.result(timeout=max(0.0, deadline - time.monotonic())))
-                except FutureTimeout:
-                    label = self.connectors[ref.system].label
-                    out.append(SystemRecord(ref.system, label, Outcome.TIMED_OUT,
-                                            message="no answer in time"))  # fmt: skip
+            for p in pending:
+                call = p.wait(deadline)
+                value = call.value
+                out.append(
+                    SystemRecord(
+                        call.system,
+                        call.label,
+                        call.outcome if value is None else Outcome.FOUND,
+                        record=value if isinstance(value, Record) else None,
+                        lineage=None if value is None or isinstance(value, Record) else value,
+                        message=call.message,
+                    )
+                )
             return tuple(out)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _read(self, ref: Any) -> SystemRecord:
+    def _reader(self, ref: ObjectRef):  # type: ignore[no-untyped-def]
         connector = self.connectors[ref.system]
-        try:
+
+        def read() -> Any:
             if isinstance(connector, ShowsLineage):
-                view = connector.show(ref, timeout=self.timeout)
-                return SystemRecord(ref.system, connector.label, Outcome.FOUND, lineage=view)
+                return connector.show(ref, timeout=self.timeout)
             if Capability.READ in connector.capabilities:
-                record = connector.read(ref, timeout=self.timeout)
-                return SystemRecord(ref.system, connector.label, Outcome.FOUND, record=record)
-            return SystemRecord(
-                ref.system, connector.label, Outcome.SKIPPED, message="cannot read details"
-            )
-        except ConnectorError as exc:
-            return SystemRecord(ref.system, connector.label, Outcome.ERROR, message=str(exc))
-        except Exception as exc:  # noqa: BLE001 - boundary: one connector's bug hides no other
-            log_failure(log, "show: reading from %s raised", exc, ref.system)
-            return SystemRecord(
-                ref.system, connector.label, Outcome.ERROR, message="internal error"
-            )
+                return connector.read(ref, timeout=self.timeout)
+            raise NotSupported("cannot read details")
+
+        return read

@@ -17,7 +17,14 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
+from connectors.errors import (
+    ConnectorError,
+    Denied,
+    NotFound,
+    NotSupported,
+    TimedOut,
+    Unreachable,
+)
 
 __all__ = [
     "AttributeValue",
@@ -29,6 +36,7 @@ __all__ = [
     "Health",
     "Hit",
     "IdKind",
+    "NotFound",
     "NotSupported",
     "ObjectRef",
     "PlanAction",

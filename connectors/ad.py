@@ -10,6 +10,7 @@ bind costs about as much as a hundred indexed searches.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import queue
 import re
@@ -40,7 +41,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, NotSupported, TimedOut, Unreachable
+from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.ldap_support import generalized_time, guid_filter_value, ldap_errors, seconds
 
 __all__ = ["AdConnector", "AdSettings"]
@@ -132,7 +133,13 @@ class AdConnector:
     # -- Connector interface ------------------------------------------------
 
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        """Users matching `query` (at most `max_hits`); `NotSupported` for an attribute
+        outside the allow-list. An empty value, or one holding NUL, matches no one."""
         ldap_filter = PERSON_FILTER.format(self._term_filter(query))
+        if not query.value.strip() or "\x00" in query.value:
+            # Checked after the attribute: (displayName=*) would match everyone, and
+            # Samba compares only up to a NUL, so "jdoe\0x" would find jdoe.
+            return []
         entries = self._search(ldap_filter, timeout=timeout)
         domain = self._domain(timeout) if entries else None
         return [self._hit(e, domain) for e in entries]
@@ -154,11 +161,13 @@ class AdConnector:
         return self._netbios or None
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        """The configured personal-data attributes of the user with objectGUID `ref.id`;
+        `NotFound` when there is none."""
         entries = self._search(
             PERSON_FILTER.format(f"(objectGUID={guid_filter_value(ref.id)})"), timeout=timeout
         )
         if not entries:
-            raise NotSupported("object not found")
+            raise NotFound("no Active Directory user has that objectGUID")
         raw = entries[0]["raw_attributes"]
         modified = generalized_time(raw.get("whenChanged"))
         attrs = {
@@ -232,24 +241,20 @@ class AdConnector:
         self, ldap_filter: str, *, timeout: float, fresh: bool
     ) -> list[dict[str, Any]]:
         s = self.settings
-        found: list[dict[str, Any]] = []
         with self._connection(fresh=fresh) as conn, ldap_errors():
-            cookie: bytes | None = None
-            while True:
-                conn.search(
-                    s.base_dn,
-                    ldap_filter,
-                    ldap3.SUBTREE,
-                    attributes=list(self._attributes),
-                    paged_size=min(s.page_size, s.max_hits),
-                    paged_cookie=cookie,
-                    time_limit=seconds(timeout),
-                )
-                found.extend(e for e in conn.response if e.get("type") == "searchResEntry")
-                controls = conn.result.get("controls") or {}
-                cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
-                if not cookie or len(found) >= s.max_hits:
-                    return found[: s.max_hits]
+            # ldap3 sends the paged-results control and follows its cookie; the generator
+            # raises lazily, so it is consumed here, inside ldap_errors().
+            entries = conn.extend.standard.paged_search(
+                s.base_dn,
+                ldap_filter,
+                ldap3.SUBTREE,
+                attributes=list(self._attributes),
+                paged_size=min(s.page_size, s.max_hits),
+                time_limit=seconds(timeout),
+                generator=True,
+            )
+            users = (e for e in entries if e.get("type") == "searchResEntry")
+            return list(itertools.islice(users, s.max_hits))  # no page past the cap
 
     @contextlib.contextmanager
     def _connection(self, *, fresh: bool = False) -> Iterator[ldap3.Connection]:
@@ -311,6 +316,10 @@ class AdConnector:
             password=s.password,
             receive_timeout=seconds(s.timeout),
             raise_exceptions=True,
+            # Never chase a referral to another server with these credentials. ldap3's
+            # paged search turns it off for its run, and a search stopped at max_hits
+            # would leave it off on a pooled connection: off from the start, always.
+            auto_referrals=False,
         )
         try:
             conn.open(read_server_info=False)

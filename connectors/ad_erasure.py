@@ -12,7 +12,6 @@ these copies with the date they go. Error texts carry no names or DN values.
 from __future__ import annotations
 
 import re
-import struct
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import ldap3
 from ldap3.core import exceptions as lx
+from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
@@ -34,7 +34,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, NotSupported
+from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.ldap_support import generalized_time, guid_filter_value, ldap_errors, seconds
 
 if TYPE_CHECKING:
@@ -126,12 +126,16 @@ class AdEraser:
     # -- plan -----------------------------------------------------------------
 
     def plan(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
-        """What apply will do to the object with objectGUID `ref.id`, and what outlives it."""
+        """What apply will do to the object with objectGUID `ref.id`, and what outlives it.
+
+        Raises `NotFound` when no live object has that objectGUID, `NotSupported` for
+        an object that is not a user or lies outside the configured base DN.
+        """
         s = self.settings
         with self._borrow() as conn, ldap_errors():
             entry = self._lookup(conn, ref.id, ["adminCount", "tokenGroups"], timeout, base=True)
             if entry is None:
-                return DeletePlan(ref, PlanAction.NONE, "already absent from Active Directory")
+                raise NotFound("no live Active Directory object has that objectGUID")
             children = self._children(conn, entry["dn"], timeout)
         warnings = []
         if _privileged(entry):
@@ -195,7 +199,7 @@ class AdEraser:
             entry = self._lookup(conn, ref.id, attrs, timeout)
             if entry is None:
                 return gone
-            if plan.action is PlanAction.NONE:
+            if plan.action is PlanAction.NONE:  # a plan recorded before plan raised NotFound
                 raise ConnectorError("the object exists again since planning: plan again")
             if plan.action is PlanAction.DISABLE_AND_SCRUB:
                 return self._scrub(conn, ref, entry)
@@ -443,7 +447,7 @@ def _id_filters(identifiers: Mapping[IdKind, str]) -> dict[IdKind, str]:
         if kind is IdKind.OBJECT_GUID:
             try:
                 out[kind] = f"(objectGUID={guid_filter_value(value)})"
-            except NotSupported:
+            except NotFound:
                 continue  # not a GUID, so no object can carry it
         elif kind in _ID_FILTERS:
             out[kind] = _ID_FILTERS[kind].format(v=escape_filter_chars(value))
@@ -502,9 +506,11 @@ def _privileged(entry: dict[str, Any]) -> bool:
     which is transitive, so nested membership counts too."""
     if _text(entry, "adminCount") == "1":
         return True
-    for sid in entry["raw_attributes"].get("tokenGroups") or []:
-        count = sid[1]
-        subs = struct.unpack(f"<{count}I", sid[8 : 8 + 4 * count])
+    for raw in entry["raw_attributes"].get("tokenGroups") or []:
+        sid = format_sid(raw)  # "S-1-5-21-<domain>-<RID>"; the raw value back if malformed
+        if not isinstance(sid, str) or not sid.startswith("S-1-5-"):
+            continue
+        subs = [int(p) for p in sid.split("-")[3:] if p.isdigit()]
         if subs and subs[0] == 21 and subs[-1] in _PRIVILEGED_DOMAIN_RIDS:
             return True
         if len(subs) == 2 and subs[0] == 32 and subs[1] in _PRIVILEGED_BUILTIN_RIDS:

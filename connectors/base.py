@@ -177,18 +177,45 @@ class Health:
 @runtime_checkable
 class ShowsLineage(Protocol):
     """A connector with a richer view of one object: lineage and source of authority
-    per attribute, connected systems (the MIM Sync metaverse)."""
+    per attribute, connected systems (the MIM Sync metaverse). `show` raises
+    `NotFound` like `Connector.read`."""
 
     def show(self, ref: ObjectRef, *, timeout: float) -> Any: ...
 
 
 @runtime_checkable
 class Connector(Protocol):
-    """A connected system. Methods raise `connectors.errors.ConnectorError` subclasses only.
+    """A connected system. Its methods raise `connectors.errors.ConnectorError` subclasses
+    only: no library exception leaves a connector.
 
-    `search` must treat `Query.value` as data: escape it for LDAP, bind it in
-    SQL, pass it as a PowerShell parameter. Deleting what is already gone is
-    success (`StepResult.already_absent`), so a resumed run may repeat an apply.
+    Every method takes `timeout` (seconds) and raises `TimedOut` when the system does
+    not answer within it (enforced where the driver allows: see each connector),
+    `Unreachable` when no connection can be made, `Denied` when the system refuses
+    the bot's credentials or the operation, and a plain `ConnectorError` for any
+    other error the system answers with. `health` alone reports these instead.
+
+    `search(query)` -> `list[Hit]`, each with `ref.system == name`, the identifiers
+        the object holds and a non-empty `label`. No match is `[]`, never an
+        exception. `Query.value` is data: escaped for LDAP, bound in SQL, passed as
+        a PowerShell parameter, so no input changes what is searched; an empty
+        value, or one holding NUL, matches nothing. `NotSupported` when the
+        connector cannot search that way (an attribute it does not search by).
+    `read(ref)` -> `Record` of the object's personal-data attributes. `NotFound`
+        when no object has `ref.id` (also when `ref.id` cannot be an id of this
+        system, e.g. not a GUID). `show(ref)` (`ShowsLineage`) likewise.
+    `plan_delete(ref)` -> `DeletePlan` for the object (`DELETE`, `DISABLE_AND_SCRUB`,
+        or `WAIT` for another system to remove it). `NotFound` as for `read`;
+        `NotSupported` for an object it will not erase (not a user, out of scope).
+    `apply_delete(plan)` -> `StepResult`. Idempotent: an object already gone is
+        success (`done=True, already_absent=True`), so a resumed run may repeat
+        it. A `WAIT` plan only checks: `done=False` while the object is still there.
+    `verify_absent(identifiers)` -> `Verification`: `absent` when no live object
+        matching any identifier remains (`remaining` lists those that do);
+        copies kept by design (tombstones, run history) are `residuals`. With no
+        identifier the system can search by: `NotSupported` (AD) or `absent=False`
+        with a detail (metaverse); either way the check proves nothing.
+    `health()` -> `Health`; never raises for the system's errors (`ok=False`).
+    `close()` releases connections; the connector is not used afterwards.
     """
 
     name: str

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from ldap3.core import exceptions as lx
 
-from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
+from connectors.errors import ConnectorError, Denied, NotFound, TimedOut, Unreachable
 
 __all__ = ["generalized_time", "guid_filter_value", "ldap_errors", "seconds"]
 
@@ -57,11 +57,14 @@ def _describe(exc: Exception) -> str:
 
 
 def guid_filter_value(guid: str) -> str:
-    """objectGUID as the escaped little-endian byte string an LDAP filter needs."""
+    """objectGUID as the escaped little-endian byte string an LDAP filter needs.
+
+    Raises `NotFound` for a string that is not a GUID: no object can have it.
+    """
     try:
         raw = uuid.UUID(guid).bytes_le
     except ValueError:
-        raise NotSupported("not an objectGUID") from None
+        raise NotFound("not an objectGUID: no object has it") from None
     return "".join(f"\\{b:02x}" for b in raw)
 
 

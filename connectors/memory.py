@@ -27,7 +27,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, NotSupported
+from connectors.errors import ConnectorError, NotFound, NotSupported
 
 __all__ = ["MemoryConnector", "Person"]
 
@@ -71,18 +71,19 @@ class MemoryConnector:
 
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
         self._enter("search")
+        if not query.value.strip() or "\x00" in query.value:
+            return []  # as in a directory: an empty value or one with NUL names no one
         return [self._hit(p) for p in list(self.people.values()) if _matches(p, query)]
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         self._enter("read")
-        person = self.people.get(ref.id)
-        if person is None:
-            raise NotSupported("no such object")
+        person = self._person(ref)
         attrs = {k: AttributeValue(v, source=self.name) for k, v in person.attributes.items()}
         return Record(ref=ref, attributes=attrs)
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
         self._enter("plan_delete")
+        self._person(ref)
         return DeletePlan(
             ref,
             PlanAction.DELETE,
@@ -98,6 +99,8 @@ class MemoryConnector:
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         self._enter("verify_absent")
+        if not identifiers:
+            raise NotSupported("no identifier to search by")
         left = tuple(
             ObjectRef(self.name, p.id)
             for p in list(self.people.values())
@@ -111,6 +114,12 @@ class MemoryConnector:
 
     def close(self) -> None:
         pass
+
+    def _person(self, ref: ObjectRef) -> Person:
+        person = self.people.get(ref.id)
+        if person is None:
+            raise NotFound(f"{self.name}: no object with that id")
+        return person
 
     def _hit(self, p: Person) -> Hit:
         label = p.identifiers.get(IdKind.DISPLAY_NAME) or p.identifiers.get(IdKind.ACCOUNT) or p.id

@@ -56,7 +56,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, NotSupported, TimedOut
+from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
 from connectors.mimsync_config import (
     SyncConfig,
     SyncConfigError,
@@ -230,10 +230,6 @@ def _source(a: AttributeView) -> str | None:
     return a.authority
 
 
-class ObjectNotFound(ConnectorError):
-    """No metaverse object has that id (`read`/`show`)."""
-
-
 class MimSyncConnector:
     """Read-only connector for the MIM Sync metaverse (`mms_*` tables).
 
@@ -347,12 +343,13 @@ class MimSyncConnector:
         return stmt
 
     def _object_id(self, ref: ObjectRef) -> uuid.UUID:
+        """`ref.id` as a metaverse object id; `NotFound` if it cannot be one."""
         if ref.system != self.name:
             raise ConnectorError(f"{self.name}: the reference belongs to another system")
         try:
             return uuid.UUID(ref.id)
-        except ValueError as exc:
-            raise ConnectorError(f"{self.name}: not a metaverse object id") from exc
+        except ValueError:
+            raise NotFound(f"{self.name}: not a metaverse object id") from None
 
     # ------------------------------------------------------------ search
 
@@ -448,7 +445,7 @@ class MimSyncConnector:
     def show(self, ref: ObjectRef, *, timeout: float) -> MetaverseView:
         """One MV object with source of authority, last change, connectors and deletion rule.
 
-        Raises `ObjectNotFound` when the object is not in the metaverse.
+        Raises `NotFound` when the object is not in the metaverse.
         """
         oid = self._object_id(ref)
         with self._session(timeout) as s:
@@ -456,7 +453,7 @@ class MimSyncConnector:
             config = self._config_for(s)
             loaded = self._load(s, schema, oid, full=True)
         if loaded is None:
-            raise ObjectNotFound(f"{self.name}: no metaverse object with that id")
+            raise NotFound(f"{self.name}: no metaverse object with that id")
         return self._view(ref, schema, config, loaded)
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
@@ -541,16 +538,17 @@ class MimSyncConnector:
     # ------------------------------------------------------------ erasure
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
-        """Never a direct delete: WAIT for the MV deletion rule, naming what triggers it."""
+        """Never a direct delete: WAIT for the MV deletion rule, naming what triggers it.
+
+        Raises `NotFound` when the object is not in the metaverse.
+        """
         oid = self._object_id(ref)
         with self._session(timeout) as s:
             schema = self._schema_for(s)
             config = self._config_for(s)
             loaded = self._load(s, schema, oid, full=False)
         if loaded is None:
-            return DeletePlan(
-                ref, PlanAction.NONE, "already absent from the metaverse", authority_rank=_MV_RANK
-            )
+            raise NotFound(f"{self.name}: no metaverse object with that id")
         rule = config.deletion_rule(loaded.row.object_type)
         return DeletePlan(
             ref=ref,

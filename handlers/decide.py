@@ -4,7 +4,7 @@ or typed."""
 from __future__ import annotations
 
 from bot.commands import RequestCommand
-from bot.reply import Reply, Responder
+from bot.render.reply import Reply, Responder
 from bot.roles import Actor
 from bot.services import Services
 
@@ -13,7 +13,7 @@ def handle_decide(
     cmd: RequestCommand, *, actor: Actor, services: Services, respond: Responder
 ) -> None:
     """Roles are re-checked here on every click: button payloads can be stale or forged."""
-    services.roles.require(actor, cmd.name)
+    services.authz.require(actor, cmd.name)
     erasure = services.erasure
     if cmd.name == "approve":
         decision = erasure.approve(cmd.request_id, actor=actor)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import render_requests
 from bot.commands import DeleteCommand
-from bot.reply import Responder
+from bot.render import requests as render_requests
+from bot.render.reply import Responder
 from bot.roles import Actor
 from bot.services import Services
 
@@ -13,6 +13,6 @@ def handle_delete(
     cmd: DeleteCommand, *, actor: Actor, services: Services, respond: Responder
 ) -> None:
     """Resolve to one person, plan per system, record, post for approval; confirm privately."""
-    services.roles.require(actor, "delete")
+    services.authz.require(actor, "delete")
     request = services.erasure.request(cmd.query, actor=actor, reason=cmd.reason)
     respond(render_requests.request_created(request))

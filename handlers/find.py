@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from bot import render
 from bot.commands import FindCommand
-from bot.reply import Responder
+from bot.render.reply import Responder
 from bot.roles import Actor
 from bot.services import Services
 
 
 def handle_find(cmd: FindCommand, *, actor: Actor, services: Services, respond: Responder) -> None:
     """Search all systems, audited, and answer only the caller."""
-    services.roles.require(actor, "find")
+    services.authz.require(actor, "find")
     result = services.search.find(cmd.query, actor=actor)
     respond(render.find_result(result))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot import render
 from bot.commands import USAGE, HelpCommand
-from bot.reply import Responder
+from bot.render.reply import Responder
 from bot.roles import Actor
 from bot.services import Services
 
@@ -27,6 +27,6 @@ DESCRIPTIONS = {
 def handle_help(cmd: HelpCommand, *, actor: Actor, services: Services, respond: Responder) -> None:
     """List the usage lines of the commands the caller's roles allow."""
     allowed = [
-        (USAGE[name], DESCRIPTIONS[name]) for name in USAGE if services.roles.may(actor, name)
+        (USAGE[name], DESCRIPTIONS[name]) for name in USAGE if services.authz.may(actor, name)
     ]
     respond(render.help_text(allowed))

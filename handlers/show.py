@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bot import render_show
 from bot.commands import ShowCommand
-from bot.reply import Responder
+from bot.render import show as render_show
+from bot.render.reply import Responder
 from bot.roles import Actor
 from bot.services import Services
 
 
 def handle_show(cmd: ShowCommand, *, actor: Actor, services: Services, respond: Responder) -> None:
     """One person across the systems that hold them, answered only to the caller."""
-    services.roles.require(actor, "show")
+    services.authz.require(actor, "show")
     respond(render_show.person_view(services.show.show(cmd.query, actor=actor)))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from bot import render_requests
 from bot.commands import RequestCommand, RequestsCommand
-from bot.errors import NotAllowed
-from bot.reply import Responder
+from bot.render import requests as render_requests
+from bot.render.reply import Responder
 from bot.requests import OPEN
-from bot.roles import Actor, Role
+from bot.roles import Actor
 from bot.services import Services
 
 
@@ -15,23 +14,17 @@ def handle_status(
     cmd: RequestCommand, *, actor: Actor, services: Services, respond: Responder
 ) -> None:
     """A requester sees their own requests; approvers and auditors see all."""
-    services.roles.require(actor, "status")
+    services.authz.require(actor, "status")
     request = services.requests.get(cmd.request_id)
-    if request.requester != actor.user_id and not actor.roles & {
-        Role.APPROVER,
-        Role.AUDITOR,
-        Role.ADMIN,
-    }:
-        raise NotAllowed("You can see the status of your own requests only.")
+    services.authz.require_view(actor, request)
     respond(render_requests.request_status(request))
 
 
 def handle_requests(
     cmd: RequestsCommand, *, actor: Actor, services: Services, respond: Responder
 ) -> None:
-    services.roles.require(actor, "requests")
-    sees_all = bool(actor.roles & {Role.APPROVER, Role.AUDITOR, Role.ADMIN})
-    mine = cmd.scope == "mine" or not sees_all
+    services.authz.require(actor, "requests")
+    mine = cmd.scope == "mine" or not services.authz.sees_all(actor)
     ids = services.requests.ids(
         statuses=None if mine else OPEN, requester=actor.user_id if mine else None
     )

@@ -14,7 +14,7 @@ import pytest
 
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import IdKind, ObjectRef, PlanAction
-from connectors.errors import NotSupported, Unreachable
+from connectors.errors import NotFound, NotSupported, Unreachable
 from tests.support.samba import TestUser, seed_users
 
 pytestmark = pytest.mark.samba
@@ -151,10 +151,9 @@ def test_plan_follows_a_changed_tombstone_lifetime(ad, admin, settings):
     assert "42 days" in plan.residuals[0].description
 
 
-def test_plan_for_an_unknown_guid_is_already_absent(connector):
-    plan = connector.plan_delete(ref(str(uuid.uuid4())), timeout=2)
-    assert plan.action is PlanAction.NONE
-    assert "already absent" in plan.summary
+def test_plan_for_an_unknown_guid_is_not_found(connector):
+    with pytest.raises(NotFound):
+        connector.plan_delete(ref(str(uuid.uuid4())), timeout=2)
 
 
 def test_plan_warns_about_a_privileged_account(ad, admin, connector):

@@ -50,7 +50,7 @@ def test_demo_script_runs_commands_as_different_callers(tmp_path):
     assert "Seán O'Brien (sobrien) · Active Directory" in out
     assert "Zoë Ångström" in out
     assert "needs the viewer role" in out
-    assert "Only one trailing `*` is allowed." in out
+    assert "Only one trailing * is allowed." in out
     assert "audit chain: OK, 3 event(s)" in out  # two searches and one refusal
 
 

@@ -1,4 +1,4 @@
-"""The erasure workflow (bot/erasure.py, bot/runner.py, bot/request_store.py) over in-memory
+"""The erasure workflow (bot/erasure.py, bot/runner.py, bot/store/) over in-memory
 connectors, on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
@@ -10,19 +10,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from bot import render_requests
-from bot.audit import AuditLog, Entry, SubjectKeyer
+from bot import render
+from bot.audit import AuditLog, SubjectKeyer
 from bot.audit_schema import audit_events
 from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
-from bot.errors import NotAllowed, NotFound, RequestStateError
-from bot.request_store import RequestStore
+from bot.errors import AlreadyDecided, NotAllowed, NotFound, RequestStateError
+from bot.events import Event, ResidualChecked, StepDone, StepStarted
+from bot.render import events as render_events
+from bot.render import requests as render_requests
 from bot.requests import Request, Status, Step, StepState, add_calendar_month
 from bot.roles import Actor, Role
 from bot.runner import Runner
 from bot.search import SearchService
+from bot.store import RequestStore
 from bot.subjects import AmbiguousSubject, SystemsUnavailable
 from connectors.base import DeletePlan, IdKind, PlanAction, Query, QueryKind, ResidualCopy
 from connectors.errors import ConnectorError, Unreachable
@@ -55,8 +58,8 @@ class Recorder:
     def request_updated(self, request: Request) -> None:
         self.calls.append(("request_updated", request.status.value))
 
-    def thread(self, request: Request, text: str) -> None:
-        self.calls.append(("thread", text))
+    def event(self, request: Request, event: Event) -> None:
+        self.calls.append(("thread", render_events.event_text(request, event)))
 
     def manual_step(self, request: Request, step: Step) -> None:
         self.calls.append(("manual_step", str(step.seq)))
@@ -214,7 +217,7 @@ def test_happy_path_runs_verifies_notifies_and_scrubs(engine):
     assert done.status is Status.COMPLETED
     assert ad.people == {}
     assert [s.state for s in done.steps] == [StepState.DONE]
-    assert done.result["verification"]["ad"]["absent"] is True
+    assert done.report.systems["ad"].absent is True
     assert done.subject is None and done.reason is None  # scrubbed
     assert all(s.plan is None for s in done.steps)  # and the objectGUIDs in the plans
     assert done.subject_keys  # kept
@@ -254,8 +257,11 @@ def test_double_click_gives_one_decision(engine):
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.approve(request.id, actor=APPROVER)
-    with pytest.raises(RequestStateError, match="already completed by <@UAPP>"):
+    with pytest.raises(AlreadyDecided, match="already completed") as lost:
         w.erasure.approve(request.id, actor=APPROVER)
+    assert lost.value.decided_by == "UAPP"
+    # Who decided is a live mention in the refusal; the domain's text holds no markup.
+    assert render.error(lost.value).text.endswith("already completed by <@UAPP>.")
     assert ad.calls.count("apply_delete") == 1
 
 
@@ -310,7 +316,7 @@ def test_rejection_with_a_reason(engine):
         "UAPP",
         "legal hold",
     )
-    with pytest.raises(RequestStateError, match="already rejected by <@UAPP>"):
+    with pytest.raises(AlreadyDecided, match="already rejected"):
         w.erasure.approve(request.id, actor=APPROVER2)
     assert "apply_delete" not in ad.calls
     assert rejected.subject is None and rejected.reason is None  # scrubbed: keys only
@@ -364,12 +370,13 @@ def test_a_dead_runners_step_is_taken_over_and_done_steps_are_not_repeated(engin
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.execute = lambda _id: None  # approve without running: a runner "crashes" below
     w.erasure.approve(request.id, actor=APPROVER)
-    w.store.transition(request.id, {Status.APPROVED}, Status.RUNNING)
+    w.store.decisions.start_running(request.id)
     # A first runner finishes step 1, claims step 2, and dies holding the lease.
-    assert w.store.claim_step(request.id, 1, "dead", timedelta(seconds=30))
+    assert w.store.steps.claim(request.id, 1, "dead", timedelta(seconds=30))
     hr.apply_delete(w.store.get(request.id).steps[0].plan, timeout=1)
-    w.store.finish_step(request.id, 1, "dead", StepState.DONE)
-    assert w.store.claim_step(request.id, 2, "dead", timedelta(seconds=30))
+    done = StepDone(actor="dead", request_id=request.id, seq=1, system="hr")
+    w.store.steps.done(request.id, 1, "dead", "done", done)
+    assert w.store.steps.claim(request.id, 2, "dead", timedelta(seconds=30))
     # While the lease holds, another runner leaves it alone.
     assert w.runner.run(request.id).status is Status.RUNNING
     assert "apply_delete" not in ad.calls
@@ -386,7 +393,7 @@ def test_a_step_change_and_its_audit_event_commit_together_or_not_at_all(engine)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.execute = lambda _id: None
     w.erasure.approve(request.id, actor=APPROVER)
-    w.store.transition(request.id, {Status.APPROVED}, Status.RUNNING)
+    w.store.decisions.start_running(request.id)
     head = w.audit.verify().events
     # Occupy the chain's next place: the append fails inside the claim's transaction.
     with engine.begin() as conn:
@@ -396,14 +403,14 @@ def test_a_step_change_and_its_audit_event_commit_together_or_not_at_all(engine)
                 detail="{}", prev_hash="x", hash="x",
             )
         )  # fmt: skip
-    start = Entry("runner-1", ["system"], "step_start", request_id=request.id)
+    start = StepStarted(actor="runner-1", request_id=request.id, seq=1, system="ad")
     with pytest.raises(sa.exc.IntegrityError):
-        w.store.claim_step(request.id, 1, "runner-1", timedelta(seconds=30), event=start)
+        w.store.steps.claim(request.id, 1, "runner-1", timedelta(seconds=30), start)
     (step,) = w.store.get(request.id).steps
     assert (step.state, step.attempts) == (StepState.PENDING, 0)  # not claimed unaudited
     with engine.begin() as conn:
         conn.execute(sa.delete(audit_events).where(audit_events.c.seq == head + 1))
-    assert w.store.claim_step(request.id, 1, "runner-1", timedelta(seconds=30), event=start)
+    assert w.store.steps.claim(request.id, 1, "runner-1", timedelta(seconds=30), start)
     report = w.audit.verify()
     assert (report.ok, report.events) == (True, head + 1)
     assert w.audit.events(request_id=request.id)[-1].action == "step_start"
@@ -448,7 +455,7 @@ def test_verification_failure_fails_the_request(engine):
     w.erasure.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert failed.status is Status.FAILED
-    assert failed.result["failed_step"] == "verification in ad"
+    assert failed.report.failed_step == "verification in ad"
     assert failed.subject is not None  # not scrubbed until it really completes
 
 
@@ -499,8 +506,8 @@ def test_an_unverified_system_keeps_the_residuals_its_plan_foresaw(engine):
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
-    assert failed.result["failed_step"] == "verification in ad"
-    assert [r["description"] for r in failed.result["residuals"]] == ["copy until the next sync"]
+    assert failed.report.failed_step == "verification in ad"
+    assert [r.description for r in failed.report.residuals] == ["copy until the next sync"]
 
 
 class SlackDown(Recorder):
@@ -654,7 +661,7 @@ def test_a_wait_that_never_ends_fails_after_the_limit(engine):
     w.erasure.approve(request.id, actor=APPROVER)
     waiting = w.store.get(request.id)
     assert waiting.status is Status.RUNNING
-    assert waiting.steps[0].state is StepState.PENDING
+    assert waiting.steps[0].state is StepState.WAITING
     w.clock.now += timedelta(days=8)
     failed = w.runner.run(request.id)
     assert failed.status is Status.FAILED
@@ -733,7 +740,7 @@ def test_every_system_that_can_check_is_checked_not_only_those_with_a_step(engin
     w.erasure.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert failed.status is Status.FAILED
-    assert failed.result["failed_step"] == "verification in hr"
+    assert failed.report.failed_step == "verification in hr"
 
 
 def test_the_outcome_says_which_steps_were_done_by_hand_and_not_checked(engine):
@@ -774,7 +781,7 @@ def test_retry_after_the_approved_object_came_back_erases_it_and_nothing_else(en
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
-    assert (failed.status, failed.result["failed_step"]) == (Status.FAILED, "verification in ad")
+    assert (failed.status, failed.report.failed_step) == (Status.FAILED, "verification in ad")
     assert [s.state for s in failed.steps] == [StepState.DONE]  # no failed step to reset
 
     w.erasure.retry(request.id, actor=APPROVER)
@@ -794,7 +801,7 @@ def test_a_failed_request_can_be_cancelled_by_an_approver_and_is_scrubbed(engine
     request = w.erasure.request(JDOE, actor=REQUESTER, reason="left")
     w.erasure.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.FAILED
-    with pytest.raises(RequestStateError, match="only approvers can cancel a failed"):
+    with pytest.raises(NotAllowed, match="Only an approver can cancel a failed"):
         w.erasure.cancel(request.id, actor=REQUESTER, note="never mind")
     cancelled = w.erasure.cancel(request.id, actor=APPROVER, note="erased in AD by hand")
     assert cancelled.status is Status.CANCELLED
@@ -864,7 +871,7 @@ def test_residual_copies_are_looked_for_again_once_they_should_be_gone(engine):
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.COMPLETED_WITH_RESIDUALS
-    (check,) = w.store.residual_checks_of(request.id)
+    (check,) = w.store.residuals.of(request.id)
     assert (check.system, check.ref, check.kind) == ("ad", guid, IdKind.OBJECT_GUID)
     assert check.due_at == tombstone_until + timedelta(days=1)
 
@@ -878,7 +885,7 @@ def test_residual_copies_are_looked_for_again_once_they_should_be_gone(engine):
     w.clock.now += timedelta(days=1)
     assert w.erasure.reverify_residuals() == [request.id]
     assert "Residual copies in ad are gone" in w.notifier.of("thread")[-1]
-    assert w.store.residual_checks_of(request.id) == []  # and the objectGUID with it
+    assert w.store.residuals.of(request.id) == []  # and the objectGUID with it
     outcomes = [
         e.outcome for e in w.audit.events(request_id=request.id) if e.action == "residuals_checked"
     ]
@@ -900,15 +907,16 @@ def test_a_residual_check_is_held_by_one_checker_at_a_time(engine):
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.erasure.approve(request.id, actor=APPROVER)
     w.clock.now = until + timedelta(days=2)
-    a = w.store.claim_residual_check("checker-a", timedelta(minutes=10))
+    a = w.store.residuals.claim("checker-a", timedelta(minutes=10))
     assert a is not None and a.ref == guid
-    assert w.store.claim_residual_check("checker-b", timedelta(minutes=10)) is None
+    assert w.store.residuals.claim("checker-b", timedelta(minutes=10)) is None
     w.clock.now += timedelta(minutes=11)  # checker A stalled past its lease
-    b = w.store.claim_residual_check("checker-b", timedelta(minutes=10))
+    b = w.store.residuals.claim("checker-b", timedelta(minutes=10))
     assert b == a
-    assert not w.store.residual_check_done(a, "checker-a")  # A lost it: no double report
-    assert w.store.residual_check_done(b, "checker-b")
-    assert w.store.residual_checks_of(request.id) == []
+    gone = ResidualChecked(actor="system", system="ad", attempt=1, outcome="gone")
+    assert not w.store.residuals.done(a, "checker-a", gone)  # A lost it: no double report
+    assert w.store.residuals.done(b, "checker-b", gone)
+    assert w.store.residuals.of(request.id) == []
 
 
 def test_an_approver_cannot_close_their_own_failed_request_alone(engine):

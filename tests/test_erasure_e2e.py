@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app import REJECT_CALLBACK
-from bot.render_requests import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
+from bot.frontends.slack_app import REJECT_CALLBACK
+from bot.render.requests import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
 from connectors.base import IdKind, Query, QueryKind
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
@@ -108,11 +108,11 @@ def test_pseudonymisation_completes_and_names_the_account_it_keeps(tmp_path, stu
         request_id = request_id_of(bot)
         bot.click(ACTION_APPROVE, request_id, "UAPP")
         done = bot.wait_status(request_id, "completed", "completed_with_residuals", "failed")
-        checks = bot.services.requests.residual_checks_of(request_id)
+        checks = bot.services.requests.residuals.of(request_id)
     finally:
         bot.stop()
     assert checks == []  # the kept account is no copy to look for again
-    assert done.status.value == "completed_with_residuals", done.result
+    assert done.status.value == "completed_with_residuals", done.report
     guid = hit.identifiers[IdKind.OBJECT_GUID]
     (kept,) = done.residuals
     assert "pseudonymised account in the quarantine OU" in kept.description
@@ -149,7 +149,7 @@ def test_happy_path_erases_verifies_and_notifies(bot, stub):
     assert done.status.value == "completed_with_residuals"
     assert any("tombstone" in r.description for r in done.residuals)
     # Looked for again once the tombstone should be gone, by objectGUID only.
-    (check,) = bot.services.requests.residual_checks_of(request_id)
+    (check,) = bot.services.requests.residuals.of(request_id)
     assert (check.system, check.kind, check.ref) == ("ad", IdKind.OBJECT_GUID, guid)
     assert check.due_at == tombstone.expires + timedelta(days=1)
     ad = next(c for c in bot.services.connectors if c.name == "ad")
@@ -186,7 +186,7 @@ def test_non_approver_is_refused(bot, stub):
     bot.slash("delete se-nonapp", "UREQ")
     request_id = request_id_of(bot)
     bot.click(ACTION_APPROVE, request_id, "UVIEW")
-    assert "needs the *approver* role" in bot.answer("click")["text"]
+    assert "needs the approver role" in bot.answer("click")["text"]
     assert bot.services.requests.get(request_id).status.value == "awaiting_approval"
 
 

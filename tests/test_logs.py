@@ -2,7 +2,7 @@
 
 import logging
 
-from bot.dispatch import run_command
+from bot.frontends.dispatch import run_command
 from bot.logs import log_failure
 
 MAIL = "jane.doe" + "@example.test"  # built, so no source line in a stack shows it

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bot import sample_sync as gen
 from connectors.errors import ConnectorError
 from connectors.mimsync_config import (
     DeletionKind,
@@ -21,6 +20,7 @@ from connectors.mimsync_config import (
     load_config_dir,
     parse_database_config,
 )
+from demo import sample_sync as gen
 
 HR, AD, FIM, BHOLD, PAM = (gen.MAS[k].id for k in ("HR", "AD", "FIM", "BHOLD", "PAM"))
 A = uuid.UUID("11111111-1111-1111-1111-111111111111")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot import sample_sync as gen
 from connectors.base import Query, QueryKind
 from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from demo import sample_sync as gen
 from tests.support.postgres import fresh_database
 
 SECRET = "Secret.Value-4711@example.test"  # must never appear in an error message

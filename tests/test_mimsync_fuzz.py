@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import sample_sync as gen
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import ConnectorError, NotSupported
 from connectors.mimsync import MimSyncConnector, MimSyncSettings, UnknownAttribute
+from demo import sample_sync as gen
 from tests.support.postgres import fresh_database
 
 N = 80

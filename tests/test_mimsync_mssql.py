@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 
-from bot import sample_sync as gen
 from connectors.base import IdKind, ObjectRef, Query, QueryKind
 from connectors.errors import ConnectorError, TimedOut, Unreachable
 from connectors.mimsync import MimSyncConnector, MimSyncSettings, mssql_url
+from demo import sample_sync as gen
 
 SENTINEL = "Zz'Sentinel%_[x]--"  # a value that must only ever travel as a parameter
 T = 10.0

@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot import sample_sync as gen
 from connectors.base import IdKind, ObjectRef, PlanAction
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, NotFound
 from connectors.mimsync import (
     AttributeKind,
     AttributeView,
     MetaverseView,
     MimSyncConnector,
     MimSyncSettings,
-    ObjectNotFound,
 )
+from demo import sample_sync as gen
 from tests.support.postgres import fresh_database
 
 N = 60
@@ -223,10 +222,11 @@ def test_plan_delete_names_the_trigger_of_each_rule_kind(
 
 def test_unknown_object_is_not_found_and_plans_nothing(mim: MimSyncConnector) -> None:
     missing = ObjectRef("mimsync", str(gen.gid("nobody")))
-    with pytest.raises(ObjectNotFound):
+    with pytest.raises(NotFound):
         mim.show(missing, timeout=T)
-    assert mim.plan_delete(missing, timeout=T).action is PlanAction.NONE
-    with pytest.raises(ConnectorError, match="not a metaverse object id"):
+    with pytest.raises(NotFound):
+        mim.plan_delete(missing, timeout=T)
+    with pytest.raises(NotFound, match="not a metaverse object id"):
         mim.read(ObjectRef("mimsync", "' OR 1=1 --"), timeout=T)
     with pytest.raises(ConnectorError, match="another system"):
         mim.read(ObjectRef("ad", str(gen.person(1).object_id)), timeout=T)

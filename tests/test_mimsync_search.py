@@ -8,10 +8,10 @@ from datetime import UTC
 import pytest
 import sqlalchemy as sa
 
-from bot import sample_sync as gen
 from connectors.base import Connector, IdKind, Query, QueryKind
 from connectors.errors import ConnectorError, NotSupported
 from connectors.mimsync import MimSyncConnector, MimSyncSettings, UnknownAttribute
+from demo import sample_sync as gen
 from tests.support.postgres import fresh_database
 
 N = 120

@@ -149,8 +149,8 @@ def _running(samba) -> bool:
 def test_restart_while_waiting_for_the_deletion_rule_does_not_repeat_done_steps(tmp_path, samba):
     """AD erased, the metaverse wait in progress, the process killed; the sync engine's
     deletion rule then runs; a new process finishes without touching AD again."""
-    from bot import sample_sync
     from bot.requests import StepState
+    from demo import sample_sync
 
     person = sample_sync.person(10)  # kschmidt10, joined to HR, AD, MIM Service, BHOLD
     conn = samba.admin()
@@ -207,8 +207,8 @@ def test_restart_while_waiting_for_the_deletion_rule_does_not_repeat_done_steps(
         starts = [e.detail["seq"] for e in services.audit.events(request_id=request.id)
                   if e.action == "step_start"]  # fmt: skip
         assert starts.count(ad_seq) == 1
-        assert done.result["verification"]["mimsync"]["absent"] is True
-        assert done.result["verification"]["ad"]["absent"] is True
+        assert done.report.systems["mimsync"].absent is True
+        assert done.report.systems["ad"].absent is True
     finally:
         for proc in (first, second):
             if proc and proc.poll() is None:

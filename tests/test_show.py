@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.audit import AuditLog, SubjectKeyer
 from bot.errors import NotFound
-from bot.render_show import person_view
+from bot.render.show import person_view
 from bot.roles import Actor, Role
 from bot.search import Outcome, SearchService
 from bot.show import ShowService

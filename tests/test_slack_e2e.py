@@ -184,7 +184,7 @@ def test_hanging_ad_is_reported_as_timed_out_within_the_ack_deadline(tmp_path, s
 @pytest.fixture
 def sync_db(tmp_path):
     """The sample MIM Sync database (SQLite) and its exported server configuration."""
-    from bot import sample_sync
+    from demo import sample_sync
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'sync.db'}")
     sample_sync.load(engine, 30)

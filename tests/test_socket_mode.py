@@ -7,10 +7,10 @@ import json
 
 from slack_bolt import BoltRequest
 
-from bot.app import create_app, slack_client
 from bot.config import parse_config
+from bot.frontends.slack_app import create_app, slack_client
+from bot.frontends.slack_notifier import SlackNotifier
 from bot.services import build_services
-from bot.slack_notifier import SlackNotifier
 from connectors.base import IdKind
 from connectors.memory import MemoryConnector, Person
 from tests.support.slack_stub import MockSlack

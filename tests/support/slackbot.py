@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.app import create_app
 from bot.config import parse_config
-from bot.server import SlackHttpServer
+from bot.frontends.http_server import SlackHttpServer
+from bot.frontends.slack_app import create_app
 from bot.services import Services
 from tests.support.samba import SambaAd
 from tests.support.slack_requests import SlackRequestFactory, post

@@ -15,8 +15,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.render import MAX_BLOCKS, MAX_SECTION, _dicts, mrkdwn_escape, outcome_text
-from bot.reply import Reply
+from bot.render.answers import outcome_text
+from bot.render.markup import MAX_BLOCKS, MAX_SECTION, dicts, mrkdwn_escape
+from bot.render.reply import Reply
 from bot.search import SystemResult
 from bot.show import PersonView, SystemRecord
 
@@ -130,4 +131,4 @@ def person_view(view: PersonView) -> Reply:
     text = f"{mrkdwn_escape(title)}: " + "; ".join(
         f"{mrkdwn_escape(r.label)}: {r.outcome.value}" for r in view.systems
     )
-    return Reply(text=text[:2900], blocks=_dicts(blocks), private=True)
+    return Reply(text=text[:2900], blocks=dicts(blocks), private=True)

@@ -21,8 +21,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.render import _clip, _dicts, mrkdwn_escape
-from bot.reply import Reply
+from bot.render.markup import clip, dicts, mention, mrkdwn_escape
+from bot.render.reply import Reply
 from bot.requests import Request, Status, Step, StepState
 
 __all__ = [
@@ -47,6 +47,7 @@ _DAY = "%Y-%m-%d"
 STATE_ICON = {
     StepState.PENDING: ":white_circle:",
     StepState.RUNNING: ":arrows_counterclockwise:",
+    StepState.WAITING: ":hourglass_flowing_sand:",
     StepState.DONE: ":white_check_mark:",
     StepState.FAILED: ":x:",
     StepState.SKIPPED: ":fast_forward:",
@@ -78,11 +79,11 @@ def step_line(step: Step) -> str:
     who = (
         f" — for *{step.assigned_role}*" if step.manual and step.state is StepState.PENDING else ""
     )
-    by = f" (by <@{step.done_by}>)" if step.done_by else ""
+    by = f" (by {mention(step.done_by)})" if step.done_by else ""
     err = f" — {mrkdwn_escape(step.error)}" if step.error else ""
     detail = (
         f" — {mrkdwn_escape(step.detail)}"
-        if step.detail and step.detail != "announced" and step.state is StepState.DONE
+        if step.detail and step.state in (StepState.DONE, StepState.WAITING)
         else ""
     )
     return (
@@ -96,7 +97,7 @@ def _plan_text(request: Request) -> str:
     notes = [n for s in request.steps if s.plan for n in s.plan.notes]
     if notes:
         lines += ["_Notes:_"] + [f"• {mrkdwn_escape(n)}" for n in notes]
-    return _clip("*Plan*\n" + "\n".join(lines))
+    return clip("*Plan*\n" + "\n".join(lines))
 
 
 def _residual_text(request: Request) -> str | None:
@@ -108,7 +109,7 @@ def _residual_text(request: Request) -> str | None:
         f"• {mrkdwn_escape(r.description)}" + (f" — until {r.expires:{_DAY}}" if r.expires else "")
         for r in residuals
     )
-    return _clip("*Residual copies*\n" + "\n".join(lines))
+    return clip("*Residual copies*\n" + "\n".join(lines))
 
 
 def approval_message(request: Request) -> Reply:
@@ -119,14 +120,14 @@ def approval_message(request: Request) -> Reply:
             request.status, "Approved"
         )
         note = f": {mrkdwn_escape(request.decision_note)}" if request.decision_note else ""
-        decided = f"\n{verb} by <@{request.decided_by}>{note}"
+        decided = f"\n{verb} by {mention(request.decided_by)}{note}"
     blocks: list[Block] = [
         HeaderBlock(text=f"Erasure request {request.id}"),
         SectionBlock(
             text=MarkdownTextObject(
-                text=_clip(
+                text=clip(
                     f"Subject: {_subject_line(request)}\n"
-                    f"Requested by <@{request.requester}>"
+                    f"Requested by {mention(request.requester)}"
                     + (f" — reason: {mrkdwn_escape(request.reason)}" if request.reason else "")
                     + f"\nDue {request.due_at.strftime(_DAY)} · approvals "
                     f"{len(request.approvals)}/{request.approvals_needed}"
@@ -160,21 +161,22 @@ def approval_message(request: Request) -> Reply:
                         text=(
                             f"Approvers only; not the requester. Expires "
                             f"{request.expires_at.strftime('%Y-%m-%d %H:%M UTC')}. "
-                            f"Console: `approve {request.id}` / `reject {request.id} <reason>`"
+                            f"Console: `approve {request.id}` / "
+                            f"`reject {request.id} &lt;reason&gt;`"
                         )
                     )
                 ]
             )
         )
     text = f"Erasure request {request.id}: {request.status.value}"
-    return Reply(text=text, blocks=_dicts(blocks), private=False)
+    return Reply(text=text, blocks=dicts(blocks), private=False)
 
 
 def manual_step_message(request: Request, step: Step) -> Reply:
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
-                text=_clip(
+                text=clip(
                     f":raised_hand: Manual step {step.seq} of {request.id}, for the "
                     f"*{step.assigned_role}* role:\n{mrkdwn_escape(step.summary)}"
                 )
@@ -196,7 +198,7 @@ def manual_step_message(request: Request, step: Step) -> Reply:
         ),
     ]
     return Reply(
-        text=f"Manual step {step.seq} of {request.id}", blocks=_dicts(blocks), private=False
+        text=f"Manual step {step.seq} of {request.id}", blocks=dicts(blocks), private=False
     )
 
 
@@ -204,18 +206,14 @@ def finished_message(request: Request) -> Reply:
     """Completion or failure: per-system results and residual expiry; no personal data."""
     ok = request.status in (Status.COMPLETED, Status.COMPLETED_WITH_RESIDUALS)
     head = f"Erasure {request.id} {'completed' if ok else 'failed'}"
-    verification = request.result.get("verification", {})
+    checks = request.report.systems if request.report else {}
     lines = []
-    for system, v in verification.items():
-        state = (
-            "absent"
-            if v.get("absent")
-            else ("still present" if v.get("absent") is False else "could not verify")
-        )
+    for system, check in checks.items():
+        state = {True: "absent", False: "still present", None: "could not verify"}[check.absent]
         lines.append(f"• *{mrkdwn_escape(system)}*: {state}")
     # What people did by hand is their word, not a check: say so.
     lines += [
-        f"• step {s.seq} (by hand): done by <@{s.done_by}>, attested, not checked by mimbot"
+        f"• step {s.seq} (by hand): done by {mention(s.done_by)}, attested, not checked by mimbot"
         for s in request.steps
         if s.manual and s.state is StepState.DONE and s.done_by
     ]
@@ -225,12 +223,12 @@ def finished_message(request: Request) -> Reply:
             f"step {failed[0].seq} ({mrkdwn_escape(failed[0].system)}): "
             f"{mrkdwn_escape(failed[0].error or '')}"
             if failed
-            else mrkdwn_escape(request.result.get("failed_step", "verification"))
+            else mrkdwn_escape((request.report and request.report.failed_step) or "verification")
         )
         lines.insert(0, f"Failing: {where}")
     blocks: list[Block] = [
         SectionBlock(
-            text=MarkdownTextObject(text=_clip(f"*{head}*\n" + ("\n".join(lines) if lines else "")))
+            text=MarkdownTextObject(text=clip(f"*{head}*\n" + ("\n".join(lines) if lines else "")))
         ),
     ]
     residuals = _residual_text(request)
@@ -252,7 +250,7 @@ def finished_message(request: Request) -> Reply:
                 ]
             )
         )
-    return Reply(text=head, blocks=_dicts(blocks), private=False)
+    return Reply(text=head, blocks=dicts(blocks), private=False)
 
 
 def request_created(request: Request) -> Reply:
@@ -279,11 +277,11 @@ def request_list(requests: Sequence[Request], scope: str) -> Reply:
     lines: list[str] = []
     for r in requests[:40]:
         lines.append(
-            f"`{r.id}` {STATUS_TEXT[r.status]} · by <@{r.requester}> · "
+            f"`{r.id}` {STATUS_TEXT[r.status]} · by {mention(r.requester)} · "
             f"due {r.due_at.strftime(_DAY)}"
         )
     blocks: list[Any] = [
         HeaderBlock(text=f"Requests ({scope})"),
-        SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))),
+        SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines)))),
     ]
-    return Reply(text="\n".join(lines), blocks=_dicts(blocks), private=True)
+    return Reply(text="\n".join(lines), blocks=dicts(blocks), private=True)

@@ -9,23 +9,25 @@ import logging
 import uuid
 
 from bot import render
-from bot.commands import parse
+from bot.commands import Command, parse
 from bot.errors import AuditUnavailable, MimbotError, NotAllowed
 from bot.logs import log_failure
-from bot.reply import Responder
+from bot.render.reply import Responder
 from bot.services import Services
+from handlers import HANDLERS
 
 __all__ = ["run_command"]
 
 log = logging.getLogger(__name__)
 
 
-def run_command(text: str, *, user_id: str, services: Services, respond: Responder) -> None:
-    """Parse, resolve the caller's roles, run the handler; answer errors privately."""
-    from handlers import HANDLERS  # handlers import bot.*; import late to keep bot importable alone
-
+def run_command(
+    text: str | Command, *, user_id: str, services: Services, respond: Responder
+) -> None:
+    """Parse (unless given a parsed command), resolve the caller's roles, run the handler;
+    answer errors privately."""
     try:
-        cmd = parse(text)
+        cmd = parse(text) if isinstance(text, str) else text
         actor = services.roles.actor(user_id)
         try:
             HANDLERS[type(cmd)](cmd, actor=actor, services=services, respond=respond)
@@ -38,9 +40,9 @@ def run_command(text: str, *, user_id: str, services: Services, respond: Respond
             raise
     except AuditUnavailable as exc:
         log.error("refused a command: audit store unavailable")
-        respond(render.error(exc.user_message()))
+        respond(render.error(exc))
     except MimbotError as exc:
-        respond(render.error(exc.user_message()))
+        respond(render.error(exc))
     except Exception as exc:  # noqa: BLE001 - the boundary: log with a ref, tell no details
         ref = uuid.uuid4().hex[:8]
         log_failure(log, "command failed (ref %s)", exc, ref)

@@ -1,15 +1,13 @@
-"""Block Kit builders (slack_sdk.models) for every answer, with plain-text fallbacks.
+"""Answers to commands: search results, help and errors, as Block Kit with text fallbacks.
 
-Slack's limits are kept here, in one place: at most 50 blocks a message and
-3,000 characters a section. Long results are cut with a count and a hint.
-User and directory text is escaped for mrkdwn (&, <, >) so that a value can
-never turn into a mention or a link.
+Slack's limits (50 blocks a message, 3,000 characters a section; bot/render/markup.py)
+are kept here: long results are cut with a count and a hint. User and directory text
+is escaped for mrkdwn so that a value can never turn into a mention or a link.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from slack_sdk.models.blocks import (
     Block,
@@ -20,14 +18,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.reply import Reply
+from bot.errors import AlreadyDecided, MimbotError, UsageError
+from bot.render.markup import MAX_BLOCKS, clip, dicts, mention, mrkdwn_escape
+from bot.render.reply import Reply
 from bot.search import Outcome, SearchResult, SystemResult
 from connectors.base import Hit, IdKind, QueryKind
 
-__all__ = ["MAX_BLOCKS", "MAX_SECTION", "error", "find_result", "help_text", "mrkdwn_escape"]
+__all__ = ["error", "find_fallback", "find_result", "help_text", "hit_text", "outcome_text"]
 
-MAX_BLOCKS = 50
-MAX_SECTION = 3000
 _DATE = "%Y-%m-%d %H:%M UTC"
 
 OUTCOME_TEXT = {
@@ -57,18 +55,6 @@ ID_LABELS = {
 }
 
 
-def mrkdwn_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int = MAX_SECTION) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _dicts(blocks: Iterable[Block]) -> tuple[dict[str, Any], ...]:
-    return tuple(b.to_dict() for b in blocks)  # to_dict() runs slack_sdk's validators
-
-
 def outcome_text(r: SystemResult) -> str:
     # At the cap the system may hold many more: "found 200" would understate it.
     n = f"{len(r.hits)}+ (the most one search returns)" if r.capped else len(r.hits)
@@ -89,7 +75,7 @@ def find_result(result: SearchResult) -> Reply:
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=_clip(
+                    text=clip(
                         f"`{mrkdwn_escape(term)}` ({KIND_TEXT[q.kind]}) · "
                         f"{result.hit_count} hit(s) in {len(result.systems)} system(s) · "
                         "visible only to you",
@@ -100,7 +86,7 @@ def find_result(result: SearchResult) -> Reply:
         ),
         SectionBlock(
             text=MarkdownTextObject(
-                text=_clip(
+                text=clip(
                     "\n".join(
                         f"*{mrkdwn_escape(r.label)}*: {outcome_text(r)}" for r in result.systems
                     )
@@ -136,7 +122,7 @@ def find_result(result: SearchResult) -> Reply:
                 ]
             )
         )
-    return Reply(text=find_fallback(result, term), blocks=_dicts(blocks), private=True)
+    return Reply(text=find_fallback(result, term), blocks=dicts(blocks), private=True)
 
 
 def hit_text(system: SystemResult, hit: Hit) -> str:
@@ -152,25 +138,31 @@ def hit_text(system: SystemResult, hit: Hit) -> str:
         lines.append(f"{mrkdwn_escape(name)}: {mrkdwn_escape(', '.join(values))}")
     if hit.modified:
         lines.append(f"_last changed {hit.modified.strftime(_DATE)}_")
-    return _clip("\n".join(lines))
+    return clip("\n".join(lines))
 
 
 def find_fallback(result: SearchResult, term: str) -> str:
     # Slack reads the fallback as mrkdwn too: escaped like the blocks.
     parts = [f"{mrkdwn_escape(r.label)}: {outcome_text(r)}" for r in result.systems]
-    return _clip(f"Search for {mrkdwn_escape(term)}: " + "; ".join(parts), 2900)
+    return clip(f"Search for {mrkdwn_escape(term)}: " + "; ".join(parts), 2900)
 
 
 def help_text(commands: Sequence[tuple[str, str]]) -> Reply:
-    lines = [f"`{usage}`: {what}" for usage, what in commands]
+    lines = [f"`{mrkdwn_escape(usage)}`: {what}" for usage, what in commands]
     body = "\n".join(lines) if lines else "You have no commands yet. Ask your IAM team for a role."
-    blocks = [HeaderBlock(text="mimbot"), SectionBlock(text=MarkdownTextObject(text=_clip(body)))]
-    return Reply(text="mimbot commands:\n" + body, blocks=_dicts(blocks), private=True)
+    blocks = [HeaderBlock(text="mimbot"), SectionBlock(text=MarkdownTextObject(text=clip(body)))]
+    return Reply(text="mimbot commands:\n" + body, blocks=dicts(blocks), private=True)
 
 
-def error(message: str) -> Reply:
+def error(problem: MimbotError | str) -> Reply:
+    """A private refusal or error: its text escaped, then the bot's own markup added."""
+    text = mrkdwn_escape(problem if isinstance(problem, str) else problem.user_message())
+    if isinstance(problem, UsageError) and problem.usage:
+        text = f"{mrkdwn_escape(problem.problem)}\nUsage: `{mrkdwn_escape(problem.usage)}`"
+    if isinstance(problem, AlreadyDecided) and problem.decided_by:
+        text = text.removesuffix(".") + f" by {mention(problem.decided_by)}."
     return Reply(
-        text=mrkdwn_escape(message),
-        blocks=_dicts([SectionBlock(text=MarkdownTextObject(text=_clip(mrkdwn_escape(message))))]),
+        text=text,
+        blocks=dicts([SectionBlock(text=MarkdownTextObject(text=clip(text)))]),
         private=True,
     )

@@ -13,13 +13,18 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.models.blocks import InputBlock, PlainTextInputElement
+from slack_sdk.models.views import View
 
+from bot import render
+from bot.commands import form_command
 from bot.config import AppConfig
-from bot.dispatch import run_command
-from bot.render_requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
-from bot.reply import Reply, Responder
+from bot.errors import UsageError
+from bot.frontends.dispatch import run_command
+from bot.frontends.slack_notifier import SlackNotifier
+from bot.render.reply import Reply, Responder
+from bot.render.requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
 from bot.services import Services, build_services
-from bot.slack_notifier import SlackNotifier
 
 __all__ = ["create_app", "slack_client"]
 
@@ -117,12 +122,14 @@ def create_app(
             dm = client.conversations_open(users=user)["channel"]["id"]
             client.chat_postMessage(channel=dm, text=reply.text)
 
-        run_command(
-            f"reject {view['private_metadata']} {note}",
-            user_id=user,
-            services=services,
-            respond=tell,
-        )
+        # The note is taken as typed: re-parsing it as command text would undo escaping
+        # the user never applied (a typed "&lt;!channel&gt;" would become a live ping).
+        try:
+            cmd = form_command("reject", view["private_metadata"], note)
+        except UsageError as exc:
+            tell(render.error(exc))
+            return
+        run_command(cmd, user_id=user, services=services, respond=tell)
 
     @app.error
     def on_error(error: Exception) -> None:
@@ -136,27 +143,22 @@ REJECT_CALLBACK = "mim_reject_modal"
 
 def reject_modal(request_id: str) -> dict[str, Any]:
     """The modal asking an approver why they reject; carries the request id."""
-    return {
-        "type": "modal",
-        "callback_id": REJECT_CALLBACK,
-        "private_metadata": request_id,
-        "title": {"type": "plain_text", "text": "Reject erasure"},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": f"Why is {request_id} rejected?"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "reason",
-                    "multiline": True,
-                    "max_length": 500,
-                },
-            }
+    view = View(
+        type="modal",
+        callback_id=REJECT_CALLBACK,
+        private_metadata=request_id,
+        title="Reject erasure",
+        submit="Reject",
+        close="Cancel",
+        blocks=[
+            InputBlock(
+                block_id="reason",
+                label=f"Why is {request_id} rejected?",
+                element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500),
+            )
         ],
-    }
+    )
+    return view.to_dict()  # to_dict() runs slack_sdk's validators
 
 
 def _ephemeral(respond: Any) -> Responder:

@@ -11,9 +11,11 @@ import logging
 
 from slack_sdk import WebClient
 
-from bot import render_requests
+from bot.events import Event
 from bot.notify import MessageRef
-from bot.reply import Reply
+from bot.render import events as render_events
+from bot.render import requests as render_requests
+from bot.render.reply import Reply
 from bot.requests import Request, Step
 
 __all__ = ["SlackNotifier"]
@@ -50,8 +52,8 @@ class SlackNotifier:
             blocks=list(reply.blocks),
         )
 
-    def thread(self, request: Request, text: str) -> None:
-        self._in_thread(request, Reply(text=text, private=False))
+    def event(self, request: Request, event: Event) -> None:
+        self._in_thread(request, render_events.event_reply(request, event))
 
     def manual_step(self, request: Request, step: Step) -> None:
         self._in_thread(request, render_requests.manual_step_message(request, step))

@@ -2,7 +2,7 @@
 
 The directory is ldap3's own MOCK_SYNC strategy with the AD 2012 R2 schema, so
 the real AD connector, its filters and escaping run unchanged; the MIM Sync
-database is an SQLite file of the sample estate (`bot/sample_sync.py`), read by
+database is an SQLite file of the sample estate (`demo/sample_sync.py`), read by
 the real metaverse connector. Everyone is made up; names include accents,
 apostrophes and brackets on purpose.
 """
@@ -16,11 +16,11 @@ from typing import Any
 import ldap3
 import sqlalchemy as sa
 
-from bot import sample_sync
 from bot.config import AppConfig, parse_config
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from demo import sample_sync
 
 __all__ = [
     "DEMO_ADMIN",

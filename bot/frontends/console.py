@@ -11,10 +11,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
-from bot import render_requests
-from bot.dispatch import run_command
+from bot.events import Event
+from bot.frontends.dispatch import run_command
 from bot.notify import MessageRef
-from bot.reply import Reply
+from bot.render import events as render_events
+from bot.render import requests as render_requests
+from bot.render.reply import Reply
 from bot.requests import Request, Step
 from bot.services import Services
 
@@ -73,8 +75,8 @@ class ConsoleNotifier:
         reply = render_requests.approval_message(request)
         self.out.write(f"  [#approvals, message {request.id} updated] {reply.text}\n")
 
-    def thread(self, request: Request, text: str) -> None:
-        self._print(f"thread {request.id}", Reply(text=text))
+    def event(self, request: Request, event: Event) -> None:
+        self._print(f"thread {request.id}", render_events.event_reply(request, event))
 
     def manual_step(self, request: Request, step: Step) -> None:
         self._print(f"thread {request.id}", render_requests.manual_step_message(request, step))

@@ -1,0 +1,147 @@
+"""The one way the bot calls a connector: under a deadline, every failure mapped to the
+same per-system `Outcome`, so search, show, planning, running and verification agree on
+what "timed out" or "unreachable" means and a connector's bug hides no other answer."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from bot.logs import log_failure
+from connectors.base import Connector
+from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, TimedOut, Unreachable
+
+__all__ = ["Call", "Outcome", "Pending", "call", "not_configured", "start"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Outcome(enum.Enum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    UNREACHABLE = "unreachable"
+    TIMED_OUT = "timed_out"
+    DENIED = "denied"
+    ERROR = "error"
+    SKIPPED = "skipped"  # the system cannot answer this (kind of) question
+
+    @property
+    def answered(self) -> bool:
+        """The system answered (found or not): nothing is hidden behind this outcome."""
+        return self in (Outcome.FOUND, Outcome.NOT_FOUND)
+
+
+# Most specific first: each connector error class has one outcome.
+_OUTCOMES: tuple[tuple[type[ConnectorError], Outcome], ...] = (
+    (NotFound, Outcome.NOT_FOUND),
+    (TimedOut, Outcome.TIMED_OUT),
+    (Unreachable, Outcome.UNREACHABLE),
+    (Denied, Outcome.DENIED),
+    (NotSupported, Outcome.SKIPPED),
+    (ConnectorError, Outcome.ERROR),
+)
+NO_ANSWER = "no answer in time"
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """What one connector call gave: its value, or the outcome and safe text of its failure."""
+
+    system: str
+    label: str
+    outcome: Outcome
+    value: T | None = None
+    message: str = ""  # safe text: the connector error's class or code, never a value
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None and self.outcome is Outcome.FOUND
+
+    def unwrap(self) -> T:
+        """The value; a failure re-raised as the connector error class its outcome names."""
+        if self.ok:
+            return self.value  # type: ignore[return-value]
+        raise next(e for e, o in _OUTCOMES if o is self.outcome)(self.message)
+
+
+class Pending(Generic[T]):
+    """A call running on a pool; `wait` gives its `Call` by the deadline, whatever happens."""
+
+    def __init__(self, connector: Connector, future: Future[T], what: str) -> None:
+        self.connector, self.future, self.what = connector, future, what
+        self.started = time.monotonic()
+
+    def wait(self, deadline: float) -> Call[T]:
+        try:
+            value = self.future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            # A call still queued behind a hung one never starts; one running keeps its
+            # thread until the connector's own socket timeout; the answer waits for neither.
+            self.future.cancel()
+            return self._call(Outcome.TIMED_OUT, message=NO_ANSWER)
+        except Exception as exc:  # noqa: BLE001 - the boundary: mapped to an outcome
+            return self._failed(exc)
+        return self._call(Outcome.FOUND, value=value)
+
+    def _failed(self, exc: Exception) -> Call[T]:
+        name = self.connector.name
+        if not isinstance(exc, ConnectorError):
+            log_failure(log, "%s in %s raised", exc, self.what, name)
+            return self._call(Outcome.ERROR, message=f"internal error ({type(exc).__name__})")
+        outcome = next(o for e, o in _OUTCOMES if isinstance(exc, e))
+        if outcome not in (Outcome.NOT_FOUND, Outcome.SKIPPED):
+            log.warning("%s in %s: %s (%s)", self.what, name, outcome.value, exc)
+        return self._call(outcome, message=str(exc))
+
+    def _call(self, outcome: Outcome, *, value: T | None = None, message: str = "") -> Call[T]:
+        c = self.connector
+        return Call(c.name, c.label, outcome, value, message, time.monotonic() - self.started)
+
+
+class _Inline(Executor):
+    """Runs the call in the caller's thread: the connector's own timeout is the deadline."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        future: Future[object] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - handed to the Future, re-raised by wait
+            future.set_exception(exc)
+        return future
+
+
+_INLINE = _Inline()
+
+
+def start(
+    connector: Connector, fn: Callable[[], T], *, what: str, pool: Executor | None = None
+) -> Pending[T]:
+    """Start `fn` (a call on `connector`) on `pool`; wait for it with `Pending.wait`."""
+    return Pending(connector, (pool or _INLINE).submit(fn), what)
+
+
+def call(
+    connector: Connector,
+    fn: Callable[[], T],
+    *,
+    what: str,
+    timeout: float,
+    pool: Executor | None = None,
+) -> Call[T]:
+    """Call `fn` and map how it ended. Without a pool it runs in this thread, and the
+    connector's own `timeout` is the deadline; with one, the deadline holds even when
+    the connector hangs."""
+    return start(connector, fn, what=what, pool=pool).wait(time.monotonic() + timeout)
+
+
+def not_configured(system: str, message: str = "connector not configured") -> Call[Any]:
+    """The outcome of a call that could not be made: no such connector (or nothing to ask)."""
+    return Call(system, system, Outcome.ERROR, message=message)

@@ -1,0 +1,243 @@
+"""`python -m bot <serve|console|demo|check|audit verify|audit subject ID>`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import AppConfig, load_config
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.audit import AuditLog
+
+DEFAULT_CONFIG = os.environ.get("MIMBOT_CONFIG", "app.yaml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="app.yaml path")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("serve", help="run the Slack app (HTTP or Socket Mode, per app.yaml)")
+    console = sub.add_parser("console", help="run /mim commands in a terminal")
+    console.add_argument("--as", dest="user", required=True, help="the caller's Slack user id")
+    console.add_argument("--script", type=Path, help="commands from a file, one a line")
+    demo = sub.add_parser("demo", help="the console on an embedded demo estate; no setup")
+    demo.add_argument("--as", dest="user", default=None, help="the caller (default: demo admin)")
+    demo.add_argument("--script", type=Path, help="commands from a file, one a line")
+    sub.add_parser(
+        "worker",
+        help="run approved requests only (no Slack listener); resumes unfinished work at start",
+    )
+    sub.add_parser("check", help="test each configured connector")
+    audit = sub.add_parser("audit", help="audit store tools")
+    audit.add_argument("action", choices=["verify", "subject"])
+    audit.add_argument(
+        "identifier", nargs="?", help="subject: an account, mail, UPN or employee ID"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.cmd == "demo":
+            return _demo(args)
+        config = load_config(args.config)
+        commands = {
+            "serve": _serve,
+            "worker": _worker,
+            "console": _console,
+            "check": _check,
+            "audit": _audit,
+        }
+        return commands[args.cmd](config, args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.frontends.slack_app import create_app
+    from bot.frontends.worker import Worker
+
+    logging.getLogger().setLevel(logging.INFO)
+    app, services = create_app(config)
+    # Resume what a previous process left unfinished, then keep expiring and re-checking.
+    Worker(services.runner, services.erasure, every=config.runner.poll_seconds).start()
+    if config.slack.mode == "socket":
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(app, config.slack.app_token).start()
+        return 0
+    from bot.frontends.http_server import SlackHttpServer
+
+    server = SlackHttpServer(
+        app, host=config.slack.host, port=config.slack.port, path=config.slack.path
+    )
+    logging.getLogger("bot").info("listening on %s", server.url)
+    server.serve_forever()
+    return 0
+
+
+def _worker(config: AppConfig, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from bot.frontends.slack_app import slack_client
+    from bot.frontends.slack_notifier import SlackNotifier
+    from bot.frontends.worker import Worker
+    from bot.services import build_services
+
+    logging.getLogger().setLevel(logging.INFO)
+    notifier = SlackNotifier(
+        slack_client(config),
+        approvals_channel=config.slack.approvals_channel,
+        notifications_channel=config.slack.notifications_channel,
+    )
+    services = build_services(config, notifier=notifier)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = Worker(services.runner, services.erasure, every=config.runner.poll_seconds).start()
+    logging.getLogger("bot").info("worker %s running", services.runner.owner)
+    try:
+        stop.wait()
+    finally:
+        worker.stop()
+        services.close()
+    return 0
+
+
+def _run_console(  # type: ignore[no-untyped-def]
+    services, user: str, script: Path | None, extra=None
+) -> int:
+    from bot.frontends.console import run_lines
+
+    if script is not None:
+        try:
+            lines = script.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"cannot read the script {script}: {exc.__class__.__name__}", file=sys.stderr)
+            return 2
+        run_lines(lines, user_id=user, services=services, out=sys.stdout, echo=True, extra=extra)
+        return 0
+    print(f"mimbot console as {user}. Type a /mim command (e.g. `help`), or Ctrl-D.")
+    while True:
+        try:
+            line = input("/mim ")
+        except EOFError:
+            print()
+            return 0
+        run_lines([line], user_id=user, services=services, out=sys.stdout, extra=extra)
+
+
+def _console(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.frontends.console import ConsoleNotifier
+    from bot.services import build_services
+
+    services = build_services(config, notifier=ConsoleNotifier(sys.stdout))
+    services.runner.resume_all()
+    try:
+        return _run_console(services, args.user, args.script)
+    finally:
+        services.close()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.frontends.console import ConsoleNotifier
+    from bot.services import build_services
+    from demo.estate import DEMO_ADMIN, DemoEstate, demo_config
+
+    with tempfile.TemporaryDirectory(prefix="mimbot-demo-") as workdir:
+        config = demo_config(Path(workdir))
+        estate = DemoEstate(Path(workdir))
+        services = build_services(
+            config, connectors=estate.connectors(), notifier=ConsoleNotifier(sys.stdout)
+        )
+
+        def sync() -> str:
+            n = estate.sync_cycle()
+            return f"(demo) sync cycle: the deletion rule removed {n} metaverse object(s)"
+
+        try:
+            print(
+                "mimbot demo: 50 invented people in an offline AD and an SQLite MIM metaverse; "
+                f"audit in {workdir}.\nTry `find user sobrien`, `find Zo*`, `find 100010`, "
+                "`show sobrien`, `delete kschmidt10 left in 2024`; `sync` runs a sync cycle."
+            )
+            code = _run_console(services, args.user or DEMO_ADMIN, args.script, {"sync": sync})
+            report = services.audit.verify()
+            print(f"audit chain: {'OK' if report.ok else 'BROKEN'}, {report.events} event(s)")
+            return code
+        finally:
+            services.close()
+            estate.close()
+
+
+def _check(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.frontends.console import ConsoleNotifier
+    from bot.services import build_services
+
+    services = build_services(config, notifier=ConsoleNotifier(sys.stdout))
+    try:
+        failed = 0
+        for connector in services.connectors:
+            health = connector.health(timeout=config.search.timeout_seconds)
+            failed += not health.ok
+            print(f"{'OK  ' if health.ok else 'FAIL'} {connector.label}: {health.detail}")
+        services.audit.record(
+            actor="system", roles=[], action="check", outcome="ok" if not failed else "failed"
+        )
+        print(f"audit store: OK ({config.audit.url.split(':', 1)[0]})")
+        return 1 if failed else 0
+    finally:
+        services.close()
+
+
+def _audit(config: AppConfig, args: argparse.Namespace) -> int:
+    from bot.audit import AuditLog
+    from bot.database import create_engine, migrate
+
+    engine = create_engine(config.audit.url)
+    try:
+        migrate(engine)
+        if args.action == "subject":
+            return _audit_subject(AuditLog(engine), config, args.identifier)
+        report = AuditLog(engine).verify()
+    finally:
+        engine.dispose()
+    if report.ok:
+        print(f"OK: {report.events} event(s), chain intact")
+        return 0
+    print(f"BROKEN at event {report.first_bad_seq}: {report.problem}")
+    return 1
+
+
+def _audit_subject(audit: AuditLog, config: AppConfig, identifier: str | None) -> int:
+    """Who searched for, was shown, or acted on this person: for an access request or a
+    complaint. Only the keyed hash of the identifier is looked up."""
+    from bot.audit import SubjectKeyer
+
+    if not identifier:
+        print("audit subject: give an account, mail, UPN or employee ID", file=sys.stderr)
+        return 2
+    key = SubjectKeyer(config.audit.subject_key).key(identifier)
+    events = audit.events(subject_key=key)
+    for e in events:
+        target = e.request_id or ("searched for" if e.subject_key == key else "shown in a result")
+        print(f"{e.seq:>8}  {e.at:%Y-%m-%d %H:%M:%S}  {e.actor:<14} {e.action:<16} "
+              f"{e.outcome:<9} {target}")  # fmt: skip
+    print(f"{len(events)} event(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

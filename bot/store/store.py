@@ -1,0 +1,97 @@
+"""The request store: requests created and read here; their status moves, step leases
+and residual checks in the parts it holds (`decisions`, `steps`, `residuals`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from bot.audit import AuditLog
+from bot.events import RequestCreated
+from bot.requests import PlannedStep, Request, Status, Subject
+from bot.requests_schema import requests
+from bot.store.base import Clock, StoreContext
+from bot.store.decisions import Decisions
+from bot.store.ids import RequestIds
+from bot.store.residuals import ResidualChecks
+from bot.store.rows import insert_steps, read_request
+from bot.store.steps import StepLeases
+
+__all__ = ["RequestStore"]
+
+
+class RequestStore:
+    def __init__(
+        self, engine: sa.Engine, *, clock: Clock | None = None, audit: AuditLog | None = None
+    ) -> None:
+        self.ctx = StoreContext(engine, audit=audit, **({"clock": clock} if clock else {}))
+        self.engine = engine
+        self.clock = self.ctx.clock
+        self._ids = RequestIds(engine)
+        self.decisions = Decisions(self.ctx)
+        self.steps = StepLeases(self.ctx)
+        self.residuals = ResidualChecks(self.ctx)
+
+    def create(
+        self,
+        *,
+        requester: str,
+        reason: str | None,
+        subject: Subject,
+        subject_keys: Sequence[str],
+        steps: Sequence[PlannedStep],
+        approvals_needed: int,
+        due_at: datetime,
+        expires_at: datetime,
+        event: RequestCreated,
+    ) -> Request:
+        now = self.clock()
+        self._ids.ensure(now.year)
+        with self.engine.begin() as conn:
+            request_id = self._ids.next(conn, now.year)
+            conn.execute(
+                sa.insert(requests).values(
+                    id=request_id,
+                    kind=event.kind,
+                    status=Status.PLANNED.value,
+                    version=1,
+                    requester=requester,
+                    reason=reason,
+                    received_at=now,
+                    due_at=due_at,
+                    expires_at=expires_at,
+                    subject_keys=list(subject_keys),
+                    subject=subject.to_json(),
+                    plan=[s.summary for s in steps],
+                    approvals_needed=approvals_needed,
+                    updated_at=now,
+                )
+            )
+            insert_steps(conn, request_id, steps, first=1)
+            self.ctx.log(conn, event, request_id)
+            return read_request(conn, request_id)
+
+    def get(self, request_id: str) -> Request:
+        with self.engine.connect() as conn:
+            return read_request(conn, request_id)
+
+    def ids(
+        self,
+        *,
+        statuses: Iterable[Status] | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+    ) -> list[str]:
+        query = sa.select(requests.c.id).order_by(requests.c.received_at.desc()).limit(limit)
+        if statuses is not None:
+            query = query.where(requests.c.status.in_([s.value for s in statuses]))
+        if requester is not None:
+            query = query.where(requests.c.requester == requester)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def runnable(self) -> list[str]:
+        """Requests a runner should look at: approved, running or verifying."""
+        return self.ids(statuses=(Status.APPROVED, Status.RUNNING, Status.VERIFYING), limit=500)
