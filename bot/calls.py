@@ -37,6 +37,13 @@ class Outcome(enum.Enum):
         """The system answered (found or not): nothing is hidden behind this outcome."""
         return self in (Outcome.FOUND, Outcome.NOT_FOUND)
 
+    @property
+    def silent(self) -> bool:
+        """The system did not answer (unreachable, timed out, denied, error): "nobody"
+        would be false while one is silent. A system that cannot answer this kind of
+        question (skipped) is not silent."""
+        return not self.answered and self is not Outcome.SKIPPED
+
 
 # Most specific first: each connector error class has one outcome.
 _OUTCOMES: tuple[tuple[type[ConnectorError], Outcome], ...] = (

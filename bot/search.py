@@ -19,7 +19,7 @@ from bot.calls import Call, Outcome, start
 from bot.roles import Actor
 from connectors.base import Capability, Connector, Hit, IdKind, Query
 
-__all__ = ["Outcome", "SearchResult", "SearchService", "SystemResult"]  # Outcome: bot.calls
+__all__ = ["SearchResult", "SearchService", "SystemResult"]
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +89,14 @@ class SearchService:
             actor=actor.user_id,
             roles=actor.role_names,
             action=command,
-            outcome="ok" if any(r.outcome in _ANSWERED for r in results) else "no_answer",
+            outcome="ok" if any(r.outcome.answered for r in results) else "no_answer",
             subject_key=self.subject_key(query),
             detail={
                 "query_kind": query.kind.value,
                 # A name no system could search by may be a typed value (`find jdoe=x`),
                 # and the chain keeps it for ever: only names some system knows.
                 "attribute": query.attribute
-                if any(r.outcome in _ANSWERED for r in results)
+                if any(r.outcome.answered for r in results)
                 else ("unknown" if query.attribute else None),
                 "systems": {
                     r.system: {"outcome": r.outcome.value, "hits": len(r.hits)} for r in results
@@ -144,5 +144,4 @@ def _searcher(connector: Connector, query: Query, timeout: float):  # type: igno
     return lambda: connector.search(query, timeout=timeout)
 
 
-_ANSWERED = (Outcome.FOUND, Outcome.NOT_FOUND)
 _KEY_ORDER = (IdKind.ACCOUNT, IdKind.MAIL, IdKind.UPN, IdKind.EMPLOYEE_ID, IdKind.DISPLAY_NAME)

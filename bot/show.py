@@ -25,8 +25,6 @@ from connectors.errors import NotSupported
 
 __all__ = ["PersonView", "ShowService", "SystemRecord"]
 
-_ANSWERED = (Outcome.FOUND, Outcome.NOT_FOUND, Outcome.SKIPPED)
-
 
 @dataclass(frozen=True)
 class SystemRecord:
@@ -56,7 +54,7 @@ class ShowService:
         result = self.search.find(query, actor=actor, command="show")
         matches = group_hits(result)
         if not matches:
-            silent = [r.label for r in result.systems if r.outcome not in _ANSWERED]
+            silent = [r.label for r in result.systems if r.outcome.silent]
             if silent:  # "nobody" would be false: an access request must not read it so
                 raise SystemsUnavailable(
                     f"Nobody matches in the systems that answered, but {', '.join(silent)} "
@@ -70,7 +68,7 @@ class ShowService:
         missing = tuple(
             SystemRecord(r.system, r.label, r.outcome, message=r.message)
             for r in result.systems
-            if r.outcome not in (Outcome.FOUND, Outcome.NOT_FOUND)
+            if not r.outcome.answered
         )
         subject = match.subject()
         self.audit.record(

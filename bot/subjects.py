@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from bot.errors import MimbotError, NotFound
 from bot.requests import Subject
-from bot.search import Outcome, SearchResult
+from bot.search import SearchResult
 from connectors.base import Hit, IdKind
 
 __all__ = ["AmbiguousSubject", "Match", "SystemsUnavailable", "group_hits", "single_subject"]
@@ -132,11 +132,7 @@ def _conflict(a: dict[IdKind, set[str]], b: dict[IdKind, set[str]]) -> bool:
 
 def single_subject(result: SearchResult) -> Match:
     """Exactly one person, with every system having answered; else a clear refusal."""
-    silent = [
-        r.label
-        for r in result.systems
-        if r.outcome not in (Outcome.FOUND, Outcome.NOT_FOUND, Outcome.SKIPPED)
-    ]
+    silent = [r.label for r in result.systems if r.outcome.silent]
     if silent:
         raise SystemsUnavailable(
             f"Cannot plan safely: {', '.join(silent)} did not answer. Nothing was created; "

@@ -254,7 +254,9 @@ class AdConnector:
                 generator=True,
             )
             users = (e for e in entries if e.get("type") == "searchResEntry")
-            return list(itertools.islice(users, s.max_hits))  # no page past the cap
+            found = list(itertools.islice(users, s.max_hits))  # no page past the cap
+        # ldap3 yields each page last entry first; DN order is the same on every call.
+        return sorted(found, key=lambda e: e.get("dn", "").casefold())
 
     @contextlib.contextmanager
     def _connection(self, *, fresh: bool = False) -> Iterator[ldap3.Connection]:

@@ -137,3 +137,15 @@ def test_the_markup_check_sees_markup() -> None:
         assert MARKUP.search(sample), sample
     for plain in ("REQ-2026-0001", "user@example.test", "10:30", "a*"):
         assert not MARKUP.search(plain), plain
+
+
+def test_packages_declare_what_they_export() -> None:
+    import bot
+    import bot.render
+    import bot.store
+    import connectors
+
+    for package in (bot, bot.render, bot.store, connectors):
+        assert package.__all__, package.__name__
+        for name in package.__all__:
+            assert getattr(package, name) is not None, f"{package.__name__}.{name}"

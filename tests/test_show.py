@@ -8,10 +8,11 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.audit import AuditLog, SubjectKeyer
+from bot.calls import Outcome
 from bot.errors import NotFound
 from bot.render.show import person_view
 from bot.roles import Actor, Role
-from bot.search import Outcome, SearchService
+from bot.search import SearchService
 from bot.show import ShowService
 from bot.subjects import AmbiguousSubject, SystemsUnavailable
 from connectors.base import IdKind, Query, QueryKind
