@@ -128,6 +128,7 @@ ENVIRON = {
     "BENCH_BOT_TOKEN": "xoxb-bench-not-a-token",
     "BENCH_SIGNING_SECRET": "bench-not-a-secret",
     "BENCH_SUBJECT_KEY": "bench-subject-key-not-a-secret",
+    "BENCH_CHAIN_KEY": "bench-chain-key-not-a-secret-0123456789",
 }
 
 
@@ -191,7 +192,11 @@ def services_for(ad: SambaAd, db_url: str, notifier: RenderingNotifier) -> Servi
     raw = {
         "slack": {"bot_token": "${BENCH_BOT_TOKEN}", "signing_secret": "${BENCH_SIGNING_SECRET}"},
         "roles": {"requester": {"users": [REQUESTER]}, "approver": {"users": [APPROVER]}},
-        "audit": {"url": db_url, "subject_key": "${BENCH_SUBJECT_KEY}"},
+        "audit": {
+            "url": db_url,
+            "subject_key": "${BENCH_SUBJECT_KEY}",
+            "chain_key": "${BENCH_CHAIN_KEY}",
+        },
         "connectors": {
             "ad": {
                 "url": ad.uri,

@@ -127,6 +127,7 @@ def services_for(ad: SambaAd, workdir: str, audit_url: str | None) -> Services:
         "audit": {
             "url": audit_url or f"sqlite:///{workdir}/bench-audit.db",
             "subject_key": "${BENCH_SUBJECT_KEY}",
+            "chain_key": "${BENCH_CHAIN_KEY}",
         },
         "connectors": {
             "ad": {
@@ -142,6 +143,7 @@ def services_for(ad: SambaAd, workdir: str, audit_url: str | None) -> Services:
         "BENCH_BOT_TOKEN": "xoxb-bench-not-a-token",
         "BENCH_SIGNING_SECRET": "bench-not-a-secret",
         "BENCH_SUBJECT_KEY": "bench-subject-key-not-a-secret",
+        "BENCH_CHAIN_KEY": "bench-chain-key-not-a-secret-0123456789",
         "BENCH_AD_PASS": ad.password,
     }
     # find never notifies; the erasure workflow's notices would go nowhere.

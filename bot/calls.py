@@ -69,6 +69,11 @@ class Call(Generic[T]):
     seconds: float = 0.0
 
     @property
+    def reason(self) -> str:
+        """Why there is no value, as safe text: the error's own, else the outcome's name."""
+        return self.message or self.outcome.value.replace("_", " ")
+
+    @property
     def ok(self) -> bool:
         return self.value is not None and self.outcome is Outcome.FOUND
 

@@ -48,8 +48,34 @@ COMMANDS = tuple(USAGE)
 
 # Slack turns mail addresses into <mailto:a@b|a@b> and links into <http://..|..>.
 _SLACK_LINK = re.compile(r"<(?:mailto:)?([^<>|]+)(?:\|([^<>]*))?>")
-# Straight, typographic (as phones type them) and back quotes around a term.
-_QUOTES = (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"), ("`", "`"))
+# Straight, typographic (as phones type them, English and German style) and back quotes
+# around a term.
+_QUOTES = (
+    ('"', '"'),
+    ("'", "'"),
+    ("\u201c", "\u201d"),
+    ("\u2018", "\u2019"),
+    ("\u201e", "\u201c"),
+    ("\u201a", "\u2018"),
+    ("`", "`"),
+)
+# Typographic apostrophes, single and double quotes folded to straight ones in a term: a
+# phone types O\u2019Brien, a directory mostly holds O'Brien. (The connectors search the
+# typographic spelling too: connectors/spelling.py.)
+_FOLD = str.maketrans(
+    {
+        "\u2019": "'",  # right single quote: the typographic apostrophe
+        "\u2018": "'",  # left single quote
+        "\u201b": "'",  # single high-reversed-9 quote
+        "\u201a": "'",  # single low-9 quote (German opening)
+        "\u2032": "'",  # prime
+        "\u201c": '"',  # left double quote
+        "\u201d": '"',  # right double quote
+        "\u201e": '"',  # double low-9 quote (German opening)
+        "\u201f": '"',  # double high-reversed-9 quote
+        "\u2033": '"',  # double prime
+    }
+)
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 
 
@@ -138,7 +164,7 @@ def _parse_find(rest: str) -> Query:
         return parse_term(after, usage=USAGE["find"])
     attribute, eq, value = rest.partition("=")
     if eq and _ATTRIBUTE_NAME.fullmatch(attribute.strip()):
-        value = _check_value(_strip_quotes(value.strip()), USAGE["find"])
+        value = _check_value(_normalise(value), USAGE["find"])
         if "*" in value:
             raise UsageError("Wildcards work with find user <prefix>* only.", USAGE["find"])
         return Query(QueryKind.ATTRIBUTE, value, attribute=attribute.strip())
@@ -208,17 +234,17 @@ def _note(text: str, usage: str) -> str:
 
 
 def parse_term(raw: str, *, usage: str) -> Query:
-    """Detect the kind of a person term: mail/UPN, employee ID, prefix or name."""
-    term = _check_value(_strip_quotes(raw.strip()), usage)
+    """Detect the kind of a person term: mail/UPN, employee ID, prefix or name.
+
+    The term is normalised first (`_normalise`). A trailing `*` (or several) asks for a
+    prefix; a `*` anywhere else is a literal character, as in a display name "Al* Star"
+    (each connector escapes it for its own wire)."""
+    term = _check_value(_normalise(raw), usage)
     if term.endswith("*"):
         stem = term.rstrip("*")
-        if "*" in stem:
-            raise UsageError("Only one trailing * is allowed.", usage)
         if len(stem) < MIN_PREFIX_LENGTH:
             raise UsageError(f"A prefix needs at least {MIN_PREFIX_LENGTH} characters.", usage)
         return Query(QueryKind.PREFIX, stem)
-    if "*" in term:
-        raise UsageError("A * is allowed only at the end, as a prefix search.", usage)
     if "@" in term:
         return Query(QueryKind.MAIL_OR_UPN, term)
     if term.isascii() and term.isdigit():
@@ -242,6 +268,13 @@ def _unslack(text: str) -> str:
     text = html.unescape(text) if "&" in text else text
     text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
+
+
+def _normalise(raw: str) -> str:
+    """A term as directories compare it: Unicode NFC, typographic quotes and apostrophes
+    folded to straight ones, surrounding whitespace and one pair of quotes stripped."""
+    text = unicodedata.normalize("NFC", raw).translate(_FOLD).strip()
+    return _strip_quotes(text)
 
 
 def _strip_quotes(value: str) -> str:

@@ -41,7 +41,15 @@ PERMISSION_KEYS = frozenset({*COMMANDS, "check"})
 OPEN_COMMANDS = frozenset({"help"})
 # Keys whose values are secrets wherever they appear.
 SECRET_KEYS = frozenset(
-    {"bot_token", "app_token", "signing_secret", "password", "subject_key", "client_secret"}
+    {
+        "bot_token",
+        "app_token",
+        "signing_secret",
+        "password",
+        "subject_key",
+        "chain_key",
+        "client_secret",
+    }
 )
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _WHOLE_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -78,6 +86,16 @@ class RoleMembers(_Model):
         return v
 
 
+class HttpConfig(_Model):
+    """HTTP mode's server (waitress): how many connections wait, and for how long."""
+
+    threads: int = Field(default=8, ge=1, le=256)  # run Bolt's ack path: never blocked on IO
+    backlog: int = Field(default=2048, ge=16, le=65535)  # the kernel's queue of new connections
+    connection_limit: int = Field(default=2000, ge=16, le=100000)  # open connections at once
+    read_timeout_seconds: float = Field(default=10, gt=0, le=300)  # an idle or stalled upload
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=16 << 20)  # larger: 413
+
+
 class SlackConfig(_Model):
     mode: Literal["http", "socket"] = "http"
     bot_token: str
@@ -88,6 +106,7 @@ class SlackConfig(_Model):
     port: int = Field(default=3000, ge=1, le=65535)
     path: str = "/slack/events"
     listener_threads: int = Field(default=32, ge=2, le=512)
+    http: HttpConfig = HttpConfig()
     approvals_channel: str | None = None
     notifications_channel: str | None = None
     # Capped: a user removed from a Slack user group keeps its roles this long.
@@ -131,7 +150,26 @@ class RunnerConfig(_Model):
 
 class AuditConfig(_Model):
     url: str = "sqlite:///mimbot.db"
-    subject_key: str
+    subject_key: str = Field(min_length=16)  # the HMAC key of subject keys
+    chain_key: str  # keys the audit hash chain and signs its checkpoints (bot.audit)
+    witness_file: Path | None = None  # append-only file of checkpoints (bot.witness)
+    # How long one use of the database may take before the action is refused (a hung
+    # store must not hang the bot): lock, statement and connect timeouts.
+    timeout_seconds: float = Field(default=5, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _database_url(v)
+
+    @field_validator("chain_key")
+    @classmethod
+    def _chain_key(cls, v: str, info: Any) -> str:
+        if len(v) < 32:
+            raise ValueError("must be at least 32 characters")
+        if v == info.data.get("subject_key"):
+            raise ValueError("must differ from subject_key")
+        return v
 
 
 class AdConfig(_Model):
@@ -181,6 +219,12 @@ class MimSyncConfig(_Model):
     label: str = "MIM Sync metaverse"
     url: str  # mssql+pyodbc://user@host:1433/FIMSynchronizationService?driver=...
     password: str | None = None  # set apart from the URL, so it needs no URL quoting
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _database_url(v)
+
     server_config_dir: Path | None = None  # a svrexport folder (MV.XML, MA-*.XML)
     person_type: str = "person"
     personal_attributes: tuple[str, ...] = ()  # empty: every MV attribute
@@ -277,6 +321,16 @@ def _resolve(node: Any, loc: tuple[str, ...], environ: Mapping[str, str], source
             )
         return _expand(node, loc, environ, source)
     return node
+
+
+def _database_url(text: str) -> str:
+    """A URL SQLAlchemy can read; its problem named in one line, never the URL itself
+    (it may hold a user name or host the log should not)."""
+    try:
+        make_url(text)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the same mistake
+        raise ValueError(f"not a database URL ({type(exc).__name__})") from None
+    return text
 
 
 def _url_password_in_clear(text: str) -> bool:

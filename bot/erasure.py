@@ -17,7 +17,7 @@ from bot.audited_notifier import AuditedNotifier
 from bot.authz import Authorizer
 from bot.calls import Call, Outcome, call, not_configured
 from bot.config import PolicyConfig
-from bot.errors import AlreadyDecided, NotFound, RequestStateError
+from bot.errors import AlreadyDecided, AlreadyOpen, NotFound, RequestStateError
 from bot.events import (
     ApprovalGiven,
     Cancelled,
@@ -26,6 +26,7 @@ from bot.events import (
     Rejected,
     RequestCreated,
     ResidualChecked,
+    ResidualOutcome,
     RetryStarted,
     StepDone,
 )
@@ -71,11 +72,6 @@ class ErasureService:
         """Resolve to one person, plan, store, and post for approval."""
         result = self.search.find(query, actor=actor, command="delete")
         match = single_subject(result)
-        steps = self.plan(match)
-        if not steps:
-            raise RequestStateError(
-                "No system holds anything to erase for that person. Nothing was created."
-            )
         subject = match.subject()
         # The first key (account, else name) is the one audit events carry.
         primary = self.keyer.key(subject.account or subject.display_name)
@@ -83,6 +79,14 @@ class ErasureService:
             primary,
             *sorted({self.keyer.key(v) for v in subject.identifiers.values()} - {primary}),
         ]
+        already = self.store.open_for(keys)
+        if already:  # checked again, atomically, when the request is stored
+            raise AlreadyOpen(already)
+        steps = self.plan(match)
+        if not steps:
+            raise RequestStateError(
+                "No system holds anything to erase for that person. Nothing was created."
+            )
         now = self.store.clock()
         created = RequestCreated(
             **_by(actor),
@@ -137,7 +141,7 @@ class ErasureService:
             if planned.outcome is Outcome.NOT_FOUND:
                 continue  # gone since the search (or since the copy was seen): nothing to do
             if planned.value is None:
-                why = _failure(planned.outcome, planned.message)
+                why = planned.reason
                 raise RequestStateError(
                     f"Cannot plan for {connector.label} ({why}). Nothing was {nothing}."
                 )
@@ -290,13 +294,16 @@ class ErasureService:
                 request_id=check.request_id,
                 system=check.system,
                 attempt=check.attempts + 1,
-                outcome="gone",
+                outcome=ResidualOutcome.GONE,
                 at=self.store.clock(),
             )
             looked = self._verify(check.system, {check.kind: check.ref}, "residual check")
             if looked.value is None:
                 residuals.later(
-                    check, owner, self._tomorrow(), replace(event, outcome="not_checked")
+                    check,
+                    owner,
+                    self._tomorrow(),
+                    replace(event, outcome=ResidualOutcome.NOT_CHECKED),
                 )
                 continue
             request = self.store.get(check.request_id)
@@ -305,7 +312,7 @@ class ErasureService:
                     self.notifier.event(request, event)
                     done.append(check.request_id)
                 continue
-            still = replace(event, outcome="still_present")
+            still = replace(event, outcome=ResidualOutcome.STILL_PRESENT)
             later = residuals.later(check, owner, self._tomorrow(), still)
             if later and check.attempts == 0:  # the first look that reached the system
                 self.notifier.event(request, still)
@@ -344,8 +351,7 @@ class ErasureService:
             seen = self._verify(system, request.subject.identifiers, "copy search")
             if seen.value is None:
                 raise RequestStateError(
-                    f"Cannot look for the copies in {system} "
-                    f"({_failure(seen.outcome, seen.message)}). Nothing was changed."
+                    f"Cannot look for the copies in {system} ({seen.reason}). Nothing was changed."
                 )
             refs += [r for r in seen.value.remaining if r in approved]
             unapproved += sum(r not in approved for r in seen.value.remaining)
@@ -374,10 +380,6 @@ class ErasureService:
         if request.status is Status.AWAITING_APPROVAL and actor.user_id in request.approvals:
             raise RequestStateError("You have already approved this request.")
         raise AlreadyDecided(request.id, request.status.value, request.decided_by)
-
-
-def _failure(outcome: Outcome, message: str) -> str:
-    return message or outcome.value.replace("_", " ")
 
 
 def _by(actor: Actor) -> dict[str, Any]:

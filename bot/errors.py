@@ -6,7 +6,8 @@ MimbotError
 ├── NotAllowed           the caller lacks the role for this command
 ├── NotFound             no person or request matches
 ├── RequestStateError    a request cannot move that way (expired, ...)
-│   └── AlreadyDecided   another click decided it first; names who
+│   ├── AlreadyDecided   another click decided it first; names who
+│   └── AlreadyOpen      a request for the same person is open; names it
 └── AuditUnavailable     the audit store cannot record: the action is refused
 connectors.errors.ConnectorError (raised below us, mapped to per-system outcomes)
 ├── Unreachable, TimedOut, Denied, NotSupported
@@ -19,6 +20,7 @@ from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Un
 
 __all__ = [
     "AlreadyDecided",
+    "AlreadyOpen",
     "AuditUnavailable",
     "ConfigError",
     "ConnectorError",
@@ -78,6 +80,18 @@ class AlreadyDecided(RequestStateError):
         self.request_id = request_id
         self.status = status
         self.decided_by = decided_by
+
+
+class AlreadyOpen(RequestStateError):
+    """A request about the same person is still open: one at a time, so that two
+    approvals cannot erase (or two runs contend for) the same objects."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"{request_id} is already open for this person: follow it with "
+            f"/mim status {request_id}. Nothing new was created."
+        )
+        self.request_id = request_id
 
 
 class AuditUnavailable(MimbotError):

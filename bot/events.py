@@ -8,6 +8,7 @@ travel for the thread message only, and the audit keeps their length.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "Rejected",
     "RequestCreated",
     "ResidualChecked",
+    "ResidualOutcome",
     "RetryStarted",
     "StepDone",
     "StepFailed",
@@ -119,11 +121,17 @@ class Verified(Event):
     report: VerificationReport
 
 
+class ResidualOutcome(enum.Enum):
+    GONE = "gone"
+    STILL_PRESENT = "still_present"
+    NOT_CHECKED = "not_checked"  # the system could not be asked: looked for again tomorrow
+
+
 @dataclass(frozen=True, kw_only=True)
 class ResidualChecked(Event):
     system: str
     attempt: int
-    outcome: str  # "gone", "still_present" or "not_checked"
+    outcome: ResidualOutcome
     at: datetime = field(default_factory=lambda: datetime.min)
 
 
@@ -185,7 +193,7 @@ def _audit_fields(event: Event) -> tuple[str, str, dict[str, Any]]:
         case ResidualChecked(system=system, attempt=attempt, outcome=outcome):
             return (
                 "residuals_checked",
-                "ok" if outcome == "gone" else outcome,
+                "ok" if outcome is ResidualOutcome.GONE else outcome.value,
                 {
                     "system": system,
                     "attempt": attempt,

@@ -7,12 +7,17 @@ import sqlalchemy as sa
 from bot.audit_schema import metadata
 
 __all__ = [
+    "handled_triggers",
     "request_approvals",
     "request_counters",
     "request_steps",
     "requests",
     "residual_checks",
 ]
+
+# SQL NULL for None (a scrubbed subject, a manual step's plan), not the JSON text 'null':
+# "scrubbed" must read as IS NULL in any query a DPO runs.
+JSON = sa.JSON(none_as_null=True)
 
 requests = sa.Table(
     "requests",
@@ -26,9 +31,9 @@ requests = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("subject_keys", sa.JSON, nullable=False),  # list of HMAC keys: kept
-    sa.Column("subject", sa.JSON, nullable=True),  # bot.requests.Subject: scrubbed
-    sa.Column("plan", sa.JSON, nullable=False),  # the steps' summaries, as first planned
+    sa.Column("subject_keys", JSON, nullable=False),  # list of HMAC keys: kept
+    sa.Column("subject", JSON, nullable=True),  # bot.requests.Subject: scrubbed
+    sa.Column("plan", JSON, nullable=False),  # the steps' summaries, as first planned
     sa.Column("approvals_needed", sa.Integer, nullable=False),
     sa.Column("decided_by", sa.String(32), nullable=True),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
@@ -37,8 +42,12 @@ requests = sa.Table(
     sa.Column("message_ts", sa.String(32), nullable=True),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("result", sa.JSON, nullable=True),  # bot.reports.VerificationReport
+    sa.Column("result", JSON, nullable=True),  # bot.reports.VerificationReport
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The first subject key while the request is open, NULL once it ends (migration 0006):
+    # unique, so two open requests for one person cannot both be created.
+    sa.Column("open_key", sa.String(64), nullable=True),
+    sa.Index("ix_requests_open_key", "open_key", unique=True),
 )
 
 request_approvals = sa.Table(
@@ -57,7 +66,7 @@ request_steps = sa.Table(
     sa.Column("system", sa.String(64), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("plan", sa.JSON, nullable=True),  # connectors.base.DeletePlan (automated steps)
+    sa.Column("plan", JSON, nullable=True),  # connectors.base.DeletePlan (automated steps)
     sa.Column("assigned_role", sa.String(32), nullable=True),  # manual steps
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -92,4 +101,12 @@ residual_checks = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Slack requests already handled, by trigger_id (migration 0006): a replay runs once.
+handled_triggers = sa.Table(
+    "handled_triggers",
+    metadata,
+    sa.Column("trigger_id", sa.String(128), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -23,7 +23,7 @@ from bot.calls import Call, call, not_configured
 from bot.events import StepDone, StepFailed, StepStarted, StepWaiting, Verified
 from bot.logs import log_failure
 from bot.reports import SystemCheck, VerificationReport
-from bot.requests import Request, ResidualCheck, Status, Step, StepState
+from bot.requests import TERMINAL, Request, ResidualCheck, Status, Step, StepState
 from bot.store import RequestStore
 from connectors.base import (
     Capability,
@@ -54,6 +54,7 @@ class Runner:
     timeout: float = 10.0
     wait_limit: timedelta = timedelta(days=7)  # a WAIT step (deletion rule) fails after this
     owner: str = field(default_factory=lambda: f"runner-{uuid.uuid4().hex[:8]}")
+    on_completed: Callable[[], object] | None = None  # e.g. publish an audit checkpoint
 
     def run(self, request_id: str) -> Request:
         """Advance one request as far as it can go now; return it as it stands."""
@@ -134,8 +135,7 @@ class Runner:
             )
         result = applied.value
         if result is None:
-            error = applied.message or applied.outcome.value.replace("_", " ")
-            self._fail(request, StepFailed(**where, error=error))
+            self._fail(request, StepFailed(**where, error=applied.reason))
             return False
         if not result.done and self._waited_too_long(step):
             error = f"still waiting after {self.wait_limit}: {result.detail or 'no progress'}"
@@ -205,7 +205,7 @@ class Runner:
             seen = self._check(system, subject.identifiers if subject else None)
             check = seen.value
             if check is None:
-                checks[system] = SystemCheck(absent=None, detail=seen.message or seen.outcome.value)
+                checks[system] = SystemCheck(absent=None, detail=seen.reason)
                 residuals += foreseen.get(system, [])
                 failing = failing or system
                 continue
@@ -226,6 +226,8 @@ class Runner:
         done = self.store.get(request.id)
         if ended:  # else another runner ended it, and told people
             self._finished(done)
+            if self.on_completed is not None and done.status in TERMINAL:
+                self.on_completed()
         return done
 
     def _check(self, system: str, identifiers: Mapping[IdKind, str] | None) -> Call[Verification]:

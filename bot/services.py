@@ -20,13 +20,16 @@ from bot.authz import Authorizer
 from bot.config import AppConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
+from bot.health import Readiness
 from bot.logs import log_failure
 from bot.notify import Notifier
+from bot.once import Once
 from bot.roles import RoleResolver, UsergroupLookup
 from bot.runner import Runner
 from bot.search import SearchService
 from bot.show import ShowService
 from bot.store import RequestStore
+from bot.witness import CheckpointSchedule, FileWitness, Witness
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
@@ -50,12 +53,16 @@ class Services:
     runner: Runner
     erasure: ErasureService
     show: ShowService
+    once: Once  # drops a Slack request seen before (a replay)
+    readiness: Readiness  # GET /readyz
+    checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
     jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
 
     def close(self) -> None:
         if self.jobs is not None:
             self.jobs.shutdown(wait=True)
         self.search.close()
+        self.readiness.close()
         for connector in self.connectors:
             connector.close()
         self.engine.dispose()
@@ -116,12 +123,18 @@ def build_services(
     connectors: Sequence[Connector] | None = None,
     usergroup_members: UsergroupLookup | None = None,
     notifier: Notifier,
+    witnesses: Sequence[Witness] = (),
     background: bool = False,
 ) -> Services:
     """Open the database (migrating it), the audit log, roles, connectors and search."""
-    engine = create_engine(config.audit.url)
-    migrate(engine)
-    audit = AuditLog(engine)
+    # Migrations may take long: their own engine, without the per-use deadline.
+    tools = create_engine(config.audit.url, timeout=None)
+    try:
+        migrate(tools)
+    finally:
+        tools.dispose()
+    engine = create_engine(config.audit.url, timeout=config.audit.timeout_seconds)
+    audit = AuditLog(engine, chain_key=config.audit.chain_key)
     keyer = SubjectKeyer(config.audit.subject_key)
     conns = list(connectors) if connectors is not None else build_connectors(config)
     roles = RoleResolver(
@@ -138,6 +151,10 @@ def build_services(
         max_hits_per_system=config.search.max_hits_per_system,
     )
     store = RequestStore(engine, audit=audit)
+    file_witness = config.audit.witness_file
+    checkpoints = CheckpointSchedule(
+        audit, [*witnesses, *([FileWitness(file_witness)] if file_witness else [])]
+    )
     told = AuditedNotifier(notifier, audit)
     by_name = {c.name: c for c in conns}
     rc = config.runner
@@ -150,6 +167,7 @@ def build_services(
         backoff_seconds=rc.backoff_seconds,
         timeout=rc.step_timeout_seconds,
         wait_limit=timedelta(hours=rc.wait_limit_hours),
+        on_completed=checkpoints.now,  # a witnessed checkpoint per completed request
     )
     jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runner") if background else None
 
@@ -194,5 +212,8 @@ def build_services(
         show=ShowService(
             search=search, connectors=by_name, audit=audit, timeout=config.search.timeout_seconds
         ),
+        once=Once(engine),
+        readiness=Readiness(engine, conns, timeout=config.search.timeout_seconds),
+        checkpoints=checkpoints,
         jobs=jobs,
     )

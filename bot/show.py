@@ -15,11 +15,10 @@ from typing import Any
 
 from bot.audit import AuditLog
 from bot.calls import Outcome, start
-from bot.errors import NotFound
 from bot.requests import Subject
 from bot.roles import Actor
 from bot.search import SearchService
-from bot.subjects import AmbiguousSubject, SystemsUnavailable, group_hits
+from bot.subjects import AmbiguousSubject, NobodyMatches, SystemsUnavailable, group_hits
 from connectors.base import Capability, Connector, ObjectRef, Query, Record, ShowsLineage
 from connectors.errors import NotSupported
 
@@ -60,9 +59,9 @@ class ShowService:
                     f"Nobody matches in the systems that answered, but {', '.join(silent)} "
                     "did not answer: try again before telling anyone there is no data."
                 )
-            raise NotFound("Nobody matches that in any system.")
+            raise NobodyMatches(query, creating=False)
         if len(matches) > 1:
-            raise AmbiguousSubject(matches)
+            raise AmbiguousSubject(matches, query)
         match = matches[0]
         records = self._read_all([hit.ref for hit in match.hits])
         missing = tuple(

@@ -19,9 +19,19 @@ from dataclasses import dataclass
 from bot.errors import MimbotError, NotFound
 from bot.requests import Subject
 from bot.search import SearchResult
-from connectors.base import Hit, IdKind
+from connectors.base import Hit, IdKind, Query, QueryKind
+from connectors.spelling import spellings
 
-__all__ = ["AmbiguousSubject", "Match", "SystemsUnavailable", "group_hits", "single_subject"]
+__all__ = [
+    "AmbiguousSubject",
+    "ImpreciseSubject",
+    "Match",
+    "NobodyMatches",
+    "SystemsUnavailable",
+    "group_hits",
+    "searched_for",
+    "single_subject",
+]
 
 STRONG = (
     IdKind.ACCOUNT,
@@ -57,19 +67,74 @@ class Match:
         )
 
 
+def searched_for(query: Query) -> str:
+    """The term a refusal names, quoted as the caller would type it (plain text: the
+    render layer escapes it)."""
+    if query.kind is QueryKind.ATTRIBUTE:
+        return f'{query.attribute}="{query.value}"'
+    return f'"{query.value}*"' if query.kind is QueryKind.PREFIX else f'"{query.value}"'
+
+
+def _quote_hint(query: Query | None) -> str:
+    """One word of a name, unquoted, is all that was searched for: `delete John Smith left`
+    searches "John" (the rest is the reason). Say so, and how to ask for the whole name."""
+    if query is None or query.kind is not QueryKind.NAME or " " in query.value:
+        return ""
+    return (
+        f"\nOnly {searched_for(query)} was searched for: quote a name with spaces, "
+        'e.g. /mim delete "Jane Doe" [reason].'
+    )
+
+
 class AmbiguousSubject(MimbotError):
     """The term matches several people; the message lists them for the caller only."""
 
-    def __init__(self, matches: Sequence[Match]) -> None:
+    def __init__(self, matches: Sequence[Match], query: Query | None = None) -> None:
         self.matches = tuple(matches)
+        self.query = query
         lines = "\n".join(
             f"• {m.label} ({', '.join(sorted({h.ref.system for h in m.hits}))})"
             for m in matches[:20]
         )
         more = f"\n…and {len(matches) - 20} more" if len(matches) > 20 else ""
+        what = searched_for(query) if query else "That"
         super().__init__(
-            f"That matches {len(matches)} people:\n{lines}{more}\n"
-            "Use a precise identifier: account name, mail, UPN or employee ID."
+            f"{what} matches {len(matches)} people:\n{lines}{more}\n"
+            "Use a precise identifier: account name, mail, UPN or employee ID." + _quote_hint(query)
+        )
+
+
+class NobodyMatches(NotFound):
+    """No system holds anyone matching the term; the message names the term."""
+
+    def __init__(self, query: Query, *, creating: bool = True) -> None:
+        self.query = query
+        super().__init__(
+            f"Nobody matches {searched_for(query)} in any system."
+            + (" Nothing was created." if creating else "")
+            + _quote_hint(query)
+        )
+
+
+class ImpreciseSubject(MimbotError):
+    """One person matches, but only by a part of their name (the directory's name
+    resolution: a given name, a surname, "surname given"). Such a match may leave out a
+    system that holds the person under that name's other parts (the metaverse searches
+    account and display name only), so an erasure asks for the person's own identifier."""
+
+    def __init__(self, match: Match, query: Query) -> None:
+        self.match = match
+        self.query = query
+        account = match.subject().account
+        how = (
+            f"/mim delete {account} [reason]"
+            if account
+            else "an account name, mail, UPN or employee ID"
+        )
+        super().__init__(
+            f"{searched_for(query)} matches one person by a part of the name only: "
+            f"{match.label}. Nothing was created. An erasure needs a precise identifier: "
+            f"{how}."
         )
 
 
@@ -132,15 +197,28 @@ def _conflict(a: dict[IdKind, set[str]], b: dict[IdKind, set[str]]) -> bool:
 
 def single_subject(result: SearchResult) -> Match:
     """Exactly one person, with every system having answered; else a clear refusal."""
+    query = result.query
     silent = [r.label for r in result.systems if r.outcome.silent]
     if silent:
         raise SystemsUnavailable(
-            f"Cannot plan safely: {', '.join(silent)} did not answer. Nothing was created; "
-            "try again when every system is reachable."
+            f"Cannot plan safely for {searched_for(query)}: {', '.join(silent)} did not "
+            "answer. Nothing was created; try again when every system is reachable."
         )
     matches = group_hits(result)
     if not matches:
-        raise NotFound("Nobody matches that in any system. Nothing was created.")
+        raise NobodyMatches(query)
     if len(matches) > 1:
-        raise AmbiguousSubject(matches)
+        raise AmbiguousSubject(matches, query)
+    if query.kind is QueryKind.NAME and not _named_exactly(matches[0], query.value):
+        raise ImpreciseSubject(matches[0], query)
     return matches[0]
+
+
+def _named_exactly(match: Match, value: str) -> bool:
+    """Some hit's account or display name is the term itself (in either spelling)."""
+    forms = {s.casefold() for s in spellings(value)}
+    return any(
+        (h.identifiers.get(k) or "").casefold() in forms
+        for h in match.hits
+        for k in (IdKind.ACCOUNT, IdKind.DISPLAY_NAME)
+    )

@@ -43,6 +43,7 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.ldap_support import generalized_time, guid_filter_value, ldap_errors, seconds
+from connectors.spelling import spellings
 
 __all__ = ["AdConnector", "AdSettings"]
 
@@ -213,7 +214,12 @@ class AdConnector:
     # -- filters --------------------------------------------------------------
 
     def _term_filter(self, query: Query) -> str:
-        v = escape_filter_chars(query.value)
+        """The term's filter: one clause per spelling (`connectors.spelling`), OR'ed;
+        every value escaped, so a `*` or a bracket in it is a literal character."""
+        clauses = [self._clause(query, escape_filter_chars(s)) for s in spellings(query.value)]
+        return clauses[0] if len(clauses) == 1 else f"(|{''.join(clauses)})"
+
+    def _clause(self, query: Query, v: str) -> str:
         if query.kind is QueryKind.MAIL_OR_UPN:
             return f"(|(userPrincipalName={v})(mail={v})(proxyAddresses=smtp:{v}))"
         if query.kind is QueryKind.EMPLOYEE_ID:
@@ -221,7 +227,13 @@ class AdConnector:
         if query.kind is QueryKind.PREFIX:
             return f"(|(displayName={v}*)(cn={v}*)(sAMAccountName={v}*))"
         if query.kind is QueryKind.NAME:
-            return f"(|(sAMAccountName={v})(displayName={v})(cn={v}))"
+            # Exact account, display name or cn, as before; and Ambiguous Name Resolution,
+            # the directory's own name search: `anr==` (exact, the leading "=") matches
+            # givenName, sn, displayName, name, sAMAccountName, proxyAddresses,
+            # physicalDeliveryOfficeName, legacyExchangeDN and the phonetic names, and a
+            # value with a space as "given surname" or "surname given" (split at its
+            # first space). Indexed in AD and Samba; bench/ad_anr.py measures it.
+            return f"(|(sAMAccountName={v})(displayName={v})(cn={v})(anr=={v}))"
         attribute = self._searchable.get((query.attribute or "").lower())
         if attribute is None:
             raise NotSupported("does not search on that attribute")

@@ -28,6 +28,7 @@ from connectors.base import (
     Verification,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.spelling import spellings
 
 __all__ = ["MemoryConnector", "Person"]
 
@@ -129,8 +130,13 @@ class MemoryConnector:
 
 
 def _matches(p: Person, q: Query) -> bool:
-    ids = {k: v.casefold() for k, v in p.identifiers.items()}
-    v = q.value.casefold()
+    """As a directory compares: case-insensitively, each character literally (`*`, `%`,
+    `_` too), the value as given or in its typographic spelling (connectors/spelling.py)."""
+    return any(_matches_value(p, q, s.casefold()) for s in spellings(q.value))
+
+
+def _matches_value(p: Person, q: Query, v: str) -> bool:
+    ids = {k: x.casefold() for k, x in p.identifiers.items()}
     if q.kind is QueryKind.MAIL_OR_UPN:
         return v in (ids.get(IdKind.MAIL), ids.get(IdKind.UPN))
     if q.kind is QueryKind.EMPLOYEE_ID:
@@ -138,6 +144,20 @@ def _matches(p: Person, q: Query) -> bool:
     if q.kind is QueryKind.PREFIX:
         return any(ids.get(k, "").startswith(v) for k in (IdKind.DISPLAY_NAME, IdKind.ACCOUNT))
     if q.kind is QueryKind.NAME:
-        return v in (ids.get(IdKind.ACCOUNT), ids.get(IdKind.DISPLAY_NAME))
+        return v in (ids.get(IdKind.ACCOUNT), ids.get(IdKind.DISPLAY_NAME)) or _name_matches(p, v)
     values = p.attributes.get(q.attribute or "", ())
     return v in (x.casefold() for x in values)
+
+
+def _name_matches(p: Person, v: str) -> bool:
+    """AD's exact Ambiguous Name Resolution on the name parts a person holds (attributes
+    givenName, sn): either one alone, or "given surname" / "surname given" split at the
+    value's first space."""
+    given = {x.casefold() for x in p.attributes.get("givenName", ())}
+    surname = {x.casefold() for x in p.attributes.get("sn", ())}
+    if v in given or v in surname:
+        return True
+    first, space, rest = v.partition(" ")
+    return bool(space) and (
+        (first in given and rest in surname) or (first in surname and rest in given)
+    )

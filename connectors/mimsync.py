@@ -76,6 +76,7 @@ from connectors.mimsync_view import (
     plan_warnings,
     utc,
 )
+from connectors.spelling import spellings
 from connectors.sql_support import mssql_url, sql_errors
 
 __all__ = [
@@ -356,16 +357,23 @@ class MimSyncConnector:
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
         """Persons matching `query`; every value is a bound parameter.
 
-        PREFIX drops trailing `*` and matches `%`, `_`, `[` literally. Comparisons
-        follow the database collation (case-insensitive on a MIM SQL Server).
+        PREFIX drops trailing `*` and matches `%`, `_`, `[` and any other `*` literally;
+        equality compares every character literally. A value with a straight quote or
+        apostrophe is also searched in its typographic spelling (`connectors.spelling`;
+        one more statement). Comparisons follow the database collation
+        (case-insensitive on a MIM SQL Server).
         Raises `UnknownAttribute` for an ATTRIBUTE query naming no MV attribute.
         """
         value = query.value.rstrip("*") if query.kind is QueryKind.PREFIX else query.value
         if _matches_nothing(value) and query.kind is not QueryKind.ATTRIBUTE:
             return []  # the attribute of an ATTRIBUTE query is still checked below
+        found: dict[Any, Any] = {}
         with self._session(timeout) as s:
             schema = self._schema_for(s)
-            rows = self._find(s, schema, query, value)
+            for spelling in spellings(value):
+                for row in self._find(s, schema, query, spelling):
+                    found.setdefault(row.object_id, row)
+        rows = list(found.values())[: self.settings.max_hits]
         hits = [self._hit(schema, r) for r in rows]
         return sorted(hits, key=lambda h: (h.label.casefold(), h.ref.id))
 

@@ -1,7 +1,8 @@
 """An invented estate for `python -m bot demo`: 50 people in an offline AD and a metaverse.
 
 The directory is ldap3's own MOCK_SYNC strategy with the AD 2012 R2 schema, so
-the real AD connector, its filters and escaping run unchanged; the MIM Sync
+the real AD connector, its filters and escaping run unchanged (`_DemoDirectory`
+corrects the two places where the mock answers unlike a directory); the MIM Sync
 database is an SQLite file of the sample estate (`demo/sample_sync.py`), read by
 the real metaverse connector. Everyone is made up; names include accents,
 apostrophes and brackets on purpose.
@@ -15,6 +16,9 @@ from typing import Any
 
 import ldap3
 import sqlalchemy as sa
+from ldap3.operation.search import MATCH_SUBSTRING, FilterNode, filter_to_string
+from ldap3.strategy.mockSync import MockSyncStrategy
+from ldap3.utils.conv import escape_filter_chars, ldap_escape_to_bytes
 
 from bot.config import AppConfig, parse_config
 from connectors.ad import AdConnector, AdSettings
@@ -80,6 +84,107 @@ def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
         )
 
 
+# AD's ANR attribute set, as far as the demo's entries hold it (`name` is their cn).
+_ANR_ATTRIBUTES = (
+    "displayName",
+    "givenName",
+    "sn",
+    "sAMAccountName",
+    "cn",
+    "proxyAddresses",
+    "physicalDeliveryOfficeName",
+)
+
+
+class _DemoDirectory(MockSyncStrategy):
+    """ldap3's MOCK_SYNC, answering like a directory where the mock does not.
+
+    1. Escaped values in substring filters. The mock re-reads each request from the
+       filter text that ldap3's `filter_to_string` rebuilds from the encoded request;
+       that function escapes equality values but writes substring values raw, so the
+       prefix `a@b)(cn=` (sent as `(displayName=a@b\\29\\28cn=*)`, correctly escaped)
+       came back as `(displayName=a@b)(cn=*)`: an injected `(cn=*)` that listed
+       everyone. Here the text is rebuilt with every value escaped (`_filter_text`),
+       and the substring matcher, which compares the still-escaped text, gets the
+       values unescaped.
+    2. Ambiguous Name Resolution: `(anr=...)` is expanded as AD and Samba expand it.
+    """
+
+    _filter = ""
+
+    def mock_search(self, request_message: Any, controls: Any) -> Any:
+        self._filter = _filter_text(request_message["filter"])
+        return super().mock_search(request_message, controls)
+
+    def _execute_search(self, request: dict[str, Any]) -> Any:
+        return super()._execute_search({**request, "filter": self._filter})
+
+    def evaluate_filter_node(self, node: FilterNode, candidates: list[str]) -> Any:
+        if node.tag == MATCH_SUBSTRING and not getattr(node, "unescaped", False):
+            a = node.assertion
+            for part in ("initial", "final"):
+                if a.get(part):
+                    a[part] = _unescape(a[part])
+            if a.get("any"):
+                a["any"] = [_unescape(x) for x in a["any"]]
+            node.unescaped = True
+        return super().evaluate_filter_node(node, candidates)
+
+
+def _unescape(value: str) -> str:
+    return ldap_escape_to_bytes(value).decode("utf-8", "replace")
+
+
+def _text(value: Any) -> str:
+    """An encoded assertion value as filter text, escaped (RFC 4515)."""
+    return escape_filter_chars(bytes(value).decode("utf-8", "replace"))
+
+
+def _filter_text(f: Any) -> str:
+    """An encoded search filter as text, every value escaped (ldap3's `filter_to_string`
+    leaves substring values raw)."""
+    kind = f.getName()
+    if kind in ("and", "or"):
+        return f"({'&' if kind == 'and' else '|'}{''.join(_filter_text(x) for x in f[kind])})"
+    if kind == "notFilter":
+        return f"(!{_filter_text(f['notFilter']['innerNotFilter'])})"
+    if kind == "substringFilter":
+        sub = f["substringFilter"]
+        initial, middle, final = "", [], ""
+        for piece in sub["substrings"]:
+            name = piece.getName()
+            if name == "initial":
+                initial = _text(piece[name])
+            elif name == "any":
+                middle.append(_text(piece[name]))
+            else:
+                final = _text(piece[name])
+        return f"({sub['type']}={initial}*{''.join(m + '*' for m in middle)}{final})"
+    if kind == "equalityMatch" and str(f[kind]["attributeDesc"]).lower() == "anr":
+        return _anr(_text(f[kind]["assertionValue"]))
+    return filter_to_string(f)
+
+
+def _anr(value: str) -> str:
+    """`(anr=value)` as AD rewrites it: a prefix match on each ANR attribute (an exact
+    match if the value starts with "="), and, for a value with a space, "given surname"
+    and "surname given" split at its first space."""
+    exact = len(value) > 1 and value.startswith("=")
+    value = value[1:] if exact else value
+    if not value:
+        return "(!(objectClass=*))"
+
+    def leaf(attribute: str, text: str) -> str:
+        return f"({attribute}={text})" if exact else f"({attribute}={text}*)"
+
+    clauses = [leaf(a, value) for a in _ANR_ATTRIBUTES]
+    first, space, rest = value.partition(" ")
+    if space and first and rest:
+        clauses.append(f"(&{leaf('givenName', first)}{leaf('sn', rest)})")
+        clauses.append(f"(&{leaf('sn', first)}{leaf('givenName', rest)})")
+    return f"(|{''.join(clauses)})"
+
+
 def _without_controls(search: Callable[..., Any]) -> Callable[..., Any]:
     """ldap3's mock cannot decode request controls such as show-deleted; it keeps no
     deleted objects either, so dropping the controls changes no demo answer."""
@@ -110,6 +215,9 @@ class DemoEstate:
             client_strategy=ldap3.MOCK_SYNC,
             raise_exceptions=True,
         )
+        # The strategy's class, not the connection, is what ldap3 lets us correct: the
+        # connection calls its strategy's methods, which look them up on the class.
+        conn.strategy.__class__ = _DemoDirectory
         conn.bind()
         conn.search = _without_controls(conn.search)  # type: ignore[method-assign]
         return conn
@@ -173,11 +281,13 @@ def demo_config(workdir: Path) -> AppConfig:
         "audit": {
             "url": f"sqlite:///{workdir / 'mimbot-demo.db'}",
             "subject_key": "${DEMO_SUBJECT_KEY}",
+            "chain_key": "${DEMO_CHAIN_KEY}",
         },
     }
     environ = {
         "DEMO_BOT_TOKEN": "xoxb-demo",
         "DEMO_SIGNING_SECRET": "demo",
         "DEMO_SUBJECT_KEY": "demo-subject-key-0123456789",
+        "DEMO_CHAIN_KEY": "demo-chain-key-0123456789abcdef0123456789",
     }
     return parse_config(raw, environ=environ, source="demo")

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from bot.commands import FindCommand, parse
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Denied, NotSupported, Unreachable
@@ -20,12 +21,18 @@ USERS = [
     TestUser("ft-slash", "Back", "Sl\\ash", "7005"),
     TestUser("ft-paren", "Par)(en", "Thesis", "7006"),
 ] + [TestUser(f"ft-bulk{i:02d}", "Bulk", f"Person {i:02d}", str(7100 + i)) for i in range(30)]
+# Namesakes (in two OUs: a CN is unique only within its container), an account name that
+# prefixes another, and a name the directory holds with a typographic apostrophe.
+SMITHS = [TestUser("ft-smith", "Johnathan", "Smithfield", "7201")]
+SMITHS_SALES = [TestUser("ft-smith2", "Johnathan", "Smithfield", "7202")]
+TYPOGRAPHIC = [TestUser("ft-oneill", "Siobh\u00e1n", "O\u2019Neill-Star*", "7203")]
 
 
 @pytest.fixture(scope="module")
 def settings(samba):
     conn = samba.admin()
-    seed_users(conn, samba.base_dn, USERS, ou="FindTests")
+    seed_users(conn, samba.base_dn, USERS + SMITHS + TYPOGRAPHIC, ou="FindTests")
+    seed_users(conn, samba.base_dn, SMITHS_SALES, ou="FindTestsSales")
     conn.unbind()
     return AdSettings(
         url=samba.uri,
@@ -71,6 +78,61 @@ def accounts(hits):
 def test_finds_by_each_kind_of_term(ad, kind, value, expected):
     query = Query(kind, value, attribute="mail" if kind is QueryKind.ATTRIBUTE else None)
     assert accounts(ad.search(query, timeout=2)) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # A surname, a given name, "given surname" and "surname given": the directory's own
+        # Ambiguous Name Resolution (anr==, exact) finds both namesakes.
+        ("find user Smithfield", ["ft-smith", "ft-smith2"]),
+        ("find user Johnathan", ["ft-smith", "ft-smith2"]),
+        ("find user Johnathan Smithfield", ["ft-smith", "ft-smith2"]),
+        ("find user Smithfield Johnathan", ["ft-smith", "ft-smith2"]),
+        ("find user SMITHFIELD", ["ft-smith", "ft-smith2"]),
+        # Exact, never a prefix: an account name that begins another finds only itself.
+        ("find user ft-smith", ["ft-smith"]),
+        ("find user Smithfiel", []),
+        ("find user Johnathan Smith", []),
+        # An apostrophe as phones type it finds the straight one the directory holds ...
+        ("find user Se\u00e1n O\u2019Brien (Ops)", ["ft-obrien"]),
+        ('find user "O\u2019Brien (Ops)"', ["ft-obrien"]),
+        # ... and a straight one finds the typographic one a directory may hold.
+        ("find user Siobh\u00e1n O'Neill-Star*", ["ft-oneill"]),  # prefix
+        ("find user O'Neill-Star* Siobh\u00e1n", ["ft-oneill"]),  # literal *, surname first
+        ("find user Siobh\u00e1n O\u2019Neill-Star*", ["ft-oneill"]),
+        ("find user Siobha\u0301n O'Neill-Star\\2a", []),  # decomposed, NFC; \2a is no star
+        # A * that is not at the end is a literal character; a trailing one is a prefix.
+        ("find user Al* Star", ["ft-star"]),
+        ("find user Al*", ["ft-star"]),
+        ("find user Al* S*", ["ft-star"]),
+        ("find user Al*Star", []),
+        ("find user Par)(en", ["ft-paren"]),  # given name alone, brackets and all
+        ("find user Par)(en Thes*", ["ft-paren"]),
+    ],
+)
+def test_typed_terms_find_what_a_person_means(ad, typed, expected):
+    """The parser's normalisation and the connector's filter together, on the real DC."""
+    cmd = parse(typed)
+    assert isinstance(cmd, FindCommand)
+    assert accounts(ad.search(cmd.query, timeout=2)) == expected
+
+
+def test_samba_resolves_ambiguous_names(samba):
+    """The DC itself expands (anr=...): exact with "=", a prefix without."""
+    conn = samba.admin()
+    try:
+        for ldap_filter, expected in [
+            ("(anr==Smithfield)", 2),
+            ("(anr==Smithfiel)", 0),
+            ("(anr=Smithfiel)", 2),
+            ("(anr==Johnathan Smithfield)", 2),
+        ]:
+            conn.search(samba.base_dn, ldap_filter, attributes=["sAMAccountName"])
+            found = [e for e in conn.response if e.get("type") == "searchResEntry"]
+            assert len(found) == expected, ldap_filter
+    finally:
+        conn.unbind()
 
 
 def test_mail_alias_in_proxy_addresses_is_found(samba, ad):

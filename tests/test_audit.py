@@ -2,10 +2,12 @@ import itertools
 import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from bot.audit import AuditLog, SubjectKeyer
+from bot.audit import EDITED, MISSING, AuditLog, SubjectKeyer
 from bot.database import create_engine, migrate
+from tests.support.keys import CHAIN_KEY
 
 
 def write_some(audit: AuditLog, n: int = 5) -> None:
@@ -21,7 +23,7 @@ def write_some(audit: AuditLog, n: int = 5) -> None:
 
 
 def test_events_chain_and_verify(engine):
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     write_some(audit)
     report = audit.verify()
     assert (report.ok, report.events) == (True, 5)
@@ -31,47 +33,51 @@ def test_events_chain_and_verify(engine):
 
 
 def test_an_edited_event_is_detected(engine):
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     write_some(audit)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_events SET actor = 'UEVIL' WHERE seq = 3"))
     report = audit.verify()
     assert not report.ok
     assert report.first_bad_seq == 3
-    assert report.problem == "content does not match its hash"
+    assert report.problem == EDITED
+    assert len(report.problems) == 1  # the next event still links to the stored hash
 
 
 def test_an_edited_event_with_recomputed_hash_breaks_the_next_link(engine):
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     write_some(audit)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_events SET hash = :h WHERE seq = 2"), {"h": "f" * 64})
     report = audit.verify()
     assert not report.ok
     assert report.first_bad_seq == 2
+    assert [p.seq for p in report.problems] == [2]  # event 3's broken link is its consequence
 
 
 def test_a_deleted_event_is_detected(engine):
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     write_some(audit)
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM audit_events WHERE seq = 2"))
     report = audit.verify()
-    assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, "event missing")
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, MISSING)
+    assert len(report.problems) == 1
 
 
 def test_deleting_the_newest_event_is_detected(engine):
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     write_some(audit)
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM audit_events WHERE seq = 5"))
     report = audit.verify()
     assert not report.ok
-    assert "head mismatch" in report.problem
+    assert report.first_bad_seq == 5
+    assert report.problem == "missing: the head is at event 5"
 
 
 def test_concurrent_writers_never_fork_the_chain(engine):
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     errors = []
 
     def writer():
@@ -88,6 +94,11 @@ def test_concurrent_writers_never_fork_the_chain(engine):
     assert errors == []
     report = audit.verify()
     assert (report.ok, report.events) == (True, 40)
+
+
+def test_the_chain_needs_a_long_key(engine):
+    with pytest.raises(ValueError, match="at least 32"):
+        AuditLog(engine, chain_key="short")
 
 
 def test_subject_key_is_keyed_and_normalised():

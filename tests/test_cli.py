@@ -28,20 +28,24 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
     path.write_text(f"""
 slack: {{bot_token: "${{T}}", signing_secret: "${{S}}"}}
 roles: {{viewer: {{users: [UVIEW]}}}}
-audit: {{url: "sqlite:///{tmp_path / "audit.db"}", subject_key: "${{K}}"}}
+audit: {{url: "sqlite:///{tmp_path / "audit.db"}", subject_key: "${{K}}", chain_key: "${{C}}"}}
 {extra}
 """)
     return path
 
 
-ENV = {"T": "xoxb-t", "S": "s", "K": "cli-subject-key-0123456789"}
+ENV = {
+    "T": "xoxb-t",
+    "S": "s",
+    "K": "cli-subject-key-0123456789",
+    "C": "cli-chain-key-0123456789abcdef0123456789",
+}
 
 
 def test_demo_script_runs_commands_as_different_callers(tmp_path):
     script = tmp_path / "script.txt"
     script.write_text(
-        "find user sobrien\nfind Zo*\nas UDEMONOBODY find user sobrien\n"
-        "find user *)(objectClass=*\nhelp\n"
+        "find user sobrien\nfind Zo*\nas UDEMONOBODY find user sobrien\nfind user x*\nhelp\n"
     )
     result = run("demo", "--script", str(script))
     assert result.returncode == 0, result.stderr
@@ -50,7 +54,7 @@ def test_demo_script_runs_commands_as_different_callers(tmp_path):
     assert "Seán O'Brien (sobrien) · Active Directory" in out
     assert "Zoë Ångström" in out
     assert "needs the viewer role" in out
-    assert "Only one trailing * is allowed." in out
+    assert "A prefix needs at least 2 characters." in out
     assert "audit chain: OK, 3 event(s)" in out  # two searches and one refusal
 
 
@@ -101,14 +105,17 @@ def test_audit_verify_reports_ok_then_the_first_broken_event(tmp_path):
     run("--config", str(config), "check", env=ENV)
     run("--config", str(config), "check", env=ENV)
     ok = run("--config", str(config), "audit", "verify", env=ENV)
-    assert ok.returncode == 0 and ok.stdout.strip() == "OK: 2 event(s), chain intact"
+    assert ok.returncode == 0 and ok.stdout.splitlines()[0] == "OK: 2 event(s), chain intact"
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'audit.db'}")
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_events SET outcome = 'tampered' WHERE seq = 1"))
     engine.dispose()
     broken = run("--config", str(config), "audit", "verify", env=ENV)
     assert broken.returncode == 1
-    assert broken.stdout.strip() == "BROKEN at event 1: content does not match its hash"
+    assert broken.stdout.splitlines()[0] == (
+        "BROKEN at event 1: content does not match its hash (edited, or written without "
+        "the chain key)"
+    )
 
 
 @pytest.mark.samba
@@ -148,6 +155,7 @@ def test_audit_subject_lists_who_searched_for_or_was_shown_a_person(tmp_path):
     from bot.search import SearchService
     from connectors.base import IdKind, Query, QueryKind
     from connectors.memory import MemoryConnector, Person
+    from tests.support.keys import CHAIN_KEY
 
     config = write_config(tmp_path)
     engine = create_engine(f"sqlite:///{tmp_path / 'audit.db'}")
@@ -160,7 +168,7 @@ def test_audit_subject_lists_who_searched_for_or_was_shown_a_person(tmp_path):
     ]
     search = SearchService(
         [MemoryConnector("ad", "AD", people)],
-        audit=AuditLog(engine),
+        audit=AuditLog(engine, chain_key=CHAIN_KEY),
         keyer=SubjectKeyer(ENV["K"]),
     )
     viewer = Actor("UVIEW", frozenset({Role.VIEWER}))
@@ -186,4 +194,22 @@ def test_a_missing_script_is_one_clear_line_not_a_traceback(tmp_path):
     assert (
         result.stderr.strip()
         == f"cannot read the script {tmp_path / 'nope.txt'}: FileNotFoundError"
+    )
+
+
+def test_config_may_come_before_or_after_the_sub_command(tmp_path):
+    config = write_config(tmp_path)
+    before = run("--config", str(config), "audit", "verify", env=ENV)
+    after = run("audit", "verify", "--config", str(config), env=ENV)
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert before.stdout.splitlines()[0] == after.stdout.splitlines()[0]
+
+
+def test_a_short_subject_key_stops_start_up_with_one_line(tmp_path):
+    config = write_config(tmp_path)
+    result = run("check", "--config", str(config), env={**ENV, "K": "too-short"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"configuration error: {config}: audit.subject_key: "
+        "String should have at least 16 characters"
     )

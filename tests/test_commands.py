@@ -1,8 +1,10 @@
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.commands import FindCommand, HelpCommand, RequestCommand, parse
+from bot.commands import DeleteCommand, FindCommand, HelpCommand, RequestCommand, parse, parse_term
 from bot.errors import UsageError
 from connectors.base import QueryKind
 
@@ -21,6 +23,14 @@ from connectors.base import QueryKind
         ("find user <mailto:j@x.example|j@x.example>", QueryKind.MAIL_OR_UPN, "j@x.example"),
         ("find user Smith &amp; Co", QueryKind.NAME, "Smith & Co"),
         ("find user x)(objectClass=*", QueryKind.PREFIX, "x)(objectClass="),
+        # A * that is not at the end is a literal character; a trailing one asks for a prefix.
+        ("find user Al* Star", QueryKind.NAME, "Al* Star"),
+        ("find user j*doe", QueryKind.NAME, "j*doe"),
+        ("find user *Smith", QueryKind.NAME, "*Smith"),
+        ("find user Al* S*", QueryKind.PREFIX, "Al* S"),
+        ("find user Jan**", QueryKind.PREFIX, "Jan"),
+        ("find user *)(objectClass=*", QueryKind.PREFIX, "*)(objectClass="),
+        ("find user a*@b", QueryKind.MAIL_OR_UPN, "a*@b"),
     ],
 )
 def test_term_kind_is_detected(text, kind, value):
@@ -47,8 +57,8 @@ def test_help(text):
         ("find user", "What should I look for?"),
         ("find user a*", "A prefix needs at least 2 characters."),
         ("find user *", "A prefix needs at least 2 characters."),
-        ("find user j*doe", "A * is allowed only at the end"),
-        ("find user *)(objectClass=*", "Only one trailing *"),
+        ("find user **", "A prefix needs at least 2 characters."),
+        ("find user x**", "A prefix needs at least 2 characters."),
         ("find dep artment=x", "That is not an attribute name"),
         ("find mail=j*", "Wildcards work with find user <prefix>* only."),
         ("find user " + "x" * 300, "longer than 256"),
@@ -64,6 +74,81 @@ def test_bad_input_gets_a_short_usage_error(text, message):
         parse(text)
     assert message in info.value.user_message()
     assert len(info.value.user_message()) < 200
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("find user Se\u00e1n O\u2019Brien", "Se\u00e1n O'Brien"),  # as phones type it
+        ("find user Sea\u0301n O'Brien", "Se\u00e1n O'Brien"),  # decomposed: NFC
+        ("find user \u2018O\u2019Brien\u2019", "O'Brien"),  # quoted, apostrophe inside
+        ("find user O\u2018Brien", "O'Brien"),
+        ("find user O\u201bBrien", "O'Brien"),
+        ("find user O\u2032Brien", "O'Brien"),
+        ("find user \u201eJane Doe\u201c", "Jane Doe"),  # German quotes
+        ("find user \u201c Jane Doe \u201d", "Jane Doe"),
+        ("find user \u00a0 jdoe \u3000", "jdoe"),  # no-break and ideographic spaces
+        ("find user John \u201cJack\u201d Smith", 'John "Jack" Smith'),
+        ('find user "Se\u00e1n O\u2019Brien"', "Se\u00e1n O'Brien"),
+    ],
+)
+def test_terms_are_normalised(text, value):
+    cmd = parse(text)
+    assert isinstance(cmd, FindCommand)
+    assert cmd.query.value == value
+
+
+def test_attribute_values_are_normalised_too():
+    cmd = parse("find department=Children\u2019s Services")
+    assert (cmd.query.attribute, cmd.query.value) == ("department", "Children's Services")
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "reason"),
+    [
+        ("delete \u201eJohn Smith\u201c left", "John Smith", "left"),
+        ("delete \u201cJohn Smith\u201d left", "John Smith", "left"),
+        ("delete John Smith left", "John", "Smith left"),  # the refusal says so (subjects)
+        ("delete s\u2019obrien left", "s'obrien", "left"),
+    ],
+)
+def test_delete_takes_the_quoted_name_or_the_first_word(text, value, reason):
+    cmd = parse(text)
+    assert isinstance(cmd, DeleteCommand)
+    assert (cmd.query.kind, cmd.query.value, cmd.reason) == (QueryKind.NAME, value, reason)
+
+
+FOLDED = "\u2019\u2018\u201b\u201a\u2032\u201c\u201d\u201e\u201f\u2033"
+# Terms made of name-like pieces and the characters the parser must treat with care.
+QUOTES = "'\"`"
+PIECES = st.sampled_from(
+    [
+        *("Se\u00e1n", "Sea\u0301n", "O", "Brien", "Smith", "a", "7", "@", "*", "(", ")"),
+        *(" ", "\u00a0", "\\", *QUOTES, *FOLDED),
+    ]
+)
+
+
+@given(st.lists(PIECES, min_size=1, max_size=12).map("".join))
+def test_a_parsed_term_is_normalised_and_a_star_is_literal_unless_it_ends_the_term(term):
+    try:
+        query = parse_term(term, usage="u")
+    except UsageError:
+        return
+    v = query.value
+    assert v == unicodedata.normalize("NFC", v)
+    assert not set(v) & set(FOLDED)
+    # Surrounding whitespace goes; a prefix keeps a space before its * ("Jan *": not Janet).
+    assert v == (v.lstrip() if query.kind is QueryKind.PREFIX else v.strip())
+    assert not v.endswith("*")  # a trailing * never reaches a connector as a character
+    if unicodedata.normalize("NFC", term).strip().endswith("*"):
+        assert query.kind is QueryKind.PREFIX
+    if query.kind is QueryKind.PREFIX:
+        assert "*" in term
+    # Parsing what the query stands for gives the same query again (unless the value is
+    # itself quoted: parsing it again takes those quotes off).
+    if not (len(v) >= 2 and v[0] == v[-1] and v[0] in QUOTES):
+        assert parse_term(v + "*" if query.kind is QueryKind.PREFIX else v, usage="u") == query
 
 
 @given(st.text(max_size=400))

@@ -5,13 +5,19 @@ import pytest
 from bot.config import load_config, parse_config
 from bot.errors import ConfigError
 
-ENV = {"BOT": "xoxb-1", "SIGN": "s3cret", "KEY": "subject-key-0123456789", "ADPW": "pw"}
+ENV = {
+    "BOT": "xoxb-1",
+    "SIGN": "s3cret",
+    "KEY": "subject-key-0123456789",
+    "CHAIN": "chain-key-0123456789abcdef0123456789",
+    "ADPW": "pw",
+}
 
 
 def minimal() -> dict:
     return {
         "slack": {"bot_token": "${BOT}", "signing_secret": "${SIGN}"},
-        "audit": {"subject_key": "${KEY}"},
+        "audit": {"subject_key": "${KEY}", "chain_key": "${CHAIN}"},
     }
 
 
@@ -127,6 +133,7 @@ def test_shipped_example_app_yaml_is_valid():
         "SLACK_SIGNING_SECRET": "s",
         "SLACK_APP_TOKEN": "xapp",
         "MIMBOT_SUBJECT_KEY": "k" * 32,
+        "MIMBOT_CHAIN_KEY": "c" * 32,
         "AD_PASSWORD": "pw",
         "MIMSYNC_PASSWORD": "pw",
     }
@@ -181,3 +188,33 @@ def test_deadline_and_extension_stay_within_gdprs_three_months():
     raw = minimal()
     raw["policy"] = {"deadline_months": 2, "extension_months": 2}
     assert "exceeds GDPR's three months" in error_of(raw)
+
+
+@pytest.mark.parametrize(
+    ("audit", "message"),
+    [
+        ({"subject_key": "short"}, "audit.subject_key: String should have at least 16 characters"),
+        ({"url": "postgresql://::bad::url["}, "audit.url: not a database URL (ValueError)"),
+        ({"url": "no-scheme-at-all"}, "audit.url: not a database URL"),
+        ({"timeout_seconds": 0}, "audit.timeout_seconds: Input should be greater than 0"),
+    ],
+)
+def test_an_unusable_audit_setting_is_one_line_naming_the_key(audit, message):
+    raw = minimal()
+    raw["audit"] = {**raw["audit"], **{k: v for k, v in audit.items() if k != "subject_key"}}
+    environ = {**ENV, "KEY": audit["subject_key"]} if "subject_key" in audit else ENV
+    text = error_of(raw, environ)
+    assert message in text and "\n" not in text
+    assert "bad::url" not in text  # the URL itself (a host, a user) stays out of the message
+
+
+def test_an_unparsable_sync_database_url_is_named():
+    raw = minimal()
+    raw["connectors"] = {"mimsync": {"url": "mssql+pyodbc://host:port-not-a-number/db"}}
+    assert "connectors.mimsync.url: not a database URL" in error_of(raw)
+
+
+def test_http_serving_limits_are_checked():
+    raw = minimal()
+    raw["slack"]["http"] = {"max_body_bytes": 10}
+    assert "slack.http.max_body_bytes" in error_of(raw)

@@ -17,8 +17,8 @@ from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
-from bot.errors import AlreadyDecided, NotAllowed, NotFound, RequestStateError
-from bot.events import Event, ResidualChecked, StepDone, StepStarted
+from bot.errors import AlreadyDecided, AlreadyOpen, NotAllowed, NotFound, RequestStateError
+from bot.events import Event, ResidualChecked, ResidualOutcome, StepDone, StepStarted
 from bot.render import events as render_events
 from bot.render import requests as render_requests
 from bot.requests import Request, Status, Step, StepState, add_calendar_month
@@ -30,6 +30,7 @@ from bot.subjects import AmbiguousSubject, SystemsUnavailable
 from connectors.base import DeletePlan, IdKind, PlanAction, Query, QueryKind, ResidualCopy
 from connectors.errors import ConnectorError, Unreachable
 from connectors.memory import MemoryConnector, Person
+from tests.support.keys import CHAIN_KEY
 
 REQUESTER = Actor("UREQ", frozenset({Role.REQUESTER}))
 APPROVER = Actor("UAPP", frozenset({Role.APPROVER}))
@@ -43,6 +44,18 @@ def jane(pid: str = "1") -> Person:
         pid,
         {IdKind.ACCOUNT: "jdoe", IdKind.DISPLAY_NAME: "Jane Doe", IdKind.MAIL: "jane@example.test"},
     )
+
+
+def someone(n: int) -> Person:
+    """Another person, account p<n>: requests about different people are independent."""
+    return Person(
+        f"p{n}",
+        {IdKind.ACCOUNT: f"p{n}", IdKind.DISPLAY_NAME: f"Person {n}", IdKind.MAIL: f"p{n}@x.test"},
+    )
+
+
+def query(n: int) -> Query:
+    return Query(QueryKind.NAME, f"p{n}")
 
 
 @dataclass
@@ -106,7 +119,7 @@ class World:
 
 def make_world(engine, *connectors: MemoryConnector, approvals: int = 1) -> World:
     clock = Clock()
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     keyer = SubjectKeyer("test-subject-key-0123456789")
     store = RequestStore(engine, clock=clock, audit=audit)
     notifier = Recorder()
@@ -143,9 +156,21 @@ def test_request_is_planned_recorded_and_posted(engine):
     assert [s.system for s in request.steps] == ["hr", "ad"]  # source of authority first
     assert request.subject.display_name == "Jane Doe"
     assert (request.channel, request.message_ts) == ("CAPPROVALS", "1700000000.000100")
-    assert w.erasure.request(JDOE, actor=REQUESTER, reason=None).id == "REQ-2026-0002"
     actions = [e.action for e in w.audit.events()]
     assert actions[:3] == ["delete", "request_created", "notify"]
+
+
+def test_a_second_open_request_for_the_same_person_is_refused_with_the_open_ones_id(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    first = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    by_mail = Query(QueryKind.MAIL_OR_UPN, "jane@example.test")  # the same person, found again
+    with pytest.raises(AlreadyOpen, match=first.id) as refused:
+        w.erasure.request(by_mail, actor=APPROVER2, reason=None)
+    assert refused.value.request_id == first.id
+    assert w.store.ids() == [first.id]
+    # Once it ends (here withdrawn), a new request for the person may be made.
+    w.erasure.cancel(first.id, actor=REQUESTER, note="asked twice")
+    assert w.erasure.request(JDOE, actor=REQUESTER, reason=None).id == "REQ-2026-0002"
 
 
 def test_warnings_become_manual_steps_first(engine):
@@ -562,9 +587,9 @@ def test_one_failed_redraw_does_not_stop_the_other_expiries(engine):
                 raise ConnectionError("slack.com unreachable")
             super().request_updated(request)
 
-    w = world_with(engine, FirstRedrawFails(), MemoryConnector("ad", "AD", [jane()]))
+    w = world_with(engine, FirstRedrawFails(), MemoryConnector("ad", "AD", [jane(), someone(2)]))
     first = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    second = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    second = w.erasure.request(query(2), actor=REQUESTER, reason=None)
     w.clock.now += timedelta(hours=73)
     assert sorted(w.erasure.expire_stale()) == sorted([first.id, second.id])
     assert w.notifier.of("request_updated") == ["failed", "expired"]
@@ -608,19 +633,41 @@ def test_a_connector_crash_fails_the_step_without_escaping(engine):
 
 def test_request_ids_stay_unique_under_concurrency(engine):
     store = RequestStore(engine)
-    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    w = make_world(engine, MemoryConnector("ad", "AD", [someone(n) for n in range(6)]))
     ids: list[str] = []
 
-    def create():
-        ids.append(w.erasure.request(JDOE, actor=REQUESTER, reason=None).id)
+    def create(n: int) -> None:
+        ids.append(w.erasure.request(query(n), actor=REQUESTER, reason=None).id)
 
-    threads = [threading.Thread(target=create) for _ in range(6)]
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(set(ids)) == 6
     assert len(store.ids()) == 6
+
+
+def test_concurrent_requests_for_one_person_create_exactly_one(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    created: list[str] = []
+    refused: list[str] = []
+    barrier = threading.Barrier(5)
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            created.append(w.erasure.request(JDOE, actor=REQUESTER, reason=None).id)
+        except AlreadyOpen as exc:
+            refused.append(exc.request_id)
+
+    threads = [threading.Thread(target=create) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(created) == 1
+    assert refused == created * 4
 
 
 def test_calendar_month():
@@ -830,7 +877,7 @@ def test_a_requester_may_withdraw_only_their_own_undecided_request(engine):
 
 
 def test_a_due_date_is_extended_once_by_an_approver_before_it_passes(engine):
-    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane(), someone(2)]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     assert request.due_at == datetime(2026, 2, 28, 10, 0, tzinfo=UTC)  # 31 Jan + 1 month
     with pytest.raises(NotAllowed):
@@ -843,7 +890,7 @@ def test_a_due_date_is_extended_once_by_an_approver_before_it_passes(engine):
     (event,) = [e for e in w.audit.events(request_id=request.id) if e.action == "extended"]
     assert event.detail == {"months": 2, "note_length": len("records in three archives")}
 
-    late = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    late = w.erasure.request(query(2), actor=REQUESTER, reason=None)
     w.clock.now += timedelta(days=40)
     with pytest.raises(RequestStateError, match="past its due date"):
         w.erasure.extend(late.id, actor=APPROVER, note="too late")
@@ -913,7 +960,7 @@ def test_a_residual_check_is_held_by_one_checker_at_a_time(engine):
     w.clock.now += timedelta(minutes=11)  # checker A stalled past its lease
     b = w.store.residuals.claim("checker-b", timedelta(minutes=10))
     assert b == a
-    gone = ResidualChecked(actor="system", system="ad", attempt=1, outcome="gone")
+    gone = ResidualChecked(actor="system", system="ad", attempt=1, outcome=ResidualOutcome.GONE)
     assert not w.store.residuals.done(a, "checker-a", gone)  # A lost it: no double report
     assert w.store.residuals.done(b, "checker-b", gone)
     assert w.store.residuals.of(request.id) == []

@@ -12,6 +12,7 @@ import pytest
 
 from bot.frontends.slack_app import REJECT_CALLBACK
 from bot.render.requests import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
+from bot.witness import parse_checkpoint
 from connectors.base import IdKind, Query, QueryKind
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
@@ -159,6 +160,13 @@ def test_happy_path_erases_verifies_and_notifies(bot, stub):
     notice = posted(stub, "CNOTIFY")
     assert notice and f"Erasure {request_id} completed" in notice[0]["text"]
     assert "Erin" not in json.dumps(notice)  # no personal data in the notification channel
+    # The completion is witnessed: the audit chain's head, signed, outside the database.
+    deadline = time.monotonic() + 5
+    while not (marks := [p["text"] for p in posted(stub, "CNOTIFY") if "checkpoint" in p["text"]]):
+        assert time.monotonic() < deadline, "no audit checkpoint was posted"
+        time.sleep(0.05)
+    token = marks[-1].rsplit("--checkpoint ", 1)[1].split()[0]
+    assert bot.services.audit.verify(checkpoints=[parse_checkpoint(token)]).ok
     dm = posted(stub, "DUREQ")
     assert dm and f"Erasure {request_id} completed" in dm[0]["text"]
     thread_posts = [r.body for r in stub.calls("chat.postMessage") if r.body.get("thread_ts")]

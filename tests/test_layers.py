@@ -110,11 +110,17 @@ def string_literals(path: Path) -> list[tuple[int, str]]:
             skip.add(id(body[0].value))  # a docstring
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "compile":
             skip.update(id(a) for a in node.args)  # re.compile(...)
-    return [
+    found = [
         (node.lineno, node.value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
     ]
+    # An f-string as a whole: f"*{role}*" is markup though no piece of it is.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else "x" for v in node.values)
+            found.append((node.lineno, text))
+    return found
 
 
 def test_only_the_render_layer_writes_slack_markup() -> None:
@@ -137,6 +143,12 @@ def test_the_markup_check_sees_markup() -> None:
         assert MARKUP.search(sample), sample
     for plain in ("REQ-2026-0001", "user@example.test", "10:30", "a*"):
         assert not MARKUP.search(plain), plain
+
+
+def test_the_markup_check_sees_markup_around_placeholders(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text('role = "x"\ntext = f"needs the *{role}* role, try `{role}`"\n')
+    texts = [t for _, t in string_literals(tmp_path / "m.py")]
+    assert any(MARKUP.search(t) for t in texts)
 
 
 def test_packages_declare_what_they_export() -> None:

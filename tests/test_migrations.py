@@ -139,3 +139,28 @@ def test_rows_written_before_typed_state_are_carried_over(empty_engine):
 
 def _param(conn: sa.Connection) -> str:
     return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def test_0004_finishes_after_a_run_that_broke_off(empty_engine):
+    # SQLite commits each DDL statement at once: a run killed half-way leaves some done.
+    migrate(empty_engine, "0003")
+    with empty_engine.begin() as conn:
+        insert = (
+            "INSERT INTO requests (id, kind, status, version, requester, received_at, due_at, "
+            "expires_at, subject_keys, subject, plan, approvals_needed, updated_at) "
+            "VALUES (%s)"
+        )
+        values = [
+            "REQ-2026-0001", "erasure", "completed", 5, "UREQ", "2026-01-01 10:00:00",
+            "2026-02-01 10:00:00", "2026-01-04 10:00:00", '["key1"]', None, '["x"]', 1,
+            "2026-01-01 10:00:00",
+        ]  # fmt: skip
+        conn.exec_driver_sql(insert % ", ".join(_param(conn) for _ in values), tuple(values))
+        conn.exec_driver_sql("ALTER TABLE request_steps ADD COLUMN announced_at TIMESTAMP")
+        conn.exec_driver_sql("ALTER TABLE requests ADD COLUMN subject_keys_json TEXT")
+    migrate(empty_engine)
+    request = RequestStore(empty_engine).get("REQ-2026-0001")
+    assert (request.subject_keys, request.subject) == (("key1",), None)
+    with empty_engine.connect() as conn:
+        # A scrubbed subject is SQL NULL, not the JSON text 'null'.
+        assert conn.exec_driver_sql("SELECT count(*) FROM requests WHERE subject IS NULL").scalar()

@@ -13,6 +13,7 @@ from bot.search import SearchService
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Denied, TimedOut, Unreachable
 from connectors.memory import MemoryConnector, Person
+from tests.support.keys import CHAIN_KEY
 
 ACTOR = Actor("UVIEW", frozenset({Role.VIEWER}))
 JANE = Person(
@@ -24,7 +25,7 @@ JANE = Person(
 def audit(tmp_path: Path):
     engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
     migrate(engine)
-    yield AuditLog(engine)
+    yield AuditLog(engine, chain_key=CHAIN_KEY)
     engine.dispose()
 
 

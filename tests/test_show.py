@@ -18,6 +18,7 @@ from bot.subjects import AmbiguousSubject, SystemsUnavailable
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Unreachable
 from connectors.memory import MemoryConnector, Person
+from tests.support.keys import CHAIN_KEY
 
 VIEWER = Actor("UVIEW", frozenset({Role.VIEWER}))
 
@@ -31,7 +32,7 @@ def jane(pid: str, **attrs: str) -> Person:
 
 
 def service(engine, *connectors):
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     search = SearchService(list(connectors), audit=audit, keyer=SubjectKeyer("k" * 20))
     return ShowService(search=search, connectors={c.name: c for c in connectors}, audit=audit)
 
@@ -165,7 +166,7 @@ def test_a_system_that_hangs_while_reading_is_timed_out_and_the_others_answer(en
             return super().read(ref, timeout=timeout)
 
     hr, ad = Hangs("hr", "HR", [jane("e1")]), MemoryConnector("ad", "AD", [jane("g1")])
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
     search = SearchService([hr, ad], audit=audit, keyer=SubjectKeyer("k" * 20))
     svc = ShowService(search=search, connectors={"hr": hr, "ad": ad}, audit=audit, timeout=0.3)
     t0 = time.monotonic()

@@ -26,9 +26,15 @@ def test_socket_mode_payload_is_dispatched_and_answered_privately(tmp_path):
             "api_url": stub.api_url,
         },
         "roles": {"viewer": {"users": ["UVIEW"]}},
-        "audit": {"url": f"sqlite:///{tmp_path / 'a.db'}", "subject_key": "${KEY}"},
+        "audit": {
+            "url": f"sqlite:///{tmp_path / 'a.db'}",
+            "subject_key": "${KEY}",
+            "chain_key": "${CK}",
+        },
     }
-    config = parse_config(raw, environ={"BOT": "xoxb-s", "APP": "xapp-s", "KEY": "k" * 20})
+    config = parse_config(
+        raw, environ={"BOT": "xoxb-s", "APP": "xapp-s", "KEY": "k" * 20, "CK": "c" * 32}
+    )
     client = slack_client(config)
     ad = MemoryConnector(
         "ad", "AD", [Person("1", {IdKind.ACCOUNT: "jdoe", IdKind.DISPLAY_NAME: "Jane Doe"})]

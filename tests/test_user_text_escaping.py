@@ -31,12 +31,14 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from bot.events import Cancelled
 from bot.frontends.slack_app import REJECT_CALLBACK
 from bot.render.requests import ACTION_APPROVE, ACTION_REJECT
+from bot.requests import OPEN as OPEN_STATUSES
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
 from tests.support.slack_texts import (
@@ -116,8 +118,13 @@ def bot(tmp_path_factory, stub, ad):
 
 
 @pytest.fixture
-def window(bot, stub) -> Window:
-    return Window(stub)
+def window(bot, stub) -> Iterator[Window]:
+    yield Window(stub)
+    # One open erasure per person: close what the test left open, so the next test
+    # can ask again for the same subject (the store's own move, not a Slack command).
+    for request_id in bot.services.requests.ids(statuses=OPEN_STATUSES, limit=500):
+        event = Cancelled(actor="UTEST", request_id=request_id, note="test over", was="")
+        bot.services.requests.decisions.cancel(request_id, OPEN_STATUSES, event)
 
 
 # -- helpers ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import AppConfig, load_config
 from bot.errors import ConfigError
+from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.audit import AuditLog
@@ -23,29 +25,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="app.yaml path")
     parser.add_argument("-v", "--verbose", action="store_true")
+    # The same options after the sub-command: `audit verify --config X` as well.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="app.yaml path")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("serve", help="run the Slack app (HTTP or Socket Mode, per app.yaml)")
-    console = sub.add_parser("console", help="run /mim commands in a terminal")
+    add = functools.partial(sub.add_parser, parents=[common])
+    add("serve", help="run the Slack app (HTTP or Socket Mode, per app.yaml)")
+    console = add("console", help="run /mim commands in a terminal")
     console.add_argument("--as", dest="user", required=True, help="the caller's Slack user id")
     console.add_argument("--script", type=Path, help="commands from a file, one a line")
-    demo = sub.add_parser("demo", help="the console on an embedded demo estate; no setup")
+    demo = add("demo", help="the console on an embedded demo estate; no setup")
     demo.add_argument("--as", dest="user", default=None, help="the caller (default: demo admin)")
     demo.add_argument("--script", type=Path, help="commands from a file, one a line")
-    sub.add_parser(
+    add(
         "worker",
         help="run approved requests only (no Slack listener); resumes unfinished work at start",
     )
-    sub.add_parser("check", help="test each configured connector")
-    audit = sub.add_parser("audit", help="audit store tools")
+    add("check", help="test each configured connector")
+    audit = add("audit", help="audit store tools")
     audit.add_argument("action", choices=["verify", "subject"])
     audit.add_argument(
         "identifier", nargs="?", help="subject: an account, mail, UPN or employee ID"
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    audit.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="SEQ:HASH",
+        help="verify: a checkpoint copied from the notifications channel (repeatable)",
     )
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:  # a process of its own (not a host, nor a test)
+        configure_logging(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         if args.cmd == "demo":
             return _demo(args)
@@ -72,7 +83,12 @@ def _serve(config: AppConfig, args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.INFO)
     app, services = create_app(config)
     # Resume what a previous process left unfinished, then keep expiring and re-checking.
-    Worker(services.runner, services.erasure, every=config.runner.poll_seconds).start()
+    Worker(
+        services.runner,
+        services.erasure,
+        every=config.runner.poll_seconds,
+        chores=[services.once.forget_old, services.checkpoints.tick],
+    ).start()
     if config.slack.mode == "socket":
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -81,7 +97,12 @@ def _serve(config: AppConfig, args: argparse.Namespace) -> int:
     from bot.frontends.http_server import SlackHttpServer
 
     server = SlackHttpServer(
-        app, host=config.slack.host, port=config.slack.port, path=config.slack.path
+        app,
+        host=config.slack.host,
+        port=config.slack.port,
+        path=config.slack.path,
+        http=config.slack.http,
+        ready=services.readiness,
     )
     logging.getLogger("bot").info("listening on %s", server.url)
     server.serve_forever()
@@ -92,21 +113,27 @@ def _worker(config: AppConfig, args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from bot.frontends.slack_app import slack_client
+    from bot.frontends.slack_app import slack_client, slack_witnesses
     from bot.frontends.slack_notifier import SlackNotifier
     from bot.frontends.worker import Worker
     from bot.services import build_services
 
     logging.getLogger().setLevel(logging.INFO)
+    client = slack_client(config)
     notifier = SlackNotifier(
-        slack_client(config),
+        client,
         approvals_channel=config.slack.approvals_channel,
         notifications_channel=config.slack.notifications_channel,
     )
-    services = build_services(config, notifier=notifier)
+    services = build_services(config, notifier=notifier, witnesses=slack_witnesses(client, config))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    worker = Worker(services.runner, services.erasure, every=config.runner.poll_seconds).start()
+    worker = Worker(
+        services.runner,
+        services.erasure,
+        every=config.runner.poll_seconds,
+        chores=[services.once.forget_old, services.checkpoints.tick],
+    ).start()
     logging.getLogger("bot").info("worker %s running", services.runner.owner)
     try:
         stop.wait()
@@ -203,22 +230,51 @@ def _check(config: AppConfig, args: argparse.Namespace) -> int:
 
 
 def _audit(config: AppConfig, args: argparse.Namespace) -> int:
-    from bot.audit import AuditLog
+    from bot.audit import AuditLog, Checkpoint
     from bot.database import create_engine, migrate
+    from bot.witness import FileWitness, parse_checkpoint
 
-    engine = create_engine(config.audit.url)
+    checkpoints: list[Checkpoint] = []
+    torn: list[str] = []
+    try:
+        checkpoints += [parse_checkpoint(text) for text in args.checkpoint or ()]
+    except ValueError as exc:
+        print(f"audit verify: --checkpoint: {exc}", file=sys.stderr)
+        return 2
+    if config.audit.witness_file is not None:
+        witness = FileWitness(config.audit.witness_file)
+        found, bad = witness.read()
+        checkpoints += found
+        torn = [f"BROKEN checkpoint: {witness.name} line {n} is not a checkpoint" for n in bad]
+    engine = create_engine(config.audit.url, timeout=None)  # a long read is fine here
     try:
         migrate(engine)
+        audit = AuditLog(engine, chain_key=config.audit.chain_key)
         if args.action == "subject":
-            return _audit_subject(AuditLog(engine), config, args.identifier)
-        report = AuditLog(engine).verify()
+            return _audit_subject(audit, config, args.identifier)
+        report = audit.verify(checkpoints)
     finally:
         engine.dispose()
-    if report.ok:
+    lines = [p.line() for p in report.problems] + torn
+    for line in lines:
+        print(line)
+    if not lines:
         print(f"OK: {report.events} event(s), chain intact")
-        return 0
-    print(f"BROKEN at event {report.first_bad_seq}: {report.problem}")
-    return 1
+    if report.keyed_from > 1:
+        print(f"events 1..{report.keyed_from - 1} were hashed before the chain was keyed")
+    cp = report.checkpoint
+    if cp is None:
+        print(
+            "no checkpoint to check against: give --checkpoint SEQ:HASH from the "
+            "notifications channel, or set audit.witness_file"
+        )
+    else:
+        when = f" of {cp.at:%Y-%m-%d %H:%M} UTC" if cp.at else ""
+        print(
+            f"checked against {report.checkpoints} checkpoint(s), the newest at event "
+            f"{cp.seq}{when} ({cp.source})"
+        )
+    return 1 if lines else 0
 
 
 def _audit_subject(audit: AuditLog, config: AppConfig, identifier: str | None) -> int:

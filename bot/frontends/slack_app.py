@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement
@@ -22,6 +23,7 @@ from bot.config import AppConfig
 from bot.errors import UsageError
 from bot.frontends.dispatch import run_command
 from bot.frontends.slack_notifier import SlackNotifier
+from bot.frontends.slack_witness import SlackWitness
 from bot.render.reply import Reply, Responder
 from bot.render.requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
 from bot.services import Services, build_services
@@ -40,6 +42,12 @@ def slack_client(config: AppConfig) -> WebClient:
     client = WebClient(**kwargs)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
     return client
+
+
+def slack_witnesses(client: WebClient, config: AppConfig) -> list[SlackWitness]:
+    """The notifications channel witnesses the audit chain (checkpoints), if there is one."""
+    channel = config.slack.notifications_channel
+    return [SlackWitness(client, channel)] if channel else []
 
 
 def usergroup_lookup(client: WebClient):  # type: ignore[no-untyped-def]
@@ -62,60 +70,68 @@ def create_app(
             approvals_channel=config.slack.approvals_channel,
             notifications_channel=config.slack.notifications_channel,
         ),
+        witnesses=slack_witnesses(client, config),
         background=True,
     )
+    token = client.token or ""
     app = App(
-        client=client,
+        # The app's own client carries no token: with `authorize`, Bolt's authorization
+        # needs no auth.test call, so the ack path does no IO at all (not even once).
+        client=WebClient(base_url=client.base_url),
+        authorize=lambda **_: AuthorizeResult(enterprise_id=None, team_id=None,
+                                              bot_token=token),
         signing_secret=config.slack.signing_secret or "",
-        token_verification_enabled=False,  # no auth.test at start: start-up must not need Slack
         request_verification_enabled=config.slack.mode == "http",
-        # Slow connectors hold a listener thread each; Bolt's default of 5 starves acks.
+        # Ack first, in the request's thread, then answer from a listener thread: an
+        # ack never waits for a listener thread held by a slow connector or store.
+        process_before_response=True,
         listener_executor=ThreadPoolExecutor(
             max_workers=config.slack.listener_threads, thread_name_prefix="listener"
         ),
-    )
+    )  # fmt: skip
+    once = services.once
 
-    @app.command("/mim")
-    def mim(ack: Any, command: dict[str, Any], respond: Any) -> None:
-        ack()  # first, always: Slack gives up after 3 s
-        run_command(
-            command.get("text") or "",
-            user_id=command["user_id"],
-            services=services,
-            respond=_ephemeral(respond),
-        )
+    def ack_now(ack: Any) -> None:
+        ack()  # no IO here: Slack gives up after 3 s
+
+    def on_command(body: dict[str, Any], command: dict[str, Any], respond: Any) -> None:
+        if once(body):
+            run_command(command.get("text") or "", user_id=command["user_id"],
+                        services=services, respond=_ephemeral(respond))  # fmt: skip
+
+    app.command("/mim")(ack=ack_now, lazy=[on_command])
 
     # Buttons become the same typed commands as the console's, through the same
     # dispatcher: roles are checked again at click time, and everything is audited.
     def button(verb: str):  # type: ignore[no-untyped-def]
-        def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-            ack()
-            value = action.get("value", "").replace(":", " ")
-            run_command(
-                f"{verb} {value}",
-                user_id=body["user"]["id"],
-                services=services,
-                respond=_ephemeral(respond),
-            )
+        def on_click(body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+            if once(body):
+                value = action.get("value", "").replace(":", " ")
+                run_command(f"{verb} {value}", user_id=body["user"]["id"],
+                            services=services, respond=_ephemeral(respond))  # fmt: skip
 
         return on_click
 
-    app.action(ACTION_APPROVE)(button("approve"))
-    app.action(ACTION_DONE)(button("done"))
-    app.action(ACTION_RETRY)(button("retry"))
+    app.action(ACTION_APPROVE)(ack=ack_now, lazy=[button("approve")])
+    app.action(ACTION_DONE)(ack=ack_now, lazy=[button("done")])
+    app.action(ACTION_RETRY)(ack=ack_now, lazy=[button("retry")])
 
-    @app.action(ACTION_REJECT)
-    def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
-        ack()  # then open the modal at once: a trigger_id lives about 3 s
+    def open_reject_modal(body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
+        # At once: a trigger_id lives about 3 s.
         client.views_open(trigger_id=body["trigger_id"], view=reject_modal(action["value"]))
 
-    @app.view(REJECT_CALLBACK)
-    def on_reject_submit(ack: Any, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
-        note = (view["state"]["values"]["reason"]["reason"].get("value") or "").strip()
-        if not note:
+    app.action(ACTION_REJECT)(ack=ack_now, lazy=[open_reject_modal])
+
+    def check_reason(ack: Any, view: dict[str, Any]) -> None:
+        if _reason(view):
+            ack()
+        else:
             ack(response_action="errors", errors={"reason": "Please say why."})
+
+    def on_reject_submit(body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+        note = _reason(view)
+        if not note or not once(body):
             return
-        ack()
         user = body["user"]["id"]
 
         def tell(reply: Reply) -> None:  # a view submission has no response_url
@@ -131,11 +147,18 @@ def create_app(
             return
         run_command(cmd, user_id=user, services=services, respond=tell)
 
+    app.view(REJECT_CALLBACK)(ack=check_reason, lazy=[on_reject_submit])
+
     @app.error
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a listener: %s", error.__class__.__name__)
 
     return app, services
+
+
+def _reason(view: dict[str, Any]) -> str:
+    value = view.get("state", {}).get("values", {}).get("reason", {}).get("reason", {})
+    return (value.get("value") or "").strip()
 
 
 REJECT_CALLBACK = "mim_reject_modal"

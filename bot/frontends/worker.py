@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 from bot.erasure import ErasureService
 from bot.logs import log_failure
@@ -16,8 +17,16 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, runner: Runner, erasure: ErasureService, *, every: float) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        erasure: ErasureService,
+        *,
+        every: float,
+        chores: Sequence[Callable[[], object]] = (),
+    ) -> None:
         self.runner, self.erasure, self.every = runner, erasure, every
+        self.chores = tuple(chores)  # housekeeping (old Slack triggers, checkpoints)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mimbot-worker", daemon=True)
 
@@ -29,6 +38,8 @@ class Worker:
         self.erasure.expire_stale()
         self.runner.resume_all()
         self.erasure.reverify_residuals(owner=self.runner.owner)
+        for chore in self.chores:
+            chore()
 
     def stop(self) -> None:
         self._stop.set()

@@ -42,7 +42,7 @@ KIND_TEXT = {
     QueryKind.MAIL_OR_UPN: "mail or UPN",
     QueryKind.EMPLOYEE_ID: "employee ID",
     QueryKind.PREFIX: "prefix",
-    QueryKind.NAME: "account or display name",
+    QueryKind.NAME: "account, name or surname",
     QueryKind.ATTRIBUTE: "attribute",
 }
 ID_LABELS = {

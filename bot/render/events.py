@@ -14,6 +14,7 @@ from bot.events import (
     Extended,
     Rejected,
     ResidualChecked,
+    ResidualOutcome,
     RetryStarted,
     StepDone,
 )
@@ -61,14 +62,14 @@ def event_text(request: Request, event: Event) -> str:
                     "they are (`/mim find`), then raise a new request, or cancel this one."
                 )
             return text
-        case ResidualChecked(system=system, outcome="gone", at=at):
+        case ResidualChecked(system=system, outcome=ResidualOutcome.GONE, at=at):
             return (
                 f"Residual copies in {mrkdwn_escape(system)} are gone: checked {at:{_DAY}}, "
                 "after they expired."
             )
-        case ResidualChecked(system=system):
+        case ResidualChecked(system=system, outcome=ResidualOutcome.STILL_PRESENT):
             return (
                 f"Residual copies in {mrkdwn_escape(system)} are still there after their expiry "
                 "date; mimbot looks again every day. Ask the directory team."
             )
-    return f"{type(event).__name__} on {request.id}"
+    raise TypeError(f"{type(event).__name__} has no thread message")

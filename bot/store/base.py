@@ -67,7 +67,7 @@ class StoreContext:
                 status=to.value,
                 version=requests.c.version + 1,
                 updated_at=self.clock(),
-                **({"subject": None, "reason": None} if ends else {}),
+                **({"subject": None, "reason": None, "open_key": None} if ends else {}),
                 **values,
             )
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.events import ResidualChecked
+from bot.events import ResidualChecked, ResidualOutcome
 from bot.requests import ResidualCheck
 from bot.requests_schema import residual_checks
 from bot.store.base import StoreContext
@@ -62,7 +62,7 @@ class ResidualChecks:
         self, check: ResidualCheck, owner: str, due_at: datetime, event: ResidualChecked
     ) -> bool:
         """Look again at `due_at`; an attempt that reached the system counts."""
-        looked = event.outcome != "not_checked"
+        looked = event.outcome is not ResidualOutcome.NOT_CHECKED
         statement = (
             sa.update(residual_checks)
             .where(_same(check), _rc.lease_owner == owner)

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from bot.audit import AuditLog
+from bot.errors import AlreadyOpen
 from bot.events import RequestCreated
 from bot.requests import PlannedStep, Request, Status, Subject
 from bot.requests_schema import requests
@@ -47,8 +48,46 @@ class RequestStore:
         expires_at: datetime,
         event: RequestCreated,
     ) -> Request:
+        """Store a new request (audited); `AlreadyOpen` when one is open for the person."""
         now = self.clock()
         self._ids.ensure(now.year)
+        open_id = self.open_for(subject_keys)
+        if open_id:
+            raise AlreadyOpen(open_id)
+        try:
+            return self._insert(now, requester, reason, subject, subject_keys, steps,
+                                approvals_needed, due_at, expires_at, event)  # fmt: skip
+        except sa.exc.IntegrityError:
+            open_id = self.open_for(subject_keys)  # another replica created it meanwhile
+            if open_id:
+                raise AlreadyOpen(open_id) from None
+            raise
+
+    def open_for(self, subject_keys: Sequence[str]) -> str | None:
+        """The id of an open request about the person any of `subject_keys` names."""
+        wanted = set(subject_keys)
+        query = sa.select(requests.c.id, requests.c.subject_keys).where(
+            requests.c.open_key.is_not(None)
+        )
+        with self.engine.connect() as conn:
+            for request_id, keys in conn.execute(query):
+                if wanted & set(keys):
+                    return str(request_id)
+        return None
+
+    def _insert(
+        self,
+        now: datetime,
+        requester: str,
+        reason: str | None,
+        subject: Subject,
+        subject_keys: Sequence[str],
+        steps: Sequence[PlannedStep],
+        approvals_needed: int,
+        due_at: datetime,
+        expires_at: datetime,
+        event: RequestCreated,
+    ) -> Request:
         with self.engine.begin() as conn:
             request_id = self._ids.next(conn, now.year)
             conn.execute(
@@ -67,6 +106,7 @@ class RequestStore:
                     plan=[s.summary for s in steps],
                     approvals_needed=approvals_needed,
                     updated_at=now,
+                    open_key=subject_keys[0] if subject_keys else None,
                 )
             )
             insert_steps(conn, request_id, steps, first=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -84,3 +85,41 @@ def fresh_database(admin_url: str) -> str:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))  # name is generated, not user input
     engine.dispose()
     return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def frozen(url: str) -> Iterator[None]:
+    """The server behind `url` stopped dead (SIGSTOP on the postmaster and every backend),
+    as a hung host or a VM paused by its hypervisor; thawed on exit."""
+    port = sa.make_url(url).port
+    postmaster = next(
+        pid
+        for pid, cmd in _processes()
+        if cmd and Path(cmd[0]).name == "postgres" and f"-p {port}" in " ".join(cmd)
+    )
+    pids = [postmaster, *(pid for pid, _ in _processes() if _parent(pid) == postmaster)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _processes() -> Iterator[tuple[int, list[str]]]:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            yield int(entry.name), [p.decode(errors="replace") for p in raw.split(b"\0") if p]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])

@@ -18,7 +18,12 @@ from tests.support.slack_requests import SlackRequestFactory, post
 from tests.support.slack_stub import MockSlack
 
 SECRET = "e2e-signing-secret"
-ENV = {"BOT": "xoxb-e2e", "SIGN": SECRET, "KEY": "e2e-subject-key-0123456789"}
+ENV = {
+    "BOT": "xoxb-e2e",
+    "SIGN": SECRET,
+    "KEY": "e2e-subject-key-0123456789",
+    "CK": "e2e-chain-key-0123456789abcdef0123456789",
+}
 
 
 def bot_config(tmp_path: Path, stub: MockSlack, samba: SambaAd, **overrides: Any) -> dict:
@@ -43,7 +48,11 @@ def bot_config(tmp_path: Path, stub: MockSlack, samba: SambaAd, **overrides: Any
             "lease_seconds": 5,
             "poll_seconds": 0.5,
         },
-        "audit": {"url": f"sqlite:///{tmp_path / 'audit.db'}", "subject_key": "${KEY}"},
+        "audit": {
+            "url": f"sqlite:///{tmp_path / 'audit.db'}",
+            "subject_key": "${KEY}",
+            "chain_key": "${CK}",
+        },
         "connectors": {
             "ad": {
                 "url": samba.uri,

@@ -28,11 +28,13 @@ JSON_COLUMNS = (
     ("request_steps", "plan", True),
 )
 KEYS = {"requests": ("id",), "request_steps": ("request_id", "seq")}
+JSON = sa.JSON(none_as_null=True)  # None is SQL NULL (a scrubbed subject), not 'null'
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    op.add_column("request_steps", sa.Column("announced_at", sa.DateTime(timezone=True)))
+    if "announced_at" not in {c["name"] for c in sa.inspect(bind).get_columns("request_steps")}:
+        op.add_column("request_steps", sa.Column("announced_at", sa.DateTime(timezone=True)))
     steps = sa.table(
         "request_steps",
         sa.column("state", sa.String),
@@ -68,38 +70,46 @@ def upgrade() -> None:
 
 
 def _to_json(bind: Any, table: str, column: str, nullable: bool) -> None:
+    """Text column to JSON: a new column, filled, then renamed over the old one (the same
+    steps on SQLite, which cannot change a type in place, and PostgreSQL). SQLite commits
+    each DDL statement at once, so every step checks whether a broken run did it."""
+    columns = {c["name"]: c for c in sa.inspect(bind).get_columns(table)}
+    staged = f"{column}_json"
+    if staged in columns and column not in columns:  # broken off after the drop
+        op.alter_column(table, staged, new_column_name=column, existing_type=JSON)
+        return
+    if staged in columns:  # broken off while filling: start again
+        op.drop_column(table, staged)
+    elif isinstance(columns[column]["type"], sa.JSON):  # done by a broken-off run
+        return
     keys = KEYS[table]
     old = sa.table(table, sa.column(column, sa.Text), *(sa.column(k) for k in keys))
     rows = bind.execute(sa.select(old.c[column], *(old.c[k] for k in keys))).all()
-    # A new column, filled, then renamed over the old one: the same steps on SQLite (which
-    # cannot change a column's type in place) and PostgreSQL.
     # SQLite adds a NOT NULL column only with a default (every old row has a value).
     default = None if nullable else sa.text("'[]'")
-    op.add_column(
-        table, sa.Column(f"{column}_json", sa.JSON, nullable=nullable, server_default=default)
-    )
-    new = sa.table(table, sa.column(f"{column}_json", sa.JSON), *(sa.column(k) for k in keys))
+    op.add_column(table, sa.Column(staged, JSON, nullable=nullable, server_default=default))
+    new = sa.table(table, sa.column(staged, JSON), *(sa.column(k) for k in keys))
     for row in rows:
         text = row[0]
         value = _reshape(table, column, json.loads(text)) if text else None
         bind.execute(
             new.update()
             .where(*(new.c[k] == row[i + 1] for i, k in enumerate(keys)))
-            .values({f"{column}_json": value})
+            .values({staged: value})
         )
     op.drop_column(table, column)
-    op.alter_column(table, f"{column}_json", new_column_name=column, existing_type=sa.JSON)
+    op.alter_column(table, staged, new_column_name=column, existing_type=JSON)
     if default is not None and bind.dialect.name != "sqlite":
-        op.alter_column(table, column, server_default=None, existing_type=sa.JSON)
+        op.alter_column(table, column, server_default=None, existing_type=JSON)
 
 
 def _reshape(table: str, column: str, value: Any) -> Any:
     """Old hand-written shapes to the ones the models read."""
-    if column == "subject":
+    if column == "subject" and isinstance(value, dict):
         value["refs"] = [_ref(r) for r in value.get("refs", [])]
-    elif column == "plan" and table == "request_steps":
-        value["ref"] = _ref(value["ref"])
-    elif column == "result":
+    elif column == "plan" and table == "request_steps" and isinstance(value, dict):
+        value["ref"] = _ref(value.get("ref"))
+    elif column == "result" and isinstance(value, dict):
         value = {
             "systems": value.get("verification", {}),
             "residuals": value.get("residuals", []),

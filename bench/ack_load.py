@@ -1,0 +1,194 @@
+"""Acks under load: the bot's HTTP front end against a bare Bolt app that only acks.
+
+N signed slash commands are sent at once (N = 50, 200, 500 by default) to each of:
+  * the bot: `bot.frontends.http_server.SlackHttpServer` (waitress) with the real
+    Bolt app, `/mim find user <account>` over an in-memory directory, audited to
+    SQLite (or `--audit-url`), answered through the Slack Web API stub;
+  * the baseline: the same waitress settings serving a Bolt app whose /mim only acks.
+The load comes from a separate process (its own interpreter, so the client's threads
+do not share the servers' GIL). Printed: ack p50/p99, commands lost (not acked 200),
+and for the bot, answers per second until every response_url post arrived.
+Target (issue 8): ack p99 under 100 ms at 200 concurrent, at most 1.5x the bare app,
+no command lost. Run from the repository root:
+
+    .venv/bin/python -m bench.ack_load [--sizes 50,200,500] [--rounds 3]
+
+Setup stays outside the timed region; both apps run in the same run, alternately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.config import HttpConfig, parse_config
+from bot.frontends.http_server import SlackHttpServer
+from bot.frontends.slack_app import create_app, slack_client
+from bot.frontends.slack_notifier import SlackNotifier
+from bot.services import build_services
+from connectors.base import IdKind
+from connectors.memory import MemoryConnector, Person
+from tests.support.keys import CHAIN_KEY
+from tests.support.slack_requests import SlackRequestFactory, post
+from tests.support.slack_stub import MockSlack
+
+SECRET = "bench-signing-secret"
+TARGET_P99_MS = 100.0
+TARGET_RATIO = 1.5
+
+
+def load(url: str, stub_base: str, n: int, tag: str, out: Any) -> None:
+    """In a child process: N signed commands at once; (status, seconds) each."""
+    factory = SlackRequestFactory(SECRET)
+    bodies = [
+        factory.slash_command(
+            "/mim", f"find user p{i % 1000}", "UVIEW", "C0", f"{stub_base}/response_url/{tag}{i}"
+        )
+        for i in range(n)
+    ]
+    headers = [factory.headers(b) for b in bodies]
+
+    def one(i: int) -> tuple[int, float]:
+        try:
+            status, _, seconds = post(url, bodies[i], headers[i], timeout=30)
+        except OSError:
+            return 0, 30.0
+        return status, seconds
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        out.put(list(pool.map(one, range(n))))
+
+
+def run_load(url: str, stub: MockSlack, n: int, tag: str) -> list[tuple[int, float]]:
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=load, args=(url, stub.base_url, n, tag, queue))
+    child.start()
+    results = queue.get(timeout=300)
+    child.join()
+    return results
+
+
+def bare_app() -> App:
+    app = App(
+        client=WebClient(token="xoxb-bench"),
+        signing_secret=SECRET,
+        token_verification_enabled=False,
+        process_before_response=True,
+    )
+    app.command("/mim")(lambda ack: ack())
+    return app
+
+
+def bot_server(stub: MockSlack, audit_url: str, http: HttpConfig) -> tuple[SlackHttpServer, Any]:
+    env = {"BOT": "xoxb-bench", "SIGN": SECRET, "KEY": "bench-subject-key-0123456789",
+           "CHAIN": CHAIN_KEY}  # fmt: skip
+    config = parse_config(
+        {
+            "slack": {"bot_token": "${BOT}", "signing_secret": "${SIGN}", "api_url": stub.api_url},
+            "roles": {"viewer": {"users": ["UVIEW"]}},
+            "audit": {"url": audit_url, "subject_key": "${KEY}", "chain_key": "${CHAIN}"},
+        },
+        environ=env,
+    )
+    client = slack_client(config)
+    people = [
+        Person(f"g{i}", {IdKind.ACCOUNT: f"p{i}", IdKind.DISPLAY_NAME: f"Person {i}"})
+        for i in range(1000)
+    ]
+    services = build_services(
+        config,
+        connectors=[MemoryConnector("ad", "AD", people)],
+        notifier=SlackNotifier(client, approvals_channel=None, notifications_channel=None),
+        background=True,
+    )
+    app, _ = create_app(config, services=services, client=client)
+    server = SlackHttpServer(app, host="127.0.0.1", port=0, http=http).start()
+    return server, services
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="50,200,500")
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per size and app")
+    parser.add_argument("--audit-url", default=None, help="default: a temporary SQLite file")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    http = HttpConfig()
+    stub = MockSlack().start()
+    tmp = Path(tempfile.mkdtemp(prefix="mimbot-ackload-"))
+    bot, services = bot_server(stub, args.audit_url or f"sqlite:///{tmp / 'audit.db'}", http)
+    bare = SlackHttpServer(bare_app(), host="127.0.0.1", port=0, http=http).start()
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"load {os.getloadavg()[0]:.2f}; Python {sys.version.split()[0]}, "
+        f"slack-bolt {metadata.version('slack-bolt')}, waitress {metadata.version('waitress')}; "
+        f"server threads {http.threads}, backlog {http.backlog}"
+    )
+    run_load(bot.url, stub, 20, "warm")  # warm-up: imports, pools, first audit writes
+    run_load(bare.url, stub, 20, "warmbare")
+    print(f"{'N':>5} {'app':<6} {'ack p50':>9} {'ack p99':>9} {'lost':>5} {'answers/s':>10}")
+    verdicts = []
+    for n in sizes:
+        p99 = {}
+        for r in range(args.rounds):
+            for name, server in (("bot", bot), ("bare", bare)):
+                tag = f"{name}{n}r{r}x"
+                t0 = time.perf_counter()
+                results = run_load(server.url, stub, n, tag)
+                acks = [s for status, s in results if status == 200]
+                lost = n - len(acks)
+                rate = ""
+                if name == "bot":
+                    deadline = time.monotonic() + 120
+                    while time.monotonic() < deadline:
+                        got = sum(
+                            1
+                            for rec in stub.requests
+                            if rec.path.startswith(f"/response_url/{tag}")
+                        )
+                        if got >= len(acks):
+                            break
+                        time.sleep(0.02)
+                    rate = f"{got / (time.perf_counter() - t0):10.0f}"
+                p50_ms, p99_ms = pct(acks, 0.5) * 1000, pct(acks, 0.99) * 1000
+                p99.setdefault(name, []).append(p99_ms)
+                print(f"{n:>5} {name:<6} {p50_ms:7.1f}ms {p99_ms:7.1f}ms {lost:>5} {rate:>10}")
+        bot_p99, bare_p99 = statistics.median(p99["bot"]), statistics.median(p99["bare"])
+        verdicts.append((n, bot_p99, bare_p99))
+    print("\nmedian of the rounds' ack p99:")
+    for n, bot_p99, bare_p99 in verdicts:
+        ratio = bot_p99 / bare_p99 if bare_p99 else float("inf")
+        goal = (
+            f" (target: under {TARGET_P99_MS:.0f} ms and at most {TARGET_RATIO}x)"
+            if n == 200
+            else ""
+        )
+        print(f"  N={n}: bot {bot_p99:.1f} ms, bare {bare_p99:.1f} ms, ratio {ratio:.2f}x{goal}")
+    bot.stop()
+    bare.stop()
+    services.close()
+    stub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
