@@ -7,7 +7,7 @@ No globals: the Slack app, the console and the tests each build their own
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,8 +57,11 @@ class Services:
     readiness: Readiness  # GET /readyz
     checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
     jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
+    closers: list[Callable[[], object]] = field(default_factory=list)  # a front end's pools
 
     def close(self) -> None:
+        for closer in self.closers:
+            closer()
         if self.jobs is not None:
             self.jobs.shutdown(wait=True)
         self.search.close()

@@ -7,7 +7,6 @@ proxies point the Web API elsewhere with `slack.api_url`.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -17,14 +16,10 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement
 from slack_sdk.models.views import View
 
-from bot import render
-from bot.commands import form_command
 from bot.config import AppConfig
-from bot.errors import UsageError
-from bot.frontends.dispatch import run_command
+from bot.frontends.answering import Answering, answering_pool
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.frontends.slack_witness import SlackWitness
-from bot.render.reply import Reply, Responder
 from bot.render.requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
 from bot.services import Services, build_services
 
@@ -57,12 +52,9 @@ def usergroup_lookup(client: WebClient):  # type: ignore[no-untyped-def]
     return members
 
 
-def create_app(
-    config: AppConfig, *, services: Services | None = None, client: WebClient | None = None
-) -> tuple[App, Services]:
-    """Build the Bolt app and the services behind it (built from config unless given)."""
-    client = client or slack_client(config)
-    services = services or build_services(
+def services_for(config: AppConfig, client: WebClient) -> Services:
+    """The services of a Slack process: Slack's notifier, user groups and witness."""
+    return build_services(
         config,
         usergroup_members=usergroup_lookup(client),
         notifier=SlackNotifier(
@@ -73,6 +65,14 @@ def create_app(
         witnesses=slack_witnesses(client, config),
         background=True,
     )
+
+
+def create_app(
+    config: AppConfig, *, services: Services | None = None, client: WebClient | None = None
+) -> tuple[App, Services]:
+    """Build the Bolt app and the services behind it (built from config unless given)."""
+    client = client or slack_client(config)
+    services = services or services_for(config, client)
     token = client.token or ""
     app = App(
         # The app's own client carries no token: with `authorize`, Bolt's authorization
@@ -82,72 +82,46 @@ def create_app(
                                               bot_token=token),
         signing_secret=config.slack.signing_secret or "",
         request_verification_enabled=config.slack.mode == "http",
-        # Ack first, in the request's thread, then answer from a listener thread: an
-        # ack never waits for a listener thread held by a slow connector or store.
+        # Listeners run in the request's thread and only ack and hand over: an ack never
+        # waits for the work (bot/frontends/answering.py).
         process_before_response=True,
-        listener_executor=ThreadPoolExecutor(
-            max_workers=config.slack.listener_threads, thread_name_prefix="listener"
-        ),
     )  # fmt: skip
-    once = services.once
+    later, pool = answering_pool(config, Answering(services, client))
+    services.closers.append(lambda: pool.shutdown(wait=True, cancel_futures=True))
 
-    def ack_now(ack: Any) -> None:
+    @app.command("/mim")
+    def on_command(ack: Any, body: dict[str, Any]) -> None:
         ack()  # no IO here: Slack gives up after 3 s
-
-    def on_command(body: dict[str, Any], command: dict[str, Any], respond: Any) -> None:
-        if once(body):
-            run_command(command.get("text") or "", user_id=command["user_id"],
-                        services=services, respond=_ephemeral(respond))  # fmt: skip
-
-    app.command("/mim")(ack=ack_now, lazy=[on_command])
+        later("slash", body, body.get("text") or "", body.get("user_id", ""))
 
     # Buttons become the same typed commands as the console's, through the same
     # dispatcher: roles are checked again at click time, and everything is audited.
     def button(verb: str):  # type: ignore[no-untyped-def]
-        def on_click(body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-            if once(body):
-                value = action.get("value", "").replace(":", " ")
-                run_command(f"{verb} {value}", user_id=body["user"]["id"],
-                            services=services, respond=_ephemeral(respond))  # fmt: skip
+        def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            ack()
+            value = action.get("value", "").replace(":", " ")
+            later("slash", body, f"{verb} {value}", body.get("user", {}).get("id", ""))
 
         return on_click
 
-    app.action(ACTION_APPROVE)(ack=ack_now, lazy=[button("approve")])
-    app.action(ACTION_DONE)(ack=ack_now, lazy=[button("done")])
-    app.action(ACTION_RETRY)(ack=ack_now, lazy=[button("retry")])
+    app.action(ACTION_APPROVE)(button("approve"))
+    app.action(ACTION_DONE)(button("done"))
+    app.action(ACTION_RETRY)(button("retry"))
 
-    def open_reject_modal(body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
-        # At once: a trigger_id lives about 3 s.
-        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(action["value"]))
+    @app.action(ACTION_REJECT)
+    def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()  # then the modal at once: a trigger_id lives about 3 s
+        request_id = action.get("value", "")
+        later("reject_modal", body.get("trigger_id"), request_id, reject_modal(request_id))
 
-    app.action(ACTION_REJECT)(ack=ack_now, lazy=[open_reject_modal])
-
-    def check_reason(ack: Any, view: dict[str, Any]) -> None:
-        if _reason(view):
-            ack()
-        else:
-            ack(response_action="errors", errors={"reason": "Please say why."})
-
-    def on_reject_submit(body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+    @app.view(REJECT_CALLBACK)
+    def on_reject_submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         note = _reason(view)
-        if not note or not once(body):
+        if not note:
+            ack(response_action="errors", errors={"reason": "Please say why."})
             return
-        user = body["user"]["id"]
-
-        def tell(reply: Reply) -> None:  # a view submission has no response_url
-            dm = client.conversations_open(users=user)["channel"]["id"]
-            client.chat_postMessage(channel=dm, text=reply.text)
-
-        # The note is taken as typed: re-parsing it as command text would undo escaping
-        # the user never applied (a typed "&lt;!channel&gt;" would become a live ping).
-        try:
-            cmd = form_command("reject", view["private_metadata"], note)
-        except UsageError as exc:
-            tell(render.error(exc))
-            return
-        run_command(cmd, user_id=user, services=services, respond=tell)
-
-    app.view(REJECT_CALLBACK)(ack=check_reason, lazy=[on_reject_submit])
+        ack()
+        later("reject", body, view.get("private_metadata", ""), note)
 
     @app.error
     def on_error(error: Exception) -> None:
@@ -182,18 +156,3 @@ def reject_modal(request_id: str) -> dict[str, Any]:
         ],
     )
     return view.to_dict()  # to_dict() runs slack_sdk's validators
-
-
-def _ephemeral(respond: Any) -> Responder:
-    """Answers a slash command through its response_url, visible only to the caller."""
-
-    def send(reply: Reply) -> None:
-        # Never in_channel: everything a command answers may hold personal data.
-        respond(
-            text=reply.text,
-            blocks=list(reply.blocks),
-            response_type="ephemeral",
-            replace_original=False,
-        )
-
-    return send
