@@ -1,0 +1,849 @@
+"""A loopback WS-Management (WinRM) endpoint that pywinrm's real transport talks to.
+
+    with WsmanStub() as stub:
+        p = winrm.Protocol(endpoint=stub.endpoint, transport="ntlm", username="LAB\\mimbot", ...)
+
+HTTP (`endpoint`) and HTTPS (`https_endpoint`, self-signed cert in `ca_file`) on 127.0.0.1, both
+with Basic (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP
+connection, message encryption as Windows does it). Protocol notes:
+../../shared/reference/winrm-wsman.md. PowerShell is never run: each command must be
+`powershell -encodedcommand <b64>` whose UTF-16LE script follows the mimbot script contract:
+
+    # mimbot-script: <name>
+    $MimbotArgs = [Text.Encoding]::UTF8.GetString(
+        [Convert]::FromBase64String('<b64 json>')) | ConvertFrom-Json    (on one line)
+
+The stub calls `stub.handlers[name](args)` and prints one stdout line, the base64 of the UTF-8 JSON
+`{"ok": true, "data": result}`, exit code 0. A handler raising `PowerShellError` gives
+`{"ok": false, "error": {...}}`, exit code 1 and a CLIXML error record on stderr. Seen traffic:
+`actions` ("Create", "Command", "Receive", "Signal", "Delete", "Send"), `scripts` (`Run`), `seen`
+(`Seen`: action, auth, encrypted, tls), `errors` (stub-side trouble: contract breaks, handler
+crashes, over-long command lines). Faults: `stub.fail(name, kind, times=1)`, kinds in `KINDS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import spnego
+from spnego.exceptions import SpnegoError
+
+BASIC_USER = ("mimbot", "Secret-1")
+NTLM_USER = ("LAB\\mimbot", "Secret-1")
+KINDS = frozenset(
+    {"hang", "http500", "empty500", "auth", "two_documents", "not_json", "slow", "drop"}
+)
+OUTPUT_KINDS = frozenset({"hang", "two_documents", "not_json"})  # act on the command's output
+CMD_LINE_LIMIT = 8191  # cmd.exe: "The command line is too long." (WINRS_SKIP_CMD_SHELL=FALSE)
+PROCESS_LINE_LIMIT = 32767  # CreateProcess, when WINRS_SKIP_CMD_SHELL=TRUE
+TOO_LONG = 206  # ERROR_FILENAME_EXCED_RANGE; the fault's shape here is unverified
+
+NS = {
+    "s": "http://www.w3.org/2003/05/soap-envelope",
+    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "x": "http://schemas.xmlsoap.org/ws/2004/09/transfer",
+}
+SHELL_NS = NS["rsp"]
+ACTIONS = {
+    "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create": "Create",
+    "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete": "Delete",
+    f"{SHELL_NS}/Command": "Command",
+    f"{SHELL_NS}/Receive": "Receive",
+    f"{SHELL_NS}/Signal": "Signal",
+    f"{SHELL_NS}/Send": "Send",
+}
+FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+TIMED_OUT = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT: pywinrm -> WinRMOperationTimeoutError
+HTTP500_CODE = 2147500037  # E_FAIL, the WSManFault Code of an injected http500
+BOUNDARY = b"--Encrypted Boundary"
+SPNEGO_ENC = "application/HTTP-SPNEGO-session-encrypted"
+ENC_CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_ENC}";boundary="Encrypted Boundary"'
+HEADER_LINE = re.compile(r"\A# mimbot-script: (\S+)[ \t]*\r?$", re.M)
+ARGS_LINE = re.compile(
+    r"^\$MimbotArgs = \[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String"
+    r"\('([A-Za-z0-9+/=]*)'\)\) \| ConvertFrom-Json[ \t]*\r?$",
+    re.M,
+)
+ENCODED = re.compile(r"-(?:encodedcommand|enc|ec|e)\s+(\S+)", re.I)
+
+
+class PowerShellError(Exception):
+    """What a handler raises to make the script fail as a caught PowerShell error would."""
+
+    def __init__(self, type: str, message: str, category: str = "", fqid: str = ""):
+        super().__init__(message)
+        self.type, self.message, self.category, self.fqid = type, message, category, fqid
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str | None
+    args: Any
+    text: str
+
+
+@dataclass(frozen=True)
+class Seen:
+    action: str
+    auth: str  # "basic" | "ntlm"
+    encrypted: bool
+    tls: bool
+
+
+@dataclass
+class _Fault:
+    name: str | None
+    kind: str
+    at: str | None
+    left: int
+    seconds: float
+
+
+@dataclass
+class _Command:
+    name: str | None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    exit_code: int = 0
+    state: str = "Running"  # Running | Done | Terminated
+    hung: bool = False
+    sent_parts: int = 0
+    parts: int = 1
+
+
+@dataclass
+class _Conn:  # per TCP connection: NTLM is connection-bound
+    ntlm: Any = None
+    ntlm_ok: bool = False
+
+
+def ping(args: Any) -> dict:
+    return {"host": "MIM01", "ps_version": "5.1"}
+
+
+class WsmanStub:
+    """The stand-in. `start()`/`stop()` or use it as a context manager.
+
+    hang_wait: seconds a Receive on a hung command waits before the TimedOut fault (None: the
+    client's OperationTimeout, as Windows does). output_parts: how many Receives the output is
+    split over (Running ... Done). cmd_line_limit: cmd.exe's 8191 chars (WINRS_SKIP_CMD_SHELL
+    FALSE, pywinrm's default) or CreateProcess's 32767 (TRUE) apply; None lifts both.
+    """
+
+    def __init__(
+        self,
+        *,
+        hang_wait: float | None = None,
+        output_parts: int = 1,
+        cmd_line_limit: int | None = CMD_LINE_LIMIT,
+        encrypt_replies: bool = True,
+    ):
+        self.handlers: dict[str, Callable[[Any], Any]] = {"ping": ping}
+        self.hang_wait, self.output_parts = hang_wait, output_parts
+        self.cmd_line_limit, self.encrypt_replies = cmd_line_limit, encrypt_replies
+        self.actions: list[str] = []
+        self.scripts: list[Run] = []
+        self.seen: list[Seen] = []
+        self.errors: list[str] = []
+        self._shells: dict[str, dict[str, _Command]] = {}
+        self._faults: list[_Fault] = []
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._sockets: set[socket.socket] = set()
+        self._dir = Path(tempfile.mkdtemp(prefix="mimbot-wsman-"))
+        self.cert_file, self.key_file = _self_signed_cert(self._dir)
+        self.ca_file = str(self.cert_file)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(self.cert_file, self.key_file)
+        self._http = _Server(("127.0.0.1", 0), _handler_class(self), stub=self, tls=None)
+        self._https = _Server(("127.0.0.1", 0), _handler_class(self), stub=self, tls=tls)
+        self.endpoint = f"http://127.0.0.1:{self._http.server_address[1]}/wsman"
+        self.https_endpoint = f"https://127.0.0.1:{self._https.server_address[1]}/wsman"
+        self._threads = [
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+            for s in (self._http, self._https)
+        ]
+
+    # ---- lifecycle -------------------------------------------------------
+    def start(self) -> WsmanStub:
+        _ntlm_users.acquire()
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for s in (self._http, self._https):
+            s.shutdown()
+            s.server_close()
+        with self._lock:
+            for sock in list(self._sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        _ntlm_users.release()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> WsmanStub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- test helpers ----------------------------------------------------
+    def fail(
+        self,
+        name: str | None,
+        kind: str,
+        times: int = 1,
+        *,
+        at: str | None = None,
+        seconds: float = 3.0,
+    ) -> None:
+        """Inject `kind` for the next `times` matches.
+
+        name: a script name, or None for any. hang, two_documents and not_json strike the output
+        of the next `times` commands running that script. The HTTP kinds (http500, empty500, auth,
+        slow, drop) strike requests: with a name, that script's Receive (or `at="Command"`/
+        `"Signal"`); with None, the next requests of any action (or only `at`). slow sleeps
+        `seconds` and then answers normally. A hung command answers Receive with the TimedOut
+        fault until `release()` or a Signal.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(KINDS)}")
+        if name is not None and kind not in OUTPUT_KINDS:
+            at = at or "Receive"
+            if at not in ("Command", "Receive", "Signal"):
+                raise ValueError(f"a named fault cannot strike {at}: no script there")
+        with self._lock:
+            self._faults.append(_Fault(name, kind, at, times, seconds))
+
+    def release(self) -> None:
+        """Let every hung command finish on its next Receive."""
+        with self._lock:
+            for cmds in self._shells.values():
+                for cmd in cmds.values():
+                    cmd.hung = False
+
+    @property
+    def shells(self) -> dict[str, dict[str, str]]:
+        with self._lock:
+            return {
+                s: {c: cmd.state for c, cmd in cmds.items()} for s, cmds in self._shells.items()
+            }
+
+    # ---- internals -------------------------------------------------------
+    def _take_fault(self, action: str, name: str | None, *, output: bool) -> _Fault | None:
+        with self._lock:
+            for f in self._faults:
+                if (f.kind in OUTPUT_KINDS) != output or f.left <= 0:
+                    continue
+                if f.name is not None and f.name != name:
+                    continue
+                if not output and f.at is not None and f.at != action:
+                    continue
+                f.left -= 1
+                self._faults = [x for x in self._faults if x.left > 0]
+                return f
+        return None
+
+    def dispatch(
+        self, xml: bytes, *, seen: tuple[str, bool, bool] = ("basic", False, False)
+    ) -> tuple[int, bytes | None, _Fault | None]:
+        """One SOAP request -> (status, reply body, the HTTP-level fault to apply or None).
+
+        seen: (auth, encrypted, tls) of the request, recorded in `self.seen`.
+        """
+        root = ET.fromstring(xml)
+        head, body = root.find("s:Header", NS), root.find("s:Body", NS)
+        if head is None or body is None:
+            raise ValueError("not a SOAP 1.2 envelope")
+        action_uri = head.findtext("a:Action", "", NS).strip()
+        msg_id = head.findtext("a:MessageID", "", NS).strip()
+        action = ACTIONS.get(action_uri, action_uri)
+        shell_id = head.findtext("w:SelectorSet/w:Selector[@Name='ShellId']", "", NS).strip()
+        cmd_el = body.find(".//*[@CommandId]")
+        command_id = cmd_el.get("CommandId") if cmd_el is not None else ""
+        with self._lock:
+            self.actions.append(action)
+            self.seen.append(Seen(action, *seen))
+            shell = self._shells.get(shell_id)
+            cmd = shell.get(command_id) if shell is not None else None
+        name = cmd.name if cmd is not None else None
+        if action == "Command":
+            line = " ".join(t.strip() for t in body.itertext() if t.strip())
+            name = _script_name(line)
+        fault = self._take_fault(action, name, output=False)
+        if fault is not None and fault.kind == "http500":
+            text = f"The WS-Management service cannot process the request (stub: {action})."
+            return (
+                500,
+                _fault_envelope(msg_id, "s:Receiver", "w:InternalError", HTTP500_CODE, text),
+                None,
+            )
+        if fault is not None and fault.kind != "slow":
+            return 0, None, fault
+        if action == "Create":
+            sid = str(uuid.uuid4()).upper()
+            with self._lock:
+                self._shells[sid] = {}
+            return 200, _envelope(action_uri, msg_id, _CREATED.format(sid=sid)), fault
+        if shell is None:
+            return (
+                500,
+                _fault_envelope(
+                    msg_id,
+                    "s:Sender",
+                    "w:InvalidSelectors",
+                    2150858843,
+                    f"The shell {shell_id} was not found.",
+                ),
+                fault,
+            )
+        if action == "Command":
+            skip = head.findtext("w:OptionSet/w:Option[@Name='WINRS_SKIP_CMD_SHELL']", "", NS)
+            via_cmd = skip.strip().upper() != "TRUE"
+            limited = self.cmd_line_limit is not None
+            if not via_cmd and limited and len(line) > PROCESS_LINE_LIMIT:
+                self._error(f"command line of {len(line)} chars exceeds {PROCESS_LINE_LIMIT}")
+                text = "The filename or extension is too long."
+                reply = _fault_envelope(msg_id, "s:Receiver", "w:InternalError", TOO_LONG, text)
+                return 500, reply, fault
+            cid = str(uuid.uuid4()).upper()
+            cmd = self._run(
+                line, via_cmd=via_cmd, output_fault=self._take_fault(action, name, output=True)
+            )
+            with self._lock:
+                shell[cid] = cmd
+            return 200, _envelope(action_uri, msg_id, _COMMAND_ID.format(cid=cid)), fault
+        if action == "Receive" and cmd is not None:
+            status, reply = self._receive(cmd, command_id, action_uri, msg_id, head)
+            return status, reply, fault
+        if action == "Signal" and cmd is not None:
+            with self._lock:
+                cmd.state, cmd.hung = ("Done" if cmd.state == "Done" else "Terminated"), False
+            return 200, _envelope(action_uri, msg_id, "<rsp:SignalResponse/>"), fault
+        if action == "Send":
+            return 200, _envelope(action_uri, msg_id, "<rsp:SendResponse/>"), fault
+        if action == "Delete":
+            with self._lock:
+                self._shells.pop(shell_id, None)
+            return 200, _envelope(action_uri, msg_id, ""), fault
+        return (
+            500,
+            _fault_envelope(
+                msg_id,
+                "s:Sender",
+                "a:ActionNotSupported",
+                2150858771,
+                f"{action} is not supported by the stub.",
+            ),
+            fault,
+        )
+
+    def _run(self, line: str, *, via_cmd: bool, output_fault: _Fault | None) -> _Command:
+        cmd = _Command(name=None, parts=max(1, self.output_parts))
+        if via_cmd and self.cmd_line_limit is not None and len(line) > self.cmd_line_limit:
+            self._error(f"command line of {len(line)} chars exceeds {self.cmd_line_limit}")
+            cmd.stderr, cmd.exit_code = b"The command line is too long.\r\n", 1
+            return cmd
+        text = _script_text(line) or line
+        cmd.name, args, problem = _parse_script(text)
+        with self._lock:
+            self.scripts.append(Run(cmd.name, args, text))
+        try:
+            if problem is not None:
+                self._error(problem)
+                raise PowerShellError(
+                    "System.Management.Automation.ParseException",
+                    problem,
+                    "ParserError",
+                    "MimbotStubContract",
+                )
+            handler = self.handlers.get(cmd.name)
+            if handler is None:
+                raise _not_found(cmd.name)
+            out = {"ok": True, "data": handler(args)}
+        except PowerShellError as exc:
+            out = {
+                "ok": False,
+                "error": {
+                    "type": exc.type,
+                    "message": exc.message,
+                    "category": exc.category,
+                    "fqid": exc.fqid,
+                },
+            }
+            cmd.stderr, cmd.exit_code = _clixml_error(exc), 1
+        except Exception as exc:  # noqa: BLE001 -- a broken handler: show it to the test
+            self._error(f"handler {cmd.name!r} raised {exc!r}")
+            out = {
+                "ok": False,
+                "error": {
+                    "type": f"python.{type(exc).__name__}",
+                    "message": str(exc),
+                    "category": "",
+                    "fqid": "",
+                },
+            }
+            cmd.exit_code = 1
+        line_out = base64.b64encode(json.dumps(out, ensure_ascii=False).encode()) + b"\r\n"
+        kind = output_fault.kind if output_fault else None
+        cmd.stdout = {"two_documents": line_out * 2, "not_json": b"@{ok=True; data=}\r\n"}.get(
+            kind, line_out
+        )
+        cmd.hung = kind == "hang"
+        return cmd
+
+    def _receive(self, cmd: _Command, cid: str, uri: str, msg_id: str, head: ET.Element):
+        if cmd.hung:
+            wait = self.hang_wait
+            if wait is None:
+                wait = float(
+                    re.sub(r"[^0-9.]", "", head.findtext("w:OperationTimeout", "", NS)) or 20
+                )
+            deadline = time.monotonic() + wait
+            while cmd.hung and time.monotonic() < deadline and not self._stopping.wait(0.02):
+                pass
+            if cmd.hung:
+                return 500, _fault_envelope(
+                    msg_id,
+                    "s:Receiver",
+                    "w:TimedOut",
+                    TIMED_OUT,
+                    "The WS-Management service cannot complete the operation within the time "
+                    "specified in OperationTimeout.",
+                )
+        with self._lock:
+            k, n = cmd.sent_parts, cmd.parts
+            cmd.sent_parts += 1
+            size = -(-len(cmd.stdout) // n) if cmd.stdout else 0
+            chunk = cmd.stdout[k * size : (k + 1) * size] if k < n else b""
+            last = k >= n - 1 or cmd.state == "Terminated"
+            if last and cmd.state == "Running":
+                cmd.state = "Done"
+        streams = _stream("stdout", cid, chunk)
+        if last:
+            streams += _stream("stderr", cid, cmd.stderr)
+            streams += (
+                f'<rsp:Stream Name="stdout" CommandId="{cid}" End="true"/>'
+                f'<rsp:Stream Name="stderr" CommandId="{cid}" End="true"/>'
+            )
+            state = (
+                f'<rsp:CommandState CommandId="{cid}" State="{SHELL_NS}/CommandState/Done">'
+                f"<rsp:ExitCode>{cmd.exit_code}</rsp:ExitCode></rsp:CommandState>"
+            )
+        else:
+            state = f'<rsp:CommandState CommandId="{cid}" State="{SHELL_NS}/CommandState/Running"/>'
+        body = f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>"
+        return 200, _envelope(uri, msg_id, body)
+
+    def _error(self, text: str) -> None:
+        with self._lock:
+            self.errors.append(text)
+
+    def _sleep(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+
+# ---- HTTP ------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # socketserver's 5 refuses bursts of parallel connector calls
+    daemon_threads = True
+
+    def __init__(self, addr, handler, *, stub: WsmanStub, tls: ssl.SSLContext | None):
+        self.stub, self.tls = stub, tls
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:  # handshake later, in the connection's own thread
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # TLS refusals, clients gone mid-reply: the client side sees and reports them
+
+
+def _handler_class(stub: WsmanStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms delayed ACK
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def setup(self) -> None:
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.settimeout(5)
+                self.request.do_handshake()
+                self.request.settimeout(None)
+            super().setup()
+            self.conn = _Conn()
+            with stub._lock:
+                stub._sockets.add(self.request)
+
+        def finish(self) -> None:
+            with stub._lock:
+                stub._sockets.discard(self.request)
+            with contextlib.suppress(OSError):
+                super().finish()
+
+        def do_POST(self) -> None:
+            try:
+                self._post()
+            except OSError:  # the client gave up (read timeout) before we answered
+                self.close_connection = True
+
+        def _post(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            who = self._auth()
+            if who is None:
+                return
+            encrypted = self.headers.get("Content-Type", "").startswith("multipart/")
+            xml = raw
+            if encrypted:
+                try:
+                    xml = _decrypt(self.conn.ntlm, raw)
+                except (ValueError, IndexError, struct.error, SpnegoError) as exc:
+                    stub._error(f"cannot decrypt a request: {exc!r}")
+                    return self._reply(400, b"")
+            if not xml:  # pywinrm's encryption set-up POST
+                return self._reply(200, b"")
+            tls = isinstance(self.request, ssl.SSLSocket)
+            try:
+                status, body, fault = stub.dispatch(xml, seen=(who, encrypted, tls))
+            except (ET.ParseError, ValueError) as exc:
+                stub._error(f"bad request: {exc!r}")
+                return self._reply(400, b"")
+            kind = fault.kind if fault else None
+            if kind == "slow":
+                stub._sleep(fault.seconds)
+            elif kind == "drop":
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.request.shutdown(socket.SHUT_RDWR)
+                return None
+            elif kind == "auth":
+                self.conn = _Conn()
+                return self._reply(401, b"", [("WWW-Authenticate", 'Basic realm="WSMAN"')])
+            elif kind == "empty500":
+                return self._reply(500, b"")
+            seal = encrypted and stub.encrypt_replies and body
+            return self._reply(status, body or b"", seal=bool(seal))
+
+        def _auth(self) -> str | None:
+            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "basic":
+                with contextlib.suppress(ValueError):
+                    user, _, password = base64.b64decode(token).decode().partition(":")
+                    if (user, password) == BASIC_USER:
+                        return "basic"
+            elif scheme.lower() in ("negotiate", "ntlm"):
+                return self._ntlm_step(scheme, token)
+            elif self.conn.ntlm_ok:
+                return "ntlm"
+            self._reply(
+                401,
+                b"",
+                [("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", 'Basic realm="WSMAN"')],
+            )
+            return None
+
+        def _ntlm_step(self, scheme: str, token: str) -> str | None:
+            try:
+                raw = base64.b64decode(token)
+                if self.conn.ntlm is None or raw[8:12] == b"\x01\x00\x00\x00":  # NEGOTIATE
+                    self.conn = _Conn(
+                        ntlm=spnego.server(
+                            protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm
+                        )
+                    )
+                out = self.conn.ntlm.step(raw)
+            except (ValueError, SpnegoError):  # wrong password, unknown user, garbage
+                self.conn = _Conn()
+                self._reply(401, b"", [("WWW-Authenticate", scheme)])
+                return None
+            if not self.conn.ntlm.complete:
+                challenge = f"{scheme} {base64.b64encode(out or b'').decode()}"
+                self._reply(401, b"", [("WWW-Authenticate", challenge)])
+                return None
+            self.conn.ntlm_ok = True
+            return "ntlm"
+
+        def _reply(self, status: int, body: bytes, headers=(), *, seal: bool = False) -> None:
+            ctype = "application/soap+xml;charset=UTF-8"
+            if seal:
+                body, ctype = _encrypt(self.conn.ntlm, body), ENC_CONTENT_TYPE
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            if body:
+                self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+# ---- NTLM ------------------------------------------------------------------
+def _decrypt(ctx: Any, raw: bytes) -> bytes:
+    """multipart/encrypted (MS-WSMV 2.2.9.1.1) -> the plain SOAP envelope."""
+    if ctx is None:
+        raise ValueError("encrypted message on an unauthenticated connection")
+    marker = b"\tContent-Type: application/octet-stream\r\n"
+    payload = raw[raw.index(marker) + len(marker) : raw.rindex(BOUNDARY + b"--")]
+    sig_len = struct.unpack("<i", payload[:4])[0]
+    plain = ctx.unwrap(payload[4 : 4 + sig_len] + payload[4 + sig_len :]).data
+    length = re.search(rb"Length=(\d+)", raw)
+    if length is None or int(length.group(1)) != len(plain):
+        raise ValueError("encrypted length does not match OriginalContent")
+    return plain
+
+
+def _encrypt(ctx: Any, body: bytes) -> bytes:
+    wrapped = ctx.wrap(body).data  # NTLM: 16-byte signature, then the sealed bytes
+    return (
+        BOUNDARY + b"\r\n\tContent-Type: " + SPNEGO_ENC.encode() + b"\r\n"
+        b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
+        + str(len(body)).encode()
+        + b"\r\n"
+        + BOUNDARY
+        + b"\r\n"
+        b"\tContent-Type: application/octet-stream\r\n"
+        + struct.pack("<i", 16)
+        + wrapped[:16]
+        + wrapped[16:]
+        + BOUNDARY
+        + b"--\r\n"
+    )
+
+
+class _NtlmUsers:
+    """pyspnego's acceptor reads NTLM_USER_FILE from the environment at each handshake: set it
+    while any stub runs, restore it when the last one stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._prev: str | None = None
+        self._dir: Path | None = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._count == 0:
+                self._dir = Path(tempfile.mkdtemp(prefix="mimbot-ntlm-"))
+                domain, user = NTLM_USER[0].split("\\")
+                path = self._dir / "users"
+                path.write_text(f"{domain}:{user}:{NTLM_USER[1]}\n")
+                self._prev = os.environ.get("NTLM_USER_FILE")
+                os.environ["NTLM_USER_FILE"] = str(path)
+            self._count += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0:
+                if self._prev is None:
+                    os.environ.pop("NTLM_USER_FILE", None)
+                else:
+                    os.environ["NTLM_USER_FILE"] = self._prev
+                shutil.rmtree(self._dir, ignore_errors=True)
+
+
+_ntlm_users = _NtlmUsers()
+
+
+# ---- scripts and replies -----------------------------------------------------
+def _script_text(line: str) -> str | None:
+    match = ENCODED.search(line)
+    try:
+        return base64.b64decode(match.group(1)).decode("utf-16-le") if match else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _script_name(line: str) -> str | None:
+    text = _script_text(line)
+    match = HEADER_LINE.match(text) if text else None
+    return match.group(1) if match else None
+
+
+def _parse_script(text: str) -> tuple[str | None, Any, str | None]:
+    """-> (name, args, what breaks the contract or None)."""
+    header = HEADER_LINE.match(text)
+    name = header.group(1) if header else None
+    found = ARGS_LINE.findall(text)
+    if name is None:
+        return None, None, "script does not start with '# mimbot-script: <name>'"
+    if len(found) != 1:
+        return name, None, f"script {name} has {len(found)} $MimbotArgs lines, expected 1"
+    try:
+        return name, json.loads(base64.b64decode(found[0]).decode("utf-8")), None
+    except ValueError as exc:
+        return name, None, f"script {name}: $MimbotArgs is not base64 UTF-8 JSON ({exc})"
+
+
+def _not_found(name: str) -> PowerShellError:
+    return PowerShellError(
+        "System.Management.Automation.CommandNotFoundException",
+        f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, "
+        "or operable program. Check the spelling of the name, or if a path was included, "
+        "verify that the path is correct and try again.",
+        "ObjectNotFound",
+        "CommandNotFoundException",
+    )
+
+
+_PROGRESS = (
+    '<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject'
+    '</T><T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing'
+    " modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T>"
+    "<SR>-1</SR><SD> </SD></PR></MS></Obj>"
+)
+
+
+def _clixml_error(exc: PowerShellError) -> bytes:
+    """stderr as powershell.exe writes an error record under WinRM (winrm-wsman.md §7)."""
+    lines = [
+        *exc.message.splitlines(),
+        f"    + CategoryInfo          : {exc.category}: (:) [], {exc.type.rsplit('.', 1)[-1]}",
+        f"    + FullyQualifiedErrorId : {exc.fqid}",
+        " ",
+    ]
+    records = "".join(f'<S S="Error">{escape(line)}_x000D__x000A_</S>' for line in lines)
+    return (
+        '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/'
+        f'2004/04">{_PROGRESS}{records}</Objs>'
+    ).encode()
+
+
+_HEAD = (
+    '<s:Envelope xmlns:s="{s}" xmlns:a="{a}" xmlns:w="{w}" xmlns:rsp="{rsp}" xmlns:x="{x}">'
+    "<s:Header><a:Action>{{action}}</a:Action><a:MessageID>uuid:{{mid}}</a:MessageID>"
+    "<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
+    "<a:RelatesTo>{{rel}}</a:RelatesTo></s:Header><s:Body>{{body}}</s:Body></s:Envelope>"
+).format(**NS)
+_CREATED = (
+    "<x:ResourceCreated><a:Address>http://127.0.0.1/wsman</a:Address><a:ReferenceParameters>"
+    f"<w:ResourceURI>{SHELL_NS.rsplit('/', 1)[0]}/shell/cmd</w:ResourceURI><w:SelectorSet>"
+    '<w:Selector Name="ShellId">{sid}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
+    "</x:ResourceCreated>"
+)
+_COMMAND_ID = "<rsp:CommandResponse><rsp:CommandId>{cid}</rsp:CommandId></rsp:CommandResponse>"
+
+
+def _envelope(request_action: str, rel: str, body: str) -> bytes:
+    return _HEAD.format(
+        action=request_action + "Response", mid=uuid.uuid4(), rel=rel, body=body
+    ).encode()
+
+
+def _fault_envelope(rel: str, code: str, subcode: str, wsman_code: int, text: str) -> bytes:
+    body = (
+        f"<s:Fault><s:Code><s:Value>{code}</s:Value><s:Subcode><s:Value>{subcode}</s:Value>"
+        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(text)}</s:Text>'
+        '</s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/'
+        f'1/wsmanfault" Code="{wsman_code}" Machine="MIM01"><f:Message>{escape(text)}'
+        "</f:Message></f:WSManFault></s:Detail></s:Fault>"
+    )
+    return _HEAD.format(action=FAULT_ACTION, mid=uuid.uuid4(), rel=rel, body=body).encode()
+
+
+def _stream(name: str, cid: str, data: bytes) -> str:
+    if not data:
+        return ""
+    text = base64.b64encode(data).decode()
+    return f'<rsp:Stream Name="{name}" CommandId="{cid}">{text}</rsp:Stream>'
+
+
+# ---- TLS ---------------------------------------------------------------------
+def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A cert for 127.0.0.1/localhost, its own CA: with `cryptography`, else the openssl CLI."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=mimbot wsman stub",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        return cert, key
+    pk = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mimbot wsman stub")])
+    now = datetime.datetime.now(datetime.UTC)
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(pk.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pk.public_key()), critical=False)
+        .sign(pk, hashes.SHA256())
+    )
+    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        pk.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, key
