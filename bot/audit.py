@@ -448,8 +448,10 @@ class AuditLog:
                 )
         count, last_seq, last_hash, last_bad = 0, 0, GENESIS, False
         with _snapshot(self._engine) as conn:
-            head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1)).one()
-            keyed_from = max(1, head.keyed_from)
+            head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1)).one_or_none()
+            if head is None:  # deleted: judge the events alone, all as keyed
+                problems.add(None, "missing: the chain's head row was deleted", where="head")
+            keyed_from = max(1, head.keyed_from) if head is not None else 1
             rows = conn.execute(
                 sa.select(audit_events)
                 .order_by(audit_events.c.seq)
@@ -475,23 +477,28 @@ class AuditLog:
                 for cp in trusted.get(r.seq, ()):
                     if cp.hash != r.hash:
                         problems.add(r.seq, f"differs from the checkpoint {_said(cp)}")
-                if r.seq > head.seq:
+                if head is not None and r.seq > head.seq:
                     problems.add(r.seq, f"{AFTER_HEAD} (the head is at event {head.seq})")
                 last_seq, last_hash, last_bad = r.seq, r.hash, not sealed
         for cp in trusted.get(0, ()):
             if cp.hash != GENESIS:
                 problems.add(None, f"the checkpoint {_said(cp)} is not of an empty chain")
         # The newest events: the head and the checkpoints say how far the chain went.
-        claims = [(head.seq, f"the head is at event {head.seq}")] + [
+        claims = [(head.seq, f"the head is at event {head.seq}")] if head is not None else []
+        claims += [
             (seq, f"the checkpoint {_said(cps[0])} says event {seq} existed")
             for seq, cps in sorted(trusted.items())
         ]
-        furthest, why = max(claims, key=lambda c: c[0])
+        furthest, why = max(claims, key=lambda c: c[0], default=(0, ""))
         if furthest > last_seq:
             problems.add(last_seq + 1, f"missing: {why}", last_seq=furthest)
-        if head.seq == last_seq and head.hash != last_hash:
+        if head is None:
+            pass
+        elif head.seq == last_seq and head.hash != last_hash:
             problems.add(None, f"its hash does not match event {last_seq}", where="head")
-        if head.mac is None and head.seq >= keyed_from:
+        if head is None:
+            pass
+        elif head.mac is None and head.seq >= keyed_from:
             problems.add(
                 None, f"not signed, though events from {keyed_from} on are keyed", where="head"
             )

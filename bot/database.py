@@ -48,16 +48,18 @@ def create_engine(url: str, *, timeout: float | None = 5.0) -> sa.Engine:
         return engine
     if timeout is None or not url.startswith("postgresql"):
         return sa.create_engine(url, pool_pre_ping=True)
-    ms = int(timeout * 1000)
+    # One use of a connection stays within `timeout`: waiting for a pooled connection and
+    # connecting share it; a statement or lock the server holds ends before the watchdog.
+    ms = int(timeout * 800)
     engine = sa.create_engine(
         url,
         # The pre-ping would run before the watchdog is armed, and hang on a frozen
         # server: a connection found dead fails one use and is replaced instead.
         pool_pre_ping=False,
-        pool_timeout=timeout,  # waiting for a free pooled connection
+        pool_timeout=timeout / 2,  # waiting for a free pooled connection
         pool_recycle=300,
         connect_args={
-            "connect_timeout": max(1, round(timeout)),
+            "connect_timeout": max(2, round(timeout / 2)),  # libpq's least is 2 s
             "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
             "keepalives": 1,
             "keepalives_idle": 30,
@@ -69,10 +71,10 @@ def create_engine(url: str, *, timeout: float | None = 5.0) -> sa.Engine:
 
 class ConnectionDeadline:
     """Shuts the socket of a pooled connection checked out for longer than `seconds`
-    (plus a second for the server's own timeouts to fire first)."""
+    (the server's own timeouts, set shorter, fire first while it still answers)."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds + 1.0
+        self.seconds = seconds
         self._heap: list[tuple[float, int, int]] = []  # (deadline, token, fd)
         self._armed: dict[int, int] = {}  # id(dbapi connection) -> token
         self._live: set[int] = set()

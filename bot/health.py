@@ -1,7 +1,10 @@
-"""Readiness: can the bot act now? The audit store and each connector, under a deadline."""
+"""Readiness: can the bot act now? The audit store and each connector, probed in the
+background: `/readyz` answers from the last probe at once, so that a hung system cannot
+hold the server's threads (they ack Slack's commands) or be hammered by health checks."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,16 +18,54 @@ __all__ = ["Readiness"]
 
 
 class Readiness:
-    """`readiness()` → {"audit_store": ok, "<connector>": ok, ...}, in at most `timeout`."""
+    """`readiness()` → {"audit_store": ok, "<connector>": ok, ...} from the last probe (one
+    runs every `every` seconds, from the first call on; each takes at most `timeout`)."""
 
-    def __init__(self, engine: sa.Engine, connectors: Sequence[Connector], timeout: float) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        connectors: Sequence[Connector],
+        timeout: float,
+        *,
+        every: float = 5.0,
+    ) -> None:
         self.engine = engine
         self.connectors = list(connectors)
         self.timeout = timeout
+        self.every = every
         # Its own threads: a probe stuck on a frozen system must not hold anyone else's.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+        self._last: dict[str, bool] = {"probed": False}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __call__(self) -> dict[str, bool]:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="readyz")
+                self._thread.start()
+            return dict(self._last)
+
+    def wait_probed(self, timeout: float) -> bool:
+        """For tests and start-up: wait until the first probe has answered."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if "probed" not in self._last:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            result = self.probe()
+            with self._lock:
+                self._last = result
+            self._stop.wait(self.every)
+
+    def probe(self) -> dict[str, bool]:
+        """Ask the store and every connector now, all within `timeout`."""
         deadline = time.monotonic() + self.timeout
         store = self._pool.submit(self._store)
         probes = [
@@ -46,4 +87,5 @@ class Readiness:
             return conn.execute(sa.text("SELECT 1")).scalar() == 1
 
     def close(self) -> None:
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.errors import AuditUnavailable
 from bot.requests_schema import handled_triggers
 
 __all__ = ["Once"]
@@ -21,7 +22,8 @@ KEEP = timedelta(hours=1)
 
 
 class Once:
-    """`once(body)` is True the first time a Slack request body is seen, False after."""
+    """`once(body)` is True the first time a Slack request body is seen, False after;
+    AuditUnavailable when the store cannot tell."""
 
     def __init__(self, engine: sa.Engine, *, clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
@@ -39,9 +41,10 @@ class Once:
             log.info("a repeated Slack request was dropped")
             return False
         except sa.exc.SQLAlchemyError as exc:
-            # The store is down: answering twice is better than not at all (an action on
-            # personal data is refused anyway when its audit record cannot be written).
-            log.warning("could not record a Slack request as handled (%s)", type(exc).__name__)
+            # The store is down: the command would be refused at its audit write anyway;
+            # refuse now rather than wait for the store a second time.
+            log.error("could not record a Slack request as handled (%s)", type(exc).__name__)
+            raise AuditUnavailable("The audit store is unavailable, so nothing was done.") from exc
         return True
 
     def forget_old(self) -> int:

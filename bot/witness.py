@@ -176,6 +176,12 @@ class CheckpointSchedule:
         day = self._today()
         if self.audit.checkpoint_saved(day):
             return None
+        # Once a day the whole chain is checked against what the witnesses kept (the file
+        # ones can be read back): a chain rewritten since must not be signed as the truth.
+        kept = [cp for w in self.witnesses if isinstance(w, FileWitness) for cp in w.read()[0]]
+        if not self.audit.verify(checkpoints=kept).ok:
+            self._refuse("audit chain does not verify: no daily checkpoint published")
+            return None
         cp = self._checkpoint()
         if cp is None:
             return None
@@ -196,10 +202,13 @@ class CheckpointSchedule:
         try:
             return self.audit.checkpoint()
         except ChainBroken:
-            if self._broken_on != self._today():  # once a day, not every tick
-                self._broken_on = self._today()
-                log.error("audit chain head does not verify: no checkpoint published")
+            self._refuse("audit chain head does not verify: no checkpoint published")
             return None
+
+    def _refuse(self, why: str) -> None:
+        if self._broken_on != self._today():  # once a day, not every tick
+            self._broken_on = self._today()
+            log.error(why)
 
     def _publish(self, cp: Checkpoint) -> list[str]:
         took = []

@@ -244,6 +244,15 @@ def test_a_rewritten_head_is_named(audit, engine):
     ]
 
 
+def test_a_deleted_head_row_is_named_not_a_traceback(audit, engine):
+    sql(engine, "DELETE FROM audit_head")
+    report = audit.verify()
+    assert not report.ok
+    assert [p.line() for p in report.problems] == [
+        "BROKEN at the head: missing: the chain's head row was deleted"
+    ]
+
+
 def test_a_head_moved_forward_names_the_events_it_claims(audit, engine):
     sql(engine, "UPDATE audit_head SET seq = 8")
     report = audit.verify()
@@ -462,6 +471,22 @@ def test_daily_checkpoint_once_a_day_then_again_the_next(audit, tmp_path):
     clock.now += timedelta(days=1)
     assert schedule.tick() is not None
     assert len(witness.read()[0]) == 2
+
+
+def test_a_chain_rewritten_since_the_last_checkpoint_is_not_signed_again(audit, engine, tmp_path):
+    # A database writer without the key re-hashes everything as "never keyed" and drops
+    # the stored checkpoints: the file witness still holds yesterday's, and the schedule
+    # checks the chain against it before it signs today's.
+    clock = Clock()
+    witness = FileWitness(tmp_path / "w.jsonl")
+    schedule = CheckpointSchedule(audit, [witness], clock=clock)
+    assert schedule.tick() is not None
+    sql(engine, "DELETE FROM audit_checkpoints")
+    sql(engine, "UPDATE audit_events SET outcome = 'rewritten' WHERE seq = 3")
+    clock.now += timedelta(days=1)
+    assert schedule.tick() is None
+    assert len(witness.read()[0]) == 1
+    assert not audit.verify(checkpoints=witness.read()[0]).ok
 
 
 def test_a_daily_checkpoint_no_witness_took_is_tried_again(audit, tmp_path):

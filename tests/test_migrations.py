@@ -164,3 +164,21 @@ def test_0004_finishes_after_a_run_that_broke_off(empty_engine):
     with empty_engine.connect() as conn:
         # A scrubbed subject is SQL NULL, not the JSON text 'null'.
         assert conn.exec_driver_sql("SELECT count(*) FROM requests WHERE subject IS NULL").scalar()
+
+
+def test_0005_and_0006_finish_after_runs_that_broke_off(empty_engine):
+    migrate(empty_engine, "0004")
+    with empty_engine.begin() as conn:  # what a killed run of each left behind
+        conn.exec_driver_sql(
+            "ALTER TABLE audit_head ADD COLUMN keyed_from INTEGER NOT NULL DEFAULT 1"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE handled_triggers (trigger_id VARCHAR(128) PRIMARY KEY, "
+            "at TIMESTAMP NOT NULL)"
+        )
+    migrate(empty_engine)  # before: "duplicate column name" / "table already exists"
+    with empty_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0006"
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("requests")}
+        assert "open_key" in columns
+        assert sa.inspect(conn).has_table("audit_checkpoints")

@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from bot import render
 from bot.commands import form_command
 from bot.config import AppConfig
-from bot.errors import UsageError
+from bot.errors import AuditUnavailable, UsageError
 from bot.frontends.dispatch import run_command
 from bot.logs import log_failure
 from bot.render.reply import Reply, Responder
@@ -39,10 +39,17 @@ class Answering:
     client: WebClient
 
     def slash(self, body: dict[str, Any], text: str, user: str) -> None:
-        """A command or a button: run it (once) and answer privately."""
-        if self.services.once(body):
-            respond = _ephemeral(Respond(response_url=body.get("response_url")))
-            run_command(text, user_id=user, services=self.services, respond=respond)
+        """A command or a button: run it (once) and answer privately. `help` reads and
+        changes nothing, and needs no store: it answers even while the store is down."""
+        respond = _ephemeral(Respond(response_url=body.get("response_url")))
+        if text.split()[:1] not in ([], ["help"]):
+            try:
+                if not self.services.once(body):
+                    return
+            except AuditUnavailable as exc:
+                respond(render.error(exc))
+                return
+        run_command(text, user_id=user, services=self.services, respond=respond)
 
     def reject_modal(self, trigger_id: str | None, request_id: str, view: dict[str, Any]) -> None:
         self.client.views_open(trigger_id=trigger_id, view=view)
@@ -50,13 +57,18 @@ class Answering:
     def reject(self, body: dict[str, Any], request_id: str, note: str) -> None:
         """The reject modal's note, taken as typed: re-parsing it as command text would
         undo escaping the user never applied (a typed "&lt;!channel&gt;" would ping)."""
-        if not self.services.once(body):
-            return
         user = body["user"]["id"]
 
         def tell(reply: Reply) -> None:  # a view submission has no response_url
             dm = self.client.conversations_open(users=user)["channel"]["id"]
             self.client.chat_postMessage(channel=dm, text=reply.text)
+
+        try:
+            if not self.services.once(body):
+                return
+        except AuditUnavailable as exc:
+            tell(render.error(exc))
+            return
 
         try:
             cmd = form_command("reject", request_id, note)

@@ -77,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(config: AppConfig, args: argparse.Namespace) -> int:
+    import signal
+
     from bot.frontends.slack_app import create_app
     from bot.frontends.worker import Worker
 
     logging.getLogger().setLevel(logging.INFO)
     app, services = create_app(config)
     # Resume what a previous process left unfinished, then keep expiring and re-checking.
-    Worker(
+    worker = Worker(
         services.runner,
         services.erasure,
         every=config.runner.poll_seconds,
@@ -105,7 +107,14 @@ def _serve(config: AppConfig, args: argparse.Namespace) -> int:
         ready=services.readiness,
     )
     logging.getLogger("bot").info("listening on %s", server.url)
-    server.serve_forever()
+    # A rolling restart sends SIGTERM: stop accepting, then finish every command already
+    # acked (Slack will not send it again) before the process ends.
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.serve_forever()
+    finally:
+        worker.stop()
+        services.close()
     return 0
 
 

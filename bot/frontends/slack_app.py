@@ -87,7 +87,8 @@ def create_app(
         process_before_response=True,
     )  # fmt: skip
     later, pool = answering_pool(config, Answering(services, client))
-    services.closers.append(lambda: pool.shutdown(wait=True, cancel_futures=True))
+    # Closing finishes what was acked: Slack will not send it again.
+    services.closers.append(lambda: pool.shutdown(wait=True))
 
     @app.command("/mim")
     def on_command(ack: Any, body: dict[str, Any]) -> None:
