@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import AppConfig, load_config
 from bot.errors import ConfigError
@@ -80,17 +80,11 @@ def _serve(config: AppConfig, args: argparse.Namespace) -> int:
     import signal
 
     from bot.frontends.slack_app import create_app
-    from bot.frontends.worker import Worker
 
     logging.getLogger().setLevel(logging.INFO)
     app, services = create_app(config)
     # Resume what a previous process left unfinished, then keep expiring and re-checking.
-    worker = Worker(
-        services.runner,
-        services.erasure,
-        every=config.runner.poll_seconds,
-        chores=[services.once.forget_old, services.checkpoints.tick],
-    ).start()
+    worker = _background(config, services)
     if config.slack.mode == "socket":
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -118,13 +112,22 @@ def _serve(config: AppConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _background(config: AppConfig, services: Any) -> Any:
+    """The worker loop: resume runs, expire approvals, re-check residuals, housekeeping."""
+    from bot.frontends.worker import Worker
+
+    chores = [services.once.forget_old, services.checkpoints.tick]
+    return Worker(
+        services.runner, services.erasure, every=config.runner.poll_seconds, chores=chores
+    ).start()
+
+
 def _worker(config: AppConfig, args: argparse.Namespace) -> int:
     import signal
     import threading
 
     from bot.frontends.slack_app import slack_client, slack_witnesses
     from bot.frontends.slack_notifier import SlackNotifier
-    from bot.frontends.worker import Worker
     from bot.services import build_services
 
     logging.getLogger().setLevel(logging.INFO)
@@ -137,12 +140,7 @@ def _worker(config: AppConfig, args: argparse.Namespace) -> int:
     services = build_services(config, notifier=notifier, witnesses=slack_witnesses(client, config))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    worker = Worker(
-        services.runner,
-        services.erasure,
-        every=config.runner.poll_seconds,
-        chores=[services.once.forget_old, services.checkpoints.tick],
-    ).start()
+    worker = _background(config, services)
     logging.getLogger("bot").info("worker %s running", services.runner.owner)
     try:
         stop.wait()

@@ -54,9 +54,29 @@ class RequestStore:
         open_id = self.open_for(subject_keys)
         if open_id:
             raise AlreadyOpen(open_id)
+        row = {
+            "kind": event.kind,
+            "status": Status.PLANNED.value,
+            "version": 1,
+            "requester": requester,
+            "reason": reason,
+            "received_at": now,
+            "due_at": due_at,
+            "expires_at": expires_at,
+            "subject_keys": list(subject_keys),
+            "subject": subject.to_json(),
+            "plan": [s.summary for s in steps],
+            "approvals_needed": approvals_needed,
+            "updated_at": now,
+            "open_key": subject_keys[0] if subject_keys else None,
+        }
         try:
-            return self._insert(now, requester, reason, subject, subject_keys, steps,
-                                approvals_needed, due_at, expires_at, event)  # fmt: skip
+            with self.engine.begin() as conn:
+                request_id = self._ids.next(conn, now.year)
+                conn.execute(sa.insert(requests).values(id=request_id, **row))
+                insert_steps(conn, request_id, steps, first=1)
+                self.ctx.log(conn, event, request_id)
+                return read_request(conn, request_id)
         except sa.exc.IntegrityError:
             open_id = self.open_for(subject_keys)  # another replica created it meanwhile
             if open_id:
@@ -74,44 +94,6 @@ class RequestStore:
                 if wanted & set(keys):
                     return str(request_id)
         return None
-
-    def _insert(
-        self,
-        now: datetime,
-        requester: str,
-        reason: str | None,
-        subject: Subject,
-        subject_keys: Sequence[str],
-        steps: Sequence[PlannedStep],
-        approvals_needed: int,
-        due_at: datetime,
-        expires_at: datetime,
-        event: RequestCreated,
-    ) -> Request:
-        with self.engine.begin() as conn:
-            request_id = self._ids.next(conn, now.year)
-            conn.execute(
-                sa.insert(requests).values(
-                    id=request_id,
-                    kind=event.kind,
-                    status=Status.PLANNED.value,
-                    version=1,
-                    requester=requester,
-                    reason=reason,
-                    received_at=now,
-                    due_at=due_at,
-                    expires_at=expires_at,
-                    subject_keys=list(subject_keys),
-                    subject=subject.to_json(),
-                    plan=[s.summary for s in steps],
-                    approvals_needed=approvals_needed,
-                    updated_at=now,
-                    open_key=subject_keys[0] if subject_keys else None,
-                )
-            )
-            insert_steps(conn, request_id, steps, first=1)
-            self.ctx.log(conn, event, request_id)
-            return read_request(conn, request_id)
 
     def get(self, request_id: str) -> Request:
         with self.engine.connect() as conn:
