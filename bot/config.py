@@ -26,12 +26,15 @@ __all__ = [
     "AppConfig",
     "AuditConfig",
     "ConnectorsConfig",
+    "MimServiceConfig",
     "MimSyncConfig",
+    "PamConfig",
     "PolicyConfig",
     "RoleMembers",
     "RunnerConfig",
     "SearchConfig",
     "SlackConfig",
+    "WinRmConfig",
     "load_config",
     "parse_config",
 ]
@@ -231,9 +234,46 @@ class MimSyncConfig(_Model):
     delete_wait_seconds: float = Field(default=0, ge=0)  # how long verification polls
 
 
+class WinRmConfig(_Model):
+    """PowerShell on a MIM server over WinRM (connectors/powershell.py)."""
+
+    endpoint: str  # https://mim01.corp.example:5986/wsman (the port is required)
+    transport: Literal["kerberos", "ntlm", "credssp", "basic"] = "kerberos"
+    username: str | None = None  # CORP\svc-mimbot; kerberos may use the process's ticket
+    password: str | None = None
+    ca_file: Path | None = None  # certificates are always validated; None: the system store
+    operation_timeout_seconds: int = Field(default=20, ge=1, le=600)
+    read_timeout_seconds: int = Field(default=30, ge=2, le=900)
+
+    def model_post_init(self, _: Any) -> None:
+        if self.transport == "basic" and not self.endpoint.lower().startswith("https:"):
+            raise ValueError("basic authentication is allowed over https only")
+        if self.read_timeout_seconds <= self.operation_timeout_seconds:
+            raise ValueError("read_timeout_seconds must be above operation_timeout_seconds")
+
+
+class MimServiceConfig(_Model):
+    enabled: bool = True
+    label: str = "MIM Service"
+    winrm: WinRmConfig
+    service_uri: str = "http://localhost:5725"  # as seen from the MIM server
+    module: Literal["fimautomation", "lithnetrma"] = "fimautomation"
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+
+class PamConfig(_Model):
+    enabled: bool = True
+    label: str = "MIM PAM"
+    winrm: WinRmConfig
+    source_domain: str  # the NetBIOS name of the user forest the PAM users come from
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+
 class ConnectorsConfig(_Model):
     ad: AdConfig | None = None
     mimsync: MimSyncConfig | None = None
+    mimservice: MimServiceConfig | None = None
+    pam: PamConfig | None = None
 
 
 class AppConfig(_Model):

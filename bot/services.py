@@ -6,8 +6,9 @@ No globals: the Slack app, the console and the tests each build their own
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,9 +18,10 @@ import sqlalchemy as sa
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
 from bot.authz import Authorizer
-from bot.config import AppConfig
+from bot.config import AppConfig, WinRmConfig
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
+from bot.errors import ConfigError
 from bot.health import Readiness
 from bot.logs import log_failure
 from bot.notify import Notifier
@@ -32,7 +34,10 @@ from bot.store import RequestStore
 from bot.witness import CheckpointSchedule, FileWitness, Witness
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
+from connectors.mimservice import MimServiceConnector, MimServiceSettings
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from connectors.pam import PamConnector, PamSettings
+from connectors.powershell import WinRmSettings
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +122,51 @@ def build_connectors(config: AppConfig) -> list[Connector]:
                 )
             )
         )
+    service = config.connectors.mimservice
+    if service and service.enabled:
+        with _section("connectors.mimservice"):
+            settings = MimServiceSettings(
+                winrm=_winrm(service.winrm, "mimservice"),
+                service_uri=service.service_uri,
+                module=service.module,
+                label=service.label,
+                max_hits=config.search.max_hits_per_system,
+                timeout=service.timeout_seconds,
+            )
+        out.append(MimServiceConnector(settings))
+    pam = config.connectors.pam
+    if pam and pam.enabled:
+        with _section("connectors.pam"):
+            pam_settings = PamSettings(
+                winrm=_winrm(pam.winrm, "pam"),
+                source_domain=pam.source_domain,
+                label=pam.label,
+                timeout=pam.timeout_seconds,
+            )
+        out.append(PamConnector(pam_settings))
     return out
+
+
+@contextlib.contextmanager
+def _section(key: str) -> Iterator[None]:
+    """A setting a connector refuses is a configuration error naming its section."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def _winrm(section: WinRmConfig, name: str) -> WinRmSettings:
+    return WinRmSettings(
+        section.endpoint,
+        section.username or "",
+        section.password or "",
+        section.transport,
+        ca_file=section.ca_file,
+        operation_timeout=section.operation_timeout_seconds,
+        read_timeout=section.read_timeout_seconds,
+        name=f"{name}-winrm",
+    )
 
 
 def build_services(

@@ -136,9 +136,12 @@ def test_shipped_example_app_yaml_is_valid():
         "MIMBOT_CHAIN_KEY": "c" * 32,
         "AD_PASSWORD": "pw",
         "MIMSYNC_PASSWORD": "pw",
+        "MIM_PASSWORD": "pw",
+        "PAM_PASSWORD": "pw",
     }
     config = load_config(Path(__file__).parent.parent / "app.yaml", environ=environ)
     assert config.connectors.ad is not None
+    assert config.connectors.mimservice is not None and config.connectors.pam is not None
 
 
 @pytest.mark.parametrize(
@@ -218,3 +221,47 @@ def test_http_serving_limits_are_checked():
     raw = minimal()
     raw["slack"]["http"] = {"max_body_bytes": 10}
     assert "slack.http.max_body_bytes" in error_of(raw)
+
+
+def winrm_section(**winrm: object) -> dict:
+    raw = minimal()
+    raw["connectors"] = {
+        "mimservice": {
+            "winrm": {
+                "endpoint": "https://mim01.corp.example:5986/wsman",
+                "transport": "ntlm",
+                "username": "CORP\\svc",
+                "password": "${ADPW}",
+                **winrm,
+            }
+        },
+        "pam": {
+            "winrm": {"endpoint": "https://pam01:5986/wsman", "transport": "kerberos"},
+            "source_domain": "CORP",
+        },
+    }
+    return raw
+
+
+def test_the_winrm_connectors_are_built_from_their_sections():
+    from bot.services import build_connectors
+
+    built = build_connectors(parse_config(winrm_section(), environ=ENV))
+    assert [c.name for c in built] == ["mimservice", "pam"]
+    for connector in built:
+        connector.close()
+
+
+def test_basic_authentication_over_plain_http_is_refused():
+    text = error_of(winrm_section(endpoint="http://mim01:5985/wsman", transport="basic"))
+    assert "connectors.mimservice.winrm: Value error, basic authentication" in text or (
+        "basic authentication is allowed over https only" in text
+    )
+
+
+def test_a_winrm_setting_the_runner_refuses_is_one_line_naming_the_section(tmp_path: Path):
+    from bot.services import build_connectors
+
+    config = parse_config(winrm_section(ca_file=str(tmp_path / "missing.pem")), environ=ENV)
+    with pytest.raises(ConfigError, match=r"^connectors\.mimservice: "):
+        build_connectors(config)

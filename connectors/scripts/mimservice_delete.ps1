@@ -1,0 +1,23 @@
+# Delete one Person: ImportObject State=Delete (FIMAutomation) or Remove-Resource (LithnetRMA).
+# $MimbotArgs: module, uri, id (the ObjectID GUID), xpath (/Person[ObjectID = '<guid>']).
+# Outputs @{ deleted = $false } when no such Person exists (already gone), else $true.
+if ($MimbotArgs.module -eq 'lithnetrma') {
+    Import-Module LithnetRMA
+    Set-ResourceManagementClient -BaseAddress $MimbotArgs.uri
+    $person = @(Search-Resources -XPath $MimbotArgs.xpath -AttributesToGet ObjectID) | Select-Object -First 1
+    if ($person) { Remove-Resource -ID $MimbotArgs.id }
+} else {
+    if (-not (Get-PSSnapin FIMAutomation -ErrorAction SilentlyContinue)) { Add-PSSnapin FIMAutomation }
+    $person = @(Export-FIMConfig -Uri $MimbotArgs.uri -OnlyBaseResources -CustomConfig $MimbotArgs.xpath |
+            Where-Object { $_ }) | Select-Object -First 1
+    if ($person) {
+        $import = New-Object Microsoft.ResourceManagement.Automation.ObjectModel.ImportObject
+        $import.ObjectType = 'Person'
+        $import.TargetObjectIdentifier = 'urn:uuid:' + $MimbotArgs.id
+        $import.SourceObjectIdentifier = $import.TargetObjectIdentifier
+        $import.State = [Microsoft.ResourceManagement.Automation.ObjectModel.ImportState]::Delete
+        $notApplied = $import | Import-FIMConfig -Uri $MimbotArgs.uri
+        if ($notApplied) { throw 'Import-FIMConfig did not apply the delete' }
+    }
+}
+@{ deleted = [bool]$person }
