@@ -43,6 +43,7 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
         "help": frozenset(),
         "find": frozenset({Role.VIEWER}),
         "show": frozenset({Role.VIEWER}),
+        "retention": frozenset({Role.VIEWER}),
         "delete": frozenset({Role.REQUESTER}),
         "status": REQUEST_ROLES,
         "requests": REQUEST_ROLES,

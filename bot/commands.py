@@ -22,6 +22,7 @@ __all__ = [
     "HelpCommand",
     "RequestCommand",
     "RequestsCommand",
+    "RetentionCommand",
     "ShowCommand",
     "parse",
     "parse_term",
@@ -43,6 +44,7 @@ USAGE = {
     "retry": "/mim retry <request-id>",
     "cancel": "/mim cancel <request-id> <reason>",
     "extend": "/mim extend <request-id> <reason>",
+    "retention": "/mim retention",
 }
 COMMANDS = tuple(USAGE)
 
@@ -120,7 +122,20 @@ class RequestsCommand:
     name: str = "requests"
 
 
-Command = HelpCommand | FindCommand | ShowCommand | DeleteCommand | RequestCommand | RequestsCommand
+@dataclass(frozen=True)
+class RetentionCommand:
+    name: str = "retention"
+
+
+Command = (
+    HelpCommand
+    | FindCommand
+    | ShowCommand
+    | DeleteCommand
+    | RequestCommand
+    | RequestsCommand
+    | RetentionCommand
+)
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
 _MAX_NOTE = 500
 
@@ -149,6 +164,10 @@ def parse(text: str) -> Command:
         if scope not in ("open", "mine"):
             raise UsageError("Say open or mine.", USAGE["requests"])
         return RequestsCommand(scope)
+    if verb == "retention":
+        if rest:
+            raise UsageError("retention takes no arguments.", USAGE["retention"])
+        return RetentionCommand()
     if verb in ("status", "approve", "reject", "done", "retry", "cancel", "extend"):
         return _parse_request_command(verb, rest)
     raise UsageError(f'Unknown command "{_clip(verb)}". Try /mim help.')

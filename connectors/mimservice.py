@@ -3,7 +3,7 @@ that target them, through PowerShell on the MIM server (connectors/powershell.py
 FIMAutomation snap-in (`Export-FIMConfig`, `Import-FIMConfig`) or, by setting, LithnetRMA.
 
 Searches are FIM XPath filters built here, of exactly these forms (the loopback fixture in
-tests/support/mimservice_fixture.py parses no others):
+demo/mimservice_fixture.py parses no others):
 
     /Person[Email = 'a@b.test' or EmployeeID = "O'x" or starts-with(DisplayName, 'Zo')]
     /Request[Target = '<guid>']          /SystemResourceRetentionConfiguration
@@ -355,9 +355,15 @@ class MimServiceConnector:
             found.append({"id": guid, "attributes": _values(o.get("attributes"))})
         return found
 
-    def _retention_days(self, *, timeout: float) -> int:
+    def retention_period(self, *, timeout: float) -> tuple[int, bool]:
+        """The RetentionPeriod in days, and whether a SystemResourceRetentionConfiguration
+        sets it (False: none exists, and the service's default of 30 days applies)."""
         data = self._run("mimservice_retention", xpath=RETENTION_XPATH, timeout=timeout)
-        return _retention(data, "mimservice_retention")
+        days = _retention(data, "mimservice_retention")
+        return days, isinstance(data, dict) and bool(data.get("periods"))
+
+    def _retention_days(self, *, timeout: float) -> int:
+        return self.retention_period(timeout=timeout)[0]
 
     def _request_residuals(self, guid: str, *, timeout: float) -> tuple[ResidualCopy, ...]:
         data = self._run(
@@ -377,7 +383,8 @@ class MimServiceConnector:
         ends = [_when(r.get("completed")) or now for r in requests if isinstance(r, dict)]
         expires = max(ends or [now]) + timedelta(days=days)
         n = len(requests)
-        text = f"{n} MIM Service Request{'s' if n != 1 else ''} still target the deleted Person"
+        verb = "targets" if n == 1 else "target"
+        text = f"{n} MIM Service Request{'s' if n != 1 else ''} still {verb} the deleted Person"
         if expires <= now:
             text += ", past their retention date: the retention job has not run yet"
         else:

@@ -23,8 +23,14 @@ from ldap3.utils.conv import escape_filter_chars, ldap_escape_to_bytes
 from bot.config import AppConfig, parse_config
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
+from connectors.mimservice import MimServiceConnector, MimServiceSettings
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from connectors.pam import PamConnector, PamSettings
+from connectors.powershell import WinRmSettings
 from demo import sample_sync
+from demo.mimservice_fixture import MimServiceFixture
+from demo.pam_fixture import PamFixture
+from demo.wsman_stub import BASIC_USER, WsmanStub
 
 __all__ = [
     "DEMO_ADMIN",
@@ -206,6 +212,21 @@ class DemoEstate:
         self.config_dir = sample_sync.write_config_dir(workdir / "sync-config")
         self.server = ldap3.Server("dc01.corp.contoso.test", get_info=ldap3.OFFLINE_AD_2012_R2)
         _seed_ad(self.server, self.people)
+        # The MIM Service and PAM answer through a loopback WinRM endpoint that speaks the
+        # real protocol (the bot's PowerShell runner talks to it as to a MIM server).
+        self.winrm = WsmanStub().start()
+        self.mim_service = MimServiceFixture(retention_days=30)
+        for p in self.people:
+            if "FIM" in p.mas:  # joined to the MIM Service MA in the metaverse
+                self.mim_service.add_person(
+                    AccountName=p.account, DisplayName=p.display, Email=p.mail,
+                    EmployeeID=p.employee_id, Domain="CORP",
+                )  # fmt: skip
+        self.mim_service.install(self.winrm)
+        self.pam = PamFixture()
+        for p in self.people[:3]:  # a few administrators hold privileged accounts
+            self.pam.add(p.account, p.display, "CORP", roles=("Tier0 admins",))
+        self.pam.install(self.winrm)
 
     def _connect(self) -> ldap3.Connection:
         conn = ldap3.Connection(
@@ -234,7 +255,13 @@ class DemoEstate:
             MimSyncSettings(url=str(self.sync_engine.url), server_config_dir=self.config_dir),
             engine=self.sync_engine,
         )
-        return [sync, ad]
+        runner = WinRmSettings(
+            self.winrm.https_endpoint, BASIC_USER[0], BASIC_USER[1], "basic",
+            ca_file=Path(self.winrm.ca_file),
+        )  # fmt: skip
+        service = MimServiceConnector(MimServiceSettings(winrm=runner))
+        pam = PamConnector(PamSettings(winrm=runner, source_domain="CORP"))
+        return [sync, ad, service, pam]
 
     def sync_cycle(self) -> int:
         """(Demo only) what the next sync run's deletion rule does: a metaverse object whose
@@ -260,6 +287,7 @@ class DemoEstate:
 
     def close(self) -> None:
         self.sync_engine.dispose()
+        self.winrm.stop()
 
 
 def demo_config(workdir: Path) -> AppConfig:

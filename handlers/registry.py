@@ -11,12 +11,14 @@ from bot.commands import (
     HelpCommand,
     RequestCommand,
     RequestsCommand,
+    RetentionCommand,
     ShowCommand,
 )
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
 from handlers.find import handle_find
 from handlers.help import handle_help
+from handlers.retention import handle_retention
 from handlers.show import handle_show
 from handlers.status import handle_requests, handle_status
 
@@ -32,4 +34,5 @@ HANDLERS: dict[type, Callable[..., Any]] = {
     DeleteCommand: handle_delete,
     RequestCommand: _request_command,
     RequestsCommand: handle_requests,
+    RetentionCommand: handle_retention,
 }

@@ -1,5 +1,5 @@
 """The MIM Service connector over pywinrm's real transport, against the loopback WS-Management
-stand-in answering from fixture MIM Service state (tests/support/mimservice_fixture.py).
+stand-in answering from fixture MIM Service state (demo/mimservice_fixture.py).
 
 The `.ps1` scripts are not executed here (no Windows): what is tested is the XPath and the
 arguments the connector sends, how it reads the answers, and its errors. The connector
@@ -33,8 +33,8 @@ from connectors.base import (
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, Unreachable
 from connectors.mimservice import MimServiceConnector, MimServiceSettings, literal, xpath
 from connectors.powershell import PowerShellRunner, WinRmSettings
-from tests.support.mimservice_fixture import MimServiceFixture, parse_xpath
-from tests.support.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
+from demo.mimservice_fixture import MimServiceFixture, parse_xpath
+from demo.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
 from tests.test_connector_contract import (  # noqa: F401 -- the contract suite, run here
     Subject,
     World,

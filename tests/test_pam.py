@@ -1,5 +1,5 @@
 """The PAM connector over pywinrm's real transport, against the WS-Management stand-in answering
-from fixture PAM state (tests/support/pam_fixture.py). The .ps1 scripts are not executed here."""
+from fixture PAM state (demo/pam_fixture.py). The .ps1 scripts are not executed here."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from connectors.base import (
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.pam import WARNING, PamConnector, PamSettings
 from connectors.powershell import ScriptError, WinRmSettings
-from tests.support.pam_fixture import PamFixture, PamUser
-from tests.support.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
+from demo.pam_fixture import PamFixture, PamUser
+from demo.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
 
 T = 5.0
 ARGS_LINE = re.compile(r"FromBase64String\('[A-Za-z0-9+/=]*'\)")

@@ -1,5 +1,5 @@
 """The PowerShell-over-WinRM runner: the script contract (pure), settings, and pywinrm's real
-transport against the loopback WS-Management stand-in (tests/support/wsman_stub.py)."""
+transport against the loopback WS-Management stand-in (demo/wsman_stub.py)."""
 
 from __future__ import annotations
 
@@ -275,14 +275,14 @@ def test_refused_port_is_unreachable() -> None:
 
 @pytest.fixture
 def stub() -> Iterator[Any]:
-    from tests.support.wsman_stub import WsmanStub
+    from demo.wsman_stub import WsmanStub
 
     with WsmanStub() as s:  # Windows' own command-line limits, as the runner meets them
         yield s
 
 
 def basic_https(stub: Any, **kw: Any) -> WinRmSettings:
-    from tests.support.wsman_stub import BASIC_USER
+    from demo.wsman_stub import BASIC_USER
 
     return WinRmSettings(
         stub.https_endpoint,
@@ -296,7 +296,7 @@ def basic_https(stub: Any, **kw: Any) -> WinRmSettings:
 
 
 def ntlm_http(stub: Any, **kw: Any) -> WinRmSettings:
-    from tests.support.wsman_stub import NTLM_USER
+    from demo.wsman_stub import NTLM_USER
 
     return WinRmSettings(
         stub.endpoint, *NTLM_USER, "ntlm", operation_timeout=1, read_timeout=3, **kw
@@ -348,7 +348,7 @@ def test_the_wire_text_is_byte_identical_for_hostile_values(stub: Any) -> None:
 
 
 def test_powershell_error_becomes_a_connector_error_without_the_values(stub: Any) -> None:
-    from tests.support.wsman_stub import PowerShellError
+    from demo.wsman_stub import PowerShellError
 
     def fails(args: Any) -> Any:
         raise PowerShellError(
@@ -388,7 +388,7 @@ def test_a_hung_command_times_out_and_is_still_signalled_and_deleted(stub: Any, 
 
 
 def test_wrong_password_is_denied(stub: Any) -> None:
-    from tests.support.wsman_stub import NTLM_USER
+    from demo.wsman_stub import NTLM_USER
 
     for settings in (
         WinRmSettings(

@@ -1,4 +1,4 @@
-"""The WinRM stand-in (tests/support/wsman_stub.py) driven by pywinrm's own transport."""
+"""The WinRM stand-in (demo/wsman_stub.py) driven by pywinrm's own transport."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from winrm.exceptions import (
     WSManFaultError,
 )
 
-from tests.support.wsman_stub import (
+from demo.wsman_stub import (
     BASIC_USER,
     HTTP500_CODE,
     NTLM_USER,

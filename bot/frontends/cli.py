@@ -203,7 +203,8 @@ def _demo(args: argparse.Namespace) -> int:
 
         try:
             print(
-                "mimbot demo: 50 invented people in an offline AD and an SQLite MIM metaverse; "
+                "mimbot demo: 50 invented people in an offline AD, an SQLite MIM metaverse, and "
+                "a MIM Service and PAM answering over a loopback WinRM endpoint; "
                 f"audit in {workdir}.\nTry `find user sobrien`, `find Zo*`, `find 100010`, "
                 "`show sobrien`, `delete kschmidt10 left in 2024`; `sync` runs a sync cycle."
             )

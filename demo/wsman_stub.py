@@ -34,7 +34,6 @@ import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import tempfile
 import threading
 import time
@@ -277,7 +276,7 @@ class WsmanStub:
 
         seen: (auth, encrypted, tls) of the request, recorded in `self.seen`.
         """
-        root = ET.fromstring(xml)
+        root = ET.fromstring(xml)  # noqa: S314 - pywinrm's envelopes on loopback
         head, body = root.find("s:Header", NS), root.find("s:Body", NS)
         if head is None or body is None:
             raise ValueError("not a SOAP 1.2 envelope")
@@ -783,40 +782,14 @@ def _stream(name: str, cid: str, data: bytes) -> str:
 
 # ---- TLS ---------------------------------------------------------------------
 def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A cert for 127.0.0.1/localhost, its own CA: with `cryptography`, else the openssl CLI."""
+    """A cert for 127.0.0.1/localhost that is its own CA (`cryptography`)."""
     cert, key = directory / "cert.pem", directory / "key.pem"
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=mimbot wsman stub",
-                "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-        return cert, key
+    # cryptography comes with pyspnego, which pywinrm's NTLM needs anyway.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     pk = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mimbot wsman stub")])
     now = datetime.datetime.now(datetime.UTC)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.support.wsman_stub import PowerShellError, WsmanStub
+from demo.wsman_stub import PowerShellError, WsmanStub
 
 PERSON_ATTRIBUTES = frozenset(
     {

@@ -1,4 +1,4 @@
-"""Fixture MIM PAM state behind the WS-Management stand-in (tests/support/wsman_stub.py).
+"""Fixture MIM PAM state behind the WS-Management stand-in (demo/wsman_stub.py).
 
     pam = PamFixture()
     jdoe = pam.add("jdoe", "Jane Doe", roles=("CorpAdmins",))
@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.wsman_stub import PowerShellError, WsmanStub
+from demo.wsman_stub import PowerShellError, WsmanStub
 
 __all__ = ["PamFixture", "PamUser"]
 
