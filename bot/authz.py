@@ -55,6 +55,7 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
         "extend": APPROVER_ROLES,
         "done": REQUEST_ROLES,
         "check": frozenset({Role.ADMIN}),
+        "telemetry": frozenset({Role.ADMIN}),
     }
 )
 

@@ -24,6 +24,7 @@ __all__ = [
     "RequestsCommand",
     "RetentionCommand",
     "ShowCommand",
+    "TelemetryCommand",
     "parse",
     "parse_term",
 ]
@@ -45,7 +46,10 @@ USAGE = {
     "cancel": "/mim cancel <request-id> <reason>",
     "extend": "/mim extend <request-id> <reason>",
     "retention": "/mim retention",
+    "telemetry": "/mim telemetry  |  /mim telemetry disable",
 }
+# The confirmation of `telemetry disable`: what its button sends, and what the console types.
+TELEMETRY_CONFIRM = "telemetry disable confirm"
 COMMANDS = tuple(USAGE)
 
 # Slack turns mail addresses into <mailto:a@b|a@b> and links into <http://..|..>.
@@ -127,6 +131,16 @@ class RetentionCommand:
     name: str = "retention"
 
 
+@dataclass(frozen=True)
+class TelemetryCommand:
+    """`telemetry` reads; `telemetry disable` asks for confirmation; `telemetry disable
+    confirm` (the confirmation's button, or typed at the console) opts out."""
+
+    disable: bool = False
+    confirmed: bool = False
+    name: str = "telemetry"
+
+
 Command = (
     HelpCommand
     | FindCommand
@@ -135,6 +149,7 @@ Command = (
     | RequestCommand
     | RequestsCommand
     | RetentionCommand
+    | TelemetryCommand
 )
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
 _MAX_NOTE = 500
@@ -168,6 +183,15 @@ def parse(text: str) -> Command:
         if rest:
             raise UsageError("retention takes no arguments.", USAGE["retention"])
         return RetentionCommand()
+    if verb == "telemetry":
+        words = rest.lower().split()
+        if not words:
+            return TelemetryCommand()
+        if words == ["disable"]:
+            return TelemetryCommand(disable=True)
+        if words == ["disable", "confirm"]:
+            return TelemetryCommand(disable=True, confirmed=True)
+        raise UsageError("Say telemetry, or telemetry disable.", USAGE["telemetry"])
     if verb in ("status", "approve", "reject", "done", "retry", "cancel", "extend"):
         return _parse_request_command(verb, rest)
     raise UsageError(f'Unknown command "{_clip(verb)}". Try /mim help.')

@@ -116,6 +116,12 @@ class PamConnector:
         self.name, self.label = settings.name, settings.label
         self._runner = runner or PowerShellRunner(settings.winrm)
 
+    @property
+    def runner(self) -> PowerShellRunner:
+        """The PowerShell runner of PAM's server (bot/telemetry.py reads the server's CEIP
+        values through it)."""
+        return self._runner
+
     # -- Connector interface ------------------------------------------------
 
     def search(self, query: Query, *, timeout: float) -> list[Hit]:

@@ -30,6 +30,7 @@ from connectors.powershell import WinRmSettings
 from demo import sample_sync
 from demo.mimservice_fixture import MimServiceFixture
 from demo.pam_fixture import PamFixture
+from demo.telemetry_fixture import TelemetryFixture
 from demo.wsman_stub import BASIC_USER, WsmanStub
 
 __all__ = [
@@ -227,6 +228,8 @@ class DemoEstate:
         for p in self.people[:3]:  # a few administrators hold privileged accounts
             self.pam.add(p.account, p.display, "CORP", roles=("Tier0 admins",))
         self.pam.install(self.winrm)
+        # The server's CEIP registry values: the MIM Service collecting, Sync opted out.
+        self.telemetry = TelemetryFixture().install(self.winrm)
 
     def _connect(self) -> ldap3.Connection:
         conn = ldap3.Connection(

@@ -22,6 +22,7 @@ DESCRIPTIONS = {
     "cancel": "close a request not decided yet or failed, with a reason (it is scrubbed)",
     "extend": "extend a request's due date once, by the policy's months, with a reason",
     "retention": "the MIM Service's RetentionPeriod: when erasures' MIM Service residuals go",
+    "telemetry": "each MIM server's CEIP (telemetry) opt-out; disable: opt out (admins)",
 }
 
 

@@ -13,6 +13,7 @@ from bot.commands import (
     RequestsCommand,
     RetentionCommand,
     ShowCommand,
+    TelemetryCommand,
 )
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
@@ -21,6 +22,7 @@ from handlers.help import handle_help
 from handlers.retention import handle_retention
 from handlers.show import handle_show
 from handlers.status import handle_requests, handle_status
+from handlers.telemetry import handle_telemetry
 
 
 def _request_command(cmd: RequestCommand, **kwargs: Any) -> None:
@@ -35,4 +37,5 @@ HANDLERS: dict[type, Callable[..., Any]] = {
     RequestCommand: _request_command,
     RequestsCommand: handle_requests,
     RetentionCommand: handle_retention,
+    TelemetryCommand: handle_telemetry,
 }

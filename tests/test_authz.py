@@ -96,6 +96,7 @@ GATE = {
     ("extend",):   "0    0      0        0         1        0       1     1",
     ("done",):     "0    0      0        1         1        1       1     1",
     ("check",):    "0    0      0        0         0        0       1     0",
+    ("telemetry",): "0   0      0        0         0        0       1     0",
     ("shutdown",): "0    0      0        0         0        0       1     0",  # unknown command
 }  # fmt: skip
 

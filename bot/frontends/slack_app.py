@@ -16,11 +16,13 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement
 from slack_sdk.models.views import View
 
+from bot.commands import TELEMETRY_CONFIRM
 from bot.config import AppConfig
 from bot.frontends.answering import Answering, answering_pool
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.frontends.slack_witness import SlackWitness
 from bot.render.requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
+from bot.render.telemetry import ACTION_TELEMETRY_DISABLE
 from bot.services import Services, build_services
 
 __all__ = ["create_app", "slack_client"]
@@ -108,6 +110,11 @@ def create_app(
     app.action(ACTION_APPROVE)(button("approve"))
     app.action(ACTION_DONE)(button("done"))
     app.action(ACTION_RETRY)(button("retry"))
+
+    @app.action(ACTION_TELEMETRY_DISABLE)
+    def on_telemetry_disable(ack: Any, body: dict[str, Any]) -> None:
+        ack()  # the command text is fixed: the button's value is not trusted
+        later("slash", body, TELEMETRY_CONFIRM, body.get("user", {}).get("id", ""))
 
     @app.action(ACTION_REJECT)
     def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
