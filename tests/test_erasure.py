@@ -117,8 +117,10 @@ class World:
     connectors: dict[str, MemoryConnector]
 
 
-def make_world(engine, *connectors: MemoryConnector, approvals: int = 1) -> World:
-    clock = Clock()
+def make_world(
+    engine, *connectors: MemoryConnector, approvals: int = 1, clock: Clock | None = None
+) -> World:
+    clock = clock or Clock()
     audit = AuditLog(engine, chain_key=CHAIN_KEY)
     keyer = SubjectKeyer("test-subject-key-0123456789")
     store = RequestStore(engine, clock=clock, audit=audit)
