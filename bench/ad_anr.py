@@ -37,13 +37,12 @@ from collections.abc import Callable
 from typing import Any
 
 import ldap3
-from ldap3.core.exceptions import LDAPNoSuchObjectResult
 from ldap3.utils.conv import escape_filter_chars
 
-from bench.find_latency import bare_connection, interleave, machine, stats
+from bench.find_latency import bare_connection, ensure_users, interleave, machine, stats
 from connectors.ad import IDENTITY_ATTRIBUTES, PERSON_FILTER, AdConnector, AdSettings
 from connectors.base import Query, QueryKind
-from tests.support.samba import SCRIPT, SambaAd, TestUser, seed_users, start_samba
+from tests.support.samba import SCRIPT, SambaAd, TestUser, start_samba
 
 DEFAULT_AD_DIR = "/tmp/mimbot-samba-anr-bench"
 DEFAULT_AD_IP = "127.0.0.6"
@@ -59,34 +58,6 @@ def bench_users(count: int) -> list[TestUser]:
         TestUser(f"anr{i:05d}", GIVEN[i % len(GIVEN)], f"Surname{i // 2:05d}", f"8{i:06d}")
         for i in range(count)
     ]
-
-
-def ensure_users(ad: SambaAd, count: int) -> None:
-    """Seed the users missing from OU=AnrBench (all of them on the first run)."""
-    conn = ad.admin()
-    try:
-        try:
-            entries = conn.extend.standard.paged_search(
-                f"OU={OU},{ad.base_dn}",
-                "(objectClass=user)",
-                attributes=["sAMAccountName"],
-                paged_size=1000,
-                generator=False,
-            )
-            have = {e["raw_attributes"]["sAMAccountName"][0].decode() for e in entries}
-        except LDAPNoSuchObjectResult:
-            have = set()
-        missing = [u for u in bench_users(count) if u.account not in have]
-        print(f"seed: {len(have)} users present in OU={OU}, {len(missing)} to add", flush=True)
-        started = time.perf_counter()
-        for at in range(0, len(missing), 1000):
-            seed_users(conn, ad.base_dn, missing[at : at + 1000], ou=OU)
-            print(f"seed: {at + len(missing[at : at + 1000])}/{len(missing)}", flush=True)
-        if missing:
-            took = time.perf_counter() - started
-            print(f"seed: {len(missing)} in {took:.1f} s ({took / len(missing) * 1e3:.2f} ms/user)")
-    finally:
-        conn.unbind()
 
 
 # -- the filters ----------------------------------------------------------------
@@ -159,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     ad = start_samba(args.ad_dir, reset=False)
     print(f"samba: {ad.uri} from {args.ad_dir} ({time.perf_counter() - started:.1f} s)", flush=True)
     try:
-        ensure_users(ad, args.users)
+        ensure_users(ad, bench_users(args.users), OU)
         return 0 if args.seed_only else measure(ad, args)
     finally:
         if not (was_running or args.keep_running):

@@ -91,13 +91,13 @@ def bench_users(count: int) -> list[TestUser]:
     ]
 
 
-def ensure_users(ad: SambaAd, count: int) -> None:
-    """Seed the bench users that are missing (all of them on the first run) in one connection."""
+def ensure_users(ad: SambaAd, users: list[TestUser], ou: str = OU) -> None:
+    """Seed the users missing from OU=`ou` (all of them on the first run) in one connection."""
     conn = ad.admin()
     try:
         try:
             entries = conn.extend.standard.paged_search(
-                f"OU={OU},{ad.base_dn}",
+                f"OU={ou},{ad.base_dn}",
                 "(objectClass=user)",
                 attributes=["sAMAccountName"],
                 paged_size=1000,
@@ -106,11 +106,11 @@ def ensure_users(ad: SambaAd, count: int) -> None:
             have = {e["raw_attributes"]["sAMAccountName"][0].decode() for e in entries}
         except LDAPNoSuchObjectResult:
             have = set()
-        missing = [u for u in bench_users(count) if u.account not in have]
-        print(f"seed: {len(have)} bench users present, {len(missing)} to add")
+        missing = [u for u in users if u.account not in have]
+        print(f"seed: {len(have)} users present in OU={ou}, {len(missing)} to add", flush=True)
         started = time.perf_counter()
         for at in range(0, len(missing), 1000):
-            seed_users(conn, ad.base_dn, missing[at : at + 1000], ou=OU)
+            seed_users(conn, ad.base_dn, missing[at : at + 1000], ou=ou)
             print(f"seed: {at + len(missing[at : at + 1000])}/{len(missing)}", flush=True)
         if missing:
             took = time.perf_counter() - started
@@ -219,16 +219,19 @@ def stats(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ms), ms[math.ceil(0.95 * len(ms)) - 1]
 
 
-def machine() -> str:
+def machine(packages: tuple[str, ...] = ("ldap3", "SQLAlchemy", "slack_sdk", "pydantic")) -> str:
+    """The machine, its load and the versions that matter, printed beside every figure."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     models = [
         ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")
     ]
     model = models[0] if models else platform.processor() or "?"
-    versions = ", ".join(
-        f"{p} {metadata.version(p)}" for p in ("ldap3", "SQLAlchemy", "slack_sdk", "pydantic")
-    )
-    samba = subprocess.run(["samba", "--version"], capture_output=True, text=True).stdout.strip()
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in packages)
+    try:
+        samba = subprocess.run(["samba", "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        samba = "samba not installed"
+    samba = samba.strip()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {model}, "
@@ -265,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
     ad = start_samba(args.ad_dir, reset=False)
     print(f"samba: {ad.uri} from {args.ad_dir} ({time.perf_counter() - started:.1f} s)")
     try:
-        ensure_users(ad, args.users)
+        ensure_users(ad, bench_users(args.users))
         with tempfile.TemporaryDirectory(prefix="mimbot-bench-") as workdir:
             return measure(ad, args, workdir)
     finally:

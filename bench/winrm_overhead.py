@@ -25,21 +25,17 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
-import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import winrm
 
+from bench.find_latency import interleave, machine, stats
 from bot.frontends.console import ConsoleNotifier
 from bot.services import build_services
 from connectors.base import Query, QueryKind
@@ -50,52 +46,6 @@ from demo.wsman_stub import BASIC_USER, NTLM_USER, WsmanStub
 TARGET_RATIO = 1.2
 DEFAULT_ACCOUNT = "zangstrom"  # the demo person held by all four systems (mas HR, AD, FIM, PAM)
 TIMEOUT = 10.0  # per search / per run: never the limit here
-
-
-# -- timing (as bench/find_latency.py) ----------------------------------------
-
-
-def interleave(
-    fns: dict[str, Callable[[], object]], *, rounds: int, warmup: int
-) -> dict[str, list[float]]:
-    """Time each callable once a round; who goes first rotates, so none always follows another."""
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(rounds):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            fn = fns[name]
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return times
-
-
-def stats(samples: list[float]) -> tuple[float, float]:
-    """Median and p95 (nearest rank) in milliseconds."""
-    ms = sorted(s * 1e3 for s in samples)
-    return statistics.median(ms), ms[math.ceil(0.95 * len(ms)) - 1]
-
-
-def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    models = [
-        ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")
-    ]
-    model = models[0] if models else platform.processor() or "?"
-    versions = ", ".join(
-        f"{p} {metadata.version(p)}"
-        for p in ("pywinrm", "requests", "pyspnego", "SQLAlchemy", "ldap3")
-    )
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {model}, "
-        f"{platform.platform()}, load {load}\n"
-        f"python {platform.python_version()} ({sys.implementation.name}); {versions}"
-    )
 
 
 # -- part 1: the fan-out against the slowest system ---------------------------
@@ -300,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-find", action="store_true", help="only the shell part")
     parser.add_argument("--skip-shells", action="store_true", help="only the find part")
     args = parser.parse_args(argv)
-    print(machine())
+    print(machine(("pywinrm", "requests", "pyspnego", "SQLAlchemy", "ldap3")))
     print(
         f"delay {args.delay:g} s per MIM Service / PAM script call; find rounds {args.rounds} "
         f"(warm-up {args.warmup}); times in ms\n"
