@@ -41,6 +41,7 @@ from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, 
 from connectors.memory import MemoryConnector, Person
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
+from tests.support.ports import closed_port
 from tests.support.postgres import fresh_database
 from tests.support.samba import TestUser, seed_users
 
@@ -69,12 +70,6 @@ class World:
     unreachable: Callable[[], Connector] | None = None
     # (connector, timeout) whose search exceeds its deadline, while the context lasts
     too_slow: Callable[[], AbstractContextManager[tuple[Connector, float]]] | None = None
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -9,12 +9,10 @@ contract suite (tests/test_connector_contract.py) runs here too, over a `world` 
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +30,10 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, Unreachable
 from connectors.mimservice import MimServiceConnector, MimServiceSettings, literal, xpath
-from connectors.powershell import PowerShellRunner, WinRmSettings
+from connectors.powershell import PowerShellRunner
 from demo.mimservice_fixture import MimServiceFixture, parse_xpath
-from demo.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
+from demo.wsman_stub import PowerShellError, WsmanStub
+from tests.support.ports import closed_port, stub_winrm
 from tests.test_connector_contract import (  # noqa: F401 -- the contract suite, run here
     Subject,
     World,
@@ -60,23 +59,6 @@ T = 5.0
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SECRET = "Jane.O'Doe-4711@example.test"
 MISSING = ObjectRef("mimservice", "0b7e2f6a-7c1d-4c55-9d2a-5b0f3e1e4711")
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def winrm(endpoint: str, ca_file: str) -> WinRmSettings:
-    return WinRmSettings(
-        endpoint,
-        *BASIC_USER,
-        "basic",
-        ca_file=Path(ca_file),
-        operation_timeout=1,
-        read_timeout=3,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +106,9 @@ def mim(stub: WsmanStub) -> MimServiceFixture:
 
 @pytest.fixture(params=["fimautomation", "lithnetrma"])
 def connector(request: pytest.FixtureRequest, stub: WsmanStub) -> Iterator[MimServiceConnector]:
-    settings = MimServiceSettings(winrm(stub.https_endpoint, stub.ca_file), module=request.param)
+    settings = MimServiceSettings(
+        stub_winrm(stub.https_endpoint, stub.ca_file), module=request.param
+    )
     c = MimServiceConnector(settings, clock=lambda: NOW)
     yield c
     c.close()
@@ -139,7 +123,7 @@ def world(stub: WsmanStub) -> Iterator[World]:
     fixture = MimServiceFixture()
     fixture.install(stub)
     seed(fixture)
-    settings = MimServiceSettings(winrm(stub.https_endpoint, stub.ca_file))
+    settings = MimServiceSettings(stub_winrm(stub.https_endpoint, stub.ca_file))
     c = MimServiceConnector(settings)
     counter = iter(range(1, 1000))
 
@@ -159,7 +143,7 @@ def world(stub: WsmanStub) -> Iterator[World]:
         finally:
             stub.release()
 
-    dead = winrm(f"https://127.0.0.1:{closed_port()}/wsman", stub.ca_file)
+    dead = stub_winrm(f"https://127.0.0.1:{closed_port()}/wsman", stub.ca_file)
     yield World(
         c,
         Subject("ct-zoe", "zoe.contract@example.test", "880001", "Zoë Contract", "Zoë Con"),
@@ -505,7 +489,9 @@ def test_unexpected_output_is_a_connector_error(
 
 
 def test_an_unreachable_endpoint_is_unreachable(stub: WsmanStub) -> None:
-    settings = MimServiceSettings(winrm(f"https://127.0.0.1:{closed_port()}/wsman", stub.ca_file))
+    settings = MimServiceSettings(
+        stub_winrm(f"https://127.0.0.1:{closed_port()}/wsman", stub.ca_file)
+    )
     with PowerShellRunner(settings.winrm) as runner:
         c = MimServiceConnector(settings, runner)
         with pytest.raises(Unreachable):
@@ -533,4 +519,4 @@ def test_health_pings_and_reads_the_retention(
 )
 def test_settings_refuse_what_cannot_work(stub: WsmanStub, kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        MimServiceSettings(winrm(stub.https_endpoint, stub.ca_file), **kwargs)
+        MimServiceSettings(stub_winrm(stub.https_endpoint, stub.ca_file), **kwargs)

@@ -14,16 +14,11 @@ from connectors.base import Query, QueryKind
 from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
+from tests.support.ports import closed_port
 from tests.support.postgres import fresh_database
 
 SECRET = "Secret.Value-4711@example.test"  # must never appear in an error message
 QUERY = Query(QueryKind.MAIL_OR_UPN, SECRET)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

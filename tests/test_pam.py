@@ -4,7 +4,6 @@ from fixture PAM state (demo/pam_fixture.py). The .ps1 scripts are not executed 
 from __future__ import annotations
 
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from connectors.pam import WARNING, PamConnector, PamSettings
 from connectors.powershell import ScriptError, WinRmSettings
 from demo.pam_fixture import PamFixture, PamUser
 from demo.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
+from tests.support.ports import closed_port
 
 T = 5.0
 ARGS_LINE = re.compile(r"FromBase64String\('[A-Za-z0-9+/=]*'\)")
@@ -91,12 +91,6 @@ def user(pam: PamFixture, account: str, domain: str = "CORP") -> PamUser:
         if (u.source_account_name, u.source_domain) == (account, domain)
     ]
     return found
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- shape and search ---------------------------------------------------------------

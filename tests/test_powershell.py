@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from connectors.powershell import (
     script_text,
     winrm_errors,
 )
+from tests.support.ports import closed_port
 
 SECRET = "Jane.O'Doe-4711@example.test"  # must never appear in an error message
 HOSTILE = [
@@ -247,12 +247,6 @@ def test_every_library_error_is_mapped(exc: Exception, mapped: type | None) -> N
         raise exc
     assert type(info.value) is (mapped or ConnectorError)
     assert info.value.__cause__ is exc and SECRET not in str(info.value)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_refused_port_is_unreachable() -> None:

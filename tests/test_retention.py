@@ -4,7 +4,6 @@ WS-Management stand-in (demo/wsman_stub.py, demo/mimservice_fixture.py)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,9 +24,9 @@ from bot.requests_schema import request_steps, requests, residual_checks
 from bot.services import Services, build_services
 from connectors.base import Connector, DeletePlan, ObjectRef, PlanAction
 from connectors.mimservice import MimServiceConnector, MimServiceSettings
-from connectors.powershell import WinRmSettings
 from demo.mimservice_fixture import MimServiceFixture
-from demo.wsman_stub import BASIC_USER, WsmanStub
+from demo.wsman_stub import WsmanStub
+from tests.support.ports import closed_port, stub_winrm
 from tests.test_erasure import Recorder
 
 ENV = {
@@ -39,18 +38,6 @@ ENV = {
 RAN = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def winrm(endpoint: str, ca_file: str) -> WinRmSettings:
-    return WinRmSettings(
-        endpoint, *BASIC_USER, "basic", ca_file=Path(ca_file), operation_timeout=1, read_timeout=3
-    )
-
-
 @pytest.fixture(scope="module")
 def stub() -> Iterator[WsmanStub]:
     with WsmanStub() as s:
@@ -58,10 +45,10 @@ def stub() -> Iterator[WsmanStub]:
 
 
 def mimservice(stub: WsmanStub, *, dead: bool = False) -> MimServiceConnector:
-    settings = MimServiceSettings(winrm(stub.https_endpoint, stub.ca_file))
+    settings = MimServiceSettings(stub_winrm(stub.https_endpoint, stub.ca_file))
     if dead:
         settings = replace(
-            settings, winrm=winrm(f"https://127.0.0.1:{closed_port()}/wsman", stub.ca_file)
+            settings, winrm=stub_winrm(f"https://127.0.0.1:{closed_port()}/wsman", stub.ca_file)
         )
     return MimServiceConnector(settings)
 

@@ -5,7 +5,6 @@ WS-Management stand-in (demo/wsman_stub.py, demo/telemetry_fixture.py)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,9 +24,9 @@ from bot.telemetry import State, read, state_of
 from connectors.base import Connector
 from connectors.mimservice import MimServiceConnector, MimServiceSettings
 from connectors.pam import PamConnector, PamSettings
-from connectors.powershell import WinRmSettings
 from demo.telemetry_fixture import TelemetryFixture
-from demo.wsman_stub import BASIC_USER, WsmanStub
+from demo.wsman_stub import WsmanStub
+from tests.support.ports import closed_port, stub_winrm
 from tests.test_erasure import Recorder
 
 ROOT = Path(__file__).parent.parent
@@ -39,18 +38,6 @@ ENV = {
 }
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def winrm(endpoint: str, ca_file: str) -> WinRmSettings:
-    return WinRmSettings(
-        endpoint, *BASIC_USER, "basic", ca_file=Path(ca_file), operation_timeout=1, read_timeout=3
-    )
-
-
 @pytest.fixture(scope="module")
 def stub() -> Iterator[WsmanStub]:
     with WsmanStub() as s:
@@ -59,7 +46,7 @@ def stub() -> Iterator[WsmanStub]:
 
 def mim_connectors(stub: WsmanStub, *, dead: bool = False) -> list[Connector]:
     endpoint = f"https://127.0.0.1:{closed_port()}/wsman" if dead else stub.https_endpoint
-    settings = winrm(endpoint, stub.ca_file)
+    settings = stub_winrm(endpoint, stub.ca_file)
     return [
         MimServiceConnector(MimServiceSettings(settings)),
         PamConnector(PamSettings(winrm=settings, source_domain="CORP")),

@@ -1,0 +1,24 @@
+"""Loopback addresses for tests: a port nothing listens on, and WinRM settings for the
+stand-in (demo/wsman_stub.py)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from connectors.powershell import WinRmSettings
+from demo.wsman_stub import BASIC_USER
+
+
+def closed_port() -> int:
+    """A loopback port free a moment ago: a connection to it is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stub_winrm(endpoint: str, ca_file: str) -> WinRmSettings:
+    """Basic over HTTPS to the stand-in, with short timeouts."""
+    return WinRmSettings(
+        endpoint, *BASIC_USER, "basic", ca_file=Path(ca_file), operation_timeout=1, read_timeout=3
+    )
