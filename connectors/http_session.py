@@ -1,0 +1,79 @@
+"""HTTP sessions for the IIS-hosted MIM services (BHOLD Core, Certificate Management).
+
+Both sit behind IIS Windows Authentication: NTLM through `requests_ntlm` (pyspnego), or
+Kerberos through `requests_gssapi` (an optional package: it needs the system's GSSAPI
+libraries). `basic` is for a site configured so, and only over https. Certificates are
+always validated, against `ca_file` when given, else requests' own trust store; proxies
+and CA bundles from the environment are ignored, so the bot talks to exactly the
+configured server.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import requests
+
+from connectors.errors import ConnectorError
+
+__all__ = ["HttpAuth", "HttpSettings", "open_session"]
+
+HttpAuth = Literal["ntlm", "kerberos", "basic"]
+AUTHS: frozenset[str] = frozenset({"ntlm", "kerberos", "basic"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    """Where a service is and how to sign in. `username` is `DOMAIN\\user` for NTLM;
+    Kerberos uses the process's ticket (keytab or `kinit`), so it needs neither.
+
+    Raises `ValueError` for a setting that cannot work."""
+
+    url: str
+    auth: HttpAuth = "ntlm"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    ca_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        url = urlsplit(self.url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("the URL must be an http:// or https:// URL")
+        try:
+            url.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise ValueError("the URL has an invalid port") from None
+        if self.auth not in AUTHS:
+            raise ValueError(f"auth must be one of {', '.join(sorted(AUTHS))}")
+        if self.auth == "basic" and url.scheme != "https":
+            raise ValueError("basic authentication is allowed only over https")
+        if self.auth != "kerberos" and not (self.username and self.password):
+            raise ValueError(f"{self.auth} authentication needs a username and a password")
+        if self.ca_file is not None and not Path(self.ca_file).is_file():
+            raise ValueError("ca_file does not name a file")
+
+
+def open_session(settings: HttpSettings) -> requests.Session:
+    """A `requests.Session` that authenticates as configured and validates certificates."""
+    session = requests.Session()
+    session.trust_env = False  # no proxy, netrc or CA bundle from the environment
+    session.verify = str(settings.ca_file) if settings.ca_file else True
+    if settings.auth == "ntlm":
+        from requests_ntlm import HttpNtlmAuth
+
+        session.auth = HttpNtlmAuth(settings.username, settings.password)
+    elif settings.auth == "kerberos":
+        try:
+            gssapi_auth = importlib.import_module("requests_gssapi")
+        except ImportError:
+            raise ConnectorError(
+                "kerberos authentication needs the requests-gssapi package"
+            ) from None
+        session.auth = gssapi_auth.HTTPSPNEGOAuth()
+    else:
+        session.auth = (settings.username, settings.password)
+    return session
