@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from bot.commands import COMMANDS
 from bot.errors import ConfigError
+from connectors.base import ManualTask
 
 __all__ = [
     "AdConfig",
@@ -134,6 +135,19 @@ class PolicyConfig(_Model):
     deadline_months: int = Field(default=1, ge=1, le=3)  # GDPR: one month, extendable
     # GDPR Art. 12(3): once, by up to two further months, with reasons, before the due date.
     extension_months: int = Field(default=2, ge=0, le=2)
+    # Who may mark each kind of manual step done (connectors.base.ManualTask values to a
+    # role); a kind not named here is the requester's.
+    manual_step_roles: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("manual_step_roles")
+    @classmethod
+    def _manual_tasks(cls, v: dict[str, str]) -> dict[str, str]:
+        known = {t.value for t in ManualTask}
+        for task in v:
+            if task not in known:
+                names = ", ".join(sorted(known))
+                raise ValueError(f"unknown manual step {task!r} (known: {names})")
+        return v
 
     def model_post_init(self, _: Any) -> None:
         if self.deadline_months + self.extension_months > 3:

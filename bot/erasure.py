@@ -30,8 +30,9 @@ from bot.events import (
     RetryStarted,
     StepDone,
 )
+from bot.manual import ManualOwners, instruction
 from bot.requests import TERMINAL, PlannedStep, Request, Status, StepState, add_calendar_month
-from bot.roles import Actor, Role
+from bot.roles import Actor
 from bot.search import SearchService
 from bot.store import Decision, RequestStore
 from bot.subjects import Match, single_subject
@@ -39,6 +40,8 @@ from connectors.base import (
     Capability,
     Connector,
     IdKind,
+    ManualStep,
+    ManualTask,
     ObjectRef,
     PlanAction,
     Query,
@@ -61,10 +64,12 @@ class ErasureService:
     execute: Callable[[str], None]  # schedules the runner for a request id
     timeout: float = 5.0
     authz: Authorizer = field(default=None)  # type: ignore[assignment]  # default: from policy
+    owners: ManualOwners = field(init=False)
 
     def __post_init__(self) -> None:
         if self.authz is None:
             self.authz = Authorizer.from_config(None, four_eyes=self.policy.four_eyes)
+        self.owners = ManualOwners(self.policy.manual_step_roles)
 
     # -- request ----------------------------------------------------------------
 
@@ -117,20 +122,16 @@ class ErasureService:
 
     def _plan(self, refs: Sequence[ObjectRef], *, nothing: str) -> list[PlannedStep]:
         automated: list[tuple[int, PlannedStep]] = []
-        manual: list[PlannedStep] = []
+        manual: list[tuple[Connector, ManualStep]] = []
+        # Nothing to do, but something to know (Certificate Management: notes and the
+        # certificates kept until they expire): stored as a skipped step with its plan.
+        informative: list[PlannedStep] = []
         for ref in refs:
             connector = self.connectors.get(ref.system)
             if connector is None:
                 continue
             if Capability.DELETE not in connector.capabilities:
-                manual.append(
-                    PlannedStep(
-                        connector.name,
-                        PlanAction.MANUAL,
-                        f"Erase the person in {connector.label} by hand (no API for it)",
-                        assigned_role=Role.REQUESTER.value,
-                    )
-                )
+                manual.append((connector, ManualStep(ManualTask.ERASE_BY_HAND)))
                 continue
             planned = call(
                 connector,
@@ -146,13 +147,13 @@ class ErasureService:
                     f"Cannot plan for {connector.label} ({why}). Nothing was {nothing}."
                 )
             plan = planned.value
-            manual += [
-                PlannedStep(
-                    connector.name, PlanAction.MANUAL, w, assigned_role=Role.REQUESTER.value
-                )
-                for w in plan.warnings
-            ]
-            if plan.action is not PlanAction.NONE:
+            manual += [(connector, m) for m in plan.manual]
+            if plan.action is PlanAction.NONE:
+                if plan.notes or plan.residuals:
+                    informative.append(
+                        PlannedStep(connector.name, plan.action, plan.summary, plan=plan)
+                    )
+            else:
                 automated.append(
                     (
                         plan.authority_rank,
@@ -160,7 +161,36 @@ class ErasureService:
                     )
                 )
         automated.sort(key=lambda pair: pair[0])
-        return manual + [step for _, step in automated]
+        steps = self._manual_steps(manual, automated) + [step for _, step in automated]
+        return steps + informative if steps else []
+
+    def _manual_steps(
+        self,
+        manual: Sequence[tuple[Connector, ManualStep]],
+        automated: Sequence[tuple[int, PlannedStep]],
+    ) -> list[PlannedStep]:
+        """Manual steps first, each owned by its kind's role. "Erase at the source" that the
+        metaverse asks for is dropped when that source's own connector has planned a step
+        for it (its management agent is the one named)."""
+        planned = {s.system for _, s in automated} | {c.name for c, _ in manual}
+        covered = {getattr(self.connectors[name], "management_agent", None) for name in planned}
+        covered.discard(None)
+        steps: list[PlannedStep] = []
+        for connector, step in manual:
+            if step.task is ManualTask.ERASE_AT_SOURCE and step.about and step.about in covered:
+                continue
+            steps.append(
+                PlannedStep(
+                    connector.name,
+                    PlanAction.MANUAL,
+                    instruction(step, connector.label),
+                    assigned_role=self.owners.role(step.task).value,
+                    task=step.task,
+                )
+            )
+        # The source of authority's own work comes before anything it would re-provision.
+        steps.sort(key=lambda s: s.task is not ManualTask.ERASE_AT_SOURCE)
+        return steps
 
     # -- decisions ----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bot.reports import VerificationReport
-from connectors.base import DeletePlan, IdKind, ObjectRef, PlanAction, ResidualCopy
+from connectors.base import DeletePlan, IdKind, ManualTask, ObjectRef, PlanAction, ResidualCopy
 
 __all__ = [
     "OPEN",
@@ -110,6 +110,7 @@ class PlannedStep:
     summary: str
     plan: DeletePlan | None = None
     assigned_role: str | None = None  # manual steps: who may press Done
+    task: ManualTask | None = None  # manual steps: what kind of work
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Step:
     attempts: int
     plan: DeletePlan | None = None
     assigned_role: str | None = None
+    task: ManualTask | None = None  # manual steps; None for those stored before 0007
     error: str | None = None
     done_by: str | None = None
     detail: str | None = None  # for people: what the step did, or what it waits for

@@ -68,6 +68,7 @@ request_steps = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("plan", JSON, nullable=True),  # connectors.base.DeletePlan (automated steps)
     sa.Column("assigned_role", sa.String(32), nullable=True),  # manual steps
+    sa.Column("task", sa.String(32), nullable=True),  # manual steps: ManualTask
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("error", sa.Text, nullable=True),

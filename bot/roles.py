@@ -30,6 +30,7 @@ class Role(enum.Enum):
     APPROVER = "approver"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    HR_OPERATOR = "hr_operator"  # marks "erase in HR" steps done (policy.manual_step_roles)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from ldap3.utils.dn import escape_rdn
 from connectors.base import (
     DeletePlan,
     IdKind,
+    ManualStep,
+    ManualTask,
     ObjectRef,
     PlanAction,
     ResidualCopy,
@@ -137,9 +139,14 @@ class AdEraser:
             if entry is None:
                 raise NotFound("no live Active Directory object has that objectGUID")
             children = self._children(conn, entry["dn"], timeout)
-        warnings = []
+        manual = []
         if _privileged(entry):
-            warnings.append("privileged account: check with the AD team before erasing it")
+            manual.append(
+                ManualStep(
+                    ManualTask.CONFIRM_PRIVILEGED,
+                    "privileged account: check with the AD team before erasing it",
+                )
+            )
         now = self._clock()
         if s.delete_mode == "disable_and_scrub":
             held = [a for a in s.scrub_attributes if _values(entry, a)]
@@ -152,14 +159,14 @@ class AdEraser:
                 "the disabled account itself, with objectGUID, objectSid, sAMAccountName "
                 "and group memberships, until someone deletes it"
             )
-            return DeletePlan(ref, PlanAction.DISABLE_AND_SCRUB, summary, (kept,), tuple(warnings))
+            return DeletePlan(ref, PlanAction.DISABLE_AND_SCRUB, summary, (kept,), tuple(manual))
         notes = ("child objects are deleted with it (tree delete)",) if children else ()
         return DeletePlan(
             ref,
             PlanAction.DELETE,
             "Delete the AD user object" + (" and its child objects" if children else "") + ".",
             tuple(_residuals(self.lifetimes(timeout=timeout), now, recycled=False)),
-            tuple(warnings),
+            tuple(manual),
             notes=notes,
         )
 

@@ -24,6 +24,8 @@ __all__ = [
     "Health",
     "Hit",
     "IdKind",
+    "ManualStep",
+    "ManualTask",
     "ObjectRef",
     "PlanAction",
     "Query",
@@ -122,6 +124,27 @@ class PlanAction(enum.Enum):
     NONE = "none"
 
 
+class ManualTask(enum.Enum):
+    """Work no API does, which a person does and then marks Done. The role that may mark
+    each kind Done is policy (`policy.manual_step_roles`), not the connector's choice."""
+
+    ERASE_AT_SOURCE = "erase_at_source"  # in the source of authority (HR), before the rest
+    CONFIRM_PRIVILEGED = "confirm_privileged"  # a privileged account: its owner agrees first
+    CONFIRM_SYNC = "confirm_sync"  # the sync will not delete by itself: an engineer checks
+    ERASE_BY_HAND = "erase_by_hand"  # a system whose connector cannot delete
+
+
+@dataclass(frozen=True)
+class ManualStep:
+    """One piece of manual work a plan needs. `detail` says what makes it needed, in plain
+    words (no personal data): it is shown to the person who does it."""
+
+    task: ManualTask
+    detail: str = ""
+    about: str = ""  # ERASE_AT_SOURCE: the source's management agent, so a connector of
+    # that source which plans its own step makes this one redundant
+
+
 @dataclass(frozen=True)
 class ResidualCopy:
     """A copy that outlives the erasure (tombstone, recycle bin, retention) and when it goes."""
@@ -143,7 +166,7 @@ class DeletePlan:
     action: PlanAction
     summary: str
     residuals: tuple[ResidualCopy, ...] = ()
-    warnings: tuple[str, ...] = ()  # each needs a person to act: becomes a manual step
+    manual: tuple[ManualStep, ...] = ()  # each needs a person to act: becomes a manual step
     authority_rank: int = RANK_TARGET
     notes: tuple[str, ...] = ()  # what the approver should know; nothing to do
 

@@ -563,7 +563,7 @@ class MimSyncConnector:
             action=PlanAction.WAIT,
             summary=f"wait for the deletion rule: {deletion_trigger(config, rule)}",
             residuals=(ResidualCopy("metaverse object until the deletion rule runs"),),
-            warnings=plan_warnings(config, rule, loaded.connectors),
+            manual=plan_warnings(config, rule, loaded.connectors),
             authority_rank=_MV_RANK,
             notes=plan_notes(config, loaded.connectors),
         )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors import mimsync_schema as q
-from connectors.base import ObjectRef
+from connectors.base import ManualStep, ManualTask, ObjectRef
 from connectors.mimsync_config import DeletionKind, SyncConfig, deletion_meaning, deletion_trigger
 
 __all__ = [
@@ -118,18 +118,24 @@ def deletion_view(config: SyncConfig, object_type: str) -> DeletionRuleView:
     )
 
 
-def plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tuple[str, ...]:
-    """What the approver should know; MA names and operations only, no personal data."""
+def plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tuple[ManualStep, ...]:
+    """What a person must do or confirm; MA names and operations only, no personal data."""
     warnings: list[str] = []
+    manual: list[ManualStep] = []
     joined = {c.ma_id for c in connectors if c.is_connector}
     sources = (
         set(rule.src_mas) & joined if rule and rule.kind is DeletionKind.DECLARED_ANY else set()
     )
     for ma_id in sorted(sources, key=str):
         # First of all steps: otherwise its next import re-provisions everything erased.
-        warnings.append(
-            f"{config.ma_name(ma_id)} is the source of authority: erase the person "
-            "there first, or provisioning re-creates the accounts"
+        name = config.ma_name(ma_id)
+        manual.append(
+            ManualStep(
+                ManualTask.ERASE_AT_SOURCE,
+                f"{name} is the source of authority: erase the person "
+                "there first, or provisioning re-creates the accounts",
+                about=name,
+            )
         )
     if rule is None:
         warnings.append("no metaverse deletion rule is known: the object may never be deleted")
@@ -151,7 +157,7 @@ def plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tuple
             and c.ma_id not in sources
         ):
             warnings.append(_DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name))
-    return tuple(warnings)
+    return (*manual, *(ManualStep(ManualTask.CONFIRM_SYNC, w) for w in warnings))
 
 
 def plan_notes(config: SyncConfig, connectors: list[Any]) -> tuple[str, ...]:

@@ -27,6 +27,8 @@ from connectors.base import (
     Health,
     Hit,
     IdKind,
+    ManualStep,
+    ManualTask,
     ObjectRef,
     PlanAction,
     Query,
@@ -165,7 +167,7 @@ class PamConnector:
             ref,
             PlanAction.DELETE,
             SUMMARY,
-            warnings=(WARNING,),
+            manual=(ManualStep(ManualTask.CONFIRM_PRIVILEGED, WARNING),),
             authority_rank=RANK_TARGET,
             notes=notes,
         )

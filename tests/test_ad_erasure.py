@@ -134,7 +134,7 @@ def test_plan_delete_lists_the_tombstone_until_the_configured_lifetime(ad, admin
     assert days == 180  # what Samba provisions, as Windows since 2003 SP1
     assert [r.expires for r in plan.residuals] == [NOW + timedelta(days=days)]
     assert "tombstone" in plan.residuals[0].description
-    assert plan.warnings == ()
+    assert plan.manual == ()
 
 
 def test_plan_follows_a_changed_tombstone_lifetime(ad, admin, settings):
@@ -160,7 +160,7 @@ def test_plan_warns_about_a_privileged_account(ad, admin, connector):
     dn, guid = make_user(admin, ad.base_dn, "er-admin")
     admin.modify(f"CN=Domain Admins,CN=Users,{ad.base_dn}", {"member": [(ldap3.MODIFY_ADD, [dn])]})
     plan = connector.plan_delete(ref(guid), timeout=2)
-    assert any("privileged account" in w for w in plan.warnings)  # found through tokenGroups
+    assert any("privileged account" in m.detail for m in plan.manual)  # found through tokenGroups
 
 
 def test_plan_warns_about_an_account_marked_with_admin_count(ad, admin, connector):
@@ -173,7 +173,7 @@ def test_plan_warns_about_an_account_marked_with_admin_count(ad, admin, connecto
     raw = admin.response[0]["raw_attributes"]
     assert raw["adminCount"] == [b"1"]
     plan = connector.plan_delete(ref(str(uuid.UUID(bytes_le=raw["objectGUID"][0]))), timeout=2)
-    assert any("privileged account" in w for w in plan.warnings)
+    assert any("privileged account" in m.detail for m in plan.manual)
 
 
 def test_apply_deletes_and_a_second_apply_is_already_absent(ad, admin, connector):

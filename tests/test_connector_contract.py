@@ -28,6 +28,7 @@ from connectors.base import (
     Health,
     Hit,
     IdKind,
+    ManualStep,
     ObjectRef,
     PlanAction,
     Query,
@@ -393,7 +394,8 @@ def test_plan_delete_names_an_action_for_the_object(world: World) -> None:
     assert plan.action in (PlanAction.DELETE, PlanAction.DISABLE_AND_SCRUB, PlanAction.WAIT)
     assert isinstance(plan.summary, str) and plan.summary
     assert isinstance(plan.authority_rank, int)
-    assert all(isinstance(w, str) for w in (*plan.warnings, *plan.notes))
+    assert all(isinstance(n, str) for n in plan.notes)
+    assert all(isinstance(m, ManualStep) for m in plan.manual)
 
 
 def test_delete_then_verify_absent_and_a_second_apply_is_already_absent(world: World) -> None:

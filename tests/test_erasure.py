@@ -27,10 +27,24 @@ from bot.runner import Runner
 from bot.search import SearchService
 from bot.store import RequestStore
 from bot.subjects import AmbiguousSubject, SystemsUnavailable
-from connectors.base import DeletePlan, IdKind, PlanAction, Query, QueryKind, ResidualCopy
+from connectors.base import (
+    DeletePlan,
+    IdKind,
+    ManualStep,
+    ManualTask,
+    PlanAction,
+    Query,
+    QueryKind,
+    ResidualCopy,
+)
 from connectors.errors import ConnectorError, Unreachable
 from connectors.memory import MemoryConnector, Person
 from tests.support.keys import CHAIN_KEY
+
+
+def at_source(detail: str) -> ManualStep:
+    return ManualStep(ManualTask.ERASE_AT_SOURCE, detail)
+
 
 REQUESTER = Actor("UREQ", frozenset({Role.REQUESTER}))
 APPROVER = Actor("UAPP", frozenset({Role.APPROVER}))
@@ -118,7 +132,11 @@ class World:
 
 
 def make_world(
-    engine, *connectors: MemoryConnector, approvals: int = 1, clock: Clock | None = None
+    engine,
+    *connectors: MemoryConnector,
+    approvals: int = 1,
+    clock: Clock | None = None,
+    policy: PolicyConfig | None = None,
 ) -> World:
     clock = clock or Clock()
     audit = AuditLog(engine, chain_key=CHAIN_KEY)
@@ -141,7 +159,7 @@ def make_world(
         connectors=by_name,
         keyer=keyer,
         notifier=told,
-        policy=PolicyConfig(erasure_approvals=approvals),
+        policy=policy or PolicyConfig(erasure_approvals=approvals),
         execute=runner.run,
     )
     return World(erasure, runner, store, audit, notifier, clock, by_name)
@@ -183,7 +201,12 @@ def test_warnings_become_manual_steps_first(engine):
                 plan.ref,
                 plan.action,
                 plan.summary,
-                warnings=("HR is the source of authority: delete there first",),
+                manual=(
+                    ManualStep(
+                        ManualTask.ERASE_AT_SOURCE,
+                        "HR is the source of authority: delete there first",
+                    ),
+                ),
             )
 
     w = make_world(engine, Warns("ad", "AD", [jane()]))
@@ -448,7 +471,10 @@ def test_manual_step_waits_for_done_by_the_assigned_role(engine):
         def plan_delete(self, ref, *, timeout):
             plan = super().plan_delete(ref, timeout=timeout)
             return DeletePlan(
-                plan.ref, plan.action, plan.summary, warnings=("Delete in the HR system first",)
+                plan.ref,
+                plan.action,
+                plan.summary,
+                manual=(at_source("Delete in the HR system first"),),
             )
 
     ad = Warns("ad", "AD", [jane()])
@@ -602,7 +628,10 @@ def test_a_manual_step_whose_post_failed_is_announced_on_the_next_round(engine):
     class Warns(MemoryConnector):
         def plan_delete(self, ref, *, timeout):
             plan = super().plan_delete(ref, timeout=timeout)
-            return replace(plan, warnings=("erase the person in HR first",))
+            return replace(
+                plan,
+                manual=(at_source("erase the person in HR first"),),
+            )
 
     class FirstAnnouncementFails(Recorder):
         def manual_step(self, request: Request, step: Step) -> None:
@@ -722,7 +751,10 @@ def test_a_wait_counts_from_its_own_start_is_audited_once_and_restarts_on_retry(
     class SlowHrThenWait(MemoryConnector):
         def plan_delete(self, ref, *, timeout):
             return DeletePlan(
-                ref, PlanAction.WAIT, "wait for the deletion rule", warnings=("erase in HR",)
+                ref,
+                PlanAction.WAIT,
+                "wait for the deletion rule",
+                manual=(at_source("erase in HR"),),
             )
 
         def apply_delete(self, plan, *, timeout):
@@ -796,7 +828,10 @@ def test_the_outcome_says_which_steps_were_done_by_hand_and_not_checked(engine):
     class Warns(MemoryConnector):
         def plan_delete(self, ref, *, timeout):
             plan = super().plan_delete(ref, timeout=timeout)
-            return replace(plan, warnings=("erase the person in HR first",))
+            return replace(
+                plan,
+                manual=(at_source("erase the person in HR first"),),
+            )
 
     w = make_world(engine, Warns("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)

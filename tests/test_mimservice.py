@@ -366,7 +366,7 @@ def test_plan_deletes_with_the_retention_residual(
         PlanAction.DELETE,
         "Delete the Person in the MIM Service",
     )
-    assert RANK_TARGET < plan.authority_rank < RANK_AGGREGATE and plan.warnings == ()
+    assert RANK_TARGET < plan.authority_rank < RANK_AGGREGATE and plan.manual == ()
     (residual,) = plan.residuals
     assert residual.description == (
         "MIM Service Requests and SSPR data about the person, kept until the retention job"

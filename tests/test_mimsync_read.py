@@ -182,14 +182,20 @@ def test_plan_delete_waits_for_the_deletion_rule(mim: MimSyncConnector) -> None:
     assert [r.description for r in plan.residuals] == [
         "metaverse object until the deletion rule runs"
     ]
-    assert "CORP AD: a pending export (modify) has not run yet" in plan.warnings
-    assert "BHOLD keeps its object as a disconnector: erase it there" in plan.warnings
-    assert not any("O'Brien" in w or "sobrien" in w for w in (plan.summary, *plan.warnings))
+    assert "CORP AD: a pending export (modify) has not run yet" in [m.detail for m in plan.manual]
+    assert "BHOLD keeps its object as a disconnector: erase it there" in [
+        m.detail for m in plan.manual
+    ]
+    assert not any(
+        "O'Brien" in w or "sobrien" in w for w in (plan.summary, *(m.detail for m in plan.manual))
+    )
 
 
 def test_plan_delete_warns_when_the_trigger_ma_is_not_joined(mim: MimSyncConnector) -> None:
     plan = mim.plan_delete(ref(8), timeout=T)  # contractor: no HR connector
-    assert "no HR connector is joined, so the deletion rule cannot fire" in plan.warnings
+    assert "no HR connector is joined, so the deletion rule cannot fire" in [
+        m.detail for m in plan.manual
+    ]
 
 
 @pytest.mark.parametrize(

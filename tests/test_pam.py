@@ -18,6 +18,8 @@ from connectors.base import (
     Connector,
     DeletePlan,
     IdKind,
+    ManualStep,
+    ManualTask,
     ObjectRef,
     PlanAction,
     Query,
@@ -241,7 +243,8 @@ def test_the_plan_removes_the_pam_user_after_a_person_confirms(
     plan = connector.plan_delete(ref, timeout=T)
     assert (plan.ref, plan.action) == (ref, PlanAction.DELETE)
     assert plan.summary == "Remove the PAM user (its PRIV shadow account)"
-    assert plan.warnings == (WARNING,) and "PAM owner" in WARNING
+    assert plan.manual == (ManualStep(ManualTask.CONFIRM_PRIVILEGED, WARNING),)
+    assert "PAM owner" in WARNING
     assert plan.authority_rank == RANK_TARGET
     assert plan.notes == ("PAM roles: CorpAdmins, SQL Admins",)
     assert pam.removed == []  # planning changes nothing

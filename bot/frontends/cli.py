@@ -132,11 +132,7 @@ def _worker(config: AppConfig, args: argparse.Namespace) -> int:
 
     logging.getLogger().setLevel(logging.INFO)
     client = slack_client(config)
-    notifier = SlackNotifier(
-        client,
-        approvals_channel=config.slack.approvals_channel,
-        notifications_channel=config.slack.notifications_channel,
-    )
+    notifier = SlackNotifier.from_config(client, config)
     services = build_services(config, notifier=notifier, witnesses=slack_witnesses(client, config))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

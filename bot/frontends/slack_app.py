@@ -59,11 +59,7 @@ def services_for(config: AppConfig, client: WebClient) -> Services:
     return build_services(
         config,
         usergroup_members=usergroup_lookup(client),
-        notifier=SlackNotifier(
-            client,
-            approvals_channel=config.slack.approvals_channel,
-            notifications_channel=config.slack.notifications_channel,
-        ),
+        notifier=SlackNotifier.from_config(client, config),
         witnesses=slack_witnesses(client, config),
         background=True,
     )

@@ -8,9 +8,11 @@ requester gets a DM and the notifications channel gets the outcome.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from slack_sdk import WebClient
 
+from bot.config import AppConfig, RoleMembers
 from bot.events import Event
 from bot.notify import MessageRef
 from bot.render import events as render_events
@@ -25,11 +27,26 @@ log = logging.getLogger(__name__)
 
 class SlackNotifier:
     def __init__(
-        self, client: WebClient, *, approvals_channel: str | None, notifications_channel: str | None
+        self,
+        client: WebClient,
+        *,
+        approvals_channel: str | None,
+        notifications_channel: str | None,
+        roles: Mapping[str, RoleMembers] | None = None,
     ) -> None:
         self.client = client
         self.approvals_channel = approvals_channel
         self.notifications_channel = notifications_channel
+        self.roles = dict(roles or {})  # who is mentioned for a manual step of a role
+
+    @classmethod
+    def from_config(cls, client: WebClient, config: AppConfig) -> SlackNotifier:
+        return cls(
+            client,
+            approvals_channel=config.slack.approvals_channel,
+            notifications_channel=config.slack.notifications_channel,
+            roles=config.roles,
+        )
 
     def approval_requested(self, request: Request) -> MessageRef | None:
         if not self.approvals_channel:
@@ -56,7 +73,8 @@ class SlackNotifier:
         self._in_thread(request, render_events.event_reply(request, event))
 
     def manual_step(self, request: Request, step: Step) -> None:
-        self._in_thread(request, render_requests.manual_step_message(request, step))
+        owners = self.roles.get(step.assigned_role or "")
+        self._in_thread(request, render_requests.manual_step_message(request, step, owners))
 
     def finished(self, request: Request) -> None:
         reply = render_requests.finished_message(request)

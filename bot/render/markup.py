@@ -9,7 +9,15 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-__all__ = ["MAX_BLOCKS", "MAX_SECTION", "clip", "dicts", "mention", "mrkdwn_escape"]
+__all__ = [
+    "MAX_BLOCKS",
+    "MAX_SECTION",
+    "clip",
+    "dicts",
+    "mention",
+    "mrkdwn_escape",
+    "usergroup_mention",
+]
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -26,6 +34,16 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 def mention(user_id: str) -> str:
     """A live mention of a Slack user id the bot holds; anything else is shown as text."""
     return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else mrkdwn_escape(user_id)
+
+
+_USERGROUP_ID = re.compile(r"S[A-Z0-9]{2,20}")
+
+
+def usergroup_mention(group_id: str) -> str:
+    """A live mention of a Slack user group id from the configuration; else plain text."""
+    return (
+        f"<!subteam^{group_id}>" if _USERGROUP_ID.fullmatch(group_id) else mrkdwn_escape(group_id)
+    )
 
 
 def clip(text: str, limit: int = MAX_SECTION) -> str:

@@ -21,9 +21,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.render.markup import clip, dicts, mention, mrkdwn_escape
+from bot.config import RoleMembers
+from bot.render.markup import clip, dicts, mention, mrkdwn_escape, usergroup_mention
 from bot.render.reply import Reply
 from bot.requests import Request, Status, Step, StepState
+from connectors.base import PlanAction
 
 __all__ = [
     "ACTION_APPROVE",
@@ -93,8 +95,12 @@ def step_line(step: Step) -> str:
 
 
 def _plan_text(request: Request) -> str:
-    lines = [step_line(s) for s in request.steps] or ["_nothing to do in any system_"]
-    notes = [n for s in request.steps if s.plan for n in s.plan.notes]
+    lines = [step_line(s) for s in request.steps if s.action is not PlanAction.NONE] or [
+        "_nothing to do in any system_"
+    ]
+    notes = [f"{s.system}: {s.summary}" for s in request.steps if s.action is PlanAction.NONE] + [
+        n for s in request.steps if s.plan for n in s.plan.notes
+    ]
     if notes:
         lines += ["_Notes:_"] + [f"• {mrkdwn_escape(n)}" for n in notes]
     return clip("*Plan*\n" + "\n".join(lines))
@@ -172,13 +178,22 @@ def approval_message(request: Request) -> Reply:
     return Reply(text=text, blocks=dicts(blocks), private=False)
 
 
-def manual_step_message(request: Request, step: Step) -> Reply:
+def manual_step_message(request: Request, step: Step, owners: RoleMembers | None = None) -> Reply:
+    """The step, its Done button, and a mention of whoever owns it: the members of its
+    role (users and user groups), or the requester when the requester's role owns it."""
+    if owners is None or step.assigned_role in (None, "requester"):
+        who = mention(request.requester)
+    else:
+        who = (
+            " ".join([*map(mention, owners.users), *map(usergroup_mention, owners.usergroups)])
+            or "_nobody holds this role yet_"
+        )
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
                 text=clip(
                     f":raised_hand: Manual step {step.seq} of {request.id}, for the "
-                    f"*{step.assigned_role}* role:\n{mrkdwn_escape(step.summary)}"
+                    f"*{step.assigned_role}* role ({who}):\n{mrkdwn_escape(step.summary)}"
                 )
             )
         ),

@@ -22,7 +22,7 @@ from bot.requests import (
 )
 from bot.requests_schema import request_approvals, request_steps, requests
 from bot.store.base import utc
-from connectors.base import IdKind, PlanAction
+from connectors.base import IdKind, ManualTask, PlanAction
 
 __all__ = ["check_of", "insert_steps", "read_request"]
 
@@ -77,6 +77,7 @@ def _step(row: Any) -> Step:
         attempts=row.attempts,
         plan=plan_from_json(row.plan) if row.plan else None,
         assigned_role=row.assigned_role,
+        task=ManualTask(row.task) if row.task else None,
         error=row.error,
         done_by=row.done_by,
         detail=row.detail,
@@ -99,7 +100,11 @@ def insert_steps(
                 summary=step.summary,
                 plan=plan_to_json(step.plan) if step.plan else None,
                 assigned_role=step.assigned_role,
-                state=StepState.PENDING.value,
+                task=step.task.value if step.task else None,
+                # A plan with nothing to do is there for its notes and residual copies.
+                state=(
+                    StepState.SKIPPED if step.action is PlanAction.NONE else StepState.PENDING
+                ).value,
                 attempts=0,
             )
         )

@@ -1,0 +1,223 @@
+"""Manual steps are typed and owned: the kind of work comes from the connector's plan, the
+role that may mark it done from policy, and the announcement names that role's people."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.config import PolicyConfig, RoleMembers
+from bot.errors import ConfigError, NotAllowed, RequestStateError
+from bot.render.requests import approval_message, manual_step_message
+from bot.requests import StepState
+from bot.roles import Actor, Role
+from connectors.base import (
+    RANK_SOURCE,
+    DeletePlan,
+    ManualStep,
+    ManualTask,
+    PlanAction,
+    ResidualCopy,
+    Verification,
+)
+from connectors.memory import MemoryConnector
+from tests.test_erasure import APPROVER, JDOE, REQUESTER, jane, make_world
+
+HR_OPERATOR = Actor("UHROP", frozenset({Role.HR_OPERATOR}))
+ANOTHER_REQUESTER = Actor("UREQ2", frozenset({Role.REQUESTER}))
+HR_POLICY = PolicyConfig(manual_step_roles={"erase_at_source": "hr_operator"})
+
+
+class Plans(MemoryConnector):
+    """A memory system whose plan carries the given manual work, action or notes."""
+
+    def __init__(self, *args, manual=(), action=None, notes=(), residuals=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.manual, self.action, self.notes, self.residuals = manual, action, notes, residuals
+        self.management_agent: str | None = None
+
+    def plan_delete(self, ref, *, timeout):
+        plan = super().plan_delete(ref, timeout=timeout)
+        return DeletePlan(
+            plan.ref,
+            self.action or plan.action,
+            plan.summary,
+            residuals=self.residuals,
+            manual=self.manual,
+            authority_rank=plan.authority_rank,
+            notes=self.notes,
+        )
+
+
+def hr(**kwargs) -> Plans:
+    system = Plans(
+        "hr",
+        "HR",
+        [jane()],
+        manual=(ManualStep(ManualTask.ERASE_AT_SOURCE, "deletion is not allowed in app.yaml"),),
+        action=PlanAction.NONE,
+        authority_rank=RANK_SOURCE,
+        **kwargs,
+    )
+    system.management_agent = "HR"
+    return system
+
+
+def test_an_erase_at_source_step_belongs_to_the_role_policy_names(engine):
+    source = hr()
+    w = make_world(engine, source, MemoryConnector("ad", "AD", [jane()]), policy=HR_POLICY)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    first = request.steps[0]
+    assert (first.system, first.action, first.task) == (
+        "hr",
+        PlanAction.MANUAL,
+        ManualTask.ERASE_AT_SOURCE,
+    )
+    assert first.assigned_role == "hr_operator"
+    assert first.summary.startswith("Erase the person in HR, the source of authority, first: ")
+    w.erasure.approve(request.id, actor=APPROVER)
+    with pytest.raises(NotAllowed):  # the requester's role no longer owns it
+        w.erasure.step_done(request.id, first.seq, actor=REQUESTER)
+    source.people.clear()  # what the HR operator does in HR
+    done = w.erasure.step_done(request.id, first.seq, actor=HR_OPERATOR)
+    assert done.steps[0].state is StepState.DONE and done.steps[0].done_by == "UHROP"
+    assert w.store.get(request.id).status.value == "completed"
+
+
+def test_a_kind_policy_does_not_name_stays_with_the_requester(engine):
+    privileged = ManualStep(ManualTask.CONFIRM_PRIVILEGED, "privileged account")
+    w = make_world(engine, Plans("pam", "PAM", [jane()], manual=(privileged,)), policy=HR_POLICY)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    (manual,) = [s for s in request.steps if s.manual]
+    assert (manual.task, manual.assigned_role) == (ManualTask.CONFIRM_PRIVILEGED, "requester")
+    w.erasure.approve(request.id, actor=APPROVER)
+    with pytest.raises(NotAllowed):
+        w.erasure.step_done(request.id, manual.seq, actor=HR_OPERATOR)
+    w.erasure.step_done(request.id, manual.seq, actor=REQUESTER)
+
+
+def test_the_erase_at_source_steps_come_first_whatever_the_order_systems_answer(engine):
+    sync = Plans(
+        "mimsync",
+        "Metaverse",
+        [jane()],
+        manual=(
+            ManualStep(ManualTask.CONFIRM_SYNC, "a pending export has not run yet"),
+            ManualStep(ManualTask.ERASE_AT_SOURCE, "Payroll is the source", about="Payroll"),
+        ),
+        action=PlanAction.WAIT,
+        authority_rank=200,
+    )
+    w = make_world(engine, sync, policy=HR_POLICY)
+    tasks = [s.task for s in w.erasure.request(JDOE, actor=REQUESTER, reason=None).steps]
+    assert tasks == [ManualTask.ERASE_AT_SOURCE, ManualTask.CONFIRM_SYNC, None]
+
+
+def sync_asking_for(ma: str) -> Plans:
+    return Plans(
+        "mimsync",
+        "Metaverse",
+        [jane()],
+        manual=(ManualStep(ManualTask.ERASE_AT_SOURCE, f"{ma} is the source", about=ma),),
+        action=PlanAction.WAIT,
+        authority_rank=200,
+    )
+
+
+def test_the_metaverse_asks_for_no_source_step_the_sources_connector_plans(engine):
+    w = make_world(engine, hr(), sync_asking_for("HR"), policy=HR_POLICY)
+    steps = w.erasure.request(JDOE, actor=REQUESTER, reason=None).steps
+    assert [(s.system, s.task) for s in steps] == [
+        ("hr", ManualTask.ERASE_AT_SOURCE),
+        ("mimsync", None),
+    ]
+
+
+def test_the_metaverse_source_step_stays_when_that_source_holds_nothing(engine):
+    empty_hr = hr()
+    empty_hr.people.clear()
+    w = make_world(engine, empty_hr, sync_asking_for("HR"))
+    steps = w.erasure.request(JDOE, actor=REQUESTER, reason=None).steps
+    assert [(s.system, s.task) for s in steps] == [
+        ("mimsync", ManualTask.ERASE_AT_SOURCE),
+        ("mimsync", None),
+    ]
+
+
+def test_another_sources_step_is_not_dropped(engine):
+    w = make_world(engine, hr(), sync_asking_for("Payroll"))
+    steps = w.erasure.request(JDOE, actor=REQUESTER, reason=None).steps
+    assert [(s.system, s.task) for s in steps][:2] == [
+        ("hr", ManualTask.ERASE_AT_SOURCE),
+        ("mimsync", ManualTask.ERASE_AT_SOURCE),
+    ]
+
+
+class ReflectsAd(Plans):
+    """Certificate Management: keeps the certificates until they expire, by design."""
+
+    def verify_absent(self, identifiers, *, timeout):
+        return Verification(self.name, absent=True, residuals=self.residuals)
+
+
+def test_a_plan_with_nothing_to_do_keeps_its_notes_and_residual_copies(engine):
+    expiry = datetime(2027, 3, 1, tzinfo=UTC)
+    cm = ReflectsAd(
+        "certmgmt",
+        "Certificate Management",
+        [jane()],
+        action=PlanAction.NONE,
+        notes=("CM reflects AD",),
+        residuals=(ResidualCopy("certificate 01AB", expires=expiry),),
+    )
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]), cm)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    info = request.steps[-1]
+    assert (info.system, info.action, info.state) == (
+        "certmgmt",
+        PlanAction.NONE,
+        StepState.SKIPPED,
+    )
+    text = str(approval_message(request).blocks)
+    assert "CM reflects AD" in text and "certificate 01AB" in text and "2027-03-01" in text
+    assert "1. *ad*" in text and "2. *certmgmt*" not in text  # a note, not a numbered step
+    w.erasure.approve(request.id, actor=APPROVER)
+    finished = w.store.get(request.id)
+    assert finished.status.value == "completed_with_residuals"
+    assert [r.description for r in finished.residuals] == ["certificate 01AB"]
+    assert "apply_delete" not in cm.calls
+
+
+def test_nothing_but_notes_is_nothing_to_erase(engine):
+    cm = Plans("certmgmt", "CM", [jane()], action=PlanAction.NONE, notes=("reflects AD",))
+    w = make_world(engine, cm)
+    with pytest.raises(RequestStateError, match="No system holds anything to erase"):
+        w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+
+
+def test_the_announcement_mentions_the_roles_people_and_groups(engine):
+    w = make_world(engine, hr(), policy=HR_POLICY)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    step = request.steps[0]
+    owners = RoleMembers(users=("UHROP",), usergroups=("SHRTEAM",))
+    text = str(manual_step_message(request, step, owners).blocks)
+    assert "<@UHROP>" in text and "<!subteam^SHRTEAM>" in text and "hr_operator" in text
+    assert "<@UREQ>" not in text
+    nobody = str(manual_step_message(request, step, RoleMembers()).blocks)
+    assert "nobody holds this role yet" in nobody
+
+
+def test_a_step_the_requester_owns_mentions_the_requester(engine):
+    privileged = ManualStep(ManualTask.CONFIRM_PRIVILEGED, "privileged")
+    w = make_world(engine, Plans("pam", "PAM", [jane()], manual=(privileged,)))
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    text = str(manual_step_message(request, request.steps[0], RoleMembers(users=("UX1",))).blocks)
+    assert "<@UREQ>" in text and "<@UX1>" not in text
+
+
+def test_policy_refuses_an_unknown_kind_or_role(engine):
+    with pytest.raises(ValueError, match="unknown manual step 'erase_everything'"):
+        PolicyConfig(manual_step_roles={"erase_everything": "approver"})
+    with pytest.raises(ConfigError, match=r"policy\.manual_step_roles\.erase_at_source"):
+        make_world(engine, policy=PolicyConfig(manual_step_roles={"erase_at_source": "hr"}))
