@@ -22,21 +22,18 @@ deadline has passed between two of them.
 from __future__ import annotations
 
 import base64
-import math
 import re
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from connectors import mimsync_schema as q
 from connectors.base import (
@@ -56,7 +53,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
+from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.mimsync_config import (
     SyncConfig,
     SyncConfigError,
@@ -77,7 +74,14 @@ from connectors.mimsync_view import (
     utc,
 )
 from connectors.spelling import spellings
-from connectors.sql_support import mssql_url, sql_errors
+from connectors.sql_support import (
+    Session,
+    connect_deadline,
+    limit_connect_time,
+    mssql_url,
+    query_timeout,
+    sql_errors,
+)
 
 __all__ = [
     "AttributeKind",
@@ -125,7 +129,6 @@ _SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 # ---------------------------------------------------------------- helpers
 
-_CONNECT_DEADLINE: ContextVar[float | None] = ContextVar("mimsync_connect_deadline", default=None)
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
@@ -137,30 +140,6 @@ def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-
-
-def _on_connect(dialect: sa.Dialect, _rec: Any, _cargs: list[Any], cparams: dict[str, Any]) -> None:
-    """Give each new DB connection the remaining time of the call that opens it."""
-    deadline = _CONNECT_DEADLINE.get()
-    if deadline is None:
-        return
-    remaining = max(deadline - time.monotonic(), 0.001)
-    if dialect.driver == "psycopg":
-        cparams["connect_timeout"] = max(2, math.ceil(remaining))  # libpq minimum is 2 s
-    elif dialect.driver == "pyodbc":
-        cparams["timeout"] = max(1, math.ceil(remaining))  # ODBC login timeout
-
-
-class _Session:
-    """One connection for one call: runs statements while the call's deadline lasts."""
-
-    def __init__(self, conn: sa.Connection, deadline: float, timeout: float, system: str):
-        self.conn, self.deadline, self.timeout, self.system = conn, deadline, timeout, system
-
-    def rows(self, stmt: sa.Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
-        if time.monotonic() > self.deadline:
-            raise TimedOut(f"{self.system}: the call exceeded its {self.timeout:g} s deadline")
-        return list(self.conn.execute(stmt, params).all())
 
 
 @dataclass(frozen=True)
@@ -257,9 +236,7 @@ class MimSyncConnector:
                 isolation_level="AUTOCOMMIT",
                 pool_reset_on_return=None,
             )
-        if not event.contains(self._engine, "do_connect", _on_connect):
-            # Harmless on a shared engine: it acts only inside this connector's calls.
-            event.listen(self._engine, "do_connect", _on_connect)
+        limit_connect_time(self._engine)
         self._lock = threading.Lock()
         self._schema: q.MetaverseSchema | None = None
         self._config: SyncConfig | None = None
@@ -287,26 +264,21 @@ class MimSyncConnector:
             self._multivalued.clear()
 
     @contextmanager
-    def _session(self, timeout: float) -> Iterator[_Session]:
+    def _session(self, timeout: float) -> Iterator[Session]:
         deadline = time.monotonic() + timeout
-        token = _CONNECT_DEADLINE.set(deadline)
-        try:
-            with sql_errors(self.name), self._engine.connect() as conn:
-                if conn.dialect.name == "postgresql":
-                    ms = max(1, round(timeout * 1000))
-                    if not self._owns_engine:
-                        conn.execute(_PG_LOCAL, {"ms": str(ms)})
-                    elif conn.info.get(_PG_TIMEOUT_KEY) != ms:
-                        conn.execute(_PG_SESSION, {"ms": str(ms)})
-                        conn.info[_PG_TIMEOUT_KEY] = ms
-                elif conn.dialect.name == "mssql":
-                    dbapi = conn.connection.dbapi_connection
-                    dbapi.timeout = max(1, math.ceil(timeout))  # type: ignore[union-attr]
-                yield _Session(conn, deadline, timeout, self.name)
-        finally:
-            _CONNECT_DEADLINE.reset(token)
+        with connect_deadline(deadline), sql_errors(self.name), self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                ms = max(1, round(timeout * 1000))
+                if not self._owns_engine:
+                    conn.execute(_PG_LOCAL, {"ms": str(ms)})
+                elif conn.info.get(_PG_TIMEOUT_KEY) != ms:
+                    conn.execute(_PG_SESSION, {"ms": str(ms)})
+                    conn.info[_PG_TIMEOUT_KEY] = ms
+            elif conn.dialect.name == "mssql":
+                query_timeout(conn, timeout)
+            yield Session(conn, deadline, timeout, self.name)
 
-    def _schema_for(self, s: _Session) -> q.MetaverseSchema:
+    def _schema_for(self, s: Session) -> q.MetaverseSchema:
         schema = self._schema
         if schema is None:
             schema = q.reflect_metaverse(s.conn)
@@ -314,7 +286,7 @@ class MimSyncConnector:
                 self._schema = schema
         return schema
 
-    def _config_for(self, s: _Session) -> SyncConfig:
+    def _config_for(self, s: Session) -> SyncConfig:
         config = self._config
         if config is not None:
             return config
@@ -377,7 +349,7 @@ class MimSyncConnector:
         hits = [self._hit(schema, r) for r in rows]
         return sorted(hits, key=lambda h: (h.label.casefold(), h.ref.id))
 
-    def _find(self, s: _Session, schema: q.MetaverseSchema, query: Query, value: str) -> list[Any]:
+    def _find(self, s: Session, schema: q.MetaverseSchema, query: Query, value: str) -> list[Any]:
         params: dict[str, Any] = {"object_type": self.settings.person_type, "value": value}
         limit = self.settings.max_hits
         if query.kind is QueryKind.ATTRIBUTE:
@@ -395,7 +367,7 @@ class MimSyncConnector:
         return s.rows(stmt, params)
 
     def _find_attribute(
-        self, s: _Session, schema: q.MetaverseSchema, attribute: str, params: dict[str, Any]
+        self, s: Session, schema: q.MetaverseSchema, attribute: str, params: dict[str, Any]
     ) -> list[Any]:
         limit = self.settings.max_hits
         column = schema.resolve(attribute)
@@ -424,7 +396,7 @@ class MimSyncConnector:
             " (names are those of the MV schema, e.g. accountName, mail, employeeID)"
         )
 
-    def _is_multivalued(self, s: _Session, attribute: str) -> bool:
+    def _is_multivalued(self, s: Session, attribute: str) -> bool:
         if attribute in self._multivalued:
             return True
         if s.rows(q.multivalue_probe_stmt(), {"attribute": attribute}):
@@ -474,7 +446,7 @@ class MimSyncConnector:
         return Record(ref=ref, attributes=attributes, modified=view.modified)
 
     def _load(
-        self, s: _Session, schema: q.MetaverseSchema, oid: uuid.UUID, *, full: bool
+        self, s: Session, schema: q.MetaverseSchema, oid: uuid.UUID, *, full: bool
     ) -> _Loaded | None:
         params = {"object_id": oid}
         rows = s.rows(self._stmt(("object",), lambda: q.object_stmt(schema)), params)

@@ -1,4 +1,4 @@
-"""SQL helpers shared by SQL connectors: error mapping and SQL Server URLs.
+"""SQL helpers shared by SQL connectors: error mapping, per-call deadlines, SQL Server URLs.
 
 `sql_errors()` maps SQLAlchemy/DBAPI exceptions to `connectors.errors` (httpx's
 `map_httpcore_exceptions`, for SQL); messages carry the error class and SQLSTATE,
@@ -7,15 +7,77 @@ never SQL parameters or values.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
 
-__all__ = ["mssql_url", "sql_errors"]
+__all__ = [
+    "Session",
+    "connect_deadline",
+    "limit_connect_time",
+    "mssql_url",
+    "query_timeout",
+    "sql_errors",
+]
+
+# The deadline of the connector call running in this thread (None outside one).
+_CONNECT_DEADLINE: ContextVar[float | None] = ContextVar("sql_connect_deadline", default=None)
+
+
+def _on_connect(dialect: sa.Dialect, _rec: Any, _cargs: list[Any], cparams: dict[str, Any]) -> None:
+    """Give each new DB connection the remaining time of the call that opens it."""
+    deadline = _CONNECT_DEADLINE.get()
+    if deadline is None:
+        return
+    remaining = max(deadline - time.monotonic(), 0.001)
+    if dialect.driver == "psycopg":
+        cparams["connect_timeout"] = max(2, math.ceil(remaining))  # libpq minimum is 2 s
+    elif dialect.driver == "pyodbc":
+        cparams["timeout"] = max(1, math.ceil(remaining))  # ODBC login timeout
+
+
+def limit_connect_time(engine: sa.Engine) -> None:
+    """New connections of `engine` get the remaining time of the call opening them.
+    Harmless on a shared engine: it acts only inside `connect_deadline`."""
+    if not event.contains(engine, "do_connect", _on_connect):
+        event.listen(engine, "do_connect", _on_connect)
+
+
+@contextmanager
+def connect_deadline(deadline: float) -> Iterator[None]:
+    """Connections opened inside must connect by `deadline` (`time.monotonic()`)."""
+    token = _CONNECT_DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _CONNECT_DEADLINE.reset(token)
+
+
+def query_timeout(conn: sa.Connection, timeout: float) -> None:
+    """SQL Server (pyodbc): the query timeout of this connection, whole seconds."""
+    dbapi = conn.connection.dbapi_connection
+    dbapi.timeout = max(1, math.ceil(timeout))  # type: ignore[union-attr]
+
+
+class Session:
+    """One connection for one call: runs statements while the call's deadline lasts."""
+
+    def __init__(self, conn: sa.Connection, deadline: float, timeout: float, system: str):
+        self.conn, self.deadline, self.timeout, self.system = conn, deadline, timeout, system
+
+    def rows(self, stmt: sa.Executable, params: Mapping[str, Any] | None = None) -> list[Any]:
+        if time.monotonic() > self.deadline:
+            raise TimedOut(f"{self.system}: the call exceeded its {self.timeout:g} s deadline")
+        return list(self.conn.execute(stmt, params).all())
 
 
 def mssql_url(
