@@ -130,9 +130,6 @@ class ErasureService:
             connector = self.connectors.get(ref.system)
             if connector is None:
                 continue
-            if Capability.DELETE not in connector.capabilities:
-                manual.append((connector, ManualStep(ManualTask.ERASE_BY_HAND)))
-                continue
             planned = call(
                 connector,
                 lambda c=connector, r=ref: c.plan_delete(r, timeout=self.timeout),
@@ -141,6 +138,14 @@ class ErasureService:
             )
             if planned.outcome is Outcome.NOT_FOUND:
                 continue  # gone since the search (or since the copy was seen): nothing to do
+            cannot_delete = Capability.DELETE not in connector.capabilities
+            if cannot_delete and (
+                planned.outcome is Outcome.SKIPPED
+                or (planned.value and planned.value.action is not PlanAction.NONE)
+            ):
+                # No plan of its own that needs no delete: a person erases it there.
+                manual.append((connector, ManualStep(ManualTask.ERASE_BY_HAND)))
+                continue
             if planned.value is None:
                 why = planned.reason
                 raise RequestStateError(

@@ -1,0 +1,473 @@
+"""BHOLD Core (MIM 2016's role-based access module) through its script web service,
+b1scriptservice.asmx, over SOAP 1.1 with zeep (../../shared/reference/bhold-soap.md).
+
+zeep reads the WSDL shipped in connectors/wsdl/ (no call is made to fetch it) and posts to
+`http.url` through `connectors.http_session.open_session`: IIS Windows Authentication, and
+certificates validated. Two operations are used:
+
+- `GetInfo(function, p1, p2, p3)`: `users` (filter, attributetypeid) to search, `user`,
+  `userroles`, `userunits`, `userpermissions` to read. A `users` filter is an SQL Server LIKE
+  pattern on the default alias (`CORP\\jdoe`) or on the attribute named; the term's `%`, `_`
+  and `[` are bracketed (`[%]`, `[_]`, `[[]`), so they match only themselves, and every hit
+  is compared again here, exactly and case-insensitively, before it is returned. An empty
+  GetInfoResult means no match, or that the service account may not see the user: GetInfo
+  answers within the signed-in account's view permissions and supervised objects.
+- `ExecuteXml(<functions>)`: the erasure script, built with lxml, numeric IDs only
+  (connectors/bhold_xml.py): `roledeleteuser` for each role, then `OrgUnitdeleteuser` for each
+  org unit; removing the last org unit deletes the user record. BHOLD rolls the whole script
+  back when one function fails.
+
+Each call's deadline is the caller's `timeout`, at most `settings.timeout`, shared by every
+request the call makes; requests applies it to the connection and to each read of the socket.
+zeep's own debug logging of envelopes (personal data) is bypassed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+
+from connectors.base import (
+    RANK_TARGET,
+    AttributeValue,
+    Capability,
+    DeletePlan,
+    Health,
+    Hit,
+    IdKind,
+    ManualStep,
+    ManualTask,
+    ObjectRef,
+    PlanAction,
+    Query,
+    QueryKind,
+    Record,
+    StepResult,
+    Verification,
+)
+from connectors.bhold_xml import (
+    NUMERIC,
+    BholdUser,
+    Clause,
+    Item,
+    delete_element,
+    is_xml_text,
+    parse_items,
+    parse_user,
+    script_errors,
+)
+from connectors.errors import (
+    ConnectorError,
+    Denied,
+    NotFound,
+    NotSupported,
+    TimedOut,
+    Unreachable,
+)
+from connectors.http_session import HttpSettings, open_session
+from connectors.spelling import spellings
+
+__all__ = ["BholdConnector", "BholdSettings"]
+
+WSDL = Path(__file__).resolve().parent / "wsdl" / "b1scriptservice.wsdl"
+PORT = "{http://B1/B1ScriptService}B1ScriptServiceSoap"
+# After AD (the source it provisions from, RANK_TARGET) and the MIM Service (RANK_TARGET + 10).
+RANK_BHOLD = RANK_TARGET + 20
+NOTE = (
+    "BHOLD is erased after HR, AD and the MIM Service: provisioning re-creates a BHOLD user "
+    "whose account still exists at the source"
+)
+NO_UNIT = "The BHOLD user is in no org unit: delete it in the BHOLD Core portal"
+DEFAULT_ATTRIBUTES = {"mail": "Email", "employee_id": "EmployeeID"}
+HEALTH_FILTER = "mimbot:health-check"  # no default alias holds a colon
+MAX_TERM = 256  # longer than any alias or attribute value worth sending
+# `find <attribute>=` names that mean the account (the default alias).
+ALIAS_ATTRIBUTES = frozenset({"alias", "account", "accountname", "samaccountname"})
+_ID_KEYS = {IdKind.MAIL: "mail", IdKind.UPN: "mail", IdKind.EMPLOYEE_ID: "employee_id"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BholdSettings:
+    """Where BHOLD Core's script web service is and how to search it.
+
+    `http.url` is the service (`http://bhold01:5151/BHOLD/Core/b1scriptservice.asmx`);
+    `domain` the NetBIOS domain of the default aliases (`CORP` → `CORP\\jdoe`);
+    `attribute_types` maps the names a search uses (`mail`, `employee_id`, `display_name`,
+    and any `find <attribute>=` name) to BHOLD attributetypeids; an unmapped one is not
+    searched. `timeout` caps every call's deadline (seconds). `wsdl` is the service
+    description zeep reads. Raises `ValueError` for a setting that cannot work.
+    """
+
+    http: HttpSettings
+    domain: str
+    label: str = "BHOLD"
+    timeout: float = 10.0
+    max_hits: int = 200
+    attribute_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
+    wsdl: Path = WSDL
+    name: str = "bhold"
+
+    def __post_init__(self) -> None:
+        d = self.domain
+        if not d or len(d) > 15 or any(c in d for c in "\\/:*?\"<>|.'") or not d.isprintable():
+            raise ValueError("domain must be the NetBIOS name of the default aliases, e.g. CORP")
+        if self.timeout <= 0 or self.max_hits < 1:
+            raise ValueError("timeout and max_hits must be positive")
+        if not Path(self.wsdl).is_file():
+            raise ValueError("wsdl does not name a file")
+        types = {k.casefold(): v for k, v in self.attribute_types.items()}
+        if not all(k and v and v.isprintable() for k, v in types.items()):
+            raise ValueError("attribute_types must map names to attributetypeids")
+        object.__setattr__(self, "attribute_types", MappingProxyType(types))
+
+
+class _Transport(zeep.Transport):
+    """zeep's transport with a per-thread timeout, so concurrent calls keep their own
+    deadlines, and without its debug log of envelopes (they hold personal data)."""
+
+    def __init__(self, session: requests.Session, timeout: float) -> None:
+        super().__init__(session=session, timeout=timeout, operation_timeout=timeout)
+        self.local = threading.local()
+
+    def post(self, address: str, message: Any, headers: Any) -> requests.Response:
+        timeout = getattr(self.local, "timeout", self.operation_timeout)
+        return self.session.post(address, data=message, headers=headers, timeout=timeout)
+
+
+class BholdConnector:
+    """Users of one BHOLD Core. Thread-safe: requests' session pools connections."""
+
+    capabilities = frozenset(
+        {Capability.SEARCH, Capability.READ, Capability.DELETE, Capability.VERIFY}
+    )
+
+    def __init__(self, settings: BholdSettings) -> None:
+        self.settings = settings
+        self.name, self.label = settings.name, settings.label
+        self._session = open_session(settings.http)
+        self._transport = _Transport(self._session, settings.timeout)
+        try:
+            client = zeep.Client(
+                str(settings.wsdl),
+                transport=self._transport,
+                settings=zeep.Settings(strict=True, forbid_dtd=True, xml_huge_tree=False),
+            )
+            self._service = client.create_service(PORT, settings.http.url)
+        except (zeep.exceptions.Error, etree.LxmlError, OSError, ValueError) as exc:
+            self._session.close()
+            raise ConnectorError("the BHOLD WSDL cannot be read") from exc
+
+    # -- Connector interface ------------------------------------------------
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        """BHOLD users matching `query` (at most `max_hits`): a NAME is the account (default
+        alias `DOMAIN\\<name>`, or a full alias) or, with `display_name` mapped, the display
+        name; a PREFIX starts either; MAIL, EMPLOYEE_ID and ATTRIBUTE search the mapped
+        attribute. `NotSupported` for an unmapped one."""
+        clauses = self._clauses(query)
+        with self._deadline(timeout):
+            return self._hits(clauses)
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        """The user's names, alias, uuid, language, every list value, and the descriptions of
+        its roles, org units and permissions; `NotFound` when no visible user has the id."""
+        uid = self._id(ref)
+        with self._deadline(timeout):
+            user = self._user(uid)
+            roles, units, perms = (
+                parse_items(self._get_info(fn, uid), fn)
+                for fn in ("userroles", "userunits", "userpermissions")
+            )
+        attributes: dict[str, list[str]] = {}
+        for key, name in (
+            ("description", "Description"),
+            ("alias", "Alias"),
+            ("firstname", "FirstName"),
+            ("lastname", "LastName"),
+            ("uuid", "UUID"),
+            ("language", "Language"),
+        ):
+            if user.fields.get(key):
+                attributes[name] = [user.fields[key]]
+        for key, value in user.values:
+            if value and value not in attributes.setdefault(key, []):
+                attributes[key].append(value)
+        for name, items in (("Roles", roles), ("OrgUnits", units), ("Permissions", perms)):
+            if items:
+                attributes[name] = [i.description or i.id for i in items]
+        return Record(
+            ref=ref,
+            attributes={
+                k: AttributeValue(tuple(v), source=self.name) for k, v in attributes.items() if v
+            },
+        )
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
+        """Remove the user from its roles and org units (which deletes it), ranked after
+        HR, AD and the MIM Service; `NotFound` when no visible user has the id."""
+        uid = self._id(ref)
+        with self._deadline(timeout):
+            self._user(uid)
+            roles = parse_items(self._get_info("userroles", uid), "userroles")
+            units = parse_items(self._get_info("userunits", uid), "userunits")
+        summary = (
+            f"Remove the BHOLD user from its {len(roles)} role(s) and {len(units)} org unit(s); "
+            "leaving the last org unit deletes the user record"
+        )
+        manual: tuple[ManualStep, ...] = ()
+        if not units:  # no org unit removal can delete it
+            manual = (ManualStep(ManualTask.ERASE_BY_HAND, NO_UNIT),)
+        return DeletePlan(
+            ref,
+            PlanAction.DELETE,
+            summary,
+            manual=manual,
+            authority_rank=RANK_BHOLD,
+            notes=(NOTE,),
+        )
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
+        """One ExecuteXml script removing the user from every role, then every org unit.
+
+        A user already gone is `already_absent`. A script BHOLD refuses (an error number in
+        its report) raises `ConnectorError`: BHOLD rolled it back, nothing changed. A user
+        still there after a successful script (e.g. in an org unit the service account
+        cannot see) is `done=False` with a detail, for a person to finish in the portal.
+        """
+        uid = self._id(plan.ref)
+        with self._deadline(timeout):
+            if self._find_user(uid) is None:
+                return StepResult(plan.ref, done=True, already_absent=True, detail="no such user")
+            roles = parse_items(self._get_info("userroles", uid), "userroles")
+            units = parse_items(self._get_info("userunits", uid), "userunits")
+            ids = [i.id for i in (*roles, *units)]
+            if not all(NUMERIC.fullmatch(i) for i in ids):
+                raise ConnectorError("BHOLD answered userroles or userunits without numeric IDs")
+            if ids:
+                script = delete_element(uid, [r.id for r in roles], [u.id for u in units])
+                result = self._call("ExecuteXml", xml={"_value_1": script})
+                failed = script_errors(result)
+                if failed:
+                    raise ConnectorError(
+                        f"BHOLD refused the deletion script ({failed[0].function}, error "
+                        f"{failed[0].number}) and rolled it back: nothing was changed"
+                    )
+            if self._find_user(uid) is not None:
+                return StepResult(
+                    plan.ref,
+                    done=False,
+                    detail="the BHOLD user is still there: it may be in an org unit the service "
+                    "account cannot see; delete it in the BHOLD Core portal",
+                )
+        detail = f"removed from {len(roles)} role(s) and {len(units)} org unit(s); user deleted"
+        return StepResult(plan.ref, done=True, detail=detail)
+
+    def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
+        """Absent when no user has the ACCOUNT (in DOMAIN, default `domain`), or the MAIL,
+        UPN or EMPLOYEE_ID where those are mapped. `NotSupported` with none of them."""
+        clauses = self._verify_clauses(identifiers)
+        with self._deadline(timeout):
+            hits = self._hits(clauses)
+        left = tuple(h.ref for h in hits)
+        detail = "the BHOLD user is still there" if left else "no BHOLD user for the identifiers"
+        return Verification(self.name, absent=not left, remaining=left, detail=detail)
+
+    def health(self, *, timeout: float) -> Health:
+        """A `users` GetInfo whose filter matches no one; never raises."""
+        try:
+            with self._deadline(timeout):
+                parse_items(self._get_info("users", HEALTH_FILTER), "users")
+        except ConnectorError as exc:
+            return Health(self.name, False, str(exc))
+        return Health(self.name, True, "BHOLD answered GetInfo")
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- search ----------------------------------------------------------------
+
+    def _clauses(self, query: Query) -> list[Clause]:
+        """What to ask `users` for; [] when the value can match no one (nothing is sent)."""
+        types = self.settings.attribute_types
+        kind, value = query.kind, query.value
+        if kind is QueryKind.ATTRIBUTE:
+            attribute = (query.attribute or "").casefold()
+            if attribute in ALIAS_ATTRIBUTES:
+                return self._alias_clauses(value, prefix=False)
+            if attribute not in types:
+                raise NotSupported("BHOLD is not searched by that attribute")
+            return _attribute_clauses(types[attribute], value, prefix=False)
+        if kind in (QueryKind.MAIL_OR_UPN, QueryKind.EMPLOYEE_ID):
+            key = "mail" if kind is QueryKind.MAIL_OR_UPN else "employee_id"
+            if key not in types:
+                raise NotSupported(f"BHOLD is not searched by {key.replace('_', ' ')} here")
+            return _attribute_clauses(types[key], value, prefix=False)
+        prefix = kind is QueryKind.PREFIX
+        clauses = self._alias_clauses(value, prefix=prefix)
+        if "display_name" in types:
+            clauses += _attribute_clauses(types["display_name"], value, prefix=prefix)
+        return clauses
+
+    def _alias_clauses(self, value: str, *, prefix: bool) -> list[Clause]:
+        """The default alias `DOMAIN\\value`; a value holding a `\\` is a whole alias."""
+        if not _usable(value):
+            return []
+        return [
+            Clause("", s if "\\" in s else f"{self.settings.domain}\\{s}", prefix)
+            for s in spellings(value)
+        ]
+
+    def _verify_clauses(self, identifiers: Mapping[IdKind, str]) -> list[Clause]:
+        types = self.settings.attribute_types
+        clauses: list[Clause] = []
+        searchable = False
+        account = identifiers.get(IdKind.ACCOUNT)
+        if account is not None:
+            searchable = True
+            domain = identifiers.get(IdKind.DOMAIN) or ""
+            if not _usable(domain) or "\\" in domain:  # none, or not a NetBIOS name: ours
+                domain = self.settings.domain
+            alias = account if "\\" in account else f"{domain}\\{account}"
+            clauses += self._alias_clauses(alias, prefix=False)
+        for kind, key in _ID_KEYS.items():
+            value = identifiers.get(kind)
+            if value is not None and key in types:
+                searchable = True
+                clauses += _attribute_clauses(types[key], value, prefix=False)
+        if not searchable:
+            raise NotSupported("BHOLD is searched by account, or by mail or employee ID")
+        return clauses
+
+    def _hits(self, clauses: list[Clause]) -> list[Hit]:
+        """Users matching any clause: each `users` answer filtered exactly here, then each
+        candidate's `user` record read for its identifiers (and the attribute clauses)."""
+        candidates: dict[str, Item] = {}
+        for clause in dict.fromkeys(clauses):
+            items = parse_items(self._get_info("users", clause.pattern, clause.attribute), "users")
+            for item in items:
+                if not NUMERIC.fullmatch(item.id):
+                    raise ConnectorError("BHOLD answered GetInfo users without numeric ids")
+                if clause.attribute or clause.matches(item.attrs.get("alias", "")):
+                    candidates.setdefault(item.id, item)
+        hits = []
+        ordered = sorted(candidates.values(), key=lambda i: (i.description.casefold(), i.id))
+        for item in ordered[: self.settings.max_hits]:
+            user = parse_user(self._get_info("user", item.id))
+            if user is None or user.id != item.id:  # gone, or hidden, since `users` answered
+                continue
+            if any(_matches(c, user) for c in clauses):
+                hits.append(self._hit(user))
+        return hits
+
+    def _hit(self, user: BholdUser) -> Hit:
+        domain, sep, account = user.alias.partition("\\")
+        if not sep:  # an alias without a domain
+            domain, account = "", user.alias
+        ids = {IdKind.ACCOUNT: account}
+        if domain:
+            ids[IdKind.DOMAIN] = domain
+        if user.description:
+            ids[IdKind.DISPLAY_NAME] = user.description
+        types = self.settings.attribute_types
+        for kind, key in ((IdKind.MAIL, "mail"), (IdKind.EMPLOYEE_ID, "employee_id")):
+            values = user.get(types[key]) if key in types else []
+            if values and values[0]:
+                ids[kind] = values[0]
+        label = f"{user.description} ({user.alias})" if user.description else user.alias
+        return Hit(ref=ObjectRef(self.name, user.id), label=label, identifiers=ids)
+
+    # -- wire -------------------------------------------------------------------
+
+    @contextmanager
+    def _deadline(self, timeout: float) -> Iterator[None]:
+        local = self._transport.local
+        local.end = time.monotonic() + min(timeout, self.settings.timeout)
+        try:
+            yield
+        finally:
+            del local.end
+
+    def _get_info(self, function: str, p1: str = "", p2: str = "", p3: str = "") -> str:
+        result = self._call("GetInfo", function, p1, p2, p3)
+        return result if isinstance(result, str) else ""
+
+    def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        local = self._transport.local
+        left = getattr(local, "end", time.monotonic() + self.settings.timeout) - time.monotonic()
+        if left <= 0:
+            raise TimedOut(f"BHOLD {operation}: the deadline passed")
+        local.timeout = left
+        try:
+            with _soap_errors(operation):
+                return getattr(self._service, operation)(*args, **kwargs)
+        finally:
+            del local.timeout
+
+    def _user(self, uid: str) -> BholdUser:
+        user = self._find_user(uid)
+        if user is None:
+            raise NotFound("no BHOLD user has that id (or the service account cannot see it)")
+        return user
+
+    def _find_user(self, uid: str) -> BholdUser | None:
+        user = parse_user(self._get_info("user", uid))
+        if user is not None and user.id != uid:
+            raise ConnectorError("BHOLD answered GetInfo user with another user's id")
+        return user
+
+    def _id(self, ref: ObjectRef) -> str:
+        """The numeric BHOLD user id; `NotFound` for anything else (nothing is sent)."""
+        if ref.system != self.name or not NUMERIC.fullmatch(ref.id):
+            raise NotFound("no BHOLD user has that id")
+        return str(int(ref.id))
+
+
+def _usable(value: str) -> bool:
+    """Whether `value` can match anyone: not blank, not too long, sendable as XML."""
+    return bool(value.strip()) and len(value) <= MAX_TERM and is_xml_text(value)
+
+
+def _attribute_clauses(attribute: str, value: str, *, prefix: bool) -> list[Clause]:
+    if not _usable(value):
+        return []
+    return [Clause(attribute, s, prefix) for s in spellings(value)]
+
+
+def _matches(clause: Clause, user: BholdUser) -> bool:
+    if not clause.attribute:
+        return clause.matches(user.alias)
+    return any(clause.matches(v) for v in user.get(clause.attribute))
+
+
+@contextmanager
+def _soap_errors(operation: str) -> Iterator[None]:
+    """zeep, requests and lxml errors as `ConnectorError`s; messages never quote the data."""
+    try:
+        yield
+    except zeep.exceptions.Fault as exc:
+        raise ConnectorError(f"BHOLD answered {operation} with a SOAP fault") from exc
+    except zeep.exceptions.TransportError as exc:
+        if exc.status_code in (401, 403):
+            raise Denied(f"BHOLD refused the credentials (HTTP {exc.status_code})") from exc
+        raise ConnectorError(f"BHOLD answered {operation} with HTTP {exc.status_code}") from exc
+    except PermissionError as exc:  # requests_ntlm: the server offered no NTLM challenge
+        raise Denied("BHOLD did not complete NTLM authentication") from exc
+    except requests.Timeout as exc:
+        raise TimedOut(f"BHOLD {operation} did not answer in time") from exc
+    except requests.ConnectionError as exc:
+        raise Unreachable(f"BHOLD cannot be reached ({exc.__class__.__name__})") from exc
+    except (zeep.exceptions.Error, etree.LxmlError, requests.RequestException) as exc:
+        raise ConnectorError(f"BHOLD {operation} failed ({exc.__class__.__name__})") from exc
+    except (ValueError, TypeError) as exc:  # zeep refusing a value: a bug here, not data
+        raise ConnectorError(f"BHOLD {operation}: cannot build the call") from exc

@@ -1,0 +1,230 @@
+"""What travels inside BHOLD's SOAP strings: `users` filters, GetInfo XML and command scripts.
+
+GetInfo answers with a string holding an XML document; its element and attribute names are
+read case-insensitively (the reference spells them `ITEMS/ITEM/KEY/VALUE` and `item` in turn).
+It is parsed with entity resolution, DTDs and the network off. Command scripts are built with
+lxml, so every value is escaped as XML data, and carry numeric IDs only: BHOLD looks up a
+non-numeric ID by alias or description and uses the first match (bhold-soap.md §4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from connectors.errors import ConnectorError
+
+__all__ = [
+    "BholdUser",
+    "Clause",
+    "Item",
+    "delete_script",
+    "is_xml_text",
+    "like_escape",
+    "parse_items",
+    "parse_user",
+    "script_errors",
+]
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_pis=True
+)
+NUMERIC = re.compile(r"[0-9]{1,18}")
+_FUNCTION = re.compile(r"[A-Za-z]{1,64}")  # a function name is safe to show
+# XML 1.0 Char: anything else cannot be sent inside a SOAP string at all.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def is_xml_text(value: str) -> bool:
+    """Whether `value` can travel as XML character data (no NUL or other C0 control)."""
+    return _NOT_XML.search(value) is None
+
+
+def like_escape(value: str) -> str:
+    """`value` as an SQL Server LIKE pattern matching exactly it: `[`, `%` and `_` are put
+    in brackets (`[[]`, `[%]`, `[_]`). LIKE has no default escape character, so `\\` and
+    `]` are literal already."""
+    return "".join(f"[{c}]" if c in "[%_" else c for c in value)
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One `users` search: the default alias (`attribute` "") or an attributetypeid's value
+    equal to `value`, or starting with it when `prefix`. BHOLD's match is loose (collation,
+    its own wildcards): `matches` decides, exactly but for case."""
+
+    attribute: str
+    value: str
+    prefix: bool = False
+
+    @property
+    def pattern(self) -> str:
+        return like_escape(self.value) + ("%" if self.prefix else "")
+
+    def matches(self, candidate: str) -> bool:
+        have, want = candidate.casefold(), self.value.casefold()
+        return have.startswith(want) if self.prefix else have == want
+
+
+@dataclass(frozen=True)
+class Item:
+    """One `<ITEM>` of a collection: its attributes, with lower-case names."""
+
+    attrs: dict[str, str]
+
+    @property
+    def id(self) -> str:
+        return self.attrs.get("id", "")
+
+    @property
+    def description(self) -> str:
+        return self.attrs.get("description", "")
+
+
+@dataclass(frozen=True)
+class BholdUser:
+    """The `user` function's answer: core fields (lower-case names) and the KEY/VALUE list."""
+
+    fields: dict[str, str]
+    values: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        return self.fields.get("id", "")
+
+    @property
+    def alias(self) -> str:
+        return self.fields.get("alias", "")
+
+    @property
+    def description(self) -> str:
+        return self.fields.get("description", "")
+
+    def get(self, key: str) -> list[str]:
+        """Every value of the list entry `key` (compared case-insensitively)."""
+        want = key.casefold()
+        return [v for k, v in self.values if k.casefold() == want]
+
+
+def _name(el: etree._Element) -> str:
+    return etree.QName(el).localname.lower() if isinstance(el.tag, str) else ""
+
+
+def _children(el: etree._Element, name: str) -> list[etree._Element]:
+    return [c for c in el if _name(c) == name]
+
+
+def _parse(text: str | None, function: str) -> etree._Element | None:
+    """The document in a GetInfoResult; None when it is empty (no match, or not visible)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        root = etree.fromstring(text.strip().encode("utf-8"), _PARSER)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ConnectorError(f"BHOLD answered GetInfo {function} with malformed XML") from exc
+    if root is None:
+        return None
+    return root
+
+
+def _attrs(el: etree._Element) -> dict[str, str]:
+    return {etree.QName(k).localname.lower(): v for k, v in el.attrib.items()}
+
+
+def parse_items(text: str | None, function: str) -> list[Item]:
+    """A collection (`<ITEMS><ITEM id description …/>…</ITEMS>`); [] when empty."""
+    root = _parse(text, function)
+    if root is None:
+        return []
+    if _name(root) == "item":
+        return [Item(_attrs(root))]
+    if _name(root) != "items":
+        raise ConnectorError(f"BHOLD answered GetInfo {function} with an unexpected document")
+    return [Item(_attrs(el)) for el in _children(root, "item")]
+
+
+def parse_user(text: str | None) -> BholdUser | None:
+    """The `user` function's `<ITEM …><LIST><ITEM><KEY/><VALUE/></ITEM>…</LIST></ITEM>`
+    (also wrapped in `<ITEMS>`); None when empty."""
+    root = _parse(text, "user")
+    if root is None:
+        return None
+    if _name(root) == "items":
+        items = _children(root, "item")
+        if not items:
+            return None
+        root = items[0]
+    if _name(root) != "item":
+        raise ConnectorError("BHOLD answered GetInfo user with an unexpected document")
+    values: list[tuple[str, str]] = []
+    for lst in _children(root, "list"):
+        for entry in _children(lst, "item"):
+            keys, vals = _children(entry, "key"), _children(entry, "value")
+            if keys:
+                for val in vals or [None]:
+                    text_value = "" if val is None else "".join(val.itertext())
+                    values.append(("".join(keys[0].itertext()), text_value))
+    return BholdUser(_attrs(root), tuple(values))
+
+
+def delete_script(user_id: str, role_ids: Iterable[str], unit_ids: Iterable[str]) -> bytes:
+    """`<functions>`: `roledeleteuser` for each role, then `OrgUnitdeleteuser` for each org
+    unit; the last org unit removal deletes the user record. `ValueError` for any ID that is
+    not a number, so a lookup by name can never be sent."""
+    return etree.tostring(delete_element(user_id, role_ids, unit_ids), encoding="utf-8")
+
+
+def delete_element(
+    user_id: str, role_ids: Iterable[str], unit_ids: Iterable[str]
+) -> etree._Element:
+    """`delete_script` as an element, for zeep's `xs:any` parameter."""
+    roles, units = list(role_ids), list(unit_ids)
+    if not all(NUMERIC.fullmatch(i) for i in (user_id, *roles, *units)):
+        raise ValueError("BHOLD IDs in a script must be numbers")
+    functions = etree.Element("functions")
+    for role in roles:
+        etree.SubElement(functions, "function", name="roledeleteuser", userID=user_id, roleID=role)
+    for unit in units:
+        etree.SubElement(
+            functions, "function", name="OrgUnitdeleteuser", userID=user_id, OrgUnitID=unit
+        )
+    return functions
+
+
+@dataclass(frozen=True)
+class ScriptError:
+    """One function of a script report that failed (`number` > 0) or was not run (0)."""
+
+    function: str
+    number: int
+
+
+def script_errors(result: str | None) -> list[ScriptError]:
+    """The failed functions in an ExecuteXmlResult shaped like BholdScriptResult
+    (`<Bhold><Function><Name/><Error Number Description/></Function>…</Bhold>`), in order.
+
+    The result's type is unverified: an empty string or `true` counts as success, `false`
+    as one failure. Descriptions are dropped: they may quote the data.
+    """
+    text = (result or "").strip()
+    if not text or text.lower() == "true":
+        return []
+    if text.lower() == "false":
+        return [ScriptError("(script)", -1)]
+    root = _parse(text, "ExecuteXml")
+    if root is None:
+        return []
+    failed: list[ScriptError] = []
+    for fn in _children(root, "function"):  # not the echoed <Script><functions>
+        names = _children(fn, "name")
+        name = "".join(names[0].itertext()) if names else ""
+        for err in _children(fn, "error"):
+            try:
+                number = int(_attrs(err).get("number", "-1"))
+            except ValueError:
+                number = -1
+            failed.append(ScriptError(name if _FUNCTION.fullmatch(name) else "?", number))
+    return [f for f in failed if f.number != 0] or failed

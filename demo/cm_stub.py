@@ -1,0 +1,464 @@
+"""A loopback stand-in for the MIM Certificate Management (CM) REST API.
+
+    with CmStub() as stub:
+        jdoe = stub.add_user("jdoe")
+        stub.add_profile(jdoe, smartcard=True, certificates=[("1B00...", expiry)])
+        settings = HttpSettings(url=stub.https_url, auth="basic", username=..., ca_file=...)
+
+HTTP (`url`) and HTTPS (`https_url`, self-signed cert in `ca_file`) on 127.0.0.1, port 0, with
+Basic (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP
+connection); the TLS server, the certificate and the NTLM user file come from
+demo/wsman_stub.py. The routes answer from fixture state in the documented JSON shapes
+(MicrosoftDocs/MIMDocs reference/get-profile-data.md, get-smartcard-data.md,
+get-smartcard-profile-certificates.md, get-user-certificates.md, get-profile-templates.md):
+
+    GET /users?domain=&samaccountname=     GUESSED: no user lookup is documented; see
+                                           connectors/certmgmt.py
+    GET /profiles[?status=][&targetuser=]  `targetuser` GUESSED (documented on /requests and
+    GET /profiles/{id}                     /profiletemplates only, "current user" only)
+    GET /smartcards[?targetuser=]          one user's smart cards (a list)
+    GET /smartcards/{id}
+    GET /profiles/{id}/certificates, /smartcards/{id}/certificates
+    GET /certificates                      the caller's own: the bot has none (204)
+    GET /profiletemplates                  the templates the caller may see
+
+An empty list is 204 No Content, as the reference pages list it. Anything else is 404, as IIS
+answers when `Clm.WebApi.Enabled` is false. Seen traffic: `requests` (`Seen`: method, raw path,
+raw query, parsed query, auth, tls) of authenticated requests. Faults: `stub.fail(kind,
+times=1, seconds=...)`, kinds in `KINDS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import shutil
+import ssl
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import spnego
+from spnego.exceptions import SpnegoError
+
+from demo.wsman_stub import BASIC_USER, NTLM_USER, _ntlm_users, _self_signed_cert, _Server
+
+__all__ = [
+    "BASIC_USER",
+    "KINDS",
+    "NTLM_USER",
+    "CmCertificate",
+    "CmProfile",
+    "CmStub",
+    "CmUser",
+    "Seen",
+    "seed_demo",
+]
+
+KINDS = frozenset({"http500", "auth", "hang", "not_json", "slow"})
+ROOT = "/CertificateManagement"
+API = f"{ROOT}/api/v1.0"
+# The one status name the reference pins to a number (`?status=Active` answers `"Status":2`).
+STATUS = {"active": 2}
+SMARTCARD_TEMPLATE = "a039b4d0-5ce8-4eff-8651-181c6576fda3"
+SOFTWARE_TEMPLATE = "8f31803f-8afc-49bb-911d-402ec264b589"
+TEMPLATES = [
+    {
+        "Name": "Smart Card Logon",
+        "Description": "Smart card logon and signing",
+        "Uuid": SMARTCARD_TEMPLATE,
+        "IsSmartcardProfileTemplate": True,
+        "IsVirtualSmartcardProfileTemplate": False,
+    },
+    {
+        "Name": "Software User Certificate",
+        "Description": "Software profile",
+        "Uuid": SOFTWARE_TEMPLATE,
+        "IsSmartcardProfileTemplate": False,
+        "IsVirtualSmartcardProfileTemplate": False,
+    },
+]
+NIL = "00000000-0000-0000-0000-000000000000"
+_ITEM = re.compile(r"\A/(profiles|smartcards)/([^/]+)(/certificates)?\Z", re.I)
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str  # as sent, still percent-encoded
+    query: str  # as sent
+    params: dict[str, list[str]]  # decoded, blank values kept
+    auth: str  # "basic" | "ntlm"
+    tls: bool
+
+
+@dataclass
+class CmCertificate:
+    serial: str
+    not_after: datetime  # aware
+    thumbprint: str = field(default_factory=lambda: uuid.uuid4().hex.upper() + "ABCD1234")
+    template: str = "SmartcardLogon"
+    not_before: datetime | None = None
+
+    def output(self) -> dict[str, Any]:
+        """X509ClmCertificate as get-user-certificates.md shows it: times without a zone."""
+        not_before = self.not_before or self.not_after - timedelta(days=365)
+        return {
+            "IsKeyHistory": False,
+            "ArchivedOnCa": False,
+            "CertificateType": 1,
+            "TemplateCommonName": self.template,
+            "SerialNumber": self.serial,
+            "Thumbprint": self.thumbprint,
+            "NotAfter": _naive(self.not_after),
+            "NotBefore": _naive(not_before),
+            "Issuer": "CA01.corp.example.test\\corp-CA01-CA",
+            "RequesterName": "CORP\\cm-agent",
+            "Status": 0,
+        }
+
+
+@dataclass
+class CmProfile:
+    user_uuid: str
+    smartcard: bool
+    template: str
+    status: int = 2
+    certificates: list[CmCertificate] = field(default_factory=list)
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def output(self) -> dict[str, Any]:
+        common = {
+            "Uuid": self.uuid,
+            "Status": self.status,
+            "Flags": 1,
+            "AssignedUserUuid": self.user_uuid,
+            "ProfileTemplateUuid": self.template,
+            "ProfileTemplateVersion": 8,
+            "Comment": "",
+        }
+        if self.smartcard:  # get-smartcard-data.md
+            return common | {
+                "ParentSmartcardUuid": NIL,
+                "PrimarySmartcardUuid": NIL,
+                "PermanentSmartcardUuid": NIL,
+                "SerialNumber": "{" + str(uuid.uuid5(uuid.NAMESPACE_OID, self.uuid)) + "}",
+                "Middleware": "MSBaseCSP",
+                "Atr": "3b8d0180fba000000397425446590301c8",
+            }
+        return common | {  # get-profile-data.md
+            "ParentProfileUuid": NIL,
+            "PrimaryProfileUuid": NIL,
+            "ProfileOperations": ["renew", "disable"],
+        }
+
+
+@dataclass
+class CmUser:
+    domain: str
+    account: str
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def output(self) -> dict[str, Any]:  # GUESSED shape: CM stores the uuid, domain and account
+        return {"Uuid": self.uuid, "Domain": self.domain, "SamAccountName": self.account}
+
+
+@dataclass
+class _Fault:
+    kind: str
+    left: int
+    seconds: float
+
+
+class CmStub:
+    """The stand-in. `start()`/`stop()` or use it as a context manager.
+
+    hang_seconds: how long a `hang` fault holds the request before answering (longer than any
+    client timeout; `stop()` releases it).
+    """
+
+    def __init__(self, *, hang_seconds: float = 30.0) -> None:
+        self.hang_seconds = hang_seconds
+        self.users: dict[str, CmUser] = {}
+        self.profiles: dict[str, CmProfile] = {}
+        self.requests: list[Seen] = []
+        self.rejected = 0  # requests answered 401 (handshake legs included)
+        self._faults: list[_Fault] = []
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._dir = Path(tempfile.mkdtemp(prefix="mimbot-cm-"))
+        cert_file, key_file = _self_signed_cert(self._dir)
+        self.ca_file = str(cert_file)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert_file, key_file)
+        handler = _handler_class(self)
+        self._http = _Server(("127.0.0.1", 0), handler, stub=self, tls=None)  # type: ignore[arg-type]
+        self._https = _Server(("127.0.0.1", 0), handler, stub=self, tls=tls)  # type: ignore[arg-type]
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}{ROOT}"
+        self.https_url = f"https://127.0.0.1:{self._https.server_address[1]}{ROOT}"
+        self._threads = [
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+            for s in (self._http, self._https)
+        ]
+
+    # ---- lifecycle -------------------------------------------------------
+    def start(self) -> CmStub:
+        _ntlm_users.acquire()
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for s in (self._http, self._https):
+            s.shutdown()
+            s.server_close()
+        _ntlm_users.release()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> CmStub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- fixture state ---------------------------------------------------
+    def add_user(self, account: str, domain: str = "CORP") -> CmUser:
+        user = CmUser(domain, account)
+        with self._lock:
+            self.users[user.uuid] = user
+        return user
+
+    def add_profile(
+        self,
+        user: CmUser,
+        *,
+        smartcard: bool = True,
+        certificates: Sequence[tuple[str, datetime]] = (),
+        status: int = 2,
+        template: str | None = None,
+    ) -> CmProfile:
+        """A smart card (or software profile) of `user` holding (serial, NotAfter) certificates."""
+        template = template or (SMARTCARD_TEMPLATE if smartcard else SOFTWARE_TEMPLATE)
+        certs = [
+            CmCertificate(serial, not_after, template="SmartcardLogon" if smartcard else "User")
+            for serial, not_after in certificates
+        ]
+        profile = CmProfile(user.uuid, smartcard, template, status, certs)
+        with self._lock:
+            self.profiles[profile.uuid] = profile
+        return profile
+
+    def fail(self, kind: str, times: int = 1, *, seconds: float = 1.0) -> None:
+        """Strike the next `times` authenticated requests: http500 (a 500 with the API's error
+        message), auth (401), hang (held `hang_seconds`), not_json (200 with an HTML body),
+        slow (answers normally after `seconds`)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(KINDS)}")
+        with self._lock:
+            self._faults.append(_Fault(kind, times, seconds))
+
+    # ---- internals -------------------------------------------------------
+    def _take_fault(self) -> _Fault | None:
+        with self._lock:
+            for f in self._faults:
+                if f.left > 0:
+                    f.left -= 1
+                    self._faults = [x for x in self._faults if x.left > 0]
+                    return f
+        return None
+
+    def dispatch(self, path: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+        """One GET below the API root -> (status, JSON-able body; None for no body)."""
+        route = path.rstrip("/").lower()
+        one = {k.lower(): v[-1] for k, v in params.items()}
+        with self._lock:
+            if route == "/users":
+                domain, account = one.get("domain", ""), one.get("samaccountname", "")
+                found = [
+                    u.output()
+                    for u in self.users.values()
+                    if (u.domain.lower(), u.account.lower()) == (domain.lower(), account.lower())
+                ]
+                return _list(found)
+            if route in ("/profiles", "/smartcards"):
+                smartcard = route == "/smartcards"
+                target = one.get("targetuser")  # None: the caller, who has no CM user
+                status = one.get("status")
+                if status is not None and status.lower() not in STATUS:
+                    return 400, {"Message": "The request is invalid."}
+                return _list(
+                    [
+                        p.output()
+                        for p in self.profiles.values()
+                        if p.smartcard == smartcard
+                        and target is not None
+                        and p.user_uuid.lower() == target.lower()
+                        and (status is None or p.status == STATUS[status.lower()])
+                    ]
+                )
+            if route == "/certificates":
+                return 204, None
+            if route == "/profiletemplates":
+                return 200, TEMPLATES
+            match = _ITEM.match(path.rstrip("/"))
+            if match:
+                kind, pid, certs = match.groups()
+                profile = self.profiles.get(pid.lower())
+                if profile is None or profile.smartcard != (kind.lower() == "smartcards"):
+                    return 404, {"Message": "No HTTP resource was found."}
+                if certs:
+                    return _list([c.output() for c in profile.certificates])
+                return 200, profile.output()
+        return 404, {"Message": "No HTTP resource was found that matches the request URI."}
+
+
+def _list(items: list[Any]) -> tuple[int, Any]:
+    return (200, items) if items else (204, None)
+
+
+def _naive(when: datetime) -> str:
+    return when.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
+
+
+def _handler_class(stub: CmStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def setup(self) -> None:
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.settimeout(5)
+                self.request.do_handshake()
+                self.request.settimeout(None)
+            super().setup()
+            self.ntlm: Any = None
+            self.ntlm_ok = False
+
+        def finish(self) -> None:
+            with contextlib.suppress(OSError):
+                super().finish()
+
+        def do_GET(self) -> None:
+            try:
+                self._get()
+            except OSError:  # the client gave up (read timeout) before we answered
+                self.close_connection = True
+
+        def _get(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            who = self._auth()
+            if who is None:
+                return
+            url = urlsplit(self.path)
+            tls = isinstance(self.request, ssl.SSLSocket)
+            params = parse_qs(url.query, keep_blank_values=True)
+            with stub._lock:
+                stub.requests.append(Seen("GET", url.path, url.query, params, who, tls))
+            fault = stub._take_fault()
+            kind = fault.kind if fault else None
+            if kind == "hang":
+                stub._stopping.wait(stub.hang_seconds)
+            elif kind == "slow" and fault is not None:
+                stub._stopping.wait(fault.seconds)
+            elif kind == "auth":
+                self.ntlm, self.ntlm_ok = None, False
+                return self._reply(401, b"", [("WWW-Authenticate", 'Basic realm="CM"')])
+            elif kind == "http500":
+                body = {"Message": "An error has occurred. Correlation ID: " + str(uuid.uuid4())}
+                return self._json(500, body)
+            elif kind == "not_json":
+                page = b"<html><body>Server Error in '/CertificateManagement'</body></html>"
+                return self._reply(200, page, [("Content-Type", "text/html")])
+            if not url.path.lower().startswith(API.lower() + "/"):
+                return self._json(404, {"Message": "Not found."})
+            status, body = stub.dispatch(url.path[len(API) :], params)
+            if body is None:
+                return self._reply(status, b"")
+            return self._json(status, body)
+
+        def _auth(self) -> str | None:
+            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "basic":
+                with contextlib.suppress(ValueError):
+                    user, _, password = base64.b64decode(token).decode().partition(":")
+                    if (user, password) == BASIC_USER:
+                        return "basic"
+            elif scheme.lower() in ("negotiate", "ntlm"):
+                return self._ntlm_step(scheme, token)
+            elif self.ntlm_ok:
+                return "ntlm"
+            with stub._lock:
+                stub.rejected += 1
+            self._reply(
+                401, b"", [("WWW-Authenticate", "NTLM"), ("WWW-Authenticate", 'Basic realm="CM"')]
+            )
+            return None
+
+        def _ntlm_step(self, scheme: str, token: str) -> str | None:
+            try:
+                raw = base64.b64decode(token)
+                if self.ntlm is None or raw[8:12] == b"\x01\x00\x00\x00":  # NEGOTIATE
+                    self.ntlm = spnego.server(
+                        protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm
+                    )
+                out = self.ntlm.step(raw)
+            except (ValueError, SpnegoError):  # wrong password, unknown user, garbage
+                self.ntlm, self.ntlm_ok = None, False
+                with stub._lock:
+                    stub.rejected += 1
+                self._reply(401, b"", [("WWW-Authenticate", scheme)])
+                return None
+            if not self.ntlm.complete:
+                with stub._lock:
+                    stub.rejected += 1
+                challenge = f"{scheme} {base64.b64encode(out or b'').decode()}"
+                self._reply(401, b"", [("WWW-Authenticate", challenge)])
+                return None
+            self.ntlm_ok = True
+            return "ntlm"
+
+        def _json(self, status: int, body: Any) -> None:
+            data = json.dumps(body, ensure_ascii=False).encode()
+            self._reply(status, data, [("Content-Type", "application/json; charset=utf-8")])
+
+        def _reply(self, status: int, body: bytes, headers: Iterable[tuple[str, str]] = ()) -> None:
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def seed_demo(
+    stub: CmStub,
+    accounts: Iterable[str],
+    *,
+    domain: str = "CORP",
+    expires: datetime | None = None,
+) -> list[CmUser]:
+    """One CM user per account, each with one smart-card profile holding one logon
+    certificate that expires at `expires` (default: a year from now)."""
+    expires = expires or datetime.now(UTC).replace(microsecond=0) + timedelta(days=365)
+    users = []
+    for n, account in enumerate(accounts):
+        user = stub.add_user(account, domain)
+        serial = f"1B0000B0{n:06X}AFA01313FB77AC00010000B0{n % 256:02X}"
+        stub.add_profile(user, smartcard=True, certificates=[(serial, expires)])
+        users.append(user)
+    return users
