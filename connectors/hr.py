@@ -1,0 +1,239 @@
+"""The HR system as a SQL source: one table or view, reached through any SQLAlchemy URL
+(`mssql+pyodbc://…` for SQL Server, `postgresql+psycopg://…`, `sqlite:///…`).
+
+The table is reflected on first use, so a configured column the table lacks is one clear
+error naming the column (not the value searched). Every value is a bound parameter;
+`LIKE` prefixes are escaped (a `%` or `_` typed is literal). Reads run in a read-only
+transaction where the database has one (PostgreSQL). Deletion happens only when
+`allow_delete` is set: one parameterised DELETE by key in one transaction, refused and
+rolled back unless it removes exactly that one row, then read back. Otherwise the plan is
+a manual step, owned by the role policy gives "erase at source" steps.
+
+Timeouts (each call's `timeout`, seconds) as in the metaverse connector: the connect
+deadline for new connections, `statement_timeout` (PostgreSQL) or the query timeout
+(SQL Server) per call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.base import (
+    Capability,
+    DeletePlan,
+    Health,
+    Hit,
+    IdKind,
+    ObjectRef,
+    Query,
+    Record,
+    StepResult,
+    Verification,
+)
+from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.hr_source import (
+    HrMapping,
+    Matcher,
+    delete_plan,
+    erase_by_hand,
+    hit_from_row,
+    record_from_row,
+    search_plan,
+    verify_plan,
+)
+from connectors.spelling import spellings
+from connectors.sql_support import (
+    Session,
+    connect_deadline,
+    limit_connect_time,
+    query_timeout,
+    sql_errors,
+)
+
+__all__ = ["HrConnector", "HrSettings"]
+
+_PG_LOCAL = sa.select(sa.func.set_config("statement_timeout", sa.bindparam("ms"), True))
+_PG_READ_ONLY = sa.text("SET TRANSACTION READ ONLY")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HrSettings:
+    """`table` may be `schema.table`; a view works as well as a table (read only).
+    `management_agent` is this source's MA in the Sync Service, so the metaverse's own
+    "erase at the source" step is not asked for twice."""
+
+    url: str | sa.URL = field(repr=False)
+    table: str
+    mapping: HrMapping
+    allow_delete: bool = False
+    management_agent: str | None = None
+    label: str = "HR"
+    name: str = "hr"
+    timeout: float = 5.0
+    max_hits: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.table.strip():
+            raise ValueError("table must name a table or view")
+        if self.timeout <= 0 or self.max_hits < 1:
+            raise ValueError("timeout and max_hits must be positive")
+
+
+class HrConnector:
+    """Search, read, verify, and (when allowed) delete rows of the HR table."""
+
+    def __init__(self, settings: HrSettings, *, engine: sa.Engine | None = None) -> None:
+        self.settings = settings
+        self.name, self.label = settings.name, settings.label
+        self.management_agent = settings.management_agent
+        caps = {Capability.SEARCH, Capability.READ, Capability.VERIFY}
+        self.capabilities = frozenset(
+            caps | ({Capability.DELETE} if settings.allow_delete else set())
+        )
+        self._owns_engine = engine is None
+        with sql_errors(self.name):
+            # hide_parameters: a chained error must not print the values searched.
+            self._engine = engine or sa.create_engine(settings.url, hide_parameters=True)
+        limit_connect_time(self._engine)
+        self._table: sa.Table | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+    # -- plumbing -------------------------------------------------------------
+
+    @contextmanager
+    def _session(self, timeout: float, *, write: bool = False) -> Iterator[Session]:
+        timeout = min(timeout, self.settings.timeout)
+        deadline = time.monotonic() + timeout
+        with connect_deadline(deadline), sql_errors(self.name), self._engine.begin() as conn:
+            dialect = conn.dialect.name
+            if dialect == "postgresql":
+                if not write:
+                    conn.execute(_PG_READ_ONLY)
+                conn.execute(_PG_LOCAL, {"ms": str(max(1, round(timeout * 1000)))})
+            elif dialect == "mssql":
+                query_timeout(conn, timeout)
+            yield Session(conn, deadline, timeout, self.name)
+
+    def _reflect(self, s: Session) -> sa.Table:
+        if self._table is not None:
+            return self._table
+        schema, _, name = self.settings.table.rpartition(".")
+        try:
+            table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=s.conn)
+        except sa.exc.NoSuchTableError:
+            raise ConnectorError(
+                f"{self.name}: the configured table or view does not exist"
+            ) from None
+        missing = sorted(self.settings.mapping.wanted() - set(table.c.keys()))
+        if missing:
+            raise ConnectorError(f"{self.name}: the table has no column {', '.join(missing)}")
+        with self._lock:
+            self._table = table
+        return table
+
+    def _columns(self, table: sa.Table) -> list[sa.Column[Any]]:
+        wanted = self.settings.mapping.columns
+        return [table.c[c] for c in wanted] if wanted else list(table.c)
+
+    def _condition(self, table: sa.Table, matchers: list[Matcher]) -> sa.ColumnElement[bool]:
+        terms = []
+        for m in matchers:
+            column = table.c[m.column]
+            text = column if isinstance(column.type, sa.String) else sa.cast(column, sa.String)
+            for value in spellings(m.value):
+                if m.prefix:  # autoescape: a % or _ the user typed is literal
+                    terms.append(text.istartswith(value, autoescape=True))
+                else:
+                    terms.append(sa.func.lower(text) == value.lower())
+        return sa.or_(*terms)
+
+    def _find(self, matchers: list[Matcher], timeout: float) -> list[Hit]:
+        if not matchers:
+            return []
+        with self._session(timeout) as s:
+            table = self._reflect(s)
+            mapping = self.settings.mapping
+            wanted = {mapping.key, *mapping.identifiers.values()}
+            stmt = (
+                sa.select(*(table.c[c] for c in sorted(wanted)))
+                .where(self._condition(table, matchers))
+                .order_by(table.c[mapping.key])
+                .limit(self.settings.max_hits)
+            )
+            rows = s.rows(stmt)
+        return [hit_from_row(self.name, r._mapping, mapping) for r in rows]
+
+    def _row(self, s: Session, ref: ObjectRef) -> Mapping[str, Any] | None:
+        table = self._reflect(s)
+        rows = s.rows(sa.select(*self._columns(table)).where(self._key(table, ref)))
+        return rows[0]._mapping if rows else None
+
+    def _key(self, table: sa.Table, ref: ObjectRef) -> sa.ColumnElement[bool]:
+        column = table.c[self.settings.mapping.key]
+        text = column if isinstance(column.type, sa.String) else sa.cast(column, sa.String)
+        return text == ref.id
+
+    # -- the connector --------------------------------------------------------
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        return self._find(search_plan(query, self.settings.mapping), timeout)
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        if ref.system != self.name or "\x00" in ref.id:
+            raise NotFound(f"{self.name}: no record has that key")
+        with self._session(timeout) as s:
+            row = self._row(s, ref)
+        if row is None:
+            raise NotFound(f"{self.name}: no record has that key")
+        return record_from_row(self.name, ref, row)
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
+        self.read(ref, timeout=timeout)  # NotFound when it is gone
+        if not self.settings.allow_delete:
+            return erase_by_hand(
+                ref, self.label, "the bot may not delete in HR (allow_delete is off in app.yaml)"
+            )
+        return delete_plan(ref, self.label, "one row, by its key, in one transaction")
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
+        if not self.settings.allow_delete:
+            raise NotSupported(f"{self.name}: deletion is not allowed (allow_delete)")
+        ref = plan.ref
+        with self._session(timeout, write=True) as s:
+            table = self._reflect(s)
+            if time.monotonic() > s.deadline:
+                raise ConnectorError(f"{self.name}: no time left to delete")
+            deleted = s.conn.execute(sa.delete(table).where(self._key(table, ref))).rowcount
+            if deleted > 1:  # the key is not unique: roll back rather than erase others
+                raise ConnectorError(
+                    f"{self.name}: the key matched {deleted} rows; nothing was deleted"
+                )
+        with self._session(timeout) as s:  # read back, in a transaction of its own
+            if self._row(s, ref) is not None:
+                return StepResult(ref, done=False, detail="the HR record is still there")
+        return StepResult(ref, done=True, already_absent=deleted == 0, detail="HR record deleted")
+
+    def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
+        hits = self._find(verify_plan(identifiers, self.settings.mapping), timeout)
+        return Verification(self.name, absent=not hits, remaining=tuple(h.ref for h in hits))
+
+    def health(self, *, timeout: float) -> Health:
+        try:
+            with self._session(timeout) as s:
+                table = self._reflect(s)
+                s.rows(sa.select(table.c[self.settings.mapping.key]).limit(1))
+        except ConnectorError as exc:
+            return Health(self.name, False, str(exc))
+        mode = "delete allowed" if self.settings.allow_delete else "read only"
+        return Health(self.name, True, f"table {self.settings.table} readable ({mode})")

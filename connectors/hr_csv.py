@@ -1,0 +1,174 @@
+"""The HR system as a folder of CSV exports (a common HR feed to MIM), read only.
+
+The newest file matching `pattern` is the HR data (feeds drop a dated file per run); it
+is parsed with the csv module once per change of name, size or modification time.
+Nothing is ever written: the erasure plan is a manual step in the HR system itself, and
+the export files keep the person until the feed's next run replaces them, which
+`verify_absent` then checks.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.base import (
+    Capability,
+    DeletePlan,
+    Health,
+    Hit,
+    IdKind,
+    ObjectRef,
+    Query,
+    Record,
+    StepResult,
+    Verification,
+)
+from connectors.errors import ConnectorError, NotFound, NotSupported, Unreachable
+from connectors.hr_source import (
+    HrMapping,
+    Matcher,
+    erase_by_hand,
+    hit_from_row,
+    record_from_row,
+    search_plan,
+    verify_plan,
+)
+from connectors.spelling import spellings
+
+__all__ = ["HrCsvConnector", "HrCsvSettings"]
+
+Row = Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HrCsvSettings:
+    folder: Path
+    mapping: HrMapping
+    pattern: str = "*.csv"
+    delimiter: str = ","
+    encoding: str = "utf-8-sig"  # Excel and most HR exports write a byte-order mark
+    management_agent: str | None = None
+    label: str = "HR"
+    name: str = "hr"
+    max_hits: int = 200
+
+    def __post_init__(self) -> None:
+        if len(self.delimiter) != 1:
+            raise ValueError("delimiter must be one character")
+
+
+class HrCsvConnector:
+    """Search, read and verify the newest HR export file; never writes."""
+
+    capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
+
+    def __init__(self, settings: HrCsvSettings) -> None:
+        self.settings = settings
+        self.name, self.label = settings.name, settings.label
+        self.management_agent = settings.management_agent
+        self._cache: tuple[tuple[str, int, int], list[Row]] | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._cache = None
+
+    def _rows(self) -> list[Row]:
+        """The rows of the newest export; parsed again only when the file changed."""
+        s = self.settings
+        try:
+            files = sorted(
+                (p for p in Path(s.folder).glob(s.pattern) if p.is_file()),
+                key=lambda p: (p.stat().st_mtime_ns, p.name),
+            )
+        except OSError as exc:
+            raise Unreachable(
+                f"{self.name}: cannot list the export folder ({type(exc).__name__})"
+            ) from None
+        if not files:
+            raise Unreachable(f"{self.name}: no export file matches {s.pattern} in the folder")
+        newest = files[-1]
+        stat = newest.stat()
+        stamp = (newest.name, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if self._cache and self._cache[0] == stamp:
+                return self._cache[1]
+            rows = self._parse(newest)
+            self._cache = (stamp, rows)
+            return rows
+
+    def _parse(self, path: Path) -> list[Row]:
+        s = self.settings
+        try:
+            with path.open(newline="", encoding=s.encoding) as f:
+                reader = csv.DictReader(f, delimiter=s.delimiter)
+                missing = sorted(s.mapping.wanted() - set(reader.fieldnames or ()))
+                if missing:
+                    raise ConnectorError(
+                        f"{self.name}: the export has no column {', '.join(missing)}"
+                    )
+                return [dict(r) for r in reader]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ConnectorError(
+                f"{self.name}: cannot read the export ({type(exc).__name__})"
+            ) from None
+
+    def _matches(self, row: Row, matchers: list[Matcher]) -> bool:
+        for m in matchers:
+            cell = (row.get(m.column) or "").casefold()
+            for value in spellings(m.value):
+                wanted = value.casefold()
+                if cell.startswith(wanted) if m.prefix else cell == wanted:
+                    return True
+        return False
+
+    def _find(self, matchers: list[Matcher]) -> list[Hit]:
+        if not matchers:
+            return []
+        found = [r for r in self._rows() if self._matches(r, matchers)]
+        mapping = self.settings.mapping
+        return [hit_from_row(self.name, r, mapping) for r in found[: self.settings.max_hits]]
+
+    def _row(self, ref: ObjectRef) -> Row:
+        key = self.settings.mapping.key
+        for row in self._rows() if ref.system == self.name else ():
+            if row.get(key) == ref.id:
+                return row
+        raise NotFound(f"{self.name}: no record has that key")
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        return self._find(search_plan(query, self.settings.mapping))
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        row = self._row(ref)
+        wanted = self.settings.mapping.columns
+        kept = {c: row[c] for c in wanted} if wanted else row
+        return record_from_row(self.name, ref, kept)
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
+        self._row(ref)
+        return erase_by_hand(
+            ref,
+            self.label,
+            "the bot reads HR's export files only; the next export must no longer hold them",
+        )
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
+        raise NotSupported(f"{self.name}: the export files are read only")
+
+    def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
+        hits = self._find(verify_plan(identifiers, self.settings.mapping))
+        detail = "still in the newest export file" if hits else ""
+        return Verification(
+            self.name, absent=not hits, remaining=tuple(h.ref for h in hits), detail=detail
+        )
+
+    def health(self, *, timeout: float) -> Health:
+        try:
+            rows = self._rows()
+        except ConnectorError as exc:
+            return Health(self.name, False, str(exc))
+        return Health(self.name, True, f"newest export readable ({len(rows)} rows)")

@@ -1,0 +1,85 @@
+"""A small HR source for the demo and the tests: an `employees` table (any SQLAlchemy
+database) or a CSV export of it, holding the sample estate's people.
+
+Column names are the kind an HR system has, not MIM's, so the connector's mapping is
+exercised: `emp_no` (key), `login`, `full_name`, `email`, plus personal data the bot
+must show and erase (`birth_date`, `home_phone`, `department`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from connectors.base import IdKind
+from connectors.hr_source import HrMapping
+
+__all__ = ["COLUMNS", "MAPPING", "Employee", "create_table", "write_csv"]
+
+MAPPING = HrMapping(
+    key="emp_no",
+    identifiers={
+        IdKind.EMPLOYEE_ID: "emp_no",
+        IdKind.ACCOUNT: "login",
+        IdKind.DISPLAY_NAME: "full_name",
+        IdKind.MAIL: "email",
+    },
+    search_columns=("department",),
+)
+COLUMNS = ("emp_no", "login", "full_name", "email", "department", "birth_date", "home_phone")
+
+
+@dataclass(frozen=True)
+class Employee:
+    emp_no: str
+    login: str
+    full_name: str
+    email: str
+    department: str = "Finance"
+    birth_date: date = date(1980, 5, 17)
+    home_phone: str = "+44 20 7946 0000"
+
+    def row(self) -> dict[str, object]:
+        return {c: getattr(self, c) for c in COLUMNS}
+
+
+def table(metadata: sa.MetaData, name: str = "employees") -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("emp_no", sa.String(16), primary_key=True),
+        sa.Column("login", sa.String(64)),
+        sa.Column("full_name", sa.Unicode(256)),
+        sa.Column("email", sa.String(256)),
+        sa.Column("department", sa.Unicode(128)),
+        sa.Column("birth_date", sa.Date),
+        sa.Column("home_phone", sa.String(32)),
+    )
+
+
+def create_table(engine: sa.Engine, people: Iterable[Employee], name: str = "employees") -> None:
+    """Create the table (replacing one of that name) and insert `people`."""
+    metadata = sa.MetaData()
+    t = table(metadata, name)
+    metadata.drop_all(engine, tables=[t])
+    metadata.create_all(engine, tables=[t])
+    rows = [p.row() for p in people]
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(t), rows)
+
+
+def write_csv(path: Path, people: Sequence[Employee], *, delimiter: str = ",") -> Path:
+    """An HR export file, as the feed writes it (UTF-8 with a byte-order mark)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, delimiter=delimiter)
+        writer.writeheader()
+        for p in people:
+            writer.writerow(p.row())
+    return path
