@@ -5,13 +5,10 @@ zeep reads the WSDL shipped in connectors/wsdl/ (no call is made to fetch it) an
 `http.url` through `connectors.http_session.open_session`: IIS Windows Authentication, and
 certificates validated. Two operations are used:
 
-- `GetInfo(function, p1, p2, p3)`: `users` (filter, attributetypeid) to search, `user`,
-  `userroles`, `userunits`, `userpermissions` to read. A `users` filter is an SQL Server LIKE
-  pattern on the default alias (`CORP\\jdoe`) or on the attribute named; the term's `%`, `_`
-  and `[` are bracketed (`[%]`, `[_]`, `[[]`), so they match only themselves, and every hit
-  is compared again here, exactly and case-insensitively, before it is returned. An empty
-  GetInfoResult means no match, or that the service account may not see the user: GetInfo
-  answers within the signed-in account's view permissions and supervised objects.
+- `GetInfo(function, p1, p2, p3)`: `users` (filter, attributetypeid) to search, exactly
+  (connectors/bhold_search.py), `user`, `userroles`, `userunits`, `userpermissions` to read.
+  An empty GetInfoResult means no match, or that the service account may not see the user:
+  GetInfo answers within the signed-in account's view permissions and supervised objects.
 - `ExecuteXml(<functions>)`: the erasure script, built with lxml, numeric IDs only
   (connectors/bhold_xml.py): `roledeleteuser` for each role, then `OrgUnitdeleteuser` for each
   org unit; removing the last org unit deletes the user record. BHOLD rolls the whole script
@@ -51,18 +48,15 @@ from connectors.base import (
     ObjectRef,
     PlanAction,
     Query,
-    QueryKind,
     Record,
     StepResult,
     Verification,
 )
+from connectors.bhold_search import UserSearch
 from connectors.bhold_xml import (
     NUMERIC,
     BholdUser,
-    Clause,
-    Item,
     delete_element,
-    is_xml_text,
     parse_items,
     parse_user,
     script_errors,
@@ -71,12 +65,10 @@ from connectors.errors import (
     ConnectorError,
     Denied,
     NotFound,
-    NotSupported,
     TimedOut,
     Unreachable,
 )
 from connectors.http_session import HttpSettings, open_session
-from connectors.spelling import spellings
 
 __all__ = ["BholdConnector", "BholdSettings"]
 
@@ -91,10 +83,6 @@ NOTE = (
 NO_UNIT = "The BHOLD user is in no org unit: delete it in the BHOLD Core portal"
 DEFAULT_ATTRIBUTES = {"mail": "Email", "employee_id": "EmployeeID"}
 HEALTH_FILTER = "mimbot:health-check"  # no default alias holds a colon
-MAX_TERM = 256  # longer than any alias or attribute value worth sending
-# `find <attribute>=` names that mean the account (the default alias).
-ALIAS_ATTRIBUTES = frozenset({"alias", "account", "accountname", "samaccountname"})
-_ID_KEYS = {IdKind.MAIL: "mail", IdKind.UPN: "mail", IdKind.EMPLOYEE_ID: "employee_id"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +143,9 @@ class BholdConnector:
     def __init__(self, settings: BholdSettings) -> None:
         self.settings = settings
         self.name, self.label = settings.name, settings.label
+        self._search = UserSearch(
+            settings.name, settings.domain, settings.attribute_types, settings.max_hits
+        )
         self._session = open_session(settings.http)
         self._transport = _Transport(self._session, settings.timeout)
         try:
@@ -175,9 +166,9 @@ class BholdConnector:
         alias `DOMAIN\\<name>`, or a full alias) or, with `display_name` mapped, the display
         name; a PREFIX starts either; MAIL, EMPLOYEE_ID and ATTRIBUTE search the mapped
         attribute. `NotSupported` for an unmapped one."""
-        clauses = self._clauses(query)
+        clauses = self._search.clauses(query)
         with self._deadline(timeout):
-            return self._hits(clauses)
+            return self._search.hits(clauses, self._get_info)
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         """The user's names, alias, uuid, language, every list value, and the descriptions of
@@ -276,9 +267,9 @@ class BholdConnector:
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         """Absent when no user has the ACCOUNT (in DOMAIN, default `domain`), or the MAIL,
         UPN or EMPLOYEE_ID where those are mapped. `NotSupported` with none of them."""
-        clauses = self._verify_clauses(identifiers)
+        clauses = self._search.verify_clauses(identifiers)
         with self._deadline(timeout):
-            hits = self._hits(clauses)
+            hits = self._search.hits(clauses, self._get_info)
         left = tuple(h.ref for h in hits)
         detail = "the BHOLD user is still there" if left else "no BHOLD user for the identifiers"
         return Verification(self.name, absent=not left, remaining=left, detail=detail)
@@ -294,98 +285,6 @@ class BholdConnector:
 
     def close(self) -> None:
         self._session.close()
-
-    # -- search ----------------------------------------------------------------
-
-    def _clauses(self, query: Query) -> list[Clause]:
-        """What to ask `users` for; [] when the value can match no one (nothing is sent)."""
-        types = self.settings.attribute_types
-        kind, value = query.kind, query.value
-        if kind is QueryKind.ATTRIBUTE:
-            attribute = (query.attribute or "").casefold()
-            if attribute in ALIAS_ATTRIBUTES:
-                return self._alias_clauses(value, prefix=False)
-            if attribute not in types:
-                raise NotSupported("BHOLD is not searched by that attribute")
-            return _attribute_clauses(types[attribute], value, prefix=False)
-        if kind in (QueryKind.MAIL_OR_UPN, QueryKind.EMPLOYEE_ID):
-            key = "mail" if kind is QueryKind.MAIL_OR_UPN else "employee_id"
-            if key not in types:
-                raise NotSupported(f"BHOLD is not searched by {key.replace('_', ' ')} here")
-            return _attribute_clauses(types[key], value, prefix=False)
-        prefix = kind is QueryKind.PREFIX
-        clauses = self._alias_clauses(value, prefix=prefix)
-        if "display_name" in types:
-            clauses += _attribute_clauses(types["display_name"], value, prefix=prefix)
-        return clauses
-
-    def _alias_clauses(self, value: str, *, prefix: bool) -> list[Clause]:
-        """The default alias `DOMAIN\\value`; a value holding a `\\` is a whole alias."""
-        if not _usable(value):
-            return []
-        return [
-            Clause("", s if "\\" in s else f"{self.settings.domain}\\{s}", prefix)
-            for s in spellings(value)
-        ]
-
-    def _verify_clauses(self, identifiers: Mapping[IdKind, str]) -> list[Clause]:
-        types = self.settings.attribute_types
-        clauses: list[Clause] = []
-        searchable = False
-        account = identifiers.get(IdKind.ACCOUNT)
-        if account is not None:
-            searchable = True
-            domain = identifiers.get(IdKind.DOMAIN) or ""
-            if not _usable(domain) or "\\" in domain:  # none, or not a NetBIOS name: ours
-                domain = self.settings.domain
-            alias = account if "\\" in account else f"{domain}\\{account}"
-            clauses += self._alias_clauses(alias, prefix=False)
-        for kind, key in _ID_KEYS.items():
-            value = identifiers.get(kind)
-            if value is not None and key in types:
-                searchable = True
-                clauses += _attribute_clauses(types[key], value, prefix=False)
-        if not searchable:
-            raise NotSupported("BHOLD is searched by account, or by mail or employee ID")
-        return clauses
-
-    def _hits(self, clauses: list[Clause]) -> list[Hit]:
-        """Users matching any clause: each `users` answer filtered exactly here, then each
-        candidate's `user` record read for its identifiers (and the attribute clauses)."""
-        candidates: dict[str, Item] = {}
-        for clause in dict.fromkeys(clauses):
-            items = parse_items(self._get_info("users", clause.pattern, clause.attribute), "users")
-            for item in items:
-                if not NUMERIC.fullmatch(item.id):
-                    raise ConnectorError("BHOLD answered GetInfo users without numeric ids")
-                if clause.attribute or clause.matches(item.attrs.get("alias", "")):
-                    candidates.setdefault(item.id, item)
-        hits = []
-        ordered = sorted(candidates.values(), key=lambda i: (i.description.casefold(), i.id))
-        for item in ordered[: self.settings.max_hits]:
-            user = parse_user(self._get_info("user", item.id))
-            if user is None or user.id != item.id:  # gone, or hidden, since `users` answered
-                continue
-            if any(_matches(c, user) for c in clauses):
-                hits.append(self._hit(user))
-        return hits
-
-    def _hit(self, user: BholdUser) -> Hit:
-        domain, sep, account = user.alias.partition("\\")
-        if not sep:  # an alias without a domain
-            domain, account = "", user.alias
-        ids = {IdKind.ACCOUNT: account}
-        if domain:
-            ids[IdKind.DOMAIN] = domain
-        if user.description:
-            ids[IdKind.DISPLAY_NAME] = user.description
-        types = self.settings.attribute_types
-        for kind, key in ((IdKind.MAIL, "mail"), (IdKind.EMPLOYEE_ID, "employee_id")):
-            values = user.get(types[key]) if key in types else []
-            if values and values[0]:
-                ids[kind] = values[0]
-        label = f"{user.description} ({user.alias})" if user.description else user.alias
-        return Hit(ref=ObjectRef(self.name, user.id), label=label, identifiers=ids)
 
     # -- wire -------------------------------------------------------------------
 
@@ -431,23 +330,6 @@ class BholdConnector:
         if ref.system != self.name or not NUMERIC.fullmatch(ref.id):
             raise NotFound("no BHOLD user has that id")
         return str(int(ref.id))
-
-
-def _usable(value: str) -> bool:
-    """Whether `value` can match anyone: not blank, not too long, sendable as XML."""
-    return bool(value.strip()) and len(value) <= MAX_TERM and is_xml_text(value)
-
-
-def _attribute_clauses(attribute: str, value: str, *, prefix: bool) -> list[Clause]:
-    if not _usable(value):
-        return []
-    return [Clause(attribute, s, prefix) for s in spellings(value)]
-
-
-def _matches(clause: Clause, user: BholdUser) -> bool:
-    if not clause.attribute:
-        return clause.matches(user.alias)
-    return any(clause.matches(v) for v in user.get(clause.attribute))
 
 
 @contextmanager

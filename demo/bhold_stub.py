@@ -6,33 +6,26 @@
 
 HTTP (`url`) and HTTPS (`https_url`, self-signed cert in `ca_file`) on 127.0.0.1, with Basic
 (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP connection as
-IIS does it). GET `?WSDL` serves connectors/wsdl/b1scriptservice.wsdl; POSTs are SOAP 1.1,
-dispatched on SOAPAction (or the Body's first child): GetInfo and ExecuteXml, answered from
-`stub.state` (demo/bhold_fixture.py). Seen traffic: `stub.seen` (`Seen`: operation, auth,
-tls, raw body). Faults: `stub.fail(kind, times=1)`, kinds in `KINDS`.
+IIS does it), served by demo/loopback.py. GET `?WSDL` serves
+connectors/wsdl/b1scriptservice.wsdl; POSTs are SOAP 1.1, dispatched on SOAPAction (or the
+Body's first child): GetInfo and ExecuteXml, answered from `stub.state`
+(demo/bhold_fixture.py). Seen traffic: `stub.seen` (`Seen`: operation, auth, tls, raw body).
+Faults: `stub.fail(kind, times=1)`, kinds in `KINDS`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import shutil
-import ssl
-import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-import spnego
 from lxml import etree
-from spnego.exceptions import SpnegoError
 
 from demo.bhold_fixture import BholdState, parse_functions
-
-# Shared with the WinRM stand-in: users, the NTLM user file, the server class, the test cert.
-from demo.wsman_stub import BASIC_USER, NTLM_USER, _ntlm_users, _self_signed_cert, _Server
+from demo.loopback import BASIC_USER, NTLM_USER, LoopbackHandler, LoopbackServers, LoopbackStub
 
 __all__ = ["BASIC_USER", "KINDS", "NTLM_USER", "BholdStub", "Seen"]
 
@@ -64,13 +57,7 @@ class _Fault:
     at: int
 
 
-@dataclass
-class _Conn:  # per TCP connection: NTLM authenticates the connection
-    ntlm: Any = None
-    ntlm_ok: bool = False
-
-
-class BholdStub:
+class BholdStub(LoopbackStub):
     """The stand-in. `start()`/`stop()` or use it as a context manager; `state` may be
     replaced between tests."""
 
@@ -80,41 +67,14 @@ class BholdStub:
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._dir = Path(tempfile.mkdtemp(prefix="mimbot-bhold-"))
-        cert, key = _self_signed_cert(self._dir)
-        self.ca_file = str(cert)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert, key)
-        handler = _handler_class(self)
-        self._http = _Server(("127.0.0.1", 0), handler, stub=self, tls=None)
-        self._https = _Server(("127.0.0.1", 0), handler, stub=self, tls=tls)
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}{PATH}"
-        self.https_url = f"https://127.0.0.1:{self._https.server_address[1]}{PATH}"
-        self._threads = [
-            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            for s in (self._http, self._https)
-        ]
-
-    # ---- lifecycle -------------------------------------------------------
-    def start(self) -> BholdStub:
-        _ntlm_users.acquire()
-        for t in self._threads:
-            t.start()
-        return self
+        self._servers = LoopbackServers(_handler_class(self), prefix="mimbot-bhold-")
+        self.ca_file = self._servers.ca_file
+        self.url = self._servers.url(PATH)
+        self.https_url = self._servers.url(PATH, tls=True)
 
     def stop(self) -> None:
         self._release.set()
-        for s in (self._http, self._https):
-            s.shutdown()
-            s.server_close()
-        _ntlm_users.release()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> BholdStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     # ---- test helpers ----------------------------------------------------
     def fail(
@@ -210,108 +170,43 @@ def _fault(text: str) -> bytes:
 
 
 def _handler_class(stub: BholdStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def setup(self) -> None:
-            if isinstance(self.request, ssl.SSLSocket):
-                self.request.settimeout(5)
-                self.request.do_handshake()
-                self.request.settimeout(None)
-            super().setup()
-            self.conn = _Conn()
-
-        def finish(self) -> None:
-            with contextlib.suppress(OSError):
-                super().finish()
+    class Handler(LoopbackHandler):
+        realm = "BHOLD"
+        content_type = "text/xml; charset=utf-8"
 
         def do_GET(self) -> None:
             if not self.path.lower().endswith("?wsdl"):
-                return self._reply(404, b"")
-            if self._auth() is None:
+                return self.reply(404, b"")
+            if self.authenticate() is None:
                 return None
-            tls = isinstance(self.request, ssl.SSLSocket)
-            url = stub.https_url if tls else stub.url
+            url = stub.https_url if self.tls else stub.url
             text = WSDL.read_bytes().replace(
                 b"http://localhost:5151/BHOLD/Core/b1scriptservice.asmx", url.encode()
             )
-            return self._reply(200, text)
+            return self.reply(200, text)
 
         def do_POST(self) -> None:
-            try:
-                self._post()
-            except OSError:  # the client gave up (timeout) before we answered
-                self.close_connection = True
+            self.answer(self._post)
 
-        def _post(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            who = self._auth()
-            if who is None:
-                return None
-            tls = isinstance(self.request, ssl.SSLSocket)
+        def _post(self, raw: bytes, who: str) -> None:
             try:
                 op, status, body, fault = stub.dispatch(self.headers.get("SOAPAction", ""), raw)
             except etree.XMLSyntaxError:
-                return self._reply(400, b"")
+                return self.reply(400, b"")
             with stub._lock:
-                stub.seen.append(Seen(op, who, tls, raw))
+                stub.seen.append(Seen(op, who, self.tls, raw))
             kind = fault.kind if fault else None
             if kind == "auth":
-                self.conn = _Conn()
-                return self._reply(401, b"", [("WWW-Authenticate", 'Basic realm="BHOLD"')])
+                return self.forget_credentials()
             if kind in ("hang", "slow") and fault is not None:
                 stub._release.wait(fault.seconds)
                 if kind == "hang":
                     self.close_connection = True
                     return None
-            return self._reply(status, body)
+            return self.reply(status, body)
 
-        def _auth(self) -> str | None:
-            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "basic":
-                with contextlib.suppress(ValueError):
-                    user, _, password = base64.b64decode(token).decode().partition(":")
-                    if (user, password) == BASIC_USER:
-                        return "basic"
-            elif scheme.lower() in ("negotiate", "ntlm"):
-                return self._ntlm_step(scheme, token)
-            elif self.conn.ntlm_ok:
-                return "ntlm"
-            offers = [("WWW-Authenticate", "NTLM"), ("WWW-Authenticate", 'Basic realm="BHOLD"')]
-            self._reply(401, b"", offers)
-            return None
-
-        def _ntlm_step(self, scheme: str, token: str) -> str | None:
-            try:
-                raw = base64.b64decode(token)
-                if self.conn.ntlm is None or raw[8:12] == b"\x01\x00\x00\x00":  # NEGOTIATE
-                    ctx = spnego.server(protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm)
-                    self.conn = _Conn(ntlm=ctx)
-                out = self.conn.ntlm.step(raw)
-            except (ValueError, SpnegoError):  # wrong password, unknown user, garbage
-                self.conn = _Conn()
-                self._reply(401, b"", [("WWW-Authenticate", scheme)])
-                return None
-            if not self.conn.ntlm.complete:
-                challenge = f"{scheme} {base64.b64encode(out or b'').decode()}"
-                self._reply(401, b"", [("WWW-Authenticate", challenge)])
-                return None
-            self.conn.ntlm_ok = True
-            return "ntlm"
-
-        def _reply(self, status: int, body: bytes, headers: Any = ()) -> None:
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            if body:
-                self.send_header("Content-Type", "text/xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(OSError):
-                self.wfile.write(body)
+        def reply(self, *args: Any, **kwargs: Any) -> None:
+            with contextlib.suppress(OSError):  # the client gave up (a slow fault's timeout)
+                super().reply(*args, **kwargs)
 
     return Handler

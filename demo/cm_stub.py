@@ -7,8 +7,8 @@
 
 HTTP (`url`) and HTTPS (`https_url`, self-signed cert in `ca_file`) on 127.0.0.1, port 0, with
 Basic (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP
-connection); the TLS server, the certificate and the NTLM user file come from
-demo/wsman_stub.py. The routes answer from fixture state in the documented JSON shapes
+connection); the servers, the certificate, the NTLM user file and the authentication come from
+demo/loopback.py. The routes answer from fixture state in the documented JSON shapes
 (MicrosoftDocs/MIMDocs reference/get-profile-data.md, get-smartcard-data.md,
 get-smartcard-profile-certificates.md, get-user-certificates.md, get-profile-templates.md):
 
@@ -30,27 +30,18 @@ times=1, seconds=...)`, kinds in `KINDS`.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import re
-import shutil
-import ssl
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import spnego
-from spnego.exceptions import SpnegoError
-
-from demo.wsman_stub import BASIC_USER, NTLM_USER, _ntlm_users, _self_signed_cert, _Server
+from demo.loopback import BASIC_USER, NTLM_USER, LoopbackHandler, LoopbackServers, LoopbackStub
 
 __all__ = [
     "BASIC_USER",
@@ -179,7 +170,7 @@ class _Fault:
     seconds: float
 
 
-class CmStub:
+class CmStub(LoopbackStub):
     """The stand-in. `start()`/`stop()` or use it as a context manager.
 
     hang_seconds: how long a `hang` fault holds the request before answering (longer than any
@@ -195,41 +186,14 @@ class CmStub:
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._dir = Path(tempfile.mkdtemp(prefix="mimbot-cm-"))
-        cert_file, key_file = _self_signed_cert(self._dir)
-        self.ca_file = str(cert_file)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert_file, key_file)
-        handler = _handler_class(self)
-        self._http = _Server(("127.0.0.1", 0), handler, stub=self, tls=None)  # type: ignore[arg-type]
-        self._https = _Server(("127.0.0.1", 0), handler, stub=self, tls=tls)  # type: ignore[arg-type]
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}{ROOT}"
-        self.https_url = f"https://127.0.0.1:{self._https.server_address[1]}{ROOT}"
-        self._threads = [
-            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            for s in (self._http, self._https)
-        ]
-
-    # ---- lifecycle -------------------------------------------------------
-    def start(self) -> CmStub:
-        _ntlm_users.acquire()
-        for t in self._threads:
-            t.start()
-        return self
+        self._servers = LoopbackServers(_handler_class(self), prefix="mimbot-cm-")
+        self.ca_file = self._servers.ca_file
+        self.url = self._servers.url(ROOT)
+        self.https_url = self._servers.url(ROOT, tls=True)
 
     def stop(self) -> None:
         self._stopping.set()
-        for s in (self._http, self._https):
-            s.shutdown()
-            s.server_close()
-        _ntlm_users.release()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> CmStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     # ---- fixture state ---------------------------------------------------
     def add_user(self, account: str, domain: str = "CORP") -> CmUser:
@@ -331,42 +295,17 @@ def _naive(when: datetime) -> str:
 
 
 def _handler_class(stub: CmStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def setup(self) -> None:
-            if isinstance(self.request, ssl.SSLSocket):
-                self.request.settimeout(5)
-                self.request.do_handshake()
-                self.request.settimeout(None)
-            super().setup()
-            self.ntlm: Any = None
-            self.ntlm_ok = False
-
-        def finish(self) -> None:
-            with contextlib.suppress(OSError):
-                super().finish()
+    class Handler(LoopbackHandler):
+        realm = "CM"
 
         def do_GET(self) -> None:
-            try:
-                self._get()
-            except OSError:  # the client gave up (read timeout) before we answered
-                self.close_connection = True
+            self.answer(self._get)
 
-        def _get(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            who = self._auth()
-            if who is None:
-                return
+        def _get(self, _body: bytes, who: str) -> None:
             url = urlsplit(self.path)
-            tls = isinstance(self.request, ssl.SSLSocket)
             params = parse_qs(url.query, keep_blank_values=True)
             with stub._lock:
-                stub.requests.append(Seen("GET", url.path, url.query, params, who, tls))
+                stub.requests.append(Seen("GET", url.path, url.query, params, who, self.tls))
             fault = stub._take_fault()
             kind = fault.kind if fault else None
             if kind == "hang":
@@ -374,73 +313,28 @@ def _handler_class(stub: CmStub) -> type[BaseHTTPRequestHandler]:
             elif kind == "slow" and fault is not None:
                 stub._stopping.wait(fault.seconds)
             elif kind == "auth":
-                self.ntlm, self.ntlm_ok = None, False
-                return self._reply(401, b"", [("WWW-Authenticate", 'Basic realm="CM"')])
+                return self.forget_credentials()
             elif kind == "http500":
                 body = {"Message": "An error has occurred. Correlation ID: " + str(uuid.uuid4())}
                 return self._json(500, body)
             elif kind == "not_json":
                 page = b"<html><body>Server Error in '/CertificateManagement'</body></html>"
-                return self._reply(200, page, [("Content-Type", "text/html")])
+                return self.reply(200, page, [("Content-Type", "text/html")])
             if not url.path.lower().startswith(API.lower() + "/"):
                 return self._json(404, {"Message": "Not found."})
             status, body = stub.dispatch(url.path[len(API) :], params)
             if body is None:
-                return self._reply(status, b"")
+                return self.reply(status, b"")
             return self._json(status, body)
 
-        def _auth(self) -> str | None:
-            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "basic":
-                with contextlib.suppress(ValueError):
-                    user, _, password = base64.b64decode(token).decode().partition(":")
-                    if (user, password) == BASIC_USER:
-                        return "basic"
-            elif scheme.lower() in ("negotiate", "ntlm"):
-                return self._ntlm_step(scheme, token)
-            elif self.ntlm_ok:
-                return "ntlm"
+        def refuse(self, headers: Iterable[tuple[str, str]]) -> None:
             with stub._lock:
                 stub.rejected += 1
-            self._reply(
-                401, b"", [("WWW-Authenticate", "NTLM"), ("WWW-Authenticate", 'Basic realm="CM"')]
-            )
-            return None
-
-        def _ntlm_step(self, scheme: str, token: str) -> str | None:
-            try:
-                raw = base64.b64decode(token)
-                if self.ntlm is None or raw[8:12] == b"\x01\x00\x00\x00":  # NEGOTIATE
-                    self.ntlm = spnego.server(
-                        protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm
-                    )
-                out = self.ntlm.step(raw)
-            except (ValueError, SpnegoError):  # wrong password, unknown user, garbage
-                self.ntlm, self.ntlm_ok = None, False
-                with stub._lock:
-                    stub.rejected += 1
-                self._reply(401, b"", [("WWW-Authenticate", scheme)])
-                return None
-            if not self.ntlm.complete:
-                with stub._lock:
-                    stub.rejected += 1
-                challenge = f"{scheme} {base64.b64encode(out or b'').decode()}"
-                self._reply(401, b"", [("WWW-Authenticate", challenge)])
-                return None
-            self.ntlm_ok = True
-            return "ntlm"
+            super().refuse(headers)
 
         def _json(self, status: int, body: Any) -> None:
             data = json.dumps(body, ensure_ascii=False).encode()
-            self._reply(status, data, [("Content-Type", "application/json; charset=utf-8")])
-
-        def _reply(self, status: int, body: bytes, headers: Iterable[tuple[str, str]] = ()) -> None:
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(status, data, [("Content-Type", "application/json; charset=utf-8")])
 
     return Handler
 

@@ -5,7 +5,7 @@
 
 HTTP (`endpoint`) and HTTPS (`https_endpoint`, self-signed cert in `ca_file`) on 127.0.0.1, both
 with Basic (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP
-connection, message encryption as Windows does it). Protocol notes:
+connection, message encryption as Windows does it), served by demo/loopback.py. Protocol notes:
 ../../shared/reference/winrm-wsman.md. PowerShell is never run: each command must be
 `powershell -encodedcommand <b64>` whose UTF-16LE script follows the mimbot script contract:
 
@@ -25,32 +25,35 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
-import ipaddress
 import json
-import os
 import re
-import shutil
 import socket
-import ssl
 import struct
-import tempfile
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from xml.sax.saxutils import escape
 
-import spnego
 from spnego.exceptions import SpnegoError
 
-BASIC_USER = ("mimbot", "Secret-1")
-NTLM_USER = ("LAB\\mimbot", "Secret-1")
+from demo.loopback import BASIC_USER, NTLM_USER, LoopbackHandler, LoopbackServers, LoopbackStub
+
+__all__ = [
+    "BASIC_USER",
+    "HTTP500_CODE",
+    "KINDS",
+    "NTLM_USER",
+    "PowerShellError",
+    "Run",
+    "Seen",
+    "WsmanStub",
+]
+
 KINDS = frozenset(
     {"hang", "http500", "empty500", "auth", "two_documents", "not_json", "slow", "drop"}
 )
@@ -134,17 +137,11 @@ class _Command:
     parts: int = 1
 
 
-@dataclass
-class _Conn:  # per TCP connection: NTLM is connection-bound
-    ntlm: Any = None
-    ntlm_ok: bool = False
-
-
 def ping(args: Any) -> dict:
     return {"host": "MIM01", "ps_version": "5.1"}
 
 
-class WsmanStub:
+class WsmanStub(LoopbackStub):
     """The stand-in. `start()`/`stop()` or use it as a context manager.
 
     hang_wait: seconds a Receive on a hung command waits before the TimedOut fault (None: the
@@ -172,45 +169,15 @@ class WsmanStub:
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._sockets: set[socket.socket] = set()
-        self._dir = Path(tempfile.mkdtemp(prefix="mimbot-wsman-"))
-        self.cert_file, self.key_file = _self_signed_cert(self._dir)
-        self.ca_file = str(self.cert_file)
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(self.cert_file, self.key_file)
-        self._http = _Server(("127.0.0.1", 0), _handler_class(self), stub=self, tls=None)
-        self._https = _Server(("127.0.0.1", 0), _handler_class(self), stub=self, tls=tls)
-        self.endpoint = f"http://127.0.0.1:{self._http.server_address[1]}/wsman"
-        self.https_endpoint = f"https://127.0.0.1:{self._https.server_address[1]}/wsman"
-        self._threads = [
-            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-            for s in (self._http, self._https)
-        ]
-
-    # ---- lifecycle -------------------------------------------------------
-    def start(self) -> WsmanStub:
-        _ntlm_users.acquire()
-        for t in self._threads:
-            t.start()
-        return self
+        self._servers = LoopbackServers(_handler_class(self), prefix="mimbot-wsman-")
+        self.cert_file, self.key_file = self._servers.cert_file, self._servers.key_file
+        self.ca_file = self._servers.ca_file
+        self.endpoint = self._servers.url("/wsman")
+        self.https_endpoint = self._servers.url("/wsman", tls=True)
 
     def stop(self) -> None:
         self._stopping.set()
-        for s in (self._http, self._https):
-            s.shutdown()
-            s.server_close()
-        with self._lock:
-            for sock in list(self._sockets):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        _ntlm_users.release()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> WsmanStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._servers.stop(drop_connections=True)  # wakes handlers blocked on a hung client
 
     # ---- test helpers ----------------------------------------------------
     def fail(
@@ -469,75 +436,31 @@ class WsmanStub:
 
 
 # ---- HTTP ------------------------------------------------------------------
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 1024  # socketserver's 5 refuses bursts of parallel connector calls
-    daemon_threads = True
-
-    def __init__(self, addr, handler, *, stub: WsmanStub, tls: ssl.SSLContext | None):
-        self.stub, self.tls = stub, tls
-        super().__init__(addr, handler)
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        if self.tls is not None:  # handshake later, in the connection's own thread
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request, client_address) -> None:
-        pass  # TLS refusals, clients gone mid-reply: the client side sees and reports them
-
-
 def _handler_class(stub: WsmanStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms delayed ACK
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def setup(self) -> None:
-            if isinstance(self.request, ssl.SSLSocket):
-                self.request.settimeout(5)
-                self.request.do_handshake()
-                self.request.settimeout(None)
-            super().setup()
-            self.conn = _Conn()
-            with stub._lock:
-                stub._sockets.add(self.request)
-
-        def finish(self) -> None:
-            with stub._lock:
-                stub._sockets.discard(self.request)
-            with contextlib.suppress(OSError):
-                super().finish()
+    class Handler(LoopbackHandler):
+        realm = "WSMAN"
+        ntlm_offer = "Negotiate"
+        content_type = "application/soap+xml;charset=UTF-8"
 
         def do_POST(self) -> None:
-            try:
-                self._post()
-            except OSError:  # the client gave up (read timeout) before we answered
-                self.close_connection = True
+            self.answer(self._post)
 
-        def _post(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            who = self._auth()
-            if who is None:
-                return
+        def _post(self, raw: bytes, who: str) -> None:
             encrypted = self.headers.get("Content-Type", "").startswith("multipart/")
             xml = raw
             if encrypted:
                 try:
-                    xml = _decrypt(self.conn.ntlm, raw)
+                    xml = _decrypt(self.ntlm.context, raw)
                 except (ValueError, IndexError, struct.error, SpnegoError) as exc:
                     stub._error(f"cannot decrypt a request: {exc!r}")
-                    return self._reply(400, b"")
+                    return self.reply(400, b"")
             if not xml:  # pywinrm's encryption set-up POST
-                return self._reply(200, b"")
-            tls = isinstance(self.request, ssl.SSLSocket)
+                return self.reply(200, b"")
             try:
-                status, body, fault = stub.dispatch(xml, seen=(who, encrypted, tls))
+                status, body, fault = stub.dispatch(xml, seen=(who, encrypted, self.tls))
             except (ET.ParseError, ValueError) as exc:
                 stub._error(f"bad request: {exc!r}")
-                return self._reply(400, b"")
+                return self.reply(400, b"")
             kind = fault.kind if fault else None
             if kind == "slow":
                 stub._sleep(fault.seconds)
@@ -547,64 +470,15 @@ def _handler_class(stub: WsmanStub) -> type[BaseHTTPRequestHandler]:
                     self.request.shutdown(socket.SHUT_RDWR)
                 return None
             elif kind == "auth":
-                self.conn = _Conn()
-                return self._reply(401, b"", [("WWW-Authenticate", 'Basic realm="WSMAN"')])
+                return self.forget_credentials()
             elif kind == "empty500":
-                return self._reply(500, b"")
+                return self.reply(500, b"")
             seal = encrypted and stub.encrypt_replies and body
-            return self._reply(status, body or b"", seal=bool(seal))
-
-        def _auth(self) -> str | None:
-            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "basic":
-                with contextlib.suppress(ValueError):
-                    user, _, password = base64.b64decode(token).decode().partition(":")
-                    if (user, password) == BASIC_USER:
-                        return "basic"
-            elif scheme.lower() in ("negotiate", "ntlm"):
-                return self._ntlm_step(scheme, token)
-            elif self.conn.ntlm_ok:
-                return "ntlm"
-            self._reply(
-                401,
-                b"",
-                [("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", 'Basic realm="WSMAN"')],
-            )
-            return None
-
-        def _ntlm_step(self, scheme: str, token: str) -> str | None:
-            try:
-                raw = base64.b64decode(token)
-                if self.conn.ntlm is None or raw[8:12] == b"\x01\x00\x00\x00":  # NEGOTIATE
-                    self.conn = _Conn(
-                        ntlm=spnego.server(
-                            protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm
-                        )
-                    )
-                out = self.conn.ntlm.step(raw)
-            except (ValueError, SpnegoError):  # wrong password, unknown user, garbage
-                self.conn = _Conn()
-                self._reply(401, b"", [("WWW-Authenticate", scheme)])
-                return None
-            if not self.conn.ntlm.complete:
-                challenge = f"{scheme} {base64.b64encode(out or b'').decode()}"
-                self._reply(401, b"", [("WWW-Authenticate", challenge)])
-                return None
-            self.conn.ntlm_ok = True
-            return "ntlm"
-
-        def _reply(self, status: int, body: bytes, headers=(), *, seal: bool = False) -> None:
-            ctype = "application/soap+xml;charset=UTF-8"
             if seal:
-                body, ctype = _encrypt(self.conn.ntlm, body), ENC_CONTENT_TYPE
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            if body:
-                self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                return self.reply(
+                    status, _encrypt(self.ntlm.context, body), content_type=ENC_CONTENT_TYPE
+                )
+            return self.reply(status, body or b"")
 
     return Handler
 
@@ -640,41 +514,6 @@ def _encrypt(ctx: Any, body: bytes) -> bytes:
         + BOUNDARY
         + b"--\r\n"
     )
-
-
-class _NtlmUsers:
-    """pyspnego's acceptor reads NTLM_USER_FILE from the environment at each handshake: set it
-    while any stub runs, restore it when the last one stops."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0
-        self._prev: str | None = None
-        self._dir: Path | None = None
-
-    def acquire(self) -> None:
-        with self._lock:
-            if self._count == 0:
-                self._dir = Path(tempfile.mkdtemp(prefix="mimbot-ntlm-"))
-                domain, user = NTLM_USER[0].split("\\")
-                path = self._dir / "users"
-                path.write_text(f"{domain}:{user}:{NTLM_USER[1]}\n")
-                self._prev = os.environ.get("NTLM_USER_FILE")
-                os.environ["NTLM_USER_FILE"] = str(path)
-            self._count += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._count -= 1
-            if self._count == 0:
-                if self._prev is None:
-                    os.environ.pop("NTLM_USER_FILE", None)
-                else:
-                    os.environ["NTLM_USER_FILE"] = self._prev
-                shutil.rmtree(self._dir, ignore_errors=True)
-
-
-_ntlm_users = _NtlmUsers()
 
 
 # ---- scripts and replies -----------------------------------------------------
@@ -778,45 +617,3 @@ def _stream(name: str, cid: str, data: bytes) -> str:
         return ""
     text = base64.b64encode(data).decode()
     return f'<rsp:Stream Name="{name}" CommandId="{cid}">{text}</rsp:Stream>'
-
-
-# ---- TLS ---------------------------------------------------------------------
-def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A cert for 127.0.0.1/localhost that is its own CA (`cryptography`)."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    # cryptography comes with pyspnego, which pywinrm's NTLM needs anyway.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    pk = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mimbot wsman stub")])
-    now = datetime.datetime.now(datetime.UTC)
-    built = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(pk.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pk.public_key()), critical=False)
-        .sign(pk, hashes.SHA256())
-    )
-    cert.write_bytes(built.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(
-        pk.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert, key
