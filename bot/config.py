@@ -15,10 +15,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 
 from bot.commands import COMMANDS
+from bot.config_connectors import (
+    AdConfig,
+    BholdConfig,
+    CertMgmtConfig,
+    ConnectorsConfig,
+    HrConfig,
+    MimServiceConfig,
+    MimSyncConfig,
+    PamConfig,
+    WinRmConfig,
+)
+from bot.config_model import Model as _Model
+from bot.config_model import database_url as _database_url
 from bot.errors import ConfigError
 from connectors.base import ManualTask
 
@@ -26,7 +39,10 @@ __all__ = [
     "AdConfig",
     "AppConfig",
     "AuditConfig",
+    "BholdConfig",
+    "CertMgmtConfig",
     "ConnectorsConfig",
+    "HrConfig",
     "MimServiceConfig",
     "MimSyncConfig",
     "PamConfig",
@@ -61,10 +77,6 @@ _WHOLE_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 # ODBC connection string of ?odbc_connect=...;PWD=...
 _URL_SECRET_PARAMS = frozenset({"password", "pwd", "passwd"})
 _ODBC_PASSWORD = re.compile(r"(?:^|;)\s*(?:pwd|password)\s*=\s*(\{[^}]*\}|[^;]*)", re.IGNORECASE)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class RoleMembers(_Model):
@@ -189,107 +201,6 @@ class AuditConfig(_Model):
         return v
 
 
-class AdConfig(_Model):
-    enabled: bool = True
-    label: str = "Active Directory"
-    url: str
-    bind_dn: str
-    password: str
-    base_dn: str
-    ca_file: Path | None = None
-    allow_plain_ldap: bool = False  # ldap:// without TLS only when said explicitly
-    attributes: tuple[str, ...] = (
-        "sAMAccountName",
-        "userPrincipalName",
-        "displayName",
-        "givenName",
-        "sn",
-        "mail",
-        "proxyAddresses",
-        "employeeID",
-        "telephoneNumber",
-        "mobile",
-        "department",
-        "title",
-        "manager",
-    )
-    search_attributes: tuple[str, ...] = ()  # extra attributes allowed in `find <attr>=<value>`
-    page_size: int = Field(default=500, ge=1, le=1000)
-    timeout_seconds: float = Field(default=2.0, gt=0)
-    pool_size: int = Field(default=4, ge=1, le=64)
-    domain: str | None = None  # NetBIOS name; read from the forest's crossRef when unset
-    delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
-    quarantine_ou: str | None = None
-    scrub_attributes: tuple[str, ...] | None = None  # disable_and_scrub; None: the built-in list
-
-    def model_post_init(self, _: Any) -> None:
-        if self.url.lower().startswith("ldap://") and not self.allow_plain_ldap:
-            raise ValueError(
-                "url uses plain ldap:// — use ldaps://, or set allow_plain_ldap: true explicitly"
-            )
-        if self.delete_mode == "disable_and_scrub" and not self.quarantine_ou:
-            raise ValueError("delete_mode disable_and_scrub needs quarantine_ou")
-
-
-class MimSyncConfig(_Model):
-    enabled: bool = True
-    label: str = "MIM Sync metaverse"
-    url: str  # mssql+pyodbc://user@host:1433/FIMSynchronizationService?driver=...
-    password: str | None = None  # set apart from the URL, so it needs no URL quoting
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _database_url(v)
-
-    server_config_dir: Path | None = None  # a svrexport folder (MV.XML, MA-*.XML)
-    person_type: str = "person"
-    personal_attributes: tuple[str, ...] = ()  # empty: every MV attribute
-    delete_wait_seconds: float = Field(default=0, ge=0)  # how long verification polls
-
-
-class WinRmConfig(_Model):
-    """PowerShell on a MIM server over WinRM (connectors/powershell.py)."""
-
-    endpoint: str  # https://mim01.corp.example:5986/wsman (the port is required)
-    transport: Literal["kerberos", "ntlm", "credssp", "basic"] = "kerberos"
-    username: str | None = None  # CORP\svc-mimbot; kerberos may use the process's ticket
-    password: str | None = None
-    ca_file: Path | None = None  # certificates are always validated; None: the system store
-    operation_timeout_seconds: int = Field(default=20, ge=1, le=600)
-    read_timeout_seconds: int = Field(default=30, ge=2, le=900)
-
-    def model_post_init(self, _: Any) -> None:
-        if self.transport == "basic" and not self.endpoint.lower().startswith("https:"):
-            raise ValueError("basic authentication is allowed over https only")
-        if self.read_timeout_seconds <= self.operation_timeout_seconds:
-            raise ValueError("read_timeout_seconds must be above operation_timeout_seconds")
-
-
-class MimServiceConfig(_Model):
-    enabled: bool = True
-    label: str = "MIM Service"
-    winrm: WinRmConfig
-    service_uri: str = "http://localhost:5725"  # as seen from the MIM server
-    module: Literal["fimautomation", "lithnetrma"] = "fimautomation"
-    timeout_seconds: float = Field(default=10, gt=0, le=120)
-
-
-class PamConfig(_Model):
-    enabled: bool = True
-    label: str = "MIM PAM"
-    winrm: WinRmConfig
-    source_domain: str  # the NetBIOS name of the user forest the PAM users come from
-    timeout_seconds: float = Field(default=10, gt=0, le=120)
-
-
-class ConnectorsConfig(_Model):
-    ad: AdConfig | None = None
-    mimsync: MimSyncConfig | None = None
-    mimservice: MimServiceConfig | None = None
-    pam: PamConfig | None = None
-
-
 class AppConfig(_Model):
     slack: SlackConfig
     roles: dict[str, RoleMembers] = Field(default_factory=dict)
@@ -375,16 +286,6 @@ def _resolve(node: Any, loc: tuple[str, ...], environ: Mapping[str, str], source
             )
         return _expand(node, loc, environ, source)
     return node
-
-
-def _database_url(text: str) -> str:
-    """A URL SQLAlchemy can read; its problem named in one line, never the URL itself
-    (it may hold a user name or host the log should not)."""
-    try:
-        make_url(text)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the same mistake
-        raise ValueError(f"not a database URL ({type(exc).__name__})") from None
-    return text
 
 
 def _url_password_in_clear(text: str) -> bool:

@@ -6,9 +6,8 @@ No globals: the Slack app, the console and the tests each build their own
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,10 +17,10 @@ import sqlalchemy as sa
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
 from bot.authz import Authorizer
-from bot.config import AppConfig, WinRmConfig
+from bot.config import AppConfig
+from bot.connector_setup import build_connectors
 from bot.database import create_engine, migrate
 from bot.erasure import ErasureService
-from bot.errors import ConfigError
 from bot.health import Readiness
 from bot.logs import log_failure
 from bot.notify import Notifier
@@ -32,12 +31,7 @@ from bot.search import SearchService
 from bot.show import ShowService
 from bot.store import RequestStore
 from bot.witness import CheckpointSchedule, FileWitness, Witness
-from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
-from connectors.mimservice import MimServiceConnector, MimServiceSettings
-from connectors.mimsync import MimSyncConnector, MimSyncSettings
-from connectors.pam import PamConnector, PamSettings
-from connectors.powershell import WinRmSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,99 +68,6 @@ class Services:
         for connector in self.connectors:
             connector.close()
         self.engine.dispose()
-
-
-def build_connectors(config: AppConfig) -> list[Connector]:
-    """One connector per enabled section of `connectors:`, in source-of-authority order."""
-    out: list[Connector] = []
-    sync = config.connectors.mimsync
-    if sync and sync.enabled:
-        url = sa.make_url(sync.url)
-        if sync.password:
-            url = url.set(password=sync.password)
-        out.append(
-            MimSyncConnector(
-                MimSyncSettings(
-                    url=url,
-                    server_config_dir=sync.server_config_dir,
-                    person_type=sync.person_type,
-                    personal_attributes=sync.personal_attributes,
-                    delete_wait_timeout_s=sync.delete_wait_seconds,
-                    label=sync.label,
-                    max_hits=config.search.max_hits_per_system,
-                )
-            )
-        )
-    ad = config.connectors.ad
-    if ad and ad.enabled:
-        out.append(
-            AdConnector(
-                AdSettings(
-                    url=ad.url,
-                    bind_dn=ad.bind_dn,
-                    password=ad.password,
-                    base_dn=ad.base_dn,
-                    ca_file=ad.ca_file,
-                    allow_plain_ldap=ad.allow_plain_ldap,
-                    attributes=ad.attributes,
-                    search_attributes=ad.search_attributes,
-                    page_size=ad.page_size,
-                    max_hits=config.search.max_hits_per_system,
-                    timeout=ad.timeout_seconds,
-                    pool_size=ad.pool_size,
-                    domain=ad.domain,
-                    label=ad.label,
-                    delete_mode=ad.delete_mode,
-                    quarantine_ou=ad.quarantine_ou,
-                    **({"scrub_attributes": ad.scrub_attributes} if ad.scrub_attributes else {}),
-                )
-            )
-        )
-    service = config.connectors.mimservice
-    if service and service.enabled:
-        with _section("connectors.mimservice"):
-            settings = MimServiceSettings(
-                winrm=_winrm(service.winrm, "mimservice"),
-                service_uri=service.service_uri,
-                module=service.module,
-                label=service.label,
-                max_hits=config.search.max_hits_per_system,
-                timeout=service.timeout_seconds,
-            )
-        out.append(MimServiceConnector(settings))
-    pam = config.connectors.pam
-    if pam and pam.enabled:
-        with _section("connectors.pam"):
-            pam_settings = PamSettings(
-                winrm=_winrm(pam.winrm, "pam"),
-                source_domain=pam.source_domain,
-                label=pam.label,
-                timeout=pam.timeout_seconds,
-            )
-        out.append(PamConnector(pam_settings))
-    return out
-
-
-@contextlib.contextmanager
-def _section(key: str) -> Iterator[None]:
-    """A setting a connector refuses is a configuration error naming its section."""
-    try:
-        yield
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
-
-
-def _winrm(section: WinRmConfig, name: str) -> WinRmSettings:
-    return WinRmSettings(
-        section.endpoint,
-        section.username or "",
-        section.password or "",
-        section.transport,
-        ca_file=section.ca_file,
-        operation_timeout=section.operation_timeout_seconds,
-        read_timeout=section.read_timeout_seconds,
-        name=f"{name}-winrm",
-    )
 
 
 def build_services(
