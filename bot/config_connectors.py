@@ -139,6 +139,7 @@ class BholdConfig(_Model):
     label: str = "BHOLD"
     service: ServiceHttpConfig  # http://bhold01:5151/BHOLD/Core/b1scriptservice.asmx
     domain: str  # NetBIOS name: default aliases are DOMAIN\account
+    management_agent: str | None = None  # BHOLD's MA name in the Sync Service
     # Search names to BHOLD attribute type ids (`users` filtered on that attribute).
     attribute_types: dict[str, str] = Field(
         default_factory=lambda: {"mail": "Email", "employee_id": "EmployeeID"}

@@ -151,6 +151,7 @@ def _iis_connectors(config: AppConfig, out: list[Connector]) -> list[Connector]:
                         http=_http(bhold.service),
                         domain=bhold.domain,
                         attribute_types=bhold.attribute_types,
+                        management_agent=bhold.management_agent,
                         label=bhold.label,
                         timeout=bhold.timeout_seconds,
                         max_hits=config.search.max_hits_per_system,

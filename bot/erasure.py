@@ -174,15 +174,15 @@ class ErasureService:
         manual: Sequence[tuple[Connector, ManualStep]],
         automated: Sequence[tuple[int, PlannedStep]],
     ) -> list[PlannedStep]:
-        """Manual steps first, each owned by its kind's role. "Erase at the source" that the
-        metaverse asks for is dropped when that source's own connector has planned a step
-        for it (its management agent is the one named)."""
+        """Manual steps first, each owned by its kind's role. Work the metaverse asks for in
+        a system (erase at the source, erase a disconnector) is dropped when that system's
+        own connector has planned a step for it (its management agent is the one named)."""
         planned = {s.system for _, s in automated} | {c.name for c, _ in manual}
         covered = {getattr(self.connectors[name], "management_agent", None) for name in planned}
         covered.discard(None)
         steps: list[PlannedStep] = []
         for connector, step in manual:
-            if step.task is ManualTask.ERASE_AT_SOURCE and step.about and step.about in covered:
+            if step.about and step.about in covered:
                 continue
             steps.append(
                 PlannedStep(

@@ -141,8 +141,8 @@ class ManualStep:
 
     task: ManualTask
     detail: str = ""
-    about: str = ""  # ERASE_AT_SOURCE: the source's management agent, so a connector of
-    # that source which plans its own step makes this one redundant
+    about: str = ""  # the management agent (Sync Service MA) the work is in: a connector
+    # of that system (its `management_agent`) that plans its own step makes this redundant
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,9 @@ class Connector(Protocol):
         with a detail (metaverse); either way the check proves nothing.
     `health()` -> `Health`; never raises for the system's errors (`ok=False`).
     `close()` releases connections; the connector is not used afterwards.
+
+    Optional attribute `management_agent`: the name of this system's management agent in
+    the Sync Service, so manual work the metaverse asks for there is not asked twice.
     """
 
     name: str

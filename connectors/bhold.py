@@ -105,6 +105,7 @@ class BholdSettings:
     attribute_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
     wsdl: Path = WSDL
     name: str = "bhold"
+    management_agent: str | None = None  # BHOLD's MA in the Sync Service, if it has one
 
     def __post_init__(self) -> None:
         d = self.domain
@@ -143,6 +144,8 @@ class BholdConnector:
     def __init__(self, settings: BholdSettings) -> None:
         self.settings = settings
         self.name, self.label = settings.name, settings.label
+        # The metaverse's "erase it in BHOLD" is this connector's own step.
+        self.management_agent = settings.management_agent
         self._search = UserSearch(
             settings.name, settings.domain, settings.attribute_types, settings.max_hits
         )

@@ -156,7 +156,8 @@ def plan_warnings(config: SyncConfig, rule: Any, connectors: list[Any]) -> tuple
             and ma.deprovisioning.value in _ACT
             and c.ma_id not in sources
         ):
-            warnings.append(_DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name))
+            text = _DEPROVISION_TEXT[ma.deprovisioning.value].format(ma=c.ma_name)
+            manual.append(ManualStep(ManualTask.CONFIRM_SYNC, text, about=c.ma_name))
     return (*manual, *(ManualStep(ManualTask.CONFIRM_SYNC, w) for w in warnings))
 
 

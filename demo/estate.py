@@ -1,4 +1,5 @@
-"""An invented estate for `python -m bot demo`: 50 people in an offline AD and a metaverse.
+"""An invented estate for `python -m bot demo`: 50 people in HR, an offline AD, the
+metaverse, the MIM Service, PAM, BHOLD and Certificate Management.
 
 The directory is ldap3's own MOCK_SYNC strategy with the AD 2012 R2 schema, so
 the real AD connector, its filters and escaping run unchanged (`_DemoDirectory`
@@ -23,11 +24,18 @@ from ldap3.utils.conv import escape_filter_chars, ldap_escape_to_bytes
 from bot.config import AppConfig, parse_config
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector
+from connectors.bhold import BholdConnector, BholdSettings
+from connectors.certmgmt import CertManagementConnector, CertManagementSettings
+from connectors.hr import HrConnector, HrSettings
+from connectors.http_session import HttpSettings
 from connectors.mimservice import MimServiceConnector, MimServiceSettings
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
 from connectors.pam import PamConnector, PamSettings
 from connectors.powershell import WinRmSettings
-from demo import sample_sync
+from demo import hr_sample, sample_sync
+from demo.bhold_fixture import seed_people
+from demo.bhold_stub import BholdStub
+from demo.cm_stub import CmStub, seed_demo
 from demo.mimservice_fixture import MimServiceFixture
 from demo.pam_fixture import PamFixture
 from demo.telemetry_fixture import TelemetryFixture
@@ -36,6 +44,7 @@ from demo.wsman_stub import BASIC_USER, WsmanStub
 __all__ = [
     "DEMO_ADMIN",
     "DEMO_APPROVER",
+    "DEMO_HR",
     "DEMO_VIEWER",
     "DemoEstate",
     "demo_config",
@@ -48,6 +57,7 @@ SERVICE_PASSWORD = "demo-only-not-a-secret"  # noqa: S105 - the offline mock's o
 DEMO_ADMIN = "UDEMOADMIN"
 DEMO_VIEWER = "UDEMOVIEW"
 DEMO_APPROVER = "UDEMOAPPROVER"
+DEMO_HR = "UDEMOHR"
 
 
 def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
@@ -230,6 +240,30 @@ class DemoEstate:
         self.pam.install(self.winrm)
         # The server's CEIP registry values: the MIM Service collecting, Sync opted out.
         self.telemetry = TelemetryFixture().install(self.winrm)
+        # HR, the source of authority: an SQLite table of its own, columns as HR names them.
+        self.hr_url = f"sqlite:///{workdir / 'hr.db'}"
+        hr_engine = sa.create_engine(self.hr_url)
+        hr_sample.create_table(
+            hr_engine,
+            [
+                hr_sample.Employee(p.employee_id, p.account, p.display, p.mail or "", p.department)
+                for p in self.people
+                if "HR" in p.mas and p.employee_id
+            ],
+        )
+        hr_engine.dispose()
+        # BHOLD and Certificate Management answer on loopback stand-ins of their web services.
+        self.bhold = BholdStub().start()
+        seed_people(
+            self.bhold.state,
+            [
+                (p.account, p.display, p.first, p.last, p.mail or "", p.employee_id or "")
+                for p in self.people
+                if "BHOLD" in p.mas
+            ],
+        )
+        self.cm = CmStub().start()
+        seed_demo(self.cm, [p.account for p in self.people if "AD" in p.mas][:12])
 
     def _connect(self) -> ldap3.Connection:
         conn = ldap3.Connection(
@@ -264,7 +298,30 @@ class DemoEstate:
         )  # fmt: skip
         service = MimServiceConnector(MimServiceSettings(winrm=runner))
         pam = PamConnector(PamSettings(winrm=runner, source_domain="CORP"))
-        return [sync, ad, service, pam]
+        hr = HrConnector(
+            HrSettings(url=self.hr_url, table="employees", mapping=hr_sample.MAPPING,
+                       allow_delete=True, management_agent="HR")
+        )  # fmt: skip
+        bhold = BholdConnector(
+            BholdSettings(
+                http=self._http(self.bhold.https_url, self.bhold.ca_file), domain="CORP",
+                management_agent="BHOLD",
+                attribute_types={"mail": "Email", "employee_id": "EmployeeID",
+                                 "display_name": "DisplayName"},
+            )
+        )  # fmt: skip
+        cm = CertManagementConnector(
+            CertManagementSettings(http=self._http(self.cm.https_url, self.cm.ca_file),
+                                   domain="CORP")
+        )  # fmt: skip
+        return [hr, sync, ad, service, pam, bhold, cm]
+
+    @staticmethod
+    def _http(url: str, ca_file: str | Path) -> HttpSettings:
+        return HttpSettings(
+            url=url, auth="basic", username=BASIC_USER[0], password=BASIC_USER[1],
+            ca_file=Path(ca_file),
+        )  # fmt: skip
 
     def sync_cycle(self) -> int:
         """(Demo only) what the next sync run's deletion rule does: a metaverse object whose
@@ -291,6 +348,8 @@ class DemoEstate:
     def close(self) -> None:
         self.sync_engine.dispose()
         self.winrm.stop()
+        self.bhold.stop()
+        self.cm.stop()
 
 
 def demo_config(workdir: Path) -> AppConfig:
@@ -308,7 +367,10 @@ def demo_config(workdir: Path) -> AppConfig:
             "viewer": {"users": [DEMO_VIEWER]},
             "requester": {"users": [DEMO_ADMIN]},
             "approver": {"users": [DEMO_APPROVER]},
+            "hr_operator": {"users": [DEMO_HR]},
         },
+        # "Erase in HR" steps (when HR may not be written) go to the HR operators.
+        "policy": {"manual_step_roles": {"erase_at_source": "hr_operator"}},
         "audit": {
             "url": f"sqlite:///{workdir / 'mimbot-demo.db'}",
             "subject_key": "${DEMO_SUBJECT_KEY}",

@@ -1,6 +1,7 @@
 """The command line: the demo, the console, `audit verify` and `check`, as a user runs them."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,8 +65,6 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
         "delete kschmidt10 left in 2024",
         "approve REQ-2026-0001",  # the requester may not approve
         "as UDEMOAPPROVER approve REQ-2026-0001",
-        "done REQ-2026-0001 1",
-        "done REQ-2026-0001 2",
         "sync",
         "status REQ-2026-0001",
         "find user kschmidt10",
@@ -75,11 +74,18 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "HR is the source of authority" in out
+    # Source of authority first, then the systems it provisions, the metaverse wait last;
+    # Certificate Management is a note, with its certificate as a residual copy.
+    plan = re.findall(r":white_circle: \d+\. (\w+):", out.split("You approved")[0])
+    assert plan == ["hr", "ad", "mimservice", "bhold", "mimsync"]
+    assert "certmgmt: Nothing to erase in Certificate Management" in out
+    assert "• certificate 1B0000B0" in out
     assert "Only the approver role can decide" in out
     assert "Erasure REQ-2026-0001 completed" in out
     assert "[DM to UDEMOADMIN]" in out and "[#notifications]" in out
     assert "subject scrubbed (completed" in out
     assert "MIM Sync metaverse: not found" in out and "Active Directory: not found" in out
+    assert "HR: not found" in out and "BHOLD: not found" in out
     assert "audit chain: OK" in out
 
 
@@ -213,3 +219,57 @@ def test_a_short_subject_key_stops_start_up_with_one_line(tmp_path):
         f"configuration error: {config}: audit.subject_key: "
         "String should have at least 16 characters"
     )
+
+
+def test_check_reports_hr_bhold_and_certificate_management(tmp_path):
+    from demo.bhold_stub import BASIC_USER, BholdStub
+    from demo.cm_stub import CmStub
+    from demo.hr_sample import Employee, create_table
+
+    hr_url = f"sqlite:///{tmp_path / 'hr.db'}"
+    engine = sa.create_engine(hr_url)
+    create_table(engine, [Employee("1", "jdoe", "Jane Doe", "jdoe@example.test")])
+    engine.dispose()
+    with BholdStub() as bhold, CmStub() as cm:
+
+        def service(url: str, ca_file: str) -> str:
+            return (
+                f'{{url: "{url}", auth: basic, username: "{BASIC_USER[0]}", '
+                f'password: "${{SVCPW}}", ca_file: "{ca_file}"}}'
+            )
+
+        config = write_config(
+            tmp_path,
+            f"""
+connectors:
+  hr: {{url: "{hr_url}", table: employees, key: emp_no,
+        identifiers: {{employee_id: emp_no, account: login, mail: email}}}}
+  bhold: {{service: {service(bhold.https_url, bhold.ca_file)}, domain: CORP}}
+  certmgmt: {{service: {service(cm.https_url, cm.ca_file)}, domain: CORP}}
+""",
+        )
+        good = run("--config", str(config), "check", env={**ENV, "SVCPW": BASIC_USER[1]})
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert "OK   HR: table employees readable (read only)" in good.stdout
+        assert "OK   BHOLD:" in good.stdout and "OK   Certificate Management:" in good.stdout
+        bad = run("--config", str(config), "check", env={**ENV, "SVCPW": "wrong"})
+        assert bad.returncode == 1
+        assert "FAIL BHOLD:" in bad.stdout and "FAIL Certificate Management:" in bad.stdout
+        assert "OK   HR:" in bad.stdout  # one system's failure hides no other's answer
+
+
+def test_an_hr_section_that_cannot_work_is_one_line(tmp_path):
+    config = write_config(
+        tmp_path,
+        """
+connectors:
+  hr: {kind: csv, folder: /nowhere, key: id, identifiers: {mail: email}}
+""",
+    )
+    result = run("--config", str(config), "check", env=ENV)
+    assert result.returncode != 0
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith("connectors.hr: identifiers must map account or employee_id to a column")
+    ), result.stderr
