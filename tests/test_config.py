@@ -138,10 +138,16 @@ def test_shipped_example_app_yaml_is_valid():
         "MIMSYNC_PASSWORD": "pw",
         "MIM_PASSWORD": "pw",
         "PAM_PASSWORD": "pw",
+        "HR_DB_PASSWORD": "pw",
+        "BHOLD_PASSWORD": "pw",
+        "CM_PASSWORD": "pw",
     }
     config = load_config(Path(__file__).parent.parent / "app.yaml", environ=environ)
-    assert config.connectors.ad is not None
-    assert config.connectors.mimservice is not None and config.connectors.pam is not None
+    c = config.connectors
+    assert c.ad is not None
+    assert c.mimservice is not None and c.pam is not None
+    assert c.hr is not None and c.bhold is not None and c.certmgmt is not None
+    assert config.policy.manual_step_roles["erase_at_source"] == "hr_operator"
 
 
 @pytest.mark.parametrize(

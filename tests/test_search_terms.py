@@ -272,7 +272,7 @@ def test_the_demo_directory_keeps_escaped_brackets_and_stars_literal(tmp_path):
     ]
     got = answers(demo(*lines, tmp_path=tmp_path))
     for line in lines[:3]:
-        assert "· 0 hit(s) in 4 system(s)" in got[f"{line}"], got[line]
+        assert "· 0 hit(s) in 7 system(s)" in got[f"{line}"], got[line]
         assert "Active Directory: not found" in got[line]
     for line in lines[3:5]:
         assert "Ida [Test]\\Back (ida[x]) · Active Directory" in got[line]
