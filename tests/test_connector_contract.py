@@ -492,3 +492,8 @@ def test_an_exceeded_deadline_is_timed_out(world: World) -> None:
             c.search(Query(QueryKind.NAME, "ct-zoe"), timeout=timeout)
         health = c.health(timeout=timeout)
     assert isinstance(health, Health) and not health.ok
+
+
+# Other modules run this suite over a `world` of their own (a fixture of that name):
+# `from tests.test_connector_contract import *` brings in every contract test.
+__all__ = sorted(name for name in dict(globals()) if name.startswith("test_"))
