@@ -3,12 +3,15 @@ role that may mark it done from policy, and the announcement names that role's p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from slack_sdk import WebClient
 
-from bot.config import PolicyConfig, RoleMembers
+from bot.config import PolicyConfig, RoleMembers, parse_config
 from bot.errors import ConfigError, NotAllowed, RequestStateError
+from bot.frontends.slack_notifier import SlackNotifier
 from bot.render.requests import approval_message, manual_step_message
 from bot.requests import StepState
 from bot.roles import Actor, Role
@@ -22,6 +25,8 @@ from connectors.base import (
     Verification,
 )
 from connectors.memory import MemoryConnector
+from tests.support.keys import CHAIN_KEY
+from tests.support.slack_stub import MockSlack
 from tests.test_erasure import APPROVER, JDOE, REQUESTER, jane, make_world
 
 HR_OPERATOR = Actor("UHROP", frozenset({Role.HR_OPERATOR}))
@@ -221,3 +226,32 @@ def test_policy_refuses_an_unknown_kind_or_role(engine):
         PolicyConfig(manual_step_roles={"erase_everything": "approver"})
     with pytest.raises(ConfigError, match=r"policy\.manual_step_roles\.erase_at_source"):
         make_world(engine, policy=PolicyConfig(manual_step_roles={"erase_at_source": "hr"}))
+
+
+def test_slack_announces_the_step_in_the_thread_to_the_roles_people(engine):
+    raw = {
+        "slack": {"bot_token": "${T}", "signing_secret": "${S}"},
+        "roles": {"hr_operator": {"users": ["UHROP"], "usergroups": ["SHRTEAM"]}},
+        "audit": {"subject_key": "${K}", "chain_key": "${C}"},
+    }
+    environ = {"T": "xoxb-t", "S": "s", "K": "subject-key-0123456789", "C": CHAIN_KEY}
+    config = parse_config(raw, environ=environ)
+    w = make_world(engine, hr(), policy=HR_POLICY)
+    request = replace(
+        w.erasure.request(JDOE, actor=REQUESTER, reason=None),
+        channel="CAPPROVALS",
+        message_ts="1700000000.000100",
+    )
+    stub = MockSlack().start()
+    try:
+        notifier = SlackNotifier.from_config(
+            WebClient(token="xoxb-t", base_url=stub.api_url), config
+        )
+        notifier.manual_step(request, request.steps[0])
+        (posted,) = stub.wait_for("chat.postMessage")
+        assert posted.body["thread_ts"] == "1700000000.000100"
+        blocks = str(posted.body["blocks"])
+        assert "<@UHROP>" in blocks and "<!subteam^SHRTEAM>" in blocks
+        assert "<@UREQ>" not in blocks
+    finally:
+        stub.stop()
