@@ -19,6 +19,7 @@ __all__ = [
     "RANK_TARGET",
     "AttributeValue",
     "Capability",
+    "Change",
     "Connector",
     "DeletePlan",
     "Health",
@@ -34,6 +35,8 @@ __all__ = [
     "ResidualCopy",
     "ShowsLineage",
     "StepResult",
+    "UpdatePlan",
+    "Updates",
     "Verification",
 ]
 
@@ -172,6 +175,25 @@ class DeletePlan:
 
 
 @dataclass(frozen=True)
+class Change:
+    """Set one attribute to `value` (rectification); `None` clears it."""
+
+    attribute: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What an update will do to one object: the changes in the system's own attribute
+    names, and what the approver should know. Never holds the old values."""
+
+    ref: ObjectRef
+    changes: tuple[Change, ...]
+    summary: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StepResult:
     """What an idempotent apply did: `already_absent` when there was nothing left to do."""
 
@@ -204,6 +226,24 @@ class ShowsLineage(Protocol):
     `NotFound` like `Connector.read`."""
 
     def show(self, ref: ObjectRef, *, timeout: float) -> Any: ...
+
+
+@runtime_checkable
+class Updates(Protocol):
+    """A connector that can correct attributes at its end (`Capability.UPDATE`).
+
+    `plan_update(ref, changes)` -> `UpdatePlan`: `NotFound` as for `read`; `NotSupported`
+        naming no value when an attribute cannot be written there (the plan is all or
+        nothing). Values are data: escaped or bound for the system's wire.
+    `apply_update(plan)` -> `StepResult`, idempotent (values already set: `done=True`),
+        each change read back before `done=True`.
+    """
+
+    def plan_update(
+        self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
+    ) -> UpdatePlan: ...
+
+    def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult: ...
 
 
 @runtime_checkable
