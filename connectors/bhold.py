@@ -12,7 +12,9 @@ certificates validated. Two operations are used:
 - `ExecuteXml(<functions>)`: the erasure script, built with lxml, numeric IDs only
   (connectors/bhold_xml.py): `roledeleteuser` for each role, then `OrgUnitdeleteuser` for each
   org unit; removing the last org unit deletes the user record. BHOLD rolls the whole script
-  back when one function fails.
+  back when one function fails. Rectification is one `Userupdate`: numeric `UserID`, the
+  changed names as attribute values, and the user's current `language`
+  (connectors/bhold_update.py).
 
 Each call's deadline is the caller's `timeout`, at most `settings.timeout`, shared by every
 request the call makes; requests applies it to the connection and to each read of the socket.
@@ -35,10 +37,12 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
+from connectors import bhold_update
 from connectors.base import (
     RANK_TARGET,
     AttributeValue,
     Capability,
+    Change,
     DeletePlan,
     Health,
     Hit,
@@ -50,6 +54,7 @@ from connectors.base import (
     Query,
     Record,
     StepResult,
+    UpdatePlan,
     Verification,
 )
 from connectors.bhold_search import UserSearch
@@ -138,7 +143,13 @@ class BholdConnector:
     """Users of one BHOLD Core. Thread-safe: requests' session pools connections."""
 
     capabilities = frozenset(
-        {Capability.SEARCH, Capability.READ, Capability.DELETE, Capability.VERIFY}
+        {
+            Capability.SEARCH,
+            Capability.READ,
+            Capability.UPDATE,
+            Capability.DELETE,
+            Capability.VERIFY,
+        }
     )
 
     def __init__(self, settings: BholdSettings) -> None:
@@ -188,6 +199,7 @@ class BholdConnector:
             ("description", "Description"),
             ("alias", "Alias"),
             ("firstname", "FirstName"),
+            ("middlename", "MiddleName"),
             ("lastname", "LastName"),
             ("uuid", "UUID"),
             ("language", "Language"),
@@ -250,13 +262,7 @@ class BholdConnector:
                 raise ConnectorError("BHOLD answered userroles or userunits without numeric IDs")
             if ids:
                 script = delete_element(uid, [r.id for r in roles], [u.id for u in units])
-                result = self._call("ExecuteXml", xml={"_value_1": script})
-                failed = script_errors(result)
-                if failed:
-                    raise ConnectorError(
-                        f"BHOLD refused the deletion script ({failed[0].function}, error "
-                        f"{failed[0].number}) and rolled it back: nothing was changed"
-                    )
+                self._execute(script, "deletion")
             if self._find_user(uid) is not None:
                 return StepResult(
                     plan.ref,
@@ -266,6 +272,32 @@ class BholdConnector:
                 )
         detail = f"removed from {len(roles)} role(s) and {len(units)} org unit(s); user deleted"
         return StepResult(plan.ref, done=True, detail=detail)
+
+    def plan_update(
+        self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
+    ) -> UpdatePlan:
+        """Set `description` (displayName), `firstName` (givenName), `middleName`, `lastName`
+        (sn). `NotSupported` for another attribute or a value BHOLD cannot take, with nothing
+        sent; `NotFound` when no visible user has the id (connectors/bhold_update.py)."""
+        uid = self._id(ref)
+        wanted = bhold_update.wanted(changes)
+        with self._deadline(timeout):
+            bhold_update.check_language(self._user(uid))
+        return bhold_update.plan(ref, wanted)
+
+    def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult:
+        """One Userupdate script with the values the user does not show yet (`already set`
+        when none), read back: `done=False` with a detail when BHOLD shows other values. A
+        refused script raises `ConnectorError` (BHOLD rolled it back); a user gone, `NotFound`."""
+        uid = self._id(plan.ref)
+        wanted = bhold_update.wanted(plan.changes)
+        with self._deadline(timeout):
+            return bhold_update.apply(
+                plan.ref,
+                wanted,
+                lambda: self._find_user(uid),
+                lambda script: self._execute(script, "update"),
+            )
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         """Absent when no user has the ACCOUNT (in DOMAIN, default `domain`), or the MAIL,
@@ -315,6 +347,16 @@ class BholdConnector:
                 return getattr(self._service, operation)(*args, **kwargs)
         finally:
             del local.timeout
+
+    def _execute(self, script: etree._Element, what: str) -> None:
+        """Run one ExecuteXml script; `ConnectorError` when its report names a failed function
+        (BHOLD rolled the whole script back)."""
+        failed = script_errors(self._call("ExecuteXml", xml={"_value_1": script}))
+        if failed:
+            raise ConnectorError(
+                f"BHOLD refused the {what} script ({failed[0].function}, error "
+                f"{failed[0].number}) and rolled it back: nothing was changed"
+            )
 
     def _user(self, uid: str) -> BholdUser:
         user = self._find_user(uid)

@@ -3,14 +3,15 @@
 GetInfo answers with a string holding an XML document; its element and attribute names are
 read case-insensitively (the reference spells them `ITEMS/ITEM/KEY/VALUE` and `item` in turn).
 It is parsed with entity resolution, DTDs and the network off. Command scripts are built with
-lxml, so every value is escaped as XML data, and carry numeric IDs only: BHOLD looks up a
-non-numeric ID by alias or description and uses the first match (bhold-soap.md §4).
+lxml, so every value is escaped as XML data (an attribute value's tab, newline and carriage
+return as character references, so they survive), and carry numeric IDs only: BHOLD looks up
+a non-numeric ID by alias or description and uses the first match (bhold-soap.md §4).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -27,6 +28,7 @@ __all__ = [
     "parse_items",
     "parse_user",
     "script_errors",
+    "update_element",
 ]
 
 _PARSER = etree.XMLParser(
@@ -34,6 +36,9 @@ _PARSER = etree.XMLParser(
 )
 NUMERIC = re.compile(r"[0-9]{1,18}")
 _FUNCTION = re.compile(r"[A-Za-z]{1,64}")  # a function name is safe to show
+# Userupdate parameters the script may carry as values (not the ID, the language or the name).
+_PARAMETER = re.compile(r"[A-Za-z]{1,64}")
+_RESERVED = frozenset({"name", "userid", "language", "return"})
 # XML 1.0 Char: anything else cannot be sent inside a SOAP string at all.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -182,9 +187,7 @@ def delete_element(
 ) -> etree._Element:
     """`delete_script` as an element, for zeep's `xs:any` parameter."""
     roles, units = list(role_ids), list(unit_ids)
-    if not all(NUMERIC.fullmatch(i) for i in (user_id, *roles, *units)):
-        raise ValueError("BHOLD IDs in a script must be numbers")
-    functions = etree.Element("functions")
+    functions = _functions(user_id, *roles, *units)
     for role in roles:
         etree.SubElement(functions, "function", name="roledeleteuser", userID=user_id, roleID=role)
     for unit in units:
@@ -192,6 +195,31 @@ def delete_element(
             functions, "function", name="OrgUnitdeleteuser", userID=user_id, OrgUnitID=unit
         )
     return functions
+
+
+def update_element(user_id: str, values: Mapping[str, str], language: str) -> etree._Element:
+    """`<functions>` holding one `Userupdate`: the numeric `UserID`, each of `values`
+    (parameter name -> value) as an attribute, and `language` (a number: the doc does not
+    mark it optional). `ValueError` for an ID or language that is not a number, no values, a
+    parameter name that is not a plain one (or is `name`, `UserID`, `language`, `return`),
+    or a value XML cannot carry."""
+    functions = _functions(user_id, language)
+    if not values or not all(
+        _PARAMETER.fullmatch(k) and k.lower() not in _RESERVED for k in values
+    ):
+        raise ValueError("Userupdate takes plain parameter names, at least one")
+    if not all(isinstance(v, str) and is_xml_text(v) for v in values.values()):
+        raise ValueError("a Userupdate value holds a character XML cannot carry")
+    attrs = {"name": "Userupdate", "UserID": user_id, **values, "language": language}
+    etree.SubElement(functions, "function", attrs)
+    return functions
+
+
+def _functions(*ids: str) -> etree._Element:
+    """An empty `<functions>` script; `ValueError` unless every one of `ids` is a number."""
+    if not all(isinstance(i, str) and NUMERIC.fullmatch(i) for i in ids):
+        raise ValueError("BHOLD IDs in a script must be numbers")
+    return etree.Element("functions")
 
 
 @dataclass(frozen=True)

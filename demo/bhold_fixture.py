@@ -7,7 +7,12 @@ documented behaviour (../../shared/reference/bhold-soap.md):
 - script IDs that are not numbers are looked up (userID by alias, roleID and OrgUnitID by
   description, `%` allowed; `no_id:` forces it) and the first match is used;
 - a script runs on a copy and is committed only when every function succeeds;
-- removing a user from their last org unit deletes the user.
+- removing a user from their last org unit deletes the user;
+- `Userupdate` sets the description and names it is given, and requires a numeric `language`
+  (the doc does not mark it optional).
+
+`user` shows a `middlename` attribute, which the doc's table does not list: an assumption
+(unverified) that lets a middle name change be read back here.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class User:
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()).upper())
     language: str = "1"
     values: list[tuple[str, str]] = field(default_factory=list)  # the KEY/VALUE list
+    middlename: str = ""
 
 
 @dataclass
@@ -129,6 +135,7 @@ class BholdState:
         *,
         firstname: str = "",
         lastname: str = "",
+        middlename: str = "",
         values: Iterable[tuple[str, str]] = (),
         units: Iterable[int] = (),
         roles: Iterable[int] = (),
@@ -137,7 +144,13 @@ class BholdState:
         with self._lock:
             uid = self._id()
             self._store.users[uid] = User(
-                uid, alias, description, firstname, lastname, values=list(values)
+                uid,
+                alias,
+                description,
+                firstname,
+                lastname,
+                values=list(values),
+                middlename=middlename,
             )
             self._store.user_units[uid] = set(units)
             self._store.user_roles[uid] = set(roles)
@@ -283,14 +296,12 @@ def _apply(s: _Store, fn: etree._Element) -> None:
             s.user_roles.pop(uid, None)
     elif name == "userupdate":
         user = s.users[uid]
-        for key, attr in (
-            ("description", "description"),
-            ("firstname", "firstname"),
-            ("lastname", "lastname"),
-            ("language", "language"),
-        ):
+        language = args.get("language", "")
+        if not (language.isascii() and language.isdigit()):
+            raise ScriptFailure(4, "The language is missing or not a number")
+        for key in ("description", "firstname", "middlename", "lastname", "language"):
             if key in args:
-                setattr(user, attr, args[key])
+                setattr(user, key, args[key])
     else:
         raise ScriptFailure(1, "Unknown function")
 
@@ -302,6 +313,7 @@ def _user_xml(user: User) -> str:
         description=user.description,
         alias=user.alias,
         firstname=user.firstname,
+        middlename=user.middlename,
         lastname=user.lastname,
         uuid=user.uuid,
         language=user.language,

@@ -126,6 +126,8 @@ class BholdStub(LoopbackStub):
         if fault is not None and fault.kind == "fault":
             text = "Server was unable to process request. ---> Injected failure (stub)."
             return operation, 500, _fault(text), None
+        if fault is not None and fault.kind == "auth":  # IIS refuses before the service runs
+            return operation, 401, b"", fault
         if operation == "GetInfo":
             args = {_local(c): c.text or "" for c in call}
             params = [args.get(f"parameter{n}", "") for n in (1, 2, 3)]

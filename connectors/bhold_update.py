@@ -1,0 +1,153 @@
+"""Rectifying a BHOLD user: one ExecuteXml `Userupdate` (bhold-soap.md §4).
+
+What can be written: Userupdate's `description`, `firstName`, `middleName` and `lastName`,
+named so or as the directory names them (`displayName` -> description, `givenName` ->
+firstName, `sn` or `surname` -> lastName), case-insensitively. Anything else (alias, end
+date, disabling, list attributes) refuses the whole plan with `NotSupported`, naming the
+attribute, never a value.
+
+Values are data: each is an attribute value of the one `Userupdate` function, escaped by lxml
+(connectors/bhold_xml.py), next to the numeric `UserID` and the user's current `language`
+(the doc does not mark it optional). Checked before anything is sent, as `NotSupported` (a
+connector raises `ConnectorError`s only) naming the attribute, never the value:
+
+- a value XML cannot carry (NUL, another control character but tab, newline and carriage
+  return, a lone surrogate) or longer than `MAX_VALUE` UTF-16 code units (nvarchar's
+  count; BHOLD's column sizes are unverified);
+- `None` (clear) or a blank value: allowed for `middleName` only, sent as an empty value
+  (that BHOLD clears it so is unverified); description and first and last name are
+  required in BHOLD.
+
+Read back: GetInfo `user` is documented to show `description`, `firstname` and `lastname`,
+not a middle name. A middleName change is confirmed only where the record shows
+`middlename`; otherwise the apply answers `done=False` for a person to check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from lxml import etree
+
+from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
+from connectors.bhold_xml import NUMERIC, BholdUser, is_xml_text, update_element
+from connectors.errors import ConnectorError, NotFound, NotSupported
+
+__all__ = ["MAX_VALUE", "PARAMETERS", "apply", "check_language", "plan", "wanted"]
+
+# Userupdate parameter -> the field of GetInfo `user` that shows it.
+PARAMETERS = {
+    "description": "description",
+    "firstName": "firstname",
+    "middleName": "middlename",
+    "lastName": "lastname",
+}
+_NAMES = {p.casefold(): p for p in PARAMETERS} | {
+    "displayname": "description",
+    "givenname": "firstName",
+    "sn": "lastName",
+    "surname": "lastName",
+}
+OPTIONAL = frozenset({"middleName"})
+MAX_VALUE = 255
+_SHOWN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # an attribute name safe to quote
+NOTE = (
+    "BHOLD's names come from provisioning: correct them at the source too, or a later "
+    "export may put the old values back"
+)
+MIDDLE_NOTE = (
+    "BHOLD's user record is not documented to show the middle name: the change is confirmed "
+    "only if it does"
+)
+
+FindUser = Callable[[], BholdUser | None]
+Execute = Callable[[etree._Element], None]  # runs a script; raises when BHOLD refuses it
+
+
+def wanted(changes: Iterable[Change]) -> tuple[Change, ...]:
+    """`changes` in Userupdate's parameter names, in order, each value checked (see the
+    module). `NotSupported` for the whole plan when one cannot be written, when two set one
+    parameter to different values, or when there is none."""
+    out: dict[str, str | None] = {}
+    for change in changes:
+        attribute = change.attribute if isinstance(change.attribute, str) else ""
+        name = _NAMES.get(attribute.casefold())
+        if name is None:
+            shown = attribute if _SHOWN.fullmatch(attribute) else "that attribute"
+            raise NotSupported(
+                f"BHOLD cannot update {shown}: only description (displayName), firstName "
+                "(givenName), middleName and lastName (sn)"
+            )
+        value = change.value
+        if value is not None and not isinstance(value, str):
+            raise NotSupported(f"BHOLD takes text for {name}")
+        if value is not None and (
+            not is_xml_text(value) or len(value.encode("utf-16-le")) // 2 > MAX_VALUE
+        ):
+            raise NotSupported(
+                f"BHOLD cannot take that value of {name}: it holds a control character, or "
+                f"is longer than {MAX_VALUE} characters"
+            )
+        if (value is None or not value.strip()) and name not in OPTIONAL:
+            raise NotSupported(f"BHOLD requires {name}: it cannot be cleared or blank")
+        if name in out and out[name] != value:
+            raise NotSupported(f"two changes set {name} to different values")
+        out[name] = value
+    if not out:
+        raise NotSupported("an update of BHOLD changes at least one attribute")
+    return tuple(Change(name, value) for name, value in out.items())
+
+
+def check_language(user: BholdUser) -> str:
+    """The user's language as Userupdate takes it (a number); `ConnectorError` without one:
+    Userupdate needs it, and a made-up one would change it."""
+    language = user.fields.get("language", "")
+    if not NUMERIC.fullmatch(language):
+        raise ConnectorError(
+            "BHOLD's user record shows no numeric language, which Userupdate needs: "
+            "nothing was changed"
+        )
+    return language
+
+
+def plan(ref: ObjectRef, changes: tuple[Change, ...]) -> UpdatePlan:
+    """The plan for `changes` (from `wanted`): their names in the summary, never a value."""
+    names = ", ".join(c.attribute for c in changes)
+    notes = (NOTE, MIDDLE_NOTE) if any(c.attribute == "middleName" for c in changes) else (NOTE,)
+    summary = f"Update {len(changes)} attribute(s) of the BHOLD user ({names})"
+    return UpdatePlan(ref, changes, summary, notes)
+
+
+def apply(
+    ref: ObjectRef, changes: tuple[Change, ...], find_user: FindUser, execute: Execute
+) -> StepResult:
+    """Send the changes (from `wanted`) the user does not show yet, in one Userupdate with
+    its current language, and read them back. `NotFound` when the user is not there, before
+    or after; `done=False` with a detail when BHOLD shows other values afterwards."""
+    user = find_user()
+    if user is None:
+        raise NotFound("no BHOLD user has that id (or the service account cannot see it)")
+    todo = _differing(user, changes)
+    if not todo:
+        return StepResult(ref, done=True, already_absent=False, detail="already set")
+    values = {c.attribute: c.value or "" for c in todo}
+    execute(update_element(user.id, values, check_language(user)))
+    after = find_user()
+    if after is None:
+        raise NotFound("the BHOLD user was removed while it was being updated")
+    left = _differing(after, changes)
+    if left:
+        names = ", ".join(c.attribute for c in left)
+        return StepResult(
+            ref,
+            done=False,
+            detail=f"BHOLD accepted the update but does not show the new {names}: check the "
+            "user in the BHOLD Core portal",
+        )
+    return StepResult(ref, done=True, detail=f"updated {', '.join(values)}")
+
+
+def _differing(user: BholdUser, changes: tuple[Change, ...]) -> list[Change]:
+    """The changes the user's record does not show (a field it lacks shows nothing)."""
+    return [c for c in changes if user.fields.get(PARAMETERS[c.attribute]) != (c.value or "")]
