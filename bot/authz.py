@@ -44,6 +44,7 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
         "find": frozenset({Role.VIEWER}),
         "show": frozenset({Role.VIEWER}),
         "retention": frozenset({Role.VIEWER}),
+        "export": frozenset({Role.EXPORTER}),
         "delete": frozenset({Role.REQUESTER}),
         "status": REQUEST_ROLES,
         "requests": REQUEST_ROLES,

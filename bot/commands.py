@@ -18,6 +18,7 @@ __all__ = [
     "COMMANDS",
     "Command",
     "DeleteCommand",
+    "ExportCommand",
     "FindCommand",
     "HelpCommand",
     "RequestCommand",
@@ -36,6 +37,7 @@ USAGE = {
     "help": "/mim help",
     "find": "/mim find user <term>  |  /mim find <attribute>=<value>",
     "show": "/mim show <subject>",
+    "export": "/mim export <subject>   (a copy of their data, sent to you by DM)",
     "delete": '/mim delete <subject> [reason]   (quote a subject with spaces: "Jane Doe")',
     "status": "/mim status <request-id>",
     "requests": "/mim requests [open|mine]",
@@ -103,6 +105,12 @@ class ShowCommand:
 
 
 @dataclass(frozen=True)
+class ExportCommand:
+    query: Query
+    name: str = "export"
+
+
+@dataclass(frozen=True)
 class DeleteCommand:
     query: Query
     reason: str | None
@@ -145,6 +153,7 @@ Command = (
     HelpCommand
     | FindCommand
     | ShowCommand
+    | ExportCommand
     | DeleteCommand
     | RequestCommand
     | RequestsCommand
@@ -165,13 +174,13 @@ def parse(text: str) -> Command:
         return HelpCommand()
     if verb == "find":
         return FindCommand(query=_parse_find(rest))
-    if verb == "show":
+    if verb in ("show", "export"):
         if not rest:
-            raise UsageError("Whom should I show?", USAGE["show"])
-        query = parse_term(rest, usage=USAGE["show"])
+            raise UsageError(f"Whom should I {verb}?", USAGE[verb])
+        query = parse_term(rest, usage=USAGE[verb])
         if query.kind is QueryKind.PREFIX:
-            raise UsageError("show needs one exact person, not a prefix.", USAGE["show"])
-        return ShowCommand(query)
+            raise UsageError(f"{verb} needs one exact person, not a prefix.", USAGE[verb])
+        return ShowCommand(query) if verb == "show" else ExportCommand(query)
     if verb == "delete":
         return _parse_delete(rest)
     if verb == "requests":

@@ -42,6 +42,7 @@ __all__ = [
     "BholdConfig",
     "CertMgmtConfig",
     "ConnectorsConfig",
+    "ExportConfig",
     "HrConfig",
     "MimServiceConfig",
     "MimSyncConfig",
@@ -168,6 +169,23 @@ class PolicyConfig(_Model):
             )
 
 
+class ExportConfig(_Model):
+    """Access packages: what each system is, for the README.txt a data subject reads
+    (`systems.<name>.purpose|source|authority|retention` override the built-in words)."""
+
+    systems: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("systems")
+    @classmethod
+    def _fields(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        allowed = {"purpose", "source", "authority", "retention"}
+        for name, fields in v.items():
+            unknown = set(fields) - allowed
+            if unknown:
+                raise ValueError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
+        return v
+
+
 class RunnerConfig(_Model):
     lease_seconds: float = Field(default=120, gt=0)  # a dead runner's step is taken over after
     attempts: int = Field(default=3, ge=1, le=20)  # per step, for transient errors
@@ -224,6 +242,7 @@ class AppConfig(_Model):
 
     search: SearchConfig = SearchConfig()
     policy: PolicyConfig = PolicyConfig()
+    export: ExportConfig = ExportConfig()
     runner: RunnerConfig = RunnerConfig()
     audit: AuditConfig
     connectors: ConnectorsConfig = ConnectorsConfig()

@@ -22,6 +22,7 @@ __all__ = [
     "Cancelled",
     "Event",
     "Expired",
+    "Exported",
     "Extended",
     "Rejected",
     "RequestCreated",
@@ -52,6 +53,17 @@ class Event:
 class RequestCreated(Event):
     kind: str
     steps: tuple[tuple[str, str], ...]  # (system, action) per planned step
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exported(Event):
+    """An access package went to the requester: each system's outcome, how many files,
+    and the package's SHA-256 (what was sent can be proved; the package is not kept)."""
+
+    systems: tuple[tuple[str, str], ...]  # (system, outcome)
+    files: int
+    sha256: str
+    complete: bool  # every system holding or not holding the person answered
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +171,12 @@ def _audit_fields(event: Event) -> tuple[str, str, dict[str, Any]]:
                     "kind": kind,
                     "steps": [{"system": s, "action": a} for s, a in steps],
                 },
+            )
+        case Exported(systems=systems, files=files, sha256=digest, complete=complete):
+            return (
+                "package_sent",
+                "ok" if complete else "incomplete",
+                {"systems": dict(systems), "files": files, "sha256": digest},
             )
         case ApprovalGiven(missing=missing):
             return "approval", "ok", {"missing": missing}

@@ -14,12 +14,14 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
 from bot.authz import Authorizer
 from bot.config import AppConfig
 from bot.connector_setup import build_connectors
 from bot.database import create_engine, migrate
+from bot.delivery import PackageSender
 from bot.erasure import ErasureService
 from bot.health import Readiness
 from bot.logs import log_failure
@@ -52,6 +54,7 @@ class Services:
     runner: Runner
     erasure: ErasureService
     show: ShowService
+    access: AccessService
     once: Once  # drops a Slack request seen before (a replay)
     readiness: Readiness  # GET /readyz
     checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
@@ -76,6 +79,7 @@ def build_services(
     connectors: Sequence[Connector] | None = None,
     usergroup_members: UsergroupLookup | None = None,
     notifier: Notifier,
+    sender: PackageSender | None = None,
     witnesses: Sequence[Witness] = (),
     background: bool = False,
 ) -> Services:
@@ -150,6 +154,9 @@ def build_services(
         execute=execute,
         timeout=rc.step_timeout_seconds,
     )
+    show = ShowService(
+        search=search, connectors=by_name, audit=audit, timeout=config.search.timeout_seconds
+    )
     return Services(
         config=config,
         engine=engine,
@@ -162,8 +169,14 @@ def build_services(
         requests=store,
         runner=runner,
         erasure=erasure,
-        show=ShowService(
-            search=search, connectors=by_name, audit=audit, timeout=config.search.timeout_seconds
+        show=show,
+        access=AccessService(
+            store=store,
+            show=show,
+            keyer=keyer,
+            sender=sender,
+            policy=config.policy,
+            texts=config.export.systems,
         ),
         once=Once(engine),
         readiness=Readiness(engine, conns, timeout=config.search.timeout_seconds),

@@ -8,7 +8,7 @@ and the deletion rule. Other systems give their record's attributes.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,8 @@ class SystemRecord:
 @dataclass(frozen=True)
 class PersonView:
     subject: Subject
-    systems: tuple[SystemRecord, ...]
+    systems: tuple[SystemRecord, ...]  # those that hold the person, and those that did not answer
+    absent: tuple[SystemRecord, ...] = ()  # those that answered: nothing about them
 
 
 @dataclass
@@ -48,9 +49,17 @@ class ShowService:
     audit: AuditLog
     timeout: float = 5.0
 
-    def show(self, query: Query, *, actor: Actor) -> PersonView:
-        """Resolve to one person, then read each system's object (the search is audited)."""
-        result = self.search.find(query, actor=actor, command="show")
+    def show(
+        self,
+        query: Query,
+        *,
+        actor: Actor,
+        command: str = "show",
+        progress: Callable[[SystemRecord], None] | None = None,
+    ) -> PersonView:
+        """Resolve to one person, then read each system's object (the search and the read
+        are audited). `progress` hears of each system as its answer comes in."""
+        result = self.search.find(query, actor=actor, command=command)
         matches = group_hits(result)
         if not matches:
             silent = [r.label for r in result.systems if r.outcome.silent]
@@ -63,11 +72,17 @@ class ShowService:
         if len(matches) > 1:
             raise AmbiguousSubject(matches, query)
         match = matches[0]
-        records = self._read_all([hit.ref for hit in match.hits])
+        records = self._read_all([hit.ref for hit in match.hits], progress)
         missing = tuple(
             SystemRecord(r.system, r.label, r.outcome, message=r.message)
             for r in result.systems
             if not r.outcome.answered
+        )
+        holding = {hit.ref.system for hit in match.hits}
+        absent = tuple(
+            SystemRecord(r.system, r.label, Outcome.NOT_FOUND)
+            for r in result.systems
+            if r.outcome.answered and r.system not in holding
         )
         subject = match.subject()
         self.audit.record(
@@ -76,11 +91,16 @@ class ShowService:
             action="read",
             outcome="ok",
             subject_key=self.search.subject_key(query),
-            detail={"systems": {r.system: r.outcome.value for r in records}},
+            detail={
+                "systems": {r.system: r.outcome.value for r in records},
+                **({"command": command} if command != "show" else {}),
+            },
         )
-        return PersonView(subject, records + missing)
+        return PersonView(subject, records + missing, absent)
 
-    def _read_all(self, refs: list[ObjectRef]) -> tuple[SystemRecord, ...]:
+    def _read_all(
+        self, refs: list[ObjectRef], progress: Callable[[SystemRecord], None] | None = None
+    ) -> tuple[SystemRecord, ...]:
         """Every system's record at once, under one deadline: a hung system is reported
         as timed out and keeps its thread until its own socket timeout, not the answer."""
         pool = ThreadPoolExecutor(max_workers=max(1, len(refs)), thread_name_prefix="show")
@@ -94,16 +114,17 @@ class ShowService:
             for p in pending:
                 call = p.wait(deadline)
                 value = call.value
-                out.append(
-                    SystemRecord(
-                        call.system,
-                        call.label,
-                        call.outcome if value is None else Outcome.FOUND,
-                        record=value if isinstance(value, Record) else None,
-                        lineage=None if value is None or isinstance(value, Record) else value,
-                        message=call.message,
-                    )
+                record = SystemRecord(
+                    call.system,
+                    call.label,
+                    call.outcome if value is None else Outcome.FOUND,
+                    record=value if isinstance(value, Record) else None,
+                    lineage=None if value is None or isinstance(value, Record) else value,
+                    message=call.message,
                 )
+                out.append(record)
+                if progress is not None:
+                    progress(record)
             return tuple(out)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

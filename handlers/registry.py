@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.commands import (
     DeleteCommand,
+    ExportCommand,
     FindCommand,
     HelpCommand,
     RequestCommand,
@@ -17,6 +18,7 @@ from bot.commands import (
 )
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
+from handlers.export import handle_export
 from handlers.find import handle_find
 from handlers.help import handle_help
 from handlers.retention import handle_retention
@@ -33,6 +35,7 @@ HANDLERS: dict[type, Callable[..., Any]] = {
     HelpCommand: handle_help,
     FindCommand: handle_find,
     ShowCommand: handle_show,
+    ExportCommand: handle_export,
     DeleteCommand: handle_delete,
     RequestCommand: _request_command,
     RequestsCommand: handle_requests,

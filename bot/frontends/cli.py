@@ -170,10 +170,12 @@ def _run_console(  # type: ignore[no-untyped-def]
 
 
 def _console(config: AppConfig, args: argparse.Namespace) -> int:
-    from bot.frontends.console import ConsoleNotifier
+    from bot.frontends.console import ConsoleNotifier, ConsolePackageSender
     from bot.services import build_services
 
-    services = build_services(config, notifier=ConsoleNotifier(sys.stdout))
+    services = build_services(
+        config, notifier=ConsoleNotifier(sys.stdout), sender=ConsolePackageSender(sys.stdout)
+    )
     services.runner.resume_all()
     try:
         return _run_console(services, args.user, args.script)
@@ -182,7 +184,7 @@ def _console(config: AppConfig, args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bot.frontends.console import ConsoleNotifier
+    from bot.frontends.console import ConsoleNotifier, ConsolePackageSender
     from bot.services import build_services
     from demo.estate import DEMO_ADMIN, DemoEstate, demo_config
 
@@ -190,7 +192,10 @@ def _demo(args: argparse.Namespace) -> int:
         config = demo_config(Path(workdir))
         estate = DemoEstate(Path(workdir))
         services = build_services(
-            config, connectors=estate.connectors(), notifier=ConsoleNotifier(sys.stdout)
+            config,
+            connectors=estate.connectors(),
+            notifier=ConsoleNotifier(sys.stdout),
+            sender=ConsolePackageSender(sys.stdout),
         )
 
         def sync() -> str:
@@ -199,10 +204,12 @@ def _demo(args: argparse.Namespace) -> int:
 
         try:
             print(
-                "mimbot demo: 50 invented people in an offline AD, an SQLite MIM metaverse, and "
-                "a MIM Service and PAM answering over a loopback WinRM endpoint; "
+                "mimbot demo: 50 invented people in HR, an offline AD, an SQLite MIM metaverse, "
+                "a MIM Service and PAM over a loopback WinRM endpoint, BHOLD and Certificate "
+                "Management over loopback web services; "
                 f"audit in {workdir}.\nTry `find user sobrien`, `find Zo*`, `find 100010`, "
-                "`show sobrien`, `delete kschmidt10 left in 2024`; `sync` runs a sync cycle."
+                "`show sobrien`, `export sobrien`, `delete kschmidt10 left in 2024`; "
+                "`sync` runs a sync cycle."
             )
             code = _run_console(services, args.user or DEMO_ADMIN, args.script, {"sync": sync})
             report = services.audit.verify()

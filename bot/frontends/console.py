@@ -7,20 +7,25 @@ gives one command a line, and `as U456 <command>` switches the caller.
 from __future__ import annotations
 
 import html
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from bot.events import Event
+from bot.export_package import Package
 from bot.frontends.dispatch import run_command
 from bot.notify import MessageRef
 from bot.render import events as render_events
+from bot.render import exports as render_exports
 from bot.render import requests as render_requests
 from bot.render.reply import Reply
 from bot.requests import Request, Step
 from bot.services import Services
+from bot.show import SystemRecord
 
-__all__ = ["ConsoleNotifier", "blocks_to_text", "run_lines"]
+__all__ = ["ConsoleNotifier", "ConsolePackageSender", "blocks_to_text", "run_lines"]
 
 _AS = re.compile(r"^as\s+([UW][A-Z0-9]+)\s+(.*)$")
 
@@ -85,6 +90,37 @@ class ConsoleNotifier:
         reply = render_requests.finished_message(request)
         for where in (f"thread {request.id}", f"DM to {request.requester}", "#notifications"):
             self._print(where, reply)
+
+
+class ConsolePackageSender:
+    """Prints what the requester's DM would receive: progress, then the package's file list,
+    its manifest and README (the console has no DM; the zip itself is not kept)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def progress(self, user_id: str, answered: Sequence[SystemRecord]) -> None:
+        if answered:
+            self.out.write(f"  [DM to {user_id}, progress] {len(answered)} system(s) answered\n")
+
+    def send(self, user_id: str, request_id: str, package: Package) -> None:
+        with zipfile.ZipFile(package.path) as zf:
+            listing = [f"{i.filename} ({i.file_size} bytes)" for i in zf.infolist()]
+            readme = zf.read("README.txt").decode()
+        text = "\n".join(
+            [
+                render_exports.package_note(request_id, package),
+                f"{package.path.name}:",
+                *(f"  {line}" for line in listing),
+                "manifest.json:",
+                *(f"  {line}" for line in json.dumps(package.manifest, indent=2).splitlines()),
+                "README.txt:",
+                *(f"  {line}" for line in readme.splitlines()),
+            ]
+        )
+        self.out.write(
+            f"  [DM to {user_id}, file]\n" + "\n".join("    " + x for x in text.splitlines()) + "\n"
+        )
 
 
 def run_lines(

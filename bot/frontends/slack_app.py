@@ -20,6 +20,7 @@ from bot.commands import TELEMETRY_CONFIRM
 from bot.config import AppConfig
 from bot.frontends.answering import Answering, answering_pool
 from bot.frontends.slack_notifier import SlackNotifier
+from bot.frontends.slack_sender import SlackPackageSender
 from bot.frontends.slack_witness import SlackWitness
 from bot.render.requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
 from bot.render.telemetry import ACTION_TELEMETRY_DISABLE
@@ -60,6 +61,7 @@ def services_for(config: AppConfig, client: WebClient) -> Services:
         config,
         usergroup_members=usergroup_lookup(client),
         notifier=SlackNotifier.from_config(client, config),
+        sender=SlackPackageSender(client),
         witnesses=slack_witnesses(client, config),
         background=True,
     )

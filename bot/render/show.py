@@ -104,7 +104,8 @@ def person_view(view: PersonView) -> Reply:
     # Every system's outcome first: a long view is cut at Slack's block limit, and the
     # cut must never hide that a system did not answer.
     outcomes = " · ".join(
-        f"{mrkdwn_escape(r.label)}: {r.outcome.value.replace('_', ' ')}" for r in view.systems
+        f"{mrkdwn_escape(r.label)}: {r.outcome.value.replace('_', ' ')}"
+        for r in (*view.systems, *view.absent)
     )
     blocks: list[Block] = [
         HeaderBlock(text=title[:150]),

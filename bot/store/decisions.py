@@ -13,6 +13,7 @@ from bot.events import (
     ApprovalGiven,
     Cancelled,
     Expired,
+    Exported,
     Extended,
     Rejected,
     RetryStarted,
@@ -204,6 +205,14 @@ class Decisions:
             )
             self.ctx.log(conn, event, request_id)
             return True
+
+    def conclude_access(self, request_id: str, event: Exported) -> bool:
+        """An access request's package went out: completed (scrubbed) when every system
+        was read, else failed, open until a later export reads the rest or an approver
+        closes it."""
+        to = Status.COMPLETED if event.complete else Status.FAILED
+        with self.ctx.engine.begin() as conn:
+            return self.ctx.move(conn, request_id, {Status.PLANNED, Status.FAILED}, to, event)
 
     def start_running(self, request_id: str) -> bool:
         with self.ctx.engine.begin() as conn:

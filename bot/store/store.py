@@ -3,6 +3,7 @@ and residual checks in the parts it holds (`decisions`, `steps`, `residuals`).""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -20,7 +21,15 @@ from bot.store.residuals import ResidualChecks
 from bot.store.rows import insert_steps, read_request
 from bot.store.steps import StepLeases
 
-__all__ = ["RequestStore"]
+__all__ = ["RequestStore", "open_key"]
+
+
+def open_key(kind: str, subject_key: str) -> str:
+    """The unique key an open request holds: the subject key for an erasure (as stored
+    since migration 0006), a hash of kind and key for the other kinds."""
+    if kind == "erasure":
+        return subject_key
+    return hashlib.sha256(f"{kind}:{subject_key}".encode()).hexdigest()
 
 
 class RequestStore:
@@ -51,7 +60,8 @@ class RequestStore:
         """Store a new request (audited); `AlreadyOpen` when one is open for the person."""
         now = self.clock()
         self._ids.ensure(now.year)
-        open_id = self.open_for(subject_keys)
+        kind = event.kind
+        open_id = self.open_for(subject_keys, kind)
         if open_id:
             raise AlreadyOpen(open_id)
         row = {
@@ -68,7 +78,7 @@ class RequestStore:
             "plan": [s.summary for s in steps],
             "approvals_needed": approvals_needed,
             "updated_at": now,
-            "open_key": subject_keys[0] if subject_keys else None,
+            "open_key": open_key(kind, subject_keys[0]) if subject_keys else None,
         }
         try:
             with self.engine.begin() as conn:
@@ -78,16 +88,17 @@ class RequestStore:
                 self.ctx.log(conn, event, request_id)
                 return read_request(conn, request_id)
         except sa.exc.IntegrityError:
-            open_id = self.open_for(subject_keys)  # another replica created it meanwhile
+            open_id = self.open_for(subject_keys, kind)  # another replica was first
             if open_id:
                 raise AlreadyOpen(open_id) from None
             raise
 
-    def open_for(self, subject_keys: Sequence[str]) -> str | None:
-        """The id of an open request about the person any of `subject_keys` names."""
+    def open_for(self, subject_keys: Sequence[str], kind: str = "erasure") -> str | None:
+        """The id of an open request of `kind` about the person any of `subject_keys`
+        names (one of each kind at a time: an access request may run beside an erasure)."""
         wanted = set(subject_keys)
         query = sa.select(requests.c.id, requests.c.subject_keys).where(
-            requests.c.open_key.is_not(None)
+            requests.c.open_key.is_not(None), requests.c.kind == kind
         )
         with self.engine.connect() as conn:
             for request_id, keys in conn.execute(query):

@@ -1,0 +1,124 @@
+"""Access requests (GDPR Art. 15): a copy of everything the estate holds about a person.
+
+`/mim export <subject>` resolves the subject exactly as an erasure does, reads every
+system that holds them (in parallel, under the search deadline), builds the package
+(bot/export_package.py) in a private temporary folder, sends it to the requester, and
+removes the folder whatever happens: the bot never keeps a package. The request is a
+record like an erasure's (id, due date, audit trail); it completes, and is scrubbed,
+once every system was read. A system that could not be read is named in the package
+and the reply, and the request stays open (failed) until a later export of the same
+person reads it, or an approver closes it with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from bot.audit import SubjectKeyer
+from bot.config import PolicyConfig
+from bot.delivery import PackageSender
+from bot.errors import RequestStateError
+from bot.events import Exported, RequestCreated
+from bot.export_package import build_package
+from bot.requests import Request, Status, add_calendar_month
+from bot.roles import Actor
+from bot.show import PersonView, ShowService, SystemRecord
+from bot.store import RequestStore
+from connectors.base import Query
+
+__all__ = ["AccessService", "ExportResult"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    request: Request
+    files: tuple[str, ...]
+    unread: tuple[str, ...]  # labels of the systems that could not be read
+    sha256: str  # of the zip that was sent
+
+
+@dataclass
+class AccessService:
+    store: RequestStore
+    show: ShowService
+    keyer: SubjectKeyer
+    sender: PackageSender | None  # None: this front end cannot deliver (the worker)
+    policy: PolicyConfig
+    texts: Mapping[str, Mapping[str, str]] | None = None  # README overrides per system
+
+    def export(self, query: Query, *, actor: Actor) -> ExportResult:
+        """Resolve, read, package, send, forget the package. Nothing is created when the
+        subject is not exactly one person or nobody can be read."""
+        sender = self.sender
+        if sender is None:
+            raise RequestStateError("This front end cannot deliver an access package.")
+        answered: list[SystemRecord] = []
+
+        def progress(record: SystemRecord) -> None:
+            answered.append(record)
+            sender.progress(actor.user_id, tuple(answered))
+
+        view = self.show.show(query, actor=actor, command="export", progress=progress)
+        request = self._request(view, actor)
+        with tempfile.TemporaryDirectory(prefix="mimbot-export-") as folder:
+            package = build_package(
+                Path(folder),
+                request_id=request.id,
+                created=self.store.clock(),
+                subject_name=view.subject.display_name,
+                systems=(*view.systems, *view.absent),
+                texts=self.texts,
+            )
+            digest = hashlib.sha256(package.path.read_bytes()).hexdigest()
+            sender.send(actor.user_id, request.id, package)
+        # Recorded once it arrived: a failed upload leaves the request open, unaudited
+        # as "export", so the next `/mim export` tries again.
+        event = Exported(
+            actor=actor.user_id,
+            roles=tuple(actor.role_names),
+            request_id=request.id,
+            systems=tuple((s.system, s.outcome.value) for s in view.systems),
+            files=len(package.files),
+            sha256=digest,
+            complete=not package.unread,
+        )
+        self.store.decisions.conclude_access(request.id, event)
+        return ExportResult(
+            self.store.get(request.id), package.files, tuple(package.unread), digest
+        )
+
+    def _request(self, view: PersonView, actor: Actor) -> Request:
+        """The person's open access request (a second export reads what the first could
+        not), or a new one."""
+        subject = view.subject
+        primary = self.keyer.key(subject.account or subject.display_name)
+        keys = [
+            primary,
+            *sorted({self.keyer.key(v) for v in subject.identifiers.values()} - {primary}),
+        ]
+        open_id = self.store.open_for(keys, "access")
+        if open_id:
+            request = self.store.get(open_id)
+            if request.status not in (Status.PLANNED, Status.FAILED):
+                raise RequestStateError(f"{open_id} is {request.status.value}.")
+            return request
+        now = self.store.clock()
+        due = add_calendar_month(now, self.policy.deadline_months)
+        return self.store.create(
+            requester=actor.user_id,
+            reason=None,
+            subject=subject,
+            subject_keys=keys,
+            steps=[],
+            approvals_needed=0,
+            due_at=due,
+            expires_at=due + timedelta(days=1),
+            event=RequestCreated(
+                actor=actor.user_id, roles=tuple(actor.role_names), kind="access", steps=()
+            ),
+        )

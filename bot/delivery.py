@@ -1,0 +1,24 @@
+"""How an access package reaches the person who asked for it, as a protocol the front
+ends implement: the Slack one uploads to the requester's DM (files_upload_v2) and
+updates a progress message there; the console prints the file list and manifest.
+The domain never imports Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.export_package import Package
+from bot.show import SystemRecord
+
+__all__ = ["PackageSender"]
+
+
+class PackageSender(Protocol):
+    def progress(self, user_id: str, answered: Sequence[SystemRecord]) -> None:
+        """Show the requester, privately, which systems have answered so far (called
+        again with the longer list as each system answers)."""
+
+    def send(self, user_id: str, request_id: str, package: Package) -> None:
+        """Deliver the package to the requester only; raise if it did not arrive."""

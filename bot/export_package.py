@@ -1,0 +1,200 @@
+"""The access package (GDPR Art. 15): one zip a data subject can read and an auditor check.
+
+Per system that holds the person, `<system>.json` (every attribute with all its values,
+its source of authority and last change where the system says, and the lineage where it
+has one) and `<system>.csv` (one row per value); `README.txt` in plain words (what each
+system is for, where its data comes from, what it decides, how long it keeps it; which
+systems could not be read); `manifest.json` (request id, time, each system's outcome,
+and the SHA-256 of every other file). The zip is written into a folder the caller owns
+and removes: the bot never keeps a package.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import enum
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.calls import Outcome
+from bot.export_texts import system_text
+from bot.show import SystemRecord
+from connectors.base import Record
+
+__all__ = ["Package", "build_package"]
+
+
+@dataclass(frozen=True)
+class Package:
+    path: Path  # the zip, in the caller's folder
+    manifest: Mapping[str, Any]
+    files: tuple[str, ...]  # names inside the zip, manifest.json last
+
+    @property
+    def unread(self) -> list[str]:
+        """Labels of the systems that could not be read."""
+        systems = self.manifest["systems"]
+        return [s["label"] for s in systems.values() if s["outcome"] not in _READ]
+
+
+_READ = {Outcome.FOUND.value, Outcome.NOT_FOUND.value}
+
+
+def build_package(
+    folder: Path,
+    *,
+    request_id: str,
+    created: datetime,
+    subject_name: str,
+    systems: Sequence[SystemRecord],
+    texts: Mapping[str, Mapping[str, str]] | None = None,
+) -> Package:
+    """Write `<request_id>.zip` into `folder` and return it with its manifest."""
+    contents: dict[str, bytes] = {}
+    outcomes: dict[str, dict[str, Any]] = {}
+    for s in sorted(systems, key=lambda s: s.system):
+        entry: dict[str, Any] = {"label": s.label, "outcome": s.outcome.value, "files": []}
+        if s.record is not None or s.lineage is not None:
+            document = _document(s)
+            for name, data in (
+                (f"{s.system}.json", _json(document)),
+                (f"{s.system}.csv", _csv(document["attributes"])),
+            ):
+                contents[name] = data
+                entry["files"].append(name)
+        elif s.message:
+            entry["message"] = s.message
+        outcomes[s.system] = entry
+    contents["README.txt"] = _readme(subject_name, request_id, created, systems, texts)
+    manifest = {
+        "request_id": request_id,
+        "created": created.isoformat(),
+        "systems": outcomes,
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()},
+    }
+    contents["manifest.json"] = _json(manifest)
+    path = folder / f"{request_id}.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in contents.items():
+            info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
+            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    return Package(path, manifest, tuple(contents))
+
+
+def _document(s: SystemRecord) -> dict[str, Any]:
+    """A system's record, or its lineage view (the metaverse), as plain JSON values."""
+    if s.record is not None:
+        return {
+            "system": s.label,
+            "object": s.record.ref.id,
+            "attributes": _attributes(s.record),
+        }
+    view = s.lineage
+    return {
+        "system": s.label,
+        "object": view.ref.id,
+        "attributes": {
+            a.name: {
+                "values": list(a.values),
+                "source": a.source or a.authority,
+                "modified": _plain(a.modified),
+            }
+            for a in view.attributes
+        },
+        "lineage": [_plain(c) for c in view.connectors],
+        "deletion_rule": _plain(view.deletion_rule),
+    }
+
+
+def _attributes(record: Record) -> dict[str, Any]:
+    return {
+        name: {
+            "values": list(value.values),
+            "source": value.source,
+            "modified": _plain(value.modified),
+        }
+        for name, value in sorted(record.attributes.items())
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, enums and datetimes as JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
+
+
+def _csv(attributes: Mapping[str, Any]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["attribute", "value", "source", "modified"])
+    for name, a in attributes.items():
+        for value in a["values"] or [""]:
+            writer.writerow([name, _cell(value), a["source"] or "", a["modified"] or ""])
+    return out.getvalue().encode("utf-8-sig")  # with a BOM, so spreadsheets read UTF-8
+
+
+def _cell(value: str) -> str:
+    """A value a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
+    CSV-injection advice); the JSON file keeps every value exactly."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _readme(
+    subject_name: str,
+    request_id: str,
+    created: datetime,
+    systems: Sequence[SystemRecord],
+    texts: Mapping[str, Mapping[str, str]] | None,
+) -> bytes:
+    held = [s for s in systems if s.outcome is Outcome.FOUND]
+    unread = [s for s in systems if s.outcome.value not in _READ]
+    lines = [
+        f"Your personal data: copy for {subject_name}",
+        f"Request {request_id}, made {created:%d %B %Y}.",
+        "",
+        "This package holds a copy of the personal data about you in each system below",
+        "(GDPR Article 15). Each system has a .json file (every detail, with where it",
+        "comes from and when it last changed) and a .csv file (the same, for a",
+        "spreadsheet). manifest.json lists every file with its SHA-256 checksum.",
+        "",
+    ]
+    for s in held:
+        t = system_text(s.system, texts)
+        lines += [
+            f"== {s.label} ({s.system}.json, {s.system}.csv) ==",
+            f"What it is for: {t.purpose}",
+            f"Where the data comes from: {t.source}",
+            f"What it decides: {t.authority}",
+            f"How long it is kept: {t.retention}",
+            "",
+        ]
+    absent = [s.label for s in systems if s.outcome is Outcome.NOT_FOUND]
+    if absent:
+        lines += [f"These systems hold nothing about you: {', '.join(absent)}.", ""]
+    if unread:
+        lines += [
+            "NOT INCLUDED: these systems could not be read when this copy was made; "
+            "you will receive their data separately:",
+            *(f"- {s.label} ({s.outcome.value.replace('_', ' ')})" for s in unread),
+            "",
+        ]
+    return "\n".join(lines).encode()

@@ -1,0 +1,53 @@
+"""Access packages through Slack's Web API: a progress message in the requester's DM,
+updated as systems answer, then the zip uploaded there with the external upload flow
+(`files_upload_v2`: get an upload URL, upload, complete). Never to a channel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from slack_sdk import WebClient
+
+from bot.export_package import Package
+from bot.render import exports as render_exports
+from bot.show import SystemRecord
+
+__all__ = ["SlackPackageSender"]
+
+
+class SlackPackageSender:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._progress: dict[str, tuple[str, str]] = {}  # user -> (dm channel, ts)
+        self._lock = threading.Lock()
+
+    def _dm(self, user_id: str) -> str:
+        return str(self.client.conversations_open(users=user_id)["channel"]["id"])
+
+    def progress(self, user_id: str, answered: Sequence[SystemRecord]) -> None:
+        reply = render_exports.progress(answered)
+        with self._lock:
+            posted = self._progress.get(user_id)
+        if posted is None:
+            resp = self.client.chat_postMessage(
+                channel=self._dm(user_id), text=reply.text, blocks=list(reply.blocks)
+            )
+            with self._lock:
+                self._progress[user_id] = (resp["channel"], resp["ts"])
+        else:
+            self.client.chat_update(
+                channel=posted[0], ts=posted[1], text=reply.text, blocks=list(reply.blocks)
+            )
+
+    def send(self, user_id: str, request_id: str, package: Package) -> None:
+        with self._lock:
+            posted = self._progress.pop(user_id, None)
+        channel = posted[0] if posted else self._dm(user_id)
+        self.client.files_upload_v2(
+            channel=channel,
+            file=str(package.path),
+            filename=package.path.name,
+            title=f"Access package {request_id}",
+            initial_comment=render_exports.package_note(request_id, package),
+        )
