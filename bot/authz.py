@@ -9,7 +9,7 @@ Refusals are plain text: the front end formats them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -129,23 +129,40 @@ class Authorizer:
     """The command gate and the request rules, under one four-eyes policy."""
 
     def __init__(
-        self, permissions: Mapping[str, frozenset[Role]], *, four_eyes: bool = True
+        self,
+        permissions: Mapping[str, frozenset[Role]],
+        *,
+        four_eyes: bool = True,
+        step_owners: frozenset[Role] = frozenset(),
     ) -> None:
         self._permissions: Mapping[str, frozenset[Role]] = MappingProxyType(dict(permissions))
         self.four_eyes = four_eyes
+        # Roles policy gives manual steps to (not the requester's: that is per request).
+        self.step_owners = step_owners - {Role.REQUESTER}
 
     @classmethod
     def from_config(
-        cls, permissions: Mapping[str, str | Sequence[str]] | None, *, four_eyes: bool
+        cls,
+        permissions: Mapping[str, str | Sequence[str]] | None,
+        *,
+        four_eyes: bool,
+        step_roles: Iterable[str] = (),
     ) -> Authorizer:
-        """DEFAULT_PERMISSIONS with app.yaml's `permissions:` over them ("anyone": no role)."""
+        """DEFAULT_PERMISSIONS with app.yaml's `permissions:` over them ("anyone": no role).
+        The roles that own manual steps (`policy.manual_step_roles`) also pass the `done`
+        and `status` gates: the step's own rule then decides (`require_step_done`,
+        `require_view`)."""
         merged: dict[str, frozenset[Role]] = dict(DEFAULT_PERMISSIONS)
         for command, names in (permissions or {}).items():
             listed = [names] if isinstance(names, str) else list(names)
             merged[command] = frozenset(
                 role_named(n, "permissions") for n in listed if n != "anyone"
             )
-        return cls(merged, four_eyes=four_eyes)
+        owners = frozenset(role_named(n, "policy.manual_step_roles") for n in step_roles)
+        for command in ("done", "status"):
+            if merged.get(command):  # an open gate ("anyone") stays open
+                merged[command] = merged[command] | owners
+        return cls(merged, four_eyes=four_eyes, step_owners=owners)
 
     @property
     def permissions(self) -> Mapping[str, frozenset[Role]]:
@@ -185,7 +202,11 @@ class Authorizer:
         return bool(actor.roles & SEES_ALL_ROLES)
 
     def require_view(self, actor: Actor, request: Request) -> None:
-        """A requester sees their own requests; approvers, auditors and admins see all."""
+        """A requester sees their own requests; approvers, auditors and admins see all;
+        the owner of a manual step still to do sees its request (whom to erase, where)."""
+        owns = {r.value for r in actor.roles & self.step_owners}
+        if any(s.manual and not s.done_by and s.assigned_role in owns for s in request.steps):
+            return
         self._check("view", actor, request)
 
     def require_decide(self, actor: Actor, request: Request) -> None:

@@ -37,6 +37,8 @@ from bot.search import SearchService
 from bot.store import Decision, RequestStore
 from bot.subjects import Match, single_subject
 from connectors.base import (
+    RANK_SOURCE,
+    RANK_TARGET,
     Capability,
     Connector,
     IdKind,
@@ -117,12 +119,12 @@ class ErasureService:
         return self.store.get(request.id)
 
     def plan(self, match: Match) -> list[PlannedStep]:
-        """Steps in source-of-authority order: manual steps (warnings) first."""
+        """Steps in source-of-authority order, manual work among them at its system's rank."""
         return self._plan([hit.ref for hit in match.hits], nothing="created")
 
     def _plan(self, refs: Sequence[ObjectRef], *, nothing: str) -> list[PlannedStep]:
         automated: list[tuple[int, PlannedStep]] = []
-        manual: list[tuple[Connector, ManualStep]] = []
+        manual: list[tuple[int, Connector, ManualStep]] = []
         # Nothing to do, but something to know (Certificate Management: notes and the
         # certificates kept until they expire): stored as a skipped step with its plan.
         informative: list[PlannedStep] = []
@@ -138,21 +140,20 @@ class ErasureService:
             )
             if planned.outcome is Outcome.NOT_FOUND:
                 continue  # gone since the search (or since the copy was seen): nothing to do
-            cannot_delete = Capability.DELETE not in connector.capabilities
-            if cannot_delete and (
-                planned.outcome is Outcome.SKIPPED
-                or (planned.value and planned.value.action is not PlanAction.NONE)
-            ):
-                # No plan of its own that needs no delete: a person erases it there.
-                manual.append((connector, ManualStep(ManualTask.ERASE_BY_HAND)))
-                continue
-            if planned.value is None:
-                why = planned.reason
-                raise RequestStateError(
-                    f"Cannot plan for {connector.label} ({why}). Nothing was {nothing}."
-                )
             plan = planned.value
-            manual += [(connector, m) for m in plan.manual]
+            if Capability.DELETE not in connector.capabilities and (
+                plan is None or plan.action is not PlanAction.NONE
+            ):
+                # A system the bot cannot erase in: a person does, and one that could not
+                # even be asked is checked by hand rather than stopping every erasure.
+                why = "" if planned.outcome is Outcome.SKIPPED else f"not asked: {planned.reason}"
+                manual.append((RANK_TARGET, connector, ManualStep(ManualTask.ERASE_BY_HAND, why)))
+                continue
+            if plan is None:
+                raise RequestStateError(
+                    f"Cannot plan for {connector.label} ({planned.reason}). Nothing was {nothing}."
+                )
+            manual += [(plan.authority_rank, connector, m) for m in plan.manual]
             if plan.action is PlanAction.NONE:
                 if plan.notes or plan.residuals:
                     informative.append(
@@ -165,36 +166,42 @@ class ErasureService:
                         PlannedStep(connector.name, plan.action, plan.summary, plan=plan),
                     )
                 )
-        automated.sort(key=lambda pair: pair[0])
-        steps = self._manual_steps(manual, automated) + [step for _, step in automated]
+        ranked = self._manual_steps(manual, automated) + [(r, 1, s) for r, s in automated]
+        # By rank; at one rank the manual work (a confirmation) before the automated step.
+        # sorted() is stable, so each group keeps the order its systems answered in.
+        steps = [step for _, _, step in sorted(ranked, key=lambda t: (t[0], t[1]))]
         return steps + informative if steps else []
 
     def _manual_steps(
         self,
-        manual: Sequence[tuple[Connector, ManualStep]],
+        manual: Sequence[tuple[int, Connector, ManualStep]],
         automated: Sequence[tuple[int, PlannedStep]],
-    ) -> list[PlannedStep]:
-        """Manual steps first, each owned by its kind's role. Work the metaverse asks for in
-        a system (erase at the source, erase a disconnector) is dropped when that system's
-        own connector has planned a step for it (its management agent is the one named)."""
-        planned = {s.system for _, s in automated} | {c.name for c, _ in manual}
+    ) -> list[tuple[int, int, PlannedStep]]:
+        """Manual steps, each owned by its kind's role, at its rank (erasing at the source
+        at the source's). Work the metaverse asks for in a system (erase at the source,
+        erase a disconnector) is dropped when that system's own connector has planned a
+        step for it (its management agent is the one named)."""
+        planned = {s.system for _, s in automated} | {c.name for _, c, _ in manual}
         covered = {getattr(self.connectors[name], "management_agent", None) for name in planned}
         covered.discard(None)
-        steps: list[PlannedStep] = []
-        for connector, step in manual:
+        steps: list[tuple[int, int, PlannedStep]] = []
+        for rank, connector, step in manual:
             if step.about and step.about in covered:
                 continue
+            at_source = step.task is ManualTask.ERASE_AT_SOURCE
             steps.append(
-                PlannedStep(
-                    connector.name,
-                    PlanAction.MANUAL,
-                    instruction(step, connector.label),
-                    assigned_role=self.owners.role(step.task).value,
-                    task=step.task,
+                (
+                    RANK_SOURCE if at_source else rank,
+                    0,
+                    PlannedStep(
+                        connector.name,
+                        PlanAction.MANUAL,
+                        instruction(step, connector.label),
+                        assigned_role=self.owners.role(step.task).value,
+                        task=step.task,
+                    ),
                 )
             )
-        # The source of authority's own work comes before anything it would re-provision.
-        steps.sort(key=lambda s: s.task is not ManualTask.ERASE_AT_SOURCE)
         return steps
 
     # -- decisions ----------------------------------------------------------------

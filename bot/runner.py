@@ -260,17 +260,21 @@ def _checks_after(
     dates = [r.expires for r in seen if r.expires]
     if not dates or request.subject is None:
         return []
-    # Only objects this request deleted: a pseudonymised account stays by design, and
-    # looking for it would find it "still there" every day, for ever.
-    deleted = {
-        s.plan.ref
+    # Only objects this request deleted, or that a system keeps until a date by design
+    # (a certificate in Certificate Management, plan NONE): a pseudonymised account stays
+    # for good, and looking for it would find it "still there" every day, for ever.
+    looked_for = {
+        s.plan.ref: s.plan.action
         for s in request.steps
-        if s.system == system and s.plan and s.plan.action is PlanAction.DELETE
+        if s.system == system and s.plan and s.plan.action in (PlanAction.DELETE, PlanAction.NONE)
     }
     checks = []
-    for ref in sorted(deleted, key=lambda r: r.id):
+    for ref, action in sorted(looked_for.items(), key=lambda pair: pair[0].id):
         # The identifier the reference is (objectGUID, MV object id): what to search by.
+        # A kept-by-design copy is named by its account (DOMAIN\account in CM).
         kind = next((k for k, v in request.subject.identifiers.items() if v == ref.id), None)
+        if kind is None and action is PlanAction.NONE:
+            kind = IdKind.ACCOUNT
         if kind is not None:
             checks.append(ResidualCheck(request.id, system, ref.id, kind, max(dates) + GC_MARGIN))
     return checks

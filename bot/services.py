@@ -94,12 +94,19 @@ def build_services(
     audit = AuditLog(engine, chain_key=config.audit.chain_key)
     keyer = SubjectKeyer(config.audit.subject_key)
     conns = list(connectors) if connectors is not None else build_connectors(config)
+    for role in sorted(set(config.policy.manual_step_roles.values()) - set(config.roles)):
+        # Its manual steps would wait for a Done nobody can press: say so at start-up.
+        log.warning("policy.manual_step_roles names %s, but roles: gives it to no one", role)
     roles = RoleResolver(
         config.roles,
         usergroup_members=usergroup_members,
         cache_seconds=config.slack.usergroup_cache_seconds,
     )
-    authz = Authorizer.from_config(config.permissions, four_eyes=config.policy.four_eyes)
+    authz = Authorizer.from_config(
+        config.permissions,
+        four_eyes=config.policy.four_eyes,
+        step_roles=config.policy.manual_step_roles.values(),
+    )
     search = SearchService(
         conns,
         audit=audit,

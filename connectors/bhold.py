@@ -249,7 +249,7 @@ class BholdConnector:
         A user already gone is `already_absent`. A script BHOLD refuses (an error number in
         its report) raises `ConnectorError`: BHOLD rolled it back, nothing changed. A user
         still there after a successful script (e.g. in an org unit the service account
-        cannot see) is `done=False` with a detail, for a person to finish in the portal.
+        cannot see) raises `ConnectorError` too: a person finishes it in the portal.
         """
         uid = self._id(plan.ref)
         with self._deadline(timeout):
@@ -264,11 +264,11 @@ class BholdConnector:
                 script = delete_element(uid, [r.id for r in roles], [u.id for u in units])
                 self._execute(script, "deletion")
             if self._find_user(uid) is not None:
-                return StepResult(
-                    plan.ref,
-                    done=False,
-                    detail="the BHOLD user is still there: it may be in an org unit the service "
-                    "account cannot see; delete it in the BHOLD Core portal",
+                # Not a wait: nothing will change until a person acts, so the step fails
+                # now (an approver retries it once the portal is done) rather than polling.
+                raise ConnectorError(
+                    "the BHOLD user is still there: it may be in an org unit the service "
+                    "account cannot see; delete it in the BHOLD Core portal, then retry"
                 )
         detail = f"removed from {len(roles)} role(s) and {len(units)} org unit(s); user deleted"
         return StepResult(plan.ref, done=True, detail=detail)

@@ -4,20 +4,24 @@ role that may mark it done from policy, and the announcement names that role's p
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from slack_sdk import WebClient
 
 from bot.config import PolicyConfig, RoleMembers, parse_config
 from bot.errors import ConfigError, NotAllowed, RequestStateError
+from bot.frontends.console import blocks_to_text
+from bot.frontends.dispatch import run_command
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.render.requests import approval_message, manual_step_message
 from bot.requests import StepState
 from bot.roles import Actor, Role
+from bot.services import build_services
 from connectors.base import (
     RANK_SOURCE,
     DeletePlan,
+    IdKind,
     ManualStep,
     ManualTask,
     PlanAction,
@@ -27,7 +31,7 @@ from connectors.base import (
 from connectors.memory import MemoryConnector
 from tests.support.keys import CHAIN_KEY
 from tests.support.slack_stub import MockSlack
-from tests.test_erasure import APPROVER, JDOE, REQUESTER, jane, make_world
+from tests.test_erasure import APPROVER, JDOE, REQUESTER, Recorder, jane, make_world
 
 HR_OPERATOR = Actor("UHROP", frozenset({Role.HR_OPERATOR}))
 ANOTHER_REQUESTER = Actor("UREQ2", frozenset({Role.REQUESTER}))
@@ -192,6 +196,17 @@ def test_a_plan_with_nothing_to_do_keeps_its_notes_and_residual_copies(engine):
     assert finished.status.value == "completed_with_residuals"
     assert [r.description for r in finished.residuals] == ["certificate 01AB"]
     assert "apply_delete" not in cm.calls
+    # Looked for again once the certificate should be gone, by the account CM keys it by.
+    (check,) = w.store.residuals.of(request.id)
+    assert (check.system, check.kind, check.ref) == ("certmgmt", IdKind.ACCOUNT, "1")
+    assert check.due_at > expiry
+    w.clock.now = check.due_at + timedelta(hours=1)
+    w.erasure.reverify_residuals(owner="checker")
+    assert w.store.residuals.of(request.id)  # still kept: looked for again tomorrow
+    cm.residuals = ()  # expired and gone from CM
+    w.clock.now += timedelta(days=2)
+    assert w.erasure.reverify_residuals(owner="checker") == [request.id]
+    assert not w.store.residuals.of(request.id)
 
 
 def test_nothing_but_notes_is_nothing_to_erase(engine):
@@ -209,8 +224,9 @@ def test_the_announcement_mentions_the_roles_people_and_groups(engine):
     text = str(manual_step_message(request, step, owners).blocks)
     assert "<@UHROP>" in text and "<!subteam^SHRTEAM>" in text and "hr_operator" in text
     assert "<@UREQ>" not in text
-    nobody = str(manual_step_message(request, step, RoleMembers()).blocks)
-    assert "nobody holds this role yet" in nobody
+    for none in (RoleMembers(), None):  # no one holds it, or the role is not configured
+        nobody = str(manual_step_message(request, step, none).blocks)
+        assert "nobody holds this role yet" in nobody and "<@UREQ>" not in nobody
 
 
 def test_a_step_the_requester_owns_mentions_the_requester(engine):
@@ -255,3 +271,51 @@ def test_slack_announces_the_step_in_the_thread_to_the_roles_people(engine):
         assert "<@UREQ>" not in blocks
     finally:
         stub.stop()
+
+
+def test_an_hr_operator_marks_the_hr_step_done_through_the_command(tmp_path):
+    """Only the owner's role: no requester, approver or auditor role besides."""
+    raw = {
+        "slack": {"bot_token": "${T}", "signing_secret": "${S}"},
+        "roles": {
+            "requester": {"users": ["UREQ"]},
+            "approver": {"users": ["UAPP"]},
+            "hr_operator": {"users": ["UHROP"]},
+            "viewer": {"users": ["UVIEW"]},
+        },
+        "policy": {"manual_step_roles": {"erase_at_source": "hr_operator"}},
+        "audit": {
+            "url": f"sqlite:///{tmp_path / 'a.db'}",
+            "subject_key": "${K}",
+            "chain_key": "${C}",
+        },
+    }
+    environ = {"T": "xoxb-t", "S": "s", "K": "subject-key-0123456789", "C": CHAIN_KEY}
+    source = hr()
+    services = build_services(
+        parse_config(raw, environ=environ),
+        connectors=[source, MemoryConnector("ad", "AD", [jane()])],
+        notifier=Recorder(),
+    )
+    said: list[str] = []
+
+    def run(user: str, text: str) -> str:
+        run_command(
+            text, user_id=user, services=services, respond=lambda r: said.append(blocks_to_text(r))
+        )
+        return said[-1]
+
+    try:
+        assert "REQ-2026-0001 created" in run("UREQ", "delete jdoe left")
+        run("UAPP", "approve REQ-2026-0001")
+        status = run("UHROP", "status REQ-2026-0001")  # whom to erase, while the step is open
+        assert "Jane Doe" in status and "for hr_operator" in status
+        assert "needs the" in run("UVIEW", "done REQ-2026-0001 1")  # the gate still holds
+        assert "is for the hr_operator role" in run("UREQ", "done REQ-2026-0001 1")
+        source.people.clear()  # the HR operator erases the person in HR
+        run("UHROP", "done REQ-2026-0001 1")
+        assert services.requests.get("REQ-2026-0001").status.value == "completed"
+        # Once the step is done the request is no longer theirs to read.
+        assert "your own requests only" in run("UHROP", "status REQ-2026-0001")
+    finally:
+        services.close()

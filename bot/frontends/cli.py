@@ -174,7 +174,9 @@ def _console(config: AppConfig, args: argparse.Namespace) -> int:
     from bot.services import build_services
 
     services = build_services(
-        config, notifier=ConsoleNotifier(sys.stdout), sender=ConsolePackageSender(sys.stdout)
+        config,
+        notifier=ConsoleNotifier(sys.stdout, config.roles),
+        sender=ConsolePackageSender(sys.stdout),
     )
     services.runner.resume_all()
     try:
@@ -194,7 +196,7 @@ def _demo(args: argparse.Namespace) -> int:
         services = build_services(
             config,
             connectors=estate.connectors(),
-            notifier=ConsoleNotifier(sys.stdout),
+            notifier=ConsoleNotifier(sys.stdout, config.roles),
             sender=ConsolePackageSender(sys.stdout),
         )
 
@@ -224,7 +226,7 @@ def _check(config: AppConfig, args: argparse.Namespace) -> int:
     from bot.frontends.console import ConsoleNotifier
     from bot.services import build_services
 
-    services = build_services(config, notifier=ConsoleNotifier(sys.stdout))
+    services = build_services(config, notifier=ConsoleNotifier(sys.stdout, config.roles))
     try:
         failed = 0
         for connector in services.connectors:

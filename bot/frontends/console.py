@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
+from bot.config import RoleMembers
 from bot.events import Event
 from bot.export_package import Package
 from bot.frontends.dispatch import run_command
@@ -63,8 +64,9 @@ def _mrkdwn(text: str) -> str:
 class ConsoleNotifier:
     """Prints what Slack would show in the approvals channel, threads, DMs and notifications."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, roles: Mapping[str, RoleMembers] | None = None) -> None:
         self.out = out
+        self.roles = dict(roles or {})  # who is mentioned for a manual step of a role
 
     def _print(self, where: str, reply: Reply) -> None:
         text = blocks_to_text(reply)
@@ -84,7 +86,9 @@ class ConsoleNotifier:
         self._print(f"thread {request.id}", render_events.event_reply(request, event))
 
     def manual_step(self, request: Request, step: Step) -> None:
-        self._print(f"thread {request.id}", render_requests.manual_step_message(request, step))
+        owners = self.roles.get(step.assigned_role or "")
+        reply = render_requests.manual_step_message(request, step, owners)
+        self._print(f"thread {request.id}", reply)
 
     def finished(self, request: Request) -> None:
         reply = render_requests.finished_message(request)

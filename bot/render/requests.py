@@ -181,11 +181,12 @@ def approval_message(request: Request) -> Reply:
 def manual_step_message(request: Request, step: Step, owners: RoleMembers | None = None) -> Reply:
     """The step, its Done button, and a mention of whoever owns it: the members of its
     role (users and user groups), or the requester when the requester's role owns it."""
-    if owners is None or step.assigned_role in (None, "requester"):
+    if step.assigned_role in (None, "requester"):
         who = mention(request.requester)
     else:
+        members = owners or RoleMembers()
         who = (
-            " ".join([*map(mention, owners.users), *map(usergroup_mention, owners.usergroups)])
+            " ".join([*map(mention, members.users), *map(usergroup_mention, members.usergroups)])
             or "_nobody holds this role yet_"
         )
     blocks: list[Block] = [
@@ -269,7 +270,8 @@ def finished_message(request: Request) -> Reply:
 
 
 def request_created(request: Request) -> Reply:
-    due = f"({len(request.steps)} step(s)); due {request.due_at.strftime(_DAY)}."
+    steps = [s for s in request.steps if s.action is not PlanAction.NONE]  # notes are no step
+    due = f"({len(steps)} step(s)); due {request.due_at.strftime(_DAY)}."
     if request.message_ts:
         return Reply(text=f"Erasure request {request.id} created and sent for approval {due}")
     return Reply(
