@@ -3,9 +3,15 @@
 CM keeps, per user, only a CM user id with the domain and sAMAccountName, and the profiles
 (smart cards and software profiles) enrolled for that user; users are a reflection of AD.
 Deleting from the CM database is not supported: once the account is gone from AD, CM keeps the
-profile for as long as a certificate enrolled on it is valid. So this connector plans nothing
-(`PlanAction.NONE`, one residual per certificate, ending at its NotAfter) and `verify_absent`
-accepts a profile that still holds an unexpired certificate as kept by design.
+profile for as long as a certificate enrolled on it is valid. So this connector runs nothing
+(`PlanAction.NONE`): a profile holding an unexpired certificate is a residual copy, kept by
+design until the certificate expires (one `ResidualCopy` per expiry day, counting the
+certificates, naming none of them); what CM keeps without such a certificate (a profile whose
+certificates have all expired, or have no stated expiry, or none at all; a user record without
+profiles) is a manual step: a person removes it in the CM portal and marks it Done.
+`verify_absent` agrees with the plan: absent, with the dated residuals, while only profiles with
+an unexpired certificate remain; `remaining` exactly what the manual step asked a person to
+remove.
 
 The `ObjectRef` id is `DOMAIN\\account` as CM returns it: CM keys its users by exactly that,
 and it needs no second, user-by-id lookup (which the API does not document either).
@@ -48,7 +54,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -63,6 +69,8 @@ from connectors.base import (
     Health,
     Hit,
     IdKind,
+    ManualStep,
+    ManualTask,
     ObjectRef,
     PlanAction,
     Query,
@@ -91,10 +99,17 @@ MAX_ACCOUNT = 256
 MAX_BODY = 4 * 1024 * 1024  # bytes; a person's CM data is a few kB
 ACCOUNT_ATTRIBUTES = frozenset({"samaccountname", "accountname"})
 SUMMARY = "Nothing to erase in Certificate Management: it reflects AD"
-NOTE = (
-    "CM reflects AD; deleting from the CM database is not supported; enrolled certificates "
-    "keep the profile id until they expire"
+SUMMARY_BY_HAND = (
+    "Certificate Management reflects AD; what it keeps without a valid certificate is removed "
+    "by hand in the CM portal"
 )
+NOTE = (
+    "CM reflects AD, and deleting from the CM database is not supported: a profile holding a "
+    "valid certificate stays until that certificate expires"
+)
+# The manual step's detail, shown after "Erase the person in Certificate Management by hand
+# (no API for it): ". Plain words and counts only: never an account, a profile id or a serial.
+_NO_VALID = "with no valid certificate (expired, none, or no expiry date)"
 _NOT_NETBIOS = set("\\/:*?\"<>|.'")
 _SYSTEM = "Certificate Management"
 
@@ -249,34 +264,48 @@ class CertManagementConnector:
         )
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
-        """Nothing to run: CM reflects AD. One residual per certificate, ending at its
-        NotAfter; `NotFound` when CM has no such user."""
+        """Nothing to run (`PlanAction.NONE`): CM reflects AD. Unexpired certificates are
+        residual copies, one per expiry day; a profile without one, or a user record without
+        profiles, is an `ERASE_BY_HAND` manual step (what `verify_absent` would otherwise
+        find remaining). `NotFound` when CM has no such user."""
         user = self._user(ref, timeout)
-        residuals = tuple(
-            ResidualCopy(f"certificate {c.serial} (profile {p.id})", expires=c.not_after)
-            for p in user.profiles
-            for c in p.certificates
+        valid, stale = _split(user, self._clock())
+        manual = _manual(user, stale)
+        return DeletePlan(
+            ref,
+            PlanAction.NONE,
+            summary=SUMMARY_BY_HAND if manual else SUMMARY,
+            notes=(NOTE,),
+            residuals=_residuals(valid),
+            manual=manual,
         )
-        return DeletePlan(ref, PlanAction.NONE, summary=SUMMARY, notes=(NOTE,), residuals=residuals)
 
     def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
         """Always `NotSupported`: this connector is read-only and CM has nothing to delete."""
         raise NotSupported(f"{_SYSTEM} is read-only: deleting from CM is not supported")
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
-        """Absent when CM has no user for the ACCOUNT identifier (in DOMAIN, default
-        `settings.domain`), or keeps it only for certificates that have not expired yet (those
-        are `residuals`). A profile without an unexpired certificate (all expired, none, or an
-        expiry CM does not state) or a user without profiles is `remaining`.
-        `NotSupported` without an ACCOUNT identifier, or with a DOMAIN that is not a NetBIOS
-        name."""
+        """Absent when CM has no user for the ACCOUNT identifier, or keeps it only for
+        certificates that have not expired yet (those are dated `residuals`, as in the plan).
+        What the plan's manual step asks a person to remove is `remaining`: a profile without
+        an unexpired certificate (all expired, none, or an expiry CM does not state), or a user
+        record without profiles.
+
+        ACCOUNT is `DOMAIN\\account` (a `ref.id`, as the residual re-check passes it; its
+        domain wins over a DOMAIN identifier) or a bare account, in DOMAIN (default
+        `settings.domain`). `NotSupported` without an ACCOUNT identifier, or when the domain
+        is not a NetBIOS name."""
         if IdKind.ACCOUNT not in identifiers:
             raise NotSupported(f"{_SYSTEM} is searched by account name")
-        domain = identifiers.get(IdKind.DOMAIN)
+        value = identifiers[IdKind.ACCOUNT]
+        if "\\" in value:
+            domain: str | None = value.split("\\", 1)[0]
+        else:
+            domain = identifiers.get(IdKind.DOMAIN)
         if domain is not None and not _netbios(domain):
             # e.g. a DNS name: looking it up would find no one and so prove nothing
             raise NotSupported(f"{_SYSTEM} is searched by NetBIOS domain and account name")
-        account = self._account(identifiers[IdKind.ACCOUNT], domain)
+        account = self._account(value, domain)
         if account is None:
             return Verification(self.name, absent=True, detail="no CM user for the account")
         deadline = self._deadline(timeout)
@@ -286,23 +315,17 @@ class CertManagementConnector:
             return Verification(self.name, absent=True, detail="no CM user for the account")
         now = self._clock()
         remaining: list[ObjectRef] = []
-        residuals: list[ResidualCopy] = []
+        kept: list[tuple[_Profile, _Certificate]] = []
         for user in users:
-            kept = [
-                (p, [c for c in p.certificates if c.not_after and c.not_after > now])
-                for p in user.profiles
-            ]
-            if not user.profiles or any(not valid for _, valid in kept):
+            valid, stale = _split(user, now)
+            if _manual(user, stale):
                 remaining.append(ObjectRef(self.name, user.ref_id))
-            residuals.extend(
-                ResidualCopy(f"certificate {c.serial} (profile {p.id})", expires=c.not_after)
-                for p, valid in kept
-                for c in valid
-            )
+            kept += valid
+        residuals = _residuals(kept)
         if remaining:
-            detail = "CM keeps a user or profile without an unexpired certificate"
+            detail = "CM keeps a user record or profile without a valid certificate"
         else:
-            detail = "CM keeps the profiles only until their certificates expire"
+            detail = "CM keeps profiles only until their certificates expire"
         return Verification(
             self.name,
             absent=not remaining,
@@ -453,6 +476,69 @@ class CertManagementConnector:
 
 
 _MISSING: Any = object()
+
+
+def _split(user: _User, now: datetime) -> tuple[list[tuple[_Profile, _Certificate]], int]:
+    """(each unexpired certificate with its profile, how many profiles hold none)."""
+    valid: list[tuple[_Profile, _Certificate]] = []
+    stale = 0
+    for p in user.profiles:
+        held = [(p, c) for c in p.certificates if c.not_after and c.not_after > now]
+        valid += held
+        stale += not held
+    return valid, stale
+
+
+def _manual(user: _User, stale: int) -> tuple[ManualStep, ...]:
+    """The step asking a person to remove what CM keeps without a valid certificate: `stale`
+    profiles, and the user record itself when no profile holds one. () when nothing is."""
+    n = len(user.profiles)
+    if n == 0:
+        detail = "CM keeps a user record with no profile; remove it in the CM portal"
+    elif stale == n:
+        them = "a profile" if n == 1 else f"{n} profiles"
+        detail = f"CM keeps a user record and {them} {_NO_VALID}; remove them in the CM portal"
+    elif stale:
+        them, it = ("a profile", "it") if stale == 1 else (f"{stale} profiles", "them")
+        detail = (
+            f"CM keeps {them} {_NO_VALID}; remove {it} in the CM portal, and leave the profiles "
+            "holding a valid certificate: they stay until it expires"
+        )
+    else:
+        return ()
+    return (ManualStep(ManualTask.ERASE_BY_HAND, detail),)
+
+
+def _residuals(valid: list[tuple[_Profile, _Certificate]]) -> tuple[ResidualCopy, ...]:
+    """One residual copy per UTC expiry day (the day the approver sees), dated by the last
+    certificate to expire that day, counting the certificates and saying their kind: never a
+    serial, thumbprint, profile id or account (these texts reach channels and outlive the
+    scrub)."""
+    days: dict[date, list[tuple[_Profile, _Certificate]]] = {}
+    for p, c in valid:
+        if c.not_after is not None:  # always: a valid certificate has a stated expiry
+            days.setdefault(c.not_after.date(), []).append((p, c))
+    copies = []
+    for day in sorted(days):
+        certs = days[day]
+        expires = max(c.not_after for _, c in certs if c.not_after)
+        copies.append(ResidualCopy(_describe(certs), expires=expires))
+    return tuple(copies)
+
+
+def _describe(certs: list[tuple[_Profile, _Certificate]]) -> str:
+    """E.g. "1 smart-card certificate (CM profile), kept until it expires"."""
+    n, cards = len(certs), sum(p.smartcard for p, _ in certs)
+    plural = "s" if n > 1 else ""
+    if cards == n:
+        what = f"{n} smart-card certificate{plural}"
+    elif cards == 0:
+        what = f"{n} software certificate{plural}"
+    else:
+        what = f"{n} certificates, {cards} smart-card and {n - cards} software"
+    profiles = "CM profiles" if len({p.id for p, _ in certs}) > 1 else "CM profile"
+    until = "they expire" if n > 1 else "it expires"
+    return f"{what} ({profiles}), kept until {until}"
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
     with CmStub() as stub:
         jdoe = stub.add_user("jdoe")
-        stub.add_profile(jdoe, smartcard=True, certificates=[("1B00...", expiry)])
+        card = stub.add_profile(jdoe, smartcard=True, certificates=[("1B00...", expiry)])
+        stub.remove(card)  # what a person does in the CM portal (also `stub.remove(jdoe)`)
         settings = HttpSettings(url=stub.https_url, auth="basic", username=..., ca_file=...)
 
 HTTP (`url`) and HTTPS (`https_url`, self-signed cert in `ca_file`) on 127.0.0.1, port 0, with
@@ -95,27 +96,30 @@ class Seen:
 @dataclass
 class CmCertificate:
     serial: str
-    not_after: datetime  # aware
+    not_after: datetime | None  # aware; None: the answer has no NotAfter (expiry unknown)
     thumbprint: str = field(default_factory=lambda: uuid.uuid4().hex.upper() + "ABCD1234")
     template: str = "SmartcardLogon"
     not_before: datetime | None = None
 
     def output(self) -> dict[str, Any]:
-        """X509ClmCertificate as get-user-certificates.md shows it: times without a zone."""
-        not_before = self.not_before or self.not_after - timedelta(days=365)
-        return {
+        """X509ClmCertificate as get-user-certificates.md shows it: times without a zone.
+        Without `not_after`, NotAfter is left out, as get-smartcard-profile-certificates.md
+        lists the certificate."""
+        out: dict[str, Any] = {
             "IsKeyHistory": False,
             "ArchivedOnCa": False,
             "CertificateType": 1,
             "TemplateCommonName": self.template,
             "SerialNumber": self.serial,
             "Thumbprint": self.thumbprint,
-            "NotAfter": _naive(self.not_after),
-            "NotBefore": _naive(not_before),
             "Issuer": "CA01.corp.example.test\\corp-CA01-CA",
             "RequesterName": "CORP\\cm-agent",
             "Status": 0,
         }
+        if self.not_after is not None:
+            not_before = self.not_before or self.not_after - timedelta(days=365)
+            out |= {"NotAfter": _naive(self.not_after), "NotBefore": _naive(not_before)}
+        return out
 
 
 @dataclass
@@ -207,11 +211,12 @@ class CmStub(LoopbackStub):
         user: CmUser,
         *,
         smartcard: bool = True,
-        certificates: Sequence[tuple[str, datetime]] = (),
+        certificates: Sequence[tuple[str, datetime | None]] = (),
         status: int = 2,
         template: str | None = None,
     ) -> CmProfile:
-        """A smart card (or software profile) of `user` holding (serial, NotAfter) certificates."""
+        """A smart card (or software profile) of `user` holding (serial, NotAfter) certificates
+        (NotAfter None: left out of the answer)."""
         template = template or (SMARTCARD_TEMPLATE if smartcard else SOFTWARE_TEMPLATE)
         certs = [
             CmCertificate(serial, not_after, template="SmartcardLogon" if smartcard else "User")
@@ -221,6 +226,16 @@ class CmStub(LoopbackStub):
         with self._lock:
             self.profiles[profile.uuid] = profile
         return profile
+
+    def remove(self, item: CmUser | CmProfile) -> None:
+        """Remove a profile, or a user with its profiles, as a person does in the CM portal."""
+        with self._lock:
+            if isinstance(item, CmProfile):
+                self.profiles.pop(item.uuid, None)
+                return
+            self.users.pop(item.uuid, None)
+            for pid in [k for k, p in self.profiles.items() if p.user_uuid == item.uuid]:
+                del self.profiles[pid]
 
     def fail(self, kind: str, times: int = 1, *, seconds: float = 1.0) -> None:
         """Strike the next `times` authenticated requests: http500 (a 500 with the API's error

@@ -19,12 +19,21 @@ from connectors.base import (
     Connector,
     DeletePlan,
     IdKind,
+    ManualStep,
+    ManualTask,
     ObjectRef,
     PlanAction,
     Query,
     QueryKind,
+    ResidualCopy,
 )
-from connectors.certmgmt import NOTE, SUMMARY, CertManagementConnector, CertManagementSettings
+from connectors.certmgmt import (
+    NOTE,
+    SUMMARY,
+    SUMMARY_BY_HAND,
+    CertManagementConnector,
+    CertManagementSettings,
+)
 from connectors.errors import (
     ConnectorError,
     Denied,
@@ -34,13 +43,18 @@ from connectors.errors import (
     Unreachable,
 )
 from connectors.http_session import HttpSettings
-from demo.cm_stub import API, BASIC_USER, NTLM_USER, CmStub, CmUser, seed_demo
+from demo.cm_stub import API, BASIC_USER, NTLM_USER, CmProfile, CmStub, CmUser, seed_demo
 from tests.support.ports import closed_port
 
 T = 5.0
 CARD_EXPIRES = datetime(2027, 3, 31, 12, 0, tzinfo=UTC)
 SOFT_EXPIRES = datetime(2027, 6, 30, 8, 30, tzinfo=UTC)
 BEFORE = datetime(2026, 12, 1, tzinfo=UTC)
+EXPIRED = datetime(2026, 6, 1, tzinfo=UTC)  # before BEFORE
+CARD_COPY = ResidualCopy(
+    "1 smart-card certificate (CM profile), kept until it expires", CARD_EXPIRES
+)
+SOFT_COPY = ResidualCopy("1 software certificate (CM profile), kept until it expires", SOFT_EXPIRES)
 SECRET = "jane.o'doe-4711"
 USERS = f"{API}/users"
 
@@ -278,7 +292,7 @@ def test_a_missing_user_is_not_found(connector: CertManagementConnector) -> None
         connector.read(ObjectRef("certmgmt", "CORP\\nobody"), timeout=T)
 
 
-def test_the_plan_erases_nothing_and_lists_each_certificate_until_it_expires(
+def test_the_plan_erases_nothing_and_keeps_each_valid_certificate_until_it_expires(
     connector: CertManagementConnector, stub: CmStub
 ) -> None:
     ref = ObjectRef("certmgmt", "CORP\\jdoe")
@@ -286,10 +300,186 @@ def test_the_plan_erases_nothing_and_lists_each_certificate_until_it_expires(
     assert (plan.ref, plan.action, plan.summary) == (ref, PlanAction.NONE, SUMMARY)
     assert plan.summary == "Nothing to erase in Certificate Management: it reflects AD"
     assert plan.notes == (NOTE,) and "not supported" in NOTE
-    expiry = {r.description.split()[1]: r.expires for r in plan.residuals}
-    assert expiry == {"1B0000B010": CARD_EXPIRES, "2700000113": SOFT_EXPIRES}
-    assert all("(profile " in r.description for r in plan.residuals)
+    assert plan.manual == ()  # every profile holds a valid certificate: nothing for a person
+    assert plan.residuals == (CARD_COPY, SOFT_COPY)
     assert {s.method for s in stub.requests} == {"GET"}
+
+
+def private(stub: CmStub) -> set[str]:
+    """Every identifier the stub holds: accounts, domains, ids, serials, thumbprints."""
+    found = {u.account for u in stub.users.values()} | {u.domain for u in stub.users.values()}
+    found |= {u.uuid for u in stub.users.values()} | set(stub.profiles)
+    for p in stub.profiles.values():
+        found |= {c.serial for c in p.certificates} | {c.thumbprint for c in p.certificates}
+    return {v.lower() for v in found}
+
+
+def assert_no_identifier(stub: CmStub, *texts: str) -> None:
+    for text in texts:
+        words = {w.strip("().,;:").lower() for w in text.split()}
+        assert not words & private(stub), text
+        assert not any(v in text.lower() for v in private(stub) if len(v) > 6), text
+
+
+def when_expired(stub: CmStub, account: str) -> CmUser:
+    """A user whose smart card's only certificate expired before the clock's now."""
+    user = stub.add_user(account)
+    stub.add_profile(user, certificates=[("5500000001", EXPIRED)])
+    return user
+
+
+# (profiles: (smart card?, [expiry or None]) each, what the plan's manual step says)
+NO_VALID = "with no valid certificate (expired, none, or no expiry date)"
+BY_HAND = {
+    "no profile": (
+        [],
+        "CM keeps a user record with no profile; remove it in the CM portal",
+    ),
+    "no certificate": (
+        [(True, [])],
+        f"CM keeps a user record and a profile {NO_VALID}; remove them in the CM portal",
+    ),
+    "all expired": (
+        [(True, [EXPIRED]), (False, [EXPIRED, EXPIRED])],
+        f"CM keeps a user record and 2 profiles {NO_VALID}; remove them in the CM portal",
+    ),
+    "unknown expiry": (
+        [(True, [None])],
+        f"CM keeps a user record and a profile {NO_VALID}; remove them in the CM portal",
+    ),
+    "one expired, one valid": (
+        [(True, [EXPIRED]), (True, [EXPIRED, CARD_EXPIRES])],
+        f"CM keeps a profile {NO_VALID}; remove it in the CM portal, and leave the profiles "
+        "holding a valid certificate: they stay until it expires",
+    ),
+    "two without, one valid": (
+        [(True, [None]), (False, []), (False, [SOFT_EXPIRES])],
+        f"CM keeps 2 profiles {NO_VALID}; remove them in the CM portal, and leave the profiles "
+        "holding a valid certificate: they stay until it expires",
+    ),
+}
+
+
+def add_person(stub: CmStub, profiles: list[tuple[bool, list[datetime | None]]]) -> CmUser:
+    user = stub.add_user("gone")
+    for n, (card, expiries) in enumerate(profiles):
+        certs = [(f"77{n:02d}{i:04d}", e) for i, e in enumerate(expiries)]
+        stub.add_profile(user, smartcard=card, certificates=certs)
+    return user
+
+
+def without_valid(stub: CmStub, user: CmUser) -> list[CmProfile]:
+    return [
+        p
+        for p in stub.profiles.values()
+        if p.user_uuid == user.uuid
+        and not any(c.not_after and c.not_after > BEFORE for c in p.certificates)
+    ]
+
+
+@pytest.mark.parametrize("case", list(BY_HAND))
+def test_what_cm_keeps_without_a_valid_certificate_is_a_manual_step_and_verify_agrees(
+    connector: CertManagementConnector, stub: CmStub, case: str
+) -> None:
+    """The plan asks a person for exactly what verification finds remaining; once it is
+    removed in the portal, verification finds only the residual copies the plan showed."""
+    profiles, detail = BY_HAND[case]
+    user = add_person(stub, profiles)
+    ref = ObjectRef("certmgmt", "CORP\\gone")
+    plan = connector.plan_delete(ref, timeout=T)
+    assert (plan.action, plan.summary, plan.notes) == (PlanAction.NONE, SUMMARY_BY_HAND, (NOTE,))
+    assert plan.manual == (ManualStep(ManualTask.ERASE_BY_HAND, detail),)
+    assert_no_identifier(stub, plan.summary, *plan.notes, detail)
+
+    for ids in ({IdKind.ACCOUNT: "gone"}, {IdKind.ACCOUNT: ref.id}):
+        before = connector.verify_absent(ids, timeout=T)
+        assert (before.absent, before.remaining) == (False, (ref,))  # the step is not done
+        assert before.residuals == plan.residuals
+
+    # The person does the step: the profiles without a valid certificate go, and the user
+    # record too when nothing valid is left.
+    stale = without_valid(stub, user)
+    kept = len(stale) < len([p for p in stub.profiles.values() if p.user_uuid == user.uuid])
+    for profile in stale:
+        stub.remove(profile)
+    if not kept:
+        stub.remove(user)
+    for ids in ({IdKind.ACCOUNT: "gone"}, {IdKind.ACCOUNT: ref.id}):
+        after = connector.verify_absent(ids, timeout=T)
+        assert (after.absent, after.remaining, after.residuals) == (True, (), plan.residuals)
+    assert bool(plan.residuals) is kept
+
+
+def test_a_profile_emptied_in_the_portal_leaves_the_user_record_remaining(
+    connector: CertManagementConnector, stub: CmStub
+) -> None:
+    """Only the whole step (user record and profile) makes the person absent."""
+    user = when_expired(stub, "gone")
+    (profile,) = without_valid(stub, user)
+    stub.remove(profile)
+    result = connector.verify_absent({IdKind.ACCOUNT: "CORP\\gone"}, timeout=T)
+    assert (result.absent, result.remaining) == (False, (ObjectRef("certmgmt", "CORP\\gone"),))
+
+
+def test_residual_copies_count_certificates_per_expiry_day_and_name_none(
+    connector: CertManagementConnector, stub: CmStub
+) -> None:
+    day = datetime(2027, 9, 1, 6, 0, tzinfo=UTC)
+    later = day + timedelta(hours=15)  # the same day, later
+    user = stub.add_user("many")
+    stub.add_profile(user, certificates=[("8800000001", day), ("8800000002", later)])
+    stub.add_profile(user, certificates=[("8800000003", day)])
+    stub.add_profile(user, smartcard=False, certificates=[("8800000004", later)])
+    stub.add_profile(user, smartcard=False, certificates=[("8800000005", CARD_EXPIRES)])
+    stub.add_profile(user, smartcard=False, certificates=[("8800000006", SOFT_EXPIRES)])
+    stub.add_profile(user, smartcard=False, certificates=[("8800000007", SOFT_EXPIRES)])
+    stub.add_profile(user, certificates=[("8800000008", SOFT_EXPIRES - timedelta(days=1))])
+    plan = connector.plan_delete(ObjectRef("certmgmt", "CORP\\many"), timeout=T)
+    assert plan.residuals == (
+        ResidualCopy("1 software certificate (CM profile), kept until it expires", CARD_EXPIRES),
+        ResidualCopy(
+            "1 smart-card certificate (CM profile), kept until it expires",
+            SOFT_EXPIRES - timedelta(days=1),
+        ),
+        ResidualCopy("2 software certificates (CM profiles), kept until they expire", SOFT_EXPIRES),
+        ResidualCopy(
+            "4 certificates, 3 smart-card and 1 software (CM profiles), kept until they expire",
+            later,  # the day's last: a re-check after it finds them all gone
+        ),
+    )
+    assert plan.manual == ()
+    verified = connector.verify_absent({IdKind.ACCOUNT: "many"}, timeout=T)
+    assert (verified.absent, verified.residuals) == (True, plan.residuals)
+    assert_no_identifier(stub, *(r.description for r in plan.residuals), verified.detail)
+
+
+def test_two_certificates_on_one_profile_are_one_profiles_copy(
+    connector: CertManagementConnector, stub: CmStub
+) -> None:
+    user = stub.add_user("two")
+    stub.add_profile(user, certificates=[("9900000001", CARD_EXPIRES), ("9900000002", EXPIRED)])
+    stub.add_profile(user, certificates=[("9900000003", CARD_EXPIRES)])
+    certs = [("9900000004", CARD_EXPIRES), ("9900000005", CARD_EXPIRES)]
+    stub.add_profile(stub.add_user("three"), certificates=certs)
+    (two,) = connector.plan_delete(ObjectRef("certmgmt", "CORP\\two"), timeout=T).residuals
+    (three,) = connector.plan_delete(ObjectRef("certmgmt", "CORP\\three"), timeout=T).residuals
+    assert two.description == "2 smart-card certificates (CM profiles), kept until they expire"
+    assert three.description == "2 smart-card certificates (CM profile), kept until they expire"
+
+
+def test_the_plan_and_the_residual_recheck_name_no_certificate_profile_or_account(
+    connector: CertManagementConnector, stub: CmStub, clock: Clock
+) -> None:
+    plan = connector.plan_delete(ObjectRef("certmgmt", "CORP\\jdoe"), timeout=T)
+    texts = [plan.summary, *plan.notes, *(r.description for r in plan.residuals)]
+    for now in (BEFORE, CARD_EXPIRES + timedelta(seconds=1)):
+        clock.now = now
+        v = connector.verify_absent({IdKind.ACCOUNT: "CORP\\jdoe"}, timeout=T)
+        texts += [v.detail, *(r.description for r in v.residuals)]
+    assert_no_identifier(stub, *texts)
+    # ... while find and show, private to the caller, still give the serials
+    (hit,) = connector.search(Query(QueryKind.NAME, "jdoe"), timeout=T)
+    assert any("1B0000B010" in c for c in hit.attributes["certificates"])
 
 
 def test_apply_delete_is_refused_and_sends_nothing(
@@ -310,16 +500,27 @@ def test_verify_keeps_profiles_until_their_certificates_expire(
     ids = {IdKind.ACCOUNT: "jdoe", IdKind.DOMAIN: "CORP"}
     before = connector.verify_absent(ids, timeout=T)
     assert (before.absent, before.remaining) == (True, ())
-    assert sorted(r.expires for r in before.residuals) == [CARD_EXPIRES, SOFT_EXPIRES]
+    assert before.residuals == (CARD_COPY, SOFT_COPY)
 
     clock.now = CARD_EXPIRES + timedelta(seconds=1)  # the card's certificate has expired
     between = connector.verify_absent(ids, timeout=T)
     assert (between.absent, between.remaining) == (False, (ObjectRef("certmgmt", "CORP\\jdoe"),))
-    assert [r.expires for r in between.residuals] == [SOFT_EXPIRES]
+    assert between.residuals == (SOFT_COPY,)
 
     clock.now = SOFT_EXPIRES + timedelta(days=1)
     after = connector.verify_absent(ids, timeout=T)
     assert (after.absent, after.residuals) == (False, ())
+
+
+def test_the_residual_recheck_by_ref_id_finds_the_copy_gone_once_cm_drops_it(
+    connector: CertManagementConnector, stub: CmStub, jdoe: CmUser, clock: Clock
+) -> None:
+    """The lead's re-check after the last residual date: `absent and not residuals`."""
+    ref = connector.plan_delete(ObjectRef("certmgmt", "CORP\\jdoe"), timeout=T).ref
+    clock.now = SOFT_EXPIRES + timedelta(days=1)
+    stub.remove(jdoe)  # CM keeps the profiles no longer
+    result = connector.verify_absent({IdKind.ACCOUNT: ref.id}, timeout=T)
+    assert result.absent and not result.residuals and result.remaining == ()
 
 
 @pytest.mark.parametrize(
@@ -331,6 +532,11 @@ def test_verify_keeps_profiles_until_their_certificates_expire(
         ({IdKind.ACCOUNT: "jdoe", IdKind.DOMAIN: "OTHER"}, True),  # kept for its certificate
         ({IdKind.ACCOUNT: "jdoe\x00"}, True),
         ({IdKind.ACCOUNT: "*"}, True),
+        ({IdKind.ACCOUNT: "CORP\\asmith"}, False),  # the ref id, as the residual re-check has it
+        ({IdKind.ACCOUNT: "corp\\ASMITH"}, False),
+        ({IdKind.ACCOUNT: "OTHER\\asmith"}, True),
+        ({IdKind.ACCOUNT: "CORP\\nobody-4711"}, True),
+        ({IdKind.ACCOUNT: "CORP\\asmith", IdKind.DOMAIN: "OTHER"}, False),  # the ref's domain
     ],
     ids=repr,
 )
@@ -345,10 +551,30 @@ def test_verify_by_account(
 @pytest.mark.parametrize(
     "ids",
     [
+        {IdKind.ACCOUNT: "jdoe", IdKind.DOMAIN: "CORP"},
+        {IdKind.ACCOUNT: "jdoe"},  # settings.domain
+        {IdKind.ACCOUNT: "CORP\\jdoe"},
+        {IdKind.ACCOUNT: "CORP\\jdoe", IdKind.DOMAIN: "CORP"},
+    ],
+    ids=repr,
+)
+def test_verify_finds_the_same_user_by_each_form_of_account(
+    connector: CertManagementConnector, stub: CmStub, ids: dict[IdKind, str]
+) -> None:
+    result = connector.verify_absent(ids, timeout=T)
+    assert (result.absent, result.residuals) == (True, (CARD_COPY, SOFT_COPY))
+    assert users_calls(stub) == [{"domain": ["CORP"], "samaccountname": ["jdoe"]}]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
         {},
         {IdKind.MAIL: "jane.doe@example.test"},
         {IdKind.DOMAIN: "CORP"},
         {IdKind.ACCOUNT: "jdoe", IdKind.DOMAIN: "corp.example.test"},
+        {IdKind.ACCOUNT: "corp.example.test\\jdoe"},
+        {IdKind.ACCOUNT: "\\jdoe"},
     ],
     ids=repr,
 )
@@ -495,7 +721,11 @@ def test_ntlm_over_http_and_the_demo_seed(stub: CmStub) -> None:
     finally:
         c.close()
     assert hit.attributes["profiles"][0].startswith("smart card ")
-    assert [r.expires for r in plan.residuals] == [expires]
+    # what the demo shows (tests/test_cli.py): one copy, no serial
+    assert plan.residuals == (
+        ResidualCopy("1 smart-card certificate (CM profile), kept until it expires", expires),
+    )
+    assert (plan.summary, plan.manual) == (SUMMARY, ())
     assert {s.auth for s in stub.requests} == {"ntlm"}
 
 

@@ -79,7 +79,7 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
     plan = re.findall(r":white_circle: \d+\. (\w+):", out.split("You approved")[0])
     assert plan == ["hr", "ad", "mimservice", "bhold", "mimsync"]
     assert "certmgmt: Nothing to erase in Certificate Management" in out
-    assert "• certificate 1B0000B0" in out
+    assert "• 1 smart-card certificate (CM profile), kept until it expires" in out
     assert "Only the approver role can decide" in out
     assert "Erasure REQ-2026-0001 completed" in out
     assert "[DM to UDEMOADMIN]" in out and "[#notifications]" in out
