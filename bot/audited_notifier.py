@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bot.audit import AuditLog
+from bot.digest import Digest
 from bot.errors import AuditUnavailable
-from bot.events import Event
+from bot.events import Event, Reminded
 from bot.logs import log_failure
 from bot.notify import MessageRef, Notifier
 from bot.requests import Request, Step
@@ -52,6 +53,33 @@ class AuditedNotifier:
 
     def finished(self, request: Request) -> bool:
         return self._send("finished", request, self.inner.finished)[0]
+
+    def reminder(self, request: Request, event: Reminded) -> bool:
+        return self._send("reminder", request, lambda r: self.inner.reminder(r, event))[0]
+
+    def digest(self, digest: Digest) -> bool:
+        """The daily digest (audited as a `notify` of what = digest, with its counts)."""
+        ok = True
+        try:
+            self.inner.digest(digest)
+        except Exception as exc:  # noqa: BLE001 - boundary: a message must not undo the work
+            log_failure(log, "the daily digest failed", exc)
+            ok = False
+        try:
+            self.audit.record(
+                actor=ACTOR,
+                roles=["system"],
+                action="notify",
+                outcome="ok" if ok else "failed",
+                detail={
+                    "what": "digest",
+                    "overdue": len(digest.overdue),
+                    "due_soon": len(digest.due_soon),
+                },
+            )
+        except AuditUnavailable:
+            log.error("the daily digest could not be audited")
+        return ok
 
     def _send(self, what: str, request: Request, call: Callable[[Request], T]) -> tuple[bool, T]:
         result: Any = None

@@ -25,6 +25,7 @@ __all__ = [
     "Exported",
     "Extended",
     "Rejected",
+    "Reminded",
     "RequestCreated",
     "ResidualChecked",
     "ResidualOutcome",
@@ -64,6 +65,15 @@ class Exported(Event):
     files: int
     sha256: str
     complete: bool  # every system holding or not holding the person answered
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reminded(Event):
+    """The deadline clock reminded the requester (and the thread) of the due date."""
+
+    kind: str  # 7d | 2d | overdue
+    due_at: datetime
+    days_left: int  # negative once overdue
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +188,8 @@ def _audit_fields(event: Event) -> tuple[str, str, dict[str, Any]]:
                 "ok" if complete else "incomplete",
                 {"systems": dict(systems), "files": files, "sha256": digest},
             )
+        case Reminded(kind=kind, days_left=days):
+            return "reminder", "ok", {"kind": kind, "days_left": days}
         case ApprovalGiven(missing=missing):
             return "approval", "ok", {"missing": missing}
         case Rejected(note=note):

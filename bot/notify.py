@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.events import Event
+from bot.digest import Digest
+from bot.events import Event, Reminded
 from bot.requests import Request, Step
 
 __all__ = ["MessageRef", "Notifier"]
@@ -32,3 +33,10 @@ class Notifier(Protocol):
     def finished(self, request: Request) -> None:
         """Completed or failed: in the thread, to the requester by DM, to the notifications
         channel. A failure names the failing step and offers Retry."""
+
+    def reminder(self, request: Request, event: Reminded) -> None:
+        """The due date draws near or has passed: to the requester by DM, and in the
+        request's thread when it has one."""
+
+    def digest(self, digest: Digest) -> None:
+        """Once a day: overdue and nearly due requests, to the notifications channel."""

@@ -7,9 +7,11 @@ import sqlalchemy as sa
 from bot.audit_schema import metadata
 
 __all__ = [
+    "daily_digests",
     "handled_triggers",
     "request_approvals",
     "request_counters",
+    "request_reminders",
     "request_steps",
     "requests",
     "residual_checks",
@@ -110,4 +112,21 @@ handled_triggers = sa.Table(
     metadata,
     sa.Column("trigger_id", sa.String(128), primary_key=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Deadline reminders sent (once each, whichever replica or restart: the row is the claim).
+request_reminders = sa.Table(
+    "request_reminders",
+    metadata,
+    sa.Column("request_id", sa.String(20), sa.ForeignKey("requests.id"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # 7d | 2d | overdue
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The daily digest of open requests by due date, once a day.
+daily_digests = sa.Table(
+    "daily_digests",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),  # YYYY-MM-DD (UTC)
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )

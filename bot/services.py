@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -21,6 +21,7 @@ from bot.authz import Authorizer
 from bot.config import AppConfig
 from bot.connector_setup import build_connectors
 from bot.database import create_engine, migrate
+from bot.deadlines import DeadlineClock
 from bot.delivery import PackageSender
 from bot.erasure import ErasureService
 from bot.health import Readiness
@@ -55,6 +56,7 @@ class Services:
     erasure: ErasureService
     show: ShowService
     access: AccessService
+    deadlines: DeadlineClock
     once: Once  # drops a Slack request seen before (a replay)
     readiness: Readiness  # GET /readyz
     checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
@@ -81,6 +83,7 @@ def build_services(
     notifier: Notifier,
     sender: PackageSender | None = None,
     witnesses: Sequence[Witness] = (),
+    clock: Callable[[], datetime] | None = None,
     background: bool = False,
 ) -> Services:
     """Open the database (migrating it), the audit log, roles, connectors and search."""
@@ -114,7 +117,7 @@ def build_services(
         timeout=config.search.timeout_seconds,
         max_hits_per_system=config.search.max_hits_per_system,
     )
-    store = RequestStore(engine, audit=audit)
+    store = RequestStore(engine, audit=audit, clock=clock)
     file_witness = config.audit.witness_file
     checkpoints = CheckpointSchedule(
         audit, [*witnesses, *([FileWitness(file_witness)] if file_witness else [])]
@@ -177,6 +180,7 @@ def build_services(
         runner=runner,
         erasure=erasure,
         show=show,
+        deadlines=DeadlineClock(store, told, audit, clock=store.clock),
         access=AccessService(
             store=store,
             show=show,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.commands import RequestCommand, RequestsCommand
+from bot.deadlines import by_urgency
 from bot.render import requests as render_requests
 from bot.render.reply import Responder
 from bot.requests import OPEN
@@ -28,8 +29,6 @@ def handle_requests(
     ids = services.requests.ids(
         statuses=None if mine else OPEN, requester=actor.user_id if mine else None
     )
-    respond(
-        render_requests.request_list(
-            [services.requests.get(i) for i in ids], "mine" if mine else "open"
-        )
-    )
+    now = services.requests.clock()
+    listed = by_urgency([services.requests.get(i) for i in ids], now)  # overdue first
+    respond(render_requests.request_list(listed, "mine" if mine else "open", now))

@@ -19,6 +19,7 @@ BY = {"actor": "UAPP", "roles": ("approver",), "request_id": "REQ-2026-0001"}
 SAMPLES: list[ev.Event] = [
     ev.RequestCreated(**BY, kind="erasure", steps=(("ad", "delete"),)),
     ev.Exported(**BY, systems=(("ad", "found"),), files=4, sha256="ab" * 32, complete=True),
+    ev.Reminded(**BY, kind="2d", due_at=AT, days_left=2),
     ev.ApprovalGiven(**BY),
     ev.ApprovalGiven(**BY, missing=1),
     ev.Rejected(**BY, note=NOTE),
@@ -70,9 +71,9 @@ def test_audit_actions_are_the_chains_names():
     # The chain's readers (and `audit subject`) search by these names: they must not drift.
     actions = [ev.audit_entry(e, None).action for e in SAMPLES]
     assert actions == [
-        "request_created", "package_sent", "approval", "approval", "rejection", "cancelled",
-        "extended",
-        "expired", "retry", "step_start", "step_wait", "step_end", "step_end", "step_end",
+        "request_created", "package_sent", "reminder", "approval", "approval", "rejection",
+        "cancelled", "extended", "expired", "retry", "step_start", "step_wait", "step_end",
+        "step_end", "step_end",
         "verification", "residuals_checked", "residuals_checked",
     ]  # fmt: skip
 

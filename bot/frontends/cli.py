@@ -116,7 +116,7 @@ def _background(config: AppConfig, services: Any) -> Any:
     """The worker loop: resume runs, expire approvals, re-check residuals, housekeeping."""
     from bot.frontends.worker import Worker
 
-    chores = [services.once.forget_old, services.checkpoints.tick]
+    chores = [services.once.forget_old, services.checkpoints.tick, services.deadlines.tick]
     return Worker(
         services.runner, services.erasure, every=config.runner.poll_seconds, chores=chores
     ).start()

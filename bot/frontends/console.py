@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from bot.config import RoleMembers
-from bot.events import Event
+from bot.digest import Digest
+from bot.events import Event, Reminded
 from bot.export_package import Package
 from bot.frontends.dispatch import run_command
 from bot.notify import MessageRef
+from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import exports as render_exports
 from bot.render import requests as render_requests
@@ -89,6 +91,14 @@ class ConsoleNotifier:
         owners = self.roles.get(step.assigned_role or "")
         reply = render_requests.manual_step_message(request, step, owners)
         self._print(f"thread {request.id}", reply)
+
+    def reminder(self, request: Request, event: Reminded) -> None:
+        reply = render_deadlines.reminder_message(request, event)
+        for where in (f"thread {request.id}", f"DM to {request.requester}"):
+            self._print(where, reply)
+
+    def digest(self, digest: Digest) -> None:
+        self._print("#notifications", render_deadlines.digest_message(digest))
 
     def finished(self, request: Request) -> None:
         reply = render_requests.finished_message(request)
@@ -164,6 +174,7 @@ def run_lines(
         # metaverse deletion rule) and expire stale approvals.
         services.erasure.expire_stale()
         services.runner.resume_all()
+        services.deadlines.tick()
         out.flush()
         count += 1
     return count

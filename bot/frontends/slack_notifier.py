@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from slack_sdk import WebClient
 
 from bot.config import AppConfig, RoleMembers
-from bot.events import Event
+from bot.digest import Digest
+from bot.events import Event, Reminded
 from bot.notify import MessageRef
+from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import requests as render_requests
 from bot.render.reply import Reply
@@ -75,6 +77,20 @@ class SlackNotifier:
     def manual_step(self, request: Request, step: Step) -> None:
         owners = self.roles.get(step.assigned_role or "")
         self._in_thread(request, render_requests.manual_step_message(request, step, owners))
+
+    def reminder(self, request: Request, event: Reminded) -> None:
+        reply = render_deadlines.reminder_message(request, event)
+        self._in_thread(request, reply)  # access requests have no thread: DM only
+        dm = self.client.conversations_open(users=request.requester)["channel"]["id"]
+        self.client.chat_postMessage(channel=dm, text=reply.text, blocks=list(reply.blocks))
+
+    def digest(self, digest: Digest) -> None:
+        if not self.notifications_channel:
+            return
+        reply = render_deadlines.digest_message(digest)
+        self.client.chat_postMessage(
+            channel=self.notifications_channel, text=reply.text, blocks=list(reply.blocks)
+        )
 
     def finished(self, request: Request) -> None:
         reply = render_requests.finished_message(request)

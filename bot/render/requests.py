@@ -9,6 +9,7 @@ the person.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -22,9 +23,11 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.config import RoleMembers
+from bot.deadlines import days_left
+from bot.render.deadlines import KIND_TEXT, due_text
 from bot.render.markup import clip, dicts, mention, mrkdwn_escape, usergroup_mention
 from bot.render.reply import Reply
-from bot.requests import Request, Status, Step, StepState
+from bot.requests import OPEN, Request, Status, Step, StepState
 from connectors.base import PlanAction
 
 __all__ = [
@@ -288,14 +291,16 @@ def request_status(request: Request) -> Reply:
     return Reply(text=message.text, blocks=tuple(blocks), private=True)
 
 
-def request_list(requests: Sequence[Request], scope: str) -> Reply:
+def request_list(requests: Sequence[Request], scope: str, now: datetime) -> Reply:
     if not requests:
         return Reply(text=f"No {scope} requests.", private=True)
     lines: list[str] = []
     for r in requests[:40]:
+        left = f" ({due_text(days_left(r, now))})" if r.status in OPEN else ""
+        warn = ":rotating_light: " if r.status in OPEN and r.due_at <= now else ""
         lines.append(
-            f"`{r.id}` {STATUS_TEXT[r.status]} · by {mention(r.requester)} · "
-            f"due {r.due_at.strftime(_DAY)}"
+            f"{warn}`{r.id}` {KIND_TEXT.get(r.kind, r.kind)} · {STATUS_TEXT[r.status]} · "
+            f"by {mention(r.requester)} · due {r.due_at.strftime(_DAY)}{left}"
         )
     blocks: list[Any] = [
         HeaderBlock(text=f"Requests ({scope})"),

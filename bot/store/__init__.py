@@ -4,6 +4,7 @@
     decisions.py   every status move (approve, reject, cancel, extend, expire, retry, ...)
     steps.py       step leases: claim, renew, done, wait, fail, manual Done
     residuals.py   the residual-check queue
+    reminders.py   deadline reminders and daily digests sent (once each)
     ids.py         REQ-<year>-<nnnn> allocation
     base.py        the shared compare-and-set-and-log step; rows.py, rows to values
 

@@ -17,6 +17,7 @@ from bot.requests_schema import requests
 from bot.store.base import Clock, StoreContext
 from bot.store.decisions import Decisions
 from bot.store.ids import RequestIds
+from bot.store.reminders import Reminders
 from bot.store.residuals import ResidualChecks
 from bot.store.rows import insert_steps, read_request
 from bot.store.steps import StepLeases
@@ -43,6 +44,7 @@ class RequestStore:
         self.decisions = Decisions(self.ctx)
         self.steps = StepLeases(self.ctx)
         self.residuals = ResidualChecks(self.ctx)
+        self.reminders = Reminders(self.ctx)
 
     def create(
         self,
