@@ -138,7 +138,9 @@ class Runner:
             self._fail(request, StepFailed(**where, error=applied.reason))
             return False
         if not result.done and self._waited_too_long(step):
-            error = f"still waiting after {self.wait_limit}: {result.detail or 'no progress'}"
+            limit = self.wait_limit / timedelta(hours=1)
+            waited = f"{limit / 24:g} days" if limit >= 24 else f"{limit:g} hours"
+            error = f"still waiting after {waited}: {result.detail or 'no progress'}"
             self._fail(request, StepFailed(**where, error=error, audited_error="wait limit"))
             return False
         if not result.done:  # waiting on something else (e.g. a deletion rule): later

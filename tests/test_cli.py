@@ -273,3 +273,25 @@ connectors:
         .splitlines()[-1]
         .endswith("connectors.hr: identifiers must map account or employee_id to a column")
     ), result.stderr
+
+
+def test_demo_reminds_of_the_due_date_when_the_clock_moves_on(tmp_path):
+    script = tmp_path / "script.txt"
+    lines = [
+        "delete kschmidt10 left in 2024",
+        "as UDEMOAPPROVER approve REQ-2026-0001",  # then waits for the deletion rule
+        "later",
+        "later",
+        "requests",
+        "later",
+    ]
+    script.write_text("\n".join(lines))
+    result = run("demo", "--script", str(script))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count(":alarm_clock: REQ-2026-0001 (erasure) is due") == 2  # thread and DM
+    assert out.count(":rotating_light: REQ-2026-0001 (erasure) is overdue") == 2
+    digests = [part.split("\n\n")[0] for part in out.split("Open requests by due date")[1:]]
+    assert len(digests) == 2 and "overdue by" in digests[-1]
+    assert not any("Katarzyna" in d or "kschmidt" in d for d in digests)  # ids only
+    assert "`REQ-2026-0001` erasure · :x: failed" in out and "(7 day(s) left)" in out

@@ -188,21 +188,28 @@ def _console(config: AppConfig, args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from bot.frontends.console import ConsoleNotifier, ConsolePackageSender
     from bot.services import build_services
+    from demo.clock import DemoClock
     from demo.estate import DEMO_ADMIN, DemoEstate, demo_config
 
     with tempfile.TemporaryDirectory(prefix="mimbot-demo-") as workdir:
         config = demo_config(Path(workdir))
         estate = DemoEstate(Path(workdir))
+        clock = DemoClock()
         services = build_services(
             config,
             connectors=estate.connectors(),
             notifier=ConsoleNotifier(sys.stdout, config.roles),
             sender=ConsolePackageSender(sys.stdout),
+            clock=clock,
         )
 
         def sync() -> str:
             n = estate.sync_cycle()
             return f"(demo) sync cycle: the deletion rule removed {n} metaverse object(s)"
+
+        def later() -> str:
+            now = clock.later(days=12)
+            return f"(demo) the clock moves 12 days on, to {now:%Y-%m-%d %H:%M} UTC"
 
         try:
             print(
@@ -211,9 +218,10 @@ def _demo(args: argparse.Namespace) -> int:
                 "Management over loopback web services; "
                 f"audit in {workdir}.\nTry `find user sobrien`, `find Zo*`, `find 100010`, "
                 "`show sobrien`, `export sobrien`, `delete kschmidt10 left in 2024`; "
-                "`sync` runs a sync cycle."
+                "`sync` runs a sync cycle; `later` moves the clock 12 days on."
             )
-            code = _run_console(services, args.user or DEMO_ADMIN, args.script, {"sync": sync})
+            extra = {"sync": sync, "later": later}
+            code = _run_console(services, args.user or DEMO_ADMIN, args.script, extra)
             report = services.audit.verify()
             print(f"audit chain: {'OK' if report.ok else 'BROKEN'}, {report.events} event(s)")
             return code
