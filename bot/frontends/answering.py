@@ -22,6 +22,7 @@ from bot.commands import form_command
 from bot.config import AppConfig
 from bot.errors import AuditUnavailable, UsageError
 from bot.frontends.dispatch import run_command
+from bot.frontends.slack_home import SlackHome
 from bot.logs import log_failure
 from bot.render.reply import Reply, Responder
 from bot.services import Services
@@ -37,6 +38,12 @@ class Answering:
 
     services: Services
     client: WebClient
+    home: SlackHome | None = None
+
+    def home_opened(self, user: str) -> None:
+        """The user opened the App Home tab: publish what waits on them."""
+        if self.home is not None:
+            self.home.publish(user)
 
     def slash(self, body: dict[str, Any], text: str, user: str) -> None:
         """A command or a button: run it (once) and answer privately. `help` reads and

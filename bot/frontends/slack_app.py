@@ -19,6 +19,7 @@ from slack_sdk.models.views import View
 from bot.commands import TELEMETRY_CONFIRM
 from bot.config import AppConfig
 from bot.frontends.answering import Answering, answering_pool
+from bot.frontends.slack_home import SlackHome
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.frontends.slack_sender import SlackPackageSender
 from bot.frontends.slack_witness import SlackWitness
@@ -55,12 +56,12 @@ def usergroup_lookup(client: WebClient):  # type: ignore[no-untyped-def]
     return members
 
 
-def services_for(config: AppConfig, client: WebClient) -> Services:
+def services_for(config: AppConfig, client: WebClient, home: SlackHome | None = None) -> Services:
     """The services of a Slack process: Slack's notifier, user groups and witness."""
     return build_services(
         config,
         usergroup_members=usergroup_lookup(client),
-        notifier=SlackNotifier.from_config(client, config),
+        notifier=SlackNotifier.from_config(client, config, home=home),
         sender=SlackPackageSender(client),
         witnesses=slack_witnesses(client, config),
         background=True,
@@ -72,7 +73,9 @@ def create_app(
 ) -> tuple[App, Services]:
     """Build the Bolt app and the services behind it (built from config unless given)."""
     client = client or slack_client(config)
-    services = services or services_for(config, client)
+    home = SlackHome(client, config.roles)
+    services = services or services_for(config, client, home)
+    home.attach(services)
     token = client.token or ""
     app = App(
         # The app's own client carries no token: with `authorize`, Bolt's authorization
@@ -86,7 +89,7 @@ def create_app(
         # waits for the work (bot/frontends/answering.py).
         process_before_response=True,
     )  # fmt: skip
-    later, pool = answering_pool(config, Answering(services, client))
+    later, pool = answering_pool(config, Answering(services, client, home))
     # Closing finishes what was acked: Slack will not send it again.
     services.closers.append(lambda: pool.shutdown(wait=True))
 
@@ -128,6 +131,12 @@ def create_app(
             return
         ack()
         later("reject", body, view.get("private_metadata", ""), note)
+
+    @app.event("app_home_opened")
+    def on_home_opened(ack: Any, event: dict[str, Any]) -> None:
+        ack()
+        if event.get("tab", "home") == "home" and event.get("user"):
+            later("home_opened", event["user"])
 
     @app.error
     def on_error(error: Exception) -> None:

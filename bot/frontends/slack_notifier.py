@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from bot.config import AppConfig, RoleMembers
 from bot.digest import Digest
 from bot.events import Event, Reminded
+from bot.frontends.slack_home import SlackHome
 from bot.notify import MessageRef
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
@@ -35,20 +36,29 @@ class SlackNotifier:
         approvals_channel: str | None,
         notifications_channel: str | None,
         roles: Mapping[str, RoleMembers] | None = None,
+        home: SlackHome | None = None,
     ) -> None:
         self.client = client
         self.approvals_channel = approvals_channel
         self.notifications_channel = notifications_channel
         self.roles = dict(roles or {})  # who is mentioned for a manual step of a role
+        self.home = home  # App Home tabs to refresh when a request changes
 
     @classmethod
-    def from_config(cls, client: WebClient, config: AppConfig) -> SlackNotifier:
+    def from_config(
+        cls, client: WebClient, config: AppConfig, home: SlackHome | None = None
+    ) -> SlackNotifier:
         return cls(
             client,
             approvals_channel=config.slack.approvals_channel,
             notifications_channel=config.slack.notifications_channel,
             roles=config.roles,
+            home=home,
         )
+
+    def _refresh_home(self, request: Request) -> None:
+        if self.home is not None:
+            self.home.refresh(request)
 
     def approval_requested(self, request: Request) -> MessageRef | None:
         if not self.approvals_channel:
@@ -58,9 +68,11 @@ class SlackNotifier:
         resp = self.client.chat_postMessage(
             channel=self.approvals_channel, text=reply.text, blocks=list(reply.blocks)
         )
+        self._refresh_home(request)
         return resp["channel"], resp["ts"]
 
     def request_updated(self, request: Request) -> None:
+        self._refresh_home(request)
         if not (request.channel and request.message_ts):
             return
         reply = render_requests.approval_message(request)
@@ -75,6 +87,7 @@ class SlackNotifier:
         self._in_thread(request, render_events.event_reply(request, event))
 
     def manual_step(self, request: Request, step: Step) -> None:
+        self._refresh_home(request)
         owners = self.roles.get(step.assigned_role or "")
         self._in_thread(request, render_requests.manual_step_message(request, step, owners))
 

@@ -115,6 +115,11 @@ class Bot:
         body = factory.view_submission(callback_id, private_metadata, user, values)
         return post(self.server.url, body, factory.headers(body))
 
+    def event(self, event: dict) -> tuple[int, str, float]:
+        factory = SlackRequestFactory(self.secret)
+        body = factory.event(event)
+        return post(self.server.url, body, factory.headers(body, json_body=True))
+
     def answer(self, name: str = "r1", timeout: float = 5.0, count: int = 1) -> dict:
         return self.stub.wait_for(f"/response_url/{name}", count=count, timeout=timeout)[-1].body
 
