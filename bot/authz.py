@@ -46,6 +46,7 @@ DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
         "retention": frozenset({Role.VIEWER}),
         "export": frozenset({Role.EXPORTER}),
         "delete": frozenset({Role.REQUESTER}),
+        "update": frozenset({Role.REQUESTER}),
         "status": REQUEST_ROLES,
         "requests": REQUEST_ROLES,
         "approve": APPROVER_ROLES,
@@ -85,8 +86,8 @@ REQUEST_RULES: Mapping[str, Rule] = MappingProxyType(
             APPROVER_ROLES,
             requester=False,
             four_eyes=True,
-            refusal="Only the approver role can decide erasure requests.",
-            four_eyes_refusal="You asked for this erasure; another approver must decide it.",
+            refusal="Only the approver role can decide requests.",
+            four_eyes_refusal="You made this request; another approver must decide it.",
         ),
         "retry": Rule(
             APPROVER_ROLES,
@@ -113,7 +114,7 @@ REQUEST_RULES: Mapping[str, Rule] = MappingProxyType(
             requester=False,
             four_eyes=True,
             refusal="Only an approver can cancel a failed request.",
-            four_eyes_refusal="You asked for this erasure; another approver must close it.",
+            four_eyes_refusal="You made this request; another approver must close it.",
         ),
         "done": Rule(
             frozenset({Role.ADMIN}),

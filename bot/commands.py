@@ -26,6 +26,7 @@ __all__ = [
     "RetentionCommand",
     "ShowCommand",
     "TelemetryCommand",
+    "UpdateCommand",
     "parse",
     "parse_term",
 ]
@@ -38,6 +39,8 @@ USAGE = {
     "find": "/mim find user <term>  |  /mim find <attribute>=<value>",
     "show": "/mim show <subject>",
     "export": "/mim export <subject>   (a copy of their data, sent to you by DM)",
+    "update": "/mim update <subject> <attribute>=<value> [...] [reason]   (quote values "
+    'with spaces: title="Head of HR"; attribute= clears it)',
     "delete": '/mim delete <subject> [reason]   (quote a subject with spaces: "Jane Doe")',
     "status": "/mim status <request-id>",
     "requests": "/mim requests [open|mine]",
@@ -111,6 +114,14 @@ class ExportCommand:
 
 
 @dataclass(frozen=True)
+class UpdateCommand:
+    query: Query
+    changes: tuple[tuple[str, str | None], ...]  # (attribute, new value; None clears)
+    reason: str | None
+    name: str = "update"
+
+
+@dataclass(frozen=True)
 class DeleteCommand:
     query: Query
     reason: str | None
@@ -154,6 +165,7 @@ Command = (
     | FindCommand
     | ShowCommand
     | ExportCommand
+    | UpdateCommand
     | DeleteCommand
     | RequestCommand
     | RequestsCommand
@@ -183,6 +195,8 @@ def parse(text: str) -> Command:
         return ShowCommand(query) if verb == "show" else ExportCommand(query)
     if verb == "delete":
         return _parse_delete(rest)
+    if verb == "update":
+        return _parse_update(rest)
     if verb == "requests":
         scope = rest.lower() or "open"
         if scope not in ("open", "mine"):
@@ -230,17 +244,55 @@ def _parse_delete(rest: str) -> DeleteCommand:
     usage = USAGE["delete"]
     if not rest:
         raise UsageError("Whose data should be erased?", usage)
-    for opening, closing in _QUOTES:
-        if rest.startswith(opening) and closing in rest[1:]:
-            end = rest.index(closing, 1)
-            term, reason = rest[: end + 1], rest[end + 1 :]
-            break
-    else:
-        term, _, reason = rest.partition(" ")
+    term, reason = _split_term(rest)
     query = parse_term(term, usage=usage)
     if query.kind is QueryKind.PREFIX:
         raise UsageError("An erasure needs one exact person, not a prefix.", usage)
     return DeleteCommand(query, _note(reason, usage) or None)
+
+
+# attribute=value, the value bare or in straight or typographic double quotes.
+_CHANGE = re.compile(r'([A-Za-z][A-Za-z0-9-]{0,63})=(?:"([^"]*)"|\u201c([^\u201d]*)\u201d|(\S*))')
+MAX_CHANGES = 10
+
+
+def _parse_update(rest: str) -> UpdateCommand:
+    usage = USAGE["update"]
+    if not rest:
+        raise UsageError("Whose data should be corrected, and how?", usage)
+    term, rest = _split_term(rest)
+    query = parse_term(term, usage=usage)
+    if query.kind is QueryKind.PREFIX:
+        raise UsageError("A correction needs one exact person, not a prefix.", usage)
+    changes: list[tuple[str, str | None]] = []
+    rest = rest.strip()
+    while (m := _CHANGE.match(rest)) and (len(rest) == m.end() or rest[m.end()] == " "):
+        value = next((g for g in m.groups()[1:] if g is not None), "")
+        value = unicodedata.normalize("NFC", value).strip()
+        if value and any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
+            raise UsageError("A value contains control or invisible characters.", usage)
+        if len(value) > MAX_TERM_LENGTH:
+            raise UsageError(f"A value is longer than {MAX_TERM_LENGTH} characters.", usage)
+        changes.append((m.group(1), value or None))
+        rest = rest[m.end() :].strip()
+    if not changes:
+        raise UsageError("Say what to change, as attribute=value.", usage)
+    if len(changes) > MAX_CHANGES:
+        raise UsageError(f"At most {MAX_CHANGES} changes at once.", usage)
+    names = [a.lower() for a, _ in changes]
+    if len(set(names)) != len(names):
+        raise UsageError("Each attribute once, please.", usage)
+    return UpdateCommand(query, tuple(changes), _note(rest, usage) or None)
+
+
+def _split_term(rest: str) -> tuple[str, str]:
+    """The subject (quoted if it holds spaces) and what follows it."""
+    for opening, closing in _QUOTES:
+        if rest.startswith(opening) and closing in rest[1:]:
+            end = rest.index(closing, 1)
+            return rest[: end + 1], rest[end + 1 :]
+    term, _, after = rest.partition(" ")
+    return term, after
 
 
 def _parse_request_command(verb: str, rest: str) -> RequestCommand:

@@ -19,7 +19,15 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bot.reports import VerificationReport
-from connectors.base import DeletePlan, IdKind, ManualTask, ObjectRef, PlanAction, ResidualCopy
+from connectors.base import (
+    DeletePlan,
+    IdKind,
+    ManualTask,
+    ObjectRef,
+    PlanAction,
+    ResidualCopy,
+    UpdatePlan,
+)
 
 __all__ = [
     "OPEN",
@@ -108,7 +116,7 @@ class PlannedStep:
     system: str
     action: PlanAction
     summary: str
-    plan: DeletePlan | None = None
+    plan: DeletePlan | UpdatePlan | None = None
     assigned_role: str | None = None  # manual steps: who may press Done
     task: ManualTask | None = None  # manual steps: what kind of work
 
@@ -122,7 +130,7 @@ class Step:
     summary: str
     state: StepState
     attempts: int
-    plan: DeletePlan | None = None
+    plan: DeletePlan | UpdatePlan | None = None
     assigned_role: str | None = None
     task: ManualTask | None = None  # manual steps; None for those stored before 0007
     error: str | None = None
@@ -165,16 +173,23 @@ class Request:
         return list(self.report.residuals) if self.report else []
 
 
-def plan_to_json(plan: DeletePlan) -> dict[str, Any]:
+def plan_to_json(plan: DeletePlan | UpdatePlan) -> dict[str, Any]:
+    if isinstance(plan, UpdatePlan):
+        return _UPDATE.dump_python(plan, mode="json")
     return _PLAN.dump_python(plan, mode="json")
 
 
-def plan_from_json(data: Mapping[str, Any]) -> DeletePlan:
+def plan_from_json(data: Mapping[str, Any], action: PlanAction) -> DeletePlan | UpdatePlan:
+    """A step's stored plan: an update's (its action, or a manual correction's changes),
+    else an erasure's."""
+    if action is PlanAction.UPDATE or "changes" in data:
+        return _UPDATE.validate_python(data)
     return _PLAN.validate_python(data)
 
 
 # pydantic validates the connectors' plain dataclasses: they stay free of it.
 _PLAN: TypeAdapter[DeletePlan] = TypeAdapter(DeletePlan)
+_UPDATE: TypeAdapter[UpdatePlan] = TypeAdapter(UpdatePlan)
 _SUBJECT: TypeAdapter[Subject] = TypeAdapter(Subject)
 
 

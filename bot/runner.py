@@ -28,13 +28,16 @@ from bot.store import RequestStore
 from connectors.base import (
     Capability,
     Connector,
+    DeletePlan,
     IdKind,
     PlanAction,
     ResidualCopy,
     StepResult,
+    UpdatePlan,
+    Updates,
     Verification,
 )
-from connectors.errors import ConnectorError, TimedOut, Unreachable
+from connectors.errors import ConnectorError, NotSupported, TimedOut, Unreachable
 
 __all__ = ["Runner"]
 
@@ -177,7 +180,11 @@ class Runner:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:  # the claim set a fresh lease
                     self.store.steps.renew(step.request_id, step.seq, self.owner, self.lease)
-                return connector.apply_delete(step.plan, timeout=self.timeout)
+                if isinstance(step.plan, UpdatePlan) and isinstance(connector, Updates):
+                    return connector.apply_update(step.plan, timeout=self.timeout)
+                if isinstance(step.plan, DeletePlan):
+                    return connector.apply_delete(step.plan, timeout=self.timeout)
+                raise NotSupported(f"{connector.label} cannot carry out this step")
         raise ConnectorError("no attempt made")  # pragma: no cover - reraise=True raises
 
     # -- verification -----------------------------------------------------------
@@ -193,12 +200,14 @@ class Runner:
             {s.system for s in request.steps if not s.manual}
             | {n for n, c in self.connectors.items() if Capability.VERIFY in c.capabilities}
         )
+        if request.kind != "erasure":  # a correction was read back by its own step
+            systems = []
         checks: dict[str, SystemCheck] = {}
         # What a plan foresaw stands until its system is checked; then what the check
         # saw replaces it (a tombstone with its real date, a metaverse object now gone).
         foreseen: dict[str, list[ResidualCopy]] = {}
         for step in request.steps:
-            if step.plan:
+            if isinstance(step.plan, DeletePlan):
                 foreseen.setdefault(step.system, []).extend(step.plan.residuals)
         residuals = [r for system, rs in foreseen.items() if system not in systems for r in rs]
         later: list[ResidualCheck] = []  # dated copies: look again once they should be gone
@@ -268,7 +277,9 @@ def _checks_after(
     looked_for = {
         s.plan.ref: s.plan.action
         for s in request.steps
-        if s.system == system and s.plan and s.plan.action in (PlanAction.DELETE, PlanAction.NONE)
+        if s.system == system
+        and isinstance(s.plan, DeletePlan)
+        and s.plan.action in (PlanAction.DELETE, PlanAction.NONE)
     }
     checks = []
     for ref, action in sorted(looked_for.items(), key=lambda pair: pair[0].id):

@@ -28,6 +28,7 @@ from bot.health import Readiness
 from bot.logs import log_failure
 from bot.notify import Notifier
 from bot.once import Once
+from bot.rectification import RectificationService
 from bot.roles import RoleResolver, UsergroupLookup
 from bot.runner import Runner
 from bot.search import SearchService
@@ -57,6 +58,7 @@ class Services:
     show: ShowService
     access: AccessService
     deadlines: DeadlineClock
+    rectification: RectificationService
     once: Once  # drops a Slack request seen before (a replay)
     readiness: Readiness  # GET /readyz
     checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
@@ -181,6 +183,16 @@ def build_services(
         erasure=erasure,
         show=show,
         deadlines=DeadlineClock(store, told, audit, clock=store.clock),
+        rectification=RectificationService(
+            store=store,
+            search=search,
+            connectors=by_name,
+            keyer=keyer,
+            notifier=told,
+            policy=config.policy,
+            owners=erasure.owners,
+            timeout=rc.step_timeout_seconds,
+        ),
         access=AccessService(
             store=store,
             show=show,

@@ -27,9 +27,11 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from connectors.ad_erasure import DEFAULT_SCRUB_ATTRIBUTES, AdEraser, Clock, netbios_name
+from connectors.ad_update import AdUpdater
 from connectors.base import (
     AttributeValue,
     Capability,
+    Change,
     DeletePlan,
     Health,
     Hit,
@@ -39,6 +41,7 @@ from connectors.base import (
     QueryKind,
     Record,
     StepResult,
+    UpdatePlan,
     Verification,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
@@ -90,6 +93,7 @@ class AdSettings:
     domain: str | None = None
     name: str = "ad"
     label: str = "Active Directory"
+    management_agent: str | None = None  # this domain's MA in the Sync Service
     # Erasure (connectors/ad_erasure.py). disable_and_scrub is pseudonymisation, not erasure.
     delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
     quarantine_ou: str | None = None  # required by disable_and_scrub
@@ -103,7 +107,13 @@ class AdConnector:
     """Searches users in one AD domain. Thread-safe: each call borrows a pooled connection."""
 
     capabilities = frozenset(
-        {Capability.SEARCH, Capability.READ, Capability.DELETE, Capability.VERIFY}
+        {
+            Capability.SEARCH,
+            Capability.READ,
+            Capability.UPDATE,
+            Capability.DELETE,
+            Capability.VERIFY,
+        }
     )
 
     def __init__(
@@ -128,6 +138,11 @@ class AdConnector:
         self._searchable = {a.lower(): a for a in searchable if a != "objectGUID"}
         # Erasure lives in its own module; it borrows this connector's pooled connections.
         self.eraser = AdEraser(settings, connection=self._connection, clock=clock)
+        # So does rectification, with the eraser's scoped lookup by objectGUID.
+        self.updater = AdUpdater(
+            settings.attributes, connection=self._connection, lookup=self.eraser.lookup
+        )
+        self.management_agent = settings.management_agent
         self._netbios: str | None = settings.domain  # "" once looked up and not found
         self._netbios_retry = 0.0  # after a failed lookup, not before this (monotonic)
 
@@ -186,6 +201,14 @@ class AdConnector:
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         return self.eraser.verify_absent(identifiers, timeout=timeout)
+
+    def plan_update(
+        self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
+    ) -> UpdatePlan:
+        return self.updater.plan(ref, changes, timeout=timeout)
+
+    def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult:
+        return self.updater.apply(plan, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:
         try:

@@ -135,7 +135,7 @@ class AdEraser:
         """
         s = self.settings
         with self._borrow() as conn, ldap_errors():
-            entry = self._lookup(conn, ref.id, ["adminCount", "tokenGroups"], timeout, base=True)
+            entry = self.lookup(conn, ref.id, ["adminCount", "tokenGroups"], timeout, base=True)
             if entry is None:
                 raise NotFound("no live Active Directory object has that objectGUID")
             children = self._children(conn, entry["dn"], timeout)
@@ -203,7 +203,7 @@ class AdEraser:
         gone = StepResult(ref, done=True, already_absent=True, detail="already absent")
         with self._borrow() as conn, ldap_errors():
             attrs = [*self.settings.scrub_attributes, "userAccountControl"]
-            entry = self._lookup(conn, ref.id, attrs, timeout)
+            entry = self.lookup(conn, ref.id, attrs, timeout)
             if entry is None:
                 return gone
             if plan.action is PlanAction.NONE:  # a plan recorded before plan raised NotFound
@@ -232,7 +232,7 @@ class AdEraser:
         if changes:
             conn.modify(entry["dn"], changes)
         # Renamed to the objectGUID: the old CN is usually the person's name.
-        rdn = "CN=" + escape_rdn(f"pseudonymised-{uuid.UUID(ref.id)}")  # checked by _lookup
+        rdn = "CN=" + escape_rdn(f"pseudonymised-{uuid.UUID(ref.id)}")  # checked by lookup
         target = f"{rdn},{s.quarantine_ou}"
         moved = _norm(entry["dn"]) != _norm(target)
         if moved:
@@ -320,7 +320,7 @@ class AdEraser:
 
     # -- wire -------------------------------------------------------------------
 
-    def _lookup(
+    def lookup(
         self,
         conn: ldap3.Connection,
         guid: str,

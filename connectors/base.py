@@ -123,6 +123,7 @@ class PlanAction(enum.Enum):
     DELETE = "delete"
     DISABLE_AND_SCRUB = "disable_and_scrub"  # pseudonymisation, not erasure
     WAIT = "wait"  # e.g. the metaverse deletion rule
+    UPDATE = "update"  # rectification: an UpdatePlan, not a DeletePlan
     MANUAL = "manual"  # no API can do it; a person does it and presses Done
     NONE = "none"
 
@@ -135,6 +136,7 @@ class ManualTask(enum.Enum):
     CONFIRM_PRIVILEGED = "confirm_privileged"  # a privileged account: its owner agrees first
     CONFIRM_SYNC = "confirm_sync"  # the sync will not delete by itself: an engineer checks
     ERASE_BY_HAND = "erase_by_hand"  # a system whose connector cannot delete
+    CORRECT_AT_SOURCE = "correct_at_source"  # rectify where the bot cannot write (HR)
 
 
 @dataclass(frozen=True)

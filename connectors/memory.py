@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from connectors.base import (
     AttributeValue,
     Capability,
+    Change,
     DeletePlan,
     Health,
     Hit,
@@ -25,6 +26,7 @@ from connectors.base import (
     QueryKind,
     Record,
     StepResult,
+    UpdatePlan,
     Verification,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported
@@ -108,6 +110,28 @@ class MemoryConnector:
             if any(p.identifiers.get(k) == v for k, v in identifiers.items())
         )
         return Verification(self.name, absent=not left, remaining=left)
+
+    def plan_update(
+        self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
+    ) -> UpdatePlan:
+        """Any attribute the object already holds may be written (others: NotSupported)."""
+        self._enter("plan_update")
+        person = self._person(ref)
+        for c in changes:
+            if c.attribute not in person.attributes:
+                raise NotSupported(f"{self.name}: {c.attribute} is not held here")
+        names = ", ".join(c.attribute for c in changes)
+        return UpdatePlan(ref, tuple(changes), f"update {names} in {self.label}")
+
+    def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult:
+        self._enter("apply_update")
+        with self._lock:
+            person = self._person(plan.ref)
+            before = dict(person.attributes)
+            for c in plan.changes:
+                person.attributes[c.attribute] = (c.value,) if c.value else ()
+        same = before == person.attributes
+        return StepResult(plan.ref, done=True, detail="already set" if same else "updated")
 
     def health(self, *, timeout: float) -> Health:
         self._enter("health")

@@ -285,7 +285,7 @@ class DemoEstate:
             AdSettings(url="ldaps://dc01.corp.contoso.test", bind_dn=SERVICE_DN,
                        password=SERVICE_PASSWORD, base_dn=BASE_DN,
                        attributes=("displayName", "mail", "telephoneNumber", "department"),
-                       label="Active Directory"),
+                       label="Active Directory", management_agent="CORP AD"),
             connection_factory=self._connect,
         )  # fmt: skip
         sync = MimSyncConnector(
@@ -370,7 +370,12 @@ def demo_config(workdir: Path) -> AppConfig:
             "hr_operator": {"users": [DEMO_HR]},
         },
         # "Erase in HR" steps (when HR may not be written) go to the HR operators.
-        "policy": {"manual_step_roles": {"erase_at_source": "hr_operator"}},
+        "policy": {
+            "manual_step_roles": {
+                "erase_at_source": "hr_operator",
+                "correct_at_source": "hr_operator",
+            }
+        },
         "audit": {
             "url": f"sqlite:///{workdir / 'mimbot-demo.db'}",
             "subject_key": "${DEMO_SUBJECT_KEY}",

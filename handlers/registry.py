@@ -15,6 +15,7 @@ from bot.commands import (
     RetentionCommand,
     ShowCommand,
     TelemetryCommand,
+    UpdateCommand,
 )
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
@@ -25,6 +26,7 @@ from handlers.retention import handle_retention
 from handlers.show import handle_show
 from handlers.status import handle_requests, handle_status
 from handlers.telemetry import handle_telemetry
+from handlers.update import handle_update
 
 
 def _request_command(cmd: RequestCommand, **kwargs: Any) -> None:
@@ -36,6 +38,7 @@ HANDLERS: dict[type, Callable[..., Any]] = {
     FindCommand: handle_find,
     ShowCommand: handle_show,
     ExportCommand: handle_export,
+    UpdateCommand: handle_update,
     DeleteCommand: handle_delete,
     RequestCommand: _request_command,
     RequestsCommand: handle_requests,

@@ -28,7 +28,7 @@ from bot.render.deadlines import KIND_TEXT, due_text
 from bot.render.markup import clip, dicts, mention, mrkdwn_escape, usergroup_mention
 from bot.render.reply import Reply
 from bot.requests import OPEN, Request, Status, Step, StepState
-from connectors.base import PlanAction
+from connectors.base import DeletePlan, PlanAction, UpdatePlan
 
 __all__ = [
     "ACTION_APPROVE",
@@ -80,6 +80,24 @@ def _subject_line(request: Request) -> str:
     return f"*{mrkdwn_escape(s.display_name)}*{account}"
 
 
+def _noun(request: Request) -> str:
+    """What a request is called in its messages."""
+    return {"rectification": "Rectification", "access": "Access"}.get(request.kind, "Erasure")
+
+
+def _changes(step: Step) -> str:
+    """A rectification step's new values, for the approver (private channel; never
+    audited): each escaped, a cleared one said so."""
+    if not isinstance(step.plan, UpdatePlan):
+        return ""
+    parts = [
+        f"{mrkdwn_escape(c.attribute)} → "
+        + (f"“{mrkdwn_escape(c.value)}”" if c.value else "_cleared_")
+        for c in step.plan.changes
+    ]
+    return " (" + "; ".join(parts) + ")"
+
+
 def step_line(step: Step) -> str:
     who = (
         f" — for *{step.assigned_role}*" if step.manual and step.state is StepState.PENDING else ""
@@ -93,7 +111,7 @@ def step_line(step: Step) -> str:
     )
     return (
         f"{STATE_ICON[step.state]} {step.seq}. *{mrkdwn_escape(step.system)}*: "
-        f"{mrkdwn_escape(step.summary)}{who}{by}{detail}{err}"
+        f"{mrkdwn_escape(step.summary)}{_changes(step)}{who}{by}{detail}{err}"
     )
 
 
@@ -110,7 +128,9 @@ def _plan_text(request: Request) -> str:
 
 
 def _residual_text(request: Request) -> str | None:
-    residuals = request.residuals or [r for s in request.steps if s.plan for r in s.plan.residuals]
+    residuals = request.residuals or [
+        r for s in request.steps if isinstance(s.plan, DeletePlan) for r in s.plan.residuals
+    ]
     if not residuals:
         return None
     # Copies without a date go when something happens, which the text names.
@@ -131,7 +151,7 @@ def approval_message(request: Request) -> Reply:
         note = f": {mrkdwn_escape(request.decision_note)}" if request.decision_note else ""
         decided = f"\n{verb} by {mention(request.decided_by)}{note}"
     blocks: list[Block] = [
-        HeaderBlock(text=f"Erasure request {request.id}"),
+        HeaderBlock(text=f"{_noun(request)} request {request.id}"),
         SectionBlock(
             text=MarkdownTextObject(
                 text=clip(
@@ -177,7 +197,7 @@ def approval_message(request: Request) -> Reply:
                 ]
             )
         )
-    text = f"Erasure request {request.id}: {request.status.value}"
+    text = f"{_noun(request)} request {request.id}: {request.status.value}"
     return Reply(text=text, blocks=dicts(blocks), private=False)
 
 
@@ -198,6 +218,7 @@ def manual_step_message(request: Request, step: Step, owners: RoleMembers | None
                 text=clip(
                     f":raised_hand: Manual step {step.seq} of {request.id}, for the "
                     f"*{step.assigned_role}* role ({who}):\n{mrkdwn_escape(step.summary)}"
+                    f"{_changes(step)}"
                 )
             )
         ),
@@ -224,7 +245,7 @@ def manual_step_message(request: Request, step: Step, owners: RoleMembers | None
 def finished_message(request: Request) -> Reply:
     """Completion or failure: per-system results and residual expiry; no personal data."""
     ok = request.status in (Status.COMPLETED, Status.COMPLETED_WITH_RESIDUALS)
-    head = f"Erasure {request.id} {'completed' if ok else 'failed'}"
+    head = f"{_noun(request)} {request.id} {'completed' if ok else 'failed'}"
     checks = request.report.systems if request.report else {}
     lines = []
     for system, check in checks.items():
@@ -276,10 +297,13 @@ def request_created(request: Request) -> Reply:
     steps = [s for s in request.steps if s.action is not PlanAction.NONE]  # notes are no step
     due = f"({len(steps)} step(s)); due {request.due_at.strftime(_DAY)}."
     if request.message_ts:
-        return Reply(text=f"Erasure request {request.id} created and sent for approval {due}")
+        return Reply(
+            text=f"{_noun(request)} request {request.id} created and sent for approval {due}"
+        )
     return Reply(
         text=(
-            f"Erasure request {request.id} created {due} No approval message could be posted "
+            f"{_noun(request)} request {request.id} created {due} No approval message could be "
+            "posted "
             f"to the approvals channel: an approver can run `/mim approve {request.id}`."
         )
     )

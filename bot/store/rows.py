@@ -75,7 +75,7 @@ def _step(row: Any) -> Step:
         summary=row.summary,
         state=StepState(row.state),
         attempts=row.attempts,
-        plan=plan_from_json(row.plan) if row.plan else None,
+        plan=plan_from_json(row.plan, PlanAction(row.action)) if row.plan else None,
         assigned_role=row.assigned_role,
         task=ManualTask(row.task) if row.task else None,
         error=row.error,

@@ -1,0 +1,158 @@
+"""Rectification requests (GDPR Art. 16): each change routed to its source of authority,
+approved in the thread like an erasure, applied durably and read back; an attribute the
+bot cannot write at its source becomes a pointer to where it must be changed, with no
+write anywhere; no value, old or new, reaches the audit chain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from bot.config import PolicyConfig
+from bot.errors import NotAllowed, RequestStateError
+from bot.manual import ManualOwners
+from bot.rectification import RectificationService
+from bot.requests import Status
+from bot.roles import Actor, Role
+from connectors.base import (
+    Capability,
+    Change,
+    IdKind,
+    ManualTask,
+    ObjectRef,
+    PlanAction,
+    Query,
+    QueryKind,
+)
+from connectors.memory import MemoryConnector, Person
+from tests.test_erasure import APPROVER, REQUESTER, make_world
+
+JDOE = Query(QueryKind.NAME, "jdoe")
+HR_OPERATOR = Actor("UHROP", frozenset({Role.HR_OPERATOR}))
+
+
+def person(**attributes: tuple[str, ...]) -> Person:
+    ids = {IdKind.ACCOUNT: "jdoe", IdKind.DISPLAY_NAME: "Jane Doe", IdKind.MV_OBJECT_ID: "mv-1"}
+    return Person("1", ids, dict(attributes))
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    source: str | None
+
+
+@dataclass(frozen=True)
+class View:
+    attributes: tuple[Attr, ...]
+
+
+class Metaverse(MemoryConnector):
+    """The metaverse's answer to `show`: which MA is authoritative for each attribute."""
+
+    capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
+
+    def __init__(self, sources: dict[str, str]) -> None:
+        super().__init__("mimsync", "Metaverse", [person()])
+        self.sources = sources
+
+    def show(self, ref: ObjectRef, *, timeout: float) -> View:
+        return View(tuple(Attr(k, v) for k, v in self.sources.items()))
+
+
+class ReadOnly(MemoryConnector):
+    capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
+
+
+def estate(engine, **policy):
+    hr = ReadOnly("hr", "HR", [person(title=("Clerk",), displayName=("Jane Doe",))])
+    hr.management_agent = "HR"
+    ad = MemoryConnector("ad", "AD", [person(telephoneNumber=("+44 1",), title=("Clerk",))])
+    ad.management_agent = "CORP AD"
+    sync = Metaverse({"title": "HR", "telephoneNumber": "CORP AD"})
+    w = make_world(engine, hr, ad, sync, policy=PolicyConfig(**policy))
+    service = RectificationService(
+        store=w.store,
+        search=w.erasure.search,
+        connectors=w.connectors,
+        keyer=w.erasure.keyer,
+        notifier=w.erasure.notifier,
+        policy=w.erasure.policy,
+        owners=ManualOwners(w.erasure.policy.manual_step_roles),
+    )
+    return w, service, hr, ad
+
+
+def test_each_change_goes_to_its_source_of_authority(engine):
+    w, service, hr, ad = estate(engine, manual_step_roles={"correct_at_source": "hr_operator"})
+    request = service.request(
+        JDOE,
+        [Change("telephoneNumber", "+44 2"), Change("title", "Head of HR")],
+        actor=REQUESTER,
+        reason="moved desk",
+    )
+    assert request.kind == "rectification" and request.status is Status.AWAITING_APPROVAL
+    manual, update = request.steps
+    assert (manual.system, manual.action, manual.task) == (
+        "hr",
+        PlanAction.MANUAL,
+        ManualTask.CORRECT_AT_SOURCE,
+    )
+    assert manual.assigned_role == "hr_operator"
+    assert "Change title in HR, its source of authority" in manual.summary
+    assert "Head of HR" not in manual.summary  # the value is in the plan, scrubbed later
+    assert (update.system, update.action) == ("ad", PlanAction.UPDATE)
+    assert update.plan.changes == (Change("telephoneNumber", "+44 2"),)
+    # The HR-owned title is written nowhere by the bot, not even downstream in AD.
+    w.erasure.approve(request.id, actor=APPROVER)
+    assert w.store.get(request.id).status in (Status.APPROVED, Status.RUNNING)
+    with pytest.raises(NotAllowed):
+        w.erasure.step_done(request.id, manual.seq, actor=REQUESTER)
+    w.erasure.step_done(request.id, manual.seq, actor=HR_OPERATOR)  # then AD runs
+    assert ad.people["1"].attributes["telephoneNumber"] == ("+44 2",)
+    assert ad.people["1"].attributes["title"] == ("Clerk",)
+    assert hr.people["1"].attributes["title"] == ("Clerk",)
+    assert "apply_update" not in hr.calls and "plan_update" not in hr.calls
+    done = w.store.get(request.id)
+    assert done.status is Status.COMPLETED
+    assert done.subject is None and all(s.plan is None for s in done.steps)  # scrubbed
+
+
+def test_no_value_reaches_the_audit_chain(engine):
+    w, service, _, _ = estate(engine)
+    request = service.request(
+        JDOE, [Change("telephoneNumber", "+44 20 SECRET")], actor=REQUESTER, reason=None
+    )
+    w.erasure.approve(request.id, actor=APPROVER)
+    chain = json.dumps([e.detail for e in w.audit.events()])
+    assert "SECRET" not in chain and "+44 1" not in chain  # neither new nor old
+    assert "rectification" in chain
+
+
+def test_without_a_known_source_a_system_that_can_write_it_is_used_and_said_so(engine):
+    w, service, _, ad = estate(engine)
+    request = service.request(JDOE, [Change("title", "Dr")], actor=REQUESTER, reason=None)
+    assert [s.system for s in request.steps] == ["hr"]  # title: HR, not writable: by hand
+    ad.people["1"].attributes["department"] = ("Sales",)
+    w.erasure.cancel(request.id, actor=REQUESTER, note="asked again")
+    request = service.request(JDOE, [Change("department", "HR")], actor=REQUESTER, reason=None)
+    (step,) = request.steps
+    assert step.system == "ad" and "source of authority is not known" in str(step.plan.notes)
+
+
+def test_an_attribute_no_system_can_write_creates_nothing(engine):
+    w, service, _, _ = estate(engine)
+    with pytest.raises(RequestStateError, match="can change shoeSize"):
+        service.request(JDOE, [Change("shoeSize", "42")], actor=REQUESTER, reason=None)
+    assert w.store.ids() == []
+
+
+def test_a_second_open_correction_for_the_person_is_refused(engine):
+    w, service, _, _ = estate(engine)
+    first = service.request(JDOE, [Change("telephoneNumber", "1")], actor=REQUESTER, reason=None)
+    with pytest.raises(Exception, match=first.id):
+        service.request(JDOE, [Change("telephoneNumber", "2")], actor=REQUESTER, reason=None)
+    # An erasure of the same person is a request of another kind: allowed beside it.
+    assert w.erasure.request(JDOE, actor=REQUESTER, reason=None).kind == "erasure"
