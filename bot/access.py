@@ -13,6 +13,7 @@ person reads it, or an approver closes it with a reason.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ class AccessService:
 
         view = self.show.show(query, actor=actor, command="export", progress=progress)
         request = self._request(view, actor)
+        # Policy may encrypt the zip; its password then goes in a second message.
+        password = secrets.token_urlsafe(18) if self.policy.export_encrypt else None
         with tempfile.TemporaryDirectory(prefix="mimbot-export-") as folder:
             package = build_package(
                 Path(folder),
@@ -73,9 +76,12 @@ class AccessService:
                 subject_name=view.subject.display_name,
                 systems=(*view.systems, *view.absent),
                 texts=self.texts,
+                password=password,
             )
             digest = hashlib.sha256(package.path.read_bytes()).hexdigest()
             sender.send(actor.user_id, request.id, package)
+            if password:
+                sender.send_password(actor.user_id, request.id, password)
         # Recorded once it arrived: a failed upload leaves the request open, unaudited
         # as "export", so the next `/mim export` tries again.
         event = Exported(

@@ -148,6 +148,8 @@ class PolicyConfig(_Model):
     deadline_months: int = Field(default=1, ge=1, le=3)  # GDPR: one month, extendable
     # GDPR Art. 12(3): once, by up to two further months, with reasons, before the due date.
     extension_months: int = Field(default=2, ge=0, le=2)
+    # Access packages as AES-256 zips, the password sent in a second direct message.
+    export_encrypt: bool = False
     # Who may mark each kind of manual step done (connectors.base.ManualTask values to a
     # role); a kind not named here is the requester's.
     manual_step_roles: dict[str, str] = Field(default_factory=dict)

@@ -22,3 +22,6 @@ class PackageSender(Protocol):
 
     def send(self, user_id: str, request_id: str, package: Package) -> None:
         """Deliver the package to the requester only; raise if it did not arrive."""
+
+    def send_password(self, user_id: str, request_id: str, password: str) -> None:
+        """An encrypted package's password, to the requester in a message of its own."""

@@ -24,6 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyzipper
+
 from bot.calls import Outcome
 from bot.export_texts import system_text
 from bot.show import SystemRecord
@@ -37,6 +39,7 @@ class Package:
     path: Path  # the zip, in the caller's folder
     manifest: Mapping[str, Any]
     files: tuple[str, ...]  # names inside the zip, manifest.json last
+    encrypted: bool = False
 
     @property
     def unread(self) -> list[str]:
@@ -56,8 +59,10 @@ def build_package(
     subject_name: str,
     systems: Sequence[SystemRecord],
     texts: Mapping[str, Mapping[str, str]] | None = None,
+    password: str | None = None,
 ) -> Package:
-    """Write `<request_id>.zip` into `folder` and return it with its manifest."""
+    """Write `<request_id>.zip` into `folder` and return it with its manifest; encrypted
+    with `password` when one is given."""
     contents: dict[str, bytes] = {}
     outcomes: dict[str, dict[str, Any]] = {}
     for s in sorted(systems, key=lambda s: s.system):
@@ -82,11 +87,20 @@ def build_package(
     }
     contents["manifest.json"] = _json(manifest)
     path = folder / f"{request_id}.zip"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in contents.items():
-            info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
-            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
-    return Package(path, manifest, tuple(contents))
+    stamp = created.timetuple()[:6]
+    if password:  # AES-256 (WinZip AE-x), which 7-Zip and most archive tools read
+        with pyzipper.AESZipFile(
+            path, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        ) as aes:
+            aes.setpassword(password.encode())
+            for name, data in contents.items():
+                info = aes.zipinfo_cls(name, date_time=stamp)  # AES needs its own ZipInfo
+                aes.writestr(info, data, pyzipper.ZIP_DEFLATED)
+    else:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, data in contents.items():
+                zf.writestr(zipfile.ZipInfo(name, date_time=stamp), data, zipfile.ZIP_DEFLATED)
+    return Package(path, manifest, tuple(contents), encrypted=bool(password))
 
 
 def _document(s: SystemRecord) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import pyzipper
 
 from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
@@ -40,6 +41,7 @@ class Catcher:
 
     progress_seen: list[int] = field(default_factory=list)
     sent: list[tuple[str, str, bytes, Package]] = field(default_factory=list)
+    passwords: list[tuple[str, str, str]] = field(default_factory=list)
     fail: Exception | None = None
 
     def progress(self, user_id: str, answered) -> None:
@@ -49,6 +51,9 @@ class Catcher:
         if self.fail:
             raise self.fail
         self.sent.append((user_id, request_id, package.path.read_bytes(), package))
+
+    def send_password(self, user_id: str, request_id: str, password: str) -> None:
+        self.passwords.append((user_id, request_id, password))
 
 
 def jane_in(name: str, label: str, **attributes: tuple[str, ...]) -> Person:
@@ -196,3 +201,21 @@ def test_records_are_read_once_per_system(world):
     access, _, systems, _ = world
     access.export(JDOE, actor=EXPORTER)
     assert systems["hr"].calls.count("read") == 1 and systems["ad"].calls.count("read") == 1
+
+
+def test_policy_may_encrypt_the_package_and_send_its_password_apart(world):
+    access, catcher, _, audit = world
+    access.policy = PolicyConfig(export_encrypt=True)
+    result = access.export(JDOE, actor=EXPORTER)
+    ((_, _, data, package),) = catcher.sent
+    ((user, request_id, password),) = catcher.passwords
+    assert (user, request_id) == ("UEXP", result.request.id) and len(password) >= 20
+    assert package.encrypted and password not in data.decode("latin-1")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf, pytest.raises(RuntimeError):
+        zf.read("manifest.json")  # not readable without the password
+    with pyzipper.AESZipFile(io.BytesIO(data)) as zf:
+        zf.setpassword(password.encode())
+        manifest = json.loads(zf.read("manifest.json"))
+        for name, digest in manifest["sha256"].items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == digest
+    assert password not in str([e.detail for e in audit.events()])

@@ -117,7 +117,17 @@ class ConsolePackageSender:
         if answered:
             self.out.write(f"  [DM to {user_id}, progress] {len(answered)} system(s) answered\n")
 
+    def send_password(self, user_id: str, request_id: str, password: str) -> None:
+        text = render_exports.password_message(request_id, password).text
+        self.out.write(f"  [DM to {user_id}, second message]\n    {text}\n")
+
     def send(self, user_id: str, request_id: str, package: Package) -> None:
+        if package.encrypted:  # the console shows what it can without the password
+            self.out.write(
+                f"  [DM to {user_id}, file] {package.path.name} (encrypted): "
+                f"{', '.join(package.files)}\n"
+            )
+            return
         with zipfile.ZipFile(package.path) as zf:
             listing = [f"{i.filename} ({i.file_size} bytes)" for i in zf.infolist()]
             readme = zf.read("README.txt").decode()

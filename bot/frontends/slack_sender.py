@@ -51,3 +51,7 @@ class SlackPackageSender:
             title=f"Access package {request_id}",
             initial_comment=render_exports.package_note(request_id, package),
         )
+
+    def send_password(self, user_id: str, request_id: str, password: str) -> None:
+        reply = render_exports.password_message(request_id, password)
+        self.client.chat_postMessage(channel=self._dm(user_id), text=reply.text)

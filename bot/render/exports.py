@@ -14,7 +14,7 @@ from bot.render.markup import clip, dicts, mrkdwn_escape
 from bot.render.reply import Reply
 from bot.show import SystemRecord
 
-__all__ = ["export_done", "package_note", "progress"]
+__all__ = ["export_done", "package_note", "password_message", "progress"]
 
 _ICON = {Outcome.FOUND: ":white_check_mark:", Outcome.NOT_FOUND: ":white_circle:"}
 _WORDS = {Outcome.FOUND: "read", Outcome.NOT_FOUND: "holds nothing"}
@@ -42,6 +42,15 @@ def package_note(request_id: str, package: Package) -> str:
         unread = mrkdwn_escape(", ".join(package.unread))
         note += f" NOT included (could not be read): {unread}."
     return note
+
+
+def password_message(request_id: str, password: str) -> Reply:
+    """The password of an encrypted package, in a message of its own."""
+    text = (
+        f"Password for the access package of {request_id}: `{password}` "
+        "(send it to the data subject by another channel than the package)"
+    )
+    return Reply(text=text)
 
 
 def export_done(result: ExportResult) -> Reply:
