@@ -169,9 +169,16 @@ class HrConfig(_Model):
     folder: Path | None = None  # csv: where the export files are
     pattern: str = "*.csv"  # csv: the newest matching file is read
     delimiter: str = ","
+    encoding: str = "utf-8-sig"  # csv: the export's encoding (utf-8-sig: with or without BOM)
+    # csv: a file modified less than this ago may still be being written and is skipped
+    # for the newest older one (read anyway when it is the only file)
+    settle_seconds: float = Field(default=5, ge=0, le=3600)
     key: str
     identifiers: dict[str, str]
-    columns: tuple[str, ...] = ()  # personal-data columns read; empty: every column
+    # The columns `show` returns. Empty: only the key, identifier and search columns (a
+    # salary or bank column of a wide HR view reaches no viewer); list the personal-data
+    # columns to show; ["*"]: every column of the row.
+    columns: tuple[str, ...] = ()
     search_columns: tuple[str, ...] = ()  # further columns `find <column>=<value>` may use
     allow_delete: bool = False  # sql only: otherwise "erase in HR" is a manual step
     management_agent: str | None = None  # this source's MA name in the Sync Service

@@ -120,7 +120,12 @@ def _hr(config: AppConfig, out: list[Connector]) -> list[Connector]:
             assert hr.folder is not None  # HrConfig checked it
             source: Connector = HrCsvConnector(
                 HrCsvSettings(
-                    folder=hr.folder, pattern=hr.pattern, delimiter=hr.delimiter, **common
+                    folder=hr.folder,
+                    pattern=hr.pattern,
+                    delimiter=hr.delimiter,
+                    encoding=hr.encoding,
+                    settle_seconds=hr.settle_seconds,
+                    **common,
                 )
             )
         else:

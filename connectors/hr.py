@@ -3,11 +3,21 @@
 
 The table is reflected on first use, so a configured column the table lacks is one clear
 error naming the column (not the value searched). Every value is a bound parameter;
-`LIKE` prefixes are escaped (a `%` or `_` typed is literal). Reads run in a read-only
-transaction where the database has one (PostgreSQL). Deletion happens only when
-`allow_delete` is set: one parameterised DELETE by key in one transaction, refused and
-rolled back unless it removes exactly that one row, then read back. Otherwise the plan is
-a manual step, owned by the role policy gives "erase at source" steps.
+`LIKE` prefixes are escaped with an explicit `ESCAPE '/'` (`/`, `%`, `_` and `[` typed
+are literal: SQL Server reads `[a-z]` as a wildcard, and SQLAlchemy's autoescape leaves
+`[` alone). `read` returns the mapping's `shown` columns only (by default not every
+column). Reads run in a read-only transaction where the database has one (PostgreSQL).
+A key matching more than one row is refused by `read` and `plan_delete`.
+
+Deletion happens only when `allow_delete` is set, in one transaction: the rows holding
+the key are counted and locked (`FOR UPDATE` on PostgreSQL; `WITH (UPDLOCK, HOLDLOCK)`
+on SQL Server; SQLite locks the whole database for a write anyway), the parameterised
+DELETE by key runs only when exactly one row holds it, and the transaction rolls back
+on a rowcount other than 0 or 1. The driver's rowcount is not trusted alone: with
+`SET NOCOUNT ON` or an INSTEAD OF trigger pyodbc reports -1 ("unknown"), accepted only
+when the count was 1 and the row is gone when read back in the same transaction. The
+row is read back again after commit. Otherwise the plan is a manual step, owned by the
+role policy gives "erase at source" steps.
 
 Timeouts (each call's `timeout`, seconds) as in the metaverse connector: the connect
 deadline for new connections, `statement_timeout` (PostgreSQL) or the query timeout
@@ -37,13 +47,14 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
 from connectors.hr_source import (
     HrMapping,
     Matcher,
     delete_plan,
     erase_by_hand,
     hit_from_row,
+    not_unique,
     record_from_row,
     search_plan,
     verify_plan,
@@ -57,10 +68,50 @@ from connectors.sql_support import (
     sql_errors,
 )
 
-__all__ = ["HrConnector", "HrSettings"]
+__all__ = ["HrConnector", "HrSettings", "search_statement"]
 
 _PG_LOCAL = sa.select(sa.func.set_config("statement_timeout", sa.bindparam("ms"), True))
 _PG_READ_ONLY = sa.text("SET TRANSACTION READ ONLY")
+# The LIKE escape character, and what it escapes: SQL's wildcards, SQL Server's `[`
+# (a character class there), and itself.
+_ESCAPE = "/"
+_LIKE_SPECIAL = str.maketrans({c: _ESCAPE + c for c in (_ESCAPE, "%", "_", "[")})
+# SQL Server: hold an update lock on the counted rows until the transaction ends.
+_MSSQL_LOCK = "WITH (UPDLOCK, HOLDLOCK)"
+
+
+def like_prefix(value: str) -> str:
+    """A LIKE pattern (with `ESCAPE '/'`) matching what starts with `value`, literally."""
+    return value.translate(_LIKE_SPECIAL) + "%"
+
+
+def _as_text(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    return column if isinstance(column.type, sa.String) else sa.cast(column, sa.String)
+
+
+def _condition(table: sa.Table, matchers: list[Matcher]) -> sa.ColumnElement[bool]:
+    terms = []
+    for m in matchers:
+        text = _as_text(table.c[m.column])
+        for value in spellings(m.value):
+            if m.prefix:  # case-insensitive; every character typed is literal
+                terms.append(text.ilike(like_prefix(value), escape=_ESCAPE))
+            else:
+                terms.append(sa.func.lower(text) == value.lower())
+    return sa.or_(*terms)
+
+
+def search_statement(
+    table: sa.Table, mapping: HrMapping, matchers: list[Matcher], limit: int
+) -> sa.Select[Any]:
+    """The SELECT a search runs: the key and identifier columns of matching rows."""
+    wanted = {mapping.key, *mapping.identifiers.values()}
+    return (
+        sa.select(*(table.c[c] for c in sorted(wanted)))
+        .where(_condition(table, matchers))
+        .order_by(table.c[mapping.key])
+        .limit(limit)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,47 +193,35 @@ class HrConnector:
             self._table = table
         return table
 
-    def _columns(self, table: sa.Table) -> list[sa.Column[Any]]:
-        wanted = self.settings.mapping.columns
-        return [table.c[c] for c in wanted] if wanted else list(table.c)
-
-    def _condition(self, table: sa.Table, matchers: list[Matcher]) -> sa.ColumnElement[bool]:
-        terms = []
-        for m in matchers:
-            column = table.c[m.column]
-            text = column if isinstance(column.type, sa.String) else sa.cast(column, sa.String)
-            for value in spellings(m.value):
-                if m.prefix:  # autoescape: a % or _ the user typed is literal
-                    terms.append(text.istartswith(value, autoescape=True))
-                else:
-                    terms.append(sa.func.lower(text) == value.lower())
-        return sa.or_(*terms)
-
     def _find(self, matchers: list[Matcher], timeout: float) -> list[Hit]:
         if not matchers:
             return []
+        mapping = self.settings.mapping
         with self._session(timeout) as s:
             table = self._reflect(s)
-            mapping = self.settings.mapping
-            wanted = {mapping.key, *mapping.identifiers.values()}
-            stmt = (
-                sa.select(*(table.c[c] for c in sorted(wanted)))
-                .where(self._condition(table, matchers))
-                .order_by(table.c[mapping.key])
-                .limit(self.settings.max_hits)
-            )
-            rows = s.rows(stmt)
+            rows = s.rows(search_statement(table, mapping, matchers, self.settings.max_hits))
         return [hit_from_row(self.name, r._mapping, mapping) for r in rows]
 
     def _row(self, s: Session, ref: ObjectRef) -> Mapping[str, Any] | None:
+        """The row holding the key (None: no row); `not_unique` when several do."""
         table = self._reflect(s)
-        rows = s.rows(sa.select(*self._columns(table)).where(self._key(table, ref)))
+        columns = [table.c[c] for c in self.settings.mapping.shown(table.c.keys())]
+        rows = s.rows(sa.select(*columns).where(self._key(table, ref)))
+        if len(rows) > 1:
+            raise not_unique(self.name, len(rows))
         return rows[0]._mapping if rows else None
 
     def _key(self, table: sa.Table, ref: ObjectRef) -> sa.ColumnElement[bool]:
-        column = table.c[self.settings.mapping.key]
-        text = column if isinstance(column.type, sa.String) else sa.cast(column, sa.String)
-        return text == ref.id
+        return _as_text(table.c[self.settings.mapping.key]) == ref.id
+
+    def lock_statement(self, table: sa.Table, ref: ObjectRef) -> sa.Select[Any]:
+        """The rows holding the key, locked until the delete transaction ends."""
+        return (
+            sa.select(table.c[self.settings.mapping.key])
+            .where(self._key(table, ref))
+            .with_for_update()  # PostgreSQL (and others with FOR UPDATE); mssql ignores it
+            .with_hint(table, _MSSQL_LOCK, dialect_name="mssql")
+        )
 
     # -- the connector --------------------------------------------------------
 
@@ -210,19 +249,30 @@ class HrConnector:
         if not self.settings.allow_delete:
             raise NotSupported(f"{self.name}: deletion is not allowed (allow_delete)")
         ref = plan.ref
-        with self._session(timeout, write=True) as s:
+        with self._session(timeout, write=True) as s:  # an exception rolls it all back
             table = self._reflect(s)
-            if time.monotonic() > s.deadline:
-                raise ConnectorError(f"{self.name}: no time left to delete")
-            deleted = s.conn.execute(sa.delete(table).where(self._key(table, ref))).rowcount
-            if deleted > 1:  # the key is not unique: roll back rather than erase others
-                raise ConnectorError(
-                    f"{self.name}: the key matched {deleted} rows; nothing was deleted"
-                )
+            found = len(s.rows(self.lock_statement(table, ref)))
+            if found > 1:  # a key that is not unique: erase no one rather than others
+                raise not_unique(self.name, found)
+            if found == 1:
+                if time.monotonic() > s.deadline:
+                    raise TimedOut(f"{self.name}: no time left to delete")
+                deleted = s.conn.execute(sa.delete(table).where(self._key(table, ref))).rowcount
+                if deleted == -1:  # unknown (NOCOUNT, a trigger): the row must be gone
+                    if s.rows(self.lock_statement(table, ref)):
+                        raise ConnectorError(
+                            f"{self.name}: the delete reported no row count and the row "
+                            "is still there; rolled back"
+                        )
+                elif deleted not in (0, 1):
+                    raise ConnectorError(
+                        f"{self.name}: the delete reported {deleted} rows for one key; "
+                        "rolled back, nothing was deleted"
+                    )
         with self._session(timeout) as s:  # read back, in a transaction of its own
             if self._row(s, ref) is not None:
                 return StepResult(ref, done=False, detail="the HR record is still there")
-        return StepResult(ref, done=True, already_absent=deleted == 0, detail="HR record deleted")
+        return StepResult(ref, done=True, already_absent=found == 0, detail="HR record deleted")
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         hits = self._find(verify_plan(identifiers, self.settings.mapping), timeout)

@@ -1,7 +1,12 @@
 """The HR system as a folder of CSV exports (a common HR feed to MIM), read only.
 
 The newest file matching `pattern` is the HR data (feeds drop a dated file per run); it
-is parsed with the csv module once per change of name, size or modification time.
+is parsed with the csv module once per change of name, size or modification time. A
+file modified less than `settle_seconds` ago may still be being written: it is skipped
+for the newest older one, unless no other file matches (then it is all there is). A row
+with more fields than the header is a malformed export (an error naming the line,
+never its values); a key held by more than one row is refused rather than guessed.
+`read` returns the mapping's `shown` columns only (by default not every column).
 Nothing is ever written: the erasure plan is a manual step in the HR system itself, and
 the export files keep the person until the feed's next run replaces them, which
 `verify_absent` then checks.
@@ -9,8 +14,10 @@ the export files keep the person until the feed's next run replaces them, which
 
 from __future__ import annotations
 
+import codecs
 import csv
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +40,7 @@ from connectors.hr_source import (
     Matcher,
     erase_by_hand,
     hit_from_row,
+    not_unique,
     record_from_row,
     search_plan,
     verify_plan,
@@ -42,6 +50,7 @@ from connectors.spelling import spellings
 __all__ = ["HrCsvConnector", "HrCsvSettings"]
 
 Row = Mapping[str, str]
+_EXTRA = "\x00extra"  # DictReader's key for fields beyond the header (no column has it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +60,7 @@ class HrCsvSettings:
     pattern: str = "*.csv"
     delimiter: str = ","
     encoding: str = "utf-8-sig"  # Excel and most HR exports write a byte-order mark
+    settle_seconds: float = 5.0  # a file younger than this may still be being written
     management_agent: str | None = None
     label: str = "HR"
     name: str = "hr"
@@ -59,6 +69,12 @@ class HrCsvSettings:
     def __post_init__(self) -> None:
         if len(self.delimiter) != 1:
             raise ValueError("delimiter must be one character")
+        if self.settle_seconds < 0:
+            raise ValueError("settle_seconds must not be negative")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"unknown encoding {self.encoding!r}") from None
 
 
 class HrCsvConnector:
@@ -81,8 +97,8 @@ class HrCsvConnector:
         s = self.settings
         try:
             files = sorted(
-                (p for p in Path(s.folder).glob(s.pattern) if p.is_file()),
-                key=lambda p: (p.stat().st_mtime_ns, p.name),
+                ((p, p.stat()) for p in Path(s.folder).glob(s.pattern) if p.is_file()),
+                key=lambda f: (f[1].st_mtime_ns, f[0].name),
             )
         except OSError as exc:
             raise Unreachable(
@@ -90,8 +106,9 @@ class HrCsvConnector:
             ) from None
         if not files:
             raise Unreachable(f"{self.name}: no export file matches {s.pattern} in the folder")
-        newest = files[-1]
-        stat = newest.stat()
+        settled_by = time.time() - s.settle_seconds  # a younger file may be half written
+        settled = [f for f in files if f[1].st_mtime <= settled_by]
+        newest, stat = (settled or files)[-1]
         stamp = (newest.name, stat.st_size, stat.st_mtime_ns)
         with self._lock:
             if self._cache and self._cache[0] == stamp:
@@ -104,13 +121,21 @@ class HrCsvConnector:
         s = self.settings
         try:
             with path.open(newline="", encoding=s.encoding) as f:
-                reader = csv.DictReader(f, delimiter=s.delimiter)
+                reader = csv.DictReader(f, delimiter=s.delimiter, restkey=_EXTRA)
                 missing = sorted(s.mapping.wanted() - set(reader.fieldnames or ()))
                 if missing:
                     raise ConnectorError(
                         f"{self.name}: the export has no column {', '.join(missing)}"
                     )
-                return [dict(r) for r in reader]
+                rows = []
+                for row in reader:
+                    if _EXTRA in row:  # a stray delimiter shifted the row: trust none of it
+                        raise ConnectorError(
+                            f"{self.name}: line {reader.line_num} of the export has more "
+                            "fields than its header (a malformed export)"
+                        )
+                    rows.append(row)
+                return rows
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise ConnectorError(
                 f"{self.name}: cannot read the export ({type(exc).__name__})"
@@ -134,19 +159,20 @@ class HrCsvConnector:
 
     def _row(self, ref: ObjectRef) -> Row:
         key = self.settings.mapping.key
-        for row in self._rows() if ref.system == self.name else ():
-            if row.get(key) == ref.id:
-                return row
-        raise NotFound(f"{self.name}: no record has that key")
+        found = [r for r in self._rows() if r.get(key) == ref.id] if ref.system == self.name else []
+        if len(found) > 1:
+            raise not_unique(self.name, len(found))
+        if not found:
+            raise NotFound(f"{self.name}: no record has that key")
+        return found[0]
 
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
         return self._find(search_plan(query, self.settings.mapping))
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         row = self._row(ref)
-        wanted = self.settings.mapping.columns
-        kept = {c: row[c] for c in wanted} if wanted else row
-        return record_from_row(self.name, ref, kept)
+        shown = self.settings.mapping.shown(row)
+        return record_from_row(self.name, ref, {c: row[c] for c in shown})
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
         self._row(ref)

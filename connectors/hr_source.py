@@ -10,7 +10,7 @@ configuration, never from what a user typed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -29,14 +29,16 @@ from connectors.base import (
     QueryKind,
     Record,
 )
-from connectors.errors import NotSupported
+from connectors.errors import ConnectorError, NotSupported
 
 __all__ = [
+    "ALL_COLUMNS",
     "HrMapping",
     "Matcher",
     "delete_plan",
     "erase_by_hand",
     "hit_from_row",
+    "not_unique",
     "record_from_row",
     "search_plan",
     "verify_plan",
@@ -56,6 +58,8 @@ _VERIFY: tuple[tuple[IdKind, tuple[IdKind, ...]], ...] = (
     (IdKind.MAIL, (IdKind.MAIL, IdKind.UPN)),
     (IdKind.UPN, (IdKind.UPN, IdKind.MAIL)),
 )
+# `columns: ["*"]`: `read` returns every column of the row (salary and bank details too).
+ALL_COLUMNS = "*"
 _NOTE = "HR is the source of authority: it is erased first, or the next sync re-creates the rest"
 
 
@@ -63,7 +67,9 @@ _NOTE = "HR is the source of authority: it is erased first, or the next sync re-
 class HrMapping:
     """Which columns hold what. `key` identifies a row (the ObjectRef id); `identifiers`
     maps identifier kinds to columns (at least the account or the employee id);
-    `columns` are the personal-data columns `read` returns (empty: every column);
+    `columns` are the personal-data columns `read` returns: empty, only the key, the
+    identifier and the search columns (a salary or bank column of a wide HR view never
+    reaches a viewer by default); `("*",)`, every column of the row;
     `search_columns` are further columns `find <column>=<value>` may search.
 
     Raises `ValueError` for a mapping that cannot identify a person."""
@@ -79,13 +85,28 @@ class HrMapping:
             raise ValueError("key must name the column that identifies a row")
         if not ({IdKind.ACCOUNT, IdKind.EMPLOYEE_ID} & set(self.identifiers)):
             raise ValueError("identifiers must map account or employee_id to a column")
+        if ALL_COLUMNS in self.columns and len(self.columns) > 1:
+            raise ValueError('columns: "*" (every column) stands alone')
         named = {c.casefold(): c for c in (*self.search_columns, *self.identifiers.values())}
         named |= {kind.value: column for kind, column in self.identifiers.items()}
         object.__setattr__(self, "named", named)
 
+    @property
+    def every_column(self) -> bool:
+        return self.columns == (ALL_COLUMNS,)
+
     def wanted(self) -> set[str]:
-        """Every column the connector reads (a missing one is a configuration error)."""
-        return {self.key, *self.identifiers.values(), *self.columns, *self.search_columns}
+        """Every column named here (a missing one is a configuration error)."""
+        named = () if self.every_column else self.columns
+        return {self.key, *self.identifiers.values(), *named, *self.search_columns}
+
+    def shown(self, available: Iterable[str]) -> list[str]:
+        """The columns `read` returns, in order, from the source's `available` ones."""
+        if self.every_column:
+            return list(available)
+        if self.columns:
+            return list(self.columns)
+        return list(dict.fromkeys((self.key, *self.identifiers.values(), *self.search_columns)))
 
 
 @dataclass(frozen=True)
@@ -162,6 +183,13 @@ def record_from_row(system: str, ref: ObjectRef, row: Mapping[str, Any]) -> Reco
             for column, value in row.items()
             if value not in (None, "")
         },
+    )
+
+
+def not_unique(system: str, count: int) -> ConnectorError:
+    """The key names more than one row: refuse, rather than show or erase the wrong one."""
+    return ConnectorError(
+        f"{system}: the key matches {count} rows; it must identify one row (check the key setting)"
     )
 
 

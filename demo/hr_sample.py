@@ -21,6 +21,7 @@ from connectors.hr_source import HrMapping
 
 __all__ = ["COLUMNS", "MAPPING", "Employee", "create_table", "write_csv"]
 
+COLUMNS = ("emp_no", "login", "full_name", "email", "department", "birth_date", "home_phone")
 MAPPING = HrMapping(
     key="emp_no",
     identifiers={
@@ -29,9 +30,9 @@ MAPPING = HrMapping(
         IdKind.DISPLAY_NAME: "full_name",
         IdKind.MAIL: "email",
     },
+    columns=COLUMNS,  # listed: by default `show` reads the identifier and search columns only
     search_columns=("department",),
 )
-COLUMNS = ("emp_no", "login", "full_name", "email", "department", "birth_date", "home_phone")
 
 
 @dataclass(frozen=True)

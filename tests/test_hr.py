@@ -16,11 +16,16 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.dialects import mssql, postgresql, sqlite
 
+from bot.config import parse_config
+from bot.connector_setup import build_connectors
+from bot.errors import ConfigError
 from connectors.base import (
     RANK_SOURCE,
     Capability,
     Connector,
+    DeletePlan,
     IdKind,
     ManualTask,
     ObjectRef,
@@ -29,9 +34,10 @@ from connectors.base import (
     QueryKind,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
-from connectors.hr import HrConnector, HrSettings
+from connectors.hr import HrConnector, HrSettings, like_prefix, search_statement
 from connectors.hr_csv import HrCsvConnector, HrCsvSettings
-from connectors.hr_source import HrMapping
+from connectors.hr_source import HrMapping, search_plan
+from demo import hr_sample
 from demo.hr_sample import MAPPING, Employee, create_table, write_csv
 from tests.support.ports import closed_port
 from tests.support.postgres import fresh_database
@@ -43,10 +49,11 @@ ZOE = Employee("880001", "ct-zoe", "Zoë Contract", "ct-zoe@example.test")
 OTTO = Employee("880002", "ct-other", "Otto Other", "otto@example.test", department="Sales")
 WILD = Employee("880003", "a_b", "Anna Wild", "a_b@example.test")  # `_` and `%` are data
 QUOTE = Employee("880004", "sobrien", "Seán O\u2019Brien", "sobrien@example.test")
+BRACKET = Employee("880005", "[ops]/x", "Ops Bracket", "ops@example.test")  # `[`, `/` too
 
 
 def people() -> list[Employee]:
-    return [ZOE, OTTO, WILD, QUOTE]
+    return [ZOE, OTTO, WILD, QUOTE, BRACKET]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -111,6 +118,10 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connector
         (QueryKind.PREFIX, "a_*", None, ["a_b"]),
         (QueryKind.PREFIX, "a%*", None, []),  # a % typed is a percent sign, not a wildcard
         (QueryKind.PREFIX, "ax*", None, []),  # `_` is literal: "a_b" does not start with "ax"
+        (QueryKind.PREFIX, "[a-z]*", None, []),  # `[` is literal (SQL Server: a wildcard)
+        (QueryKind.PREFIX, "[o*", None, ["[ops]/x"]),
+        (QueryKind.PREFIX, "[OPS]/*", None, ["[ops]/x"]),  # `/` (the escape) is literal
+        (QueryKind.PREFIX, "[ops]//*", None, []),
         (QueryKind.NAME, "s%", None, []),
         (QueryKind.NAME, "Seán O'Brien", None, ["sobrien"]),  # both apostrophes searched
         (QueryKind.ATTRIBUTE, "sales", "department", ["ct-other"]),
@@ -139,6 +150,34 @@ def test_a_hit_carries_the_mapped_identifiers(source):
 def test_a_column_not_mapped_is_not_searched(source):
     with pytest.raises(NotSupported):
         source.search(Query(QueryKind.ATTRIBUTE, "1980-05-17", "birth_date"), timeout=T)
+
+
+def with_mapping(c: Connector, mapping: HrMapping) -> Connector:
+    assert isinstance(c, HrConnector | HrCsvConnector)
+    if isinstance(c, HrConnector):
+        return HrConnector(replace(c.settings, mapping=mapping))
+    return HrCsvConnector(replace(c.settings, mapping=mapping))
+
+
+def test_by_default_show_reads_only_the_identifiers_and_search_columns(source):
+    ref = ObjectRef("hr", "880002")
+    default = with_mapping(source, replace(MAPPING, columns=()))
+    every = with_mapping(source, replace(MAPPING, columns=("*",)))
+    try:  # a salary or bank column of a wide HR view must not reach every viewer
+        assert sorted(default.read(ref, timeout=T).attributes) == [
+            "department",
+            "email",
+            "emp_no",
+            "full_name",
+            "login",
+        ]
+        assert sorted(every.read(ref, timeout=T).attributes) == sorted(hr_sample.COLUMNS)
+        assert every.search(Query(QueryKind.NAME, "ct-other"), timeout=T)[0].ref == ref
+    finally:
+        default.close()
+        every.close()
+    with pytest.raises(ValueError, match="stands alone"):
+        replace(MAPPING, columns=("*", "birth_date"))
 
 
 def test_read_returns_every_personal_column(source):
@@ -183,14 +222,30 @@ def test_an_allowed_delete_removes_exactly_that_row(hr, hr_url):
     assert (plan.action, plan.authority_rank, plan.manual) == (PlanAction.DELETE, RANK_SOURCE, ())
     result = hr.apply_delete(plan, timeout=T)
     assert (result.done, result.already_absent) == (True, False)
-    assert rows(hr_url) == ["880001", "880002", "880004"]
+    assert rows(hr_url) == ["880001", "880002", "880004", "880005"]
     again = hr.apply_delete(plan, timeout=T)
     assert (again.done, again.already_absent) == (True, True)
     assert hr.verify_absent({IdKind.ACCOUNT: "a_b"}, timeout=T).absent
     assert not hr.verify_absent({IdKind.EMPLOYEE_ID: "880001"}, timeout=T).absent
 
 
-def test_a_key_that_is_not_unique_deletes_nothing(hr_url):
+def staff(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.execute(sa.text("SELECT login FROM staff")).scalars())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def unknown_rowcount(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver reports -1 for a DELETE, as pyodbc does under SET NOCOUNT ON."""
+    monkeypatch.setattr(sa.engine.CursorResult, "rowcount", property(lambda _: -1))
+
+
+@pytest.mark.parametrize("rowcount", ["reported", "unknown"])
+def test_a_key_that_is_not_unique_is_refused_and_deletes_nothing(hr_url, rowcount, request):
     c = sql_connector(hr_url, allow_delete=True)
     engine = sa.create_engine(hr_url)
     with engine.begin() as conn:  # a view over two systems can repeat a key
@@ -199,12 +254,110 @@ def test_a_key_that_is_not_unique_deletes_nothing(hr_url):
     engine.dispose()
     mapping = HrMapping(key="emp_no", identifiers={IdKind.ACCOUNT: "login"})
     dup = HrConnector(replace(c.settings, table="staff", mapping=mapping))
-    plan = dup.plan_delete(ObjectRef("hr", "7"), timeout=T)
-    with pytest.raises(ConnectorError, match="matched 2 rows; nothing was deleted"):
-        dup.apply_delete(plan, timeout=T)
-    assert len(dup.search(Query(QueryKind.PREFIX, "x*"), timeout=T)) == 2
+    ref = ObjectRef("hr", "7")
+    for call in (dup.read, dup.plan_delete):  # neither picks one of the two
+        with pytest.raises(ConnectorError, match="the key matches 2 rows") as info:
+            call(ref, timeout=T)
+        assert "x1" not in str(info.value) and "7" not in str(info.value)
+    if rowcount == "unknown":
+        request.getfixturevalue("unknown_rowcount")
+    with pytest.raises(ConnectorError, match="the key matches 2 rows"):  # counted first
+        dup.apply_delete(DeletePlan(ref, PlanAction.DELETE, "x"), timeout=T)
+    assert staff(hr_url) == ["x1", "x2"]
     dup.close()
     c.close()
+
+
+def test_a_key_that_is_not_unique_in_an_export_is_refused(hr_csv, tmp_path):
+    write_csv(tmp_path / "exports" / "hr-2026-11-30.csv", [*people(), replace(OTTO, login="o2")])
+    ref = ObjectRef("hr", "880002")
+    for call in (hr_csv.read, hr_csv.plan_delete):
+        with pytest.raises(ConnectorError, match="the key matches 2 rows"):
+            call(ref, timeout=T)
+
+
+def test_an_unknown_rowcount_is_accepted_only_when_the_row_is_gone(hr, hr_url, unknown_rowcount):
+    plan = hr.plan_delete(ObjectRef("hr", "880003"), timeout=T)
+    result = hr.apply_delete(plan, timeout=T)
+    assert (result.done, result.already_absent) == (True, False)
+    assert rows(hr_url) == ["880001", "880002", "880004", "880005"]
+    # A view whose INSTEAD OF trigger deletes nothing: no count, and the row stays.
+    engine = sa.create_engine(hr_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE VIEW staff AS SELECT * FROM employees"))
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                sa.text(
+                    "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql "
+                    "AS $$ BEGIN RETURN NULL; END $$"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER keep INSTEAD OF DELETE ON staff "
+                    "FOR EACH ROW EXECUTE FUNCTION keep()"
+                )
+            )
+        else:
+            conn.execute(
+                sa.text("CREATE TRIGGER keep INSTEAD OF DELETE ON staff BEGIN SELECT 1; END")
+            )
+    engine.dispose()
+    view = HrConnector(replace(hr.settings, table="staff"))
+    plan = view.plan_delete(ObjectRef("hr", "880001"), timeout=T)
+    with pytest.raises(ConnectorError, match="no row count and the row is still there"):
+        view.apply_delete(plan, timeout=T)
+    assert staff(hr_url) == ["[ops]/x", "ct-other", "ct-zoe", "sobrien"]
+    view.close()
+
+
+def test_a_rowcount_above_one_rolls_back(hr, hr_url, monkeypatch):
+    plan = hr.plan_delete(ObjectRef("hr", "880003"), timeout=T)
+    monkeypatch.setattr(sa.engine.CursorResult, "rowcount", property(lambda _: 2))
+    with pytest.raises(ConnectorError, match="reported 2 rows for one key; rolled back"):
+        hr.apply_delete(plan, timeout=T)
+    assert rows(hr_url) == ["880001", "880002", "880003", "880004", "880005"]
+
+
+def test_a_delete_with_no_time_left_is_timed_out(hr, hr_url):
+    plan = hr.plan_delete(ObjectRef("hr", "880003"), timeout=T)
+    with pytest.raises(TimedOut):
+        hr.apply_delete(plan, timeout=1e-6)
+
+    def slow_count(conn, cursor, statement, *_):  # the count uses up the time left
+        if statement.lstrip().startswith("SELECT") and "emp_no" in statement:
+            time.sleep(0.4)
+
+    sa.event.listen(hr._engine, "after_cursor_execute", slow_count)
+    with pytest.raises(TimedOut, match="no time left to delete"):
+        hr.apply_delete(plan, timeout=0.3)
+    sa.event.remove(hr._engine, "after_cursor_execute", slow_count)
+    assert "880003" in rows(hr_url)
+
+
+def test_the_delete_counts_and_locks_the_rows_first():
+    c = HrConnector(HrSettings(url="sqlite://", table="employees", mapping=MAPPING))
+    table = hr_sample.table(sa.MetaData())
+    stmt = c.lock_statement(table, ObjectRef("hr", "880001"))
+    assert "WITH (UPDLOCK, HOLDLOCK)" in str(stmt.compile(dialect=mssql.dialect()))
+    assert str(stmt.compile(dialect=postgresql.dialect())).endswith("FOR UPDATE")
+    c.close()
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [mssql.dialect(), postgresql.dialect(), sqlite.dialect()],
+    ids=lambda d: d.name,
+)
+def test_a_prefix_is_escaped_explicitly_for_every_dialect(dialect):
+    table = hr_sample.table(sa.MetaData())
+    matchers = search_plan(Query(QueryKind.PREFIX, "[a-z]/%_x*"), MAPPING)
+    compiled = search_statement(table, MAPPING, matchers, 10).compile(dialect=dialect)
+    patterns = sorted(v for v in compiled.params.values() if isinstance(v, str))
+    # SQL Server reads `[a-z]` as a character class: `[` must be escaped as well
+    assert patterns == ["/[a-z]///%/_x%"] * 2  # login and full_name
+    assert str(compiled).count("ESCAPE '/'") == 2
+    assert like_prefix("O'Brien") == "O'Brien%"
 
 
 def test_a_missing_column_is_one_clear_error(hr_url):
@@ -294,11 +447,14 @@ def test_an_unreachable_database_is_unreachable():
 )
 @given(
     st.lists(
-        st.sampled_from([*"ab_%'\"\\;-*()[]<>&\u2019 \n", "Robert'); DROP TABLE employees;--"]),
+        st.sampled_from(
+            [*"ab_%'\"\\;-*()[]/^<>&\u2019 \n", "[o", "Robert'); DROP TABLE employees;--"]
+        ),
         max_size=12,
     ).map("".join)
 )
 def test_sql_metacharacters_are_data(tmp_path_factory, value):
+    # `[`, `]` and `/` too: SQL Server's character class, and the LIKE escape character
     folder = tmp_path_factory.mktemp("fuzz")
     c = _fuzz_connector(folder)
     for kind in (QueryKind.NAME, QueryKind.PREFIX, QueryKind.MAIL_OR_UPN):
@@ -306,7 +462,7 @@ def test_sql_metacharacters_are_data(tmp_path_factory, value):
         found = {h.identifiers[IdKind.ACCOUNT] for h in c.search(Query(kind, term), timeout=T)}
         expected = _expected(kind, value)
         assert found == expected, (kind, value)
-    assert len(rows(c.settings.url)) == 4  # nothing was dropped or changed
+    assert len(rows(c.settings.url)) == len(people())  # nothing was dropped or changed
     c.close()
 
 
@@ -338,11 +494,13 @@ def test_the_newest_export_is_the_one_read(tmp_path):
     old = write_csv(folder / "hr-2026-11-29.csv", people())
     new = write_csv(folder / "hr-2026-11-30.csv", [OTTO], delimiter=";")
     os.utime(old, (1, 1))
+    settled = time.time() - 60
+    os.utime(new, (settled, settled))
     c = HrCsvConnector(HrCsvSettings(folder=folder, mapping=MAPPING, delimiter=";"))
     assert accounts(c, QueryKind.PREFIX, "ct-*") == ["ct-other"]  # ZOE left in the new file
     assert c.verify_absent({IdKind.ACCOUNT: "ct-zoe"}, timeout=T).absent
     write_csv(new, people(), delimiter=";")  # the file changes: read again
-    os.utime(new, (time.time() + 5, time.time() + 5))
+    os.utime(new, (settled + 1, settled + 1))
     assert accounts(c, QueryKind.PREFIX, "ct-*") == ["ct-other", "ct-zoe"]
     assert not c.verify_absent({IdKind.ACCOUNT: "ct-zoe"}, timeout=T).absent
 
@@ -354,12 +512,70 @@ def test_a_csv_problem_is_one_clear_error(tmp_path):
     with pytest.raises(Unreachable, match="no export file"):
         c.search(Query(QueryKind.NAME, "x"), timeout=T)
     (folder / "hr.csv").write_text("emp_no,login\n1,x\n", encoding="utf-8")
-    with pytest.raises(ConnectorError, match="no column department, email, full_name"):
+    with pytest.raises(ConnectorError, match="no column birth_date, department, email, full_name"):
         c.search(Query(QueryKind.NAME, "x"), timeout=T)
     (folder / "hr.csv").write_bytes(b"emp_no,login\n\xff\xfe\n")
     with pytest.raises(ConnectorError, match="cannot read the export"):
         c.search(Query(QueryKind.NAME, "x"), timeout=T)
     assert not c.health(timeout=T).ok
+
+
+def test_a_file_still_being_written_is_not_read_while_an_older_one_exists(tmp_path):
+    folder = tmp_path / "exports"
+    only = write_csv(folder / "hr-2026-11-29.csv", [OTTO])
+    c = HrCsvConnector(HrCsvSettings(folder=folder, mapping=MAPPING))
+    assert accounts(c, QueryKind.PREFIX, "ct-*") == ["ct-other"]  # young, but all there is
+    os.utime(only, (time.time() - 60, time.time() - 60))
+    young = folder / "hr-2026-11-30.csv"
+    young.write_text("emp_no,login,full_name,email,department\n880001,ct-zo", encoding="utf-8")
+    assert accounts(c, QueryKind.PREFIX, "ct-*") == ["ct-other"]  # the settled file is read
+    write_csv(young, people())
+    os.utime(young, (time.time() - 6, time.time() - 6))  # older than settle_seconds (5)
+    assert accounts(c, QueryKind.PREFIX, "ct-*") == ["ct-other", "ct-zoe"]
+    with pytest.raises(ValueError, match="settle_seconds"):
+        HrCsvSettings(folder=folder, mapping=MAPPING, settle_seconds=-1)
+
+
+def test_a_row_with_more_fields_than_the_header_is_a_malformed_export(tmp_path):
+    folder = tmp_path / "exports"
+    path = write_csv(folder / "hr.csv", [OTTO, ZOE])
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines[2] += ",IBAN GB00 SECRET"  # a stray delimiter in ZOE's row
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    c = HrCsvConnector(HrCsvSettings(folder=folder, mapping=MAPPING, settle_seconds=0))
+    with pytest.raises(ConnectorError, match="line 3 of the export has more fields") as info:
+        c.search(Query(QueryKind.NAME, "ct-other"), timeout=T)
+    assert "SECRET" not in str(info.value) and "ct-zoe" not in str(info.value)
+    assert not c.health(timeout=T).ok
+
+
+def test_the_csv_encoding_and_settle_time_come_from_app_yaml(tmp_path):
+    from tests.test_config import ENV, minimal
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    header = ",".join(hr_sample.COLUMNS)
+    row = "880001,ct-zoe,Zoë Contract,ct-zoe@example.test,Finance,1980-05-17,+44"
+    (folder / "hr.csv").write_bytes(f"{header}\n{row}\n".encode("cp1252"))
+    raw = minimal()
+    section = {
+        "kind": "csv",
+        "folder": str(folder),
+        "encoding": "cp1252",
+        "settle_seconds": 0,
+        "key": "emp_no",
+        "identifiers": {"employee_id": "emp_no", "account": "login", "display_name": "full_name"},
+    }
+    raw["connectors"] = {"hr": section}
+    (c,) = build_connectors(parse_config(raw, environ=ENV))
+    assert isinstance(c, HrCsvConnector)
+    assert (c.settings.encoding, c.settings.settle_seconds) == ("cp1252", 0)
+    (hit,) = c.search(Query(QueryKind.NAME, "zoë contract"), timeout=T)
+    assert hit.label == "Zoë Contract (ct-zoe)"
+    assert parse_config(raw | {"connectors": {"hr": section | {"columns": ["*"]}}}, environ=ENV)
+    raw["connectors"] = {"hr": section | {"encoding": "no-such-codec"}}
+    with pytest.raises(ConfigError, match=r"connectors\.hr: unknown encoding"):
+        build_connectors(parse_config(raw, environ=ENV))
 
 
 def test_a_mapping_must_identify_a_person():
