@@ -58,6 +58,7 @@ class AdConfig(_Model):
     timeout_seconds: float = Field(default=2.0, gt=0)
     pool_size: int = Field(default=4, ge=1, le=64)
     domain: str | None = None  # NetBIOS name; read from the forest's crossRef when unset
+    management_agent: str | None = None  # this domain's MA name in the Sync Service
     delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
     quarantine_ou: str | None = None
     scrub_attributes: tuple[str, ...] | None = None  # disable_and_scrub; None: the built-in list
@@ -132,12 +133,13 @@ class ServiceHttpConfig(_Model):
     username: str | None = None  # CORP\svc-mimbot; kerberos uses the process's ticket
     password: str | None = None
     ca_file: Path | None = None  # None: the system trust store
+    allow_plain_http: bool = False  # http:// only when said explicitly (no TLS: a lab)
 
 
 class BholdConfig(_Model):
     enabled: bool = True
     label: str = "BHOLD"
-    service: ServiceHttpConfig  # http://bhold01:5151/BHOLD/Core/b1scriptservice.asmx
+    service: ServiceHttpConfig  # https://bhold01:5151/BHOLD/Core/b1scriptservice.asmx
     domain: str  # NetBIOS name: default aliases are DOMAIN\account
     management_agent: str | None = None  # BHOLD's MA name in the Sync Service
     # Search names to BHOLD attribute type ids (`users` filtered on that attribute).

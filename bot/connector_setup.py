@@ -67,6 +67,7 @@ def build_connectors(config: AppConfig) -> list[Connector]:
                     pool_size=ad.pool_size,
                     domain=ad.domain,
                     label=ad.label,
+                    management_agent=ad.management_agent,
                     delete_mode=ad.delete_mode,
                     quarantine_ou=ad.quarantine_ou,
                     **({"scrub_attributes": ad.scrub_attributes} if ad.scrub_attributes else {}),
@@ -187,6 +188,7 @@ def _http(section: ServiceHttpConfig) -> HttpSettings:
         username=section.username or "",
         password=section.password or "",
         ca_file=section.ca_file,
+        allow_plain_http=section.allow_plain_http,
     )
 
 

@@ -38,6 +38,9 @@ class HttpSettings:
     username: str = ""
     password: str = field(default="", repr=False)
     ca_file: Path | None = None
+    # Personal data and deletion scripts travel in these bodies, and NTLM does not sign an
+    # HTTP body: plain http only when said explicitly (a lab, or TLS ended in front).
+    allow_plain_http: bool = False
 
     def __post_init__(self) -> None:
         url = urlsplit(self.url)
@@ -51,6 +54,10 @@ class HttpSettings:
             raise ValueError(f"auth must be one of {', '.join(sorted(AUTHS))}")
         if self.auth == "basic" and url.scheme != "https":
             raise ValueError("basic authentication is allowed only over https")
+        if url.scheme != "https" and not self.allow_plain_http:
+            raise ValueError(
+                "the URL uses plain http:// — use https://, or set allow_plain_http: true"
+            )
         if self.auth != "kerberos" and not (self.username and self.password):
             raise ValueError(f"{self.auth} authentication needs a username and a password")
         if self.ca_file is not None and not Path(self.ca_file).is_file():

@@ -499,7 +499,13 @@ def test_a_fault_during_the_deletion_is_an_error_and_changes_nothing(
 
 
 def ntlm(stub: BholdStub, password: str = NTLM_USER[1]) -> BholdSettings:
-    http = HttpSettings(url=stub.url, auth="ntlm", username=NTLM_USER[0], password=password)
+    http = HttpSettings(
+        url=stub.url,
+        auth="ntlm",
+        username=NTLM_USER[0],
+        password=password,
+        allow_plain_http=True,
+    )
     return settings(stub, http=http)
 
 

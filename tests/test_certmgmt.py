@@ -713,7 +713,13 @@ def test_an_untrusted_certificate_is_unreachable(stub: CmStub, jdoe: CmUser) -> 
 def test_ntlm_over_http_and_the_demo_seed(stub: CmStub) -> None:
     expires = datetime(2027, 1, 15, tzinfo=UTC)
     seed_demo(stub, ["alice", "bob"], expires=expires)
-    http = HttpSettings(url=stub.url, auth="ntlm", username=NTLM_USER[0], password=NTLM_USER[1])
+    http = HttpSettings(
+        url=stub.url,
+        auth="ntlm",
+        username=NTLM_USER[0],
+        password=NTLM_USER[1],
+        allow_plain_http=True,
+    )
     c = CertManagementConnector(CertManagementSettings(http=http, domain="CORP"))
     try:
         (hit,) = c.search(Query(QueryKind.NAME, "bob"), timeout=T)
@@ -737,3 +743,13 @@ def test_ntlm_over_http_and_the_demo_seed(stub: CmStub) -> None:
 def test_settings_refuse_what_cannot_work(stub: CmStub, change: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         replace(basic(stub), **change)
+
+
+def test_plain_http_is_refused_unless_said_explicitly() -> None:
+    # NTLM neither encrypts nor signs an HTTP body: personal data would travel in clear.
+    with pytest.raises(ValueError, match="allow_plain_http"):
+        HttpSettings(
+            url="http://cm01.corp.example/CertificateManagement", username="u", password="p"
+        )
+    assert HttpSettings(url="http://cm01/x", username="u", password="p", allow_plain_http=True)
+    assert HttpSettings(url="https://cm01/x", username="u", password="p")
