@@ -102,11 +102,9 @@ class AccessService:
         """The person's open access request (a second export reads what the first could
         not), or a new one."""
         subject = view.subject
-        primary = self.keyer.key(subject.account or subject.display_name)
-        keys = [
-            primary,
-            *sorted({self.keyer.key(v) for v in subject.identifiers.values()} - {primary}),
-        ]
+        keys = self.keyer.keys(
+            subject.account or subject.display_name, subject.identifiers.values()
+        )
         open_id = self.store.open_for(keys, "access")
         if open_id:
             request = self.store.get(open_id)

@@ -80,12 +80,9 @@ class ErasureService:
         result = self.search.find(query, actor=actor, command="delete")
         match = single_subject(result)
         subject = match.subject()
-        # The first key (account, else name) is the one audit events carry.
-        primary = self.keyer.key(subject.account or subject.display_name)
-        keys = [
-            primary,
-            *sorted({self.keyer.key(v) for v in subject.identifiers.values()} - {primary}),
-        ]
+        keys = self.keyer.keys(
+            subject.account or subject.display_name, subject.identifiers.values()
+        )
         already = self.store.open_for(keys)
         if already:  # checked again, atomically, when the request is stored
             raise AlreadyOpen(already)

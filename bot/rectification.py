@@ -77,11 +77,9 @@ class RectificationService:
         result = self.search.find(query, actor=actor, command="update")
         match = single_subject(result)
         subject = match.subject()
-        primary = self.keyer.key(subject.account or subject.display_name)
-        keys = [
-            primary,
-            *sorted({self.keyer.key(v) for v in subject.identifiers.values()} - {primary}),
-        ]
+        keys = self.keyer.keys(
+            subject.account or subject.display_name, subject.identifiers.values()
+        )
         already = self.store.open_for(keys, "rectification")
         if already:
             raise AlreadyOpen(already)
