@@ -13,9 +13,10 @@ person reads it, or an approver closes it with a reason.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from bot.delivery import PackageSender
 from bot.errors import RequestStateError
 from bot.events import Exported, RequestCreated
 from bot.export_package import build_package
+from bot.logs import log_failure
 from bot.requests import Request, Status, add_calendar_month
 from bot.roles import Actor
 from bot.show import PersonView, ShowService, SystemRecord
@@ -33,6 +35,8 @@ from bot.store import RequestStore
 from connectors.base import Query
 
 __all__ = ["AccessService", "ExportResult"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,23 @@ class AccessService:
 
         def progress(record: SystemRecord) -> None:
             answered.append(record)
-            sender.progress(actor.user_id, tuple(answered))
+            try:  # a progress message is a courtesy: it never stops the export
+                sender.progress(actor.user_id, tuple(answered))
+            except Exception as exc:  # noqa: BLE001 - boundary of a courtesy
+                log_failure(log, "export progress message not sent", exc)
 
+        try:
+            return self._export(query, actor, sender, progress)
+        finally:
+            sender.finished(actor.user_id)
+
+    def _export(
+        self,
+        query: Query,
+        actor: Actor,
+        sender: PackageSender,
+        progress: Callable[[SystemRecord], None],
+    ) -> ExportResult:
         view = self.show.show(query, actor=actor, command="export", progress=progress)
         request = self._request(view, actor)
         # Policy may encrypt the zip; its password then goes in a second message.

@@ -32,7 +32,9 @@ __all__ = [
 # nothing, so that four eyes means a second privacy-accountable person.
 APPROVER_ROLES: frozenset[Role] = frozenset({Role.APPROVER})
 # Who may track requests (the status/requests/done gate).
-REQUEST_ROLES: frozenset[Role] = frozenset({Role.REQUESTER, Role.APPROVER, Role.AUDITOR})
+REQUEST_ROLES: frozenset[Role] = frozenset(
+    {Role.REQUESTER, Role.EXPORTER, Role.APPROVER, Role.AUDITOR}
+)
 # Who sees every request, not only their own.
 SEES_ALL_ROLES: frozenset[Role] = frozenset({Role.APPROVER, Role.AUDITOR, Role.ADMIN})
 

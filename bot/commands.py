@@ -251,12 +251,19 @@ def _parse_delete(rest: str) -> DeleteCommand:
     return DeleteCommand(query, _note(reason, usage) or None)
 
 
-# attribute=value, the value bare or in straight or typographic double quotes.
-_CHANGE = re.compile(r'([A-Za-z][A-Za-z0-9-]{0,63})=(?:"([^"]*)"|\u201c([^\u201d]*)\u201d|(\S*))')
+# attribute=value: the value bare (no spaces, not starting with a quote) or quoted with
+# straight or typographic double quotes; "" (quoted, empty) clears the attribute.
+_CHANGE = re.compile(
+    r'([A-Za-z][A-Za-z0-9-]{0,63})=(?:"([^"]*)"|\u201c([^\u201c\u201d"]*)\u201d|([^\s"\u201c\u201d]+))'
+)
+_REASON = "--"  # what separates the reason from bare values
 MAX_CHANGES = 10
 
 
 def _parse_update(rest: str) -> UpdateCommand:
+    """`<subject> attr=value ... [reason]`. A value with spaces is quoted; after a bare
+    value the reason follows `--`, so `title=Dr moved desk` is refused rather than read as
+    title "Dr" and reason "moved desk" (or the other way round)."""
     usage = USAGE["update"]
     if not rest:
         raise UsageError("Whose data should be corrected, and how?", usage)
@@ -266,8 +273,13 @@ def _parse_update(rest: str) -> UpdateCommand:
         raise UsageError("A correction needs one exact person, not a prefix.", usage)
     changes: list[tuple[str, str | None]] = []
     rest = rest.strip()
-    while (m := _CHANGE.match(rest)) and (len(rest) == m.end() or rest[m.end()] == " "):
-        value = next((g for g in m.groups()[1:] if g is not None), "")
+    bare = False
+    while True:
+        m = _CHANGE.match(rest)
+        if not m or (m.end() < len(rest) and rest[m.end()] != " "):
+            break
+        value = next(g for g in m.groups()[1:] if g is not None)
+        bare = m.group(4) is not None
         value = unicodedata.normalize("NFC", value).strip()
         if value and any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
             raise UsageError("A value contains control or invisible characters.", usage)
@@ -275,8 +287,20 @@ def _parse_update(rest: str) -> UpdateCommand:
             raise UsageError(f"A value is longer than {MAX_TERM_LENGTH} characters.", usage)
         changes.append((m.group(1), value or None))
         rest = rest[m.end() :].strip()
+    if re.match(r"[A-Za-z][A-Za-z0-9-]{0,63}=", rest):
+        raise UsageError(
+            'Quote a value with spaces (title="Head of HR"); clear one with attr="".', usage
+        )
     if not changes:
         raise UsageError("Say what to change, as attribute=value.", usage)
+    if rest.startswith(_REASON) or rest[:1] in ("\u2014", "\u2013"):  # phones make -- a dash
+        rest = rest.lstrip("-\u2014\u2013").strip()
+    elif rest and bare:
+        raise UsageError(
+            "Is that part of the value or the reason? Quote a value with spaces, and put "
+            "a reason after --.",
+            usage,
+        )
     if len(changes) > MAX_CHANGES:
         raise UsageError(f"At most {MAX_CHANGES} changes at once.", usage)
     names = [a.lower() for a, _ in changes]

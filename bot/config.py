@@ -143,6 +143,7 @@ class SearchConfig(_Model):
 
 class PolicyConfig(_Model):
     erasure_approvals: int = Field(default=1, ge=1, le=5)
+    update_approvals: int = Field(default=1, ge=1, le=5)  # rectifications (exports: none)
     four_eyes: bool = True
     approval_expires_hours: float = Field(default=72, gt=0)
     deadline_months: int = Field(default=1, ge=1, le=3)  # GDPR: one month, extendable

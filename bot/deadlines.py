@@ -71,12 +71,14 @@ class DeadlineClock:
         if not due:
             return None
         *passed, latest = due
+        # Keyed by the due date too: an extension starts the reminders again.
+        key = _keys(request)
         already = self.store.reminders.sent(request.id)
-        if latest in already:
+        if key[latest] in already:
             return None
         for kind in passed:  # too late to be useful: recorded, never sent
-            if kind not in already:
-                self.store.reminders.claim(request.id, kind, None)
+            if key[kind] not in already:
+                self.store.reminders.claim(request.id, key[kind], None)
         event = Reminded(
             actor="deadline-clock",
             request_id=request.id,
@@ -84,9 +86,12 @@ class DeadlineClock:
             due_at=request.due_at,
             days_left=days_left(request, now),
         )
-        if not self.store.reminders.claim(request.id, latest, event):
+        if not self.store.reminders.claim(request.id, key[latest], event):
             return None  # another replica sent it
-        self.notifier.reminder(request, event)
+        if not self.notifier.reminder(request, event):
+            # Not delivered (Slack down): released, so the next tick tries again.
+            self.store.reminders.release(request.id, key[latest])
+            return None
         return latest
 
     def _digest(self, requests: Sequence[Request], now: datetime) -> None:
@@ -99,3 +104,8 @@ class DeadlineClock:
         )
         if overdue or soon:  # a quiet day sends nothing
             self.notifier.digest(Digest(now, overdue, soon))
+
+
+def _keys(request: Request) -> dict[str, str]:
+    """Each reminder's claim for this due date, e.g. `2d:20270101` (at most 16 characters)."""
+    return {kind: f"{kind}:{request.due_at:%Y%m%d}" for kind, _ in REMINDERS}

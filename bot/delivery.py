@@ -25,3 +25,6 @@ class PackageSender(Protocol):
 
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
         """An encrypted package's password, to the requester in a message of its own."""
+
+    def finished(self, user_id: str) -> None:
+        """The export ended, delivered or not: forget its progress message."""

@@ -252,7 +252,13 @@ class ErasureService:
         self.authz.require_retry(actor, request)
         if request.status is not Status.FAILED:
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
-        added, unapproved = self._replan_copies(request)
+        if request.kind == "access":  # nothing to re-run: the export reads again
+            raise RequestStateError(
+                f"{request_id} is an access request: run the same /mim export again to read "
+                f"what was missing, or an approver closes it with /mim cancel {request_id} "
+                "<reason>."
+            )
+        added, unapproved = self._replan_copies(request) if request.kind == "erasure" else ([], 0)
         event = RetryStarted(
             **_by(actor), request_id=request_id, new_steps=len(added), unapproved=unapproved
         )

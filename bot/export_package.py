@@ -203,12 +203,18 @@ def _readme(
         ]
     absent = [s.label for s in systems if s.outcome is Outcome.NOT_FOUND]
     if absent:
-        lines += [f"These systems hold nothing about you: {', '.join(absent)}.", ""]
+        lines += [f"A search of these systems found nothing about you: {', '.join(absent)}.", ""]
     if unread:
         lines += [
-            "NOT INCLUDED: these systems could not be read when this copy was made; "
-            "you will receive their data separately:",
+            "NOT INCLUDED: these systems could not be read when this copy was made, so "
+            "their data is not in it:",
             *(f"- {s.label} ({s.outcome.value.replace('_', ' ')})" for s in unread),
             "",
         ]
+    lines += [
+        "Your rights: you may ask us to correct this data (Article 16) or erase it",
+        "(Article 17), to restrict its use (Article 18) or object to it (Article 21), and",
+        "you may complain to a data protection supervisory authority.",
+        "",
+    ]
     return "\n".join(lines).encode()

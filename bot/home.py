@@ -42,8 +42,7 @@ def home_for(actor: Actor, store: RequestStore, authz: Authorizer) -> HomeView:
     to_decide = tuple(
         r
         for r in requests
-        if r.status in (Status.PLANNED, Status.AWAITING_APPROVAL)  # both can be decided
-        and r.kind == "erasure"
+        if r.status is Status.AWAITING_APPROVAL  # erasures and corrections alike
         and authz.decides(actor)
         and not (authz.four_eyes and r.requester == actor.user_id)
         and actor.user_id not in r.approvals

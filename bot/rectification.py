@@ -44,7 +44,6 @@ from connectors.base import (
     UpdatePlan,
     Updates,
 )
-from connectors.errors import NotSupported
 
 __all__ = ["RectificationService"]
 
@@ -55,8 +54,10 @@ DOWNSTREAM = "the next sync overwrites a change made anywhere else"
 class _Source:
     """Where one attribute is authoritative: a management agent, and its connector."""
 
-    agent: str | None  # None: the metaverse does not say
+    agent: str | None  # None: the metaverse names no MA (manual or equal precedence, ...)
     connector: Connector | None
+    why: str = ""  # the metaverse's words when no MA can be named
+    name: str = ""  # the attribute as the metaverse spells it
 
 
 @dataclass
@@ -91,7 +92,7 @@ class RectificationService:
             subject=subject,
             subject_keys=keys,
             steps=steps,
-            approvals_needed=self.policy.erasure_approvals,
+            approvals_needed=self.policy.update_approvals,
             due_at=add_calendar_month(now, self.policy.deadline_months),
             expires_at=now + timedelta(hours=self.policy.approval_expires_hours),
             event=RequestCreated(
@@ -108,21 +109,26 @@ class RectificationService:
     def plan(self, match: Match, changes: tuple[Change, ...]) -> list[PlannedStep]:
         """Manual steps (where the bot cannot write) first, then one update per system."""
         refs = {hit.ref.system: hit.ref for hit in match.hits}
-        sources = self._sources(match)
+        sources = self._sources(match)  # None: no metaverse configured
         by_system: dict[str, list[Change]] = {}
         manual: list[PlannedStep] = []
         for change in changes:
-            source = sources.get(change.attribute.lower(), _Source(None, None))
-            target = self._writer(source, change, refs)
-            if target is not None:
-                by_system.setdefault(target.name, []).append(change)
-            elif source.agent is not None:
-                manual.append(self._by_hand(change, source, refs))
-            else:
+            if sources is None:  # no metaverse: the one system that can write it
+                by_system.setdefault(self._any_writer(change, refs).name, []).append(change)
+                continue
+            source = sources.get(change.attribute.lower())
+            if source is None:
                 raise RequestStateError(
-                    f"No system that holds the person can change {change.attribute}, and the "
-                    "metaverse does not say where it comes from. Nothing was created."
+                    f"The metaverse holds no {change.attribute} for this person, so its "
+                    "source of authority is unknown: name the attribute as the metaverse "
+                    f"does (e.g. {', '.join(sorted(x.name for x in sources.values())[:6])}). "
+                    "Nothing was created."
                 )
+            c = source.connector
+            if source.agent and c is not None and c.name in refs and _can_write(c):
+                by_system.setdefault(c.name, []).append(change)
+            else:
+                manual.append(self._by_hand(change, source, refs))
         automated = []
         for name, wanted in by_system.items():
             connector = self.connectors[name]
@@ -132,34 +138,50 @@ class RectificationService:
                 what="plan",
                 timeout=self.timeout,
             )
+            if planned.value is None and planned.outcome is Outcome.SKIPPED and sources:
+                # The source refuses the bot this attribute (AD's mail, a key): by hand.
+                manual += [self._by_hand(c, sources[c.attribute.lower()], refs) for c in wanted]
+                continue
             if planned.value is None:
                 raise RequestStateError(
                     f"Cannot plan for {connector.label} ({planned.reason}). Nothing was created."
                 )
             plan = planned.value
-            unknown = _Source(None, None)
-            if all(sources.get(c.attribute.lower(), unknown).agent is None for c in wanted):
-                note = f"the source of authority is not known: changed in {connector.label}"
+            if sources is None:
+                note = f"no metaverse says where these come from: changed in {connector.label}"
                 plan = replace(plan, notes=(*plan.notes, note))
             automated.append(PlannedStep(name, PlanAction.UPDATE, plan.summary, plan=plan))
         return manual + automated
 
-    def _sources(self, match: Match) -> dict[str, _Source]:
-        """Attribute (lower case) → its authoritative MA and that MA's connector, from the
-        metaverse's view of the person (none when there is no metaverse)."""
+    def _sources(self, match: Match) -> dict[str, _Source] | None:
+        """Attribute (lower case) → who is authoritative for it (an MA and its connector,
+        or the metaverse's words for why none can be named), from the metaverse's view of
+        the person; None when no metaverse is configured. A metaverse that is configured
+        but does not hold the person, or does not answer, creates nothing."""
+        lineage = [c for c in self.connectors.values() if isinstance(c, ShowsLineage)]
+        if not lineage:
+            return None
         by_agent = {
             getattr(c, "management_agent", None): c
             for c in self.connectors.values()
             if getattr(c, "management_agent", None)
         }
+        hits = [
+            hit
+            for hit in match.hits
+            if isinstance(self.connectors.get(hit.ref.system), ShowsLineage)
+        ]
+        if not hits:
+            raise RequestStateError(
+                "The metaverse does not hold this person, so the sources of authority are "
+                "unknown. Nothing was created."
+            )
         out: dict[str, _Source] = {}
-        for hit in match.hits:
-            connector = self.connectors.get(hit.ref.system)
-            if not isinstance(connector, ShowsLineage):
-                continue
+        for hit in hits:
+            connector = self.connectors[hit.ref.system]
             shown = call(
                 connector,
-                lambda c=connector, r=hit.ref: c.show(r, timeout=self.timeout),
+                lambda c=connector, r=hit.ref: c.show(r, timeout=self.timeout),  # type: ignore[union-attr]
                 what="show",
                 timeout=self.timeout,
             )
@@ -170,36 +192,52 @@ class RectificationService:
                 )
             for attribute in getattr(shown.value, "attributes", ()):
                 agent = attribute.source
-                if agent:
-                    out[attribute.name.lower()] = _Source(agent, by_agent.get(agent))
+                why = getattr(attribute, "authority", None) or "unknown"
+                out[attribute.name.lower()] = _Source(
+                    agent, by_agent.get(agent), why, attribute.name
+                )
         return out
 
-    def _writer(
-        self, source: _Source, change: Change, refs: Mapping[str, ObjectRef]
-    ) -> Connector | None:
-        """The connector to write `change` with: the source's own, if it can; with no
-        source known, the first system holding the person that can write it."""
-        if source.agent is not None:
-            c = source.connector
-            ok = c is not None and c.name in refs and _can_write(c)
-            return c if ok else None
+    def _any_writer(self, change: Change, refs: Mapping[str, ObjectRef]) -> Connector:
+        """With no metaverse: the system holding the person that takes the attribute. Only a
+        refusal of the attribute moves on to the next; any other failure creates nothing."""
         for name, ref in refs.items():
             c = self.connectors[name]
-            if _can_write(c) and _accepts(c, ref, change, self.timeout):
+            if not _can_write(c):
+                continue
+            planned = call(
+                c,
+                lambda c=c, r=ref: _plan(c, r, (change,), self.timeout),
+                what="plan",
+                timeout=self.timeout,
+            )
+            if planned.value is not None:
                 return c
-        return None
+            if planned.outcome is not Outcome.SKIPPED:
+                raise RequestStateError(
+                    f"Cannot plan for {c.label} ({planned.reason}). Nothing was created."
+                )
+        raise RequestStateError(
+            f"No system that holds the person can change {change.attribute}. Nothing was created."
+        )
 
     def _by_hand(
         self, change: Change, source: _Source, refs: Mapping[str, ObjectRef]
     ) -> PlannedStep:
         """A person changes it at the source. The summary names no value (it outlives the
         request); the value travels in the step's plan, scrubbed when the request ends."""
-        where = source.connector.label if source.connector else source.agent
         system = source.connector.name if source.connector else "mimsync"
-        summary = (
-            f"Change {change.attribute} in {where}, its source of authority "
-            f"(the bot cannot write there): {DOWNSTREAM}"
-        )
+        if source.agent is None:  # manual or equal precedence: no MA can be named
+            summary = (
+                f"Change {change.attribute} where the sync takes it from (the metaverse "
+                f"names no source: {source.why}): {DOWNSTREAM}"
+            )
+        else:
+            where = source.connector.label if source.connector else source.agent
+            summary = (
+                f"Change {change.attribute} in {where}, its source of authority "
+                f"(the bot cannot write it there): {DOWNSTREAM}"
+            )
         ref = refs.get(system, ObjectRef(system, ""))
         return PlannedStep(
             system,
@@ -218,14 +256,3 @@ def _can_write(connector: Connector) -> bool:
 def _plan(connector: Connector, ref: ObjectRef, changes: tuple[Change, ...], timeout: float) -> Any:
     assert isinstance(connector, Updates)
     return connector.plan_update(ref, changes, timeout=timeout)
-
-
-def _accepts(connector: Connector, ref: ObjectRef, change: Change, timeout: float) -> bool:
-    """Whether the connector would write this attribute (it refuses one it cannot)."""
-    try:
-        _plan(connector, ref, (change,), timeout)
-    except NotSupported:
-        return False
-    except Exception:  # noqa: BLE001 - any other failure: try the next system
-        return False
-    return True

@@ -140,6 +140,11 @@ class Runner:
         if result is None:
             self._fail(request, StepFailed(**where, error=applied.reason))
             return False
+        if not result.done and step.action is PlanAction.UPDATE:
+            # A value that does not read back will not change by waiting: a sync or a
+            # policy undoes it, and retrying would fight it. A person looks.
+            self._fail(request, StepFailed(**where, error=result.detail or "not read back"))
+            return False
         if not result.done and self._waited_too_long(step):
             limit = self.wait_limit / timedelta(hours=1)
             waited = f"{limit / 24:g} days" if limit >= 24 else f"{limit:g} hours"

@@ -24,9 +24,12 @@ from connectors.ldap_support import ldap_errors
 
 __all__ = ["AdUpdater"]
 
+# What names, keys or joins the account: changing it is an account operation (a rename,
+# a mailbox move, an HR join), not a correction.
 NOT_WRITABLE = frozenset(
     {"samaccountname", "userprincipalname", "manager", "proxyaddresses", "distinguishedname",
-     "objectguid", "objectsid", "whenchanged", "cn", "name"}
+     "objectguid", "objectsid", "whenchanged", "cn", "name", "mail", "employeeid",
+     "employeenumber"}
 )  # fmt: skip
 MAX_VALUE = 1024
 NOTE = (

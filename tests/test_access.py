@@ -42,10 +42,14 @@ class Catcher:
     progress_seen: list[int] = field(default_factory=list)
     sent: list[tuple[str, str, bytes, Package]] = field(default_factory=list)
     passwords: list[tuple[str, str, str]] = field(default_factory=list)
+    ended: int = 0
+    progress_fails: bool = False
     fail: Exception | None = None
 
     def progress(self, user_id: str, answered) -> None:
         self.progress_seen.append(len(answered))
+        if self.progress_fails:
+            raise ConnectionError("rate limited")
 
     def send(self, user_id: str, request_id: str, package: Package) -> None:
         if self.fail:
@@ -54,6 +58,9 @@ class Catcher:
 
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
         self.passwords.append((user_id, request_id, password))
+
+    def finished(self, user_id: str) -> None:
+        self.ended += 1
 
 
 def jane_in(name: str, label: str, **attributes: tuple[str, ...]) -> Person:
@@ -219,3 +226,36 @@ def test_policy_may_encrypt_the_package_and_send_its_password_apart(world):
         for name, digest in manifest["sha256"].items():
             assert hashlib.sha256(zf.read(name)).hexdigest() == digest
     assert password not in str([e.detail for e in audit.events()])
+
+
+def test_a_failing_progress_message_does_not_stop_the_export(world):
+    access, catcher, _, _ = world
+    catcher.progress_fails = True
+    result = access.export(JDOE, actor=EXPORTER)
+    assert result.request.status is Status.COMPLETED and len(catcher.sent) == 1
+    assert catcher.ended == 1  # the progress message is forgotten
+
+
+def test_the_progress_message_is_forgotten_when_an_export_fails(world):
+    access, catcher, _, _ = world
+    catcher.fail = ConnectionError("slack down")
+    with pytest.raises(ConnectionError):
+        access.export(JDOE, actor=EXPORTER)
+    assert catcher.ended == 1
+
+
+def test_retry_cannot_close_an_incomplete_access_request(engine):
+    hr = MemoryConnector("hr", "HR", [jane()])
+    ad = MemoryConnector("ad", "AD", [jane()])
+    w = make_world(engine, hr, ad)
+    show = ShowService(search=w.erasure.search, connectors=w.connectors, audit=w.audit)
+    access = AccessService(
+        store=w.store, show=show, keyer=w.erasure.keyer, sender=Catcher(), policy=PolicyConfig()
+    )
+    ad.fail["read"] = Unreachable("down")
+    request = access.export(JDOE, actor=EXPORTER).request
+    assert request.status is Status.FAILED
+    approver = Actor("UAPP", frozenset({Role.APPROVER}))
+    with pytest.raises(RequestStateError, match="run the same /mim export again"):
+        w.erasure.retry(request.id, actor=approver)
+    assert w.store.get(request.id).status is Status.FAILED  # still open, still named

@@ -89,14 +89,14 @@ GATE = {
     ("export",):   "0    0      1        0         0        0       1     0",
     ("delete",):   "0    0      0        1         0        0       1     1",
     ("update",):   "0    0      0        1         0        0       1     1",
-    ("status",):   "0    0      0        1         1        1       1     1",
-    ("requests",): "0    0      0        1         1        1       1     1",
+    ("status",):   "0    0      1        1         1        1       1     1",
+    ("requests",): "0    0      1        1         1        1       1     1",
     ("approve",):  "0    0      0        0         1        0       1     1",
     ("reject",):   "0    0      0        0         1        0       1     1",
     ("retry",):    "0    0      0        0         1        0       1     1",
     ("cancel",):   "0    0      0        1         1        0       1     1",
     ("extend",):   "0    0      0        0         1        0       1     1",
-    ("done",):     "0    0      0        1         1        1       1     1",
+    ("done",):     "0    0      1        1         1        1       1     1",
     ("check",):    "0    0      0        0         0        0       1     0",
     ("telemetry",): "0   0      0        0         0        0       1     0",
     ("shutdown",): "0    0      0        0         0        0       1     0",  # unknown command
@@ -123,7 +123,10 @@ def test_command_gate(command, kind, expected):
     [
         ("find", "Sorry, /mim find needs the viewer role. Ask your IAM team if you should have"),
         ("cancel", "Sorry, /mim cancel needs the approver or requester roles. Ask your IAM team"),
-        ("status", "Sorry, /mim status needs the approver or auditor or requester roles."),
+        (
+            "status",
+            "Sorry, /mim status needs the approver or auditor or exporter or requester roles.",
+        ),
         ("shutdown", "Sorry, /mim shutdown needs the admin role."),
     ],
 )

@@ -295,3 +295,22 @@ def test_demo_reminds_of_the_due_date_when_the_clock_moves_on(tmp_path):
     assert len(digests) == 2 and "overdue by" in digests[-1]
     assert not any("Katarzyna" in d or "kschmidt" in d for d in digests)  # ids only
     assert "`REQ-2026-0001` erasure · :x: failed" in out and "(7 day(s) left)" in out
+
+
+def test_demo_routes_a_correction_to_its_source(tmp_path):
+    script = tmp_path / "script.txt"
+    lines = [
+        'update sobrien displayName="Seán O Brien" department=Legal -- typo',
+        "as UDEMOAPPROVER approve REQ-2026-0001",
+        "as UDEMOHR done REQ-2026-0001 1",
+        "as UDEMOHR done REQ-2026-0001 2",
+        "update sobrien telephoneNumber=1",
+    ]
+    script.write_text("\n".join(lines))
+    result = run("demo", "--script", str(script))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Change displayName in HR, its source of authority" in out
+    assert "the metaverse names no source: manual precedence" in out
+    assert "Rectification REQ-2026-0001 completed" in out
+    assert "metaverse holds no telephoneNumber" in out

@@ -176,3 +176,38 @@ def test_cancel_carries_its_reason():
     assert parse("cancel req-2026-0007 erased in HR by hand") == RequestCommand(
         "cancel", "REQ-2026-0007", note="erased in HR by hand"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "reason"),
+    [
+        ('update jdoe title="Head of HR" promoted', (("title", "Head of HR"),), "promoted"),
+        ("update jdoe title=Dr -- left HR", (("title", "Dr"),), "left HR"),
+        ("update jdoe title=Dr \u2014 left HR", (("title", "Dr"),), "left HR"),  # a phone's --
+        ('update jdoe title="" -- fix', (("title", None),), "fix"),
+        ("update jdoe title=\u201cHead of HR\u201d", (("title", "Head of HR"),), None),
+        ("update jdoe a=1 b=2", (("a", "1"), ("b", "2")), None),
+    ],
+)
+def test_update_takes_quoted_values_and_a_reason(text, changes, reason):
+    cmd = parse(text)
+    assert (cmd.changes, cmd.reason) == (changes, reason)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "update jdoe telephoneNumber=+1 555 1234 moved desk",  # value or reason?
+        "update jdoe department=Human Resources",
+        "update jdoe mobile= +44 7700 900123",  # would clear mobile
+        "update jdoe title=",
+        'update jdoe title="Head of HR',  # unclosed
+        'update jdoe title=\u201cHead of HR"',  # mismatched
+        "update jdoe moved desk",
+        "update jdoe a=1 A=2",
+        "update j* title=x",
+    ],
+)
+def test_update_refuses_what_it_could_misread(text):
+    with pytest.raises(UsageError):
+        parse(text)

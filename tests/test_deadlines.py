@@ -93,7 +93,10 @@ def test_reminders_missed_while_down_are_not_sent_late(engine):
     clock.now = request.due_at + timedelta(days=3)  # the bot was down for weeks
     assert deadlines.tick() == [(request.id, "overdue")]
     assert told.reminders == [(request.id, "overdue", -3)]
-    assert deadlines.store.reminders.sent(request.id) == {"7d", "2d", "overdue"}
+    day = f"{request.due_at:%Y%m%d}"
+    assert deadlines.store.reminders.sent(request.id) == {
+        f"{k}:{day}" for k in ("7d", "2d", "overdue")
+    }
     assert deadlines.tick() == []
 
 
@@ -156,3 +159,42 @@ def test_reminder_texts_name_no_one(engine):
         text = str(reminder_message(request, event).blocks)
         assert request.id in text and "Jane" not in text and "jdoe" not in text
         assert ("overdue" in text) is (kind == "overdue")
+
+
+def test_an_extension_starts_the_reminders_again(engine):
+    clock = Clock()
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]), clock=clock)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    deadlines, told = clock_for(engine, clock)
+    clock.now = request.due_at - timedelta(days=6)
+    assert deadlines.tick() == [(request.id, "7d")]
+    extended = w.erasure.extend(request.id, actor=APPROVER, note="complex estate")
+    assert extended.due_at > request.due_at
+    clock.now = extended.due_at - timedelta(days=6)
+    assert deadlines.tick() == [(request.id, "7d")]  # for the new due date
+    assert [kind for _, kind, _ in told.reminders] == ["7d", "7d"]
+
+
+@dataclass
+class Flaky(Told):
+    down: bool = True
+
+    def reminder(self, request: Request, event: Reminded) -> None:
+        if self.down:
+            raise ConnectionError("slack down")
+        super().reminder(request, event)
+
+
+def test_a_reminder_that_did_not_go_out_is_tried_again(engine):
+    clock = Clock()
+    w = make_world(engine, MemoryConnector("ad", "AD", [jane()]), clock=clock)
+    request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
+    audit = AuditLog(engine, chain_key=CHAIN_KEY)
+    flaky = Flaky()
+    store = RequestStore(engine, clock=clock, audit=audit)
+    deadlines = DeadlineClock(store, AuditedNotifier(flaky, audit), audit, clock=clock)
+    clock.now = request.due_at - timedelta(days=6)
+    assert deadlines.tick() == []  # Slack down: not sent, not marked sent
+    flaky.down = False
+    assert deadlines.tick() == [(request.id, "7d")]
+    assert flaky.reminders == [(request.id, "7d", 6)]

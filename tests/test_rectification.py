@@ -54,7 +54,7 @@ class Metaverse(MemoryConnector):
 
     capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
 
-    def __init__(self, sources: dict[str, str]) -> None:
+    def __init__(self, sources: dict[str, str | None]) -> None:
         super().__init__("mimsync", "Metaverse", [person()])
         self.sources = sources
 
@@ -131,19 +131,62 @@ def test_no_value_reaches_the_audit_chain(engine):
     assert "rectification" in chain
 
 
-def test_without_a_known_source_a_system_that_can_write_it_is_used_and_said_so(engine):
+def test_an_attribute_the_metaverse_does_not_hold_is_refused_not_guessed(engine):
     w, service, _, ad = estate(engine)
-    request = service.request(JDOE, [Change("title", "Dr")], actor=REQUESTER, reason=None)
-    assert [s.system for s in request.steps] == ["hr"]  # title: HR, not writable: by hand
+    ad.people["1"].attributes["givenName"] = ("Jane",)  # AD could take it, downstream
+    with pytest.raises(RequestStateError, match="metaverse holds no givenName") as caught:
+        service.request(JDOE, [Change("givenName", "Janet")], actor=REQUESTER, reason=None)
+    assert "telephoneNumber" in str(caught.value)  # names it as the metaverse does
+    assert w.store.ids() == [] and "plan_update" not in ad.calls
+
+
+def test_manual_precedence_is_a_step_for_a_person_and_writes_nothing(engine):
+    _, service, _, ad = estate(engine)
+    service.connectors["mimsync"].sources["department"] = None
     ad.people["1"].attributes["department"] = ("Sales",)
-    w.erasure.cancel(request.id, actor=REQUESTER, note="asked again")
-    request = service.request(JDOE, [Change("department", "HR")], actor=REQUESTER, reason=None)
-    (step,) = request.steps
-    assert step.system == "ad" and "source of authority is not known" in str(step.plan.notes)
+    (step,) = service.request(
+        JDOE, [Change("department", "HR")], actor=REQUESTER, reason=None
+    ).steps
+    assert step.action is PlanAction.MANUAL and step.task is ManualTask.CORRECT_AT_SOURCE
+    assert "the system the sync takes it from" in step.summary
+    assert "plan_update" not in ad.calls
 
 
-def test_an_attribute_no_system_can_write_creates_nothing(engine):
-    w, service, _, _ = estate(engine)
+def test_a_source_that_refuses_the_attribute_gets_a_step_for_a_person(engine):
+    _, service, _, _ = estate(engine)
+    service.connectors["mimsync"].sources["mobile"] = "CORP AD"  # AD holds no mobile
+    (step,) = service.request(JDOE, [Change("mobile", "+44 3")], actor=REQUESTER, reason=None).steps
+    assert (step.system, step.action) == ("ad", PlanAction.MANUAL)
+    assert "Change mobile in AD, its source of authority" in step.summary
+
+
+def test_without_a_metaverse_the_system_that_takes_it_is_written_and_said_so(engine):
+    ad = MemoryConnector("ad", "AD", [person(title=("Clerk",))])
+    w = make_world(engine, ReadOnly("hr", "HR", [person(title=("Clerk",))]), ad)
+    service = RectificationService(
+        store=w.store,
+        search=w.erasure.search,
+        connectors=w.connectors,
+        keyer=w.erasure.keyer,
+        notifier=w.erasure.notifier,
+        policy=w.erasure.policy,
+        owners=ManualOwners(),
+    )
+    (step,) = service.request(JDOE, [Change("title", "Dr")], actor=REQUESTER, reason=None).steps
+    assert step.system == "ad" and "no metaverse says where" in str(step.plan.notes)
+
+
+def test_without_a_metaverse_an_attribute_no_system_takes_creates_nothing(engine):
+    w = make_world(engine, MemoryConnector("ad", "AD", [person(title=("Clerk",))]))
+    service = RectificationService(
+        store=w.store,
+        search=w.erasure.search,
+        connectors=w.connectors,
+        keyer=w.erasure.keyer,
+        notifier=w.erasure.notifier,
+        policy=w.erasure.policy,
+        owners=ManualOwners(),
+    )
     with pytest.raises(RequestStateError, match="can change shoeSize"):
         service.request(JDOE, [Change("shoeSize", "42")], actor=REQUESTER, reason=None)
     assert w.store.ids() == []

@@ -117,6 +117,9 @@ class ConsolePackageSender:
         if answered:
             self.out.write(f"  [DM to {user_id}, progress] {len(answered)} system(s) answered\n")
 
+    def finished(self, user_id: str) -> None:
+        pass  # nothing to forget: progress is printed, not updated
+
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
         text = render_exports.password_message(request_id, password).text
         self.out.write(f"  [DM to {user_id}, second message]\n    {text}\n")

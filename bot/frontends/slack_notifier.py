@@ -16,6 +16,7 @@ from bot.config import AppConfig, RoleMembers
 from bot.digest import Digest
 from bot.events import Event, Reminded
 from bot.frontends.slack_home import SlackHome
+from bot.logs import log_failure
 from bot.notify import MessageRef
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
@@ -93,9 +94,14 @@ class SlackNotifier:
 
     def reminder(self, request: Request, event: Reminded) -> None:
         reply = render_deadlines.reminder_message(request, event)
-        self._in_thread(request, reply)  # access requests have no thread: DM only
+        # The DM first and on its own: a thread that cannot be posted to must not keep the
+        # requester from hearing (access requests have no thread at all).
         dm = self.client.conversations_open(users=request.requester)["channel"]["id"]
         self.client.chat_postMessage(channel=dm, text=reply.text, blocks=list(reply.blocks))
+        try:
+            self._in_thread(request, reply)
+        except Exception as exc:  # noqa: BLE001 - the DM went out; the thread is extra
+            log_failure(log, "reminder not posted in the thread of %s", exc, request.id)
 
     def digest(self, digest: Digest) -> None:
         if not self.notifications_channel:

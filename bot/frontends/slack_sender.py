@@ -19,7 +19,9 @@ __all__ = ["SlackPackageSender"]
 class SlackPackageSender:
     def __init__(self, client: WebClient) -> None:
         self.client = client
-        self._progress: dict[str, tuple[str, str]] = {}  # user -> (dm channel, ts)
+        # (user, thread) -> the progress message (dm channel, ts): an export runs in one
+        # thread from start to end, so two exports by one person keep their own messages.
+        self._progress: dict[tuple[str, int], tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     def _dm(self, user_id: str) -> str:
@@ -28,13 +30,13 @@ class SlackPackageSender:
     def progress(self, user_id: str, answered: Sequence[SystemRecord]) -> None:
         reply = render_exports.progress(answered)
         with self._lock:
-            posted = self._progress.get(user_id)
+            posted = self._progress.get(_key(user_id))
         if posted is None:
             resp = self.client.chat_postMessage(
                 channel=self._dm(user_id), text=reply.text, blocks=list(reply.blocks)
             )
             with self._lock:
-                self._progress[user_id] = (resp["channel"], resp["ts"])
+                self._progress[_key(user_id)] = (resp["channel"], resp["ts"])
         else:
             self.client.chat_update(
                 channel=posted[0], ts=posted[1], text=reply.text, blocks=list(reply.blocks)
@@ -42,7 +44,7 @@ class SlackPackageSender:
 
     def send(self, user_id: str, request_id: str, package: Package) -> None:
         with self._lock:
-            posted = self._progress.pop(user_id, None)
+            posted = self._progress.get(_key(user_id))
         channel = posted[0] if posted else self._dm(user_id)
         self.client.files_upload_v2(
             channel=channel,
@@ -55,3 +57,11 @@ class SlackPackageSender:
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
         reply = render_exports.password_message(request_id, password)
         self.client.chat_postMessage(channel=self._dm(user_id), text=reply.text)
+
+    def finished(self, user_id: str) -> None:
+        with self._lock:
+            self._progress.pop(_key(user_id), None)
+
+
+def _key(user_id: str) -> tuple[str, int]:
+    return user_id, threading.get_ident()

@@ -90,12 +90,12 @@ def _changes(step: Step) -> str:
     audited): each escaped, a cleared one said so."""
     if not isinstance(step.plan, UpdatePlan):
         return ""
-    parts = [
-        f"{mrkdwn_escape(c.attribute)} → "
+    # One line a change: a value cannot pass itself off as a second change.
+    return "".join(
+        f"\n      ↳ {mrkdwn_escape(c.attribute)}: "
         + (f"“{mrkdwn_escape(c.value)}”" if c.value else "_cleared_")
         for c in step.plan.changes
-    ]
-    return " (" + "; ".join(parts) + ")"
+    )
 
 
 def step_line(step: Step) -> str:
@@ -218,7 +218,8 @@ def manual_step_message(request: Request, step: Step, owners: RoleMembers | None
                 text=clip(
                     f":raised_hand: Manual step {step.seq} of {request.id}, for the "
                     f"*{step.assigned_role}* role ({who}):\n{mrkdwn_escape(step.summary)}"
-                    f"{_changes(step)}"
+                    # The value stays off this reply, which outlives the request's scrub.
+                    + (f"\nThe new value: `/mim status {request.id}`" if step.plan else "")
                 )
             )
         ),
@@ -251,6 +252,13 @@ def finished_message(request: Request) -> Reply:
     for system, check in checks.items():
         state = {True: "absent", False: "still present", None: "could not verify"}[check.absent]
         lines.append(f"• *{mrkdwn_escape(system)}*: {state}")
+    # A correction's steps each read their change back (the details say which attributes).
+    lines += [
+        f"• step {s.seq} ({mrkdwn_escape(s.system)}): {mrkdwn_escape(s.detail or 'done')}, "
+        "read back"
+        for s in request.steps
+        if s.action is PlanAction.UPDATE and s.state is StepState.DONE
+    ]
     # What people did by hand is their word, not a check: say so.
     lines += [
         f"• step {s.seq} (by hand): done by {mention(s.done_by)}, attested, not checked by mimbot"

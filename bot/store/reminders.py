@@ -35,6 +35,16 @@ class Reminders:
             return False
         return True
 
+    def release(self, request_id: str, kind: str) -> None:
+        """Undo a claim whose message did not go out (its audit event stays: it was tried)."""
+        with self.ctx.engine.begin() as conn:
+            conn.execute(
+                sa.delete(request_reminders).where(
+                    request_reminders.c.request_id == request_id,
+                    request_reminders.c.kind == kind,
+                )
+            )
+
     def sent(self, request_id: str) -> set[str]:
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
