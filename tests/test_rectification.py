@@ -148,7 +148,7 @@ def test_manual_precedence_is_a_step_for_a_person_and_writes_nothing(engine):
         JDOE, [Change("department", "HR")], actor=REQUESTER, reason=None
     ).steps
     assert step.action is PlanAction.MANUAL and step.task is ManualTask.CORRECT_AT_SOURCE
-    assert "the system the sync takes it from" in step.summary
+    assert "where the sync takes it from (the metaverse names no source" in step.summary
     assert "plan_update" not in ad.calls
 
 
