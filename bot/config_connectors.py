@@ -113,6 +113,7 @@ class MimServiceConfig(_Model):
     winrm: WinRmConfig
     service_uri: str = "http://localhost:5725"  # as seen from the MIM server
     module: Literal["fimautomation", "lithnetrma"] = "fimautomation"
+    management_agent: str | None = None  # its MA name in the Sync Service
     timeout_seconds: float = Field(default=10, gt=0, le=120)
 
 

@@ -81,6 +81,7 @@ def build_connectors(config: AppConfig) -> list[Connector]:
                 winrm=_winrm(service.winrm, "mimservice"),
                 service_uri=service.service_uri,
                 module=service.module,
+                management_agent=service.management_agent,
                 label=service.label,
                 max_hits=config.search.max_hits_per_system,
                 timeout=service.timeout_seconds,

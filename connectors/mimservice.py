@@ -1,6 +1,7 @@
 """The MIM Service (what the Portal shows): Persons, their SSPR registration and the Requests
 that target them, through PowerShell on the MIM server (connectors/powershell.py) with the
 FIMAutomation snap-in (`Export-FIMConfig`, `Import-FIMConfig`) or, by setting, LithnetRMA.
+Rectification (`Updates`) is in connectors/mimservice_update.py.
 
 Searches are FIM XPath filters built here, of exactly these forms (the loopback fixture in
 demo/mimservice_fixture.py parses no others):
@@ -20,16 +21,19 @@ search. The service compares case-insensitively; so does that check.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from connectors import mimservice_update
 from connectors.base import (
     RANK_TARGET,
     AttributeValue,
     Capability,
+    Change,
     DeletePlan,
     Health,
     Hit,
@@ -41,9 +45,17 @@ from connectors.base import (
     Record,
     ResidualCopy,
     StepResult,
+    UpdatePlan,
     Verification,
 )
-from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, Unreachable
+from connectors.errors import (
+    ConnectorError,
+    Denied,
+    NotFound,
+    NotSupported,
+    TimedOut,
+    Unreachable,
+)
 from connectors.powershell import PowerShellRunner, ScriptError, WinRmSettings
 from connectors.spelling import spellings
 
@@ -113,6 +125,7 @@ class MimServiceSettings:
     """Where the MIM Service is and how to reach it: `winrm` names the MIM server,
     `service_uri` the MIM Service as seen from there, `module` the PowerShell module the
     scripts use. Each call's deadline is the caller's `timeout`, at most `timeout` seconds.
+    `management_agent`: the MIM Service MA's name in the Sync Service, if it has one.
 
     Raises `ValueError` for a setting that cannot work.
     """
@@ -124,6 +137,7 @@ class MimServiceSettings:
     max_hits: int = 200
     timeout: float = 10.0
     name: str = "mimservice"
+    management_agent: str | None = None
 
     def __post_init__(self) -> None:
         if self.module not in _SERVICE_SCHEMES:
@@ -158,7 +172,13 @@ class MimServiceConnector:
     """Persons in the MIM Service. Thread-safe as the runner is: each call borrows a shell."""
 
     capabilities = frozenset(
-        {Capability.SEARCH, Capability.READ, Capability.DELETE, Capability.VERIFY}
+        {
+            Capability.SEARCH,
+            Capability.READ,
+            Capability.UPDATE,
+            Capability.DELETE,
+            Capability.VERIFY,
+        }
     )
 
     def __init__(
@@ -171,6 +191,7 @@ class MimServiceConnector:
         self.settings = settings
         self.name, self.label = settings.name, settings.label
         self.runner = runner or PowerShellRunner(settings.winrm)
+        self.management_agent = settings.management_agent
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # -- Connector interface ------------------------------------------------
@@ -296,6 +317,44 @@ class MimServiceConnector:
         detail = f"not checked: {', '.join(skipped)} (both quote kinds)" if skipped else ""
         return Verification(self.name, not remaining, remaining, residuals, detail)
 
+    def plan_update(
+        self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
+    ) -> UpdatePlan:
+        """Set or clear `mimservice_update.WRITABLE` attributes of the Person. `NotSupported`
+        for another attribute or a value the service cannot take, and `NotFound` for a ref
+        that is no GUID, with nothing sent; `NotFound` when there is no such Person."""
+        guid = _guid(ref)
+        wanted = mimservice_update.wanted(changes)
+        if self._person(guid, (), timeout=timeout) is None:
+            raise NotFound("no MIM Service Person has that ObjectID")
+        return mimservice_update.plan(ref, wanted)
+
+    def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult:
+        """One `mimservice_update` script with the values the Person does not show yet
+        (`already set` when none), read back: `done=False` naming the attributes the
+        service shows other values for. Its three calls share the one `timeout`."""
+        if plan.ref.system != self.name:
+            raise NotSupported("not a MIM Service update plan")
+        guid = _guid(plan.ref)
+        wanted = mimservice_update.wanted(plan.changes)  # a stored plan is checked again
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimedOut("the MIM Service update did not finish within its deadline")
+            return remaining
+
+        def send(todo: tuple[Change, ...]) -> None:
+            changes = [{"attribute": c.attribute, "value": c.value} for c in todo]
+            data = self._run("mimservice_update", id=guid, changes=changes, timeout=left())
+            if not isinstance(data, dict) or data.get("updated") != len(todo):
+                raise ConnectorError("mimservice_update: unexpected output: not an update result")
+
+        return mimservice_update.apply(
+            plan.ref, wanted, lambda attrs: self._person(guid, attrs, timeout=left()), send
+        )
+
     def health(self, *, timeout: float) -> Health:
         """The runner's ping, then the retention configuration: the MIM Service answers."""
         ping = self.runner.health(timeout=min(timeout, self.settings.timeout))
@@ -354,6 +413,19 @@ class MimServiceConnector:
                 raise ConnectorError("mimservice_search: unexpected output: an object without id")
             found.append({"id": guid, "attributes": _values(o.get("attributes"))})
         return found
+
+    def _person(
+        self, guid: str, attributes: Iterable[str], *, timeout: float
+    ) -> dict[str, tuple[str, ...]] | None:
+        """The Person's values of `attributes` (the search script, by ObjectID); None when
+        there is no such Person."""
+        found = self._find(
+            xpath("Person", [("=", "ObjectID", guid)]),
+            sorted({"ObjectID", *attributes}),
+            timeout=timeout,
+        )
+        person = next((o for o in found if o["id"] == guid), None)
+        return None if person is None else person["attributes"]
 
     def retention_period(self, *, timeout: float) -> tuple[int, bool]:
         """The RetentionPeriod in days, and whether a SystemResourceRetentionConfiguration

@@ -296,7 +296,9 @@ class DemoEstate:
             self.winrm.https_endpoint, BASIC_USER[0], BASIC_USER[1], "basic",
             ca_file=Path(self.winrm.ca_file),
         )  # fmt: skip
-        service = MimServiceConnector(MimServiceSettings(winrm=runner))
+        service = MimServiceConnector(
+            MimServiceSettings(winrm=runner, management_agent="MIM Service")
+        )
         pam = PamConnector(PamSettings(winrm=runner, source_domain="CORP"))
         hr = HrConnector(
             HrSettings(url=self.hr_url, table="employees", mapping=hr_sample.MAPPING,

@@ -130,7 +130,7 @@ class MimServiceFixture:
         )
 
     def install(self, stub: WsmanStub) -> None:
-        for name in ("search", "read", "delete", "retention", "requests"):
+        for name in ("search", "read", "delete", "update", "retention", "requests"):
             stub.handlers[f"mimservice_{name}"] = self._handler(name)
 
     # -- the scripts ----------------------------------------------------------
@@ -203,6 +203,44 @@ class MimServiceFixture:
         del self.persons[args["id"]]
         self.add_request(args["id"], age_days=0)  # the delete is itself a Request
         return {"deleted": True}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Replace (or, for a null or empty value, clear) each single-valued attribute, as
+        one Request. An ObjectID no Person has, or an attribute a Person does not have
+        (names are case-sensitive), fails as the cmdlet's call to the service would."""
+        person = self.persons.get(args.get("id")) if isinstance(args.get("id"), str) else None
+        if person is None:
+            raise PowerShellError(
+                "Microsoft.ResourceManagement.WebServices.Exceptions.ResourceNotFoundException",
+                "The requested resource was not found: no object has that identifier.",
+                "ObjectNotFound",
+                "ImportConfig,Microsoft.ResourceManagement.Automation.ImportConfig",
+            )
+        changes = args.get("changes")
+        if not isinstance(changes, list) or not changes:
+            raise PowerShellError("System.ArgumentException", "no changes", "InvalidArgument")
+        for change in changes:
+            name = change.get("attribute") if isinstance(change, dict) else None
+            value = change.get("value") if isinstance(change, dict) else None
+            if (
+                name not in PERSON_ATTRIBUTES
+                or name == "ObjectID"
+                or not (value is None or isinstance(value, str))
+            ):
+                raise PowerShellError(
+                    "Microsoft.ResourceManagement.WebServices.Exceptions.InvalidRepresentationException",
+                    "The request contains an attribute the Person does not bind, or a value "
+                    "of the wrong type.",
+                    "InvalidArgument",
+                    "ImportConfig,Microsoft.ResourceManagement.Automation.ImportConfig",
+                )
+        for change in changes:
+            if change["value"]:
+                person[change["attribute"]] = change["value"]
+            else:
+                person.pop(change["attribute"], None)
+        self.add_request(args["id"], age_days=0)  # the update is itself a Request
+        return {"updated": len(changes)}
 
     def _retention(self, args: dict[str, Any]) -> dict[str, Any]:
         _, configs = self._select(args.get("xpath"))

@@ -1,0 +1,149 @@
+"""Rectifying a MIM Service Person: set or clear single-valued string attributes with one
+`mimservice_update` script (connectors/scripts/mimservice_update.ps1), then read them back.
+
+What can be written: `WRITABLE`, the Person's personal-data attributes that neither name nor
+key nor join the Person, named case-insensitively and sent in MIM's spelling (attribute
+names are case-sensitive in the service). `NOT_WRITABLE` names what identifies the Person or
+the service keeps for itself (AccountName, Domain, ObjectSID: the account; Email, EmployeeID:
+what the sync joins on; ObjectID; the reference Manager): changing those is an account
+operation, not a correction. Anything else refuses the whole plan with `NotSupported`,
+naming the attribute (when it looks like one), never a value.
+
+Values are data: they reach PowerShell only in the runner's base64 JSON argument. Refused
+before anything is sent, naming the attribute only: a value holding a control character
+(newline and tab included) or a lone surrogate, or longer than `MAX_VALUE` UTF-16 code
+units: 448 is the MIM Service's limit for an indexed string attribute (its
+`ObjectValueString` column is nvarchar(448)). An empty value is a clear, as `None` is.
+
+Clearing (`None`): FIMAutomation sends an ImportChange of Operation Replace with an empty
+AttributeValue (Operation Delete removes one element of a multi-valued attribute; an empty
+Replace clearing a single-valued string is a community report, unverified on a server here);
+LithnetRMA sets the attribute to `$null` before `Save-Resource` (its client sends a Modify
+with no value). The read-back decides either way: an attribute that still shows a value is
+not done.
+
+Values are compared exactly (case and spaces count: a correction may be only that), with an
+attribute the service does not show taken as cleared.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+
+from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
+from connectors.errors import NotFound, NotSupported
+
+__all__ = ["MAX_VALUE", "NOTE", "NOT_WRITABLE", "WRITABLE", "apply", "differing", "plan", "wanted"]
+
+# The Person attributes the bot may correct, in MIM's spelling.
+WRITABLE = (
+    "DisplayName",
+    "FirstName",
+    "LastName",
+    "MiddleName",
+    "JobTitle",
+    "Department",
+    "OfficePhone",
+    "MobilePhone",
+    "OfficeLocation",
+    "Address",
+    "City",
+    "PostalCode",
+    "Country",
+)
+# What names, keys or joins the Person (or is the service's own): never changed here.
+NOT_WRITABLE = ("AccountName", "Domain", "ObjectSID", "Email", "EmployeeID", "ObjectID", "Manager")
+MAX_VALUE = 448  # UTF-16 code units: the MIM Service's indexed string limit, nvarchar(448)
+NOTE = (
+    "The MIM Service is changed directly: if it is not this attribute's source of authority, "
+    "the next sync overwrites the change with the source's value"
+)
+_WRITABLE = {a.casefold(): a for a in WRITABLE}
+_REFUSED = {a.casefold(): a for a in NOT_WRITABLE}
+_SHOWN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # an attribute name safe to quote
+
+Values = Mapping[str, tuple[str, ...]]  # attribute -> the values the service shows
+ReadPerson = Callable[[tuple[str, ...]], Values | None]  # None: no such Person
+SendChanges = Callable[[tuple[Change, ...]], None]  # runs the update script; raises on error
+
+
+def wanted(changes: Iterable[Change]) -> tuple[Change, ...]:
+    """`changes` in MIM's attribute names, in order, each value checked (see the module);
+    `""` becomes `None` (clear). `NotSupported` for the whole plan when one cannot be
+    written, when two set one attribute to different values, or when there is none."""
+    out: dict[str, str | None] = {}
+    for change in changes:
+        attribute = change.attribute if isinstance(change.attribute, str) else ""
+        key = attribute.casefold()
+        if key in _REFUSED:
+            raise NotSupported(
+                f"{_REFUSED[key]} names or keys the MIM Service Person: it is not corrected here"
+            )
+        name = _WRITABLE.get(key)
+        if name is None:
+            shown = attribute if _SHOWN.fullmatch(attribute) else "that attribute"
+            raise NotSupported(f"the MIM Service connector cannot update {shown}")
+        value = change.value
+        if value is not None and not isinstance(value, str):
+            raise NotSupported(f"the MIM Service takes text for {name}")
+        if value is not None and (
+            len(value.encode("utf-16-le", "surrogatepass")) // 2 > MAX_VALUE
+            or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+        ):
+            raise NotSupported(
+                f"the MIM Service cannot take that value of {name}: it holds a control "
+                f"character, or is longer than {MAX_VALUE} characters (its indexed string limit)"
+            )
+        value = value or None
+        if name in out and out[name] != value:
+            raise NotSupported(f"two changes set {name} to different values")
+        out[name] = value
+    if not out:
+        raise NotSupported("an update of the MIM Service changes at least one attribute")
+    return tuple(Change(name, value) for name, value in out.items())
+
+
+def plan(ref: ObjectRef, changes: tuple[Change, ...]) -> UpdatePlan:
+    """The plan for `changes` (from `wanted`): their names in the summary, never a value."""
+    names = ", ".join(c.attribute for c in changes)
+    summary = f"Update {len(changes)} attribute(s) of the MIM Service Person ({names})"
+    return UpdatePlan(ref, changes, summary, (NOTE,))
+
+
+def differing(values: Values, changes: tuple[Change, ...]) -> tuple[Change, ...]:
+    """The changes the Person does not show yet (exact comparison; absent is cleared)."""
+    return tuple(
+        c for c in changes if tuple(values.get(c.attribute, ())) != ((c.value,) if c.value else ())
+    )
+
+
+def apply(
+    ref: ObjectRef, changes: tuple[Change, ...], read: ReadPerson, send: SendChanges
+) -> StepResult:
+    """Send the changes (from `wanted`) the Person does not show yet, and read them back.
+    `NotFound` when the Person is not there, before or after; `done=False` with a detail
+    naming the attributes when the service shows other values afterwards."""
+    attributes = tuple(c.attribute for c in changes)
+    before = read(attributes)
+    if before is None:
+        raise NotFound("no MIM Service Person has that ObjectID")
+    todo = differing(before, changes)
+    if not todo:
+        return StepResult(ref, done=True, detail="already set")
+    send(todo)
+    after = read(attributes)
+    if after is None:
+        raise NotFound("the MIM Service Person was deleted while it was being updated")
+    left = differing(after, changes)
+    if left:
+        names = ", ".join(c.attribute for c in left)
+        return StepResult(
+            ref,
+            done=False,
+            detail=f"the MIM Service accepted the update but shows other values for {names}: "
+            "a Request may await approval, or a workflow may have changed them; check the "
+            "Person's Requests in the MIM Portal",
+        )
+    return StepResult(ref, done=True, detail=f"updated {', '.join(c.attribute for c in todo)}")
