@@ -20,6 +20,7 @@ from bot.audit import AuditLog, SubjectKeyer
 from bot.config import PolicyConfig
 from bot.errors import AlreadyOpen, RequestStateError
 from bot.export_package import Package
+from bot.render.requests import request_status
 from bot.requests import Status
 from bot.roles import Actor, Role
 from bot.search import SearchService
@@ -259,3 +260,13 @@ def test_retry_cannot_close_an_incomplete_access_request(engine):
     with pytest.raises(RequestStateError, match="run the same /mim export again"):
         w.erasure.retry(request.id, actor=approver)
     assert w.store.get(request.id).status is Status.FAILED  # still open, still named
+
+
+def test_the_status_of_an_access_request_says_what_happened(world):
+    access, _, systems, _ = world
+    systems["ad"].fail["read"] = Unreachable("down")
+    text = str(request_status(access.export(JDOE, actor=EXPORTER).request).blocks)
+    assert "without the systems that could not be read" in text and "approvals" not in text
+    del systems["ad"].fail["read"]
+    text = str(request_status(access.export(JDOE, actor=EXPORTER).request).blocks)
+    assert "went to the requester by direct message" in text

@@ -115,7 +115,18 @@ def step_line(step: Step) -> str:
     )
 
 
+_ACCESS_TEXT = {
+    Status.COMPLETED: "a copy of the person's data from every system went to the "
+    "requester by direct message (its SHA-256 is in the audit trail)",
+    Status.FAILED: "a copy went to the requester without the systems that could not be "
+    "read: the same `/mim export` reads them, or an approver closes it with a reason",
+}
+
+
 def _plan_text(request: Request) -> str:
+    if request.kind == "access":
+        what = _ACCESS_TEXT.get(request.status, "every system is being read")
+        return f"*Access request*\n{what}"
     lines = [step_line(s) for s in request.steps if s.action is not PlanAction.NONE] or [
         "_nothing to do in any system_"
     ]
@@ -158,8 +169,12 @@ def approval_message(request: Request) -> Reply:
                     f"Subject: {_subject_line(request)}\n"
                     f"Requested by {mention(request.requester)}"
                     + (f" — reason: {mrkdwn_escape(request.reason)}" if request.reason else "")
-                    + f"\nDue {request.due_at.strftime(_DAY)} · approvals "
-                    f"{len(request.approvals)}/{request.approvals_needed}"
+                    + f"\nDue {request.due_at.strftime(_DAY)}"
+                    + (
+                        f" · approvals {len(request.approvals)}/{request.approvals_needed}"
+                        if request.kind != "access"  # an export needs no approval
+                        else ""
+                    )
                     + f"\nStatus: {STATUS_TEXT[request.status]}{decided}"
                 )
             )
