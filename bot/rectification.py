@@ -58,6 +58,9 @@ class _Source:
     connector: Connector | None
     why: str = ""  # the metaverse's words when no MA can be named
     name: str = ""  # the attribute as the metaverse spells it
+    # The attribute the source's import flow reads (a rename: MV firstName <- givenName);
+    # None when the flow is scripted, constant or not one direct mapping.
+    source_attribute: str | None = None
 
 
 @dataclass
@@ -125,9 +128,10 @@ class RectificationService:
                     "Nothing was created."
                 )
             c = source.connector
-            if source.agent and c is not None and c.name in refs and _can_write(c):
-                by_system.setdefault(c.name, []).append(change)
-            else:
+            named = source.source_attribute  # what the source calls it
+            if source.agent and named and c is not None and c.name in refs and _can_write(c):
+                by_system.setdefault(c.name, []).append(Change(named, change.value))
+            else:  # no connector there, or a flow that cannot be followed back safely
                 manual.append(self._by_hand(change, source, refs))
         automated = []
         for name, wanted in by_system.items():
@@ -140,7 +144,8 @@ class RectificationService:
             )
             if planned.value is None and planned.outcome is Outcome.SKIPPED and sources:
                 # The source refuses the bot this attribute (AD's mail, a key): by hand.
-                manual += [self._by_hand(c, sources[c.attribute.lower()], refs) for c in wanted]
+                by_source = {(x.source_attribute or "").lower(): x for x in sources.values()}
+                manual += [self._by_hand(c, by_source[c.attribute.lower()], refs) for c in wanted]
                 continue
             if planned.value is None:
                 raise RequestStateError(
@@ -194,7 +199,11 @@ class RectificationService:
                 agent = attribute.source
                 why = getattr(attribute, "authority", None) or "unknown"
                 out[attribute.name.lower()] = _Source(
-                    agent, by_agent.get(agent), why, attribute.name
+                    agent,
+                    by_agent.get(agent),
+                    why,
+                    attribute.name,
+                    getattr(attribute, "source_attribute", None),
                 )
         return out
 
@@ -234,9 +243,10 @@ class RectificationService:
             )
         else:
             where = source.connector.label if source.connector else source.agent
+            there = source.source_attribute or "the attribute its import flow reads"
             summary = (
-                f"Change {change.attribute} in {where}, its source of authority "
-                f"(the bot cannot write it there): {DOWNSTREAM}"
+                f"Change {change.attribute} in {where} ({there} there), its source of "
+                f"authority (the bot cannot write it there): {DOWNSTREAM}"
             )
         ref = refs.get(system, ObjectRef(system, ""))
         return PlannedStep(

@@ -490,7 +490,14 @@ class MimSyncConnector:
             precedence = auth.kind.value if auth.kind else None
             attributes.append(
                 AttributeView(
-                    name, tuple(values), kind, auth.ma_name, auth.text, precedence, utc(when)
+                    name,
+                    tuple(values),
+                    kind,
+                    auth.ma_name,
+                    auth.text,
+                    precedence,
+                    utc(when),
+                    source_attribute=auth.source_attribute,
                 )
             )
         ids = {IdKind.MV_OBJECT_ID: ref.id}

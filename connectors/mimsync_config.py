@@ -74,6 +74,24 @@ class ImportFlow:
     flow_id: uuid.UUID | None
     mapping: str  # direct-mapping, scripted-mapping, constant-mapping, sync-rule-mapping, ...
     lineage_ids: frozenset[uuid.UUID] = frozenset()  # ids a lineage GUID may carry
+    # Connector-space attributes the flow reads (`<src-attribute>`s, document order);
+    # () for a constant mapping or when the XML names none.
+    source_attributes: tuple[str, ...] = ()
+    # Those of them marked intrinsic="true" (dn, object-id): not attributes one can write.
+    intrinsic_sources: frozenset[str] = frozenset()
+
+    @property
+    def single_direct_source(self) -> str | None:
+        """The one attribute a direct mapping copies unchanged, else None.
+
+        Only then can a change of the MV attribute be written back under the
+        connector-space name; scripted, constant, sync-rule and multi-source flows
+        transform or combine values, so no name can be followed safely.
+        """
+        if self.mapping != "direct-mapping" or len(self.source_attributes) != 1:
+            return None
+        (name,) = self.source_attributes
+        return None if name in self.intrinsic_sources else name
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,9 @@ class Authority:
     ma_name: str | None  # None when no MA can be named
     kind: PrecedenceKind | None  # None: no import flow for the attribute
     text: str  # short, human: "HR", "equal precedence", "manual precedence (rules extension)"
+    # The authoritative flow's connector-space attribute when it is a direct mapping of
+    # exactly one attribute (MV firstName <- AD givenName: "givenName"); None otherwise.
+    source_attribute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,12 +170,12 @@ class SyncConfig:
             if flow is None:
                 return Authority(None, rule.kind, "equal precedence")
             name = self.ma_name(flow.ma_id)
-            return Authority(name, rule.kind, name)
+            return Authority(name, rule.kind, name, flow.single_direct_source)
         joined = set(connected)
         for flow in rule.flows:
             if flow.ma_id in joined:
                 name = self.ma_name(flow.ma_id)
-                return Authority(name, rule.kind, name)
+                return Authority(name, rule.kind, name, flow.single_direct_source)
         return Authority(None, rule.kind, "no connector of a contributing MA")
 
 
@@ -216,7 +237,9 @@ def parse_import_flows(root: ET.Element, where: str) -> dict[str, dict[str, Prec
 
 def _import_flow(elem: ET.Element, where: str) -> ImportFlow:
     flow_id = _guid(elem.get("id"), where) if elem.get("id") else None
-    mapping = next((_local(c.tag) for c in elem if _local(c.tag).endswith("-mapping")), "")
+    mapping_elem = next((c for c in elem if _local(c.tag).endswith("-mapping")), None)
+    mapping = _local(mapping_elem.tag) if mapping_elem is not None else ""
+    sources = _source_attributes(mapping_elem)
     lineage = {flow_id} if flow_id else set()
     # Declarative (sync rule) flows record the sync rule / mapping id as lineage.
     for child in _children(elem, "sync-rule-mapping"):
@@ -229,7 +252,26 @@ def _import_flow(elem: ET.Element, where: str) -> ImportFlow:
         flow_id=flow_id,
         mapping=mapping,
         lineage_ids=frozenset(lineage),
+        source_attributes=tuple(name for name, _ in sources),
+        intrinsic_sources=frozenset(name for name, intrinsic in sources if intrinsic),
     )
+
+
+def _source_attributes(mapping: ET.Element | None) -> list[tuple[str, bool]]:
+    """(name, intrinsic) of the `<src-attribute>` children of a mapping, in document order.
+
+    Direct and scripted mappings list what they read; a sync-rule mapping lists its
+    sources when the exporter wrote them (an expression may name none: then nothing);
+    a constant mapping reads nothing. Empty elements name nothing and are skipped.
+    """
+    if mapping is None or _local(mapping.tag) == "constant-mapping":
+        return []
+    found = []
+    for src in _children(mapping, "src-attribute"):
+        name = (src.text or "").strip()
+        if name:
+            found.append((name, (src.get("intrinsic") or "").strip().lower() == "true"))
+    return found
 
 
 def parse_deletion_rules(root: ET.Element, where: str) -> dict[str, DeletionRule]:

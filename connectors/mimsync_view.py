@@ -51,6 +51,9 @@ class AttributeView:
     authority: str  # "HR", "equal precedence", "manual precedence (rules extension)", ...
     precedence: str | None  # "ranked" | "equal" | "manual" | None (no import flow)
     modified: datetime | None  # lineage date: when the value last changed
+    # The authoritative MA's connector-space attribute, when its flow is a direct mapping
+    # of exactly one attribute (MV firstName <- AD givenName: "givenName"); else None.
+    source_attribute: str | None = None
 
 
 @dataclass(frozen=True)

@@ -310,7 +310,7 @@ def test_demo_routes_a_correction_to_its_source(tmp_path):
     result = run("demo", "--script", str(script))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Change displayName in HR, its source of authority" in out
+    assert "Change displayName in HR (the attribute its import flow reads there)" in out
     assert "the metaverse names no source: manual precedence" in out
     assert "Rectification REQ-2026-0001 completed" in out
     assert "metaverse holds no telephoneNumber" in out

@@ -42,6 +42,7 @@ def person(**attributes: tuple[str, ...]) -> Person:
 class Attr:
     name: str
     source: str | None
+    source_attribute: str | None = None  # what the source's direct flow reads
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,11 @@ class Metaverse(MemoryConnector):
     def __init__(self, sources: dict[str, str | None]) -> None:
         super().__init__("mimsync", "Metaverse", [person()])
         self.sources = sources
+        self.renamed: dict[str, str | None] = {}  # MV name -> source attribute (None: script)
 
     def show(self, ref: ObjectRef, *, timeout: float) -> View:
-        return View(tuple(Attr(k, v) for k, v in self.sources.items()))
+        """Direct flows of the same name, unless `renamed` says otherwise."""
+        return View(tuple(Attr(k, v, self.renamed.get(k, k)) for k, v in self.sources.items()))
 
 
 class ReadOnly(MemoryConnector):
@@ -101,7 +104,7 @@ def test_each_change_goes_to_its_source_of_authority(engine):
         ManualTask.CORRECT_AT_SOURCE,
     )
     assert manual.assigned_role == "hr_operator"
-    assert "Change title in HR, its source of authority" in manual.summary
+    assert "Change title in HR (title there), its source of authority" in manual.summary
     assert "Head of HR" not in manual.summary  # the value is in the plan, scrubbed later
     assert (update.system, update.action) == ("ad", PlanAction.UPDATE)
     assert update.plan.changes == (Change("telephoneNumber", "+44 2"),)
@@ -157,7 +160,7 @@ def test_a_source_that_refuses_the_attribute_gets_a_step_for_a_person(engine):
     service.connectors["mimsync"].sources["mobile"] = "CORP AD"  # AD holds no mobile
     (step,) = service.request(JDOE, [Change("mobile", "+44 3")], actor=REQUESTER, reason=None).steps
     assert (step.system, step.action) == ("ad", PlanAction.MANUAL)
-    assert "Change mobile in AD, its source of authority" in step.summary
+    assert "Change mobile in AD (mobile there), its source of authority" in step.summary
 
 
 def test_without_a_metaverse_the_system_that_takes_it_is_written_and_said_so(engine):
@@ -199,3 +202,32 @@ def test_a_second_open_correction_for_the_person_is_refused(engine):
         service.request(JDOE, [Change("telephoneNumber", "2")], actor=REQUESTER, reason=None)
     # An erasure of the same person is a request of another kind: allowed beside it.
     assert w.erasure.request(JDOE, actor=REQUESTER, reason=None).kind == "erasure"
+
+
+def test_a_renaming_flow_is_followed_back_to_the_source_attribute(engine):
+    w, service, _, ad = estate(engine)
+    sync = service.connectors["mimsync"]
+    sync.sources["firstName"] = "CORP AD"
+    sync.renamed["firstName"] = "givenName"  # MV firstName <- AD givenName
+    ad.people["1"].attributes["givenName"] = ("Jane",)
+    (step,) = service.request(
+        JDOE, [Change("firstName", "Janet")], actor=REQUESTER, reason=None
+    ).steps
+    assert (step.system, step.action) == ("ad", PlanAction.UPDATE)
+    assert step.plan.changes == (Change("givenName", "Janet"),)
+    w.erasure.approve(step.request_id, actor=APPROVER)
+    assert ad.people["1"].attributes["givenName"] == ("Janet",)
+
+
+def test_a_scripted_flow_is_not_guessed_back_a_person_changes_it(engine):
+    _, service, _, ad = estate(engine)
+    sync = service.connectors["mimsync"]
+    sync.sources["displayName"] = "CORP AD"
+    sync.renamed["displayName"] = None  # a rules extension computes it
+    ad.people["1"].attributes["displayName"] = ("Jane Doe",)
+    (step,) = service.request(
+        JDOE, [Change("displayName", "J. Doe")], actor=REQUESTER, reason=None
+    ).steps
+    assert step.action is PlanAction.MANUAL
+    assert "the attribute its import flow reads there" in step.summary
+    assert "plan_update" not in ad.calls
