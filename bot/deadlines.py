@@ -56,7 +56,7 @@ class DeadlineClock:
     def tick(self) -> list[tuple[str, str]]:
         """Send what is due now; return (request id, reminder kind) for each sent."""
         now = self.clock()
-        requests = [self.store.get(i) for i in self.store.ids(statuses=OPEN, limit=1000)]
+        requests = self.store.many(self.store.ids(statuses=OPEN, limit=1000))
         sent = []
         for request in requests:
             kind = self._remind(request, now)

@@ -37,7 +37,7 @@ def _open_steps(request: Request) -> list[Step]:
 
 def home_for(actor: Actor, store: RequestStore, authz: Authorizer) -> HomeView:
     now = store.clock()
-    requests = by_urgency([store.get(i) for i in store.ids(statuses=OPEN, limit=LIMIT)], now)
+    requests = by_urgency(store.many(store.ids(statuses=OPEN, limit=LIMIT)), now)
     held = {r.value for r in actor.roles}
     to_decide = tuple(
         r

@@ -89,7 +89,7 @@ def _read_period(connector: Any, *, timeout: float) -> RetentionPeriod:
 
 
 def _requests(store: RequestStore, statuses: frozenset[Status]) -> list[Request]:
-    return [store.get(i) for i in store.ids(statuses=statuses, limit=_MANY)]
+    return store.many(store.ids(statuses=statuses, limit=_MANY))
 
 
 def _mimservice_step(request: Request) -> bool:

@@ -30,5 +30,5 @@ def handle_requests(
         statuses=None if mine else OPEN, requester=actor.user_id if mine else None
     )
     now = services.requests.clock()
-    listed = by_urgency([services.requests.get(i) for i in ids], now)  # overdue first
+    listed = by_urgency(services.requests.many(ids), now)  # overdue first
     respond(render_requests.request_list(listed, "mine" if mine else "open", now))

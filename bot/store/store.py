@@ -19,7 +19,7 @@ from bot.store.decisions import Decisions
 from bot.store.ids import RequestIds
 from bot.store.reminders import Reminders
 from bot.store.residuals import ResidualChecks
-from bot.store.rows import insert_steps, read_request
+from bot.store.rows import insert_steps, read_request, read_requests
 from bot.store.steps import StepLeases
 
 __all__ = ["RequestStore", "open_key"]
@@ -111,6 +111,11 @@ class RequestStore:
     def get(self, request_id: str) -> Request:
         with self.engine.connect() as conn:
             return read_request(conn, request_id)
+
+    def many(self, request_ids: Sequence[str]) -> list[Request]:
+        """The requests `ids` lists, in that order, read together in one transaction."""
+        with self.engine.connect() as conn:
+            return read_requests(conn, request_ids)
 
     def ids(
         self,
