@@ -24,7 +24,6 @@ from bot.events import (
     Expired,
     Extended,
     Rejected,
-    RequestCreated,
     ResidualChecked,
     ResidualOutcome,
     RetryStarted,
@@ -36,6 +35,7 @@ from bot.roles import Actor
 from bot.search import SearchService
 from bot.store import Decision, RequestStore
 from bot.subjects import Match, single_subject
+from bot.submission import submit_for_approval
 from connectors.base import (
     RANK_SOURCE,
     RANK_TARGET,
@@ -91,29 +91,18 @@ class ErasureService:
             raise RequestStateError(
                 "No system holds anything to erase for that person. Nothing was created."
             )
-        now = self.store.clock()
-        created = RequestCreated(
-            **_by(actor),
+        return submit_for_approval(
+            self.store,
+            self.notifier,
+            self.policy,
             kind="erasure",
-            steps=tuple((s.system, s.action.value) for s in steps),
-        )
-        request = self.store.create(
-            requester=actor.user_id,
-            reason=reason,
+            actor=actor,
             subject=subject,
-            subject_keys=keys,
+            keys=keys,
             steps=steps,
-            approvals_needed=self.policy.erasure_approvals,
-            due_at=add_calendar_month(now, self.policy.deadline_months),
-            expires_at=now + timedelta(hours=self.policy.approval_expires_hours),
-            event=created,
+            reason=reason,
+            approvals=self.policy.erasure_approvals,
         )
-        # The message shows the status it will have once posted. Without it (no channel,
-        # or Slack failed) the request still awaits approval: `/mim approve` decides it,
-        # and expiry scrubs it, rather than it sitting unseen in PLANNED.
-        posted = self.notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
-        self.store.decisions.posted(request.id, posted)
-        return self.store.get(request.id)
 
     def plan(self, match: Match) -> list[PlannedStep]:
         """Steps in source-of-authority order, manual work among them at its system's rank."""

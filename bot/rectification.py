@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import Any
 
 from bot.audit import SubjectKeyer
@@ -25,13 +24,13 @@ from bot.audited_notifier import AuditedNotifier
 from bot.calls import Outcome, call
 from bot.config import PolicyConfig
 from bot.errors import AlreadyOpen, RequestStateError
-from bot.events import RequestCreated
 from bot.manual import ManualOwners
-from bot.requests import PlannedStep, Request, Status, add_calendar_month
+from bot.requests import PlannedStep, Request
 from bot.roles import Actor
 from bot.search import SearchService
 from bot.store import RequestStore
 from bot.subjects import Match, single_subject
+from bot.submission import submit_for_approval
 from connectors.base import (
     Capability,
     Change,
@@ -88,26 +87,18 @@ class RectificationService:
         if already:
             raise AlreadyOpen(already)
         steps = self.plan(match, tuple(changes))
-        now = self.store.clock()
-        request = self.store.create(
-            requester=actor.user_id,
-            reason=reason,
+        return submit_for_approval(
+            self.store,
+            self.notifier,
+            self.policy,
+            kind="rectification",
+            actor=actor,
             subject=subject,
-            subject_keys=keys,
+            keys=keys,
             steps=steps,
-            approvals_needed=self.policy.update_approvals,
-            due_at=add_calendar_month(now, self.policy.deadline_months),
-            expires_at=now + timedelta(hours=self.policy.approval_expires_hours),
-            event=RequestCreated(
-                actor=actor.user_id,
-                roles=tuple(actor.role_names),
-                kind="rectification",
-                steps=tuple((s.system, s.action.value) for s in steps),
-            ),
+            reason=reason,
+            approvals=self.policy.update_approvals,
         )
-        posted = self.notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
-        self.store.decisions.posted(request.id, posted)
-        return self.store.get(request.id)
 
     def plan(self, match: Match, changes: tuple[Change, ...]) -> list[PlannedStep]:
         """Manual steps (where the bot cannot write) first, then one update per system."""
