@@ -21,6 +21,7 @@ import ldap3
 from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
 from connectors.errors import NotFound, NotSupported
 from connectors.ldap_support import ldap_errors
+from connectors.read_back import Messages, apply_and_read_back
 
 __all__ = ["AdUpdater"]
 
@@ -64,28 +65,30 @@ class AdUpdater:
         wanted = self._wanted(plan.changes)  # a stored plan is checked again
         attrs = [c.attribute for c in wanted]
         with self._borrow() as conn, ldap_errors():
-            entry = self._lookup(conn, plan.ref.id, attrs, timeout)
-            if entry is None:
-                raise NotFound("no Active Directory user has that objectGUID")
-            todo = {
-                c.attribute: [(ldap3.MODIFY_REPLACE, [c.value])]
-                if c.value
-                else [(ldap3.MODIFY_DELETE, [])]
-                for c in wanted
-                if _value(entry, c.attribute) != (c.value or None)
-            }
-            if not todo:
-                return StepResult(plan.ref, done=True, detail="already set")
-            conn.modify(entry["dn"], todo)
-            after = self._lookup(conn, plan.ref.id, attrs, timeout)
-        if after is None:
-            raise NotFound("the Active Directory user went away during the update")
-        off = [c.attribute for c in wanted if _value(after, c.attribute) != (c.value or None)]
-        if off:
-            return StepResult(
-                plan.ref, done=False, detail=f"AD shows other values for {', '.join(off)}"
+
+            def send(entry: dict[str, Any], todo: tuple[Change, ...]) -> None:
+                conn.modify(
+                    entry["dn"],
+                    {
+                        c.attribute: [(ldap3.MODIFY_REPLACE, [c.value])]
+                        if c.value
+                        else [(ldap3.MODIFY_DELETE, [])]
+                        for c in todo
+                    },
+                )
+
+            return apply_and_read_back(
+                plan.ref,
+                wanted,
+                read=lambda: self._lookup(conn, plan.ref.id, attrs, timeout),
+                differing=_differing,
+                send=send,
+                messages=Messages(
+                    missing="no Active Directory user has that objectGUID",
+                    vanished="the Active Directory user went away during the update",
+                    not_shown="AD shows other values for {names}",
+                ),
             )
-        return StepResult(plan.ref, done=True, detail=f"updated {', '.join(todo)}")
 
     def _wanted(self, changes: tuple[Change, ...]) -> tuple[Change, ...]:
         if not changes:
@@ -105,6 +108,10 @@ class AdUpdater:
                 raise NotSupported(f"two different values for {name}")
             out[name] = Change(name, value)
         return tuple(out.values())
+
+
+def _differing(entry: Mapping[str, Any], changes: tuple[Change, ...]) -> tuple[Change, ...]:
+    return tuple(c for c in changes if _value(entry, c.attribute) != (c.value or None))
 
 
 def _value(entry: Mapping[str, Any], attribute: str) -> str | None:

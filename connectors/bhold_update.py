@@ -32,7 +32,8 @@ from lxml import etree
 
 from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
 from connectors.bhold_xml import NUMERIC, BholdUser, is_xml_text, update_element
-from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.errors import ConnectorError, NotSupported
+from connectors.read_back import Messages, apply_and_read_back
 
 __all__ = ["MAX_VALUE", "PARAMETERS", "apply", "check_language", "plan", "wanted"]
 
@@ -125,29 +126,26 @@ def apply(
     """Send the changes (from `wanted`) the user does not show yet, in one Userupdate with
     its current language, and read them back. `NotFound` when the user is not there, before
     or after; `done=False` with a detail when BHOLD shows other values afterwards."""
-    user = find_user()
-    if user is None:
-        raise NotFound("no BHOLD user has that id (or the service account cannot see it)")
-    todo = _differing(user, changes)
-    if not todo:
-        return StepResult(ref, done=True, already_absent=False, detail="already set")
-    values = {c.attribute: c.value or "" for c in todo}
-    execute(update_element(user.id, values, check_language(user)))
-    after = find_user()
-    if after is None:
-        raise NotFound("the BHOLD user was removed while it was being updated")
-    left = _differing(after, changes)
-    if left:
-        names = ", ".join(c.attribute for c in left)
-        return StepResult(
-            ref,
-            done=False,
-            detail=f"BHOLD accepted the update but does not show the new {names}: check the "
-            "user in the BHOLD Core portal",
-        )
-    return StepResult(ref, done=True, detail=f"updated {', '.join(values)}")
+
+    def send(user: BholdUser, todo: tuple[Change, ...]) -> None:
+        values = {c.attribute: c.value or "" for c in todo}
+        execute(update_element(user.id, values, check_language(user)))
+
+    return apply_and_read_back(
+        ref,
+        changes,
+        read=find_user,
+        differing=_differing,
+        send=send,
+        messages=Messages(
+            missing="no BHOLD user has that id (or the service account cannot see it)",
+            vanished="the BHOLD user was removed while it was being updated",
+            not_shown="BHOLD accepted the update but does not show the new {names}: check "
+            "the user in the BHOLD Core portal",
+        ),
+    )
 
 
-def _differing(user: BholdUser, changes: tuple[Change, ...]) -> list[Change]:
+def _differing(user: BholdUser, changes: tuple[Change, ...]) -> tuple[Change, ...]:
     """The changes the user's record does not show (a field it lacks shows nothing)."""
-    return [c for c in changes if user.fields.get(PARAMETERS[c.attribute]) != (c.value or "")]
+    return tuple(c for c in changes if user.fields.get(PARAMETERS[c.attribute]) != (c.value or ""))

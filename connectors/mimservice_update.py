@@ -33,7 +33,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 
 from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
-from connectors.errors import NotFound, NotSupported
+from connectors.errors import NotSupported
+from connectors.read_back import Messages, apply_and_read_back
 
 __all__ = ["MAX_VALUE", "NOTE", "NOT_WRITABLE", "WRITABLE", "apply", "differing", "plan", "wanted"]
 
@@ -126,24 +127,17 @@ def apply(
     `NotFound` when the Person is not there, before or after; `done=False` with a detail
     naming the attributes when the service shows other values afterwards."""
     attributes = tuple(c.attribute for c in changes)
-    before = read(attributes)
-    if before is None:
-        raise NotFound("no MIM Service Person has that ObjectID")
-    todo = differing(before, changes)
-    if not todo:
-        return StepResult(ref, done=True, detail="already set")
-    send(todo)
-    after = read(attributes)
-    if after is None:
-        raise NotFound("the MIM Service Person was deleted while it was being updated")
-    left = differing(after, changes)
-    if left:
-        names = ", ".join(c.attribute for c in left)
-        return StepResult(
-            ref,
-            done=False,
-            detail=f"the MIM Service accepted the update but shows other values for {names}: "
-            "a Request may await approval, or a workflow may have changed them; check the "
-            "Person's Requests in the MIM Portal",
-        )
-    return StepResult(ref, done=True, detail=f"updated {', '.join(c.attribute for c in todo)}")
+    return apply_and_read_back(
+        ref,
+        changes,
+        read=lambda: read(attributes),
+        differing=differing,
+        send=lambda _person, todo: send(todo),
+        messages=Messages(
+            missing="no MIM Service Person has that ObjectID",
+            vanished="the MIM Service Person was deleted while it was being updated",
+            not_shown="the MIM Service accepted the update but shows other values for "
+            "{names}: a Request may await approval, or a workflow may have changed them; "
+            "check the Person's Requests in the MIM Portal",
+        ),
+    )
