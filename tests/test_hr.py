@@ -471,9 +471,10 @@ def _fuzz_connector(folder: Path) -> HrConnector:
 
 
 def _expected(kind: QueryKind, value: str) -> set[str]:
-    """What an exact (case-insensitive) comparison in Python finds."""
-    value = value.strip()
-    if not value:
+    """What an exact (case-insensitive) comparison in Python finds. A prefix is the term
+    as typed (`value*`) trimmed, then without its star: `a *` looks for "a "."""
+    value = (value + "*").strip().removesuffix("*") if kind is QueryKind.PREFIX else value.strip()
+    if not value.strip():
         return set()
     forms = {value.casefold(), value.replace("'", "\u2019").casefold()}
     out = set()
