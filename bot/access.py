@@ -32,6 +32,7 @@ from bot.requests import Request, Status, add_calendar_month
 from bot.roles import Actor
 from bot.show import PersonView, ShowService, SystemRecord
 from bot.store import RequestStore
+from bot.subject_keys import subject_keys
 from connectors.base import Query
 
 __all__ = ["AccessService", "ExportResult"]
@@ -121,10 +122,8 @@ class AccessService:
         """The person's open access request (a second export reads what the first could
         not), or a new one."""
         subject = view.subject
-        keys = self.keyer.keys(
-            subject.account or subject.display_name, subject.identifiers.values()
-        )
-        open_id = self.store.open_for(keys, "access")
+        keys = subject_keys(self.keyer, subject)
+        open_id = self.store.open_for(keys.person, "access")
         if open_id:
             request = self.store.get(open_id)
             if request.status not in (Status.PLANNED, Status.FAILED):
@@ -136,7 +135,7 @@ class AccessService:
             requester=actor.user_id,
             reason=None,
             subject=subject,
-            subject_keys=keys,
+            keys=keys,
             steps=[],
             approvals_needed=0,
             due_at=due,

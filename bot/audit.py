@@ -81,12 +81,6 @@ class SubjectKeyer:
         normal = unicodedata.normalize("NFKC", identifier).strip().casefold()
         return hmac.new(self._secret, normal.encode(), hashlib.sha256).hexdigest()
 
-    def keys(self, primary: str, identifiers: Iterable[str]) -> list[str]:
-        """A request's subject keys: `primary`'s (account, else name: the one audit events
-        carry) first, then every other identifier's, sorted."""
-        first = self.key(primary)
-        return [first, *sorted({self.key(v) for v in identifiers} - {first})]
-
 
 class ChainBroken(Exception):
     """The head does not match its MAC or the newest event: no checkpoint is signed."""

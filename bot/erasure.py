@@ -34,6 +34,7 @@ from bot.requests import TERMINAL, PlannedStep, Request, Status, StepState, add_
 from bot.roles import Actor
 from bot.search import SearchService
 from bot.store import Decision, RequestStore
+from bot.subject_keys import subject_keys
 from bot.subjects import Match, single_subject
 from bot.submission import submit_for_approval
 from connectors.base import (
@@ -80,10 +81,8 @@ class ErasureService:
         result = self.search.find(query, actor=actor, command="delete")
         match = single_subject(result)
         subject = match.subject()
-        keys = self.keyer.keys(
-            subject.account or subject.display_name, subject.identifiers.values()
-        )
-        already = self.store.open_for(keys)
+        keys = subject_keys(self.keyer, subject)
+        already = self.store.open_for(keys.person)
         if already:  # checked again, atomically, when the request is stored
             raise AlreadyOpen(already)
         steps = self.plan(match)

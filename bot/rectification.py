@@ -29,6 +29,7 @@ from bot.requests import PlannedStep, Request
 from bot.roles import Actor
 from bot.search import SearchService
 from bot.store import RequestStore
+from bot.subject_keys import subject_keys
 from bot.subjects import Match, single_subject
 from bot.submission import submit_for_approval
 from connectors.base import (
@@ -80,10 +81,8 @@ class RectificationService:
         result = self.search.find(query, actor=actor, command="update")
         match = single_subject(result)
         subject = match.subject()
-        keys = self.keyer.keys(
-            subject.account or subject.display_name, subject.identifiers.values()
-        )
-        already = self.store.open_for(keys, "rectification")
+        keys = subject_keys(self.keyer, subject)
+        already = self.store.open_for(keys.person, "rectification")
         if already:
             raise AlreadyOpen(already)
         steps = self.plan(match, tuple(changes))

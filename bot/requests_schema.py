@@ -34,6 +34,9 @@ requests = sa.Table(
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("subject_keys", JSON, nullable=False),  # list of HMAC keys: kept
+    # The keys that name the person alone (bot/subject_keys.py), compared for a duplicate
+    # open request; NULL for requests stored before migration 0009.
+    sa.Column("person_keys", JSON, nullable=True),
     sa.Column("subject", JSON, nullable=True),  # bot.requests.Subject: scrubbed
     sa.Column("plan", JSON, nullable=False),  # the steps' summaries, as first planned
     sa.Column("approvals_needed", sa.Integer, nullable=False),
@@ -46,7 +49,7 @@ requests = sa.Table(
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("result", JSON, nullable=True),  # bot.reports.VerificationReport
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    # The first subject key while the request is open, NULL once it ends (migration 0006):
+    # The first person key while the request is open, NULL once it ends (migration 0006):
     # unique, so two open requests for one person cannot both be created.
     sa.Column("open_key", sa.String(64), nullable=True),
     sa.Index("ix_requests_open_key", "open_key", unique=True),

@@ -13,6 +13,7 @@ from bot.events import RequestCreated
 from bot.requests import PlannedStep, Request, Status, Subject, add_calendar_month
 from bot.roles import Actor
 from bot.store import RequestStore
+from bot.subject_keys import SubjectKeys
 
 __all__ = ["submit_for_approval"]
 
@@ -25,7 +26,7 @@ def submit_for_approval(
     kind: str,
     actor: Actor,
     subject: Subject,
-    keys: Sequence[str],
+    keys: SubjectKeys,
     steps: Sequence[PlannedStep],
     reason: str | None,
     approvals: int,
@@ -37,7 +38,7 @@ def submit_for_approval(
         requester=actor.user_id,
         reason=reason,
         subject=subject,
-        subject_keys=keys,
+        keys=keys,
         steps=steps,
         approvals_needed=approvals,
         due_at=add_calendar_month(now, policy.deadline_months),

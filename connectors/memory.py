@@ -42,6 +42,10 @@ class Person:
     attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# Identifiers many people may share.
+_SHARED = frozenset({IdKind.DOMAIN, IdKind.DISPLAY_NAME})
+
+
 class MemoryConnector:
     """Holds `Person`s in a dict; searches them the way a directory would."""
 
@@ -104,10 +108,13 @@ class MemoryConnector:
         self._enter("verify_absent")
         if not identifiers:
             raise NotSupported("no identifier to search by")
+        # As a directory looks a person up: by what names them, never by the domain or
+        # display name that others share (ad_erasure searches the same way).
+        naming = {k: v for k, v in identifiers.items() if k not in _SHARED}
         left = tuple(
             ObjectRef(self.name, p.id)
             for p in list(self.people.values())
-            if any(p.identifiers.get(k) == v for k, v in identifiers.items())
+            if any(p.identifiers.get(k) == v for k, v in naming.items())
         )
         return Verification(self.name, absent=not left, remaining=left)
 

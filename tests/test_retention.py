@@ -22,6 +22,7 @@ from bot.render.reply import Reply
 from bot.requests import PlannedStep, Status, Subject
 from bot.requests_schema import request_steps, requests, residual_checks
 from bot.services import Services, build_services
+from bot.subject_keys import SubjectKeys
 from connectors.base import Connector, DeletePlan, ObjectRef, PlanAction
 from connectors.mimservice import MimServiceConnector, MimServiceSettings
 from demo.mimservice_fixture import MimServiceFixture
@@ -96,7 +97,7 @@ def erasure(s: Services, n: int, *, system: str = "mimservice") -> str:
         requester="UREQ",
         reason=None,
         subject=Subject(f"Person {n}", f"p{n}"),
-        subject_keys=[f"key-{n}"],
+        keys=SubjectKeys((f"key-{n}",), (f"key-{n}",)),
         steps=[PlannedStep(system, PlanAction.DELETE, "Delete the Person", plan=plan)],
         approvals_needed=1,
         due_at=now + timedelta(days=30),

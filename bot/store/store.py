@@ -21,13 +21,14 @@ from bot.store.reminders import Reminders
 from bot.store.residuals import ResidualChecks
 from bot.store.rows import insert_steps, read_request, read_requests
 from bot.store.steps import StepLeases
+from bot.subject_keys import SubjectKeys
 
 __all__ = ["RequestStore", "open_key"]
 
 
 def open_key(kind: str, subject_key: str) -> str:
-    """The unique key an open request holds: the subject key for an erasure (as stored
-    since migration 0006), a hash of kind and key for the other kinds."""
+    """The unique key an open request holds, from its first person key: the key itself for
+    an erasure (as stored since migration 0006), a hash of kind and key for other kinds."""
     if kind == "erasure":
         return subject_key
     return hashlib.sha256(f"{kind}:{subject_key}".encode()).hexdigest()
@@ -52,7 +53,7 @@ class RequestStore:
         requester: str,
         reason: str | None,
         subject: Subject,
-        subject_keys: Sequence[str],
+        keys: SubjectKeys,
         steps: Sequence[PlannedStep],
         approvals_needed: int,
         due_at: datetime,
@@ -63,7 +64,7 @@ class RequestStore:
         now = self.clock()
         self._ids.ensure(now.year)
         kind = event.kind
-        open_id = self.open_for(subject_keys, kind)
+        open_id = self.open_for(keys.person, kind)
         if open_id:
             raise AlreadyOpen(open_id)
         row = {
@@ -75,12 +76,13 @@ class RequestStore:
             "received_at": now,
             "due_at": due_at,
             "expires_at": expires_at,
-            "subject_keys": list(subject_keys),
+            "subject_keys": list(keys.subject),
+            "person_keys": list(keys.person),
             "subject": subject.to_json(),
             "plan": [s.summary for s in steps],
             "approvals_needed": approvals_needed,
             "updated_at": now,
-            "open_key": open_key(kind, subject_keys[0]) if subject_keys else None,
+            "open_key": open_key(kind, keys.person[0]) if keys.person else None,
         }
         try:
             with self.engine.begin() as conn:
@@ -90,21 +92,23 @@ class RequestStore:
                 self.ctx.log(conn, event, request_id)
                 return read_request(conn, request_id)
         except sa.exc.IntegrityError:
-            open_id = self.open_for(subject_keys, kind)  # another replica was first
+            open_id = self.open_for(keys.person, kind)  # another replica was first
             if open_id:
                 raise AlreadyOpen(open_id) from None
             raise
 
-    def open_for(self, subject_keys: Sequence[str], kind: str = "erasure") -> str | None:
-        """The id of an open request of `kind` about the person any of `subject_keys`
-        names (one of each kind at a time: an access request may run beside an erasure)."""
-        wanted = set(subject_keys)
-        query = sa.select(requests.c.id, requests.c.subject_keys).where(
+    def open_for(self, person_keys: Sequence[str], kind: str = "erasure") -> str | None:
+        """The id of an open request of `kind` about the person any of `person_keys`
+        names (bot/subject_keys.py; one of each kind at a time: an access request may run
+        beside an erasure). A request stored before migration 0009 has no person keys: its
+        subject keys are compared, which hold the same person's mail, UPN, GUID and ids."""
+        wanted = set(person_keys)
+        query = sa.select(requests.c.id, requests.c.person_keys, requests.c.subject_keys).where(
             requests.c.open_key.is_not(None), requests.c.kind == kind
         )
         with self.engine.connect() as conn:
-            for request_id, keys in conn.execute(query):
-                if wanted & set(keys):
+            for request_id, person, legacy in conn.execute(query):
+                if wanted & set(person if person is not None else legacy):
                     return str(request_id)
         return None
 
