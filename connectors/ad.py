@@ -27,7 +27,7 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from connectors.ad_erasure import DEFAULT_SCRUB_ATTRIBUTES, AdEraser, Clock, netbios_name
-from connectors.ad_update import AdUpdater
+from connectors.ad_update import DEFAULT_WRITABLE, AdUpdater
 from connectors.base import (
     AttributeValue,
     Capability,
@@ -84,6 +84,8 @@ class AdSettings:
     allow_plain_ldap: bool = False
     attributes: tuple[str, ...] = ()
     search_attributes: tuple[str, ...] = ()
+    # What a correction may write (checked again against the schema before writing).
+    writable: tuple[str, ...] = DEFAULT_WRITABLE
     page_size: int = 500
     max_hits: int = 200
     timeout: float = 2.0
@@ -140,7 +142,10 @@ class AdConnector:
         self.eraser = AdEraser(settings, connection=self._connection, clock=clock)
         # So does rectification, with the eraser's scoped lookup by objectGUID.
         self.updater = AdUpdater(
-            settings.attributes, connection=self._connection, lookup=self.eraser.lookup
+            settings.writable,
+            connection=self._connection,
+            lookup=self.eraser.lookup,
+            domain_nc=_domain_nc(settings.base_dn),
         )
         self.management_agent = settings.management_agent
         self._netbios: str | None = settings.domain  # "" once looked up and not found
@@ -163,9 +168,7 @@ class AdConnector:
     def _domain(self, timeout: float) -> str | None:
         """The NetBIOS domain name, looked up once; unknown ("") if it cannot be read."""
         if self._netbios is None and time.monotonic() >= self._netbios_retry:
-            domain_nc = ",".join(
-                p for p in re.split(r",\s*", self.settings.base_dn) if p.upper().startswith("DC=")
-            )
+            domain_nc = _domain_nc(self.settings.base_dn)
             try:
                 with self._connection() as conn, ldap_errors():
                     self._netbios = netbios_name(conn, domain_nc, timeout) or ""
@@ -392,6 +395,11 @@ class AdConnector:
             attributes=personal,
             location=entry["dn"],
         )
+
+
+def _domain_nc(base_dn: str) -> str:
+    """The domain naming context above `base_dn` (its DC= parts)."""
+    return ",".join(p for p in re.split(r",\s*", base_dn) if p.upper().startswith("DC="))
 
 
 def _guid(raw: list[bytes] | None) -> str | None:

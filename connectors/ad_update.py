@@ -1,37 +1,86 @@
-"""Rectification in Active Directory: replace (or clear) configured personal-data
-attributes of one user, by objectGUID, and read them back.
+"""Rectification in Active Directory: replace (or clear) personal-data string attributes
+of one user, by objectGUID, and read them back.
 
-Only attributes in the connector's `attributes` setting can be written, and never those
-that name or key the account (sAMAccountName, userPrincipalName, the DN-valued manager,
-multi-valued proxyAddresses): changing those is an account operation, not a correction.
-Values go to ldap3 as data (LDAP modify has no filter syntax to escape); a value an
-attribute of this kind cannot hold (control characters, over 1024 characters) is refused
-before anything is sent.
+Only the `writable` attributes (a positive allow-list, apart from `attributes`, which
+`show` reads) can be written, and never one that secures, names or keys the account
+(`refused_for_writing`: userAccountControl, passwords, SPNs, certificate mappings, any
+msDS-*, group membership, logon scripts and home folders, sAMAccountName, mail, ...).
+Before anything is written, each attribute is also checked against the directory's own
+schema: it must be a single-valued Unicode string (attributeSchema `isSingleValued`
+TRUE, `attributeSyntax` 2.5.5.12) that clients may write. Values go to ldap3 as data
+(LDAP modify has no filter syntax to escape); a value an attribute of this kind cannot
+hold (control characters, longer than the schema's rangeUpper or 1024 characters) is
+refused before anything is sent.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 import ldap3
 
+from connectors.ad_schema import SchemaRules
 from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
 from connectors.errors import NotFound, NotSupported
 from connectors.ldap_support import ldap_errors
 from connectors.read_back import Messages, apply_and_read_back
 
-__all__ = ["AdUpdater"]
+__all__ = ["DEFAULT_WRITABLE", "AdUpdater", "refused_for_writing"]
+
+# Personal-data strings HR feeds usually flow to AD: names, job, organisation, office,
+# phones and postal address. All single-valued Unicode strings in the AD schema.
+# (description is multi-valued in the schema; countryCode is an integer.)
+DEFAULT_WRITABLE = (
+    "givenName",
+    "sn",
+    "initials",
+    "middleName",
+    "personalTitle",
+    "displayName",
+    "title",
+    "department",
+    "company",
+    "physicalDeliveryOfficeName",
+    "telephoneNumber",
+    "mobile",
+    "homePhone",
+    "facsimileTelephoneNumber",
+    "streetAddress",
+    "l",
+    "st",
+    "postalCode",
+    "c",
+    "co",
+)
 
 # What names, keys or joins the account: changing it is an account operation (a rename,
 # a mailbox move, an HR join), not a correction.
 NOT_WRITABLE = frozenset(
     {"samaccountname", "userprincipalname", "manager", "proxyaddresses", "distinguishedname",
      "objectguid", "objectsid", "whenchanged", "cn", "name", "mail", "employeeid",
-     "employeenumber"}
+     "employeenumber", "mailnickname", "legacyexchangedn", "targetaddress", "uid",
+     "uidnumber", "gidnumber"}
 )  # fmt: skip
+# What secures the account or decides what it may do: writing any of it is privilege
+# escalation or account takeover (Kerberoasting, certificate mapping, delegation,
+# shadow credentials, a logon script), however the configuration came to name it.
+SECURITY = frozenset(
+    {"useraccountcontrol", "unicodepwd", "userpassword", "dbcspwd", "ntpwdhistory",
+     "lmpwdhistory", "supplementalcredentials", "pwdlastset", "accountexpires",
+     "lockouttime", "badpwdcount", "serviceprincipalname", "altsecurityidentities",
+     "member", "memberof", "primarygroupid", "sidhistory", "admincount", "objectclass",
+     "objectcategory", "ntsecuritydescriptor", "scriptpath", "homedirectory", "homedrive",
+     "profilepath", "logonhours", "userworkstations", "userparameters", "usercertificate",
+     "usersmimecertificate", "iscriticalsystemobject", "samaccounttype", "grouptype",
+     "dnshostname", "unixhomedirectory", "loginshell", "msnpallowdialin"}
+)  # fmt: skip
+# Whole families: msDS-* (KeyCredentialLink, AllowedToDelegateTo,
+# AllowedToActOnBehalfOfOtherIdentity, ...), mS-DS-ConsistencyGuid (the sync anchor),
+# Exchange's and Skype's addressing.
+SECURITY_PREFIXES = ("msds-", "ms-ds-", "msexch", "msrtcsip-")
 MAX_VALUE = 1024
 NOTE = (
     "AD is changed directly: if AD is not this attribute's source of authority, the next "
@@ -42,18 +91,39 @@ Borrow = Callable[[], AbstractContextManager[ldap3.Connection]]
 Lookup = Callable[..., dict[str, Any] | None]
 
 
-class AdUpdater:
-    """Args: the configured personal-data `attributes`; `connection` borrows a bound
-    connection; `lookup(conn, guid, attrs, timeout)` finds the live user in scope."""
+def refused_for_writing(name: str) -> str | None:
+    """Why a correction may never write the AD attribute `name` (None: it may, as far as
+    its name says; the schema is checked before writing). Case-insensitive."""
+    low = name.lower()
+    if low in SECURITY or low.startswith(SECURITY_PREFIXES):
+        return "it secures the account or grants access"
+    if low in NOT_WRITABLE:
+        return "it names or keys the account"
+    return None
 
-    def __init__(self, attributes: tuple[str, ...], *, connection: Borrow, lookup: Lookup) -> None:
-        self._writable = {a.lower(): a for a in attributes if a.lower() not in NOT_WRITABLE}
+
+class AdUpdater:
+    """Args: the `writable` allow-list; `connection` borrows a bound connection;
+    `lookup(conn, guid, attrs, timeout)` finds the live user in scope; `domain_nc` places
+    the schema when the rootDSE does not say where it is."""
+
+    def __init__(
+        self,
+        writable: Iterable[str],
+        *,
+        connection: Borrow,
+        lookup: Lookup,
+        domain_nc: str = "",
+    ) -> None:
+        self._writable = {a.lower(): a for a in writable}
         self._borrow = connection
         self._lookup = lookup
+        self.schema = SchemaRules(domain_nc)  # read once per connector
 
     def plan(self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float) -> UpdatePlan:
         wanted = self._wanted(changes)
         with self._borrow() as conn, ldap_errors():
+            wanted = self._checked(conn, wanted, timeout)
             if self._lookup(conn, ref.id, [], timeout) is None:
                 raise NotFound("no Active Directory user has that objectGUID")
         names = ", ".join(c.attribute for c in wanted)
@@ -63,8 +133,9 @@ class AdUpdater:
 
     def apply(self, plan: UpdatePlan, *, timeout: float) -> StepResult:
         wanted = self._wanted(plan.changes)  # a stored plan is checked again
-        attrs = [c.attribute for c in wanted]
         with self._borrow() as conn, ldap_errors():
+            wanted = self._checked(conn, wanted, timeout)
+            attrs = [c.attribute for c in wanted]
 
             def send(entry: dict[str, Any], todo: tuple[Change, ...]) -> None:
                 conn.modify(
@@ -95,6 +166,9 @@ class AdUpdater:
             raise NotSupported("no attribute to change")
         out: dict[str, Change] = {}
         for change in changes:
+            why = refused_for_writing(change.attribute)
+            if why is not None:  # even when a settings object names it
+                raise NotSupported(f"{_shown(change.attribute)} is never changed in AD: {why}")
             name = self._writable.get(change.attribute.lower())
             if name is None:
                 raise NotSupported(f"{_shown(change.attribute)} cannot be changed in AD here")
@@ -108,6 +182,29 @@ class AdUpdater:
                 raise NotSupported(f"two different values for {name}")
             out[name] = Change(name, value)
         return tuple(out.values())
+
+    def _checked(
+        self, conn: ldap3.Connection, changes: tuple[Change, ...], timeout: float
+    ) -> tuple[Change, ...]:
+        """The changes under the schema's spelling, each attribute a single-valued Unicode
+        string there and each value within its rangeUpper; `NotSupported` otherwise."""
+        rules = self.schema.rules(conn, [c.attribute for c in changes], timeout=timeout)
+        out = []
+        for change in changes:
+            rule = rules.get(change.attribute.lower())
+            if rule is None:
+                raise NotSupported(f"{change.attribute} is not in the directory's schema")
+            why = rule.refusal()
+            if why is not None:
+                raise NotSupported(f"{why}: a correction writes single-valued strings only")
+            value = change.value
+            if value is not None and rule.range_upper is not None and len(value) > rule.range_upper:
+                raise NotSupported(
+                    f"the value for {rule.name} is longer than AD allows "
+                    f"({rule.range_upper} characters)"
+                )
+            out.append(Change(rule.name, value))
+        return tuple(out)
 
 
 def _differing(entry: Mapping[str, Any], changes: tuple[Change, ...]) -> tuple[Change, ...]:

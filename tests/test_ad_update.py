@@ -4,14 +4,18 @@ AD DC, and `/mim update` end to end: signed requests, approval, the change read 
 from __future__ import annotations
 
 import json
+import ssl
 import uuid
 
+import ldap3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.ad import AdConnector, AdSettings
-from connectors.base import Change, ObjectRef, Query, QueryKind
+from connectors.ad_schema import read_rules, schema_nc
+from connectors.ad_update import DEFAULT_WRITABLE
+from connectors.base import Change, ObjectRef, Query, QueryKind, UpdatePlan
 from connectors.errors import NotFound, NotSupported
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
@@ -29,7 +33,11 @@ def seeded(samba):
     seed_users(
         conn,
         samba.base_dn,
-        [TestUser("up-ann", "Ann", "Update", "8301"), TestUser("up-bob", "Bob", "Other", "8302")],
+        [
+            TestUser("up-ann", "Ann", "Update", "8301"),
+            TestUser("up-bob", "Bob", "Other", "8302"),
+            TestUser("up-eve", "Eve", "Escalate", "8303"),
+        ],
         ou=OU,
     )
     conn.unbind()
@@ -143,6 +151,137 @@ def test_update_end_to_end_through_slack(tmp_path, seeded):
     finally:
         bot.stop()
         stub.stop()
+
+
+# The review's attributes (F1): each was written through `/mim update` before.
+REVIEW_ATTACK = {
+    "userAccountControl": "66048",
+    "servicePrincipalName": "HTTP/kerberoast.corp.example.test",
+    "altSecurityIdentities": "X509:<I>CN=Evil CA<S>CN=up-eve",
+    "msDS-AllowedToDelegateTo": "cifs/dc1.corp.example.test",
+    "adminCount": "1",
+    "unicodePwd": '"Takeover1!"',
+    "member": "CN=Administrator,CN=Users,DC=corp,DC=example,DC=test",
+}
+
+
+def raw_state(samba, account: str) -> dict[str, list[bytes]]:
+    """The user as the directory holds it, read with the administrator's own connection:
+    uSNChanged moves on any write, so an unchanged one means nothing reached AD."""
+    conn = samba.admin()
+    try:
+        conn.search(
+            samba.base_dn,
+            f"(sAMAccountName={account})",
+            attributes=["uSNChanged", *(a for a in REVIEW_ATTACK if a != "unicodePwd")],
+        )
+        (entry,) = (e for e in conn.response if e["type"] == "searchResEntry")
+        return dict(entry["raw_attributes"])
+    finally:
+        conn.unbind()
+
+
+def forced(seeded, writable: tuple[str, ...]) -> AdConnector:
+    """A connector whose settings object is built directly, past the config's checks."""
+    return AdConnector(
+        AdSettings(
+            url=seeded.uri,
+            bind_dn=seeded.bind_user,
+            password=seeded.password,
+            base_dn=seeded.base_dn,
+            ca_file=seeded.ca_file,
+            attributes=("sAMAccountName", "department"),
+            writable=writable,
+        )
+    )
+
+
+def test_security_attributes_are_refused_at_plan_and_apply_even_when_settings_name_them(seeded):
+    c = forced(seeded, (*REVIEW_ATTACK, "department"))
+    try:
+        ref = ref_of(c, "up-eve")
+        before = raw_state(seeded, "up-eve")
+        for attribute, value in REVIEW_ATTACK.items():
+            for spelled in (attribute, attribute.upper()):
+                with pytest.raises(NotSupported) as caught:
+                    c.plan_update(ref, (Change(spelled, value),), timeout=T)
+                assert "never changed in AD" in str(caught.value)
+                assert value not in str(caught.value)
+            # A stored plan (made before this check existed, or tampered with) is refused too.
+            plan = UpdatePlan(ref, (Change(attribute, value),), "stored")
+            with pytest.raises(NotSupported):
+                c.apply_update(plan, timeout=T)
+        # One refused change refuses the whole plan: the legitimate one is not written either.
+        with pytest.raises(NotSupported):
+            c.plan_update(
+                ref, (Change("department", "Legal"), Change("adminCount", "1")), timeout=T
+            )
+        assert raw_state(seeded, "up-eve") == before  # no write reached AD
+        # A personal-data attribute still writes and reads back.
+        plan = c.plan_update(ref, (Change("department", "Legal"),), timeout=T)
+        assert c.apply_update(plan, timeout=T).done
+        assert values(c, ref, "department") == ("Legal",)
+        after = raw_state(seeded, "up-eve")
+        assert after["uSNChanged"] != before["uSNChanged"]
+        assert {k: v for k, v in after.items() if k != "uSNChanged"} == {
+            k: v for k, v in before.items() if k != "uSNChanged"
+        }
+    finally:
+        c.close()
+
+
+def test_the_schema_alone_refuses_the_reviews_attributes(seeded):
+    """The second line: were a security attribute's name missed by the deny-list, the
+    schema check still refuses it (none is a single-valued Unicode string)."""
+    # As the connector connects: without ldap3's own schema, which rejects rootDSE names.
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=seeded.ca_file)
+    server = ldap3.Server(seeded.host, port=636, use_ssl=True, tls=tls, get_info=ldap3.NONE)
+    conn = ldap3.Connection(server, seeded.bind_dn, seeded.password, auto_bind=True)
+    try:
+        nc = schema_nc(conn, "DC=wrong", T)  # the rootDSE says where, not the fallback
+        assert nc == f"CN=Schema,CN=Configuration,{seeded.base_dn}"
+        rules = read_rules(conn, nc, [*REVIEW_ATTACK, "telephoneNumber"], T)
+    finally:
+        conn.unbind()
+    for attribute in REVIEW_ATTACK:
+        assert rules[attribute.lower()].refusal() is not None, attribute
+    assert rules["telephonenumber"].refusal() is None
+
+
+def test_an_attribute_the_schema_does_not_define_as_a_single_valued_string_is_refused(seeded):
+    odd = {
+        "description": "multi-valued",  # a user holds one, but the schema allows several
+        "countryCode": "not a Unicode string",  # an integer
+        "displayNamePrintable": "not a Unicode string",  # a printable string
+        "treeName": "maintained by the directory itself",  # systemOnly
+        "noSuchAttributeX": "not in the directory's schema",
+    }
+    c = forced(seeded, (*odd, "initials", "telephoneNumber"))
+    try:
+        ref = ref_of(c, "up-eve")
+        before = raw_state(seeded, "up-eve")
+        for attribute, why in odd.items():
+            with pytest.raises(NotSupported, match=why) as caught:
+                c.plan_update(ref, (Change(attribute, "7"),), timeout=T)
+            assert attribute.lower() in str(caught.value).lower()
+        with pytest.raises(NotSupported, match=r"longer than AD allows \(6 characters\)"):
+            c.plan_update(ref, (Change("initials", "ABCDEFG"),), timeout=T)  # rangeUpper 6
+        assert raw_state(seeded, "up-eve") == before
+        # The schema is read once per connector, then answered from its cache.
+        assert {"description", "initials", "treename"} <= c.updater.schema.cached()
+    finally:
+        c.close()
+
+
+def test_every_default_writable_attribute_is_a_single_valued_string_in_ads_schema(seeded):
+    c = forced(seeded, DEFAULT_WRITABLE)
+    try:
+        ref = ref_of(c, "up-eve")
+        changes = tuple(Change(a, "X") for a in DEFAULT_WRITABLE)
+        plan = c.plan_update(ref, changes, timeout=T)
+        assert [ch.attribute for ch in plan.changes] == list(DEFAULT_WRITABLE)
+    finally:
+        c.close()
 
 
 def json_text(body: dict) -> str:
