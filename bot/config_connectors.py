@@ -7,6 +7,7 @@ that as a configuration error naming the section.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,7 @@ from pydantic import Field, field_validator
 
 from bot.config_model import Model as _Model
 from bot.config_model import database_url as _database_url
+from connectors.ad_update import DEFAULT_WRITABLE, refused_for_writing
 
 __all__ = [
     "AdConfig",
@@ -27,6 +29,9 @@ __all__ = [
     "ServiceHttpConfig",
     "WinRmConfig",
 ]
+
+
+_LDAP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
 
 
 class AdConfig(_Model):
@@ -54,6 +59,10 @@ class AdConfig(_Model):
         "manager",
     )
     search_attributes: tuple[str, ...] = ()  # extra attributes allowed in `find <attr>=<value>`
+    # What `/mim update` may write (apart from `attributes`, which `show` reads): personal
+    # strings only; one that secures, names or keys the account is refused here, and the
+    # directory's schema is checked again before writing (connectors/ad_update.py).
+    writable: tuple[str, ...] = DEFAULT_WRITABLE
     page_size: int = Field(default=500, ge=1, le=1000)
     timeout_seconds: float = Field(default=2.0, gt=0)
     pool_size: int = Field(default=4, ge=1, le=64)
@@ -62,6 +71,20 @@ class AdConfig(_Model):
     delete_mode: Literal["delete", "disable_and_scrub"] = "delete"
     quarantine_ou: str | None = None
     scrub_attributes: tuple[str, ...] | None = None  # disable_and_scrub; None: the built-in list
+
+    @field_validator("writable")
+    @classmethod
+    def _writable(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        odd = [a for a in v if not _LDAP_NAME.fullmatch(a)]
+        if odd:
+            raise ValueError(f"{len(odd)} entry(ies) are not LDAP attribute names")
+        refused = [f"{a} ({why})" for a in v if (why := refused_for_writing(a))]
+        if refused:
+            raise ValueError(
+                f"never writable by a correction: {'; '.join(refused)}; list personal-data "
+                "string attributes only"
+            )
+        return v
 
     def model_post_init(self, _: Any) -> None:
         if self.url.lower().startswith("ldap://") and not self.allow_plain_ldap:

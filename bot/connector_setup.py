@@ -61,6 +61,7 @@ def build_connectors(config: AppConfig) -> list[Connector]:
                     allow_plain_ldap=ad.allow_plain_ldap,
                     attributes=ad.attributes,
                     search_attributes=ad.search_attributes,
+                    writable=ad.writable,
                     page_size=ad.page_size,
                     max_hits=config.search.max_hits_per_system,
                     timeout=ad.timeout_seconds,

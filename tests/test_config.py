@@ -145,6 +145,9 @@ def test_shipped_example_app_yaml_is_valid():
     config = load_config(Path(__file__).parent.parent / "app.yaml", environ=environ)
     c = config.connectors
     assert c.ad is not None
+    from connectors.ad_update import DEFAULT_WRITABLE
+
+    assert c.ad.writable == DEFAULT_WRITABLE  # the documented list is the built-in one
     assert c.mimservice is not None and c.pam is not None
     assert c.hr is not None and c.bhold is not None and c.certmgmt is not None
     assert config.policy.manual_step_roles["erase_at_source"] == "hr_operator"
@@ -271,3 +274,80 @@ def test_a_winrm_setting_the_runner_refuses_is_one_line_naming_the_section(tmp_p
     config = parse_config(winrm_section(ca_file=str(tmp_path / "missing.pem")), environ=ENV)
     with pytest.raises(ConfigError, match=r"^connectors\.mimservice: "):
         build_connectors(config)
+
+
+def ad_section(**ad: object) -> dict:
+    raw = minimal()
+    raw["connectors"] = {
+        "ad": {
+            "url": "ldaps://dc",
+            "bind_dn": "x",
+            "password": "${ADPW}",
+            "base_dn": "DC=x",
+            **ad,
+        }
+    }
+    return raw
+
+
+# What secures, names or keys an account (F1 of the security review, and more).
+NEVER_WRITABLE = (
+    "userAccountControl", "unicodePwd", "userPassword", "pwdLastSet", "accountExpires",
+    "lockoutTime", "servicePrincipalName", "altSecurityIdentities", "msDS-KeyCredentialLink",
+    "msDS-AllowedToDelegateTo", "msDS-AllowedToActOnBehalfOfOtherIdentity", "member",
+    "memberOf", "primaryGroupID", "sIDHistory", "adminCount", "objectClass", "scriptPath",
+    "homeDirectory", "homeDrive", "profilePath", "logonHours", "userWorkstations",
+    "sAMAccountName", "userPrincipalName", "mail", "manager", "proxyAddresses",
+    "distinguishedName", "objectGUID", "objectSid", "cn", "name", "employeeID",
+    "employeeNumber", "mS-DS-ConsistencyGuid", "USERACCOUNTCONTROL", "msds-anything",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("attribute", NEVER_WRITABLE)
+def test_a_security_or_account_attribute_in_ads_writable_list_is_refused(attribute):
+    text = error_of(ad_section(writable=["telephoneNumber", attribute]))
+    assert text.startswith("config: connectors.ad.writable: never writable by a correction: ")
+    assert attribute in text and "\n" not in text
+
+
+def test_reading_an_attribute_for_show_is_not_writing_it():
+    raw = ad_section(attributes=["displayName", "userAccountControl", "memberOf"])
+    ad = parse_config(raw, environ=ENV).connectors.ad
+    assert ad is not None and "userAccountControl" in ad.attributes
+    assert "userAccountControl" not in ad.writable  # the built-in allow-list
+
+
+def test_ads_writable_list_reaches_the_connector():
+    from bot.services import build_connectors
+    from connectors.ad_update import DEFAULT_WRITABLE
+
+    assert parse_config(ad_section(), environ=ENV).connectors.ad.writable == DEFAULT_WRITABLE
+    (ad,) = build_connectors(parse_config(ad_section(writable=["department"]), environ=ENV))
+    try:
+        assert ad.settings.writable == ("department",)
+    finally:
+        ad.close()
+
+
+def test_a_writable_entry_that_is_no_attribute_name_is_refused_without_echoing_it():
+    text = error_of(ad_section(writable=["department", "x)(cn=*"]))
+    assert "connectors.ad.writable: 1 entry(ies) are not LDAP attribute names" in text
+    assert "cn=*" not in text
+
+
+def test_a_security_attribute_stops_start_up_with_one_configuration_error_line(tmp_path: Path):
+    from tests.test_cli import ENV as CLI_ENV
+    from tests.test_cli import run, write_config
+
+    config = write_config(
+        tmp_path,
+        "connectors:\n  ad: {url: 'ldaps://dc', bind_dn: x, password: '${S}', base_dn: 'DC=x',"
+        " writable: [department, servicePrincipalName]}\n",
+    )
+    result = run("check", "--config", str(config), env=CLI_ENV)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"configuration error: {config}: connectors.ad.writable: never writable by a "
+        "correction: servicePrincipalName (it secures the account or grants access); "
+        "list personal-data string attributes only"
+    )
