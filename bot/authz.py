@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from bot.command_table import APPROVER_ROLES, COMMANDS, REQUEST_ROLES
 from bot.errors import NotAllowed
 from bot.requests import Request, Status, Step
 from bot.roles import Actor, Role, role_named
@@ -27,40 +28,14 @@ __all__ = [
     "Rule",
 ]
 
-# Who decides requests and answers for them: approve, reject, retry, extend, cancel a
-# failed one. Admin is a technical role: it passes every command gate but decides
-# nothing, so that four eyes means a second privacy-accountable person.
-APPROVER_ROLES: frozenset[Role] = frozenset({Role.APPROVER})
-# Who may track requests (the status/requests/done gate).
-REQUEST_ROLES: frozenset[Role] = frozenset(
-    {Role.REQUESTER, Role.EXPORTER, Role.APPROVER, Role.AUDITOR}
-)
 # Who sees every request, not only their own.
 SEES_ALL_ROLES: frozenset[Role] = frozenset({Role.APPROVER, Role.AUDITOR, Role.ADMIN})
 
-# The command gate: command -> the roles that may run it (empty: anyone). app.yaml
-# `permissions:` overrides. Admin may run everything. REQUEST_RULES then decide per request.
+# The command gate: command -> the roles that may run it (empty: anyone), as each command
+# declares it (bot/command_table.py), and the CLI's `check`. app.yaml `permissions:`
+# overrides. Admin may run everything. REQUEST_RULES then decide per request.
 DEFAULT_PERMISSIONS: Mapping[str, frozenset[Role]] = MappingProxyType(
-    {
-        "help": frozenset(),
-        "find": frozenset({Role.VIEWER}),
-        "show": frozenset({Role.VIEWER}),
-        "retention": frozenset({Role.VIEWER}),
-        "export": frozenset({Role.EXPORTER}),
-        "delete": frozenset({Role.REQUESTER}),
-        "update": frozenset({Role.REQUESTER}),
-        "status": REQUEST_ROLES,
-        "requests": REQUEST_ROLES,
-        "approve": APPROVER_ROLES,
-        "reject": APPROVER_ROLES,
-        "retry": APPROVER_ROLES,
-        # Requesters may withdraw their own request before it is decided (REQUEST_RULES).
-        "cancel": frozenset({Role.REQUESTER}) | APPROVER_ROLES,
-        "extend": APPROVER_ROLES,
-        "done": REQUEST_ROLES,
-        "check": frozenset({Role.ADMIN}),
-        "telemetry": frozenset({Role.ADMIN}),
-    }
+    {**{v.value: c.roles for v, c in COMMANDS.items()}, "check": frozenset({Role.ADMIN})}
 )
 
 
@@ -91,17 +66,21 @@ REQUEST_RULES: Mapping[str, Rule] = MappingProxyType(
             refusal="Only the approver role can decide requests.",
             four_eyes_refusal="You made this request; another approver must decide it.",
         ),
+        # Retrying runs the erasure again, and extending is the controller's decision
+        # (GDPR Art. 12(3)): both by someone other than the requester, as approval is.
         "retry": Rule(
             APPROVER_ROLES,
             requester=False,
-            four_eyes=False,
+            four_eyes=True,
             refusal="Retry needs the approver role.",
+            four_eyes_refusal="You made this request; another approver must retry it.",
         ),
         "extend": Rule(
             APPROVER_ROLES,
             requester=False,
-            four_eyes=False,
+            four_eyes=True,
             refusal="Extending a due date needs the approver role.",
+            four_eyes_refusal="You made this request; another approver must extend it.",
         ),
         # Any status but failed: the requester withdraws, or an approver closes. Whether
         # the status can be cancelled at all is the domain's question.
@@ -217,11 +196,11 @@ class Authorizer:
         self._check("decide", actor, request)
 
     def require_retry(self, actor: Actor, request: Request) -> None:
-        """Retry a failed request: an approver."""
+        """Retry a failed request: an approver, not on their own request under four eyes."""
         self._check("retry", actor, request)
 
     def require_extend(self, actor: Actor, request: Request) -> None:
-        """Extend the due date: an approver."""
+        """Extend the due date: an approver, not on their own request under four eyes."""
         self._check("extend", actor, request)
 
     def require_cancel(self, actor: Actor, request: Request) -> None:

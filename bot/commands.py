@@ -9,13 +9,16 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from bot.command_table import COMMANDS, Verb
 from bot.errors import UsageError
 from connectors.base import Query, QueryKind
 
 __all__ = [
-    "COMMANDS",
+    "USAGE",
     "Command",
     "DeleteCommand",
     "ExportCommand",
@@ -34,28 +37,10 @@ __all__ = [
 MAX_TERM_LENGTH = 256
 MIN_PREFIX_LENGTH = 2  # `a*` would list most of the directory
 
-USAGE = {
-    "help": "/mim help",
-    "find": "/mim find user <term>  |  /mim find <attribute>=<value>",
-    "show": "/mim show <subject>",
-    "export": "/mim export <subject>   (a copy of their data, sent to you by DM)",
-    "update": "/mim update <subject> <attribute>=<value> [...] [reason]   (quote values "
-    'with spaces: title="Head of HR"; attribute= clears it)',
-    "delete": '/mim delete <subject> [reason]   (quote a subject with spaces: "Jane Doe")',
-    "status": "/mim status <request-id>",
-    "requests": "/mim requests [open|mine]",
-    "approve": "/mim approve <request-id>",
-    "reject": "/mim reject <request-id> <reason>",
-    "done": "/mim done <request-id> <step>",
-    "retry": "/mim retry <request-id>",
-    "cancel": "/mim cancel <request-id> <reason>",
-    "extend": "/mim extend <request-id> <reason>",
-    "retention": "/mim retention",
-    "telemetry": "/mim telemetry  |  /mim telemetry disable",
-}
+# The usage lines, by verb, as declared in bot/command_table.py.
+USAGE: Mapping[str, str] = MappingProxyType({v.value: c.usage for v, c in COMMANDS.items()})
 # The confirmation of `telemetry disable`: what its button sends, and what the console types.
 TELEMETRY_CONFIRM = "telemetry disable confirm"
-COMMANDS = tuple(USAGE)
 
 # Slack turns mail addresses into <mailto:a@b|a@b> and links into <http://..|..>.
 _SLACK_LINK = re.compile(r"<(?:mailto:)?([^<>|]+)(?:\|([^<>]*))?>")
@@ -87,30 +72,33 @@ _FOLD = str.maketrans(
         "\u2033": '"',  # double prime
     }
 )
-_ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
+# Attribute names as the systems spell them: LDAP's letters, digits and hyphens, and the
+# underscores of SQL columns (HR's emp_no, cost_centre).
+_NAME = r"[A-Za-z][A-Za-z0-9_-]{0,63}"
+_ATTRIBUTE_NAME = re.compile(_NAME)
 
 
 @dataclass(frozen=True)
 class HelpCommand:
-    name: str = "help"
+    name: Verb = Verb.HELP
 
 
 @dataclass(frozen=True)
 class FindCommand:
     query: Query
-    name: str = "find"
+    name: Verb = Verb.FIND
 
 
 @dataclass(frozen=True)
 class ShowCommand:
     query: Query
-    name: str = "show"
+    name: Verb = Verb.SHOW
 
 
 @dataclass(frozen=True)
 class ExportCommand:
     query: Query
-    name: str = "export"
+    name: Verb = Verb.EXPORT
 
 
 @dataclass(frozen=True)
@@ -118,14 +106,14 @@ class UpdateCommand:
     query: Query
     changes: tuple[tuple[str, str | None], ...]  # (attribute, new value; None clears)
     reason: str | None
-    name: str = "update"
+    name: Verb = Verb.UPDATE
 
 
 @dataclass(frozen=True)
 class DeleteCommand:
     query: Query
     reason: str | None
-    name: str = "delete"
+    name: Verb = Verb.DELETE
 
 
 @dataclass(frozen=True)
@@ -133,7 +121,7 @@ class RequestCommand:
     """status, approve, reject or cancel (with a note), done (with a step number) or retry on
     one request."""
 
-    name: str
+    name: Verb
     request_id: str
     note: str | None = None
     step: int | None = None
@@ -142,12 +130,12 @@ class RequestCommand:
 @dataclass(frozen=True)
 class RequestsCommand:
     scope: str  # "open" | "mine"
-    name: str = "requests"
+    name: Verb = Verb.REQUESTS
 
 
 @dataclass(frozen=True)
 class RetentionCommand:
-    name: str = "retention"
+    name: Verb = Verb.RETENTION
 
 
 @dataclass(frozen=True)
@@ -157,7 +145,7 @@ class TelemetryCommand:
 
     disable: bool = False
     confirmed: bool = False
-    name: str = "telemetry"
+    name: Verb = Verb.TELEMETRY
 
 
 Command = (
@@ -254,7 +242,7 @@ def _parse_delete(rest: str) -> DeleteCommand:
 # attribute=value: the value bare (no spaces, not starting with a quote) or quoted with
 # straight or typographic double quotes; "" (quoted, empty) clears the attribute.
 _CHANGE = re.compile(
-    r'([A-Za-z][A-Za-z0-9-]{0,63})=(?:"([^"]*)"|\u201c([^\u201c\u201d"]*)\u201d|([^\s"\u201c\u201d]+))'
+    rf'({_NAME})=(?:"([^"]*)"|\u201c([^\u201c\u201d"]*)\u201d|([^\s"\u201c\u201d]+))'
 )
 _REASON = "--"  # what separates the reason from bare values
 MAX_CHANGES = 10
@@ -287,7 +275,7 @@ def _parse_update(rest: str) -> UpdateCommand:
             raise UsageError(f"A value is longer than {MAX_TERM_LENGTH} characters.", usage)
         changes.append((m.group(1), value or None))
         rest = rest[m.end() :].strip()
-    if re.match(r"[A-Za-z][A-Za-z0-9-]{0,63}=", rest):
+    if re.match(rf"{_NAME}=", rest):
         raise UsageError(
             'Quote a value with spaces (title="Head of HR"); clear one with attr="".', usage
         )
@@ -330,14 +318,15 @@ def _parse_request_command(verb: str, rest: str) -> RequestCommand:
         if not note:
             done = {"reject": "rejected", "cancel": "cancelled", "extend": "extended"}[verb]
             raise UsageError(f"Say why it is {done}.", usage)
-        return RequestCommand(verb, request_id, note=note)
+        return RequestCommand(Verb(verb), request_id, note=note)
     if verb == "done":
-        if not more.strip().isdigit():
+        # ASCII digits only: "²" and "٣" are digits to str.isdigit but not to int().
+        if not re.fullmatch(r"[0-9]{1,4}", more.strip()):
             raise UsageError("Which step? Give its number.", usage)
-        return RequestCommand(verb, request_id, step=int(more.strip()))
+        return RequestCommand(Verb(verb), request_id, step=int(more.strip()))
     if more.strip():
         raise UsageError("Too many words.", usage)
-    return RequestCommand(verb, request_id)
+    return RequestCommand(Verb(verb), request_id)
 
 
 def form_command(verb: str, request_id: str, note: str) -> RequestCommand:
@@ -349,7 +338,7 @@ def form_command(verb: str, request_id: str, note: str) -> RequestCommand:
     reason = _note(" ".join(note.split()), usage)
     if not reason:
         raise UsageError("Say why.", usage)
-    return RequestCommand(verb, request_id.upper(), note=reason)
+    return RequestCommand(Verb(verb), request_id.upper(), note=reason)
 
 
 def _note(text: str, usage: str) -> str:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 
-from bot.commands import COMMANDS
+from bot.command_table import Verb
 from bot.config_connectors import (
     AdConfig,
     BholdConfig,
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 # Commands `permissions:` may name; only those touching no personal data may be open.
-PERMISSION_KEYS = frozenset({*COMMANDS, "check"})
+PERMISSION_KEYS = frozenset({*(v.value for v in Verb), "check"})
 OPEN_COMMANDS = frozenset({"help"})
 # Keys whose values are secrets wherever they appear.
 SECRET_KEYS = frozenset(

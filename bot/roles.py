@@ -14,9 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.config import RoleMembers
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:  # config imports the command table, which imports Role
+    from bot.config import RoleMembers
 
 __all__ = ["Actor", "Role", "RoleResolver", "role_named"]
 

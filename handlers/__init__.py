@@ -1,5 +1,5 @@
 """One thin module per command: parse, authorise, call the domain, render."""
 
-from handlers.registry import HANDLERS
+from handlers.registry import HANDLERS, handler_for
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "handler_for"]

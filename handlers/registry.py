@@ -1,22 +1,13 @@
-"""Which handler serves which parsed command."""
+"""Which handler serves which command: one per verb of bot/command_table.py, checked here
+when the module is imported, so a command declared without a handler cannot start."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
-from bot.commands import (
-    DeleteCommand,
-    ExportCommand,
-    FindCommand,
-    HelpCommand,
-    RequestCommand,
-    RequestsCommand,
-    RetentionCommand,
-    ShowCommand,
-    TelemetryCommand,
-    UpdateCommand,
-)
+from bot.command_table import Verb
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
 from handlers.export import handle_export
@@ -28,20 +19,34 @@ from handlers.status import handle_requests, handle_status
 from handlers.telemetry import handle_telemetry
 from handlers.update import handle_update
 
+__all__ = ["HANDLERS", "handler_for"]
 
-def _request_command(cmd: RequestCommand, **kwargs: Any) -> None:
-    (handle_status if cmd.name == "status" else handle_decide)(cmd, **kwargs)
+Handler = Callable[..., Any]
+
+HANDLERS: Mapping[Verb, Handler] = MappingProxyType(
+    {
+        Verb.HELP: handle_help,
+        Verb.FIND: handle_find,
+        Verb.SHOW: handle_show,
+        Verb.EXPORT: handle_export,
+        Verb.UPDATE: handle_update,
+        Verb.DELETE: handle_delete,
+        Verb.STATUS: handle_status,
+        Verb.REQUESTS: handle_requests,
+        Verb.APPROVE: handle_decide,
+        Verb.REJECT: handle_decide,
+        Verb.DONE: handle_decide,
+        Verb.RETRY: handle_decide,
+        Verb.CANCEL: handle_decide,
+        Verb.EXTEND: handle_decide,
+        Verb.RETENTION: handle_retention,
+        Verb.TELEMETRY: handle_telemetry,
+    }
+)
+_missing = sorted(set(Verb) - set(HANDLERS))
+if _missing:
+    raise ImportError(f"commands without a handler: {', '.join(_missing)}")
 
 
-HANDLERS: dict[type, Callable[..., Any]] = {
-    HelpCommand: handle_help,
-    FindCommand: handle_find,
-    ShowCommand: handle_show,
-    ExportCommand: handle_export,
-    UpdateCommand: handle_update,
-    DeleteCommand: handle_delete,
-    RequestCommand: _request_command,
-    RequestsCommand: handle_requests,
-    RetentionCommand: handle_retention,
-    TelemetryCommand: handle_telemetry,
-}
+def handler_for(verb: Verb) -> Handler:
+    return HANDLERS[verb]

@@ -4,7 +4,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.commands import DeleteCommand, FindCommand, HelpCommand, RequestCommand, parse, parse_term
+from bot.commands import (
+    USAGE,
+    DeleteCommand,
+    FindCommand,
+    HelpCommand,
+    RequestCommand,
+    parse,
+    parse_term,
+)
 from bot.errors import UsageError
 from connectors.base import QueryKind
 
@@ -211,3 +219,18 @@ def test_update_takes_quoted_values_and_a_reason(text, changes, reason):
 def test_update_refuses_what_it_could_misread(text):
     with pytest.raises(UsageError):
         parse(text)
+
+
+@pytest.mark.parametrize("step", ["²", "٣", "\uff11", "2.0", "-1", "99999"])
+def test_a_step_number_is_ascii_digits_or_a_usage_line(step):
+    with pytest.raises(UsageError) as refused:
+        parse(f"done REQ-2026-0004 {step}")
+    assert refused.value.usage == USAGE["done"]
+
+
+@pytest.mark.parametrize("column", ["emp_no", "cost_centre", "birth_date"])
+def test_attribute_names_as_the_systems_spell_them_underscores_included(column):
+    found = parse(f"find {column}=100001")
+    assert (found.query.attribute, found.query.value) == (column, "100001")
+    update = parse(f"update jdoe {column}=X1 -- typo")
+    assert update.changes == ((column, "X1"),)

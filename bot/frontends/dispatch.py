@@ -14,7 +14,7 @@ from bot.errors import AuditUnavailable, MimbotError, NotAllowed
 from bot.logs import log_failure
 from bot.render.reply import Responder
 from bot.services import Services
-from handlers import HANDLERS
+from handlers import handler_for
 
 __all__ = ["run_command"]
 
@@ -30,7 +30,7 @@ def run_command(
         cmd = parse(text) if isinstance(text, str) else text
         actor = services.roles.actor(user_id)
         try:
-            HANDLERS[type(cmd)](cmd, actor=actor, services=services, respond=respond)
+            handler_for(cmd.name)(cmd, actor=actor, services=services, respond=respond)
         except NotAllowed as exc:
             # Refusals are audited too (the message says why; it names no one).
             services.audit.record(
