@@ -213,3 +213,42 @@ def test_find_and_show_answer_from_the_metaverse(tmp_path, stub, seeded, sync_db
         assert actions == ["find", "show", "read"]
     finally:
         bot.stop()
+
+
+HELP_USERS = {
+    "UVIEW": {"find", "show", "retention"},
+    "UREQ": {"delete", "update", "status", "done"},
+    "UEXP": {"export", "status"},
+    "UAPP": {"approve", "reject", "retry", "extend"},
+    "UAUD": {"status", "requests"},
+    "UADMIN": {"telemetry", "export", "update", "delete", "approve"},
+    "USTRANGER": set(),
+}
+
+
+def test_help_answers_every_role_through_signed_requests(tmp_path, stub, seeded):
+    from bot.command_table import COMMANDS, Verb
+
+    roles = {
+        "viewer": {"users": ["UVIEW"]},
+        "requester": {"users": ["UREQ"]},
+        "exporter": {"users": ["UEXP"]},
+        "approver": {"users": ["UAPP"]},
+        "auditor": {"users": ["UAUD"]},
+        "admin": {"users": ["UADMIN"]},
+    }
+    b = start_bot(tmp_path, stub, seeded, roles=roles)
+    try:
+        for n, (user, expected) in enumerate(HELP_USERS.items()):
+            status, _, _ = b.slash("help", user, name=f"help{n}")
+            assert status == 200
+            body = answer(stub, f"help{n}")
+            assert body["response_type"] == "ephemeral"
+            assert "went wrong" not in body["text"], user
+            listed = {v.value for v in Verb if f"{COMMANDS[v].description}" in body["text"]}
+            assert expected <= listed, (user, expected - listed)
+            assert "help" in listed
+            if user == "UADMIN":
+                assert listed == {v.value for v in Verb}
+    finally:
+        b.stop()
