@@ -3,6 +3,7 @@ or typed."""
 
 from __future__ import annotations
 
+from bot.command_table import Verb
 from bot.commands import RequestCommand
 from bot.render.reply import Reply, Responder
 from bot.roles import Actor
@@ -15,23 +16,23 @@ def handle_decide(
     """Roles are re-checked here on every click: button payloads can be stale or forged."""
     services.authz.require(actor, cmd.name)
     erasure = services.erasure
-    if cmd.name == "approve":
+    if cmd.name is Verb.APPROVE:
         decision = erasure.approve(cmd.request_id, actor=actor)
         text = (
             f"You approved {cmd.request_id}."
             if not decision.approvals_missing
             else f"Approval recorded; {decision.approvals_missing} more needed."
         )
-    elif cmd.name == "reject":
+    elif cmd.name is Verb.REJECT:
         erasure.reject(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"You rejected {cmd.request_id}."
-    elif cmd.name == "cancel":
+    elif cmd.name is Verb.CANCEL:
         erasure.cancel(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"You cancelled {cmd.request_id}; its subject is scrubbed."
-    elif cmd.name == "extend":
+    elif cmd.name is Verb.EXTEND:
         request = erasure.extend(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"{cmd.request_id} is now due {request.due_at:%Y-%m-%d}. Tell the data subject why."
-    elif cmd.name == "done":
+    elif cmd.name is Verb.DONE:
         erasure.step_done(cmd.request_id, cmd.step or 0, actor=actor)
         text = f"Step {cmd.step} of {cmd.request_id} marked done."
     else:
