@@ -37,6 +37,7 @@ from typing import Any
 import ldap3
 from ldap3.core.exceptions import LDAPNoSuchObjectResult
 
+from bench.report import print_ratio
 from bot import render
 from bot.commands import FindCommand, parse
 from bot.config import parse_config
@@ -48,6 +49,7 @@ from bot.services import Services, build_services
 from connectors.ad import IDENTITY_ATTRIBUTES, PERSON_FILTER
 from tests.support.samba import SCRIPT, SambaAd, TestUser, seed_users, start_samba
 
+BENCH = "find_latency"
 DEFAULT_AD_DIR = "/tmp/mimbot-samba-bench"
 DEFAULT_AD_IP = "127.0.0.3"  # 127.0.0.1 and .2 belong to the test suites
 BENCH_USER = "UBENCHVIEWER"
@@ -324,7 +326,7 @@ def pieces(b: Bench, text: str, ldap_filter: str) -> dict[str, Callable[[], obje
         "whole path, no thread pool": lambda: b.bot(text, b.inline),
         "whole path, no pool, no audit": lambda: b.bot(text, b.inline_no_audit),
         "bare + paged control": lambda: b.bare(ldap_filter, paged_size=page),
-        "parse + authorise": lambda: svc.roles.require(
+        "parse + authorise": lambda: svc.authz.require(
             svc.roles.actor(BENCH_USER), parse(text).name
         ),
         "connector.search (caller thread)": lambda: connector.search(cmd.query, timeout=2.0),
@@ -341,8 +343,9 @@ def pieces(b: Bench, text: str, ldap_filter: str) -> dict[str, Callable[[], obje
     }
 
 
-def measure_term(b: Bench, term: Term, args: argparse.Namespace) -> str | None:
-    """Time one term; print its table; return its summary line (None if bot and bare disagree)."""
+def measure_term(b: Bench, term: Term, args: argparse.Namespace) -> tuple[str, float] | None:
+    """Time one term; print its table; return its summary line and ratio (None if bot and
+    bare disagree)."""
     ldap_filter = PERSON_FILTER.format(term.ldap)
     # Both must find the same one person, or the comparison means nothing.
     b.bot(term.text)
@@ -355,8 +358,9 @@ def measure_term(b: Bench, term: Term, args: argparse.Namespace) -> str | None:
         rounds=args.rounds,
         warmup=args.warmup,
     )
+    part_rounds = args.part_rounds if args.part_rounds is not None else max(50, args.rounds // 3)
     parts = interleave(
-        pieces(b, term.text, ldap_filter), rounds=max(50, args.rounds // 3), warmup=5
+        pieces(b, term.text, ldap_filter), rounds=part_rounds, warmup=min(5, args.warmup)
     )
     b.replies.clear()
     print(f"{term.name}: /mim {term.text}")
@@ -374,7 +378,7 @@ def measure_term(b: Bench, term: Term, args: argparse.Namespace) -> str | None:
         f"{term.name:12} bot median {bot_med:.1f} ms p95 {bot_p95:.1f} ms | "
         f"bare median {bare_med:.1f} ms p95 {bare_p95:.1f} ms | ratio {ratio:.2f} "
         f"(target <= {TARGET_RATIO}) " + (f"MISSED: {', '.join(misses)}" if misses else "met")
-    )
+    ), ratio
 
 
 def measure(ad: SambaAd, args: argparse.Namespace, workdir: str) -> int:
@@ -397,18 +401,22 @@ def measure(ad: SambaAd, args: argparse.Namespace, workdir: str) -> int:
         f"warm-up {args.warmup}; times in ms\n"
     )
     try:
-        summary = [measure_term(b, term, args) for term in terms(args.users // 2)]
-        if None in summary:
+        measured = {term.name: measure_term(b, term, args) for term in terms(args.users // 2)}
+        if None in measured.values():
             return 2
+        summary = [m[0] for m in measured.values() if m]
         if args.profile:
             term = terms(args.users // 2)[0]
             title = f"whole path ({term.name}), connector inline so cProfile sees it"
             profile(
                 lambda: b.bot(term.text, b.inline), rounds=args.profile, title=title, top=args.top
             )
-        missed = sum("MISSED" in str(line) for line in summary)
-        print("\n" + "\n".join(map(str, summary)))
+        missed = sum("MISSED" in line for line in summary)
+        print("\n" + "\n".join(summary))
         print(f"target missed for {missed} of {len(summary)} term(s)" if missed else "target met")
+        for name, m in measured.items():
+            if m:
+                print_ratio(BENCH, f"{name} bot/bare median", m[1], target=TARGET_RATIO)
         return 0
     finally:
         b.bare_conn.unbind()
@@ -425,6 +433,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10_000, help="bench users in the directory")
     parser.add_argument("--rounds", type=int, default=300, help="timed rounds per term")
     parser.add_argument("--warmup", type=int, default=30, help="untimed rounds first")
+    parser.add_argument(
+        "--part-rounds",
+        type=int,
+        metavar="N",
+        help="timed rounds of the where-the-time-goes loop (default: a third of --rounds, >= 50)",
+    )
     parser.add_argument("--ad-dir", default=DEFAULT_AD_DIR, help="this Samba instance's directory")
     parser.add_argument("--ad-ip", default=os.environ.get("AD_IP", DEFAULT_AD_IP))
     parser.add_argument("--audit-url", help="audit database URL (default: a temp SQLite file)")
