@@ -36,6 +36,7 @@ from typing import Any
 import winrm
 
 from bench.find_latency import interleave, machine, stats
+from bench.report import print_ratio
 from bot.frontends.console import ConsoleNotifier
 from bot.services import build_services
 from connectors.base import Query, QueryKind
@@ -43,8 +44,12 @@ from connectors.powershell import PowerShellRunner, WinRmSettings, command_line,
 from demo.estate import DEMO_VIEWER, DemoEstate, demo_config
 from demo.wsman_stub import BASIC_USER, NTLM_USER, WsmanStub
 
+BENCH = "winrm_overhead"
 TARGET_RATIO = 1.2
 DEFAULT_ACCOUNT = "zangstrom"  # the demo person held by all four systems (mas HR, AD, FIM, PAM)
+# The four systems of the find part: the demo estate also has HR, BHOLD and Certificate
+# Management (bench/export_latency.py reads all seven), left out here.
+SYSTEMS = ("ad", "mimsync", "mimservice", "pam")
 TIMEOUT = 10.0  # per search / per run: never the limit here
 
 
@@ -61,13 +66,18 @@ def delayed(handler: Callable[[Any], Any], delay: float) -> Callable[[Any], Any]
     return call
 
 
-def find_part(args: argparse.Namespace, workdir: Path) -> bool:
+def find_part(args: argparse.Namespace, workdir: Path) -> float | None:
+    """The find's median over the slowest system's; None when it could not be timed."""
     estate = DemoEstate(workdir)
     stub = estate.winrm
     for name, handler in list(stub.handlers.items()):
         if name != "ping":
             stub.handlers[name] = delayed(handler, args.delay)
-    connectors = estate.connectors()
+    every = estate.connectors()
+    connectors = [c for c in every if c.name in SYSTEMS]
+    for c in every:
+        if c not in connectors:
+            c.close()
     services = build_services(
         demo_config(workdir), connectors=connectors, notifier=ConsoleNotifier(io.StringIO())
     )
@@ -80,8 +90,8 @@ def find_part(args: argparse.Namespace, workdir: Path) -> bool:
         if sorted(found) != sorted(c.name for c in connectors) or any(
             n != 1 for _, n in found.values()
         ):
-            print("expected one hit in each of the four systems; not timing")
-            return False
+            print(f"expected one hit in each of {', '.join(SYSTEMS)}; not timing")
+            return None
         before = len(stub.scripts)
         for c in connectors:
             c.search(query, timeout=TIMEOUT)
@@ -108,7 +118,7 @@ def find_part(args: argparse.Namespace, workdir: Path) -> bool:
             f"{ratio_p95:.2f}; target <= {TARGET_RATIO}) "
             + ("met" if met else f"MISSED: ratio over {TARGET_RATIO}")
         )
-        return met
+        return ratio
     finally:
         services.close()
         for c in connectors:
@@ -181,7 +191,9 @@ def fresh_runner(settings: WinRmSettings) -> None:
         runner.run("ping", {}, timeout=TIMEOUT)
 
 
-def shell_part(args: argparse.Namespace) -> None:
+def shell_part(args: argparse.Namespace) -> dict[str, float]:
+    """Per transport: a new shell and a runner per call, each over the re-used shell."""
+    ratios: dict[str, float] = {}
     with WsmanStub() as stub:
         transports = {
             "basic over https": WinRmSettings(
@@ -233,6 +245,10 @@ def shell_part(args: argparse.Namespace) -> None:
                 f"{counted.stats.shells} shells, {counted.stats.commands} commands; "
                 f"new shell same connection {s1[0] - s0[0]} protocols, {s1[1] - s0[1]} shells"
             )
+            short = title.split(" (")[0]
+            ratios[f"{short} new shell/re-used shell median"] = new_shell / base
+            ratios[f"{short} runner per call/re-used shell median"] = fresh / base
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,13 +271,18 @@ def main(argv: list[str] | None = None) -> int:
         f"delay {args.delay:g} s per MIM Service / PAM script call; find rounds {args.rounds} "
         f"(warm-up {args.warmup}); times in ms\n"
     )
-    met = True
+    find_ratio, shell_ratios = None, {}
     if not args.skip_find:
         with tempfile.TemporaryDirectory(prefix="mimbot-bench-winrm-") as workdir:
-            met = find_part(args, Path(workdir))
+            find_ratio = find_part(args, Path(workdir))
     if not args.skip_shells:
-        shell_part(args)
-    return 0 if met else 1
+        shell_ratios = shell_part(args)
+    print()
+    if find_ratio is not None:
+        print_ratio(BENCH, "find/slowest system alone median", find_ratio, target=TARGET_RATIO)
+    for name, ratio in shell_ratios.items():
+        print_ratio(BENCH, name, ratio)
+    return 2 if find_ratio is None and not args.skip_find else 0
 
 
 if __name__ == "__main__":
