@@ -36,6 +36,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
+from bench.report import print_ratio
 from bot.audit_schema import audit_events
 from bot.config import HttpConfig, parse_config
 from bot.frontends.http_server import SlackHttpServer
@@ -48,6 +49,7 @@ from tests.support.keys import CHAIN_KEY
 from tests.support.slack_requests import SlackRequestFactory, post
 from tests.support.slack_stub import MockSlack
 
+BENCH = "ack_load"
 SECRET = "bench-signing-secret"
 TARGET_P99_MS = 100.0
 TARGET_RATIO = 1.5
@@ -171,13 +173,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="50,200,500")
+    parser.add_argument("--sizes", default="50,200,500", help="concurrent commands per burst")
     parser.add_argument("--rounds", type=int, default=3, help="bursts per size and app")
     parser.add_argument("--audit-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument("--listeners", type=int, default=32, help="slack.listener_threads")
-    args = parser.parse_args()
+    parser.add_argument("--warmup", type=int, default=20, help="commands per app first, untimed")
+    args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     http = HttpConfig()
     stub = RemoteStub()
@@ -191,11 +194,14 @@ def main() -> int:
         f"slack-bolt {metadata.version('slack-bolt')}, waitress {metadata.version('waitress')}; "
         f"server threads {http.threads}, backlog {http.backlog}, listeners {args.listeners}"
     )
-    run_load(bot.url, stub, 20, "warm")  # warm-up: imports, pools, first audit writes
-    run_load(bare.url, stub, 20, "warmbare")
+    run_load(bot.url, stub, args.warmup, "warm")  # warm-up: imports, pools, first audit writes
+    run_load(bare.url, stub, args.warmup, "warmbare")
+    deadline = time.monotonic() + 60  # the warm-up's answers, so they are not counted below
+    while finds(services) < args.warmup and time.monotonic() < deadline:
+        time.sleep(0.02)
     done = finds(services)
     print(f"{'N':>5} {'app':<6} {'ack p50':>9} {'ack p99':>9} {'lost':>5} {'answers/s':>10}")
-    verdicts = []
+    verdicts, unanswered = [], 0
     for n in sizes:
         p99 = {}
         for r in range(args.rounds):
@@ -213,6 +219,7 @@ def main() -> int:
                             break
                         time.sleep(0.02)
                     done += got
+                    unanswered += max(0, len(acks) - got)
                     rate = f"{got / (time.perf_counter() - t0):10.0f}"
                 p50_ms, p99_ms = pct(acks, 0.5) * 1000, pct(acks, 0.99) * 1000
                 p99.setdefault(name, []).append(p99_ms)
@@ -232,6 +239,13 @@ def main() -> int:
     bare.stop()
     services.close()
     stub.stop()
+    for n, bot_p99, bare_p99 in verdicts:
+        ratio = bot_p99 / bare_p99 if bare_p99 else float("inf")
+        target = TARGET_RATIO if n == 200 else None
+        print_ratio(BENCH, f"N={n} ack p99 bot/bare", ratio, target=target)
+    if unanswered:
+        print(f"{unanswered} acked command(s) never answered: answers/s above are wrong")
+        return 2
     return 0
 
 

@@ -40,10 +40,12 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 
 from bench.find_latency import bare_connection, ensure_users, interleave, machine, stats
+from bench.report import print_ratio
 from connectors.ad import IDENTITY_ATTRIBUTES, PERSON_FILTER, AdConnector, AdSettings
 from connectors.base import Query, QueryKind
 from tests.support.samba import SCRIPT, SambaAd, TestUser, start_samba
 
+BENCH = "ad_anr"
 DEFAULT_AD_DIR = "/tmp/mimbot-samba-anr-bench"
 DEFAULT_AD_IP = "127.0.0.6"
 OU = "AnrBench"
@@ -159,7 +161,7 @@ def measure(ad: SambaAd, args: argparse.Namespace) -> int:
     print(machine())
     print(f"users in the directory: {count(conn, ad.base_dn, '(objectClass=user)')}")
     print(f"rounds {args.rounds}, warm-up {args.warmup}; times in ms; ratio = median / old's\n")
-    summary = []
+    summary, ratios = [], {}
     try:
         for term in terms(args.users):
             v = escape_filter_chars(term.value)
@@ -188,6 +190,7 @@ def measure(ad: SambaAd, args: argparse.Namespace) -> int:
                     f"  hits {hits}"
                 )
             new_med, new_p95 = stats(times["new"])
+            ratios[term.name] = new_med / base
             summary.append(
                 f"{term.name:14} old {base:6.2f} ms | new {new_med:6.2f} ms (p95 {new_p95:.2f}) "
                 f"| ratio {new_med / base:.2f} | hits old {found['old']}, new {found['new']}"
@@ -196,6 +199,8 @@ def measure(ad: SambaAd, args: argparse.Namespace) -> int:
         conn.unbind()
         connector.close()
     print("\n" + "\n".join(summary))
+    for name, ratio in ratios.items():
+        print_ratio(BENCH, f"{name} new/old median", ratio)
     return 0
 
 

@@ -90,6 +90,7 @@ import ldap3
 import sqlalchemy as sa
 from ldap3.utils.conv import escape_filter_chars
 
+from bench.report import print_ratio
 from bot.config import parse_config
 from bot.render import requests as render_requests
 from bot.render.reply import Reply
@@ -107,6 +108,7 @@ from tests.support.samba import SambaAd, TestUser, seed_users, start_samba
 from tests.support.slack_stub import MockSlack
 from tests.support.slackbot import start_bot
 
+BENCH = "erasure_throughput"
 DEFAULT_AD_DIR = "/tmp/mimbot-samba-erasure-bench"
 DEFAULT_AD_IP = "127.0.0.4"
 REQUESTER, APPROVER = "UBENCHREQ", "UBENCHAPP"
@@ -464,7 +466,7 @@ def throughput(b: Bench, n: int, wall: float) -> tuple[dict[str, float], list[st
     return per, lines
 
 
-def check(b: Bench) -> str:
+def check(b: Bench) -> tuple[str, bool]:
     """After timing: every request finished, every OU empty, the audit chain intact."""
     statuses = Counter(b.services.requests.get(r).status.value for r in b.request_ids)
     left = {}
@@ -481,7 +483,11 @@ def check(b: Bench) -> str:
         f"(verified in {took:.1f} s)"
     )
     print(text)
-    return text
+    done = {"completed", "completed_with_residuals"}
+    ok = bool(statuses) and set(statuses) <= done and not any(left.values()) and chain.ok
+    if not ok:
+        print("checks FAILED: the figures above did not time completed erasures")
+    return text, ok
 
 
 # -- profile --------------------------------------------------------------------
@@ -699,6 +705,8 @@ def click_latency(ad: SambaAd, rounds: int, db_url: str | None) -> list[str]:
         finally:
             bot.stop()
             stub.stop()
+    if len(figures["ack"]) < rounds:
+        raise RuntimeError(f"{rounds - len(figures['ack'])} of {rounds} clicks not acked 200")
     labels = {
         "slash": "/mim delete -> answer (request created)",
         "ack": "Approve click -> HTTP 200 (ack)",
@@ -791,7 +799,7 @@ def measure(
     try:
         wall = interleaved(b, args.subjects, args.warmup, args.batch)
         per, lines = throughput(b, args.subjects, wall)
-        checked = check(b)
+        checked, ok = check(b)
         units = unit_costs(b)
         alternatives = what_if(b)
         counts = profile(b, args.profile + 1, args.top) if args.profile else {}
@@ -805,9 +813,10 @@ def measure(
         except Exception as exc:  # noqa: BLE001 - keep the throughput figures already measured
             clicks = [f"  failed: {exc.__class__.__name__}: {exc}"]
             print(clicks[0])
+            ok = False  # the figures are printed; the run still fails
     measured = {"units": units, "counts": counts, "what_if": alternatives, "clicks": clicks}
     summary(args, info, (per, lines), checked, measured, dict(notifier.calls))
-    return 0
+    return 0 if ok else 2
 
 
 def summary(
@@ -863,6 +872,9 @@ def summary(
     print("click to completed (real bot over signed Slack requests):")
     print("\n".join(measured["clicks"]) or "  skipped")
     print("=" * 88)
+    print_ratio(BENCH, "bot/bare time per subject", ratio, target=TARGET_RATIO)
+    print_ratio(BENCH, "bot/bare+verify time per subject", per[BOT] / per[BARE_VERIFY])
+    print_ratio(BENCH, "bot/bot LDAP ops time per subject", per[BOT] / per[BOT_LDAP])
 
 
 def main(argv: list[str] | None = None) -> int:

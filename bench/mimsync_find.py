@@ -29,12 +29,14 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from bench.report import print_ratio
 from connectors import mimsync_schema as q
 from connectors.base import ObjectRef, Query, QueryKind
 from connectors.mimsync import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
 from tests.support.postgres import fresh_database, postgres_server
 
+BENCH = "mimsync_find"
 TARGET_RATIO = 1.5
 TARGET_SHOW_MS = 50.0
 
@@ -79,7 +81,8 @@ def bench_search(
     mim: MimSyncConnector,
     case: tuple[str, QueryKind, tuple[str, ...], str],
     sample: list[gen.Person],
-) -> None:
+    warmup: int,
+) -> dict[str, float]:
     label, kind, columns, key = case
     sql, stmt = bare_sql(core.engine, columns, mim.settings.max_hits)
     variants: list[Callable[[dict[str, object]], object]] = [
@@ -88,10 +91,11 @@ def bench_search(
         lambda params: mim.search(Query(kind, str(params["value"])), timeout=5),
     ]
     samples: list[list[float]] = [[], [], []]
-    for turn, p in enumerate(sample[:50] + sample):  # the first 50: warm-up, not kept
+    warm = sample[:warmup]  # warm-up, not kept
+    for turn, p in enumerate(warm + sample):
         params = {"object_type": "person", "value": getattr(p, key), "param_1": 50}
         times = one_lookup(variants, params, turn)
-        if turn >= 50:
+        if turn >= len(warm):
             for kept, t in zip(samples, times, strict=True):
                 kept.append(t)
     assert mim.search(Query(kind, getattr(sample[0], key)), timeout=5), "lookup found nothing"
@@ -105,6 +109,7 @@ def bench_search(
         f"  ratio connector/psycopg {c50 / r50:.2f}x (target <= {TARGET_RATIO}x: {verdict}), "
         f"connector/Core {c50 / s50:.2f}x (p95: {c95 / r95:.2f}x, {c95 / s95:.2f}x)"
     )
+    return {"connector/psycopg": c50 / r50, "connector/Core": c50 / s50}
 
 
 CASES = (
@@ -118,11 +123,12 @@ CASES = (
 )
 
 
-def bench_show(mim: MimSyncConnector, people: list[gen.Person]) -> None:
+def bench_show(mim: MimSyncConnector, people: list[gen.Person], warmup: int) -> None:
     refs = [ObjectRef("mimsync", str(p.object_id)) for p in people]
-    for ref in refs[:20]:
+    warm = min(20, warmup)
+    for ref in refs[:warm]:
         mim.show(ref, timeout=5)
-    times = [timed(lambda ref=ref: mim.show(ref, timeout=5)) for ref in refs[20:]]
+    times = [timed(lambda ref=ref: mim.show(ref, timeout=5)) for ref in refs[warm:]]
     s50, s95 = ms(times)
     verdict = "ok" if s95 < TARGET_SHOW_MS else "ABOVE TARGET"
     print(
@@ -131,7 +137,7 @@ def bench_show(mim: MimSyncConnector, people: list[gen.Person]) -> None:
     )
 
 
-def run(persons: int, lookups: int, shows: int) -> None:
+def run(persons: int, lookups: int, shows: int, warmup: int) -> int:
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
@@ -156,21 +162,30 @@ def run(persons: int, lookups: int, shows: int) -> None:
             engine.connect().execution_options(isolation_level="AUTOCOMMIT") as core,
         ):
             print(f"server: PostgreSQL {pg.info.server_version}, {lookups} lookups per variant")
-            for case in CASES:
-                bench_search(pg, core, mim, case, sample[:lookups])
-        bench_show(mim, sample[lookups:])  # persons not looked up yet
+            ratios = {
+                case[0].split()[0]: bench_search(pg, core, mim, case, sample[:lookups], warmup)
+                for case in CASES
+            }
+        bench_show(mim, sample[lookups:], warmup)  # persons not looked up yet
         mim.close()
         engine.dispose()
+    print()
+    for by, found in ratios.items():
+        for name, ratio in found.items():
+            target = TARGET_RATIO if name == "connector/psycopg" else None
+            print_ratio(BENCH, f"search by {by} {name} median", ratio, target=target)
+    return 0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
-    parser.add_argument("--lookups", type=int, default=500)
-    parser.add_argument("--shows", type=int, default=200)
-    args = parser.parse_args()
-    run(args.persons, args.lookups, args.shows)
+    parser.add_argument("--lookups", type=int, default=500, help="timed lookups per search")
+    parser.add_argument("--shows", type=int, default=200, help="persons shown (20 of them warm)")
+    parser.add_argument("--warmup", type=int, default=50, help="untimed lookups first")
+    args = parser.parse_args(argv)
+    return run(args.persons, args.lookups, args.shows, args.warmup)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
