@@ -3,9 +3,18 @@
 The newest file matching `pattern` is the HR data (feeds drop a dated file per run); it
 is parsed with the csv module once per change of name, size or modification time. A
 file modified less than `settle_seconds` ago may still be being written: it is skipped
-for the newest older one, unless no other file matches (then it is all there is). A row
-with more fields than the header is a malformed export (an error naming the line,
-never its values); a key held by more than one row is refused rather than guessed.
+for the newest older one, unless no other file matches (then it is all there is).
+
+A file that cannot be parsed exactly is refused whole, never read in part: a header
+with an empty or repeated column name; a row with more or fewer fields than the header;
+a quote left open, or a character after a closing one; a line break inside a key or
+identifier field; a line break inside any other field, or a record that does not take
+exactly one physical line (a stray carriage return splitting a row, a field spanning
+lines), unless `multiline` says the export holds multi-line fields (then a record may
+take several lines, never less than one).
+Each is an error naming the line or column, never a value, and `health` reports it; so
+`verify_absent` never answers "absent" from a file it could not read. A key held by more
+than one row is refused rather than guessed.
 `read` returns the mapping's `shown` columns only (by default not every column).
 Nothing is ever written: the erasure plan is a manual step in the HR system itself, and
 the export files keep the person until the feed's next run replaces them, which
@@ -18,7 +27,7 @@ import codecs
 import csv
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +59,6 @@ from connectors.spelling import spellings
 __all__ = ["HrCsvConnector", "HrCsvSettings"]
 
 Row = Mapping[str, str]
-_EXTRA = "\x00extra"  # DictReader's key for fields beyond the header (no column has it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +69,7 @@ class HrCsvSettings:
     delimiter: str = ","
     encoding: str = "utf-8-sig"  # Excel and most HR exports write a byte-order mark
     settle_seconds: float = 5.0  # a file younger than this may still be being written
+    multiline: bool = False  # the export holds quoted fields with line breaks in them
     management_agent: str | None = None
     label: str = "HR"
     name: str = "hr"
@@ -118,28 +127,78 @@ class HrCsvConnector:
             return rows
 
     def _parse(self, path: Path) -> list[Row]:
-        s = self.settings
         try:
-            with path.open(newline="", encoding=s.encoding) as f:
-                reader = csv.DictReader(f, delimiter=s.delimiter, restkey=_EXTRA)
-                missing = sorted(s.mapping.wanted() - set(reader.fieldnames or ()))
-                if missing:
-                    raise ConnectorError(
-                        f"{self.name}: the export has no column {', '.join(missing)}"
-                    )
-                rows = []
-                for row in reader:
-                    if _EXTRA in row:  # a stray delimiter shifted the row: trust none of it
-                        raise ConnectorError(
-                            f"{self.name}: line {reader.line_num} of the export has more "
-                            "fields than its header (a malformed export)"
-                        )
-                    rows.append(row)
-                return rows
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            with path.open(newline="", encoding=self.settings.encoding) as f:
+                return self._parse_lines(_Lines(f))
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConnectorError(
                 f"{self.name}: cannot read the export ({type(exc).__name__})"
             ) from None
+
+    def _parse_lines(self, lines: _Lines) -> list[Row]:
+        """Every row, or `ConnectorError` naming the first thing that is not exact."""
+        s = self.settings
+        # strict: an unclosed quote is an error at the end, not the rest of the file
+        # swallowed into one field.
+        reader = csv.reader(lines, delimiter=s.delimiter, strict=True)
+        start = 1
+        try:
+            header = next(reader, [])
+            self._check_header(header)
+            missing = sorted(s.mapping.wanted() - set(header))
+            if missing:
+                raise ConnectorError(f"{self.name}: the export has no column {', '.join(missing)}")
+            identity = s.mapping.identity_columns()
+            keys = [i for i, c in enumerate(header) if c in identity]
+            rows: list[Row] = []
+            start = lines.physical + 1
+            for fields in reader:
+                self._check_record(fields, len(header), keys, start, lines.physical - start + 1)
+                if fields:  # a blank line holds no row
+                    rows.append(dict(zip(header, fields, strict=True)))
+                start = lines.physical + 1
+            return rows
+        except csv.Error as exc:
+            # The csv module's messages name the problem, never the field's text.
+            raise ConnectorError(
+                f"{self.name}: line {start} of the export cannot be parsed ({exc})"
+            ) from None
+
+    def _check_header(self, header: list[str]) -> None:
+        seen: dict[str, int] = {}
+        for i, column in enumerate(header, 1):
+            if "\r" in column or "\n" in column:
+                raise ConnectorError(f"{self.name}: column {i} of the export's header spans lines")
+            if not column.strip():
+                raise ConnectorError(f"{self.name}: column {i} of the export's header has no name")
+            name = column.strip().casefold()
+            if name in seen:  # csv.DictReader would silently keep the last one
+                raise ConnectorError(
+                    f"{self.name}: columns {seen[name]} and {i} of the export's header have "
+                    "the same name"
+                )
+            seen[name] = i
+
+    def _check_record(
+        self, fields: list[str], width: int, keys: list[int], line: int, spans: int
+    ) -> None:
+        where = f"{self.name}: line {line} of the export"
+        if spans < 1:  # a line break that is not the file's own (a stray CR) ended it
+            raise ConnectorError(f"{where} is split by a stray line break (a malformed export)")
+        if fields and len(fields) > width:  # a stray delimiter shifted the row: trust none
+            raise ConnectorError(f"{where} has more fields than its header (a malformed export)")
+        if fields and len(fields) < width:
+            raise ConnectorError(f"{where} has fewer fields than its header (a malformed export)")
+        if fields and any("\r" in fields[i] or "\n" in fields[i] for i in keys):
+            # Never allowed, multiline or not: a person is found and verified by these.
+            raise ConnectorError(f"{where} has a line break in a key or identifier field")
+        if not self.settings.multiline and (
+            spans > 1 or any("\r" in f or "\n" in f for f in fields)
+        ):
+            raise ConnectorError(
+                f"{where} has a line break inside a field; set multiline if the export "
+                "holds multi-line fields"
+            )
 
     def _matches(self, row: Row, matchers: list[Matcher]) -> bool:
         for m in matchers:
@@ -198,3 +257,29 @@ class HrCsvConnector:
         except ConnectorError as exc:
             return Health(self.name, False, str(exc))
         return Health(self.name, True, f"newest export readable ({len(rows)} rows)")
+
+
+class _Lines:
+    """The file's lines for the csv module, counting the physical ones as it reads: lines
+    ending as the header line ends (so a lone CR in an LF file ends no line), and a last
+    line without an ending."""
+
+    def __init__(self, source: Iterable[str]) -> None:
+        self._source = source
+        self.physical = 0
+
+    def __iter__(self) -> Iterator[str]:
+        ending: str | None = None
+        for line in self._source:
+            if ending is None:
+                ending = _ending(line)
+            if not _ending(line) or (ending and line.endswith(ending)):
+                self.physical += 1
+            yield line
+
+
+def _ending(line: str) -> str:
+    for end in ("\r\n", "\n", "\r"):
+        if line.endswith(end):
+            return end
+    return ""

@@ -95,6 +95,10 @@ class HrMapping:
     def every_column(self) -> bool:
         return self.columns == (ALL_COLUMNS,)
 
+    def identity_columns(self) -> set[str]:
+        """The key and identifier columns: what joins, finds and verifies a person."""
+        return {self.key, *self.identifiers.values()}
+
     def wanted(self) -> set[str]:
         """Every column named here (a missing one is a configuration error)."""
         named = () if self.every_column else self.columns

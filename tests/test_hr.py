@@ -5,7 +5,9 @@ only when allowed (one row, one transaction, read back), and the contract suite.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -548,6 +550,134 @@ def test_a_row_with_more_fields_than_the_header_is_a_malformed_export(tmp_path):
         c.search(Query(QueryKind.NAME, "ct-other"), timeout=T)
     assert "SECRET" not in str(info.value) and "ct-zoe" not in str(info.value)
     assert not c.health(timeout=T).ok
+
+
+HEADER = ",".join(
+    hr_sample.COLUMNS
+)  # emp_no,login,full_name,email,department,birth_date,home_phone
+KDOE = "2,kdoe,Kim Doe,k@x.test,Sales,1981-02-03,+44 2"
+# The review's malformed exports (F3): each once lost or moved rows while health() said OK
+# and verify_absent said kdoe, still in the file, was absent.
+MALFORMED = {
+    "unclosed quote": (
+        f'{HEADER}\n1,jdoe,"Jo Doe,j@x.test,Sales,1980-01-02,+44 1\n{KDOE}\n',
+        r"line 2 of the export cannot be parsed \(unexpected end of data\)",
+    ),
+    "stray CR": (
+        f"{HEADER}\n1,jdoe,Jo\r,j@x.test,Sales,1980-01-02,+44 1\n{KDOE}\n",
+        "line 2 of the export is split by a stray line break",
+    ),
+    "short row": (f"{HEADER}\n1,jdoe\n{KDOE}\n", "line 2 of the export has fewer fields"),
+    "duplicate header": (
+        HEADER.replace("email", "email,Email") + "\n1,jdoe,Jo Doe,j@x.test,evil@x.test,Sales,"
+        f"1980-01-02,+44 1\n{KDOE.replace('k@x.test', 'k@x.test,k@x.test')}\n",
+        "columns 4 and 5 of the export's header have the same name",
+    ),
+    "empty header name": (
+        HEADER.replace("full_name", "full_name,") + "\n1,jdoe,Jo Doe,,j@x.test,Sales,1980-01-02,"
+        f"+44 1\n{KDOE.replace('Kim Doe', 'Kim Doe,')}\n",
+        "column 4 of the export's header has no name",
+    ),
+    "multi-line field, not declared": (
+        f'{HEADER}\n1,jdoe,Jo Doe,j@x.test,"Sales\nEMEA",1980-01-02,+44 1\n{KDOE}\n',
+        "line 2 of the export has a line break inside a field; set multiline",
+    ),
+    "LF in a CRLF file's field, not declared": (
+        f'{HEADER}\r\n1,jdoe,Jo Doe,j@x.test,"Sales\nEMEA",1980-01-02,+44 1\r\n{KDOE}\r\n',
+        "line 2 of the export has a line break inside a field; set multiline",
+    ),
+    "line break in an identifier": (
+        f'{HEADER}\n1,"jd\noe",Jo Doe,j@x.test,Sales,1980-01-02,+44 1\n{KDOE}\n',
+        "line 2 of the export has a line break in a key or identifier field",
+    ),
+    "stray CR in a CRLF file's key": (
+        f"{HEADER}\r\n1\r2,jdoe,Jo Doe,j@x.test,Sales,1980-01-02,+44 1\r\n{KDOE}\r\n",
+        "line 2 of the export is split by a stray line break",
+    ),
+}
+# What the files hold: none of it may reach a message or a log line.
+FILE_VALUES = ("jdoe", "kdoe", "Jo", "Kim", "j@x", "k@x", "evil", "Sales", "1980", "+44")
+
+
+def csv_connector(folder: Path, text: str, **settings: object) -> HrCsvConnector:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hr.csv").write_bytes(text.encode("utf-8"))
+    return HrCsvConnector(
+        HrCsvSettings(folder=folder, mapping=MAPPING, settle_seconds=0, **settings)
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "multiline"),
+    [
+        (case, multiline)
+        for case in MALFORMED
+        for multiline in (False, True)
+        if not (multiline and case.endswith("not declared"))  # valid when declared
+    ],
+)
+def test_a_malformed_export_is_refused_whole_and_never_answers_absent(
+    tmp_path, caplog, case, multiline
+):
+    text, problem = MALFORMED[case]
+    caplog.set_level(logging.DEBUG)
+    c = csv_connector(tmp_path / "exports", text, multiline=multiline)
+    with pytest.raises(ConnectorError, match=problem) as info:
+        c.search(Query(QueryKind.NAME, "kdoe"), timeout=T)
+    health = c.health(timeout=T)
+    assert not health.ok and re.search(problem, health.detail)
+    with pytest.raises(ConnectorError):  # never "absent" from a file it could not read
+        c.verify_absent({IdKind.ACCOUNT: "kdoe", IdKind.EMPLOYEE_ID: "2"}, timeout=T)
+    with pytest.raises(ConnectorError):
+        c.read(ObjectRef("hr", "2"), timeout=T)
+    said = [str(info.value), health.detail, *(r.getMessage() for r in caplog.records)]
+    assert not [v for v in FILE_VALUES for line in said if v in line]
+
+
+def test_a_declared_multi_line_export_is_read_exactly(tmp_path):
+    address = "1 High St\r\nFlat 2\nLondon"
+    text = (
+        f'{HEADER}\n1,jdoe,"Jo Doe",j@x.test,"Sales\nEMEA",1980-01-02,"{address}"\n{KDOE}\n'
+        "3,ldoe,Lee Doe,l@x.test,,1982-03-04,\n"
+    )
+    c = csv_connector(tmp_path / "exports", text, multiline=True)
+    assert c.health(timeout=T).detail == "newest export readable (3 rows)"
+    (jdoe,) = c.search(Query(QueryKind.NAME, "jdoe"), timeout=T)
+    record = c.read(jdoe.ref, timeout=T).attributes
+    assert record["department"].values == ("Sales\nEMEA",)
+    assert record["home_phone"].values == (address,)
+    assert accounts(c, QueryKind.PREFIX, "kdo*") == ["kdoe"]  # the row after it is whole
+    assert not c.verify_absent({IdKind.ACCOUNT: "ldoe"}, timeout=T).absent
+    assert c.verify_absent({IdKind.ACCOUNT: "mdoe"}, timeout=T).absent
+
+
+def test_a_well_formed_export_with_crlf_endings_blank_lines_and_no_last_newline_is_read(tmp_path):
+    text = f"{HEADER}\r\n1,jdoe,Jo Doe,j@x.test,Sales,1980-01-02,+44 1\r\n\r\n{KDOE}"
+    c = csv_connector(tmp_path / "exports", text)
+    assert c.health(timeout=T).detail == "newest export readable (2 rows)"
+    assert accounts(c, QueryKind.PREFIX, "jd*") == ["jdoe"]
+    assert accounts(c, QueryKind.PREFIX, "kd*") == ["kdoe"]
+
+
+def test_multiline_comes_from_app_yaml_and_applies_to_csv_only(tmp_path):
+    from tests.test_config import ENV, minimal
+
+    section = {
+        "kind": "csv",
+        "folder": str(tmp_path),
+        "multiline": True,
+        "key": "emp_no",
+        "identifiers": {"employee_id": "emp_no", "account": "login"},
+    }
+    raw = minimal()
+    raw["connectors"] = {"hr": section}
+    (c,) = build_connectors(parse_config(raw, environ=ENV))
+    assert isinstance(c, HrCsvConnector) and c.settings.multiline
+    raw["connectors"] = {
+        "hr": {**section, "kind": "sql", "url": "sqlite:///hr.db", "table": "employees"}
+    }
+    with pytest.raises(ConfigError, match="multiline needs kind csv"):
+        parse_config(raw, environ=ENV)
 
 
 def test_the_csv_encoding_and_settle_time_come_from_app_yaml(tmp_path):
