@@ -199,6 +199,9 @@ class HrConfig(_Model):
     # csv: a file modified less than this ago may still be being written and is skipped
     # for the newest older one (read anyway when it is the only file)
     settle_seconds: float = Field(default=5, ge=0, le=3600)
+    # csv: the export holds quoted fields with line breaks (an address, a note); otherwise
+    # a record that does not take exactly one line is a malformed file and is refused
+    multiline: bool = False
     key: str
     identifiers: dict[str, str]
     # The columns `show` returns. Empty: only the key, identifier and search columns (a
@@ -220,6 +223,8 @@ class HrConfig(_Model):
             raise ValueError("kind sql needs url and table")
         if self.kind == "csv" and not self.folder:
             raise ValueError("kind csv needs folder")
+        if self.kind == "sql" and self.multiline:
+            raise ValueError("multiline needs kind csv: a table has no lines")
         if self.kind == "csv" and self.allow_delete:
             raise ValueError("allow_delete needs kind sql: export files are read only")
 

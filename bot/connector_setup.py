@@ -128,6 +128,7 @@ def _hr(config: AppConfig, out: list[Connector]) -> list[Connector]:
                     delimiter=hr.delimiter,
                     encoding=hr.encoding,
                     settle_seconds=hr.settle_seconds,
+                    multiline=hr.multiline,
                     **common,
                 )
             )
