@@ -2,9 +2,9 @@
 
 `/mim export <subject>` resolves the subject exactly as an erasure does, reads every
 system that holds them (in parallel, under the search deadline), builds the package
-(bot/export_package.py) in a private temporary folder, sends it to the requester, and
-removes the folder whatever happens: the bot never keeps a package. The request is a
-record like an erasure's (id, due date, audit trail); it completes, and is scrubbed,
+(bot/export_package.py) in memory, and sends it to the requester: nothing is written
+to disk, so the bot keeps no package even when it is killed mid-export. The request is
+a record like an erasure's (id, due date, audit trail); it completes, and is scrubbed,
 once every system was read. A system that could not be read is named in the package
 and the reply, and the request stays open (failed) until a later export of the same
 person reads it, or an approver closes it with a reason.
@@ -15,18 +15,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from bot.audit import SubjectKeyer
 from bot.config import PolicyConfig
 from bot.delivery import PackageSender
 from bot.errors import RequestStateError
 from bot.events import Exported, RequestCreated
-from bot.export_package import build_package
+from bot.export_package import build_package, remove_stale_folders
 from bot.logs import log_failure
 from bot.requests import Request, Status, add_calendar_month
 from bot.roles import Actor
@@ -56,6 +54,11 @@ class AccessService:
     sender: PackageSender | None  # None: this front end cannot deliver (the worker)
     policy: PolicyConfig
     texts: Mapping[str, Mapping[str, str]] | None = None  # README overrides per system
+
+    def __post_init__(self) -> None:
+        # Built once at the start of serve, worker and console: a version that wrote
+        # the package to disk may have left plaintext behind when it was killed.
+        remove_stale_folders()
 
     def export(self, query: Query, *, actor: Actor) -> ExportResult:
         """Resolve, read, package, send, forget the package. Nothing is created when the
@@ -88,20 +91,18 @@ class AccessService:
         request = self._request(view, actor)
         # Policy may encrypt the zip; its password then goes in a second message.
         password = secrets.token_urlsafe(18) if self.policy.export_encrypt else None
-        with tempfile.TemporaryDirectory(prefix="mimbot-export-") as folder:
-            package = build_package(
-                Path(folder),
-                request_id=request.id,
-                created=self.store.clock(),
-                subject_name=view.subject.display_name,
-                systems=(*view.systems, *view.absent),
-                texts=self.texts,
-                password=password,
-            )
-            digest = hashlib.sha256(package.path.read_bytes()).hexdigest()
-            sender.send(actor.user_id, request.id, package)
-            if password:
-                sender.send_password(actor.user_id, request.id, password)
+        package = build_package(
+            request_id=request.id,
+            created=self.store.clock(),
+            subject_name=view.subject.display_name,
+            systems=(*view.systems, *view.absent),
+            texts=self.texts,
+            password=password,
+        )
+        digest = hashlib.sha256(package.data).hexdigest()
+        sender.send(actor.user_id, request.id, package)
+        if password:
+            sender.send_password(actor.user_id, request.id, password)
         # Recorded once it arrived: a failed upload leaves the request open, unaudited
         # as "export", so the next `/mim export` tries again.
         event = Exported(

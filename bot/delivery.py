@@ -21,7 +21,8 @@ class PackageSender(Protocol):
         again with the longer list as each system answers)."""
 
     def send(self, user_id: str, request_id: str, package: Package) -> None:
-        """Deliver the package to the requester only; raise if it did not arrive."""
+        """Deliver the package (its bytes, from memory: nothing is written to disk) to
+        the requester only; raise if it did not arrive."""
 
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
         """An encrypted package's password, to the requester in a message of its own."""

@@ -5,8 +5,9 @@ its source of authority and last change where the system says, and the lineage w
 has one) and `<system>.csv` (one row per value); `README.txt` in plain words (what each
 system is for, where its data comes from, what it decides, how long it keeps it; which
 systems could not be read); `manifest.json` (request id, time, each system's outcome,
-and the SHA-256 of every other file). The zip is written into a folder the caller owns
-and removes: the bot never keeps a package.
+and the SHA-256 of every other file). The zip is built in memory and never written to
+disk, so nothing survives a crash or a kill -9: the bot never keeps a package. Folders
+that older versions wrote (`mimbot-export-*`) are removed by `remove_stale_folders`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ import enum
 import hashlib
 import io
 import json
+import logging
+import os
+import shutil
+import stat
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +37,15 @@ from bot.export_texts import system_text
 from bot.show import SystemRecord
 from connectors.base import Record
 
-__all__ = ["Package", "build_package"]
+__all__ = ["Package", "build_package", "remove_stale_folders"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Package:
-    path: Path  # the zip, in the caller's folder
+    name: str  # the zip's file name: `<request_id>.zip`
+    data: bytes = field(repr=False)  # the zip itself, only ever in memory
     manifest: Mapping[str, Any]
     files: tuple[str, ...]  # names inside the zip, manifest.json last
     encrypted: bool = False
@@ -52,7 +61,6 @@ _READ = {Outcome.FOUND.value, Outcome.NOT_FOUND.value}
 
 
 def build_package(
-    folder: Path,
     *,
     request_id: str,
     created: datetime,
@@ -61,8 +69,8 @@ def build_package(
     texts: Mapping[str, Mapping[str, str]] | None = None,
     password: str | None = None,
 ) -> Package:
-    """Write `<request_id>.zip` into `folder` and return it with its manifest; encrypted
-    with `password` when one is given."""
+    """Build `<request_id>.zip` in memory and return it with its manifest; encrypted with
+    `password` when one is given."""
     contents: dict[str, bytes] = {}
     outcomes: dict[str, dict[str, Any]] = {}
     for s in sorted(systems, key=lambda s: s.system):
@@ -86,21 +94,27 @@ def build_package(
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()},
     }
     contents["manifest.json"] = _json(manifest)
-    path = folder / f"{request_id}.zip"
+    buffer = io.BytesIO()
     stamp = created.timetuple()[:6]
     if password:  # AES-256 (WinZip AE-x), which 7-Zip and most archive tools read
         with pyzipper.AESZipFile(
-            path, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+            buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
         ) as aes:
             aes.setpassword(password.encode())
             for name, data in contents.items():
                 info = aes.zipinfo_cls(name, date_time=stamp)  # AES needs its own ZipInfo
                 aes.writestr(info, data, pyzipper.ZIP_DEFLATED)
     else:
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name, data in contents.items():
                 zf.writestr(zipfile.ZipInfo(name, date_time=stamp), data, zipfile.ZIP_DEFLATED)
-    return Package(path, manifest, tuple(contents), encrypted=bool(password))
+    return Package(
+        f"{request_id}.zip",
+        buffer.getvalue(),
+        manifest,
+        tuple(contents),
+        encrypted=bool(password),
+    )
 
 
 def _document(s: SystemRecord) -> dict[str, Any]:
@@ -170,6 +184,31 @@ def _cell(value: str) -> str:
     """A value a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
     CSV-injection advice); the JSON file keeps every value exactly."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def remove_stale_folders(folder: Path | None = None) -> int:
+    """Remove the `mimbot-export-*` folders, owned by this user, that versions which
+    built the package on disk left in `folder` (the temporary directory) when they were
+    killed mid-export; return how many. A symlink or another user's folder is left."""
+    root = Path(folder or tempfile.gettempdir())
+    removed = 0
+    try:
+        candidates = list(root.glob("mimbot-export-*"))
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            st = path.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            shutil.rmtree(path)
+        except OSError as exc:
+            log.warning("a stale export folder could not be removed [%s]", type(exc).__name__)
+            continue
+        removed += 1
+    if removed:
+        log.warning("removed %d export folder(s) left by an interrupted export", removed)
+    return removed
 
 
 def _readme(

@@ -7,6 +7,7 @@ gives one command a line, and `as U456 <command>` switches the caller.
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 import zipfile
@@ -127,17 +128,17 @@ class ConsolePackageSender:
     def send(self, user_id: str, request_id: str, package: Package) -> None:
         if package.encrypted:  # the console shows what it can without the password
             self.out.write(
-                f"  [DM to {user_id}, file] {package.path.name} (encrypted): "
+                f"  [DM to {user_id}, file] {package.name} (encrypted): "
                 f"{', '.join(package.files)}\n"
             )
             return
-        with zipfile.ZipFile(package.path) as zf:
+        with zipfile.ZipFile(io.BytesIO(package.data)) as zf:
             listing = [f"{i.filename} ({i.file_size} bytes)" for i in zf.infolist()]
             readme = zf.read("README.txt").decode()
         text = "\n".join(
             [
                 render_exports.package_note(request_id, package),
-                f"{package.path.name}:",
+                f"{package.name}:",
                 *(f"  {line}" for line in listing),
                 "manifest.json:",
                 *(f"  {line}" for line in json.dumps(package.manifest, indent=2).splitlines()),

@@ -1,6 +1,7 @@
 """Access packages through Slack's Web API: a progress message in the requester's DM,
-updated as systems answer, then the zip uploaded there with the external upload flow
-(`files_upload_v2`: get an upload URL, upload, complete). Never to a channel."""
+updated as systems answer, then the zip uploaded there from memory with the external
+upload flow (`files_upload_v2`: get an upload URL, upload, complete). Never to a
+channel."""
 
 from __future__ import annotations
 
@@ -42,14 +43,17 @@ class SlackPackageSender:
                 channel=posted[0], ts=posted[1], text=reply.text, blocks=list(reply.blocks)
             )
 
-    def send(self, user_id: str, request_id: str, package: Package) -> None:
+    def _channel(self, user_id: str) -> str:
+        """The DM of this export's progress message, else the user's DM."""
         with self._lock:
             posted = self._progress.get(_key(user_id))
-        channel = posted[0] if posted else self._dm(user_id)
+        return posted[0] if posted else self._dm(user_id)
+
+    def send(self, user_id: str, request_id: str, package: Package) -> None:
         self.client.files_upload_v2(
-            channel=channel,
-            file=str(package.path),
-            filename=package.path.name,
+            channel=self._channel(user_id),
+            file=package.data,  # bytes: the SDK uploads them as they are, no file on disk
+            filename=package.name,
             title=f"Access package {request_id}",
             initial_comment=render_exports.package_note(request_id, package),
         )
