@@ -8,6 +8,9 @@ systems could not be read); `manifest.json` (request id, time, each system's out
 and the SHA-256 of every other file). The zip is built in memory and never written to
 disk, so nothing survives a crash or a kill -9: the bot never keeps a package. Folders
 that older versions wrote (`mimbot-export-*`) are removed by `remove_stale_folders`.
+
+Every cell of every CSV is neutralised: one a spreadsheet would run as a formula gets a
+leading apostrophe (the JSON keeps every value exactly).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import shutil
 import stat
 import tempfile
+import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -167,23 +171,62 @@ def _plain(value: Any) -> Any:
 
 
 def _json(document: Any) -> bytes:
-    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
+    # default=str: a connector that breaks the str contract (bytes, numbers in a
+    # record) still gives a readable package instead of a failed export.
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode()
 
 
 def _csv(attributes: Mapping[str, Any]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["attribute", "value", "source", "modified"])
+    writer.writerow(_row(["attribute", "value", "source", "modified"]))
     for name, a in attributes.items():
         for value in a["values"] or [""]:
-            writer.writerow([name, _cell(value), a["source"] or "", a["modified"] or ""])
+            writer.writerow(_row([name, value, a["source"], a["modified"]]))
     return out.getvalue().encode("utf-8-sig")  # with a BOM, so spreadsheets read UTF-8
 
 
-def _cell(value: str) -> str:
-    """A value a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
-    CSV-injection advice); the JSON file keeps every value exactly."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def _row(cells: Sequence[object]) -> list[str]:
+    """Every cell neutralised: an attribute name or a source comes from a connector
+    (an HR CSV header, a BHOLD key) and is as hostile as a value."""
+    return [_cell(c) for c in cells]
+
+
+# What starts a formula in Excel, LibreOffice or Google Sheets (OWASP, CSV injection),
+# and the full-width and small-form look-alikes: NFKC folds those onto the signs, but
+# not the minus sign U+2212, so all are listed.
+_FORMULA = frozenset("=+-@\uff1d\ufe66\uff0b\ufe62\uff0d\ufe63\u2212\uff20\ufe6b")
+
+
+def _cell(value: object) -> str:
+    """A cell as text; one a spreadsheet would run as a formula gets a leading
+    apostrophe (OWASP's CSV-injection advice). The JSON file keeps every value exactly."""
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    return "'" + text if _is_formula(text) else text
+
+
+def _is_formula(text: str) -> bool:
+    """Whether a spreadsheet could read `text` as a formula: a tab or CR first (some run
+    what follows), or a formula sign as the first character that is not blank or a
+    control (a spreadsheet may trim a space, LF or NUL), as written or after NFKC
+    (U+FF1D is =). Both, since NFKC may also hide a sign: = and U+0338 compose into
+    U+2260."""
+    if text[:1] in ("\t", "\r"):
+        return True
+    for form in (text, unicodedata.normalize("NFKC", text)):
+        head = _significant(form)[:1]
+        if head and (head in _FORMULA or unicodedata.normalize("NFKC", head) in _FORMULA):
+            return True
+    return False
+
+
+def _significant(text: str) -> str:
+    """`text` from its first character that is neither blank nor a control or format
+    character (NUL, LF, a zero-width space, a BOM)."""
+    for i, ch in enumerate(text):
+        if not (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")):
+            return text[i:]
+    return ""
 
 
 def remove_stale_folders(folder: Path | None = None) -> int:
