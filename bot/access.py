@@ -21,10 +21,10 @@ from datetime import timedelta
 
 from bot.audit import SubjectKeyer
 from bot.config import PolicyConfig
-from bot.delivery import PackageSender
+from bot.delivery import NotDelivered, PackageSender
 from bot.errors import RequestStateError
 from bot.events import Exported, RequestCreated
-from bot.export_package import build_package, remove_stale_folders
+from bot.export_package import Package, build_package, remove_stale_folders
 from bot.logs import log_failure
 from bot.requests import Request, Status, add_calendar_month
 from bot.roles import Actor
@@ -100,9 +100,7 @@ class AccessService:
             password=password,
         )
         digest = hashlib.sha256(package.data).hexdigest()
-        sender.send(actor.user_id, request.id, package)
-        if password:
-            sender.send_password(actor.user_id, request.id, password)
+        self._deliver(sender, actor, request.id, package, password)
         # Recorded once it arrived: a failed upload leaves the request open, unaudited
         # as "export", so the next `/mim export` tries again.
         event = Exported(
@@ -118,6 +116,28 @@ class AccessService:
         return ExportResult(
             self.store.get(request.id), package.files, tuple(package.unread), digest
         )
+
+    def _deliver(
+        self,
+        sender: PackageSender,
+        actor: Actor,
+        request_id: str,
+        package: Package,
+        password: str | None,
+    ) -> None:
+        """Send the package, then its password; a failure says, truthfully, that the
+        request exists and is open (the front end's own error would say nothing changed)."""
+        try:
+            sender.send(actor.user_id, request_id, package)
+        except Exception as exc:  # any sender failure (Slack's, the network's): told
+            log_failure(log, "access package for %s not delivered", exc, request_id)
+            raise NotDelivered(request_id) from exc
+        if password:
+            try:
+                sender.send_password(actor.user_id, request_id, password)
+            except Exception as exc:  # as above
+                log_failure(log, "password for %s not shown", exc, request_id)
+                raise NotDelivered(request_id, password=True) from exc
 
     def _request(self, view: PersonView, actor: Actor) -> Request:
         """The person's open access request (a second export reads what the first could

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.errors import MimbotError
 from bot.export_package import Package
 from bot.show import SystemRecord
 
-__all__ = ["PackageSender"]
+__all__ = ["NotDelivered", "PackageSender"]
 
 
 class PackageSender(Protocol):
@@ -29,3 +30,20 @@ class PackageSender(Protocol):
 
     def finished(self, user_id: str) -> None:
         """The export ended, delivered or not: forget its progress message."""
+
+
+class NotDelivered(MimbotError):
+    """The package (or its password) did not reach the requester. The access request
+    was created and stays open; the same export again sends a fresh package."""
+
+    def __init__(self, request_id: str, *, password: bool = False) -> None:
+        what = (
+            "its access package reached you but its password could not be shown, so it "
+            "cannot be opened"
+            if password
+            else "its access package was not delivered"
+        )
+        super().__init__(
+            f"{request_id} is open, but {what}. Run the same /mim export again to retry."
+        )
+        self.request_id = request_id

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import pytest
 import pyzipper
 
+from bot import render
 from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
 from bot.config import PolicyConfig
+from bot.delivery import NotDelivered
 from bot.errors import AlreadyOpen, RequestStateError
 from bot.export_package import Package
 from bot.render.requests import request_status
@@ -45,6 +47,7 @@ class Catcher:
     ended: int = 0
     progress_fails: bool = False
     fail: Exception | None = None
+    password_fails: Exception | None = None
 
     def progress(self, user_id: str, answered) -> None:
         self.progress_seen.append(len(answered))
@@ -57,6 +60,8 @@ class Catcher:
         self.sent.append((user_id, request_id, package.data, package))
 
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
+        if self.password_fails:
+            raise self.password_fails
         self.passwords.append((user_id, request_id, password))
 
     def finished(self, user_id: str) -> None:
@@ -147,16 +152,39 @@ def test_a_system_that_cannot_be_read_is_named_and_the_request_stays_open(world)
     assert outcomes == ["incomplete", "ok"]
 
 
-def test_a_failed_delivery_leaves_the_request_open(world):
+def test_a_failed_delivery_says_the_request_is_open_and_the_package_not_delivered(world):
     access, catcher, _, audit = world
     catcher.fail = ConnectionError("slack down")
-    with pytest.raises(ConnectionError):
+    with pytest.raises(NotDelivered) as caught:
         access.export(JDOE, actor=EXPORTER)
     (request_id,) = access.store.ids()
     assert access.store.get(request_id).status is Status.PLANNED  # open, not exported
     assert not [e for e in audit.events() if e.action == "package_sent"]
+    # What the caller reads: the request exists, the package did not go, how to retry.
+    text = render.error(caught.value).text
+    assert text == (
+        f"{request_id} is open, but its access package was not delivered. "
+        "Run the same /mim export again to retry."
+    )
+    assert "Nothing was changed" not in text and "Jane" not in text
     catcher.fail = None
     assert access.export(JDOE, actor=EXPORTER).request.id == request_id
+
+
+def test_a_password_that_could_not_be_shown_leaves_the_request_open(world):
+    access, catcher, _, audit = world
+    access.policy = PolicyConfig(export_encrypt=True)
+    catcher.password_fails = ConnectionError("slack down")
+    with pytest.raises(NotDelivered, match="password could not be shown") as caught:
+        access.export(JDOE, actor=EXPORTER)
+    (request_id,) = access.store.ids()
+    assert str(caught.value).startswith(f"{request_id} is open")
+    assert access.store.get(request_id).status is Status.PLANNED
+    assert not [e for e in audit.events() if e.action == "package_sent"]
+    catcher.password_fails = None
+    result = access.export(JDOE, actor=EXPORTER)  # a fresh package with its own password
+    assert result.request.id == request_id and result.request.status is Status.COMPLETED
+    assert len(catcher.sent) == 2 and len(catcher.passwords) == 1
 
 
 def test_the_subject_must_be_exactly_one_person(world):
@@ -238,7 +266,7 @@ def test_a_failing_progress_message_does_not_stop_the_export(world):
 def test_the_progress_message_is_forgotten_when_an_export_fails(world):
     access, catcher, _, _ = world
     catcher.fail = ConnectionError("slack down")
-    with pytest.raises(ConnectionError):
+    with pytest.raises(NotDelivered):
         access.export(JDOE, actor=EXPORTER)
     assert catcher.ended == 1
 
