@@ -89,7 +89,7 @@ class AccessService:
     ) -> ExportResult:
         view = self.show.show(query, actor=actor, command="export", progress=progress)
         request = self._request(view, actor)
-        # Policy may encrypt the zip; its password then goes in a second message.
+        # Policy may encrypt the zip; its password is then shown once, apart from it.
         password = secrets.token_urlsafe(18) if self.policy.export_encrypt else None
         package = build_package(
             request_id=request.id,

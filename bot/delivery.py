@@ -26,7 +26,9 @@ class PackageSender(Protocol):
         the requester only; raise if it did not arrive."""
 
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
-        """An encrypted package's password, to the requester in a message of its own."""
+        """An encrypted package's password, shown once to the requester and not stored
+        (Slack: an ephemeral message in the DM that holds the zip); raise if it was not
+        shown."""
 
     def finished(self, user_id: str) -> None:
         """The export ended, delivered or not: forget its progress message."""

@@ -122,8 +122,10 @@ class ConsolePackageSender:
         pass  # nothing to forget: progress is printed, not updated
 
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
+        # Printed once, never kept: as Slack's ephemeral message, it is not stored.
         text = render_exports.password_message(request_id, password).text
-        self.out.write(f"  [DM to {user_id}, second message]\n    {text}\n")
+        self.out.write(f"  [DM to {user_id}, ephemeral: only they see it, not stored]\n")
+        self.out.write(f"    {text}\n")
 
     def send(self, user_id: str, request_id: str, package: Package) -> None:
         if package.encrypted:  # the console shows what it can without the password

@@ -1,7 +1,7 @@
 """Access packages through Slack's Web API: a progress message in the requester's DM,
 updated as systems answer, then the zip uploaded there from memory with the external
-upload flow (`files_upload_v2`: get an upload URL, upload, complete). Never to a
-channel."""
+upload flow (`files_upload_v2`: get an upload URL, upload, complete), and an encrypted
+zip's password shown once, ephemeral, in that DM. Never to a channel."""
 
 from __future__ import annotations
 
@@ -59,8 +59,13 @@ class SlackPackageSender:
         )
 
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
+        # chat.postEphemeral (https://api.slack.com/methods/chat.postEphemeral): only
+        # `user` sees it, in `channel`, and Slack does not store it (gone on reload), so
+        # the DM that keeps the zip does not keep its password too.
         reply = render_exports.password_message(request_id, password)
-        self.client.chat_postMessage(channel=self._dm(user_id), text=reply.text)
+        self.client.chat_postEphemeral(
+            channel=self._channel(user_id), user=user_id, text=reply.text
+        )
 
     def finished(self, user_id: str) -> None:
         with self._lock:

@@ -45,10 +45,11 @@ def package_note(request_id: str, package: Package) -> str:
 
 
 def password_message(request_id: str, password: str) -> Reply:
-    """The password of an encrypted package, in a message of its own."""
+    """The password of an encrypted package, shown once (ephemeral in Slack)."""
     text = (
-        f"Password for the access package of {request_id}: `{password}` "
-        "(send it to the data subject by another channel than the package)"
+        f"Password for the access package of {request_id}: `{mrkdwn_escape(password)}` "
+        "(shown once, to you only, and not kept: note it now, and send it to the data "
+        "subject by another channel than the package)"
     )
     return Reply(text=text)
 
