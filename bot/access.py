@@ -7,7 +7,7 @@ to disk, so the bot keeps no package even when it is killed mid-export. The requ
 a record like an erasure's (id, due date, audit trail); it completes, and is scrubbed,
 once every system was read. A system that could not be read is named in the package
 and the reply, and the request stays open (failed) until a later export of the same
-person reads it, or an approver closes it with a reason.
+person by the same exporter reads it, or an approver closes it with a reason.
 """
 
 from __future__ import annotations
@@ -140,13 +140,21 @@ class AccessService:
                 raise NotDelivered(request_id, password=True) from exc
 
     def _request(self, view: PersonView, actor: Actor) -> Request:
-        """The person's open access request (a second export reads what the first could
-        not), or a new one."""
+        """The caller's own open access request for the person (a second export reads
+        what the first could not), or a new one. Another exporter's open request is
+        refused rather than completed: its requester would be told it was done with
+        data they never received, and one person has one open access request."""
         subject = view.subject
         keys = subject_keys(self.keyer, subject)
         open_id = self.store.open_for(keys.person, "access")
         if open_id:
             request = self.store.get(open_id)
+            if request.requester != actor.user_id:
+                raise RequestStateError(
+                    f"{open_id}, another exporter's access request for this person, is "
+                    "open: they complete it by running the export again, or an approver "
+                    f"closes it with /mim cancel {open_id} <reason>. Nothing was sent."
+                )
             if request.status not in (Status.PLANNED, Status.FAILED):
                 raise RequestStateError(f"{open_id} is {request.status.value}.")
             return request

@@ -35,6 +35,7 @@ from tests.support.keys import CHAIN_KEY
 from tests.test_erasure import JDOE, REQUESTER, jane, make_world
 
 EXPORTER = Actor("UEXP", frozenset({Role.EXPORTER}))
+EXPORTER2 = Actor("UEXP2", frozenset({Role.EXPORTER}))
 
 
 @dataclass
@@ -185,6 +186,29 @@ def test_a_password_that_could_not_be_shown_leaves_the_request_open(world):
     result = access.export(JDOE, actor=EXPORTER)  # a fresh package with its own password
     assert result.request.id == request_id and result.request.status is Status.COMPLETED
     assert len(catcher.sent) == 2 and len(catcher.passwords) == 1
+
+
+def test_an_export_never_completes_another_exporters_open_request(world):
+    access, catcher, systems, audit = world
+    systems["ad"].fail["read"] = Unreachable("down")
+    first = access.export(JDOE, actor=EXPORTER).request
+    assert first.status is Status.FAILED
+    del systems["ad"].fail["read"]
+    with pytest.raises(RequestStateError) as caught:
+        access.export(JDOE, actor=EXPORTER2)
+    text = str(caught.value)
+    assert first.id in text and "Nothing was sent" in text and "Jane" not in text
+    assert [user for user, *_ in catcher.sent] == ["UEXP"]  # nothing went to UEXP2
+    still = access.store.get(first.id)
+    assert still.status is Status.FAILED and still.requester == "UEXP"
+    assert access.store.ids() == [first.id]  # one open access request for the person
+    assert access.export(JDOE, actor=EXPORTER).request.status is Status.COMPLETED
+    # Once it ended, another exporter's export is a request of their own.
+    second = access.export(JDOE, actor=EXPORTER2).request
+    assert second.id != first.id and second.requester == "UEXP2"
+    # The audit names who received each package: the user whose DM it went to.
+    sent_to = [e.actor for e in audit.events() if e.action == "package_sent"]
+    assert sent_to == [user for user, *_ in catcher.sent] == ["UEXP", "UEXP", "UEXP2"]
 
 
 def test_the_subject_must_be_exactly_one_person(world):
