@@ -44,6 +44,7 @@ class ExportResult:
     files: tuple[str, ...]
     unread: tuple[str, ...]  # labels of the systems that could not be read
     sha256: str  # of the zip that was sent
+    reasons: tuple[str, ...] = ()  # why each of `unread` could not be read (safe text)
 
 
 @dataclass
@@ -114,7 +115,11 @@ class AccessService:
         )
         self.store.decisions.conclude_access(request.id, event)
         return ExportResult(
-            self.store.get(request.id), package.files, tuple(package.unread), digest
+            self.store.get(request.id),
+            package.files,
+            tuple(package.unread),
+            digest,
+            tuple(package.reasons),
         )
 
     def _deliver(

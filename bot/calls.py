@@ -1,13 +1,18 @@
 """The one way the bot calls a connector: under a deadline, every failure mapped to the
 same per-system `Outcome`, so search, show, planning, running and verification agree on
-what "timed out" or "unreachable" means and a connector's bug hides no other answer."""
+what "timed out" or "unreachable" means and a connector's bug hides no other answer.
+
+Every answer is held to a size cap per value (`MAX_VALUE_BYTES`): an answer with a
+larger value is refused (an error naming the attribute, never the value), so no find,
+show or export copies a value of megabytes into replies, JSON, CSV and a zip."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -17,7 +22,16 @@ from bot.logs import log_failure
 from connectors.base import Connector
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, TimedOut, Unreachable
 
-__all__ = ["Call", "Outcome", "Pending", "call", "not_configured", "start"]
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "Call",
+    "Outcome",
+    "Pending",
+    "call",
+    "not_configured",
+    "oversized",
+    "start",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +69,10 @@ _OUTCOMES: tuple[tuple[type[ConnectorError], Outcome], ...] = (
     (ConnectorError, Outcome.ERROR),
 )
 NO_ANSWER = "no answer in time"
+# No personal attribute needs more (AD caps most at a few KiB; a photo is 100 KiB but
+# is not read); one HR value of 50 MB cost 600 MB of memory in an export.
+MAX_VALUE_BYTES = 64 * 1024
+_MAX_DEPTH = 16  # answers are a few dataclasses deep; a deeper one is not walked further
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,19 @@ class Pending(Generic[T]):
             return self._call(Outcome.TIMED_OUT, message=NO_ANSWER)
         except Exception as exc:  # noqa: BLE001 - the boundary: mapped to an outcome
             return self._failed(exc)
+        name = oversized(value)
+        if name is not None:
+            # The name may be a connector's own (an HR CSV header): the reply escapes it,
+            # the log does without it.
+            log.warning(
+                "%s in %s: answer refused, a value over the size cap",
+                self.what,
+                self.connector.name,
+            )
+            return self._call(
+                Outcome.ERROR,
+                message=f"answer refused: a value of {name} is over {MAX_VALUE_BYTES // 1024} KiB",
+            )
         return self._call(Outcome.FOUND, value=value)
 
     def _failed(self, exc: Exception) -> Call[T]:
@@ -116,6 +147,55 @@ class Pending(Generic[T]):
     def _call(self, outcome: Outcome, *, value: T | None = None, message: str = "") -> Call[T]:
         c = self.connector
         return Call(c.name, c.label, outcome, value, message, time.monotonic() - self.started)
+
+
+def oversized(value: object, *, limit: int = MAX_VALUE_BYTES) -> str | None:
+    """The name of the attribute (else the field) of the first text or bytes in a
+    connector's answer longer than `limit` bytes (UTF-8), or None when all fit."""
+    return _oversized(value, None, limit, 0)
+
+
+def _oversized(value: object, name: str | None, limit: int, depth: int) -> str | None:
+    if isinstance(value, str):
+        return _named(name) if _too_long(value, limit) else None
+    if isinstance(value, bytes | bytearray):
+        return _named(name) if len(value) > limit else None
+    if depth > _MAX_DEPTH or isinstance(value, enum.Enum):
+        return None
+    found: str | None = None
+    if isinstance(value, Mapping):  # keyed by attribute name: the key names what is inside
+        for key, item in value.items():
+            key_name = key.value if isinstance(key, enum.Enum) else key
+            if isinstance(key_name, str) and _too_long(key_name, limit):
+                return "an attribute name"
+            found = _oversized(item, str(key_name), limit, depth + 1)
+            if found:
+                return found
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        own = getattr(value, "name", None)  # AttributeView(name="department", ...)
+        own = own if isinstance(own, str) and not _too_long(own, limit) else name
+        for f in dataclasses.fields(value):
+            found = _oversized(getattr(value, f.name), own or f.name, limit, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            found = _oversized(item, name, limit, depth + 1)
+            if found:
+                return found
+    return None
+
+
+def _too_long(text: str, limit: int) -> bool:
+    if len(text) * 4 <= limit:  # at most 4 bytes a character: no need to encode
+        return False
+    return len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+def _named(name: str | None) -> str:
+    """An attribute name fit for a note: printable and short."""
+    text = "".join(ch for ch in (name or "the answer") if ch.isprintable())[:64]
+    return text or "an attribute"
 
 
 class _Inline(Executor):

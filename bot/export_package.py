@@ -60,6 +60,17 @@ class Package:
         systems = self.manifest["systems"]
         return [s["label"] for s in systems.values() if s["outcome"] not in _READ]
 
+    @property
+    def reasons(self) -> list[str]:
+        """Why each of `unread` could not be read, as safe text (the outcome, or the
+        connector's or the size cap's note: never a value)."""
+        systems = self.manifest["systems"]
+        return [
+            s.get("message") or s["outcome"].replace("_", " ")
+            for s in systems.values()
+            if s["outcome"] not in _READ
+        ]
+
 
 _READ = {Outcome.FOUND.value, Outcome.NOT_FOUND.value}
 

@@ -59,8 +59,13 @@ def export_done(result: ExportResult) -> Reply:
     request = result.request
     head = f"Access package for {request.id} sent to you by direct message"
     if result.unread:
+        reasons = result.reasons or ("",) * len(result.unread)
+        unread = ", ".join(
+            f"{label} ({why})" if why else label
+            for label, why in zip(result.unread, reasons, strict=False)
+        )
         body = (
-            f"*{head}*, without {mrkdwn_escape(', '.join(result.unread))}: "
+            f"*{head}*, without {mrkdwn_escape(unread)}: "
             "not readable now. The request stays open: run the same `/mim export` again "
             "to complete it, or an approver closes it with `/mim cancel "
             f"{request.id} &lt;reason&gt;`."
