@@ -34,9 +34,6 @@ requests = sa.Table(
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("subject_keys", JSON, nullable=False),  # list of HMAC keys: kept
-    # The keys that name the person alone (bot/subject_keys.py), compared for a duplicate
-    # open request; NULL for requests stored before migration 0009.
-    sa.Column("person_keys", JSON, nullable=True),
     sa.Column("subject", JSON, nullable=True),  # bot.requests.Subject: scrubbed
     sa.Column("plan", JSON, nullable=False),  # the steps' summaries, as first planned
     sa.Column("approvals_needed", sa.Integer, nullable=False),
@@ -61,6 +58,19 @@ request_approvals = sa.Table(
     sa.Column("request_id", sa.String(20), sa.ForeignKey("requests.id"), primary_key=True),
     sa.Column("approver", sa.String(32), primary_key=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The keys that name an open request's person alone (bot/subject_keys.py), one row each
+# while it is open (migration 0009): the primary key makes every key of every kind held by
+# one open request at most, so two requests for one person, stored at once by two
+# replicas, cannot both be created, whichever keys each resolved. Deleted when it ends.
+request_person_keys = sa.Table(
+    "request_person_keys",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(20), sa.ForeignKey("requests.id"), nullable=False),
+    sa.Index("ix_request_person_keys_request_id", "request_id"),
 )
 
 request_steps = sa.Table(

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from bot.audit import SubjectKeyer
 from bot.errors import AlreadyOpen
+from bot.events import RequestCreated
 from bot.requests import Status, Subject
-from bot.subject_keys import person_identifiers, subject_keys
+from bot.subject_keys import SubjectKeys, person_identifiers, subject_keys
 from connectors.base import IdKind, ObjectRef, Query, QueryKind
 from connectors.memory import MemoryConnector, Person
 from tests.test_erasure import APPROVER, REQUESTER, make_world
@@ -134,9 +135,7 @@ def test_a_request_stored_before_the_upgrade_still_blocks_its_own_person_only(en
                 "due_at, expires_at, subject_keys, plan, approvals_needed, updated_at, "
                 "open_key) VALUES ('REQ-2026-0900', 'erasure', 'awaiting_approval', 1, "
                 "'UREQ', :now, :now, :now, :keys, '[]', 1, :now, :open)"
-            ).bindparams(
-                sa.bindparam("keys", type_=sa.JSON), now=now, keys=legacy, open=legacy[0]
-            )
+            ).bindparams(sa.bindparam("keys", type_=sa.JSON), now=now, keys=legacy, open=legacy[0])
         )
     with pytest.raises(AlreadyOpen) as refused:
         w.erasure.request(by_account("user1"), actor=REQUESTER, reason="again")
@@ -145,3 +144,43 @@ def test_a_request_stored_before_the_upgrade_still_blocks_its_own_person_only(en
     assert KEYER.key("CORP") in legacy
     other = w.erasure.request(by_account("user2"), actor=REQUESTER, reason="someone else")
     assert other.status is Status.AWAITING_APPROVAL
+
+
+def _keys(*person: str) -> SubjectKeys:
+    return SubjectKeys(subject=(person[0],), person=person)
+
+
+def test_the_database_refuses_a_second_request_sharing_any_person_key(engine, monkeypatch):
+    """Two replicas resolve one person at the same moment, one of them without the key the
+    other holds first (say the objectGUID): both pass the check before storing, and the
+    database's claim on every person key lets only one be created."""
+    w = make_world(engine, MemoryConnector("ad", "AD", [ad_person(1)]))
+    store = w.store
+    subject = Subject("Person 1", "user1", ad_person(1).identifiers)
+    first = _create(store, subject, _keys("guid-1", "mail-1"))
+    with monkeypatch.context() as m:
+        # The other replica's check ran before this one stored: it saw nothing open.
+        m.setattr(store, "open_for", lambda keys, kind="erasure": None)
+        with pytest.raises(sa.exc.IntegrityError):
+            _create(store, subject, _keys("mail-1", "upn-1"))
+    with pytest.raises(AlreadyOpen) as refused:
+        _create(store, subject, _keys("upn-1", "mail-1"))
+    assert refused.value.request_id == first.id
+    # Once the first ends, its keys are released: the person may be asked about again.
+    w.erasure.cancel(first.id, actor=REQUESTER, note="withdrawn")
+    assert _create(store, subject, _keys("mail-1", "upn-1")).status is Status.PLANNED
+
+
+def _create(store, subject: Subject, keys: SubjectKeys):
+    now = store.clock()
+    return store.create(
+        requester=REQUESTER.user_id,
+        reason=None,
+        subject=subject,
+        keys=keys,
+        steps=[],
+        approvals_needed=1,
+        due_at=now,
+        expires_at=now,
+        event=RequestCreated(actor=REQUESTER.user_id, kind="erasure", steps=()),
+    )

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from bot.audit import AuditLog
 from bot.events import Event, audit_entry
 from bot.requests import TERMINAL, Status
-from bot.requests_schema import request_steps, requests
+from bot.requests_schema import request_person_keys, request_steps, requests
 
 __all__ = ["Clock", "StoreContext", "utc"]
 
@@ -73,6 +73,10 @@ class StoreContext:
         )
         moved = self.cas(conn, statement, event, request_id)
         if moved and ends:
+            # Its person may be asked about again: the keys are released with the request.
+            conn.execute(
+                sa.delete(request_person_keys).where(request_person_keys.c.request_id == request_id)
+            )
             conn.execute(
                 sa.update(request_steps)
                 .where(request_steps.c.request_id == request_id)

@@ -13,7 +13,7 @@ from bot.audit import AuditLog
 from bot.errors import AlreadyOpen
 from bot.events import RequestCreated
 from bot.requests import PlannedStep, Request, Status, Subject
-from bot.requests_schema import requests
+from bot.requests_schema import request_person_keys, requests
 from bot.store.base import Clock, StoreContext
 from bot.store.decisions import Decisions
 from bot.store.ids import RequestIds
@@ -77,7 +77,6 @@ class RequestStore:
             "due_at": due_at,
             "expires_at": expires_at,
             "subject_keys": list(keys.subject),
-            "person_keys": list(keys.person),
             "subject": subject.to_json(),
             "plan": [s.summary for s in steps],
             "approvals_needed": approvals_needed,
@@ -88,6 +87,11 @@ class RequestStore:
             with self.engine.begin() as conn:
                 request_id = self._ids.next(conn, now.year)
                 conn.execute(sa.insert(requests).values(id=request_id, **row))
+                if keys.person:  # the claim: a key another open request holds fails here
+                    conn.execute(
+                        sa.insert(request_person_keys),
+                        [{"kind": kind, "key": k, "request_id": request_id} for k in keys.person],
+                    )
                 insert_steps(conn, request_id, steps, first=1)
                 self.ctx.log(conn, event, request_id)
                 return read_request(conn, request_id)
@@ -100,15 +104,24 @@ class RequestStore:
     def open_for(self, person_keys: Sequence[str], kind: str = "erasure") -> str | None:
         """The id of an open request of `kind` about the person any of `person_keys`
         names (bot/subject_keys.py; one of each kind at a time: an access request may run
-        beside an erasure). A request stored before migration 0009 has no person keys: its
-        subject keys are compared, which hold the same person's mail, UPN, GUID and ids."""
-        wanted = set(person_keys)
-        query = sa.select(requests.c.id, requests.c.person_keys, requests.c.subject_keys).where(
-            requests.c.open_key.is_not(None), requests.c.kind == kind
+        beside an erasure). A request opened before migration 0009 holds no person keys:
+        its subject keys are compared, which hold the same person's mail, UPN, GUID and
+        ids (and a domain's too, which `person_keys` never holds, so it blocks no one
+        else)."""
+        wanted = sorted(set(person_keys))
+        pk = request_person_keys.c
+        claimed = sa.select(pk.request_id).where(pk.kind == kind, pk.key.in_(wanted)).limit(1)
+        legacy = sa.select(requests.c.id, requests.c.subject_keys).where(
+            requests.c.open_key.is_not(None),
+            requests.c.kind == kind,
+            ~sa.exists().where(pk.request_id == requests.c.id),
         )
         with self.engine.connect() as conn:
-            for request_id, person, legacy in conn.execute(query):
-                if wanted & set(person if person is not None else legacy):
+            found = conn.execute(claimed).scalar_one_or_none() if wanted else None
+            if found is not None:
+                return str(found)
+            for request_id, keys in conn.execute(legacy):
+                if set(wanted) & set(keys):
                     return str(request_id)
         return None
 
