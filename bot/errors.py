@@ -8,7 +8,8 @@ MimbotError
 ├── RequestStateError    a request cannot move that way (expired, ...)
 │   ├── AlreadyDecided   another click decided it first; names who
 │   └── AlreadyOpen      a request for the same person is open; names it
-└── AuditUnavailable     the audit store cannot record: the action is refused
+├── AuditUnavailable     the audit store cannot record: the action is refused
+└── NotDelivered         (bot.delivery) an access package did not reach its requester
 connectors.errors.ConnectorError (raised below us, mapped to per-system outcomes)
 ├── Unreachable, TimedOut, Denied, NotSupported
 └── NotFound             the object a reference names is gone (bot.calls: "not found")

@@ -23,6 +23,7 @@ from ldap3.utils.conv import escape_filter_chars, ldap_escape_to_bytes
 
 from bot.config import AppConfig, parse_config
 from connectors.ad import AdConnector, AdSettings
+from connectors.ad_update import DEFAULT_WRITABLE
 from connectors.base import Connector
 from connectors.bhold import BholdConnector, BholdSettings
 from connectors.certmgmt import CertManagementConnector, CertManagementSettings
@@ -76,6 +77,19 @@ def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
         f"CN=Partitions,{config}", {"objectClass": ["top", "crossRefContainer"]}
     )
     conn.strategy.add_entry(f"CN=Deleted Objects,{BASE_DN}", {"objectClass": ["top", "container"]})
+    # The schema a correction is checked against (connectors/ad_schema.py): the default
+    # writable attributes as AD defines them, single-valued Unicode strings (syntax
+    # 2.5.5.12), and two that must never be written, as AD defines those.
+    schema = f"CN=Schema,{config}"
+    conn.strategy.add_entry(schema, {"objectClass": ["top", "dMD"]})
+    defined = [(name, "TRUE", "2.5.5.12") for name in DEFAULT_WRITABLE]
+    defined += [("userAccountControl", "TRUE", "2.5.5.9"), ("member", "FALSE", "2.5.5.1")]
+    for name, single, syntax in defined:
+        conn.strategy.add_entry(
+            f"CN={name},{schema}",
+            {"objectClass": ["top", "attributeSchema"], "lDAPDisplayName": name,
+             "isSingleValued": single, "attributeSyntax": syntax},
+        )  # fmt: skip
     for p in people:
         if "AD" not in p.mas:
             continue
