@@ -135,7 +135,10 @@ class RectificationService:
             if planned.value is None and planned.outcome is Outcome.SKIPPED and sources:
                 # The source refuses the bot this attribute (AD's mail, a key): by hand.
                 by_source = {(x.source_attribute or "").lower(): x for x in sources.values()}
-                manual += [self._by_hand(c, by_source[c.attribute.lower()], refs) for c in wanted]
+                manual += [
+                    self._by_hand(c, by_source[c.attribute.lower()], refs, refused=planned.reason)
+                    for c in wanted
+                ]
                 continue
             if planned.value is None:
                 raise RequestStateError(
@@ -221,7 +224,12 @@ class RectificationService:
         )
 
     def _by_hand(
-        self, change: Change, source: _Source, refs: Mapping[str, ObjectRef]
+        self,
+        change: Change,
+        source: _Source,
+        refs: Mapping[str, ObjectRef],
+        *,
+        refused: str | None = None,
     ) -> PlannedStep:
         """A person changes it at the source. The summary names no value (it outlives the
         request); the value travels in the step's plan, scrubbed when the request ends."""
@@ -234,9 +242,16 @@ class RectificationService:
         else:
             where = source.connector.label if source.connector else source.agent
             there = source.source_attribute or "the attribute its import flow reads"
+            # The source's own reason (names attributes, never values): "multi-valued in
+            # the directory's schema" tells the approver why a person must do it.
+            cannot = (
+                f"the bot cannot write it there: {refused}"
+                if refused
+                else ("the bot cannot write it there")
+            )
             summary = (
                 f"Change {change.attribute} in {where} ({there} there), its source of "
-                f"authority (the bot cannot write it there): {DOWNSTREAM}"
+                f"authority ({cannot}): {DOWNSTREAM}"
             )
         ref = refs.get(system, ObjectRef(system, ""))
         return PlannedStep(

@@ -161,6 +161,8 @@ def test_a_source_that_refuses_the_attribute_gets_a_step_for_a_person(engine):
     (step,) = service.request(JDOE, [Change("mobile", "+44 3")], actor=REQUESTER, reason=None).steps
     assert (step.system, step.action) == ("ad", PlanAction.MANUAL)
     assert "Change mobile in AD (mobile there), its source of authority" in step.summary
+    # The source's own reason, so the approver sees why a person must do it.
+    assert "the bot cannot write it there: ad: mobile is not held here" in step.summary
 
 
 def test_without_a_metaverse_the_system_that_takes_it_is_written_and_said_so(engine):
