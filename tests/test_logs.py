@@ -31,5 +31,8 @@ def test_a_crashing_handler_logs_no_personal_data(caplog):
     with caplog.at_level(logging.ERROR):
         run_command("find user sobrien", user_id="U1", services=Boom(), respond=replies.append)
     assert "Something went wrong on our side" in replies[0].text
+    # It cannot know whether something changed: it never says nothing did.
+    assert "Nothing was changed" not in replies[0].text
+    assert "/mim requests mine" in replies[0].text
     assert "RuntimeError" in caplog.text
     assert MAIL not in caplog.text

@@ -46,4 +46,10 @@ def run_command(
     except Exception as exc:  # noqa: BLE001 - the boundary: log with a ref, tell no details
         ref = uuid.uuid4().hex[:8]
         log_failure(log, "command failed (ref %s)", exc, ref)
-        respond(render.error(f"Something went wrong on our side (ref {ref}). Nothing was changed."))
+        # Whether anything changed before the failure is not known here: say where to look.
+        respond(
+            render.error(
+                f"Something went wrong on our side (ref {ref}). If the command changes "
+                "something, /mim requests mine shows whether it did."
+            )
+        )
