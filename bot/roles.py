@@ -14,12 +14,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bot.errors import ConfigError
 
-if TYPE_CHECKING:  # config imports the command table, which imports Role
-    from bot.config import RoleMembers
+
+class RoleMembers(Protocol):
+    """Who holds a role (app.yaml `roles:`, bot/config.py's section of that name)."""
+
+    @property
+    def users(self) -> tuple[str, ...]: ...
+
+    @property
+    def usergroups(self) -> tuple[str, ...]: ...
+
 
 __all__ = ["Actor", "Role", "RoleResolver", "role_named"]
 
