@@ -32,7 +32,7 @@ Slack would get and sends nothing. Timed with `time.perf_counter()` per
 subject, in interleaved batches (the path that goes first rotates), so drift,
 neighbours' load and the growing tombstone count hit every path alike:
 
-* bot: `erasure.request(Query(NAME, account))` then `erasure.approve(id)`, the
+* bot: `erasure.request(Query(NAME, account))` then `decisions.approve(id)`, the
   runner inline (plan, durable steps, verification with tombstone lookup,
   audit events, notifier calls); request and approve are also shown apart;
 * bare: one bound ldaps connection: search by sAMAccountName, delete the DN
@@ -270,7 +270,7 @@ class Bench:
             Query(QueryKind.NAME, account), actor=requester, reason=REASON
         )
         t1 = time.perf_counter()
-        svc.erasure.approve(request.id, actor=approver)
+        svc.decisions.approve(request.id, actor=approver)
         t2 = time.perf_counter()
         if timed:
             self.request_s.append(t1 - t0)
@@ -514,7 +514,7 @@ KEYS = (  # (label, file suffix, function): inclusive time and calls
     ("  ErasureService.plan", "bot/erasure.py", "plan"),
     ("  RequestStore.create", "bot/store/store.py", "create"),
     ("  RequestIds.ensure", "bot/store/ids.py", "ensure"),
-    ("ErasureService.approve", "bot/erasure.py", "approve"),
+    ("DecisionService.approve", "bot/decisions.py", "approve"),
     ("  Runner.run", "bot/runner.py", "run"),
     ("    Runner._apply (tenacity + renew + apply)", "bot/runner.py", "_apply"),
     ("      AdEraser.apply", "connectors/ad_erasure.py", "apply"),

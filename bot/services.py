@@ -22,6 +22,7 @@ from bot.config import AppConfig
 from bot.connector_setup import build_connectors
 from bot.database import create_engine, migrate
 from bot.deadlines import DeadlineClock
+from bot.decisions import DecisionService
 from bot.delivery import PackageSender
 from bot.erasure import ErasureService
 from bot.health import Readiness
@@ -29,6 +30,7 @@ from bot.logs import log_failure
 from bot.notify import Notifier
 from bot.once import Once
 from bot.rectification import RectificationService
+from bot.residual_checks import ResidualChecker
 from bot.roles import RoleResolver, UsergroupLookup
 from bot.runner import Runner
 from bot.search import SearchService
@@ -55,6 +57,8 @@ class Services:
     requests: RequestStore
     runner: Runner
     erasure: ErasureService
+    decisions: DecisionService  # approve, reject, done, retry, cancel, extend: every kind
+    residuals: ResidualChecker
     show: ShowService
     access: AccessService
     deadlines: DeadlineClock
@@ -162,9 +166,15 @@ def build_services(
         keyer=keyer,
         notifier=told,
         policy=config.policy,
-        authz=authz,
-        execute=execute,
         timeout=rc.step_timeout_seconds,
+    )
+    decisions = DecisionService(
+        store=store,
+        notifier=told,
+        policy=config.policy,
+        execute=execute,
+        authz=authz,
+        replanners={"erasure": erasure.replan_copies},
     )
     show = ShowService(
         search=search, connectors=by_name, audit=audit, timeout=config.search.timeout_seconds
@@ -181,6 +191,10 @@ def build_services(
         requests=store,
         runner=runner,
         erasure=erasure,
+        decisions=decisions,
+        residuals=ResidualChecker(
+            store=store, connectors=by_name, notifier=told, timeout=rc.step_timeout_seconds
+        ),
         show=show,
         deadlines=DeadlineClock(store, told, audit, clock=store.clock),
         rectification=RectificationService(

@@ -15,27 +15,27 @@ def handle_decide(
 ) -> None:
     """Roles are re-checked here on every click: button payloads can be stale or forged."""
     services.authz.require(actor, cmd.name)
-    erasure = services.erasure
+    decisions = services.decisions
     if cmd.name is Verb.APPROVE:
-        decision = erasure.approve(cmd.request_id, actor=actor)
+        decision = decisions.approve(cmd.request_id, actor=actor)
         text = (
             f"You approved {cmd.request_id}."
             if not decision.approvals_missing
             else f"Approval recorded; {decision.approvals_missing} more needed."
         )
     elif cmd.name is Verb.REJECT:
-        erasure.reject(cmd.request_id, actor=actor, note=cmd.note or "")
+        decisions.reject(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"You rejected {cmd.request_id}."
     elif cmd.name is Verb.CANCEL:
-        erasure.cancel(cmd.request_id, actor=actor, note=cmd.note or "")
+        decisions.cancel(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"You cancelled {cmd.request_id}; its subject is scrubbed."
     elif cmd.name is Verb.EXTEND:
-        request = erasure.extend(cmd.request_id, actor=actor, note=cmd.note or "")
+        request = decisions.extend(cmd.request_id, actor=actor, note=cmd.note or "")
         text = f"{cmd.request_id} is now due {request.due_at:%Y-%m-%d}. Tell the data subject why."
     elif cmd.name is Verb.DONE:
-        erasure.step_done(cmd.request_id, cmd.step or 0, actor=actor)
+        decisions.step_done(cmd.request_id, cmd.step or 0, actor=actor)
         text = f"Step {cmd.step} of {cmd.request_id} marked done."
     else:
-        erasure.retry(cmd.request_id, actor=actor)
+        decisions.retry(cmd.request_id, actor=actor)
         text = f"Retrying {cmd.request_id}."
     respond(Reply(text=text, private=True))

@@ -308,7 +308,7 @@ def test_retry_cannot_close_an_incomplete_access_request(engine):
     assert request.status is Status.FAILED
     approver = Actor("UAPP", frozenset({Role.APPROVER}))
     with pytest.raises(RequestStateError, match="run the same /mim export again"):
-        w.erasure.retry(request.id, actor=approver)
+        w.decisions.retry(request.id, actor=approver)
     assert w.store.get(request.id).status is Status.FAILED  # still open, still named
 
 

@@ -104,7 +104,7 @@ def test_a_finished_request_is_not_reminded(engine):
     clock = Clock()
     w = make_world(engine, MemoryConnector("ad", "AD", [jane()]), clock=clock)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status.value == "completed"
     deadlines, told = clock_for(engine, clock)
     clock.now = request.due_at + timedelta(days=1)
@@ -168,7 +168,7 @@ def test_an_extension_starts_the_reminders_again(engine):
     deadlines, told = clock_for(engine, clock)
     clock.now = request.due_at - timedelta(days=6)
     assert deadlines.tick() == [(request.id, "7d")]
-    extended = w.erasure.extend(request.id, actor=APPROVER, note="complex estate")
+    extended = w.decisions.extend(request.id, actor=APPROVER, note="complex estate")
     assert extended.due_at > request.due_at
     clock.now = extended.due_at - timedelta(days=6)
     assert deadlines.tick() == [(request.id, "7d")]  # for the new due date

@@ -16,12 +16,14 @@ from bot.audit_schema import audit_events
 from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate
+from bot.decisions import DecisionService
 from bot.erasure import ErasureService
 from bot.errors import AlreadyDecided, AlreadyOpen, NotAllowed, NotFound, RequestStateError
 from bot.events import Event, ResidualChecked, ResidualOutcome, StepDone, StepStarted
 from bot.render import events as render_events
 from bot.render import requests as render_requests
 from bot.requests import Request, Status, Step, StepState, add_calendar_month
+from bot.residual_checks import ResidualChecker
 from bot.roles import Actor, Role
 from bot.runner import Runner
 from bot.search import SearchService
@@ -123,6 +125,8 @@ class FlakyDelete(MemoryConnector):
 @dataclass
 class World:
     erasure: ErasureService
+    decisions: DecisionService
+    residuals: ResidualChecker
     runner: Runner
     store: RequestStore
     audit: AuditLog
@@ -153,16 +157,24 @@ def make_world(
         backoff_seconds=0.01,
     )
     search = SearchService(list(connectors), audit=audit, keyer=keyer, timeout=2)
+    policy = policy or PolicyConfig(erasure_approvals=approvals)
     erasure = ErasureService(
         store=store,
         search=search,
         connectors=by_name,
         keyer=keyer,
         notifier=told,
-        policy=policy or PolicyConfig(erasure_approvals=approvals),
-        execute=runner.run,
+        policy=policy,
     )
-    return World(erasure, runner, store, audit, notifier, clock, by_name)
+    decisions = DecisionService(
+        store=store,
+        notifier=told,
+        policy=policy,
+        execute=runner.run,
+        replanners={"erasure": erasure.replan_copies},
+    )
+    residuals = ResidualChecker(store=store, connectors=by_name, notifier=told)
+    return World(erasure, decisions, residuals, runner, store, audit, notifier, clock, by_name)
 
 
 def test_request_is_planned_recorded_and_posted(engine):
@@ -189,7 +201,7 @@ def test_a_second_open_request_for_the_same_person_is_refused_with_the_open_ones
     assert refused.value.request_id == first.id
     assert w.store.ids() == [first.id]
     # Once it ends (here withdrawn), a new request for the person may be made.
-    w.erasure.cancel(first.id, actor=REQUESTER, note="asked twice")
+    w.decisions.cancel(first.id, actor=REQUESTER, note="asked twice")
     assert w.erasure.request(JDOE, actor=REQUESTER, reason=None).id == "REQ-2026-0002"
 
 
@@ -262,7 +274,7 @@ def test_happy_path_runs_verifies_notifies_and_scrubs(engine):
     ad = MemoryConnector("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason="left in 2024")
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     done = w.store.get(request.id)
     assert done.status is Status.COMPLETED
     assert ad.people == {}
@@ -291,7 +303,7 @@ def test_self_approval_is_refused(engine):
     w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=both, reason=None)
     with pytest.raises(NotAllowed, match="another approver"):
-        w.erasure.approve(request.id, actor=both)
+        w.decisions.approve(request.id, actor=both)
     assert w.store.get(request.id).status is Status.AWAITING_APPROVAL
 
 
@@ -299,16 +311,16 @@ def test_non_approver_is_refused(engine):
     w = make_world(engine, MemoryConnector("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     with pytest.raises(NotAllowed):
-        w.erasure.approve(request.id, actor=VIEWER)
+        w.decisions.approve(request.id, actor=VIEWER)
 
 
 def test_double_click_gives_one_decision(engine):
     ad = MemoryConnector("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     with pytest.raises(AlreadyDecided, match="already completed") as lost:
-        w.erasure.approve(request.id, actor=APPROVER)
+        w.decisions.approve(request.id, actor=APPROVER)
     assert lost.value.decided_by == "UAPP"
     # Who decided is a live mention in the refusal; the domain's text holds no markup.
     assert render.error(lost.value).text.endswith("already completed by <@UAPP>.")
@@ -325,7 +337,7 @@ def test_concurrent_approvers_give_one_decision_and_one_execution(engine):
     def click(actor):
         barrier.wait()
         try:
-            w.erasure.approve(request.id, actor=actor)
+            w.decisions.approve(request.id, actor=actor)
             outcomes.append("won")
         except RequestStateError as exc:
             outcomes.append(str(exc))
@@ -346,12 +358,12 @@ def test_concurrent_approvers_give_one_decision_and_one_execution(engine):
 def test_policy_can_ask_for_two_approvals(engine):
     w = make_world(engine, MemoryConnector("ad", "AD", [jane()]), approvals=2)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    first = w.erasure.approve(request.id, actor=APPROVER)
+    first = w.decisions.approve(request.id, actor=APPROVER)
     assert first.approvals_missing == 1
     assert w.store.get(request.id).status is Status.AWAITING_APPROVAL
     with pytest.raises(RequestStateError, match="already approved"):
-        w.erasure.approve(request.id, actor=APPROVER)
-    w.erasure.approve(request.id, actor=APPROVER2)
+        w.decisions.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER2)
     assert w.store.get(request.id).status is Status.COMPLETED
 
 
@@ -359,7 +371,7 @@ def test_rejection_with_a_reason(engine):
     ad = MemoryConnector("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.reject(request.id, actor=APPROVER, note="legal hold")
+    w.decisions.reject(request.id, actor=APPROVER, note="legal hold")
     rejected = w.store.get(request.id)
     assert (rejected.status, rejected.decided_by, rejected.decision_note) == (
         Status.REJECTED,
@@ -367,7 +379,7 @@ def test_rejection_with_a_reason(engine):
         "legal hold",
     )
     with pytest.raises(AlreadyDecided, match="already rejected"):
-        w.erasure.approve(request.id, actor=APPROVER2)
+        w.decisions.approve(request.id, actor=APPROVER2)
     assert "apply_delete" not in ad.calls
     assert rejected.subject is None and rejected.reason is None  # scrubbed: keys only
     assert all(s.plan is None for s in rejected.steps)
@@ -379,7 +391,7 @@ def test_approval_expires(engine):
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     w.clock.now += timedelta(hours=73)
     with pytest.raises(RequestStateError, match="expired"):
-        w.erasure.approve(request.id, actor=APPROVER)
+        w.decisions.approve(request.id, actor=APPROVER)
     expired = w.store.get(request.id)
     assert expired.status is Status.EXPIRED
     assert expired.subject is None
@@ -390,7 +402,7 @@ def test_transient_errors_are_retried(engine):
     ad = FlakyDelete("ad", "AD", [jane()], failures=2)
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     done = w.store.get(request.id)
     assert done.status is Status.COMPLETED
     assert done.steps[0].attempts == 1  # one claim; tenacity retried inside it
@@ -400,16 +412,16 @@ def test_failed_step_then_retry_completes(engine):
     ad = FlakyDelete("ad", "AD", [jane()], failures=5)
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert failed.status is Status.FAILED
     assert failed.steps[0].state is StepState.FAILED
     assert "connection refused" in failed.steps[0].error
     assert w.notifier.of("finished") == ["failed"]
     with pytest.raises(NotAllowed):
-        w.erasure.retry(request.id, actor=REQUESTER)
+        w.decisions.retry(request.id, actor=REQUESTER)
     ad.failures = 0
-    w.erasure.retry(request.id, actor=APPROVER)
+    w.decisions.retry(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.COMPLETED
 
 
@@ -418,8 +430,8 @@ def test_a_dead_runners_step_is_taken_over_and_done_steps_are_not_repeated(engin
     ad = MemoryConnector("ad", "AD", [jane("g")], authority_rank=50)
     w = make_world(engine, hr, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.execute = lambda _id: None  # approve without running: a runner "crashes" below
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.execute = lambda _id: None  # approve without running: a runner "crashes" below
+    w.decisions.approve(request.id, actor=APPROVER)
     w.store.decisions.start_running(request.id)
     # A first runner finishes step 1, claims step 2, and dies holding the lease.
     assert w.store.steps.claim(request.id, 1, "dead", timedelta(seconds=30))
@@ -441,8 +453,8 @@ def test_a_step_change_and_its_audit_event_commit_together_or_not_at_all(engine)
     ad = MemoryConnector("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.execute = lambda _id: None
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.execute = lambda _id: None
+    w.decisions.approve(request.id, actor=APPROVER)
     w.store.decisions.start_running(request.id)
     head = w.audit.verify().events
     # Occupy the chain's next place: the append fails inside the claim's transaction.
@@ -480,7 +492,7 @@ def test_manual_step_waits_for_done_by_the_assigned_role(engine):
     ad = Warns("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     waiting = w.store.get(request.id)
     assert waiting.status is Status.RUNNING
     assert w.notifier.of("manual_step") == ["1"]
@@ -488,8 +500,8 @@ def test_manual_step_waits_for_done_by_the_assigned_role(engine):
     w.runner.run(request.id)
     assert w.notifier.of("manual_step") == ["1"]  # announced once
     with pytest.raises(NotAllowed):
-        w.erasure.step_done(request.id, 1, actor=VIEWER)
-    w.erasure.step_done(request.id, 1, actor=REQUESTER)
+        w.decisions.step_done(request.id, 1, actor=VIEWER)
+    w.decisions.step_done(request.id, 1, actor=REQUESTER)
     done = w.store.get(request.id)
     assert done.status is Status.COMPLETED
     assert done.steps[0].done_by == "UREQ"
@@ -505,7 +517,7 @@ def test_verification_failure_fails_the_request(engine):
 
     w = make_world(engine, Stubborn("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert failed.status is Status.FAILED
     assert failed.report.failed_step == "verification in ad"
@@ -536,7 +548,7 @@ def test_what_verification_sees_replaces_the_residuals_the_plan_foresaw(engine):
     )
     w = make_world(engine, Foresees("ad", "AD", [jane()], seen=seen))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     done = w.store.get(request.id)
     assert done.status is Status.COMPLETED_WITH_RESIDUALS
     assert [r.description for r in done.residuals] == ["tombstone", "run history until cleared"]
@@ -550,14 +562,14 @@ def test_what_verification_sees_replaces_the_residuals_the_plan_foresaw(engine):
 
     w = make_world(engine, Foresees("ad", "AD", [jane("2")], seen=()))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.COMPLETED  # the copy is gone
 
 
 def test_an_unverified_system_keeps_the_residuals_its_plan_foresaw(engine):
     w = make_world(engine, Foresees("ad", "AD", [jane()], seen=(), down=True))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert failed.report.failed_step == "verification in ad"
     assert [r.description for r in failed.report.residuals] == ["copy until the next sync"]
@@ -583,7 +595,7 @@ class SlackDown(Recorder):
 def world_with(engine, notifier: Recorder, *connectors: MemoryConnector) -> World:
     w = make_world(engine, *connectors)
     told = AuditedNotifier(notifier, w.audit)
-    w.runner.notifier = w.erasure.notifier = told
+    w.runner.notifier = w.erasure.notifier = w.decisions.notifier = told
     w.notifier = notifier
     return w
 
@@ -593,7 +605,7 @@ def test_an_approval_message_slack_refused_leaves_a_request_approvers_can_decide
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     assert request.status is Status.AWAITING_APPROVAL and request.message_ts is None
     assert f"/mim approve {request.id}" in render_requests.request_created(request).text
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.COMPLETED
     failed = [e for e in w.audit.events(request_id=request.id) if e.outcome == "failed"]
     assert [(e.action, e.detail["what"]) for e in failed] == [("notify", "approval_requested")]
@@ -602,7 +614,7 @@ def test_an_approval_message_slack_refused_leaves_a_request_approvers_can_decide
 def test_a_message_slack_refused_never_undoes_or_hides_a_decision(engine):
     w = world_with(engine, SlackDown("thread"), MemoryConnector("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    decision = w.erasure.reject(request.id, actor=APPROVER, note="legal hold")
+    decision = w.decisions.reject(request.id, actor=APPROVER, note="legal hold")
     assert decision.won and decision.request.status is Status.REJECTED
     assert w.notifier.of("request_updated") == ["rejected"]  # the redraw still went out
 
@@ -619,7 +631,7 @@ def test_one_failed_redraw_does_not_stop_the_other_expiries(engine):
     first = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     second = w.erasure.request(query(2), actor=REQUESTER, reason=None)
     w.clock.now += timedelta(hours=73)
-    assert sorted(w.erasure.expire_stale()) == sorted([first.id, second.id])
+    assert sorted(w.decisions.expire_stale()) == sorted([first.id, second.id])
     assert w.notifier.of("request_updated") == ["failed", "expired"]
     assert len(w.notifier.of("thread")) == 2
 
@@ -642,7 +654,7 @@ def test_a_manual_step_whose_post_failed_is_announced_on_the_next_round(engine):
 
     w = world_with(engine, FirstAnnouncementFails(), Warns("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.notifier.of("manual_step") == ["failed"]
     w.runner.run(request.id)
     w.runner.run(request.id)
@@ -656,7 +668,7 @@ def test_a_connector_crash_fails_the_step_without_escaping(engine):
 
     w = make_world(engine, Crashes("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert failed.status is Status.FAILED
     assert failed.steps[0].error == "internal error (KeyError)"
@@ -709,7 +721,7 @@ def test_calendar_month():
 def test_unknown_request_is_not_found(engine):
     w = make_world(engine)
     with pytest.raises(NotFound):
-        w.erasure.approve("REQ-2026-9999", actor=APPROVER)
+        w.decisions.approve("REQ-2026-9999", actor=APPROVER)
 
 
 def test_errors_never_leave_half_a_request(engine):
@@ -736,7 +748,7 @@ def test_a_wait_that_never_ends_fails_after_the_limit(engine):
 
     w = make_world(engine, DeletionRuleNeverRuns("mv", "MV", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     waiting = w.store.get(request.id)
     assert waiting.status is Status.RUNNING
     assert waiting.steps[0].state is StepState.WAITING
@@ -764,9 +776,9 @@ def test_a_wait_counts_from_its_own_start_is_audited_once_and_restarts_on_retry(
 
     w = make_world(engine, SlowHrThenWait("mv", "MV", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     w.clock.now += timedelta(days=8)  # HR took longer than the wait limit
-    w.erasure.step_done(request.id, 1, actor=REQUESTER)
+    w.decisions.step_done(request.id, 1, actor=REQUESTER)
     for _ in range(5):  # the worker polls the wait
         w.clock.now += timedelta(days=1)
         assert w.runner.run(request.id).status is Status.RUNNING
@@ -774,7 +786,7 @@ def test_a_wait_counts_from_its_own_start_is_audited_once_and_restarts_on_retry(
     assert (actions.count("step_start"), actions.count("step_wait")) == (1, 1)
     w.clock.now += timedelta(days=3)  # 8 days since the wait began
     assert w.runner.run(request.id).status is Status.FAILED
-    w.erasure.retry(request.id, actor=APPROVER)
+    w.decisions.retry(request.id, actor=APPROVER)
     w.clock.now += timedelta(days=6)
     assert w.runner.run(request.id).status is Status.RUNNING  # the clock restarted
 
@@ -791,8 +803,8 @@ def test_two_threads_of_one_runner_verify_once_and_tell_once(engine):
     ad = SlowCheck("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.execute = lambda _id: None
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.execute = lambda _id: None
+    w.decisions.approve(request.id, actor=APPROVER)
     first = threading.Thread(target=w.runner.run, args=(request.id,))
     first.start()
     try:
@@ -818,7 +830,7 @@ def test_every_system_that_can_check_is_checked_not_only_those_with_a_step(engin
     w = make_world(engine, LateSync("ad", "AD", [jane()]), hr)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     assert [s.system for s in request.steps] == ["ad"]
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert failed.status is Status.FAILED
     assert failed.report.failed_step == "verification in hr"
@@ -835,8 +847,8 @@ def test_the_outcome_says_which_steps_were_done_by_hand_and_not_checked(engine):
 
     w = make_world(engine, Warns("ad", "AD", [jane()]))
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
-    done = w.erasure.step_done(request.id, 1, actor=REQUESTER)
+    w.decisions.approve(request.id, actor=APPROVER)
+    done = w.decisions.step_done(request.id, 1, actor=REQUESTER)
     assert done.status is Status.COMPLETED
     text = render_requests.finished_message(done).blocks[0]["text"]["text"]
     assert "• *ad*: absent" in text
@@ -863,12 +875,12 @@ def test_retry_after_the_approved_object_came_back_erases_it_and_nothing_else(en
     ad = Restored("ad", "AD", [jane()])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     failed = w.store.get(request.id)
     assert (failed.status, failed.report.failed_step) == (Status.FAILED, "verification in ad")
     assert [s.state for s in failed.steps] == [StepState.DONE]  # no failed step to reset
 
-    w.erasure.retry(request.id, actor=APPROVER)
+    w.decisions.retry(request.id, actor=APPROVER)
     again = w.store.get(request.id)
     assert [s.state for s in again.steps] == [StepState.DONE, StepState.DONE]
     assert "1" not in ad.people  # the approved object, erased again
@@ -883,11 +895,11 @@ def test_a_failed_request_can_be_cancelled_by_an_approver_and_is_scrubbed(engine
     ad = FlakyDelete("ad", "AD", [jane()], failures=5)
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason="left")
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.FAILED
     with pytest.raises(NotAllowed, match="Only an approver can cancel a failed"):
-        w.erasure.cancel(request.id, actor=REQUESTER, note="never mind")
-    cancelled = w.erasure.cancel(request.id, actor=APPROVER, note="erased in AD by hand")
+        w.decisions.cancel(request.id, actor=REQUESTER, note="never mind")
+    cancelled = w.decisions.cancel(request.id, actor=APPROVER, note="erased in AD by hand")
     assert cancelled.status is Status.CANCELLED
     assert cancelled.subject is None and cancelled.reason is None
     assert all(s.plan is None for s in cancelled.steps)
@@ -896,7 +908,7 @@ def test_a_failed_request_can_be_cancelled_by_an_approver_and_is_scrubbed(engine
     assert event.detail == {"note_length": 20, "was": "failed"}
     ad.failures = 0
     with pytest.raises(RequestStateError):
-        w.erasure.retry(request.id, actor=APPROVER)  # closed for good
+        w.decisions.retry(request.id, actor=APPROVER)  # closed for good
     assert w.runner.resume_all() == []
 
 
@@ -905,12 +917,12 @@ def test_a_requester_may_withdraw_only_their_own_undecided_request(engine):
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     other = Actor("UOTHER", frozenset({Role.REQUESTER}))
     with pytest.raises(NotAllowed):
-        w.erasure.cancel(request.id, actor=other, note="not mine")
-    assert w.erasure.cancel(request.id, actor=REQUESTER, note="asked by mistake").status is (
+        w.decisions.cancel(request.id, actor=other, note="not mine")
+    assert w.decisions.cancel(request.id, actor=REQUESTER, note="asked by mistake").status is (
         Status.CANCELLED
     )
     with pytest.raises(RequestStateError):
-        w.erasure.approve(request.id, actor=APPROVER)
+        w.decisions.approve(request.id, actor=APPROVER)
 
 
 def test_a_due_date_is_extended_once_by_an_approver_before_it_passes(engine):
@@ -918,19 +930,19 @@ def test_a_due_date_is_extended_once_by_an_approver_before_it_passes(engine):
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     assert request.due_at == datetime(2026, 2, 28, 10, 0, tzinfo=UTC)  # 31 Jan + 1 month
     with pytest.raises(NotAllowed):
-        w.erasure.extend(request.id, actor=REQUESTER, note="complex")
-    extended = w.erasure.extend(request.id, actor=APPROVER, note="records in three archives")
+        w.decisions.extend(request.id, actor=REQUESTER, note="complex")
+    extended = w.decisions.extend(request.id, actor=APPROVER, note="records in three archives")
     assert extended.due_at == datetime(2026, 4, 28, 10, 0, tzinfo=UTC)
     assert "tell the data subject" in w.notifier.of("thread")[-1]
     with pytest.raises(RequestStateError, match="extended already"):
-        w.erasure.extend(request.id, actor=APPROVER, note="again")
+        w.decisions.extend(request.id, actor=APPROVER, note="again")
     (event,) = [e for e in w.audit.events(request_id=request.id) if e.action == "extended"]
     assert event.detail == {"months": 2, "note_length": len("records in three archives")}
 
     late = w.erasure.request(query(2), actor=REQUESTER, reason=None)
     w.clock.now += timedelta(days=40)
     with pytest.raises(RequestStateError, match="past its due date"):
-        w.erasure.extend(late.id, actor=APPROVER, note="too late")
+        w.decisions.extend(late.id, actor=APPROVER, note="too late")
 
 
 def test_residual_copies_are_looked_for_again_once_they_should_be_gone(engine):
@@ -953,21 +965,21 @@ def test_residual_copies_are_looked_for_again_once_they_should_be_gone(engine):
     ad = Tombstones("ad", "AD", [Person(guid, {**jane().identifiers, IdKind.OBJECT_GUID: guid})])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.COMPLETED_WITH_RESIDUALS
     (check,) = w.store.residuals.of(request.id)
     assert (check.system, check.ref, check.kind) == ("ad", guid, IdKind.OBJECT_GUID)
     assert check.due_at == tombstone_until + timedelta(days=1)
 
     w.clock.now = tombstone_until  # not yet: the next garbage collection may not have run
-    assert w.erasure.reverify_residuals() == []
+    assert w.residuals.reverify_residuals() == []
     w.clock.now = tombstone_until + timedelta(days=2)
-    assert w.erasure.reverify_residuals() == []  # still there: told once, looked at daily
+    assert w.residuals.reverify_residuals() == []  # still there: told once, looked at daily
     assert ad.asked[-1] == {IdKind.OBJECT_GUID: guid}
     assert "still there after their expiry date" in w.notifier.of("thread")[-1]
     ad.collected = True
     w.clock.now += timedelta(days=1)
-    assert w.erasure.reverify_residuals() == [request.id]
+    assert w.residuals.reverify_residuals() == [request.id]
     assert "Residual copies in ad are gone" in w.notifier.of("thread")[-1]
     assert w.store.residuals.of(request.id) == []  # and the objectGUID with it
     outcomes = [
@@ -989,7 +1001,7 @@ def test_a_residual_check_is_held_by_one_checker_at_a_time(engine):
     ad = Tombstone("ad", "AD", [Person(guid, {**jane().identifiers, IdKind.OBJECT_GUID: guid})])
     w = make_world(engine, ad)
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     w.clock.now = until + timedelta(days=2)
     a = w.store.residuals.claim("checker-a", timedelta(minutes=10))
     assert a is not None and a.ref == guid
@@ -1007,10 +1019,10 @@ def test_an_approver_cannot_close_their_own_failed_request_alone(engine):
     both = Actor("UBOTH", frozenset({Role.REQUESTER, Role.APPROVER}))
     w = make_world(engine, FlakyDelete("ad", "AD", [jane()], failures=5))
     request = w.erasure.request(JDOE, actor=both, reason=None)
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status is Status.FAILED
     with pytest.raises(NotAllowed, match="another approver must close it"):
-        w.erasure.cancel(request.id, actor=both, note="handled elsewhere")
-    assert w.erasure.cancel(request.id, actor=APPROVER, note="handled elsewhere").status is (
+        w.decisions.cancel(request.id, actor=both, note="handled elsewhere")
+    assert w.decisions.cancel(request.id, actor=APPROVER, note="handled elsewhere").status is (
         Status.CANCELLED
     )

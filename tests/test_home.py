@@ -49,7 +49,7 @@ def test_each_user_sees_what_waits_on_them(engine):
     viewer = home_for(VIEWER, w.store, AUTHZ)
     assert (viewer.to_decide, viewer.steps, viewer.mine) == ((), (), ())
 
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert home_for(APPROVER, w.store, AUTHZ).to_decide == ()  # decided
     hr = home_for(HR_OPERATOR, w.store, AUTHZ)
     assert [(r.id, s.seq) for r, s in hr.steps] == [(request.id, 1)]

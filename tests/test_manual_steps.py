@@ -85,11 +85,11 @@ def test_an_erase_at_source_step_belongs_to_the_role_policy_names(engine):
     )
     assert first.assigned_role == "hr_operator"
     assert first.summary.startswith("Erase the person in HR, the source of authority, first: ")
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     with pytest.raises(NotAllowed):  # the requester's role no longer owns it
-        w.erasure.step_done(request.id, first.seq, actor=REQUESTER)
+        w.decisions.step_done(request.id, first.seq, actor=REQUESTER)
     source.people.clear()  # what the HR operator does in HR
-    done = w.erasure.step_done(request.id, first.seq, actor=HR_OPERATOR)
+    done = w.decisions.step_done(request.id, first.seq, actor=HR_OPERATOR)
     assert done.steps[0].state is StepState.DONE and done.steps[0].done_by == "UHROP"
     assert w.store.get(request.id).status.value == "completed"
 
@@ -100,10 +100,10 @@ def test_a_kind_policy_does_not_name_stays_with_the_requester(engine):
     request = w.erasure.request(JDOE, actor=REQUESTER, reason=None)
     (manual,) = [s for s in request.steps if s.manual]
     assert (manual.task, manual.assigned_role) == (ManualTask.CONFIRM_PRIVILEGED, "requester")
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     with pytest.raises(NotAllowed):
-        w.erasure.step_done(request.id, manual.seq, actor=HR_OPERATOR)
-    w.erasure.step_done(request.id, manual.seq, actor=REQUESTER)
+        w.decisions.step_done(request.id, manual.seq, actor=HR_OPERATOR)
+    w.decisions.step_done(request.id, manual.seq, actor=REQUESTER)
 
 
 def test_the_erase_at_source_steps_come_first_whatever_the_order_systems_answer(engine):
@@ -191,7 +191,7 @@ def test_a_plan_with_nothing_to_do_keeps_its_notes_and_residual_copies(engine):
     text = str(approval_message(request).blocks)
     assert "CM reflects AD" in text and "certificate 01AB" in text and "2027-03-01" in text
     assert "1. *ad*" in text and "2. *certmgmt*" not in text  # a note, not a numbered step
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     finished = w.store.get(request.id)
     assert finished.status.value == "completed_with_residuals"
     assert [r.description for r in finished.residuals] == ["certificate 01AB"]
@@ -201,11 +201,11 @@ def test_a_plan_with_nothing_to_do_keeps_its_notes_and_residual_copies(engine):
     assert (check.system, check.kind, check.ref) == ("certmgmt", IdKind.ACCOUNT, "1")
     assert check.due_at > expiry
     w.clock.now = check.due_at + timedelta(hours=1)
-    w.erasure.reverify_residuals(owner="checker")
+    w.residuals.reverify_residuals(owner="checker")
     assert w.store.residuals.of(request.id)  # still kept: looked for again tomorrow
     cm.residuals = ()  # expired and gone from CM
     w.clock.now += timedelta(days=2)
-    assert w.erasure.reverify_residuals(owner="checker") == [request.id]
+    assert w.residuals.reverify_residuals(owner="checker") == [request.id]
     assert not w.store.residuals.of(request.id)
 
 

@@ -44,7 +44,7 @@ def test_an_erasure_deletes_the_person_and_looks_for_the_requests_after_retentio
         request = w.erasure.request(Query(QueryKind.NAME, "ms-kim"), actor=REQUESTER, reason=None)
         ((step),) = request.steps
         assert (step.system, step.plan.ref.id) == ("mimservice", guid)
-        w.erasure.approve(request.id, actor=APPROVER)  # runs the step and verifies, inline
+        w.decisions.approve(request.id, actor=APPROVER)  # runs the step and verifies, inline
         done = w.store.get(request.id)
         assert done.status is Status.COMPLETED_WITH_RESIDUALS, done.report
         assert guid not in mim.persons
@@ -54,13 +54,13 @@ def test_an_erasure_deletes_the_person_and_looks_for_the_requests_after_retentio
         assert (check.system, check.kind, check.ref) == ("mimservice", IdKind.MIM_OBJECT_ID, guid)
         # After the retention date the Requests are still there (the job has not run).
         clock.now = check.due_at + timedelta(hours=1)
-        w.erasure.reverify_residuals(owner="checker")
+        w.residuals.reverify_residuals(owner="checker")
         assert "still there" in w.notifier.of("thread")[-1]
         assert w.store.residuals.of(request.id)  # looked for again tomorrow
         # The retention job ran: nothing targets the deleted ObjectID any more.
         mim.requests = [r for r in mim.requests if r["Target"] != guid]
         clock.now += timedelta(days=1, hours=1)
-        w.erasure.reverify_residuals(owner="checker")
+        w.residuals.reverify_residuals(owner="checker")
         assert "are gone" in w.notifier.of("thread")[-1]
         assert w.store.residuals.of(request.id) == []
     finally:

@@ -109,11 +109,11 @@ def test_each_change_goes_to_its_source_of_authority(engine):
     assert (update.system, update.action) == ("ad", PlanAction.UPDATE)
     assert update.plan.changes == (Change("telephoneNumber", "+44 2"),)
     # The HR-owned title is written nowhere by the bot, not even downstream in AD.
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     assert w.store.get(request.id).status in (Status.APPROVED, Status.RUNNING)
     with pytest.raises(NotAllowed):
-        w.erasure.step_done(request.id, manual.seq, actor=REQUESTER)
-    w.erasure.step_done(request.id, manual.seq, actor=HR_OPERATOR)  # then AD runs
+        w.decisions.step_done(request.id, manual.seq, actor=REQUESTER)
+    w.decisions.step_done(request.id, manual.seq, actor=HR_OPERATOR)  # then AD runs
     assert ad.people["1"].attributes["telephoneNumber"] == ("+44 2",)
     assert ad.people["1"].attributes["title"] == ("Clerk",)
     assert hr.people["1"].attributes["title"] == ("Clerk",)
@@ -128,7 +128,7 @@ def test_no_value_reaches_the_audit_chain(engine):
     request = service.request(
         JDOE, [Change("telephoneNumber", "+44 20 SECRET")], actor=REQUESTER, reason=None
     )
-    w.erasure.approve(request.id, actor=APPROVER)
+    w.decisions.approve(request.id, actor=APPROVER)
     chain = json.dumps([e.detail for e in w.audit.events()])
     assert "SECRET" not in chain and "+44 1" not in chain  # neither new nor old
     assert "rectification" in chain
@@ -217,7 +217,7 @@ def test_a_renaming_flow_is_followed_back_to_the_source_attribute(engine):
     ).steps
     assert (step.system, step.action) == ("ad", PlanAction.UPDATE)
     assert step.plan.changes == (Change("givenName", "Janet"),)
-    w.erasure.approve(step.request_id, actor=APPROVER)
+    w.decisions.approve(step.request_id, actor=APPROVER)
     assert ad.people["1"].attributes["givenName"] == ("Janet",)
 
 

@@ -77,7 +77,7 @@ def test_killed_worker_is_taken_over_and_the_request_completes(tmp_path, samba):
     env = {**ENV, "ADPW": samba.password}
     config = parse_config(raw, environ=env)
     services = build_services(config, notifier=Recorder())
-    services.erasure.execute = lambda _id: None  # this process only plans and approves
+    services.decisions.execute = lambda _id: None  # this process only plans and approves
     log = (tmp_path / "workers.log").open("ab")
     first = second = None
     try:
@@ -87,7 +87,7 @@ def test_killed_worker_is_taken_over_and_the_request_completes(tmp_path, samba):
             reason=None,
         )
         samba.run("stop")  # the AD step will keep retrying while the first worker lives
-        services.erasure.approve(request.id, actor=Actor("UAPP", frozenset({Role.APPROVER})))
+        services.decisions.approve(request.id, actor=Actor("UAPP", frozenset({Role.APPROVER})))
         first = worker(config_path, env, log)
 
         def running_step():
@@ -169,7 +169,7 @@ def test_restart_while_waiting_for_the_deletion_rule_does_not_repeat_done_steps(
     config_path.write_text(yaml.safe_dump(raw))
     env = {**ENV, "ADPW": samba.password}
     services = build_services(parse_config(raw, environ=env), notifier=Recorder())
-    services.erasure.execute = lambda _id: None  # this process only plans, approves, clicks
+    services.decisions.execute = lambda _id: None  # this process only plans, approves, clicks
     log = (tmp_path / "workers.log").open("ab")
     first = second = None
     try:
@@ -179,10 +179,10 @@ def test_restart_while_waiting_for_the_deletion_rule_does_not_repeat_done_steps(
         )
         systems = [(s.system, s.action.value) for s in request.steps]
         assert systems[-1] == ("mimsync", "wait") and ("ad", "delete") in systems
-        services.erasure.approve(request.id, actor=Actor("UAPP", frozenset({Role.APPROVER})))
+        services.decisions.approve(request.id, actor=Actor("UAPP", frozenset({Role.APPROVER})))
         for step in request.steps:
             if step.manual:  # erased by hand in HR and BHOLD
-                services.erasure.step_done(request.id, step.seq, actor=requester)
+                services.decisions.step_done(request.id, step.seq, actor=requester)
         first = worker(config_path, env, log)
         ad_seq = next(s.seq for s in request.steps if s.system == "ad")
         wait_seq = request.steps[-1].seq

@@ -77,7 +77,7 @@ def test_two_people_of_one_domain_have_erasures_open_at_once(engine):
         w.erasure.request(by_account("user1"), actor=REQUESTER, reason="again")
     assert refused.value.request_id == first.id
     for request in (first, second):
-        w.erasure.approve(request.id, actor=APPROVER)
+        w.decisions.approve(request.id, actor=APPROVER)
     assert {w.store.get(r.id).status for r in (first, second)} == {Status.COMPLETED}
     assert ad.people == {}
 
@@ -167,7 +167,7 @@ def test_the_database_refuses_a_second_request_sharing_any_person_key(engine, mo
         _create(store, subject, _keys("upn-1", "mail-1"))
     assert refused.value.request_id == first.id
     # Once the first ends, its keys are released: the person may be asked about again.
-    w.erasure.cancel(first.id, actor=REQUESTER, note="withdrawn")
+    w.decisions.cancel(first.id, actor=REQUESTER, note="withdrawn")
     assert _create(store, subject, _keys("mail-1", "upn-1")).status is Status.PLANNED
 
 

@@ -118,7 +118,11 @@ def _background(config: AppConfig, services: Any) -> Any:
 
     chores = [services.once.forget_old, services.checkpoints.tick, services.deadlines.tick]
     return Worker(
-        services.runner, services.erasure, every=config.runner.poll_seconds, chores=chores
+        services.runner,
+        services.decisions,
+        services.residuals,
+        every=config.runner.poll_seconds,
+        chores=chores,
     ).start()
 
 

@@ -188,7 +188,7 @@ def run_lines(
             run_command(text, user_id=caller, services=services, respond=respond)
         # What the worker's tick does in the Slack app: resume waits (e.g. for a
         # metaverse deletion rule) and expire stale approvals.
-        services.erasure.expire_stale()
+        services.decisions.expire_stale()
         services.runner.resume_all()
         services.deadlines.tick()
         out.flush()

@@ -7,8 +7,9 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from bot.erasure import ErasureService
+from bot.decisions import DecisionService
 from bot.logs import log_failure
+from bot.residual_checks import ResidualChecker
 from bot.runner import Runner
 
 __all__ = ["Worker"]
@@ -20,12 +21,14 @@ class Worker:
     def __init__(
         self,
         runner: Runner,
-        erasure: ErasureService,
+        decisions: DecisionService,
+        residuals: ResidualChecker,
         *,
         every: float,
         chores: Sequence[Callable[[], object]] = (),
     ) -> None:
-        self.runner, self.erasure, self.every = runner, erasure, every
+        self.runner, self.decisions, self.residuals = runner, decisions, residuals
+        self.every = every
         self.chores = tuple(chores)  # housekeeping (old Slack triggers, checkpoints)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mimbot-worker", daemon=True)
@@ -35,9 +38,9 @@ class Worker:
         return self
 
     def tick(self) -> None:
-        self.erasure.expire_stale()
+        self.decisions.expire_stale()
         self.runner.resume_all()
-        self.erasure.reverify_residuals(owner=self.runner.owner)
+        self.residuals.reverify_residuals(owner=self.runner.owner)
         for chore in self.chores:
             chore()
 
