@@ -26,7 +26,7 @@ from bot.errors import RequestStateError
 from bot.events import Exported, RequestCreated
 from bot.export_package import Package, build_package, remove_stale_folders
 from bot.logs import log_failure
-from bot.requests import Request, Status, add_calendar_month
+from bot.requests import Request, RequestKind, Status, add_calendar_month
 from bot.roles import Actor
 from bot.show import PersonView, ShowService, SystemRecord
 from bot.store import RequestStore
@@ -151,7 +151,7 @@ class AccessService:
         data they never received, and one person has one open access request."""
         subject = view.subject
         keys = subject_keys(self.keyer, subject)
-        open_id = self.store.open_for(keys.person, "access")
+        open_id = self.store.open_for(keys.person, RequestKind.ACCESS)
         if open_id:
             request = self.store.get(open_id)
             if request.requester != actor.user_id:
@@ -175,6 +175,9 @@ class AccessService:
             due_at=due,
             expires_at=due + timedelta(days=1),
             event=RequestCreated(
-                actor=actor.user_id, roles=tuple(actor.role_names), kind="access", steps=()
+                actor=actor.user_id,
+                roles=tuple(actor.role_names),
+                kind=RequestKind.ACCESS,
+                steps=(),
             ),
         )

@@ -20,13 +20,17 @@ from bot.audit import AuditLog
 from bot.audited_notifier import AuditedNotifier
 from bot.digest import Digest
 from bot.events import Reminded
-from bot.requests import OPEN, Request
+from bot.requests import OPEN, ReminderKind, Request
 from bot.store import RequestStore
 
 __all__ = ["REMINDERS", "DeadlineClock", "by_urgency", "days_left"]
 
 # (kind, days before the due date), least urgent first.
-REMINDERS: tuple[tuple[str, int], ...] = (("7d", 7), ("2d", 2), ("overdue", 0))
+REMINDERS: tuple[tuple[ReminderKind, int], ...] = (
+    (ReminderKind.WEEK, 7),
+    (ReminderKind.TWO_DAYS, 2),
+    (ReminderKind.OVERDUE, 0),
+)
 DUE_SOON_DAYS = 7
 
 

@@ -27,7 +27,7 @@ from bot.events import (
     RetryStarted,
     StepDone,
 )
-from bot.requests import TERMINAL, PlannedStep, Request, Status, add_calendar_month
+from bot.requests import TERMINAL, PlannedStep, Request, RequestKind, Status, add_calendar_month
 from bot.roles import Actor
 from bot.store import Decision, RequestStore
 
@@ -46,7 +46,7 @@ class DecisionService:
     policy: PolicyConfig
     execute: Callable[[str], None]  # schedules the runner for a request id
     authz: Authorizer = field(default=None)  # type: ignore[assignment]  # default: from policy
-    replanners: Mapping[str, Replanner] = field(default_factory=dict)  # by request kind
+    replanners: Mapping[RequestKind, Replanner] = field(default_factory=dict)  # by request kind
 
     def __post_init__(self) -> None:
         if self.authz is None:
@@ -101,7 +101,7 @@ class DecisionService:
         self.authz.require_retry(actor, request)
         if request.status is not Status.FAILED:
             raise RequestStateError(f"{request_id} is {request.status.value}, not failed.")
-        if request.kind == "access":  # nothing to re-run: the export reads again
+        if request.kind is RequestKind.ACCESS:  # nothing to re-run: the export reads again
             raise RequestStateError(
                 f"{request_id} is an access request: run the same /mim export again to read "
                 f"what was missing, or an approver closes it with /mim cancel {request_id} "

@@ -17,7 +17,7 @@ from bot.calls import Call, Outcome, call, not_configured
 from bot.config import PolicyConfig
 from bot.errors import AlreadyOpen, RequestStateError
 from bot.manual import ManualOwners, instruction
-from bot.requests import PlannedStep, Request, Status, StepState
+from bot.requests import PlannedStep, Request, RequestKind, Status, StepState
 from bot.roles import Actor
 from bot.search import SearchService
 from bot.store import RequestStore
@@ -77,7 +77,7 @@ class ErasureService:
             self.store,
             self.notifier,
             self.policy,
-            kind="erasure",
+            kind=RequestKind.ERASURE,
             actor=actor,
             subject=subject,
             keys=keys,

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.audit import Entry
 from bot.reports import VerificationReport
+from bot.requests import ReminderKind, RequestKind
 
 __all__ = [
     "SYSTEM_ROLES",
@@ -52,7 +53,7 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True)
 class RequestCreated(Event):
-    kind: str
+    kind: RequestKind
     steps: tuple[tuple[str, str], ...]  # (system, action) per planned step
 
 
@@ -71,7 +72,7 @@ class Exported(Event):
 class Reminded(Event):
     """The deadline clock reminded the requester (and the thread) of the due date."""
 
-    kind: str  # 7d | 2d | overdue
+    kind: ReminderKind
     due_at: datetime
     days_left: int  # negative once overdue
 

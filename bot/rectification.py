@@ -25,7 +25,7 @@ from bot.calls import Outcome, call
 from bot.config import PolicyConfig
 from bot.errors import AlreadyOpen, RequestStateError
 from bot.manual import ManualOwners
-from bot.requests import PlannedStep, Request
+from bot.requests import PlannedStep, Request, RequestKind
 from bot.roles import Actor
 from bot.search import SearchService
 from bot.store import RequestStore
@@ -82,7 +82,7 @@ class RectificationService:
         match = single_subject(result)
         subject = match.subject()
         keys = subject_keys(self.keyer, subject)
-        already = self.store.open_for(keys.person, "rectification")
+        already = self.store.open_for(keys.person, RequestKind.RECTIFICATION)
         if already:
             raise AlreadyOpen(already)
         steps = self.plan(match, tuple(changes))
@@ -90,7 +90,7 @@ class RectificationService:
             self.store,
             self.notifier,
             self.policy,
-            kind="rectification",
+            kind=RequestKind.RECTIFICATION,
             actor=actor,
             subject=subject,
             keys=keys,

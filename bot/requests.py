@@ -33,7 +33,9 @@ __all__ = [
     "OPEN",
     "TERMINAL",
     "PlannedStep",
+    "ReminderKind",
     "Request",
+    "RequestKind",
     "ResidualCheck",
     "Status",
     "Step",
@@ -43,6 +45,22 @@ __all__ = [
     "plan_from_json",
     "plan_to_json",
 ]
+
+
+class RequestKind(enum.StrEnum):
+    """The data subject's right a request serves."""
+
+    ERASURE = "erasure"  # GDPR Art. 17
+    ACCESS = "access"  # Art. 15: /mim export
+    RECTIFICATION = "rectification"  # Art. 16: /mim update
+
+
+class ReminderKind(enum.StrEnum):
+    """The deadline clock's reminders (bot/deadlines.py), least urgent first."""
+
+    WEEK = "7d"
+    TWO_DAYS = "2d"
+    OVERDUE = "overdue"
 
 
 class Status(enum.Enum):
@@ -148,7 +166,7 @@ class Step:
 @dataclass(frozen=True)
 class Request:
     id: str
-    kind: str
+    kind: RequestKind
     status: Status
     version: int
     requester: str

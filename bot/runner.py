@@ -23,7 +23,7 @@ from bot.calls import Call, call, not_configured
 from bot.events import StepDone, StepFailed, StepStarted, StepWaiting, Verified
 from bot.logs import log_failure
 from bot.reports import SystemCheck, VerificationReport
-from bot.requests import TERMINAL, Request, ResidualCheck, Status, Step, StepState
+from bot.requests import TERMINAL, Request, RequestKind, ResidualCheck, Status, Step, StepState
 from bot.store import RequestStore
 from connectors.base import (
     Capability,
@@ -205,7 +205,7 @@ class Runner:
             {s.system for s in request.steps if not s.manual}
             | {n for n, c in self.connectors.items() if Capability.VERIFY in c.capabilities}
         )
-        if request.kind != "erasure":  # a correction was read back by its own step
+        if request.kind is not RequestKind.ERASURE:  # a correction was read back by its own step
             systems = []
         checks: dict[str, SystemCheck] = {}
         # What a plan foresaw stands until its system is checked; then what the check

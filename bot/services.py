@@ -30,6 +30,7 @@ from bot.logs import log_failure
 from bot.notify import Notifier
 from bot.once import Once
 from bot.rectification import RectificationService
+from bot.requests import RequestKind
 from bot.residual_checks import ResidualChecker
 from bot.roles import RoleResolver, UsergroupLookup
 from bot.runner import Runner
@@ -174,7 +175,7 @@ def build_services(
         policy=config.policy,
         execute=execute,
         authz=authz,
-        replanners={"erasure": erasure.replan_copies},
+        replanners={RequestKind.ERASURE: erasure.replan_copies},
     )
     show = ShowService(
         search=search, connectors=by_name, audit=audit, timeout=config.search.timeout_seconds

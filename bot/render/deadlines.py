@@ -10,12 +10,16 @@ from bot.digest import Digest
 from bot.events import Reminded
 from bot.render.markup import clip, dicts
 from bot.render.reply import Reply
-from bot.requests import Request
+from bot.requests import ReminderKind, Request, RequestKind
 
 __all__ = ["digest_message", "due_text", "reminder_message"]
 
 _DAY = "%Y-%m-%d"
-KIND_TEXT = {"erasure": "erasure", "access": "access (export)", "rectification": "rectification"}
+KIND_TEXT = {
+    RequestKind.ERASURE: "erasure",
+    RequestKind.ACCESS: "access (export)",
+    RequestKind.RECTIFICATION: "rectification",
+}
 
 
 def due_text(days: int) -> str:
@@ -28,7 +32,7 @@ def reminder_message(request: Request, event: Reminded) -> Reply:
     kind = KIND_TEXT.get(request.kind, request.kind)
     status = request.status.value.replace("_", " ")
     due = f"{event.due_at:{_DAY}}"
-    if event.kind == "overdue":
+    if event.kind is ReminderKind.OVERDUE:
         text = (
             f":rotating_light: {request.id} ({kind}) is overdue: it was due {due}. "
             f"Status: {status}. Finish it, or tell the data subject why it is late; "

@@ -27,7 +27,7 @@ from bot.deadlines import days_left
 from bot.render.deadlines import KIND_TEXT, due_text
 from bot.render.markup import clip, dicts, mention, mrkdwn_escape, usergroup_mention
 from bot.render.reply import Reply
-from bot.requests import OPEN, Request, Status, Step, StepState
+from bot.requests import OPEN, Request, RequestKind, Status, Step, StepState
 from connectors.base import DeletePlan, PlanAction, UpdatePlan
 
 __all__ = [
@@ -82,7 +82,9 @@ def _subject_line(request: Request) -> str:
 
 def _noun(request: Request) -> str:
     """What a request is called in its messages."""
-    return {"rectification": "Rectification", "access": "Access"}.get(request.kind, "Erasure")
+    return {RequestKind.RECTIFICATION: "Rectification", RequestKind.ACCESS: "Access"}.get(
+        request.kind, "Erasure"
+    )
 
 
 def _changes(step: Step) -> str:
@@ -124,7 +126,7 @@ _ACCESS_TEXT = {
 
 
 def _plan_text(request: Request) -> str:
-    if request.kind == "access":
+    if request.kind is RequestKind.ACCESS:
         what = _ACCESS_TEXT.get(request.status, "every system is being read")
         return f"*Access request*\n{what}"
     lines = [step_line(s) for s in request.steps if s.action is not PlanAction.NONE] or [
@@ -172,7 +174,7 @@ def approval_message(request: Request) -> Reply:
                     + f"\nDue {request.due_at.strftime(_DAY)}"
                     + (
                         f" · approvals {len(request.approvals)}/{request.approvals_needed}"
-                        if request.kind != "access"  # an export needs no approval
+                        if request.kind is not RequestKind.ACCESS  # an export needs no approval
                         else ""
                     )
                     + f"\nStatus: {STATUS_TEXT[request.status]}{decided}"

@@ -12,6 +12,7 @@ from bot.reports import VerificationReport
 from bot.requests import (
     PlannedStep,
     Request,
+    RequestKind,
     ResidualCheck,
     Status,
     Step,
@@ -62,7 +63,7 @@ def read_requests(conn: sa.Connection, request_ids: Sequence[str]) -> list[Reque
 def _request(row: Any, approvals: Sequence[str], steps: Sequence[Any]) -> Request:
     return Request(
         id=row.id,
-        kind=row.kind,
+        kind=RequestKind(row.kind),
         status=Status(row.status),
         version=row.version,
         requester=row.requester,

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from bot.audit import AuditLog
 from bot.errors import AlreadyOpen
 from bot.events import RequestCreated
-from bot.requests import PlannedStep, Request, Status, Subject
+from bot.requests import PlannedStep, Request, RequestKind, Status, Subject
 from bot.requests_schema import request_person_keys, requests
 from bot.store.base import Clock, StoreContext
 from bot.store.decisions import Decisions
@@ -29,7 +29,7 @@ __all__ = ["RequestStore", "open_key"]
 def open_key(kind: str, subject_key: str) -> str:
     """The unique key an open request holds, from its first person key: the key itself for
     an erasure (as stored since migration 0006), a hash of kind and key for other kinds."""
-    if kind == "erasure":
+    if kind == RequestKind.ERASURE:
         return subject_key
     return hashlib.sha256(f"{kind}:{subject_key}".encode()).hexdigest()
 
@@ -101,7 +101,9 @@ class RequestStore:
                 raise AlreadyOpen(open_id) from None
             raise
 
-    def open_for(self, person_keys: Sequence[str], kind: str = "erasure") -> str | None:
+    def open_for(
+        self, person_keys: Sequence[str], kind: RequestKind = RequestKind.ERASURE
+    ) -> str | None:
         """The id of an open request of `kind` about the person any of `person_keys`
         names (bot/subject_keys.py; one of each kind at a time: an access request may run
         beside an erasure). A request opened before migration 0009 holds no person keys:
