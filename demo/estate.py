@@ -1,4 +1,4 @@
-"""An invented estate for `python -m bot demo`: 50 people in HR, an offline AD, the
+"""An invented estate for `python -m demo`: 50 people in HR, an offline AD, the
 metaverse, the MIM Service, PAM, BHOLD and Certificate Management.
 
 The directory is ldap3's own MOCK_SYNC strategy with the AD 2012 R2 schema, so

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).parent.parent
 
 
-def run(*args, env=None, stdin=None):
+def run(*args, env=None, stdin=None, module="bot"):
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -22,6 +22,11 @@ def run(*args, env=None, stdin=None):
         env={**os.environ, **(env or {})},
         input=stdin,
     )
+
+
+def demo(*args, stdin=None):
+    """`python -m demo ...`: the demo's own entry point."""
+    return run(*args, stdin=stdin, module="demo")
 
 
 def write_config(tmp_path: Path, extra: str = "") -> Path:
@@ -48,7 +53,7 @@ def test_demo_script_runs_commands_as_different_callers(tmp_path):
     script.write_text(
         "find user sobrien\nfind Zo*\nas UDEMONOBODY find user sobrien\nfind user x*\nhelp\n"
     )
-    result = run("demo", "--script", str(script))
+    result = demo("--script", str(script))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Seán O'Brien (sobrien) · MIM Sync metaverse" in out
@@ -70,7 +75,7 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
         "find user kschmidt10",
     ]
     script.write_text("\n".join(lines))
-    result = run("demo", "--script", str(script))
+    result = demo("--script", str(script))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "HR is the source of authority" in out
@@ -90,7 +95,7 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
 
 
 def test_demo_reads_commands_from_a_prompt():
-    result = run("demo", stdin="find 100010\n")
+    result = demo(stdin="find 100010\n")
     assert result.returncode == 0, result.stderr
     assert "Katarzyna Schmidt (kschmidt10)" in result.stdout
 
@@ -194,8 +199,14 @@ def test_audit_subject_lists_who_searched_for_or_was_shown_a_person(tmp_path):
     assert "Jane" not in jane.stdout + rita  # keys only: the store holds no names
 
 
+def test_the_old_demo_command_points_to_the_new_one():
+    result = run("demo", "--script", "x")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "The demo has its own entry point: python -m demo"
+
+
 def test_a_missing_script_is_one_clear_line_not_a_traceback(tmp_path):
-    result = run("demo", "--script", str(tmp_path / "nope.txt"))
+    result = demo("--script", str(tmp_path / "nope.txt"))
     assert result.returncode == 2
     assert (
         result.stderr.strip()
@@ -286,7 +297,7 @@ def test_demo_reminds_of_the_due_date_when_the_clock_moves_on(tmp_path):
         "later",
     ]
     script.write_text("\n".join(lines))
-    result = run("demo", "--script", str(script))
+    result = demo("--script", str(script))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.count(":alarm_clock: REQ-2026-0001 (erasure) is due") == 2  # thread and DM
@@ -307,7 +318,7 @@ def test_demo_routes_a_correction_to_its_source(tmp_path):
         "update sobrien telephoneNumber=1",
     ]
     script.write_text("\n".join(lines))
-    result = run("demo", "--script", str(script))
+    result = demo("--script", str(script))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Change displayName in HR (the attribute its import flow reads there)" in out

@@ -1,7 +1,7 @@
 """The README's demo session, run as the README shows it.
 
 README.md holds the demo as one fenced block (its first line `# mimbot demo session`):
-one command a line, as a reader types them and as `python -m bot demo --script FILE`
+one command a line, as a reader types them and as `python -m demo --script FILE`
 runs them (lines starting with `#` are skipped). The block is read from the README each
 time, written to a file unchanged and run in a process of its own, so the README and
 the test cannot drift apart. Two comments say what a line must do:
@@ -109,7 +109,7 @@ def run_demo(script: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     path = tmp / "demo-script.txt"
     path.write_text(script, encoding="utf-8")
     return subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--script", str(path)],
+        [sys.executable, "-m", "demo", "--script", str(path)],
         cwd=ROOT,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
         capture_output=True,

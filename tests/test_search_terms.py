@@ -237,7 +237,7 @@ def demo(*lines: str, tmp_path: Path) -> str:
     script = tmp_path / "script.txt"
     script.write_text("\n".join(lines) + "\n")
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--script", str(script)],
+        [sys.executable, "-m", "demo", "--script", str(script)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -265,7 +265,7 @@ def test_the_demo_admin_reads_and_disables(tmp_path):
         f"telemetry\ntelemetry disable\n{TELEMETRY_CONFIRM}\nas UDEMOVIEW telemetry\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--script", str(script)],
+        [sys.executable, "-m", "demo", "--script", str(script)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,5 @@
-"""`python -m bot <serve|console|demo|check|audit verify|audit subject ID>`."""
+"""`python -m bot <serve|worker|console|check|audit verify|audit subject ID>`; the demo is
+`python -m demo`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import functools
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     console = add("console", help="run /mim commands in a terminal")
     console.add_argument("--as", dest="user", required=True, help="the caller's Slack user id")
     console.add_argument("--script", type=Path, help="commands from a file, one a line")
-    demo = add("demo", help="the console on an embedded demo estate; no setup")
-    demo.add_argument("--as", dest="user", default=None, help="the caller (default: demo admin)")
-    demo.add_argument("--script", type=Path, help="commands from a file, one a line")
+    # The demo has an entry point of its own, so the bot never imports its stand-ins.
+    add("demo", help="moved: the demo is `python -m demo`", add_help=False)
     add(
         "worker",
         help="run approved requests only (no Slack listener); resumes unfinished work at start",
@@ -54,12 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SEQ:HASH",
         help="verify: a checkpoint copied from the notifications channel (repeatable)",
     )
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if args.cmd != "demo" and unknown:
+        parser.parse_args(argv)  # says what is wrong, and exits 2
     if not logging.getLogger().handlers:  # a process of its own (not a host, nor a test)
         configure_logging(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         if args.cmd == "demo":
-            return _demo(args)
+            print("The demo has its own entry point: python -m demo", file=sys.stderr)
+            return 2
         config = load_config(args.config)
         commands = {
             "serve": _serve,
@@ -150,31 +152,8 @@ def _worker(config: AppConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_console(  # type: ignore[no-untyped-def]
-    services, user: str, script: Path | None, extra=None
-) -> int:
-    from bot.frontends.console import run_lines
-
-    if script is not None:
-        try:
-            lines = script.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"cannot read the script {script}: {exc.__class__.__name__}", file=sys.stderr)
-            return 2
-        run_lines(lines, user_id=user, services=services, out=sys.stdout, echo=True, extra=extra)
-        return 0
-    print(f"mimbot console as {user}. Type a /mim command (e.g. `help`), or Ctrl-D.")
-    while True:
-        try:
-            line = input("/mim ")
-        except EOFError:
-            print()
-            return 0
-        run_lines([line], user_id=user, services=services, out=sys.stdout, extra=extra)
-
-
 def _console(config: AppConfig, args: argparse.Namespace) -> int:
-    from bot.frontends.console import ConsoleNotifier, ConsolePackageSender
+    from bot.frontends.console import ConsoleNotifier, ConsolePackageSender, run_console
     from bot.services import build_services
 
     services = build_services(
@@ -184,54 +163,9 @@ def _console(config: AppConfig, args: argparse.Namespace) -> int:
     )
     services.runner.resume_all()
     try:
-        return _run_console(services, args.user, args.script)
+        return run_console(services, args.user, args.script)
     finally:
         services.close()
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from bot.frontends.console import ConsoleNotifier, ConsolePackageSender
-    from bot.services import build_services
-    from demo.clock import DemoClock
-    from demo.estate import DEMO_ADMIN, DemoEstate, demo_config
-
-    with tempfile.TemporaryDirectory(prefix="mimbot-demo-") as workdir:
-        config = demo_config(Path(workdir))
-        estate = DemoEstate(Path(workdir))
-        clock = DemoClock()
-        services = build_services(
-            config,
-            connectors=estate.connectors(),
-            notifier=ConsoleNotifier(sys.stdout, config.roles),
-            sender=ConsolePackageSender(sys.stdout),
-            clock=clock,
-        )
-
-        def sync() -> str:
-            n = estate.sync_cycle()
-            return f"(demo) sync cycle: the deletion rule removed {n} metaverse object(s)"
-
-        def later() -> str:
-            now = clock.later(days=12)
-            return f"(demo) the clock moves 12 days on, to {now:%Y-%m-%d %H:%M} UTC"
-
-        try:
-            print(
-                "mimbot demo: 50 invented people in HR, an offline AD, an SQLite MIM metaverse, "
-                "a MIM Service and PAM over a loopback WinRM endpoint, BHOLD and Certificate "
-                "Management over loopback web services; "
-                f"audit in {workdir}.\nTry `find user sobrien`, `find Zo*`, `find 100010`, "
-                "`show sobrien`, `export sobrien`, `delete kschmidt10 left in 2024`; "
-                "`sync` runs a sync cycle; `later` moves the clock 12 days on."
-            )
-            extra = {"sync": sync, "later": later}
-            code = _run_console(services, args.user or DEMO_ADMIN, args.script, extra)
-            report = services.audit.verify()
-            print(f"audit chain: {'OK' if report.ok else 'BROKEN'}, {report.events} event(s)")
-            return code
-        finally:
-            services.close()
-            estate.close()
 
 
 def _check(config: AppConfig, args: argparse.Namespace) -> int:

@@ -10,8 +10,10 @@ import html
 import io
 import json
 import re
+import sys
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import RoleMembers
@@ -29,7 +31,13 @@ from bot.requests import Request, Step
 from bot.services import Services
 from bot.show import SystemRecord
 
-__all__ = ["ConsoleNotifier", "ConsolePackageSender", "blocks_to_text", "run_lines"]
+__all__ = [
+    "ConsoleNotifier",
+    "ConsolePackageSender",
+    "blocks_to_text",
+    "run_console",
+    "run_lines",
+]
 
 _AS = re.compile(r"^as\s+([UW][A-Z0-9]+)\s+(.*)$")
 
@@ -194,3 +202,29 @@ def run_lines(
         out.flush()
         count += 1
     return count
+
+
+def run_console(
+    services: Services,
+    user: str,
+    script: Path | None,
+    extra: Mapping[str, Callable[[], str]] | None = None,
+) -> int:
+    """Run a script file's lines, or a prompt until end of input, as `user`; 2 when the
+    script cannot be read (one line, no traceback)."""
+    if script is not None:
+        try:
+            lines = script.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"cannot read the script {script}: {exc.__class__.__name__}", file=sys.stderr)
+            return 2
+        run_lines(lines, user_id=user, services=services, out=sys.stdout, echo=True, extra=extra)
+        return 0
+    print(f"mimbot console as {user}. Type a /mim command (e.g. `help`), or Ctrl-D.")
+    while True:
+        try:
+            line = input("/mim ")
+        except EOFError:
+            print()
+            return 0
+        run_lines([line], user_id=user, services=services, out=sys.stdout, extra=extra)
