@@ -37,7 +37,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bench.report import print_ratio
-from bot.audit_schema import audit_events
+from bot.audit.schema import audit_events
 from bot.config import HttpConfig, parse_config
 from bot.frontends.http_server import SlackHttpServer
 from bot.frontends.slack_app import create_app, slack_client

@@ -520,7 +520,7 @@ KEYS = (  # (label, file suffix, function): inclusive time and calls
     ("      AdEraser.apply", "connectors/ad_erasure.py", "apply"),
     ("    Runner._verify", "bot/runner.py", "_verify"),
     ("      AdEraser.verify_absent", "connectors/ad_erasure.py", "verify_absent"),
-    ("AuditLog.record (all callers)", "bot/audit.py", "record"),
+    ("AuditLog.record (all callers)", "bot/audit/chain.py", "record"),
     ("RequestStore.get (all callers)", "bot/store/store.py", "get"),
     ("ldap3 Connection.search", "ldap3/core/connection.py", "search"),
     ("ldap3 Connection.delete", "ldap3/core/connection.py", "delete"),

@@ -202,7 +202,7 @@ class AuditConfig(_Model):
     url: str = "sqlite:///mimbot.db"
     subject_key: str = Field(min_length=16)  # the HMAC key of subject keys
     chain_key: str  # keys the audit hash chain and signs its checkpoints (bot.audit)
-    witness_file: Path | None = None  # append-only file of checkpoints (bot.witness)
+    witness_file: Path | None = None  # append-only file of checkpoints (bot.audit.witness)
     # How long one use of the database may take before the action is refused (a hung
     # store must not hang the bot): lock, statement and connect timeouts.
     timeout_seconds: float = Field(default=5, gt=0, le=60)

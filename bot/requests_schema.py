@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bot.audit_schema import metadata
+from bot.audit.schema import metadata
 
 __all__ = [
     "daily_digests",

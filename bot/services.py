@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
+from bot.audit.witness import CheckpointSchedule, FileWitness, Witness
 from bot.audited_notifier import AuditedNotifier
 from bot.authz import Authorizer
 from bot.config import AppConfig
@@ -37,7 +38,6 @@ from bot.runner import Runner
 from bot.search import SearchService
 from bot.show import ShowService
 from bot.store import RequestStore
-from bot.witness import CheckpointSchedule, FileWitness, Witness
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)

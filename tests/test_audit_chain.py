@@ -19,17 +19,17 @@ import sqlalchemy as sa
 from bot.audit import (
     EDITED,
     MISSING,
-    UNLINKED_PLAIN,
     AuditLog,
     ChainBroken,
     Checkpoint,
 )
-from bot.audit_schema import audit_checkpoints, audit_events, audit_head
+from bot.audit.records import UNLINKED_PLAIN
+from bot.audit.schema import audit_checkpoints, audit_events, audit_head
+from bot.audit.witness import CheckpointSchedule, FileWitness, checkpoint_text, parse_checkpoint
 from bot.config import parse_config
 from bot.database import create_engine, migrate
 from bot.errors import ConfigError
 from bot.frontends.cli import main
-from bot.witness import CheckpointSchedule, FileWitness, checkpoint_text, parse_checkpoint
 from tests.support.keys import CHAIN_KEY
 
 GENESIS = "0" * 64

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bot import render
 from bot.audit import AuditLog, SubjectKeyer
-from bot.audit_schema import audit_events
+from bot.audit.schema import audit_events
 from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate

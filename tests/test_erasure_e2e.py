@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
+from bot.audit.witness import parse_checkpoint
 from bot.frontends.slack_app import REJECT_CALLBACK
 from bot.render.requests import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
-from bot.witness import parse_checkpoint
 from connectors.base import IdKind, Query, QueryKind
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack

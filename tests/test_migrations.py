@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from bot.audit_schema import metadata
+from bot.audit.schema import metadata
 from bot.database import create_engine, migrate
 from bot.requests import StepState
 from bot.store import RequestStore

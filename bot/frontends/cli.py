@@ -190,8 +190,8 @@ def _check(config: AppConfig, args: argparse.Namespace) -> int:
 
 def _audit(config: AppConfig, args: argparse.Namespace) -> int:
     from bot.audit import AuditLog, Checkpoint
+    from bot.audit.witness import FileWitness, parse_checkpoint
     from bot.database import create_engine, migrate
-    from bot.witness import FileWitness, parse_checkpoint
 
     checkpoints: list[Checkpoint] = []
     torn: list[str] = []

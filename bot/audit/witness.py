@@ -22,7 +22,8 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from bot.audit import AuditLog, ChainBroken, Checkpoint
+from bot.audit.chain import AuditLog
+from bot.audit.records import ChainBroken, Checkpoint
 
 __all__ = [
     "CheckpointSchedule",

@@ -40,7 +40,7 @@ audit_head = sa.Table(
     sa.Column("mac", sa.String(64), nullable=True),
 )
 
-# Checkpoints published to witnesses outside the database (bot.witness). A daily one
+# Checkpoints published to witnesses outside the database (bot.audit.witness). A daily one
 # has its `day`, unique: the replica whose insert wins publishes it, the others skip.
 audit_checkpoints = sa.Table(
     "audit_checkpoints",
