@@ -20,7 +20,7 @@ from bot.errors import ConfigError
 
 
 class RoleMembers(Protocol):
-    """Who holds a role (app.yaml `roles:`, bot/config.py's section of that name)."""
+    """Who holds a role (app.yaml `roles:`, bot/config/app.py's section of that name)."""
 
     @property
     def users(self) -> tuple[str, ...]: ...

@@ -20,7 +20,7 @@ from bot.audit.witness import CheckpointSchedule, FileWitness, Witness
 from bot.audited_notifier import AuditedNotifier
 from bot.authz import Authorizer
 from bot.config import AppConfig
-from bot.connector_setup import build_connectors
+from bot.config.building import build_connectors
 from bot.database import create_engine, migrate
 from bot.deadlines import DeadlineClock
 from bot.decisions import DecisionService

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import mssql, postgresql, sqlite
 
 from bot.config import parse_config
-from bot.connector_setup import build_connectors
+from bot.config.building import build_connectors
 from bot.errors import ConfigError
 from connectors.base import (
     RANK_SOURCE,

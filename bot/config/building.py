@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from bot.config import AppConfig, WinRmConfig
-from bot.config_connectors import ServiceHttpConfig
+from bot.config.app import AppConfig
+from bot.config.connectors import ServiceHttpConfig, WinRmConfig
 from bot.errors import ConfigError
 from connectors.ad import AdConnector, AdSettings
 from connectors.base import Connector, IdKind

@@ -1,83 +1,35 @@
-"""app.yaml, read once at the edge, validated, and handed out section by section.
-
-Secrets never sit in the file in clear: a secret key holds a `${ENV_VAR}`
-reference, or its sibling `<key>_file` names a file holding the secret. Any
-other string may use `${ENV_VAR}` too. The environment is an argument
-(`environ=`), so tests pass a dict instead of patching `os.environ`.
-"""
+"""The sections of app.yaml other than `connectors:` (bot/config/connectors.py): Slack,
+roles and permissions, search, policy, export, runner, audit; and AppConfig, the whole."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
-from sqlalchemy.engine import make_url
+from pydantic import Field, field_validator
 
 from bot.command_table import Verb
-from bot.config_connectors import (
-    AdConfig,
-    BholdConfig,
-    CertMgmtConfig,
-    ConnectorsConfig,
-    HrConfig,
-    MimServiceConfig,
-    MimSyncConfig,
-    PamConfig,
-    WinRmConfig,
-)
-from bot.config_model import Model as _Model
-from bot.config_model import database_url as _database_url
-from bot.errors import ConfigError
+from bot.config.connectors import ConnectorsConfig
+from bot.config.model import Model as _Model
+from bot.config.model import database_url as _database_url
 from connectors.base import ManualTask
 
 __all__ = [
-    "AdConfig",
     "AppConfig",
     "AuditConfig",
-    "BholdConfig",
-    "CertMgmtConfig",
-    "ConnectorsConfig",
     "ExportConfig",
-    "HrConfig",
-    "MimServiceConfig",
-    "MimSyncConfig",
-    "PamConfig",
+    "HttpConfig",
     "PolicyConfig",
     "RoleMembers",
     "RunnerConfig",
     "SearchConfig",
     "SlackConfig",
-    "WinRmConfig",
-    "load_config",
-    "parse_config",
 ]
 
 # Commands `permissions:` may name; only those touching no personal data may be open.
 PERMISSION_KEYS = frozenset({*(v.value for v in Verb), "check"})
 OPEN_COMMANDS = frozenset({"help"})
-# Keys whose values are secrets wherever they appear.
-SECRET_KEYS = frozenset(
-    {
-        "bot_token",
-        "app_token",
-        "signing_secret",
-        "password",
-        "subject_key",
-        "chain_key",
-        "client_secret",
-    }
-)
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_WHOLE_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
-# Where a URL can carry a password: user:password@host, ?password= / ?pwd=, and the
-# ODBC connection string of ?odbc_connect=...;PWD=...
-_URL_SECRET_PARAMS = frozenset({"password", "pwd", "passwd"})
-_ODBC_PASSWORD = re.compile(r"(?:^|;)\s*(?:pwd|password)\s*=\s*(\{[^}]*\}|[^;]*)", re.IGNORECASE)
 
 
 class RoleMembers(_Model):
@@ -249,104 +201,3 @@ class AppConfig(_Model):
     runner: RunnerConfig = RunnerConfig()
     audit: AuditConfig
     connectors: ConnectorsConfig = ConnectorsConfig()
-
-
-def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> AppConfig:
-    """Read and validate the YAML file at `path`. Raises ConfigError with one clear line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
-    return parse_config(raw, environ=os.environ if environ is None else environ, source=str(path))
-
-
-def parse_config(raw: Any, *, environ: Mapping[str, str], source: str = "config") -> AppConfig:
-    """Validate an already parsed mapping (tests and the demo build one in code)."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping")
-    resolved = _resolve(raw, (), environ, source)
-    try:
-        return AppConfig.model_validate(resolved)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {key}: {msg}") from None
-
-
-def _resolve(node: Any, loc: tuple[str, ...], environ: Mapping[str, str], source: str) -> Any:
-    """Expand ${VAR}, read *_file secrets, and refuse secrets written in clear."""
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            key = str(key)
-            here = (*loc, key)
-            if key.endswith("_file") and key.removesuffix("_file") in SECRET_KEYS:
-                name = key.removesuffix("_file")
-                out[name] = _read_secret_file(value, (*loc, name), environ, source)
-                continue
-            clear = not (isinstance(value, str) and _WHOLE_ENV_REF.match(value))
-            if key in SECRET_KEYS and value is not None and clear:
-                raise ConfigError(
-                    f"{source}: {'.'.join(here)}: secret written in clear; "
-                    f"use ${{ENV_VAR}} or {key}_file"
-                )
-            out[key] = _resolve(value, here, environ, source)
-        return out
-    if isinstance(node, list):
-        return [_resolve(v, (*loc, str(i)), environ, source) for i, v in enumerate(node)]
-    if isinstance(node, str):
-        if loc and loc[-1].endswith("url") and _url_password_in_clear(node):
-            raise ConfigError(
-                f"{source}: {'.'.join(loc)}: password written in clear in the URL; "
-                "use ${ENV_VAR} for it"
-            )
-        return _expand(node, loc, environ, source)
-    return node
-
-
-def _url_password_in_clear(text: str) -> bool:
-    """A password anywhere in the URL that is not a whole ${VAR} reference."""
-    try:
-        url = make_url(text)
-    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy can read: nothing to find
-        return False
-    found: list[str] = [url.password] if url.password is not None else []
-    for key, value in url.query.items():
-        values = (value,) if isinstance(value, str) else tuple(value)
-        if key.lower() in _URL_SECRET_PARAMS:
-            found += values
-        elif key.lower() == "odbc_connect":
-            found += [m.group(1).strip("{}") for v in values for m in _ODBC_PASSWORD.finditer(v)]
-    return any(not _WHOLE_ENV_REF.match(str(p)) for p in found)
-
-
-def _expand(value: str, loc: tuple[str, ...], environ: Mapping[str, str], source: str) -> str:
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in environ or environ[name] == "":
-            raise ConfigError(f"{source}: {'.'.join(loc)}: environment variable {name} is not set")
-        return environ[name]
-
-    return _ENV_REF.sub(sub, value)
-
-
-def _read_secret_file(
-    value: Any, loc: tuple[str, ...], environ: Mapping[str, str], source: str
-) -> str:
-    where = ".".join(loc) + "_file"
-    if not isinstance(value, str):
-        raise ConfigError(f"{source}: {where}: must be a file path")
-    path = Path(_expand(value, loc, environ, source))
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{source}: {where}: cannot read {path} ({exc.strerror})") from exc
-    if not secret:
-        raise ConfigError(f"{source}: {where}: {path} is empty")
-    return secret

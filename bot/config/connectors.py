@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from bot.config_model import Model as _Model
-from bot.config_model import database_url as _database_url
+from bot.config.model import Model as _Model
+from bot.config.model import database_url as _database_url
 from connectors.ad_update import DEFAULT_WRITABLE, refused_for_writing
 
 __all__ = [

@@ -1,0 +1,54 @@
+"""app.yaml, read once at the edge, validated, and handed out section by section.
+
+Secrets never sit in the file in clear: a secret key holds a `${ENV_VAR}`
+reference, or its sibling `<key>_file` names a file holding the secret. Any
+other string may use `${ENV_VAR}` too. The environment is an argument
+(`environ=`), so tests pass a dict instead of patching `os.environ`.
+"""
+
+from bot.config.app import (
+    AppConfig,
+    AuditConfig,
+    ExportConfig,
+    PolicyConfig,
+    RoleMembers,
+    RunnerConfig,
+    SearchConfig,
+    SlackConfig,
+)
+from bot.config.connectors import (
+    AdConfig,
+    BholdConfig,
+    CertMgmtConfig,
+    ConnectorsConfig,
+    HrConfig,
+    MimServiceConfig,
+    MimSyncConfig,
+    PamConfig,
+    ServiceHttpConfig,
+    WinRmConfig,
+)
+from bot.config.loading import load_config, parse_config
+
+__all__ = [
+    "AdConfig",
+    "AppConfig",
+    "AuditConfig",
+    "BholdConfig",
+    "CertMgmtConfig",
+    "ConnectorsConfig",
+    "ExportConfig",
+    "HrConfig",
+    "MimServiceConfig",
+    "MimSyncConfig",
+    "PamConfig",
+    "PolicyConfig",
+    "RoleMembers",
+    "RunnerConfig",
+    "SearchConfig",
+    "ServiceHttpConfig",
+    "SlackConfig",
+    "WinRmConfig",
+    "load_config",
+    "parse_config",
+]
