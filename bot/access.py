@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,10 @@ from bot.subject_keys import subject_keys
 from connectors.base import Query
 
 __all__ = ["AccessService", "ExportResult"]
+
+# How long one export holds its request against a second at once: longer than reading
+# every system and an upload take, short enough that a crashed export blocks no one long.
+EXPORT_LEASE = timedelta(minutes=10)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,21 @@ class AccessService:
     ) -> ExportResult:
         view = self.show.show(query, actor=actor, command="export", progress=progress)
         request = self._request(view, actor)
+        owner = f"export-{uuid.uuid4().hex[:12]}"
+        until = self.store.clock() + EXPORT_LEASE
+        if not self.store.decisions.claim_access(request.id, owner, until):
+            raise RequestStateError(
+                f"An export of {request.id} is already running; its package comes to your "
+                "DM. Nothing more was sent."
+            )
+        try:
+            return self._send(view, request, actor, sender)
+        finally:
+            self.store.decisions.release_access(request.id, owner)  # a no-op once concluded
+
+    def _send(
+        self, view: PersonView, request: Request, actor: Actor, sender: PackageSender
+    ) -> ExportResult:
         # Policy may encrypt the zip; its password is then shown once, apart from it.
         password = secrets.token_urlsafe(18) if self.policy.export_encrypt else None
         package = build_package(

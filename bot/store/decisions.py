@@ -206,13 +206,46 @@ class Decisions:
             self.ctx.log(conn, event, request_id)
             return True
 
+    def claim_access(self, request_id: str, owner: str, lease_until: datetime) -> bool:
+        """One export of an access request at a time: two at once (a double click, two
+        replicas) would each send a package while only one could be recorded as sent.
+        The lease lets a later export go ahead if this one died."""
+        now = self.ctx.clock()
+        statement = (
+            sa.update(requests)
+            .where(
+                requests.c.id == request_id,
+                requests.c.status.in_([Status.PLANNED.value, Status.FAILED.value]),
+                sa.or_(requests.c.lease_until.is_(None), requests.c.lease_until < now),
+            )
+            .values(lease_owner=owner, lease_until=lease_until)
+        )
+        return self.ctx.cas_alone(statement, None, request_id)
+
+    def release_access(self, request_id: str, owner: str) -> None:
+        """The export that held the request ended without a package sent."""
+        with self.ctx.engine.begin() as conn:
+            conn.execute(
+                sa.update(requests)
+                .where(requests.c.id == request_id, requests.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
     def conclude_access(self, request_id: str, event: Exported) -> bool:
         """An access request's package went out: completed (scrubbed) when every system
         was read, else failed, open until a later export reads the rest or an approver
-        closes it."""
+        closes it. The export's claim is released with it."""
         to = Status.COMPLETED if event.complete else Status.FAILED
         with self.ctx.engine.begin() as conn:
-            return self.ctx.move(conn, request_id, {Status.PLANNED, Status.FAILED}, to, event)
+            return self.ctx.move(
+                conn,
+                request_id,
+                {Status.PLANNED, Status.FAILED},
+                to,
+                event,
+                lease_owner=None,
+                lease_until=None,
+            )
 
     def start_running(self, request_id: str) -> bool:
         with self.ctx.engine.begin() as conn:
