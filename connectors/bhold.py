@@ -71,9 +71,8 @@ from connectors.errors import (
     Denied,
     NotFound,
     TimedOut,
-    Unreachable,
 )
-from connectors.http_session import HttpSettings, open_session
+from connectors.http_session import HttpSettings, http_errors, open_session
 
 __all__ = ["BholdConnector", "BholdSettings"]
 
@@ -128,7 +127,8 @@ class BholdSettings:
 
 class _Transport(zeep.Transport):
     """zeep's transport with a per-thread timeout, so concurrent calls keep their own
-    deadlines, and without its debug log of envelopes (they hold personal data)."""
+    deadlines, and without its debug log of envelopes (they hold personal data). What
+    requests raises is mapped here, around the HTTP exchange alone (`http_errors`)."""
 
     def __init__(self, session: requests.Session, timeout: float) -> None:
         super().__init__(session=session, timeout=timeout, operation_timeout=timeout)
@@ -136,7 +136,8 @@ class _Transport(zeep.Transport):
 
     def post(self, address: str, message: Any, headers: Any) -> requests.Response:
         timeout = getattr(self.local, "timeout", self.operation_timeout)
-        return self.session.post(address, data=message, headers=headers, timeout=timeout)
+        with http_errors("BHOLD", getattr(self.local, "operation", "call")):
+            return self.session.post(address, data=message, headers=headers, timeout=timeout)
 
 
 class BholdConnector:
@@ -341,12 +342,12 @@ class BholdConnector:
         left = getattr(local, "end", time.monotonic() + self.settings.timeout) - time.monotonic()
         if left <= 0:
             raise TimedOut(f"BHOLD {operation}: the deadline passed")
-        local.timeout = left
+        local.timeout, local.operation = left, operation
         try:
             with _soap_errors(operation):
                 return getattr(self._service, operation)(*args, **kwargs)
         finally:
-            del local.timeout
+            del local.timeout, local.operation
 
     def _execute(self, script: etree._Element, what: str) -> None:
         """Run one ExecuteXml script; `ConnectorError` when its report names a failed function
@@ -379,7 +380,8 @@ class BholdConnector:
 
 @contextmanager
 def _soap_errors(operation: str) -> Iterator[None]:
-    """zeep, requests and lxml errors as `ConnectorError`s; messages never quote the data."""
+    """zeep and lxml errors as `ConnectorError`s; messages never quote the data. requests'
+    errors are mapped under zeep, in `_Transport.post`, and reach here as ours."""
     try:
         yield
     except zeep.exceptions.Fault as exc:
@@ -388,13 +390,7 @@ def _soap_errors(operation: str) -> Iterator[None]:
         if exc.status_code in (401, 403):
             raise Denied(f"BHOLD refused the credentials (HTTP {exc.status_code})") from exc
         raise ConnectorError(f"BHOLD answered {operation} with HTTP {exc.status_code}") from exc
-    except PermissionError as exc:  # requests_ntlm: the server offered no NTLM challenge
-        raise Denied("BHOLD did not complete NTLM authentication") from exc
-    except requests.Timeout as exc:
-        raise TimedOut(f"BHOLD {operation} did not answer in time") from exc
-    except requests.ConnectionError as exc:
-        raise Unreachable(f"BHOLD cannot be reached ({exc.__class__.__name__})") from exc
-    except (zeep.exceptions.Error, etree.LxmlError, requests.RequestException) as exc:
+    except (zeep.exceptions.Error, etree.LxmlError) as exc:
         raise ConnectorError(f"BHOLD {operation} failed ({exc.__class__.__name__})") from exc
     except (ValueError, TypeError) as exc:  # zeep refusing a value: a bug here, not data
         raise ConnectorError(f"BHOLD {operation}: cannot build the call") from exc

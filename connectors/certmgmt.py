@@ -59,8 +59,6 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-import urllib3.exceptions
-from spnego.exceptions import SpnegoError
 
 from connectors.base import (
     AttributeValue,
@@ -86,9 +84,8 @@ from connectors.errors import (
     NotFound,
     NotSupported,
     TimedOut,
-    Unreachable,
 )
-from connectors.http_session import HttpSettings, open_session
+from connectors.http_session import HttpSettings, http_errors, open_session
 
 __all__ = ["CertManagementConnector", "CertManagementSettings", "Clock"]
 
@@ -429,7 +426,7 @@ class CertManagementConnector:
         """GET one API route -> parsed JSON, None for 204, `_MISSING` for an allowed 404."""
         url = "/".join((self._api, *(quote(s, safe="") for s in segments)))
         what = segments[0]
-        with _http_errors(what):
+        with http_errors(_SYSTEM, what):
             left = deadline.left()
             with self._session.get(
                 url, params=params, timeout=(left, left), stream=True, allow_redirects=False
@@ -539,32 +536,6 @@ def _describe(certs: list[tuple[_Profile, _Certificate]]) -> str:
     profiles = "CM profiles" if len({p.id for p, _ in certs}) > 1 else "CM profile"
     until = "they expire" if n > 1 else "it expires"
     return f"{what} ({profiles}), kept until {until}"
-
-
-@contextmanager
-def _http_errors(what: str) -> Iterator[None]:
-    """requests/urllib3/NTLM exceptions -> ours. Messages name the route only: the library's
-    own text holds the URL, and so the account: it is not chained either (`from None`), so no
-    traceback in a log shows it."""
-    try:
-        yield
-    except requests.Timeout:
-        raise TimedOut(f"{_SYSTEM} did not answer in time ({what})") from None
-    except requests.exceptions.SSLError:
-        raise Unreachable(f"{_SYSTEM}: TLS failed ({what})") from None
-    except requests.ConnectionError as exc:
-        # requests wraps a read timeout in the body as a ConnectionError.
-        if any(isinstance(a, urllib3.exceptions.ReadTimeoutError) for a in exc.args):
-            raise TimedOut(f"{_SYSTEM} did not answer in time ({what})") from None
-        raise Unreachable(f"{_SYSTEM} is unreachable ({exc.__class__.__name__})") from None
-    except requests.RequestException as exc:
-        raise ConnectorError(f"{_SYSTEM}: {exc.__class__.__name__} ({what})") from None
-    except PermissionError:  # requests_ntlm: no NTLM challenge from the server
-        raise Denied(f"{_SYSTEM} refused NTLM authentication ({what})") from None
-    except (SpnegoError, ValueError) as exc:  # a malformed NTLM challenge
-        raise ConnectorError(
-            f"{_SYSTEM}: authentication failed ({exc.__class__.__name__})"
-        ) from None
 
 
 def _json_loads(body: bytes) -> Any:

@@ -5,22 +5,27 @@ Kerberos through `requests_gssapi` (an optional package: it needs the system's G
 libraries). `basic` is for a site configured so, and only over https. Certificates are
 always validated, against `ca_file` when given, else requests' own trust store; proxies
 and CA bundles from the environment are ignored, so the bot talks to exactly the
-configured server.
+configured server. `http_errors()` turns what requests, urllib3 and NTLM raise into our
+connector errors, the same way for both services.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
+from spnego.exceptions import SpnegoError
 
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
 
-__all__ = ["HttpAuth", "HttpSettings", "open_session"]
+__all__ = ["HttpAuth", "HttpSettings", "http_errors", "open_session"]
 
 HttpAuth = Literal["ntlm", "kerberos", "basic"]
 AUTHS: frozenset[str] = frozenset({"ntlm", "kerberos", "basic"})
@@ -84,3 +89,53 @@ def open_session(settings: HttpSettings) -> requests.Session:
     else:
         session.auth = (settings.username, settings.password)
     return session
+
+
+@contextmanager
+def http_errors(system: str, what: str) -> Iterator[None]:
+    """What requests, urllib3 and NTLM raise in the block, as our errors: `TimedOut`,
+    `Unreachable` (no connection, or TLS failed), `Denied` (no NTLM challenge), else
+    `ConnectorError`. `system` names the service, `what` the route or operation.
+
+    Messages name only those: the library's own text holds the URL, and a query in it may
+    hold a person's account, so it is not chained either (`from None`): no traceback in a
+    log shows it. Our own errors raised in the block pass through unchanged.
+    """
+    try:
+        yield
+    except requests.Timeout:  # ReadTimeout (no answer), and ConnectTimeout
+        raise TimedOut(f"{system} did not answer in time ({what})") from None
+    except requests.exceptions.SSLError:
+        raise Unreachable(f"{system}: TLS failed ({what})") from None
+    except requests.ConnectionError as exc:
+        if _read_timeout(exc):
+            raise TimedOut(f"{system} did not answer in time ({what})") from None
+        raise Unreachable(f"{system} is unreachable ({exc.__class__.__name__})") from None
+    except requests.RequestException as exc:
+        raise ConnectorError(f"{system}: {exc.__class__.__name__} ({what})") from None
+    except PermissionError:  # requests_ntlm: the server offered no NTLM challenge
+        raise Denied(f"{system} refused NTLM authentication ({what})") from None
+    except (SpnegoError, ValueError) as exc:  # a malformed NTLM challenge (base64, pyspnego)
+        raise ConnectorError(
+            f"{system}: authentication failed ({exc.__class__.__name__})"
+        ) from None
+
+
+def _read_timeout(exc: requests.ConnectionError) -> bool:
+    """Whether a `ConnectionError` is a read timeout that requests wrapped.
+
+    In requests 2.34 (requests/exceptions.py) `ReadTimeout` is a `Timeout` but not a
+    `ConnectionError`. A read timeout while the status line and headers are awaited comes as
+    `ReadTimeout` (adapters.py, `HTTPAdapter.send`); one while the body is read comes as
+    `ConnectionError(urllib3.exceptions.ReadTimeoutError)` (models.py,
+    `Response.iter_content`: `except ReadTimeoutError as e: raise ConnectionError(e)`), and
+    once retries of reads run out as `ConnectionError(MaxRetryError)` whose `reason` is the
+    `ReadTimeoutError` (adapters.py). urllib3 2.x's `ReadTimeoutError` derives from its
+    `TimeoutError`, never from `ConnectTimeoutError` or `NewConnectionError`.
+    """
+    for arg in exc.args:
+        if isinstance(arg, urllib3.exceptions.MaxRetryError):
+            arg = arg.reason
+        if isinstance(arg, urllib3.exceptions.ReadTimeoutError):
+            return True
+    return False

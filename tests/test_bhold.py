@@ -37,6 +37,7 @@ from connectors.http_session import HttpSettings
 from demo.bhold_fixture import BholdState, like, seed_people
 from demo.bhold_stub import BASIC_USER, NTLM_USER, BholdStub
 from tests.support.ports import closed_port
+from tests.support.stalled import stalled_body_url
 from tests.test_connector_contract import *  # noqa: F403 -- the contract suite, run here
 from tests.test_connector_contract import Subject, World, only_hit
 
@@ -493,6 +494,25 @@ def test_a_fault_during_the_deletion_is_an_error_and_changes_nothing(
     with pytest.raises(ConnectorError, match="SOAP fault"):
         bhold.apply_delete(plan, timeout=T)
     assert state.snapshot() == before
+
+
+def test_an_answer_that_stops_midway_times_out(stub: BholdStub) -> None:
+    """requests raises a read timeout in the body as a ConnectionError: still TimedOut."""
+    with stalled_body_url("/BHOLD/Core/b1scriptservice.asmx") as url:
+        http = replace(ntlm(stub).http, url=url)
+        c = BholdConnector(settings(stub, http=http, timeout=0.5))
+        started = time.monotonic()
+        try:
+            with pytest.raises(ConnectorError) as caught:
+                c.search(Query(QueryKind.NAME, SECRET), timeout=T)
+        finally:
+            c.close()
+    assert type(caught.value) is TimedOut
+    assert time.monotonic() - started < 2
+    wrapped = caught.value.__context__  # what requests raised: the case this test is about
+    assert isinstance(wrapped, requests.ConnectionError)
+    assert not isinstance(wrapped, requests.Timeout)
+    assert SECRET not in str(caught.value)
 
 
 # -- NTLM --------------------------------------------------------------------------------

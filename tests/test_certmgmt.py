@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +46,7 @@ from connectors.errors import (
 from connectors.http_session import HttpSettings
 from demo.cm_stub import API, BASIC_USER, NTLM_USER, CmProfile, CmStub, CmUser, seed_demo
 from tests.support.ports import closed_port
+from tests.support.stalled import stalled_body_url
 
 T = 5.0
 CARD_EXPIRES = datetime(2027, 3, 31, 12, 0, tzinfo=UTC)
@@ -705,6 +707,33 @@ def test_an_untrusted_certificate_is_unreachable(stub: CmStub, jdoe: CmUser) -> 
             c.search(Query(QueryKind.NAME, "jdoe"), timeout=T)
     finally:
         c.close()
+
+
+def test_an_answer_that_stops_midway_times_out_from_every_call() -> None:
+    """requests raises a read timeout in the body as a ConnectionError: still TimedOut."""
+    with stalled_body_url("/CertificateManagement/api/v1.0") as url:
+        http = HttpSettings(
+            url=url.removesuffix("/api/v1.0"),
+            auth="ntlm",
+            username=NTLM_USER[0],
+            password=NTLM_USER[1],
+            allow_plain_http=True,
+        )
+        c = CertManagementConnector(CertManagementSettings(http=http, domain="CORP", timeout=0.5))
+        try:
+            for name, call in calls(c).items():
+                started = time.monotonic()
+                with pytest.raises(ConnectorError) as info:
+                    call()
+                    pytest.fail(f"{name} answered")
+                assert type(info.value) is TimedOut, name
+                assert time.monotonic() - started < 2, name
+                wrapped = info.value.__context__  # what requests raised: this test's case
+                assert isinstance(wrapped, requests.ConnectionError), name
+                assert not isinstance(wrapped, requests.Timeout), name
+                assert_clean(info.value)
+        finally:
+            c.close()
 
 
 # -- NTLM, the demo seed, settings --------------------------------------------------------
