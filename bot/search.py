@@ -12,16 +12,20 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.audit import AuditLog, SubjectKeyer
 from bot.calls import Call, Outcome, start
 from bot.roles import Actor
-from connectors.base import Capability, Connector, Hit, IdKind, Query
+from connectors.base import Capability, Connector, Hit, IdKind, Query, QueryKind
 
 __all__ = ["SearchResult", "SearchService", "SystemResult"]
 
 log = logging.getLogger(__name__)
+
+# The second hop asks account-only systems about at most this many accounts: a term
+# that names a handful of people, not a prefix that lists a department.
+SECOND_HOP_ACCOUNTS = 5
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class SearchService:
             for c in self.connectors
         ]
         results = tuple(self._result(p.wait(deadline)) for p in pending)
+        results = self._second_hop(results)
         result = SearchResult(query=query, systems=results)
         self.audit.record(
             actor=actor.user_id,
@@ -122,6 +127,71 @@ class SearchService:
     def subject_key(self, query: Query) -> str:
         term = f"{query.attribute}={query.value}" if query.attribute else query.value
         return self.keyer.key(term)
+
+    def _second_hop(self, results: tuple[SystemResult, ...]) -> tuple[SystemResult, ...]:
+        """Ask again, by account, the systems that could not take the term (PAM and
+        Certificate Management are searched by account name): `find 100010` or a mail
+        finds the account in AD, HR or the metaverse, and a privacy officer would read
+        "not searched" as "not there". Only for a few accounts (a term that names a
+        handful of people), in parallel, under a deadline of its own."""
+        skipped = [r for r in results if r.outcome is Outcome.SKIPPED]
+        accounts = sorted(
+            {
+                h.identifiers[IdKind.ACCOUNT]
+                for r in results
+                if r.outcome is Outcome.FOUND
+                for h in r.hits
+                if h.identifiers.get(IdKind.ACCOUNT)
+            }
+        )
+        if not skipped or not accounts or len(accounts) > SECOND_HOP_ACCOUNTS:
+            return results
+        by_name = {c.name: c for c in self.connectors}
+        deadline = time.monotonic() + self.timeout
+        pending = {
+            r.system: [
+                start(
+                    by_name[r.system],
+                    _searcher(by_name[r.system], Query(QueryKind.NAME, a), self.timeout),
+                    what="search",
+                    pool=self._pools[r.system],
+                )
+                for a in accounts
+            ]
+            for r in skipped
+        }
+        again = {system: [p.wait(deadline) for p in calls] for system, calls in pending.items()}
+        return tuple(
+            self._merged(r, again[r.system], accounts) if r.system in again else r for r in results
+        )
+
+    def _merged(
+        self, first: SystemResult, calls: list[Call[list[Hit]]], accounts: list[str]
+    ) -> SystemResult:
+        """One system's answers to the second hop, as one result: its hits for exactly
+        those accounts; a call that failed says so (a silent system must not read as
+        "not found"); still skipped when the system cannot take an account either."""
+        wanted = {a.casefold() for a in accounts}
+        hits: dict[str, Hit] = {}
+        for call in calls:
+            if call.value is None:
+                if call.outcome is Outcome.SKIPPED:
+                    continue
+                return replace(self._result(call), seconds=first.seconds + call.seconds)
+            for hit in call.value:
+                if (hit.identifiers.get(IdKind.ACCOUNT) or "").casefold() in wanted:
+                    hits.setdefault(hit.ref.id, hit)
+        if not hits and all(c.outcome is Outcome.SKIPPED for c in calls):
+            return first
+        found = tuple(hits.values())[: self.max_hits]
+        return SystemResult(
+            first.system,
+            first.label,
+            Outcome.FOUND if found else Outcome.NOT_FOUND,
+            found,
+            message="searched by the account the other systems found",
+            seconds=first.seconds + max((c.seconds for c in calls), default=0.0),
+        )
 
     def _result(self, call: Call[list[Hit]]) -> SystemResult:
         if call.value is None:

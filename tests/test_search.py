@@ -11,7 +11,7 @@ from bot.errors import AuditUnavailable
 from bot.roles import Actor, Role
 from bot.search import SearchService
 from connectors.base import IdKind, Query, QueryKind
-from connectors.errors import Denied, TimedOut, Unreachable
+from connectors.errors import Denied, NotSupported, TimedOut, Unreachable
 from connectors.memory import MemoryConnector, Person
 from tests.support.keys import CHAIN_KEY
 
@@ -169,3 +169,62 @@ def test_a_result_at_the_cap_says_there_may_be_more(audit):
     text = render.find_result(result).text
     assert "AD: found 5+ (the most one search returns)" in text
     assert "HR: found 2" in text and "HR: found 2+" not in text
+
+
+class AccountOnly(MemoryConnector):
+    """As PAM and Certificate Management answer: searched by account name only."""
+
+    def search(self, query, *, timeout):
+        if query.kind is not QueryKind.NAME:
+            raise NotSupported("searched by account name")
+        return super().search(query, timeout=timeout)
+
+
+def people(n: int) -> list[Person]:
+    return [
+        Person(f"p{i}", {IdKind.ACCOUNT: f"user{i}", IdKind.EMPLOYEE_ID: "100", IdKind.MAIL: "x"})
+        for i in range(n)
+    ]
+
+
+def test_an_account_only_system_is_asked_again_by_the_account_the_others_found(audit):
+    hr = MemoryConnector("hr", "HR", [JANE])
+    pam = AccountOnly("pam", "PAM", [JANE])
+    result = service(audit, hr, pam).find(
+        Query(QueryKind.MAIL_OR_UPN, "jane@example.test"), actor=ACTOR
+    )
+    by = {r.system: r for r in result.systems}
+    assert by["pam"].outcome is Outcome.FOUND and [h.ref.id for h in by["pam"].hits] == ["1"]
+    assert "account the other systems found" in by["pam"].message
+    assert pam.calls == ["search"]  # the first ask was refused before the memory was read
+    (event,) = audit.events()
+    assert event.detail["systems"]["pam"] == {"outcome": "found", "hits": 1}
+
+
+def test_the_second_hop_says_not_found_or_why_it_could_not_ask(audit):
+    hr = MemoryConnector("hr", "HR", [JANE])
+    pam = AccountOnly("pam", "PAM", [])
+    found = service(audit, hr, pam).find(Query(QueryKind.EMPLOYEE_ID, "1"), actor=ACTOR)
+    assert {r.system: r.outcome for r in found.systems}["pam"] is Outcome.SKIPPED  # no hit
+    jane = service(audit, hr, pam).find(
+        Query(QueryKind.MAIL_OR_UPN, "jane@example.test"), actor=ACTOR
+    )
+    assert {r.system: r.outcome for r in jane.systems}["pam"] is Outcome.NOT_FOUND
+    pam.fail["search"] = Unreachable("connection refused")
+    down = service(audit, hr, AccountOnly("pam2", "PAM", [JANE]), pam).find(
+        Query(QueryKind.MAIL_OR_UPN, "jane@example.test"), actor=ACTOR
+    )
+    # The second ask failed: it says so, never "not found".
+    assert {r.system: r.outcome for r in down.systems}["pam"] is Outcome.UNREACHABLE
+
+
+def test_a_term_naming_many_people_asks_no_second_time(audit):
+    hr = MemoryConnector("hr", "HR", people(6))
+    pam = AccountOnly("pam", "PAM", people(6))
+    result = service(audit, hr, pam).find(Query(QueryKind.EMPLOYEE_ID, "100"), actor=ACTOR)
+    assert {r.system: r.outcome for r in result.systems}["pam"] is Outcome.SKIPPED
+    few = service(audit, MemoryConnector("hr", "HR", people(5)), pam).find(
+        Query(QueryKind.EMPLOYEE_ID, "100"), actor=ACTOR
+    )
+    pam_result = {r.system: r for r in few.systems}["pam"]
+    assert pam_result.outcome is Outcome.FOUND and len(pam_result.hits) == 5

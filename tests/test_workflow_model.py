@@ -1031,18 +1031,12 @@ def test_exports_of_two_people_of_one_domain_are_two_requests() -> None:
         state.command(cmd=Cmd("export", "UEXPORTER2", person=1, form="account"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export by mail or employee ID: Certificate Management and PAM are 'searched by "
-    "account name' and reported unread though the resolved subject has an account; the "
-    "request stays open and the package lacks the person's CM certificate",
-)
 def test_export_by_mail_reads_every_system() -> None:
     """The README names mail and employee ID as ways to name the subject. Katarzyna
     Schmidt holds a smart-card certificate in Certificate Management; resolved by mail,
     her account is known, yet the package goes out "without Certificate Management (…
     searched by account name), MIM PAM (…)" and the request stays open, where by account
-    it completes."""
+    it completes. Now the search asks those systems again by the account it found."""
     with workflow() as state:
         state.command(cmd=Cmd("export", "UEXPORTER", person=10, form="mail"))
         state.command(cmd=Cmd("export", "UEXPORTER2", person=11, form="employee_id"))
@@ -1050,17 +1044,11 @@ def test_export_by_mail_reads_every_system() -> None:
         assert not unfinished, "\n".join(state.transcript)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an erasure by employee ID or mail plans no step for PAM (searched by account "
-    "name only) though the resolved subject has an account; verification then finds the "
-    "PAM user, the request fails, and Retry cannot add it (nobody approved that object)",
-)
 def test_erasure_by_employee_id_plans_the_pam_account() -> None:
     """Found by the model: `delete 100001` (Seán O'Brien, who holds a PAM account) plans 7
     steps where `delete sobrien` plans 9 (confirm with the PAM owner, remove the PAM
     user); approved, done and synced, it fails "verification in pam: the PAM user is
-    still there"."""
+    still there". Now the search asks PAM again by the account it found."""
     with workflow() as state:
         state.command(cmd=Cmd("delete", "UREQUESTER2", person=1, form="employee_id"))
         state.finish()  # approved by another approver, steps done by their role, synced
