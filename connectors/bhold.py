@@ -73,6 +73,7 @@ from connectors.errors import (
     TimedOut,
 )
 from connectors.http_session import HttpSettings, http_errors, open_session
+from connectors.names import is_netbios_domain
 
 __all__ = ["BholdConnector", "BholdSettings"]
 
@@ -112,8 +113,7 @@ class BholdSettings:
     management_agent: str | None = None  # BHOLD's MA in the Sync Service, if it has one
 
     def __post_init__(self) -> None:
-        d = self.domain
-        if not d or len(d) > 15 or any(c in d for c in "\\/:*?\"<>|.'") or not d.isprintable():
+        if not is_netbios_domain(self.domain):
             raise ValueError("domain must be the NetBIOS name of the default aliases, e.g. CORP")
         if self.timeout <= 0 or self.max_hits < 1:
             raise ValueError("timeout and max_hits must be positive")

@@ -86,13 +86,12 @@ from connectors.errors import (
     TimedOut,
 )
 from connectors.http_session import HttpSettings, http_errors, open_session
+from connectors.names import is_account_name, is_netbios_domain
 
 __all__ = ["CertManagementConnector", "CertManagementSettings", "Clock"]
 
 Clock = Callable[[], datetime]
 
-# sAMAccountName's rangeUpper: a longer value names no account, so it is not sent.
-MAX_ACCOUNT = 256
 MAX_BODY = 4 * 1024 * 1024  # bytes; a person's CM data is a few kB
 ACCOUNT_ATTRIBUTES = frozenset({"samaccountname", "accountname"})
 SUMMARY = "Nothing to erase in Certificate Management: it reflects AD"
@@ -107,17 +106,7 @@ NOTE = (
 # The manual step's detail, shown after "Erase the person in Certificate Management by hand
 # (no API for it): ". Plain words and counts only: never an account, a profile id or a serial.
 _NO_VALID = "with no valid certificate (expired, none, or no expiry date)"
-_NOT_NETBIOS = set("\\/:*?\"<>|.'")
 _SYSTEM = "Certificate Management"
-
-
-def _netbios(domain: str) -> bool:
-    return (
-        0 < len(domain) <= 15
-        and domain.isprintable()
-        and not domain.isspace()
-        and not (_NOT_NETBIOS & set(domain))
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,7 +128,7 @@ class CertManagementSettings:
     name: str = "certmgmt"
 
     def __post_init__(self) -> None:
-        if not _netbios(self.domain):
+        if not is_netbios_domain(self.domain):
             raise ValueError("domain must be the NetBIOS domain name, e.g. CORP")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -299,7 +288,7 @@ class CertManagementConnector:
             domain: str | None = value.split("\\", 1)[0]
         else:
             domain = identifiers.get(IdKind.DOMAIN)
-        if domain is not None and not _netbios(domain):
+        if domain is not None and not is_netbios_domain(domain):
             # e.g. a DNS name: looking it up would find no one and so prove nothing
             raise NotSupported(f"{_SYSTEM} is searched by NetBIOS domain and account name")
         account = self._account(value, domain)
@@ -364,8 +353,7 @@ class CertManagementConnector:
         if "\\" in value:
             domain, value = value.split("\\", 1)
         domain = domain or self.settings.domain
-        bad = not value.strip() or len(value) > MAX_ACCOUNT or "\x00" in value
-        if bad or not _netbios(domain):
+        if not (is_account_name(value) and is_netbios_domain(domain)):
             return None
         return domain, value
 

@@ -38,13 +38,12 @@ from connectors.base import (
     Verification,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.names import is_account_name, is_netbios_domain
 from connectors.powershell import PowerShellRunner, WinRmSettings
 from connectors.spelling import spellings
 
 __all__ = ["PamConnector", "PamSettings"]
 
-# sAMAccountName's rangeUpper: a longer value names no account, so it is not sent.
-MAX_ACCOUNT = 256
 # Attribute names `find <attribute>=<value>` may use for the source account name.
 ACCOUNT_ATTRIBUTES = frozenset({"samaccountname", "accountname", "sourceaccountname"})
 SUMMARY = "Remove the PAM user (its PRIV shadow account)"
@@ -78,13 +77,7 @@ class PamSettings:
     name: str = "pam"
 
     def __post_init__(self) -> None:
-        domain = self.source_domain
-        if (
-            not domain
-            or len(domain) > 15
-            or any(c in domain for c in "\\/:*?\"<>|.'")
-            or (not domain.isprintable())
-        ):
+        if not is_netbios_domain(self.source_domain):
             raise ValueError("source_domain must be the user forest's NetBIOS name, e.g. CORP")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -130,8 +123,9 @@ class PamConnector:
         """PAM users whose source account is `query.value` in `source_domain`.
 
         `NotSupported` for a mail address, employee ID, prefix or another attribute: PAM
-        users are keyed by account name. An empty value, one holding NUL or longer than
-        an account name can be, finds no one and sends nothing.
+        users are keyed by account name. A value no account can have (blank, longer than 20
+        characters, or holding a character sAMAccountName refuses) finds no one and sends
+        nothing.
         """
         if query.kind is QueryKind.ATTRIBUTE:
             if (query.attribute or "").casefold() not in ACCOUNT_ATTRIBUTES:
@@ -216,10 +210,8 @@ class PamConnector:
             ) from exc
 
     def _find(self, account: str, domain: str, timeout: float) -> list[_PamUser]:
-        if not account.strip() or "\x00" in account or len(account) > MAX_ACCOUNT:
-            return []
-        if not domain.strip() or "\x00" in domain or len(domain) > MAX_ACCOUNT:
-            return []
+        if not (is_account_name(account) and is_netbios_domain(domain)):
+            return []  # no account can have it: nothing is sent
         names = list(spellings(account))
         data = self._run("pam_get_user", {"names": names, "domain": domain}, timeout)
         if data is None:

@@ -149,7 +149,9 @@ def world(stub: BholdStub, state: BholdState) -> Iterator[World]:
 # -- settings ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("domain", ["", "CORP\\X", "corp.example", "A" * 16, "C\x00"])
+@pytest.mark.parametrize(
+    "domain", ["", "   ", "CORP\\X", "corp.example", "A" * 16, "C\x00", "C|RP"]
+)
 def test_a_domain_that_cannot_be_a_netbios_name_is_refused(stub: BholdStub, domain: str) -> None:
     with pytest.raises(ValueError, match="NetBIOS"):
         BholdSettings(http=basic(stub), domain=domain)
