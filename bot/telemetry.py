@@ -1,21 +1,19 @@
-"""`/mim telemetry`: the CEIP (telemetry) opt-out of each MIM server the bot reaches over
-WinRM, and `/mim telemetry disable`: opting out (mim-facts section 9).
+"""`/mim telemetry`: the CEIP (telemetry) opt-out of each MIM server the bot reaches, and
+`/mim telemetry disable`: opting out (mim-facts section 9).
 
-The servers are the distinct WinRM endpoints of the configured MIM Service and PAM
-connectors: one server running both is asked once. On each, the registry key
-`HKLM\\SOFTWARE\\Microsoft\\Forefront Identity Manager\\2010` and the component keys under it
-that exist are read; every value named `*CEIP` counts (the exact per-component value names
-are unverified, so none is assumed). A component is *opted out* when all its values are 0,
-*collecting* when one is not, and *not collected* whatever its values when the installed
-MIM version is 4.5 or later (those releases disable collection). Reading and setting go
-through `bot.calls.call`, so an unreachable or slow server is an outcome like any other.
-No personal data is read or written: host names, value names and numbers only.
+The servers are those of the connectors that speak `MimServerTelemetry` (MIM Service,
+PAM), one per distinct endpoint: one server running both is asked once. The connectors
+read and set the registry values (connectors/telemetry.py); this module says what they
+mean. A component is *opted out* when all its values are 0, *collecting* when one is not,
+and *not collected* whatever its values when the installed MIM version is 4.5 or later
+(those releases disable collection). Servers are asked through `bot.calls`, so an
+unreachable or slow server is an outcome like any other. No personal data is read or
+written: host names, value names and numbers only.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +24,8 @@ from urllib.parse import urlsplit
 from bot.audit import AuditLog
 from bot.calls import Call, start
 from bot.roles import Actor
-from connectors.base import Connector
+from connectors.base import Connector, MimServerTelemetry
+from connectors.telemetry import COMPONENTS, ROOT, CeipReading, parse_version
 
 __all__ = [
     "COMPONENTS",
@@ -42,24 +41,7 @@ __all__ = [
     "state_of",
 ]
 
-WINRM_SYSTEMS = ("mimservice", "pam")  # connector names whose runners reach MIM servers
-ROOT = "HKLM:\\SOFTWARE\\Microsoft\\Forefront Identity Manager\\2010"
-# Component keys under ROOT to look at ("" is ROOT itself, where `<Component>CEIP` values may
-# sit). Keys that do not exist on a server are left out of its answer.
-COMPONENTS = (
-    "",
-    "Service",
-    "Portal",
-    "Synchronization Service",
-    "Password Registration Portal",
-    "Password Reset Portal",
-    "Certificate Management",
-    "Privileged Access Management",
-)
 NOT_COLLECTED_FROM = (4, 5)  # 4.5.x and later releases collect no CEIP data
-READ_SCRIPT = "telemetry_read"
-DISABLE_SCRIPT = "telemetry_disable"
-_VERSION = re.compile(r"\d+(?:\.\d+)*")
 
 
 class State(enum.Enum):
@@ -103,7 +85,7 @@ class TelemetryAnswer:
 
 def read(connectors: Sequence[Connector], *, timeout: float) -> TelemetryAnswer:
     """Each server's CEIP values, classified; servers asked in parallel under `timeout`."""
-    return TelemetryAnswer(_ask(connectors, READ_SCRIPT, timeout))
+    return TelemetryAnswer(_ask(connectors, timeout, disable=False))
 
 
 def disable(
@@ -119,7 +101,7 @@ def disable(
         outcome="requested",
         detail={"servers": len(_servers(connectors))},
     )
-    servers = _ask(connectors, DISABLE_SCRIPT, timeout)
+    servers = _ask(connectors, timeout, disable=True)
     detail = {s.server: _audit_detail(s) for s in servers}
     done = all(s.result.ok for s in servers)
     audit.record(
@@ -135,7 +117,7 @@ def disable(
 def state_of(values: Mapping[str, int], version: str | None) -> State:
     """One component's state: the version first (4.5 and later collect nothing), then the
     values (all 0: opted out; any other number: collecting)."""
-    parsed = _version(version)
+    parsed = parse_version(version)
     if parsed is not None and parsed >= NOT_COLLECTED_FROM:
         return State.NOT_COLLECTED
     if not values:
@@ -146,33 +128,33 @@ def state_of(values: Mapping[str, int], version: str | None) -> State:
 # -- internals ------------------------------------------------------------------
 
 
-def _servers(connectors: Sequence[Connector]) -> list[tuple[str, Any, list[Any]]]:
-    """(endpoint, runner, connectors) per distinct WinRM endpoint, in configuration order."""
-    found: dict[str, tuple[Any, list[Any]]] = {}
+def _servers(connectors: Sequence[Connector]) -> list[tuple[str, list[Any]]]:
+    """(endpoint, connectors) per distinct endpoint, in configuration order."""
+    found: dict[str, list[Any]] = {}
     for c in connectors:
-        runner = getattr(c, "runner", None) if c.name in WINRM_SYSTEMS else None
-        if runner is None:
-            continue
-        endpoint = runner.settings.endpoint.lower()
-        found.setdefault(endpoint, (runner, []))[1].append(c)
-    return [(e, r, cs) for e, (r, cs) in found.items()]
+        if isinstance(c, MimServerTelemetry):
+            found.setdefault(c.telemetry_endpoint().lower(), []).append(c)
+    return list(found.items())
 
 
 def _ask(
-    connectors: Sequence[Connector], script: str, timeout: float
+    connectors: Sequence[Connector], timeout: float, *, disable: bool
 ) -> tuple[TelemetryServer, ...]:
+    """Each server once (through its first connector), in parallel under `timeout`."""
     servers = _servers(connectors)
     if not servers:
         return ()
-    args = {"root": ROOT, "components": list(COMPONENTS)}
+    what = "telemetry_disable" if disable else "telemetry_read"
+
+    def ask(c: MimServerTelemetry) -> ServerTelemetry:
+        reading = c.disable_ceip(timeout=timeout) if disable else c.read_ceip(timeout=timeout)
+        return _server(reading)
+
     with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="telemetry") as pool:
         pending = [
-            (endpoint, cs, start(
-                cs[0], lambda r=runner: _server(r.run(script, args, timeout=timeout)),
-                what=script, pool=pool,
-            ))
-            for endpoint, runner, cs in servers
-        ]  # fmt: skip
+            (endpoint, cs, start(cs[0], lambda c=cs[0]: ask(c), what=what, pool=pool))
+            for endpoint, cs in servers
+        ]
         deadline = time.monotonic() + timeout
         return tuple(
             TelemetryServer(urlsplit(e).hostname or e, tuple(c.label for c in cs), p.wait(deadline))
@@ -180,47 +162,17 @@ def _ask(
         )
 
 
-def _server(data: Any) -> ServerTelemetry:
-    data = data if isinstance(data, Mapping) else {}
-    version = _highest(p.get("version") for p in _list(data.get("products")))
-    components = []
-    for entry in _list(data.get("components")):
-        values = entry.get("values") if isinstance(entry.get("values"), Mapping) else {}
-        numbers = {str(k): int(v) for k, v in values.items() if isinstance(v, int | float)}
-        name = str(entry.get("component") or "")
-        if name:
-            components.append(_component(name, numbers, version))
-        else:  # ROOT itself: one component per `<Component>CEIP` value
-            for value, number in numbers.items():
-                label = value[: -len("CEIP")] if value.upper().endswith("CEIP") else value
-                components.append(_component(label or "(root)", {value: number}, version))
+def _server(reading: CeipReading) -> ServerTelemetry:
+    """A server's reading, each component classified."""
     return ServerTelemetry(
-        str(data.get("host") or ""),
-        version,
-        tuple(components),
-        tuple(str(c) for c in _list(data.get("changed"))),
+        reading.host,
+        reading.version,
+        tuple(
+            ComponentTelemetry(c.component, c.values, state_of(dict(c.values), reading.version))
+            for c in reading.components
+        ),
+        reading.changed,
     )
-
-
-def _component(name: str, values: Mapping[str, int], version: str | None) -> ComponentTelemetry:
-    return ComponentTelemetry(name, tuple(sorted(values.items())), state_of(values, version))
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _version(text: str | None) -> tuple[int, ...] | None:
-    m = _VERSION.match(text or "")
-    return tuple(int(p) for p in m.group().split(".")) if m else None
-
-
-def _highest(versions: Any) -> str | None:
-    known = [(v, _version(str(v))) for v in versions if v]
-    known = [(v, p) for v, p in known if p is not None]
-    return str(max(known, key=lambda k: k[1])[0]) if known else None
 
 
 def _audit_detail(s: TelemetryServer) -> dict[str, Any]:

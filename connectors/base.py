@@ -11,7 +11,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # the types of optional capabilities; they import this module
+    from connectors.telemetry import CeipReading
 
 __all__ = [
     "RANK_AGGREGATE",
@@ -27,6 +30,7 @@ __all__ = [
     "IdKind",
     "ManualStep",
     "ManualTask",
+    "MimServerTelemetry",
     "ObjectRef",
     "PlanAction",
     "Query",
@@ -246,6 +250,25 @@ class Updates(Protocol):
     ) -> UpdatePlan: ...
 
     def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult: ...
+
+
+@runtime_checkable
+class MimServerTelemetry(Protocol):
+    """A connector that reaches a MIM server's registry (over WinRM: MIM Service, PAM) and
+    so can read and opt out of its CEIP telemetry (connectors/telemetry.py).
+
+    `telemetry_endpoint()` -> the server's address (the WinRM URL): connectors that give
+        the same one (compared case-insensitively) reach the same server.
+    `read_ceip()` -> `CeipReading`: the `*CEIP` values as found, unclassified.
+    `disable_ceip()` -> `CeipReading` read back after setting each of them to 0.
+    Both raise `ConnectorError`s as `Connector` methods do.
+    """
+
+    def telemetry_endpoint(self) -> str: ...
+
+    def read_ceip(self, *, timeout: float) -> CeipReading: ...
+
+    def disable_ceip(self, *, timeout: float) -> CeipReading: ...
 
 
 @runtime_checkable

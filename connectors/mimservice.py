@@ -1,7 +1,8 @@
 """The MIM Service (what the Portal shows): Persons, their SSPR registration and the Requests
 that target them, through PowerShell on the MIM server (connectors/powershell.py) with the
 FIMAutomation snap-in (`Export-FIMConfig`, `Import-FIMConfig`) or, by setting, LithnetRMA.
-Rectification (`Updates`) is in connectors/mimservice_update.py.
+Rectification (`Updates`) is in connectors/mimservice_update.py; reading and opting out of
+the server's CEIP telemetry (`MimServerTelemetry`), shared with PAM, in connectors/telemetry.py.
 
 Searches are FIM XPath filters built here, of exactly these forms (the loopback fixture in
 demo/mimservice_fixture.py parses no others):
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from connectors import mimservice_update
+from connectors import mimservice_update, telemetry
 from connectors.base import (
     RANK_TARGET,
     AttributeValue,
@@ -58,6 +59,7 @@ from connectors.errors import (
 )
 from connectors.powershell import PowerShellRunner, ScriptError, WinRmSettings
 from connectors.spelling import spellings
+from connectors.telemetry import CeipReading
 
 __all__ = ["DEFAULT_RETENTION_DAYS", "MimServiceConnector", "MimServiceSettings", "literal"]
 
@@ -373,6 +375,20 @@ class MimServiceConnector:
 
     def close(self) -> None:
         self.runner.close()
+
+    # -- MimServerTelemetry -----------------------------------------------------
+
+    def telemetry_endpoint(self) -> str:
+        """The MIM server's WinRM endpoint."""
+        return self.settings.winrm.endpoint
+
+    def read_ceip(self, *, timeout: float) -> CeipReading:
+        """The MIM server's CEIP values (connectors/telemetry.py)."""
+        return telemetry.read_ceip(self.runner, timeout=min(timeout, self.settings.timeout))
+
+    def disable_ceip(self, *, timeout: float) -> CeipReading:
+        """Every CEIP value on the MIM server set to 0, read back."""
+        return telemetry.disable_ceip(self.runner, timeout=min(timeout, self.settings.timeout))
 
     # -- queries --------------------------------------------------------------
 

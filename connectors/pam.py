@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connectors import telemetry
 from connectors.base import (
     RANK_TARGET,
     AttributeValue,
@@ -41,6 +42,7 @@ from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.names import is_account_name, is_netbios_domain
 from connectors.powershell import PowerShellRunner, WinRmSettings
 from connectors.spelling import spellings
+from connectors.telemetry import CeipReading
 
 __all__ = ["PamConnector", "PamSettings"]
 
@@ -110,12 +112,6 @@ class PamConnector:
         self.settings = settings
         self.name, self.label = settings.name, settings.label
         self._runner = runner or PowerShellRunner(settings.winrm)
-
-    @property
-    def runner(self) -> PowerShellRunner:
-        """The PowerShell runner of PAM's server (bot/telemetry.py reads the server's CEIP
-        values through it)."""
-        return self._runner
 
     # -- Connector interface ------------------------------------------------
 
@@ -193,6 +189,20 @@ class PamConnector:
 
     def close(self) -> None:
         self._runner.close()
+
+    # -- MimServerTelemetry -----------------------------------------------------
+
+    def telemetry_endpoint(self) -> str:
+        """PAM's server's WinRM endpoint."""
+        return self.settings.winrm.endpoint
+
+    def read_ceip(self, *, timeout: float) -> CeipReading:
+        """PAM's server's CEIP values (connectors/telemetry.py)."""
+        return telemetry.read_ceip(self._runner, timeout=self._deadline(timeout))
+
+    def disable_ceip(self, *, timeout: float) -> CeipReading:
+        """Every CEIP value on PAM's server set to 0, read back."""
+        return telemetry.disable_ceip(self._runner, timeout=self._deadline(timeout))
 
     # -- wire -------------------------------------------------------------------
 

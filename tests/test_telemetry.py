@@ -21,7 +21,7 @@ from bot.render.reply import Reply
 from bot.render.telemetry import ACTION_TELEMETRY_DISABLE
 from bot.services import Services, build_services
 from bot.telemetry import State, read, state_of
-from connectors.base import Connector
+from connectors.base import Connector, MimServerTelemetry
 from connectors.mimservice import MimServiceConnector, MimServiceSettings
 from connectors.pam import PamConnector, PamSettings
 from demo.telemetry_fixture import TelemetryFixture
@@ -276,3 +276,16 @@ def test_the_demo_admin_reads_and_disables(tmp_path):
     assert "Service: :white_check_mark: opted out (ServiceCEIP=0)" in out
     assert "needs the admin role" in out
     assert "audit chain: OK, 3 event(s)" in out  # the attempt, the opt-out and the refusal
+
+
+def test_servers_are_found_by_what_a_connector_speaks_not_by_its_name(stub):
+    fixture = TelemetryFixture().install(stub)
+    settings = stub_winrm(stub.https_endpoint, stub.ca_file)
+    connectors: list[Connector] = [
+        MimServiceConnector(MimServiceSettings(settings, name="portal", label="Portal")),
+        PamConnector(PamSettings(winrm=settings, source_domain="CORP", name="priv")),
+    ]
+    assert all(isinstance(c, MimServerTelemetry) for c in connectors)
+    (server,) = read(connectors, timeout=5).servers
+    assert server.systems == ("Portal", "MIM PAM")
+    assert [name for name, _ in fixture.calls] == ["telemetry_read"]
