@@ -12,24 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.calls import Call, call
 from bot.requests import OPEN, Request, Status, StepState
 from bot.store import RequestStore
-from connectors.base import Connector
+from connectors.base import Connector, RetentionPeriod, RetentionReporter
 
-__all__ = ["MIMSERVICE", "RequestRetention", "RetentionAnswer", "RetentionPeriod", "retention"]
+__all__ = ["RequestRetention", "RetentionAnswer", "RetentionPeriod", "retention"]
 
-MIMSERVICE = "mimservice"  # the MIM Service connector's name in `connectors:`
 COMPLETED = frozenset({Status.COMPLETED, Status.COMPLETED_WITH_RESIDUALS})
 _MANY = 500  # requests looked at per group: open ones are few, completed ones recent
-
-
-@dataclass(frozen=True)
-class RetentionPeriod:
-    days: int
-    configured: bool  # False: no SystemResourceRetentionConfiguration, the default applies
 
 
 @dataclass(frozen=True)
@@ -57,23 +49,25 @@ class RetentionAnswer:
 def retention(
     connectors: Sequence[Connector], store: RequestStore, *, timeout: float
 ) -> RetentionAnswer:
-    """The RetentionPeriod (through `call`, under `timeout`) and the erasures it concerns.
-    Reads no personal data: request ids, statuses and dates only."""
-    connector = next((c for c in connectors if c.name == MIMSERVICE), None)
+    """The RetentionPeriod of the first connector that reports one (the MIM Service;
+    through `call`, under `timeout`) and the erasures with a step in that system. Reads no
+    personal data: request ids, statuses and dates only."""
+    connector = next((c for c in connectors if isinstance(c, RetentionReporter)), None)
     if connector is None:
         return RetentionAnswer(label=None, period=None)
     period = call(
         connector,
-        lambda: _read_period(connector, timeout=timeout),
+        lambda: connector.retention_period(timeout=timeout),
         what="retention",
         timeout=timeout,
     )
     days = period.value.days if period.ok and period.value else None
-    open_ = [_of(r, days) for r in _requests(store, OPEN) if _mimservice_step(r)]
+    system = connector.name
+    open_ = [_of(r, system, days) for r in _requests(store, OPEN) if _has_step(r, system)]
     completed = [
-        _of(r, days)
+        _of(r, system, days)
         for r in _requests(store, COMPLETED)
-        if _mimservice_step(r) and _residuals_listed(store, r)
+        if _has_step(r, system) and _residuals_listed(store, r, system)
     ]
     return RetentionAnswer(
         connector.label,
@@ -83,35 +77,30 @@ def retention(
     )
 
 
-def _read_period(connector: Any, *, timeout: float) -> RetentionPeriod:
-    days, configured = connector.retention_period(timeout=timeout)
-    return RetentionPeriod(days, configured=configured)
-
-
 def _requests(store: RequestStore, statuses: frozenset[Status]) -> list[Request]:
     return store.many(store.ids(statuses=statuses, limit=_MANY))
 
 
-def _mimservice_step(request: Request) -> bool:
-    return any(s.system == MIMSERVICE and not s.manual for s in request.steps)
+def _has_step(request: Request, system: str) -> bool:
+    return any(s.system == system and not s.manual for s in request.steps)
 
 
-def _residuals_listed(store: RequestStore, request: Request) -> bool:
-    """A completed erasure still lists MIM Service residual copies: a re-check of the MIM
-    Service is queued, or the MIM Service could not be asked at verification (its plan's
-    residuals then stand in the report)."""
-    if any(c.system == MIMSERVICE for c in store.residuals.of(request.id)):
+def _residuals_listed(store: RequestStore, request: Request, system: str) -> bool:
+    """A completed erasure still lists `system`'s residual copies: a re-check of it is
+    queued, or it could not be asked at verification (its plan's residuals then stand in
+    the report)."""
+    if any(c.system == system for c in store.residuals.of(request.id)):
         return True
     report = request.report
-    check = report.systems.get(MIMSERVICE) if report else None
+    check = report.systems.get(system) if report else None
     return bool(report and report.residuals and check is not None and check.absent is None)
 
 
-def _of(request: Request, days: int | None) -> RequestRetention:
+def _of(request: Request, system: str, days: int | None) -> RequestRetention:
     ran = [
         s.finished_at
         for s in request.steps
-        if s.system == MIMSERVICE and s.state is StepState.DONE and s.finished_at
+        if s.system == system and s.state is StepState.DONE and s.finished_at
     ]
     goes = max(ran) + timedelta(days=days) if ran and days is not None else None
     return RequestRetention(request.id, request.status, goes)

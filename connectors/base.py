@@ -37,6 +37,8 @@ __all__ = [
     "QueryKind",
     "Record",
     "ResidualCopy",
+    "RetentionPeriod",
+    "RetentionReporter",
     "ShowsLineage",
     "StepResult",
     "UpdatePlan",
@@ -250,6 +252,25 @@ class Updates(Protocol):
     ) -> UpdatePlan: ...
 
     def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult: ...
+
+
+@dataclass(frozen=True)
+class RetentionPeriod:
+    """How many days a system keeps what it holds about a deleted object (the MIM
+    Service's `RetentionPeriod` for Requests and SSPR data); `configured` False when no
+    setting exists and the system's default applies."""
+
+    days: int
+    configured: bool
+
+
+@runtime_checkable
+class RetentionReporter(Protocol):
+    """A connector that can say how long its system keeps residual copies after a deletion
+    (the MIM Service). `retention_period()` -> `RetentionPeriod`; raises `ConnectorError`s
+    as `Connector` methods do."""
+
+    def retention_period(self, *, timeout: float) -> RetentionPeriod: ...
 
 
 @runtime_checkable

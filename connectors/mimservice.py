@@ -45,6 +45,7 @@ from connectors.base import (
     QueryKind,
     Record,
     ResidualCopy,
+    RetentionPeriod,
     StepResult,
     UpdatePlan,
     Verification,
@@ -443,15 +444,16 @@ class MimServiceConnector:
         person = next((o for o in found if o["id"] == guid), None)
         return None if person is None else person["attributes"]
 
-    def retention_period(self, *, timeout: float) -> tuple[int, bool]:
-        """The RetentionPeriod in days, and whether a SystemResourceRetentionConfiguration
-        sets it (False: none exists, and the service's default of 30 days applies)."""
+    def retention_period(self, *, timeout: float) -> RetentionPeriod:
+        """`RetentionReporter`: the RetentionPeriod in days, and whether a
+        SystemResourceRetentionConfiguration sets it (False: none exists, and the service's
+        default of 30 days applies)."""
         data = self._run("mimservice_retention", xpath=RETENTION_XPATH, timeout=timeout)
         days = _retention(data, "mimservice_retention")
-        return days, isinstance(data, dict) and bool(data.get("periods"))
+        return RetentionPeriod(days, isinstance(data, dict) and bool(data.get("periods")))
 
     def _retention_days(self, *, timeout: float) -> int:
-        return self.retention_period(timeout=timeout)[0]
+        return self.retention_period(timeout=timeout).days
 
     def _request_residuals(self, guid: str, *, timeout: float) -> tuple[ResidualCopy, ...]:
         data = self._run(

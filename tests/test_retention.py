@@ -23,7 +23,7 @@ from bot.requests import PlannedStep, Status, Subject
 from bot.requests_schema import request_steps, requests, residual_checks
 from bot.services import Services, build_services
 from bot.subject_keys import SubjectKeys
-from connectors.base import Connector, DeletePlan, ObjectRef, PlanAction
+from connectors.base import Connector, DeletePlan, ObjectRef, PlanAction, RetentionReporter
 from connectors.mimservice import MimServiceConnector, MimServiceSettings
 from demo.mimservice_fixture import MimServiceFixture
 from demo.wsman_stub import WsmanStub
@@ -235,3 +235,22 @@ def test_without_a_mim_service_connector_one_line_says_so(tmp_path: Path) -> Non
         s.close()
     assert text.startswith("No MIM Service connector is configured")
     assert "\n" not in text
+
+
+def test_the_period_comes_from_the_connector_that_reports_one_whatever_its_name(
+    tmp_path: Path, stub: WsmanStub
+) -> None:
+    MimServiceFixture(retention_days=7).install(stub)
+    settings = MimServiceSettings(stub_winrm(stub.https_endpoint, stub.ca_file), name="portal")
+    connector = MimServiceConnector(settings)
+    assert isinstance(connector, RetentionReporter)
+    s = services(tmp_path, [connector])
+    try:
+        mimservice_step = erasure(s, 7, system="portal")
+        elsewhere = erasure(s, 8)  # a "mimservice" step, but no connector of that name
+        text = ask(s).text
+    finally:
+        s.close()
+    assert "RetentionPeriod (days): *7*" in text
+    assert f"{mimservice_step} (planned)" in text
+    assert elsewhere not in text
