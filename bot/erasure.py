@@ -37,6 +37,7 @@ from connectors.base import (
     Query,
     Verification,
 )
+from connectors.capabilities import management_agent
 
 __all__ = ["ErasureService"]
 
@@ -150,7 +151,7 @@ class ErasureService:
         erase a disconnector) is dropped when that system's own connector has planned a
         step for it (its management agent is the one named)."""
         planned = {s.system for _, s in automated} | {c.name for _, c, _ in manual}
-        covered = {getattr(self.connectors[name], "management_agent", None) for name in planned}
+        covered = {management_agent(self.connectors[name]) for name in planned}
         covered.discard(None)
         steps: list[tuple[int, int, PlannedStep]] = []
         for rank, connector, step in manual:

@@ -44,6 +44,7 @@ from connectors.base import (
     UpdatePlan,
     Updates,
 )
+from connectors.capabilities import management_agent
 
 __all__ = ["RectificationService"]
 
@@ -61,6 +62,7 @@ class _Source:
     # The attribute the source's import flow reads (a rename: MV firstName <- givenName);
     # None when the flow is scripted, constant or not one direct mapping.
     source_attribute: str | None = None
+    shown_by: str = ""  # the system whose lineage said so (the metaverse)
 
 
 @dataclass
@@ -159,11 +161,7 @@ class RectificationService:
         lineage = [c for c in self.connectors.values() if isinstance(c, ShowsLineage)]
         if not lineage:
             return None
-        by_agent = {
-            getattr(c, "management_agent", None): c
-            for c in self.connectors.values()
-            if getattr(c, "management_agent", None)
-        }
+        by_agent = {agent: c for c in self.connectors.values() if (agent := management_agent(c))}
         hits = [
             hit
             for hit in match.hits
@@ -197,6 +195,7 @@ class RectificationService:
                     why,
                     attribute.name,
                     getattr(attribute, "source_attribute", None),
+                    shown_by=connector.name,
                 )
         return out
 
@@ -233,7 +232,8 @@ class RectificationService:
     ) -> PlannedStep:
         """A person changes it at the source. The summary names no value (it outlives the
         request); the value travels in the step's plan, scrubbed when the request ends."""
-        system = source.connector.name if source.connector else "mimsync"
+        # No connector of the source: the step is the metaverse's, whose lineage named it.
+        system = source.connector.name if source.connector else source.shown_by
         if source.agent is None:  # manual or equal precedence: no MA can be named
             summary = (
                 f"Change {change.attribute} where the sync takes it from (the metaverse "

@@ -25,6 +25,7 @@ __all__ = [
     "Change",
     "Connector",
     "DeletePlan",
+    "HasManagementAgent",
     "Health",
     "Hit",
     "IdKind",
@@ -254,6 +255,16 @@ class Updates(Protocol):
     def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult: ...
 
 
+@runtime_checkable
+class HasManagementAgent(Protocol):
+    """A connector of a system the Sync Service also reaches: `management_agent` is the name
+    of that system's management agent there (None: it has none, or none is configured).
+    Manual work the metaverse asks for in that MA is then not asked twice, and a correction
+    the metaverse says this MA is authoritative for is planned through this connector."""
+
+    management_agent: str | None
+
+
 @dataclass(frozen=True)
 class RetentionPeriod:
     """How many days a system keeps what it holds about a deleted object (the MIM
@@ -326,8 +337,9 @@ class Connector(Protocol):
     `health()` -> `Health`; never raises for the system's errors (`ok=False`).
     `close()` releases connections; the connector is not used afterwards.
 
-    Optional attribute `management_agent`: the name of this system's management agent in
-    the Sync Service, so manual work the metaverse asks for there is not asked twice.
+    Optional capabilities are the protocols above (`ShowsLineage`, `Updates`,
+    `HasManagementAgent`, `RetentionReporter`, `MimServerTelemetry`); bot/ asks
+    connectors/capabilities.py which of them a connector has.
     """
 
     name: str

@@ -50,6 +50,7 @@ class MemoryConnector:
     """Holds `Person`s in a dict; searches them the way a directory would."""
 
     capabilities = frozenset(Capability)
+    management_agent: str | None = None  # tests name one where they need it
 
     def __init__(
         self,

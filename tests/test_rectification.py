@@ -55,8 +55,8 @@ class Metaverse(MemoryConnector):
 
     capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
 
-    def __init__(self, sources: dict[str, str | None]) -> None:
-        super().__init__("mimsync", "Metaverse", [person()])
+    def __init__(self, sources: dict[str, str | None], name: str = "mimsync") -> None:
+        super().__init__(name, "Metaverse", [person()])
         self.sources = sources
         self.renamed: dict[str, str | None] = {}  # MV name -> source attribute (None: script)
 
@@ -69,12 +69,12 @@ class ReadOnly(MemoryConnector):
     capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
 
 
-def estate(engine, **policy):
+def estate(engine, *, metaverse: str = "mimsync", **policy):
     hr = ReadOnly("hr", "HR", [person(title=("Clerk",), displayName=("Jane Doe",))])
     hr.management_agent = "HR"
     ad = MemoryConnector("ad", "AD", [person(telephoneNumber=("+44 1",), title=("Clerk",))])
     ad.management_agent = "CORP AD"
-    sync = Metaverse({"title": "HR", "telephoneNumber": "CORP AD"})
+    sync = Metaverse({"title": "HR", "telephoneNumber": "CORP AD"}, metaverse)
     w = make_world(engine, hr, ad, sync, policy=PolicyConfig(**policy))
     service = RectificationService(
         store=w.store,
@@ -153,6 +153,19 @@ def test_manual_precedence_is_a_step_for_a_person_and_writes_nothing(engine):
     assert step.action is PlanAction.MANUAL and step.task is ManualTask.CORRECT_AT_SOURCE
     assert "where the sync takes it from (the metaverse names no source" in step.summary
     assert "plan_update" not in ad.calls
+
+
+def test_a_step_with_no_connector_at_its_source_is_the_metaverses_whatever_its_name(engine):
+    _, service, _, _ = estate(engine, metaverse="sync")
+    service.connectors["sync"].sources["department"] = None  # manual precedence
+    service.connectors["sync"].sources["title"] = "HR Payroll"  # an MA with no connector
+    department, title = service.request(
+        JDOE, [Change("department", "HR"), Change("title", "Dr")], actor=REQUESTER, reason=None
+    ).steps
+    assert (department.system, department.action) == ("sync", PlanAction.MANUAL)
+    assert (title.system, title.action) == ("sync", PlanAction.MANUAL)
+    assert department.plan.ref == title.plan.ref == ObjectRef("sync", "1")
+    assert "Change title in HR Payroll" in title.summary
 
 
 def test_a_source_that_refuses_the_attribute_gets_a_step_for_a_person(engine):
