@@ -141,13 +141,14 @@ def _document(s: SystemRecord) -> dict[str, Any]:
             "attributes": _attributes(s.record),
         }
     view = s.lineage
+    assert view is not None
     return {
         "system": s.label,
         "object": view.ref.id,
         "attributes": {
             a.name: {
                 "values": list(a.values),
-                "source": a.source or a.authority,
+                "source": a.stated_source,
                 "modified": _plain(a.modified),
             }
             for a in view.attributes

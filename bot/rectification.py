@@ -45,6 +45,7 @@ from connectors.base import (
     Updates,
 )
 from connectors.capabilities import management_agent
+from connectors.lineage import MetaverseView
 
 __all__ = ["RectificationService"]
 
@@ -186,15 +187,15 @@ class RectificationService:
                     f"Cannot tell the sources of authority: {connector.label} "
                     f"({shown.reason}). Nothing was created."
                 )
-            for attribute in getattr(shown.value, "attributes", ()):
+            view: MetaverseView = shown.value
+            for attribute in view.attributes:
                 agent = attribute.source
-                why = getattr(attribute, "authority", None) or "unknown"
                 out[attribute.name.lower()] = _Source(
                     agent,
-                    by_agent.get(agent),
-                    why,
+                    by_agent.get(agent) if agent else None,
+                    attribute.authority or "unknown",
                     attribute.name,
-                    getattr(attribute, "source_attribute", None),
+                    attribute.source_attribute,
                     shown_by=connector.name,
                 )
         return out

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from bot.audit import AuditLog
 from bot.calls import Outcome, start
@@ -21,6 +20,7 @@ from bot.search import SearchService
 from bot.subjects import AmbiguousSubject, NobodyMatches, SystemsUnavailable, group_hits
 from connectors.base import Capability, Connector, ObjectRef, Query, Record, ShowsLineage
 from connectors.errors import NotSupported
+from connectors.lineage import MetaverseView
 
 __all__ = ["PersonView", "ShowService", "SystemRecord"]
 
@@ -31,7 +31,7 @@ class SystemRecord:
     label: str
     outcome: Outcome
     record: Record | None = None
-    lineage: Any = None  # e.g. connectors.mimsync.MetaverseView
+    lineage: MetaverseView | None = None  # a system that `ShowsLineage` (the metaverse)
     message: str = ""
 
 
@@ -119,7 +119,7 @@ class ShowService:
                     call.label,
                     call.outcome if value is None else Outcome.FOUND,
                     record=value if isinstance(value, Record) else None,
-                    lineage=None if value is None or isinstance(value, Record) else value,
+                    lineage=value if isinstance(value, MetaverseView) else None,
                     message=call.message,
                 )
                 out.append(record)
@@ -132,7 +132,7 @@ class ShowService:
     def _reader(self, ref: ObjectRef):  # type: ignore[no-untyped-def]
         connector = self.connectors[ref.system]
 
-        def read() -> Any:
+        def read() -> Record | MetaverseView:
             if isinstance(connector, ShowsLineage):
                 return connector.show(ref, timeout=self.timeout)
             if Capability.READ in connector.capabilities:

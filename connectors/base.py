@@ -11,9 +11,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # the types of optional capabilities; they import this module
+    from connectors.lineage import MetaverseView
     from connectors.telemetry import CeipReading
 
 __all__ = [
@@ -231,10 +232,10 @@ class Health:
 @runtime_checkable
 class ShowsLineage(Protocol):
     """A connector with a richer view of one object: lineage and source of authority
-    per attribute, connected systems (the MIM Sync metaverse). `show` raises
-    `NotFound` like `Connector.read`."""
+    per attribute, connected systems (the MIM Sync metaverse; connectors/lineage.py).
+    `show` raises `NotFound` like `Connector.read`."""
 
-    def show(self, ref: ObjectRef, *, timeout: float) -> Any: ...
+    def show(self, ref: ObjectRef, *, timeout: float) -> MetaverseView: ...
 
 
 @runtime_checkable

@@ -54,6 +54,13 @@ from connectors.base import (
     Verification,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.lineage import (
+    AttributeKind,
+    AttributeView,
+    ConnectorView,
+    DeletionRuleView,
+    MetaverseView,
+)
 from connectors.mimsync_config import (
     SyncConfig,
     SyncConfigError,
@@ -62,11 +69,6 @@ from connectors.mimsync_config import (
     parse_database_config,
 )
 from connectors.mimsync_view import (
-    AttributeKind,
-    AttributeView,
-    ConnectorView,
-    DeletionRuleView,
-    MetaverseView,
     connector_view,
     deletion_view,
     plan_notes,
@@ -202,12 +204,6 @@ def _label(ids: Mapping[IdKind, str]) -> str:
     if display and account:
         return f"{display} ({account})"
     return display or account or f"MV object {ids[IdKind.MV_OBJECT_ID]}"
-
-
-def _source(a: AttributeView) -> str | None:
-    if a.source or a.precedence not in ("equal", "manual"):
-        return a.source
-    return a.authority
 
 
 class MimSyncConnector:
@@ -440,7 +436,7 @@ class MimSyncConnector:
         """All MV attributes of `ref`; `source` = authoritative MA, `modified` = lineage date."""
         view = self.show(ref, timeout=timeout)
         attributes = {
-            a.name: AttributeValue(a.values, source=_source(a), modified=a.modified)
+            a.name: AttributeValue(a.values, source=a.stated_source, modified=a.modified)
             for a in view.attributes
         }
         return Record(ref=ref, attributes=attributes, modified=view.modified)

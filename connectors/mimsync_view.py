@@ -1,4 +1,6 @@
-"""What `/mim show` and the erasure plan say about a metaverse object: views and texts.
+"""What `/mim show` and the erasure plan say about a metaverse object: the views (their
+types are in connectors/lineage.py, re-exported here) built from the sync database's rows,
+and the plan's texts.
 
 Names of management agents and operations only: no personal data goes into plan
 warnings or notes (they reach the approvals channel and the audit store).
@@ -6,13 +8,18 @@ warnings or notes (they reach the approvals channel and the audit store).
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors import mimsync_schema as q
-from connectors.base import ManualStep, ManualTask, ObjectRef
+from connectors.base import ManualStep, ManualTask
+from connectors.lineage import (
+    AttributeKind,
+    AttributeView,
+    ConnectorView,
+    DeletionRuleView,
+    MetaverseView,
+)
 from connectors.mimsync_config import DeletionKind, SyncConfig, deletion_meaning, deletion_trigger
 
 __all__ = [
@@ -32,65 +39,6 @@ __all__ = [
 def utc(value: datetime | None) -> datetime | None:
     """The engine stores naive UTC datetimes."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-class AttributeKind(enum.Enum):
-    SINGLE = "single"
-    MULTI = "multi"
-    REFERENCE = "reference"
-
-
-@dataclass(frozen=True)
-class AttributeView:
-    """One MV attribute: values, who is authoritative for it, and its last change."""
-
-    name: str
-    values: tuple[str, ...]
-    kind: AttributeKind
-    source: str | None  # authoritative MA name, where one can be named
-    authority: str  # "HR", "equal precedence", "manual precedence (rules extension)", ...
-    precedence: str | None  # "ranked" | "equal" | "manual" | None (no import flow)
-    modified: datetime | None  # lineage date: when the value last changed
-    # The authoritative MA's connector-space attribute, when its flow is a direct mapping
-    # of exactly one attribute (MV firstName <- AD givenName: "givenName"); else None.
-    source_attribute: str | None = None
-
-
-@dataclass(frozen=True)
-class ConnectorView:
-    """One connector-space object joined to the MV object (lineage)."""
-
-    ma_name: str
-    ma_type: str | None
-    cs_object_id: str
-    rdn: str | None
-    joined: bool
-    state: str  # normal | explicit | filtered
-    lineage_date: datetime | None
-    pending_import: str | None  # add | modify | delete-add | delete | None
-    pending_export: str | None
-    deprovisioning: str | None  # the MA's action when the MV object is deleted
-
-
-@dataclass(frozen=True)
-class DeletionRuleView:
-    kind: str | None  # declared-any | declared-last | scripted | declared | None (unknown)
-    management_agents: tuple[str, ...]  # src-ma (declared-any) or exclude-ma (declared-last)
-    trigger: str  # "deleting the HR connector triggers it"
-    meaning: str  # one sentence: what the rule means for an erasure
-
-
-@dataclass(frozen=True)
-class MetaverseView:
-    """Everything `/mim show` needs about one metaverse object."""
-
-    ref: ObjectRef
-    label: str
-    object_type: str
-    modified: datetime | None
-    attributes: tuple[AttributeView, ...]
-    connectors: tuple[ConnectorView, ...]
-    deletion_rule: DeletionRuleView
 
 
 def connector_view(config: SyncConfig, c: Any) -> ConnectorView:

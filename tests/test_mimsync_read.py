@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import json
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from bot.calls import Outcome
+from bot.export_package import build_package
+from bot.show import SystemRecord
 from connectors.base import IdKind, ObjectRef, PlanAction
 from connectors.errors import ConnectorError, NotFound
+from connectors.lineage import DeletionRuleView
 from connectors.mimsync import (
     AttributeKind,
     AttributeView,
@@ -141,6 +148,55 @@ def test_read_returns_source_and_lineage_date_per_attribute(mim: MimSyncConnecto
     assert record.attributes["department"].source == "manual precedence (rules extension)"
     assert record.attributes["displayName"].modified is not None
     assert record.modified is not None and record.modified.tzinfo is UTC
+
+
+def _packaged_sources(view: MetaverseView) -> dict[str, str | None]:
+    """The "source" of each attribute in the access package's JSON for `view`."""
+    built = build_package(
+        request_id="REQ-2026-0001",
+        created=datetime(2026, 12, 1, tzinfo=UTC),
+        subject_name="Jane Doe",
+        systems=[SystemRecord("mimsync", "Metaverse", Outcome.FOUND, lineage=view)],
+    )
+    with zipfile.ZipFile(io.BytesIO(built.data)) as zf:
+        document = json.loads(zf.read("mimsync.json"))
+    return {name: a["source"] for name, a in document["attributes"].items()}
+
+
+def test_read_and_the_access_package_state_the_same_source(mim: MimSyncConnector) -> None:
+    for i in (1, 3, 7, 8):
+        record = mim.read(ref(i), timeout=T)
+        packaged = _packaged_sources(mim.show(ref(i), timeout=T))
+        assert packaged == {n: v.source for n, v in record.attributes.items()}, i
+
+
+@pytest.mark.parametrize(
+    ("source", "authority", "precedence", "stated"),
+    [
+        ("HR", "HR", "ranked", "HR"),
+        ("BHOLD", "BHOLD", "equal", "BHOLD"),
+        (None, "equal precedence", "equal", "equal precedence"),
+        (
+            None,
+            "manual precedence (rules extension)",
+            "manual",
+            "manual precedence (rules extension)",
+        ),
+        # Nothing to name: neither states a source (the package wrote these words before).
+        (None, "no import flow", None, None),
+        (None, "no connector of a contributing MA", "ranked", None),
+    ],
+)
+def test_the_stated_source_of_each_kind_of_authority(
+    source: str | None, authority: str, precedence: str | None, stated: str | None
+) -> None:
+    a = AttributeView(
+        "title", ("Clerk",), AttributeKind.SINGLE, source, authority, precedence, None
+    )
+    assert a.stated_source == stated
+    rule = DeletionRuleView(None, (), "", "")
+    view = MetaverseView(ObjectRef("mimsync", "1"), "Jane", "person", None, (a,), (), rule)
+    assert _packaged_sources(view) == {"title": stated}
 
 
 def test_personal_attributes_limit_what_is_read(engine: sa.Engine) -> None:

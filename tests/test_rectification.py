@@ -6,7 +6,6 @@ write anywhere; no value, old or new, reaches the audit chain."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
@@ -26,6 +25,7 @@ from connectors.base import (
     Query,
     QueryKind,
 )
+from connectors.lineage import AttributeKind, AttributeView, DeletionRuleView, MetaverseView
 from connectors.memory import MemoryConnector, Person
 from tests.test_erasure import APPROVER, REQUESTER, make_world
 
@@ -38,18 +38,6 @@ def person(**attributes: tuple[str, ...]) -> Person:
     return Person("1", ids, dict(attributes))
 
 
-@dataclass(frozen=True)
-class Attr:
-    name: str
-    source: str | None
-    source_attribute: str | None = None  # what the source's direct flow reads
-
-
-@dataclass(frozen=True)
-class View:
-    attributes: tuple[Attr, ...]
-
-
 class Metaverse(MemoryConnector):
     """The metaverse's answer to `show`: which MA is authoritative for each attribute."""
 
@@ -60,9 +48,24 @@ class Metaverse(MemoryConnector):
         self.sources = sources
         self.renamed: dict[str, str | None] = {}  # MV name -> source attribute (None: script)
 
-    def show(self, ref: ObjectRef, *, timeout: float) -> View:
-        """Direct flows of the same name, unless `renamed` says otherwise."""
-        return View(tuple(Attr(k, v, self.renamed.get(k, k)) for k, v in self.sources.items()))
+    def show(self, ref: ObjectRef, *, timeout: float) -> MetaverseView:
+        """Ranked flows of the same name, unless `renamed` says otherwise; no source: manual
+        precedence."""
+        attributes = tuple(
+            AttributeView(
+                k,
+                (),
+                AttributeKind.SINGLE,
+                v,
+                v or "manual precedence (rules extension)",
+                "ranked" if v else "manual",
+                None,
+                source_attribute=self.renamed.get(k, k),
+            )
+            for k, v in self.sources.items()
+        )
+        rule = DeletionRuleView(None, (), "", "")
+        return MetaverseView(ref, "Jane Doe", "person", None, attributes, (), rule)
 
 
 class ReadOnly(MemoryConnector):

@@ -4,7 +4,6 @@ plus the other systems' records, privately and within Slack's limits."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -50,7 +49,8 @@ def _sections(title: str, lines: list[str]) -> list[Block]:
 
 
 def _lineage_blocks(system: SystemRecord) -> list[Block]:
-    view: Any = system.lineage
+    view = system.lineage
+    assert view is not None
     attrs = [
         f"*{mrkdwn_escape(a.name)}*: {_values(a.values)} — source: "
         f"{mrkdwn_escape(a.authority)} · changed {_when(a.modified)}"
