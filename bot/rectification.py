@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bot.audit import SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
@@ -33,18 +32,15 @@ from bot.subject_keys import subject_keys
 from bot.subjects import Match, single_subject
 from bot.submission import submit_for_approval
 from connectors.base import (
-    Capability,
     Change,
     Connector,
     ManualTask,
     ObjectRef,
     PlanAction,
     Query,
-    ShowsLineage,
     UpdatePlan,
-    Updates,
 )
-from connectors.capabilities import management_agent
+from connectors.capabilities import management_agent, shows_lineage, updates
 from connectors.lineage import MetaverseView
 
 __all__ = ["RectificationService"]
@@ -159,15 +155,11 @@ class RectificationService:
         or the metaverse's words for why none can be named), from the metaverse's view of
         the person; None when no metaverse is configured. A metaverse that is configured
         but does not hold the person, or does not answer, creates nothing."""
-        lineage = [c for c in self.connectors.values() if isinstance(c, ShowsLineage)]
+        lineage = {n: v for n, c in self.connectors.items() if (v := shows_lineage(c)) is not None}
         if not lineage:
             return None
         by_agent = {agent: c for c in self.connectors.values() if (agent := management_agent(c))}
-        hits = [
-            hit
-            for hit in match.hits
-            if isinstance(self.connectors.get(hit.ref.system), ShowsLineage)
-        ]
+        hits = [hit for hit in match.hits if hit.ref.system in lineage]
         if not hits:
             raise RequestStateError(
                 "The metaverse does not hold this person, so the sources of authority are "
@@ -178,7 +170,7 @@ class RectificationService:
             connector = self.connectors[hit.ref.system]
             shown = call(
                 connector,
-                lambda c=connector, r=hit.ref: c.show(r, timeout=self.timeout),  # type: ignore[union-attr]
+                lambda v=lineage[hit.ref.system], r=hit.ref: v.show(r, timeout=self.timeout),
                 what="show",
                 timeout=self.timeout,
             )
@@ -266,9 +258,12 @@ class RectificationService:
 
 
 def _can_write(connector: Connector) -> bool:
-    return Capability.UPDATE in connector.capabilities and isinstance(connector, Updates)
+    return updates(connector) is not None
 
 
-def _plan(connector: Connector, ref: ObjectRef, changes: tuple[Change, ...], timeout: float) -> Any:
-    assert isinstance(connector, Updates)
-    return connector.plan_update(ref, changes, timeout=timeout)
+def _plan(
+    connector: Connector, ref: ObjectRef, changes: tuple[Change, ...], timeout: float
+) -> UpdatePlan:
+    updater = updates(connector)
+    assert updater is not None  # planned only where `_can_write`
+    return updater.plan_update(ref, changes, timeout=timeout)

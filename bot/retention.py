@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from bot.calls import Call, call
 from bot.requests import OPEN, Request, Status, StepState
 from bot.store import RequestStore
-from connectors.base import Connector, RetentionPeriod, RetentionReporter
+from connectors.base import Connector, RetentionPeriod
+from connectors.capabilities import reports_retention
 
 __all__ = ["RequestRetention", "RetentionAnswer", "RetentionPeriod", "retention"]
 
@@ -52,12 +53,13 @@ def retention(
     """The RetentionPeriod of the first connector that reports one (the MIM Service;
     through `call`, under `timeout`) and the erasures with a step in that system. Reads no
     personal data: request ids, statuses and dates only."""
-    connector = next((c for c in connectors if isinstance(c, RetentionReporter)), None)
-    if connector is None:
+    found = next(((c, r) for c in connectors if (r := reports_retention(c)) is not None), None)
+    if found is None:
         return RetentionAnswer(label=None, period=None)
+    connector, reporter = found
     period = call(
         connector,
-        lambda: connector.retention_period(timeout=timeout),
+        lambda: reporter.retention_period(timeout=timeout),
         what="retention",
         timeout=timeout,
     )

@@ -18,7 +18,8 @@ from bot.requests import Subject
 from bot.roles import Actor
 from bot.search import SearchService
 from bot.subjects import AmbiguousSubject, NobodyMatches, SystemsUnavailable, group_hits
-from connectors.base import Capability, Connector, ObjectRef, Query, Record, ShowsLineage
+from connectors.base import Capability, Connector, ObjectRef, Query, Record
+from connectors.capabilities import shows_lineage
 from connectors.errors import NotSupported
 from connectors.lineage import MetaverseView
 
@@ -131,10 +132,11 @@ class ShowService:
 
     def _reader(self, ref: ObjectRef):  # type: ignore[no-untyped-def]
         connector = self.connectors[ref.system]
+        lineage = shows_lineage(connector)
 
         def read() -> Record | MetaverseView:
-            if isinstance(connector, ShowsLineage):
-                return connector.show(ref, timeout=self.timeout)
+            if lineage is not None:
+                return lineage.show(ref, timeout=self.timeout)
             if Capability.READ in connector.capabilities:
                 return connector.read(ref, timeout=self.timeout)
             raise NotSupported("cannot read details")

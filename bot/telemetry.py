@@ -25,6 +25,7 @@ from bot.audit import AuditLog
 from bot.calls import Call, start
 from bot.roles import Actor
 from connectors.base import Connector, MimServerTelemetry
+from connectors.capabilities import mim_telemetry
 from connectors.telemetry import COMPONENTS, ROOT, CeipReading, parse_version
 
 __all__ = [
@@ -128,13 +129,16 @@ def state_of(values: Mapping[str, int], version: str | None) -> State:
 # -- internals ------------------------------------------------------------------
 
 
-def _servers(connectors: Sequence[Connector]) -> list[tuple[str, list[Any]]]:
-    """(endpoint, connectors) per distinct endpoint, in configuration order."""
-    found: dict[str, list[Any]] = {}
+def _servers(
+    connectors: Sequence[Connector],
+) -> list[tuple[str, MimServerTelemetry, list[Connector]]]:
+    """(endpoint, the first connector reaching it, all that do) per distinct endpoint, in
+    configuration order."""
+    found: dict[str, tuple[MimServerTelemetry, list[Connector]]] = {}
     for c in connectors:
-        if isinstance(c, MimServerTelemetry):
-            found.setdefault(c.telemetry_endpoint().lower(), []).append(c)
-    return list(found.items())
+        if (mim := mim_telemetry(c)) is not None:
+            found.setdefault(mim.telemetry_endpoint().lower(), (mim, []))[1].append(c)
+    return [(e, mim, cs) for e, (mim, cs) in found.items()]
 
 
 def _ask(
@@ -146,14 +150,14 @@ def _ask(
         return ()
     what = "telemetry_disable" if disable else "telemetry_read"
 
-    def ask(c: MimServerTelemetry) -> ServerTelemetry:
-        reading = c.disable_ceip(timeout=timeout) if disable else c.read_ceip(timeout=timeout)
+    def ask(mim: MimServerTelemetry) -> ServerTelemetry:
+        reading = mim.disable_ceip(timeout=timeout) if disable else mim.read_ceip(timeout=timeout)
         return _server(reading)
 
     with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="telemetry") as pool:
         pending = [
-            (endpoint, cs, start(cs[0], lambda c=cs[0]: ask(c), what=what, pool=pool))
-            for endpoint, cs in servers
+            (endpoint, cs, start(cs[0], lambda m=mim: ask(m), what=what, pool=pool))
+            for endpoint, mim, cs in servers
         ]
         deadline = time.monotonic() + timeout
         return tuple(

@@ -1,0 +1,81 @@
+"""connectors/capabilities.py: which optional capabilities a connector has, found by what it
+implements (never by its name), and the one answer to "does it update"."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.ad import AdConnector
+from connectors.base import Capability, Updates
+from connectors.bhold import BholdConnector
+from connectors.capabilities import (
+    management_agent,
+    mim_telemetry,
+    reports_retention,
+    shows_lineage,
+    updates,
+)
+from connectors.certmgmt import CertManagementConnector
+from connectors.hr import HrConnector
+from connectors.hr_csv import HrCsvConnector
+from connectors.memory import MemoryConnector
+from connectors.mimservice import MimServiceConnector, MimServiceSettings
+from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from connectors.pam import PamConnector, PamSettings
+from connectors.powershell import WinRmSettings
+
+WINRM = WinRmSettings("http://mim01.corp.test:5985/wsman", "bot", "secret")
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        AdConnector,
+        BholdConnector,
+        CertManagementConnector,
+        HrCsvConnector,
+        MemoryConnector,
+        MimServiceConnector,
+        MimSyncConnector,
+        PamConnector,
+    ],
+)
+def test_a_connector_declares_update_exactly_when_it_implements_updates(cls: type) -> None:
+    assert (Capability.UPDATE in cls.capabilities) == issubclass(cls, Updates)
+
+
+def test_the_hr_connector_neither_declares_nor_implements_update() -> None:
+    # Its capabilities depend on its settings (delete), never on update.
+    assert not issubclass(HrConnector, Updates)
+
+
+def test_each_capability_is_found_by_what_the_connector_implements_whatever_its_name() -> None:
+    service = MimServiceConnector(
+        MimServiceSettings(WINRM, name="portal", management_agent="MIM Service MA")
+    )
+    pam = PamConnector(PamSettings(winrm=WINRM, source_domain="CORP", name="priv"))
+    engine = sa.create_engine("sqlite://")
+    sync = MimSyncConnector(MimSyncSettings(url="sqlite://", name="mv"), engine=engine)
+    memory = MemoryConnector("mimsync")  # the metaverse's usual name does not make one
+    try:
+        assert updates(service) is service and updates(memory) is memory
+        assert updates(pam) is updates(sync) is None
+        assert reports_retention(service) is service
+        assert reports_retention(pam) is reports_retention(memory) is None
+        assert mim_telemetry(service) is service and mim_telemetry(pam) is pam
+        assert mim_telemetry(sync) is mim_telemetry(memory) is None
+        assert shows_lineage(sync) is sync
+        assert shows_lineage(memory) is shows_lineage(service) is None
+        assert management_agent(service) == "MIM Service MA"
+        assert management_agent(memory) is management_agent(pam) is None
+    finally:
+        engine.dispose()
+
+
+def test_a_connector_with_the_methods_but_not_the_flag_does_not_update() -> None:
+    class ReadOnly(MemoryConnector):
+        capabilities = frozenset(Capability) - {Capability.UPDATE}
+
+    assert isinstance(ReadOnly(), Updates)
+    assert updates(ReadOnly()) is None
