@@ -10,10 +10,11 @@ operation, not a correction. Anything else refuses the whole plan with `NotSuppo
 naming the attribute (when it looks like one), never a value.
 
 Values are data: they reach PowerShell only in the runner's base64 JSON argument. Refused
-before anything is sent, naming the attribute only: a value holding a control character
-(newline and tab included) or a lone surrogate, or longer than `MAX_VALUE` UTF-16 code
-units: 448 is the MIM Service's limit for an indexed string attribute (its
-`ObjectValueString` column is nvarchar(448)). An empty value is a clear, as `None` is.
+before anything is sent (`RULES`, the check in connectors/changes.py), naming the attribute
+only: a value holding a control character (newline and tab included) or a lone surrogate,
+or longer than `MAX_VALUE` UTF-16 code units: 448 is the MIM Service's limit for an indexed
+string attribute (its `ObjectValueString` column is nvarchar(448)). An empty value is a
+clear, as `None` is.
 
 Clearing (`None`): FIMAutomation sends an ImportChange of Operation Replace with an empty
 AttributeValue (Operation Delete removes one element of a multi-valued attribute; an empty
@@ -28,15 +29,23 @@ attribute the service does not show taken as cleared.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 
 from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
-from connectors.errors import NotSupported
+from connectors.changes import ChangeRules
 from connectors.read_back import Messages, apply_and_read_back
 
-__all__ = ["MAX_VALUE", "NOTE", "NOT_WRITABLE", "WRITABLE", "apply", "differing", "plan", "wanted"]
+__all__ = [
+    "MAX_VALUE",
+    "NOTE",
+    "NOT_WRITABLE",
+    "RULES",
+    "WRITABLE",
+    "apply",
+    "differing",
+    "plan",
+    "wanted",
+]
 
 # The Person attributes the bot may correct, in MIM's spelling.
 WRITABLE = (
@@ -61,9 +70,14 @@ NOTE = (
     "The MIM Service is changed directly: if it is not this attribute's source of authority, "
     "the next sync overwrites the change with the source's value"
 )
-_WRITABLE = {a.casefold(): a for a in WRITABLE}
-_REFUSED = {a.casefold(): a for a in NOT_WRITABLE}
-_SHOWN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # an attribute name safe to quote
+_REFUSED = frozenset(a.casefold() for a in NOT_WRITABLE)
+RULES = ChangeRules(
+    system="the MIM Service",
+    allowed={a.casefold(): a for a in WRITABLE},
+    max_length=MAX_VALUE,
+    refused=lambda key: "it names or keys the Person" if key in _REFUSED else None,
+    empty_clears=True,
+)
 
 Values = Mapping[str, tuple[str, ...]]  # attribute -> the values the service shows
 ReadPerson = Callable[[tuple[str, ...]], Values | None]  # None: no such Person
@@ -74,36 +88,7 @@ def wanted(changes: Iterable[Change]) -> tuple[Change, ...]:
     """`changes` in MIM's attribute names, in order, each value checked (see the module);
     `""` becomes `None` (clear). `NotSupported` for the whole plan when one cannot be
     written, when two set one attribute to different values, or when there is none."""
-    out: dict[str, str | None] = {}
-    for change in changes:
-        attribute = change.attribute if isinstance(change.attribute, str) else ""
-        key = attribute.casefold()
-        if key in _REFUSED:
-            raise NotSupported(
-                f"{_REFUSED[key]} names or keys the MIM Service Person: it is not corrected here"
-            )
-        name = _WRITABLE.get(key)
-        if name is None:
-            shown = attribute if _SHOWN.fullmatch(attribute) else "that attribute"
-            raise NotSupported(f"the MIM Service connector cannot update {shown}")
-        value = change.value
-        if value is not None and not isinstance(value, str):
-            raise NotSupported(f"the MIM Service takes text for {name}")
-        if value is not None and (
-            len(value.encode("utf-16-le", "surrogatepass")) // 2 > MAX_VALUE
-            or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
-        ):
-            raise NotSupported(
-                f"the MIM Service cannot take that value of {name}: it holds a control "
-                f"character, or is longer than {MAX_VALUE} characters (its indexed string limit)"
-            )
-        value = value or None
-        if name in out and out[name] != value:
-            raise NotSupported(f"two changes set {name} to different values")
-        out[name] = value
-    if not out:
-        raise NotSupported("an update of the MIM Service changes at least one attribute")
-    return tuple(Change(name, value) for name, value in out.items())
+    return RULES.check(changes)
 
 
 def plan(ref: ObjectRef, changes: tuple[Change, ...]) -> UpdatePlan:
