@@ -8,8 +8,9 @@ attribute, never a value.
 
 Values are data: each is an attribute value of the one `Userupdate` function, escaped by lxml
 (connectors/bhold_xml.py), next to the numeric `UserID` and the user's current `language`
-(the doc does not mark it optional). Checked before anything is sent, as `NotSupported` (a
-connector raises `ConnectorError`s only) naming the attribute, never the value:
+(the doc does not mark it optional). Checked before anything is sent (`RULES`, the check in
+connectors/changes.py), as `NotSupported` (a connector raises `ConnectorError`s only)
+naming the attribute, never the value:
 
 - a value XML cannot carry (NUL, another control character but tab, newline and carriage
   return, a lone surrogate) or longer than `MAX_VALUE` UTF-16 code units (nvarchar's
@@ -25,17 +26,17 @@ not a middle name. A middleName change is confirmed only where the record shows
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 
 from lxml import etree
 
 from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
 from connectors.bhold_xml import NUMERIC, BholdUser, is_xml_text, update_element
-from connectors.errors import ConnectorError, NotSupported
+from connectors.changes import ChangeRules
+from connectors.errors import ConnectorError
 from connectors.read_back import Messages, apply_and_read_back
 
-__all__ = ["MAX_VALUE", "PARAMETERS", "apply", "check_language", "plan", "wanted"]
+__all__ = ["MAX_VALUE", "PARAMETERS", "RULES", "apply", "check_language", "plan", "wanted"]
 
 # Userupdate parameter -> the field of GetInfo `user` that shows it.
 PARAMETERS = {
@@ -50,9 +51,15 @@ _NAMES = {p.casefold(): p for p in PARAMETERS} | {
     "sn": "lastName",
     "surname": "lastName",
 }
-OPTIONAL = frozenset({"middleName"})
 MAX_VALUE = 255
-_SHOWN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # an attribute name safe to quote
+RULES = ChangeRules(
+    system="BHOLD",
+    allowed=_NAMES,
+    max_length=MAX_VALUE,
+    fits=is_xml_text,
+    required=frozenset({"description", "firstName", "lastName"}),
+    hint=": only description (displayName), firstName (givenName), middleName and lastName (sn)",
+)
 NOTE = (
     "BHOLD's names come from provisioning: correct them at the source too, or a later "
     "export may put the old values back"
@@ -70,34 +77,7 @@ def wanted(changes: Iterable[Change]) -> tuple[Change, ...]:
     """`changes` in Userupdate's parameter names, in order, each value checked (see the
     module). `NotSupported` for the whole plan when one cannot be written, when two set one
     parameter to different values, or when there is none."""
-    out: dict[str, str | None] = {}
-    for change in changes:
-        attribute = change.attribute if isinstance(change.attribute, str) else ""
-        name = _NAMES.get(attribute.casefold())
-        if name is None:
-            shown = attribute if _SHOWN.fullmatch(attribute) else "that attribute"
-            raise NotSupported(
-                f"BHOLD cannot update {shown}: only description (displayName), firstName "
-                "(givenName), middleName and lastName (sn)"
-            )
-        value = change.value
-        if value is not None and not isinstance(value, str):
-            raise NotSupported(f"BHOLD takes text for {name}")
-        if value is not None and (
-            not is_xml_text(value) or len(value.encode("utf-16-le")) // 2 > MAX_VALUE
-        ):
-            raise NotSupported(
-                f"BHOLD cannot take that value of {name}: it holds a control character, or "
-                f"is longer than {MAX_VALUE} characters"
-            )
-        if (value is None or not value.strip()) and name not in OPTIONAL:
-            raise NotSupported(f"BHOLD requires {name}: it cannot be cleared or blank")
-        if name in out and out[name] != value:
-            raise NotSupported(f"two changes set {name} to different values")
-        out[name] = value
-    if not out:
-        raise NotSupported("an update of BHOLD changes at least one attribute")
-    return tuple(Change(name, value) for name, value in out.items())
+    return RULES.check(changes)
 
 
 def check_language(user: BholdUser) -> str:
