@@ -10,12 +10,12 @@ schema: it must be a single-valued Unicode string (attributeSchema `isSingleValu
 TRUE, `attributeSyntax` 2.5.5.12) that clients may write. Values go to ldap3 as data
 (LDAP modify has no filter syntax to escape); a value an attribute of this kind cannot
 hold (control characters, longer than the schema's rangeUpper or 1024 characters) is
-refused before anything is sent.
+refused before anything is sent, by the check every updating connector shares
+(connectors/changes.py) and then by the schema's.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -24,6 +24,7 @@ import ldap3
 
 from connectors.ad_schema import SchemaRules
 from connectors.base import Change, ObjectRef, StepResult, UpdatePlan
+from connectors.changes import ChangeRules
 from connectors.errors import NotFound, NotSupported
 from connectors.ldap_support import ldap_errors
 from connectors.read_back import Messages, apply_and_read_back
@@ -115,13 +116,19 @@ class AdUpdater:
         lookup: Lookup,
         domain_nc: str = "",
     ) -> None:
-        self._writable = {a.lower(): a for a in writable}
+        self._rules = ChangeRules(
+            system="AD",
+            allowed={a.casefold(): a for a in writable},
+            max_length=MAX_VALUE,
+            length=len,  # code points, as the schema's rangeUpper is checked (`_checked`)
+            refused=refused_for_writing,  # even when a settings object names it
+        )
         self._borrow = connection
         self._lookup = lookup
         self.schema = SchemaRules(domain_nc)  # read once per connector
 
     def plan(self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float) -> UpdatePlan:
-        wanted = self._wanted(changes)
+        wanted = self._rules.check(changes)
         with self._borrow() as conn, ldap_errors():
             wanted = self._checked(conn, wanted, timeout)
             if self._lookup(conn, ref.id, [], timeout) is None:
@@ -132,7 +139,7 @@ class AdUpdater:
         )
 
     def apply(self, plan: UpdatePlan, *, timeout: float) -> StepResult:
-        wanted = self._wanted(plan.changes)  # a stored plan is checked again
+        wanted = self._rules.check(plan.changes)  # a stored plan is checked again
         with self._borrow() as conn, ldap_errors():
             wanted = self._checked(conn, wanted, timeout)
             attrs = [c.attribute for c in wanted]
@@ -160,28 +167,6 @@ class AdUpdater:
                     not_shown="AD shows other values for {names}",
                 ),
             )
-
-    def _wanted(self, changes: tuple[Change, ...]) -> tuple[Change, ...]:
-        if not changes:
-            raise NotSupported("no attribute to change")
-        out: dict[str, Change] = {}
-        for change in changes:
-            why = refused_for_writing(change.attribute)
-            if why is not None:  # even when a settings object names it
-                raise NotSupported(f"{_shown(change.attribute)} is never changed in AD: {why}")
-            name = self._writable.get(change.attribute.lower())
-            if name is None:
-                raise NotSupported(f"{_shown(change.attribute)} cannot be changed in AD here")
-            value = change.value
-            if value is not None and (
-                len(value) > MAX_VALUE
-                or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
-            ):
-                raise NotSupported(f"the value for {name} cannot be stored in AD")
-            if name in out and out[name].value != value:
-                raise NotSupported(f"two different values for {name}")
-            out[name] = Change(name, value)
-        return tuple(out.values())
 
     def _checked(
         self, conn: ldap3.Connection, changes: tuple[Change, ...], timeout: float
@@ -214,12 +199,3 @@ def _differing(entry: Mapping[str, Any], changes: tuple[Change, ...]) -> tuple[C
 def _value(entry: Mapping[str, Any], attribute: str) -> str | None:
     raw = entry.get("raw_attributes", {}).get(attribute) or []
     return raw[0].decode("utf-8", "replace") if raw else None
-
-
-def _shown(name: str) -> str:
-    """An attribute name for a message, or a stand-in if it could be a typed value."""
-    return (
-        name
-        if name.isascii() and name.replace("-", "").isalnum() and len(name) < 64
-        else ("that attribute")
-    )
