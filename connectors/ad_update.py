@@ -76,12 +76,25 @@ SECURITY = frozenset(
      "objectcategory", "ntsecuritydescriptor", "scriptpath", "homedirectory", "homedrive",
      "profilepath", "logonhours", "userworkstations", "userparameters", "usercertificate",
      "usersmimecertificate", "iscriticalsystemobject", "samaccounttype", "grouptype",
-     "dnshostname", "unixhomedirectory", "loginshell", "msnpallowdialin"}
+     "dnshostname", "unixhomedirectory", "loginshell", "msnpallowdialin",
+     "unixuserpassword", "msnpcallingstationid", "msnpsavedcallingstationid"}
 )  # fmt: skip
 # Whole families: msDS-* (KeyCredentialLink, AllowedToDelegateTo,
 # AllowedToActOnBehalfOfOtherIdentity, ...), mS-DS-ConsistencyGuid (the sync anchor),
-# Exchange's and Skype's addressing.
-SECURITY_PREFIXES = ("msds-", "ms-ds-", "msexch", "msrtcsip-")
+# Exchange's and Skype's addressing; Remote Desktop's logon program, home and profile
+# paths (msTSInitialProgram runs at an RDP logon, as scriptPath does at a console one);
+# RADIUS and dial-in, Unix (SFU) logons, and certificate enrolment (msPKI-*).
+SECURITY_PREFIXES = (
+    "msds-",
+    "ms-ds-",
+    "msexch",
+    "msrtcsip-",
+    "msts",
+    "msradius",
+    "msnp",
+    "mssfu30",
+    "mspki",
+)
 MAX_VALUE = 1024
 NOTE = (
     "AD is changed directly: if AD is not this attribute's source of authority, the next "

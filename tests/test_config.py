@@ -300,6 +300,8 @@ NEVER_WRITABLE = (
     "sAMAccountName", "userPrincipalName", "mail", "manager", "proxyAddresses",
     "distinguishedName", "objectGUID", "objectSid", "cn", "name", "employeeID",
     "employeeNumber", "mS-DS-ConsistencyGuid", "USERACCOUNTCONTROL", "msds-anything",
+    "msTSInitialProgram", "msTSHomeDirectory", "msTSProfilePath", "msTSWorkDirectory",
+    "msTSHomeDrive", "msRADIUSFramedIPAddress", "msSFU30Password", "msNPCallingStationID",
 )  # fmt: skip
 
 
