@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bot.logs import log_failure
-from connectors.base import Connector
+from connectors.base import Connector, IdKind, Verification
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, TimedOut, Unreachable
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "not_configured",
     "oversized",
     "start",
+    "verify_call",
 ]
 
 log = logging.getLogger(__name__)
@@ -237,3 +238,24 @@ def call(
 def not_configured(system: str, message: str = "connector not configured") -> Call[Any]:
     """The outcome of a call that could not be made: no such connector (or nothing to ask)."""
     return Call(system, system, Outcome.ERROR, message=message)
+
+
+def verify_call(
+    connectors: Mapping[str, Connector],
+    system: str,
+    identifiers: Mapping[IdKind, str],
+    *,
+    what: str,
+    timeout: float,
+) -> Call[Verification]:
+    """Ask `system` whether anything the identifiers name is left (a copy search, a
+    residual check), through the one call path; a system with no connector says so."""
+    connector = connectors.get(system)
+    if connector is None:
+        return not_configured(system)
+    return call(
+        connector,
+        lambda: connector.verify_absent(identifiers, timeout=timeout),
+        what=what,
+        timeout=timeout,
+    )

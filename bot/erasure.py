@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bot.audit import SubjectKeyer
 from bot.audited_notifier import AuditedNotifier
-from bot.calls import Call, Outcome, call, not_configured
+from bot.calls import Outcome, call, verify_call
 from bot.config import PolicyConfig
 from bot.errors import AlreadyOpen, RequestStateError
 from bot.manual import ManualOwners, instruction
@@ -29,13 +29,11 @@ from connectors.base import (
     RANK_TARGET,
     Capability,
     Connector,
-    IdKind,
     ManualStep,
     ManualTask,
     ObjectRef,
     PlanAction,
     Query,
-    Verification,
 )
 from connectors.capabilities import management_agent
 
@@ -173,19 +171,6 @@ class ErasureService:
             )
         return steps
 
-    def _verify(
-        self, system: str, identifiers: Mapping[IdKind, str], what: str
-    ) -> Call[Verification]:
-        connector = self.connectors.get(system)
-        if connector is None:
-            return not_configured(system)
-        return call(
-            connector,
-            lambda: connector.verify_absent(identifiers, timeout=self.timeout),
-            what=what,
-            timeout=self.timeout,
-        )
-
     def replan_copies(self, request: Request) -> tuple[list[PlannedStep], int]:
         """After a failed verification (no failed step): steps for approved objects that
         are live again (restored from the Recycle Bin, same objectGUID), and the number
@@ -200,7 +185,13 @@ class ErasureService:
         for system in request.report.still_present():
             if system not in self.connectors:
                 continue
-            seen = self._verify(system, request.subject.identifiers, "copy search")
+            seen = verify_call(
+                self.connectors,
+                system,
+                request.subject.identifiers,
+                what="copy search",
+                timeout=self.timeout,
+            )
             if seen.value is None:
                 raise RequestStateError(
                     f"Cannot look for the copies in {system} ({seen.reason}). Nothing was changed."

@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.audited_notifier import AuditedNotifier
-from bot.calls import Call, call, not_configured
+from bot.calls import verify_call
 from bot.events import ResidualChecked, ResidualOutcome
 from bot.store import RequestStore
-from connectors.base import Connector, IdKind, Verification
+from connectors.base import Connector
 
 __all__ = ["ResidualChecker"]
 
@@ -45,7 +45,13 @@ class ResidualChecker:
                 outcome=ResidualOutcome.GONE,
                 at=self.store.clock(),
             )
-            looked = self._verify(check.system, {check.kind: check.ref}, "residual check")
+            looked = verify_call(
+                self.connectors,
+                check.system,
+                {check.kind: check.ref},
+                what="residual check",
+                timeout=self.timeout,
+            )
             if looked.value is None:
                 residuals.later(
                     check,
@@ -65,19 +71,6 @@ class ResidualChecker:
             if later and check.attempts == 0:  # the first look that reached the system
                 self.notifier.event(request, still)
         return done
-
-    def _verify(
-        self, system: str, identifiers: Mapping[IdKind, str], what: str
-    ) -> Call[Verification]:
-        connector = self.connectors.get(system)
-        if connector is None:
-            return not_configured(system)
-        return call(
-            connector,
-            lambda: connector.verify_absent(identifiers, timeout=self.timeout),
-            what=what,
-            timeout=self.timeout,
-        )
 
     def _tomorrow(self) -> datetime:
         return self.store.clock() + timedelta(days=1)
