@@ -4,6 +4,11 @@ Each test runs against the in-memory connector, AD on the real Samba DC, and the
 MIM Sync metaverse on SQLite and on the real PostgreSQL. A `World` holds one
 connector, a seeded subject, and the few things only a test of that system can
 do (create a person, run the metaverse deletion rule, point at a dead server).
+
+A world also declares what its system cannot do (`searches_by`, `holds`, `verifies_by`,
+`finds_display_name`, `skips`; `Capability.DELETE` from the connector itself): the tests
+then assert the documented refusal instead (`NotSupported`, a plan with nothing to run),
+and skip only with the reason the world states.
 """
 
 from __future__ import annotations
@@ -11,15 +16,16 @@ from __future__ import annotations
 import itertools
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
 
-from connectors.ad import AdConnector, AdSettings
+from connectors.ad.connector import AdConnector, AdSettings
 from connectors.base import (
     AttributeValue,
     Capability,
@@ -40,7 +46,7 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.memory import MemoryConnector, Person
-from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
 from tests.support.ports import closed_port
 from tests.support.postgres import fresh_database
@@ -61,16 +67,43 @@ class Subject:
     prefix: str
 
 
+# Every kind of search the tests use.
+ALL_SEARCHES = frozenset(QueryKind)
+# The subject's identifiers the search test checks on a hit (its account always).
+ALL_HELD = frozenset({IdKind.MAIL, IdKind.EMPLOYEE_ID, IdKind.DISPLAY_NAME})
+# The identifiers the verify tests give alone.
+ALL_VERIFIED = frozenset({IdKind.ACCOUNT, IdKind.MAIL, IdKind.UPN, IdKind.EMPLOYEE_ID})
+
+
 @dataclass
 class World:
     connector: Connector
     subject: Subject
     missing: ObjectRef  # a well-formed reference to nothing
     fresh: Callable[[], Hit]  # a new person of its own, for a test that deletes it
-    vanish: Callable[[Hit], None] | None = None  # what completes a WAIT plan
+    # What completes a WAIT plan; for a connector without Capability.DELETE, what the
+    # person doing the plan's manual step does (the object is then gone from the system).
+    vanish: Callable[[Hit], None] | None = None
     unreachable: Callable[[], Connector] | None = None
     # (connector, timeout) whose search exceeds its deadline, while the context lasts
     too_slow: Callable[[], AbstractContextManager[tuple[Connector, float]]] | None = None
+    # The kinds of search the system answers; any other kind is `NotSupported`
+    # (QueryKind.ATTRIBUTE: by the `mail` attribute, the one the tests search).
+    searches_by: frozenset[QueryKind] = ALL_SEARCHES
+    # Which of the subject's mail, employee id and display name a hit carries; the others
+    # the system does not hold, and a hit must not carry them.
+    holds: frozenset[IdKind] = ALL_HELD
+    # The identifiers `verify_absent` searches by; given only others, the check proves
+    # nothing (`NotSupported`, or `absent=False`).
+    verifies_by: frozenset[IdKind] = ALL_VERIFIED
+    # Whether a NAME search matches the exact display name too (else it finds no one).
+    finds_display_name: bool = True
+    # Why a world has no `unreachable`, `too_slow` (or, without Capability.DELETE, no
+    # `vanish`): the skip's reason, by that name.
+    skips: Mapping[str, str] = field(default_factory=dict)
+
+    def deletes(self) -> bool:
+        return Capability.DELETE in self.connector.capabilities
 
 
 @contextmanager
@@ -113,7 +146,11 @@ def memory_world() -> World:
         return only_hit(connector, Query(QueryKind.NAME, f"ct-del{n}"))
 
     subject = Subject("ct-zoe", "ct-zoe@example.test", "880001", "Zoë Contract", "Zoë Con")
-    return World(connector, subject, ObjectRef("memory", "m-404"), fresh)
+    skips = {
+        "unreachable": "in memory: there is nothing to reach",
+        "too_slow": "in memory: nothing to wait for",
+    }
+    return World(connector, subject, ObjectRef("memory", "m-404"), fresh, skips=skips)
 
 
 def ad_world(request: pytest.FixtureRequest) -> World:
@@ -237,6 +274,49 @@ def identifiers(hit: Hit) -> dict[IdKind, str]:
     return dict(hit.identifiers)
 
 
+def searched(world: World, query: Query) -> list[Hit] | None:
+    """The hits, for a kind of search the world's system answers; for any other kind,
+    asserts the connector refuses it (`NotSupported`) and gives None."""
+    if query.kind in world.searches_by:
+        return world.connector.search(query, timeout=T)
+    with pytest.raises(NotSupported):
+        world.connector.search(query, timeout=T)
+        pytest.fail(f"{query.kind.value}: answered, though the world does not search that way")
+    return None
+
+
+def planned_without_delete(world: World, ref: ObjectRef) -> DeletePlan | None:
+    """For a connector without `Capability.DELETE`: its plan, which runs nothing
+    (`PlanAction.NONE`: what there is to do is manual, or nothing), or None when it refuses
+    to plan (`NotSupported`). Either way the bot erases nothing there itself."""
+    assert not world.deletes()
+    try:
+        plan = world.connector.plan_delete(ref, timeout=T)
+    except NotSupported:
+        return None
+    assert isinstance(plan, DeletePlan) and plan.ref == ref
+    assert plan.action is PlanAction.NONE, "no Capability.DELETE, yet a plan to run"
+    return plan
+
+
+def proves_nothing(world: World, ids: Mapping[IdKind, str]) -> None:
+    """`verify_absent` given no identifier the system searches by: `NotSupported`, or
+    `absent=False` (the check proves nothing)."""
+    try:
+        result = world.connector.verify_absent(ids, timeout=T)
+    except NotSupported:
+        return
+    assert not result.absent
+
+
+def declared_skip(world: World, what: str) -> NoReturn:
+    """Skip for the reason the world gives for having no `what`; fail when it gives none."""
+    reason = world.skips.get(what)
+    if not reason:
+        pytest.fail(f"the world has no {what} and does not say why (World.skips)")
+    pytest.skip(reason)
+
+
 # -- shape ----------------------------------------------------------------------
 
 
@@ -269,18 +349,29 @@ SEARCHES = {
 @pytest.mark.parametrize("how", SEARCHES)
 def test_search_finds_the_subject_as_a_hit_of_this_system(world: World, how: str) -> None:
     c, s = world.connector, world.subject
-    hits = c.search(SEARCHES[how](s), timeout=T)
+    hits = searched(world, SEARCHES[how](s))
+    if hits is None:
+        return  # a kind it does not search by: refused, as asserted
 
     assert isinstance(hits, list) and all(isinstance(h, Hit) for h in hits)
+    if how == "display name" and not world.finds_display_name:
+        assert hits == []  # a NAME here is an account name: a display name finds no one
+        return
     hit = subject_hit(world, hits)
     if how != "prefix":
         assert hits == [hit]  # unique values find one person
     assert hit.ref.system == c.name and isinstance(hit.ref.id, str) and hit.ref.id
-    assert isinstance(hit.label, str) and s.display in hit.label
+    shown = s.display if IdKind.DISPLAY_NAME in world.holds else s.account
+    assert isinstance(hit.label, str) and shown in hit.label
     assert all(isinstance(k, IdKind) and isinstance(v, str) for k, v in hit.identifiers.items())
-    assert hit.identifiers[IdKind.MAIL].casefold() == s.mail.casefold()
-    assert hit.identifiers[IdKind.EMPLOYEE_ID] == s.employee_id
-    assert hit.identifiers[IdKind.DISPLAY_NAME] == s.display
+    held = {IdKind.MAIL: s.mail, IdKind.EMPLOYEE_ID: s.employee_id, IdKind.DISPLAY_NAME: s.display}
+    for kind, value in held.items():
+        if kind not in world.holds:
+            assert kind not in hit.identifiers, kind  # not held there: not made up either
+        elif kind is IdKind.MAIL:
+            assert hit.identifiers[kind].casefold() == value.casefold()
+        else:
+            assert hit.identifiers[kind] == value
 
 
 @pytest.mark.parametrize(
@@ -296,7 +387,8 @@ def test_search_finds_the_subject_as_a_hit_of_this_system(world: World, how: str
     ids=lambda q: q.kind.value,
 )
 def test_search_for_an_unknown_person_is_an_empty_list(world: World, query: Query) -> None:
-    assert world.connector.search(query, timeout=T) == []
+    hits = searched(world, query)
+    assert hits is None or hits == []
 
 
 HOSTILE = [
@@ -325,6 +417,9 @@ HOSTILE = [
 def test_hostile_search_terms_match_no_one_and_raise_nothing_else(world: World, value: str) -> None:
     for kind in QueryKind:
         query = Query(kind, value, attribute="mail" if kind is QueryKind.ATTRIBUTE else None)
+        if kind not in world.searches_by:
+            searched(world, query)  # refused, whatever the value
+            continue
         try:
             hits = world.connector.search(query, timeout=T)
         except ConnectorError:
@@ -359,8 +454,9 @@ def test_read_of_a_found_ref_is_a_record_of_its_attributes(world: World) -> None
     for name, value in record.attributes.items():
         assert isinstance(name, str) and isinstance(value, AttributeValue)
         assert isinstance(value.values, tuple) and all(isinstance(v, str) for v in value.values)
-    mails = {v.casefold() for a in record.attributes.values() for v in a.values}
-    assert world.subject.mail.casefold() in mails
+    values = {v.casefold() for a in record.attributes.values() for v in a.values}
+    held = world.subject.mail if IdKind.MAIL in world.holds else world.subject.account
+    assert held.casefold() in values
 
 
 def test_read_show_and_plan_of_a_missing_ref_are_not_found(world: World) -> None:
@@ -388,10 +484,15 @@ def test_a_ref_id_that_cannot_name_an_object_is_not_found(world: World, ref_id: 
 
 def test_plan_delete_names_an_action_for_the_object(world: World) -> None:
     hit = only_hit(world.connector, Query(QueryKind.NAME, world.subject.account))
-    plan = world.connector.plan_delete(hit.ref, timeout=T)
-
-    assert isinstance(plan, DeletePlan) and plan.ref == hit.ref
-    assert plan.action in (PlanAction.DELETE, PlanAction.DISABLE_AND_SCRUB, PlanAction.WAIT)
+    if not world.deletes():
+        found = planned_without_delete(world, hit.ref)
+        if found is None:
+            return  # refused, as asserted
+        plan = found
+    else:
+        plan = world.connector.plan_delete(hit.ref, timeout=T)
+        assert isinstance(plan, DeletePlan) and plan.ref == hit.ref
+        assert plan.action in (PlanAction.DELETE, PlanAction.DISABLE_AND_SCRUB, PlanAction.WAIT)
     assert isinstance(plan.summary, str) and plan.summary
     assert isinstance(plan.authority_rank, int)
     assert all(isinstance(n, str) for n in plan.notes)
@@ -405,6 +506,9 @@ def test_delete_then_verify_absent_and_a_second_apply_is_already_absent(world: W
     before = c.verify_absent(ids, timeout=T)
     assert isinstance(before, Verification) and before.system == c.name
     assert not before.absent and hit.ref in before.remaining
+    if not world.deletes():
+        erased_by_hand(world, hit, ids)
+        return
 
     plan = c.plan_delete(hit.ref, timeout=T)
     first = c.apply_delete(plan, timeout=T)
@@ -429,6 +533,33 @@ def test_delete_then_verify_absent_and_a_second_apply_is_already_absent(world: W
     assert c.search(Query(QueryKind.NAME, ids[IdKind.ACCOUNT]), timeout=T) == []
 
 
+def erased_by_hand(world: World, hit: Hit, ids: Mapping[IdKind, str]) -> None:
+    """Without `Capability.DELETE`: the plan runs nothing and asks a person for what keeps
+    the object there; apply is refused and changes nothing; once the person has done it
+    (`vanish`), the object is absent and gone from every call."""
+    c = world.connector
+    plan = planned_without_delete(world, hit.ref)
+    if plan is not None:
+        assert plan.manual  # verify finds it remaining: a person must act for it to go
+    refused = plan or DeletePlan(hit.ref, PlanAction.DELETE, "x")
+    with pytest.raises(NotSupported):
+        c.apply_delete(refused, timeout=T)
+    assert c.read(hit.ref, timeout=T).ref == hit.ref  # nothing was erased
+    assert not c.verify_absent(ids, timeout=T).absent
+    if world.vanish is None:
+        declared_skip(world, "vanish")
+    world.vanish(hit)
+    after = c.verify_absent(ids, timeout=T)
+    assert (after.absent, after.remaining) == (True, ())
+    with pytest.raises(NotSupported):
+        c.apply_delete(refused, timeout=T)  # refused again: nothing is ever erased here
+    with pytest.raises(NotFound):
+        c.read(hit.ref, timeout=T)
+    with pytest.raises(NotFound):
+        c.plan_delete(hit.ref, timeout=T)
+    assert c.search(Query(QueryKind.NAME, ids[IdKind.ACCOUNT]), timeout=T) == []
+
+
 @pytest.mark.parametrize(
     "ids",
     [
@@ -446,16 +577,15 @@ def test_delete_then_verify_absent_and_a_second_apply_is_already_absent(world: W
 def test_hostile_identifiers_verify_as_absent_while_everyone_is_still_there(
     world: World, ids: dict[IdKind, str]
 ) -> None:
+    if not ids.keys() & world.verifies_by:
+        proves_nothing(world, ids)
+        return
     result = world.connector.verify_absent(ids, timeout=T)
     assert (result.absent, result.remaining) == (True, ())
 
 
 def test_verify_with_nothing_to_search_by_proves_nothing(world: World) -> None:
-    try:
-        result = world.connector.verify_absent({}, timeout=T)
-    except NotSupported:
-        return
-    assert not result.absent
+    proves_nothing(world, {})
 
 
 # -- error mapping ----------------------------------------------------------------
@@ -463,7 +593,7 @@ def test_verify_with_nothing_to_search_by_proves_nothing(world: World) -> None:
 
 def test_an_unreachable_system_raises_unreachable_from_every_call(world: World) -> None:
     if world.unreachable is None:
-        pytest.skip("in memory: there is nothing to reach")
+        declared_skip(world, "unreachable")
     c = world.unreachable()
     ref = world.missing
     calls: dict[str, Callable[[], object]] = {
@@ -475,7 +605,10 @@ def test_an_unreachable_system_raises_unreachable_from_every_call(world: World) 
     }
     try:
         for name, call in calls.items():
-            with pytest.raises(Unreachable):
+            # Without Capability.DELETE, apply is refused before anything is reached.
+            refuses = name == "apply_delete" and Capability.DELETE not in c.capabilities
+            expected = NotSupported if refuses else Unreachable
+            with pytest.raises(expected):
                 call()
                 pytest.fail(f"{name} answered")
         health = c.health(timeout=1)
@@ -486,7 +619,7 @@ def test_an_unreachable_system_raises_unreachable_from_every_call(world: World) 
 
 def test_an_exceeded_deadline_is_timed_out(world: World) -> None:
     if world.too_slow is None:
-        pytest.skip("in memory: nothing to wait for")
+        declared_skip(world, "too_slow")
     with world.too_slow() as (c, timeout):
         with pytest.raises(TimedOut):
             c.search(Query(QueryKind.NAME, "ct-zoe"), timeout=timeout)
