@@ -41,7 +41,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from bench.find_latency import bare_connection, ensure_users, interleave, machine, stats
 from bench.report import print_ratio
-from connectors.ad import IDENTITY_ATTRIBUTES, PERSON_FILTER, AdConnector, AdSettings
+from connectors.ad.connector import IDENTITY_ATTRIBUTES, PERSON_FILTER, AdConnector, AdSettings
 from connectors.base import Query, QueryKind
 from tests.support.samba import SCRIPT, SambaAd, TestUser, start_samba
 

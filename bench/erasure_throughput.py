@@ -99,10 +99,10 @@ from bot.requests import Request, Step
 from bot.requests_schema import requests as requests_table
 from bot.search import SearchService
 from bot.services import Services, build_services
-from connectors.ad import IDENTITY_ATTRIBUTES, PERSON_FILTER
-from connectors.ad_erasure import DEFAULT_SCRUB_ATTRIBUTES
+from connectors._shared.ldap import guid_filter_value
+from connectors.ad.connector import IDENTITY_ATTRIBUTES, PERSON_FILTER
+from connectors.ad.settings import DEFAULT_SCRUB_ATTRIBUTES
 from connectors.base import Query, QueryKind
-from connectors.ldap_support import guid_filter_value
 from tests.support.postgres import fresh_database, postgres_server
 from tests.support.samba import SambaAd, TestUser, seed_users, start_samba
 from tests.support.slack_stub import MockSlack
@@ -517,9 +517,9 @@ KEYS = (  # (label, file suffix, function): inclusive time and calls
     ("DecisionService.approve", "bot/decisions.py", "approve"),
     ("  Runner.run", "bot/runner.py", "run"),
     ("    Runner._apply (tenacity + renew + apply)", "bot/runner.py", "_apply"),
-    ("      AdEraser.apply", "connectors/ad_erasure.py", "apply"),
+    ("      AdEraser.apply", "connectors/ad/erasure.py", "apply"),
     ("    Runner._verify", "bot/runner.py", "_verify"),
-    ("      AdEraser.verify_absent", "connectors/ad_erasure.py", "verify_absent"),
+    ("      AdEraser.verify_absent", "connectors/ad/erasure.py", "verify_absent"),
     ("AuditLog.record (all callers)", "bot/audit/chain.py", "record"),
     ("RequestStore.get (all callers)", "bot/store/store.py", "get"),
     ("ldap3 Connection.search", "ldap3/core/connection.py", "search"),
@@ -528,8 +528,8 @@ KEYS = (  # (label, file suffix, function): inclusive time and calls
     ("psycopg commit", "psycopg/connection.py", "commit"),
     ("render approval_message", "bot/render/requests.py", "approval_message"),
     ("render finished_message", "bot/render/requests.py", "finished_message"),
-    ("AdEraser._lookup", "connectors/ad_erasure.py", "_lookup"),
-    ("AdEraser._children", "connectors/ad_erasure.py", "_children"),
+    ("AdEraser._lookup", "connectors/ad/erasure.py", "_lookup"),
+    ("AdEraser._children", "connectors/ad/erasure.py", "_children"),
 )
 
 

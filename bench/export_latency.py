@@ -71,6 +71,7 @@ from bot.requests import Status
 from bot.services import Services, build_services
 from bot.show import SystemRecord
 from bot.subjects import group_hits
+from connectors._shared.powershell import PowerShellRunner
 from connectors.base import (
     Capability,
     Connector,
@@ -81,7 +82,6 @@ from connectors.base import (
     ShowsLineage,
 )
 from connectors.memory import MemoryConnector, Person
-from connectors.powershell import PowerShellRunner
 from demo.estate import DEMO_ADMIN, DemoEstate, demo_config
 from tests.support.slack_stub import MockSlack
 

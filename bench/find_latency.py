@@ -46,7 +46,7 @@ from bot.frontends.dispatch import run_command
 from bot.render.reply import Reply
 from bot.search import SearchService
 from bot.services import Services, build_services
-from connectors.ad import IDENTITY_ATTRIBUTES, PERSON_FILTER
+from connectors.ad.connector import IDENTITY_ATTRIBUTES, PERSON_FILTER
 from tests.support.samba import SCRIPT, SambaAd, TestUser, seed_users, start_samba
 
 BENCH = "find_latency"

@@ -30,9 +30,9 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bench.report import print_ratio
-from connectors import mimsync_schema as q
 from connectors.base import ObjectRef, Query, QueryKind
-from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from connectors.mimsync import schema as q
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
 from tests.support.postgres import fresh_database, postgres_server
 

@@ -39,8 +39,8 @@ from bench.find_latency import interleave, machine, stats
 from bench.report import print_ratio
 from bot.frontends.console import ConsoleNotifier
 from bot.services import build_services
+from connectors._shared.powershell import PowerShellRunner, WinRmSettings, command_line, script_text
 from connectors.base import Query, QueryKind
-from connectors.powershell import PowerShellRunner, WinRmSettings, command_line, script_text
 from demo.estate import DEMO_VIEWER, DemoEstate, demo_config
 from demo.wsman_stub import BASIC_USER, NTLM_USER, WsmanStub
 

@@ -57,7 +57,7 @@ _QUOTES = (
 )
 # Typographic apostrophes, single and double quotes folded to straight ones in a term: a
 # phone types O\u2019Brien, a directory mostly holds O'Brien. (The connectors search the
-# typographic spelling too: connectors/spelling.py.)
+# typographic spelling too: connectors/_shared/spelling.py.)
 _FOLD = str.maketrans(
     {
         "\u2019": "'",  # right single quote: the typographic apostrophe

@@ -34,9 +34,9 @@ from connectors.base import (
     ResidualCopy,
     StepResult,
     UpdatePlan,
-    Updates,
     Verification,
 )
+from connectors.capabilities import updates
 from connectors.errors import ConnectorError, NotSupported, TimedOut, Unreachable
 
 __all__ = ["Runner"]
@@ -185,8 +185,8 @@ class Runner:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:  # the claim set a fresh lease
                     self.store.steps.renew(step.request_id, step.seq, self.owner, self.lease)
-                if isinstance(step.plan, UpdatePlan) and isinstance(connector, Updates):
-                    return connector.apply_update(step.plan, timeout=self.timeout)
+                if isinstance(step.plan, UpdatePlan) and (u := updates(connector)) is not None:
+                    return u.apply_update(step.plan, timeout=self.timeout)
                 if isinstance(step.plan, DeletePlan):
                     return connector.apply_delete(step.plan, timeout=self.timeout)
                 raise NotSupported(f"{connector.label} cannot carry out this step")

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from bot.errors import MimbotError, NotFound
 from bot.requests import Subject
 from bot.search import SearchResult
+from connectors._shared.spelling import spellings
 from connectors.base import Hit, IdKind, Query, QueryKind
-from connectors.spelling import spellings
 
 __all__ = [
     "AmbiguousSubject",

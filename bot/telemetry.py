@@ -3,7 +3,7 @@
 
 The servers are those of the connectors that speak `MimServerTelemetry` (MIM Service,
 PAM), one per distinct endpoint: one server running both is asked once. The connectors
-read and set the registry values (connectors/telemetry.py); this module says what they
+read and set the registry values (connectors/_shared/ceip.py); this module says what they
 mean. A component is *opted out* when all its values are 0, *collecting* when one is not,
 and *not collected* whatever its values when the installed MIM version is 4.5 or later
 (those releases disable collection). Servers are asked through `bot.calls`, so an
@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 from bot.audit import AuditLog
 from bot.calls import Call, start
 from bot.roles import Actor
+from connectors._shared.ceip import COMPONENTS, ROOT, CeipReading, parse_version
 from connectors.base import Connector, MimServerTelemetry
 from connectors.capabilities import mim_telemetry
-from connectors.telemetry import COMPONENTS, ROOT, CeipReading, parse_version
 
 __all__ = [
     "COMPONENTS",

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # the types of optional capabilities; they import this module
+    from connectors._shared.ceip import CeipReading
     from connectors.lineage import MetaverseView
-    from connectors.telemetry import CeipReading
 
 __all__ = [
     "RANK_AGGREGATE",
@@ -288,7 +288,7 @@ class RetentionReporter(Protocol):
 @runtime_checkable
 class MimServerTelemetry(Protocol):
     """A connector that reaches a MIM server's registry (over WinRM: MIM Service, PAM) and
-    so can read and opt out of its CEIP telemetry (connectors/telemetry.py).
+    so can read and opt out of its CEIP telemetry (connectors/_shared/ceip.py).
 
     `telemetry_endpoint()` -> the server's address (the WinRM URL): connectors that give
         the same one (compared case-insensitively) reach the same server.

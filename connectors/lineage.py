@@ -1,6 +1,6 @@
 """The metaverse's view of one object, as `ShowsLineage.show` returns it: each attribute
 with its source of authority and last change, the connected systems (lineage) and the
-deletion rule. Built by the MIM Sync connector (connectors/mimsync_view.py); read by
+deletion rule. Built by the MIM Sync connector (connectors/mimsync/view.py); read by
 `/mim show`, the access package and rectification. Names of management agents and
 operations, and the attribute values themselves.
 """

@@ -7,7 +7,7 @@
 HTTP (`url`) and HTTPS (`https_url`, self-signed cert in `ca_file`) on 127.0.0.1, with Basic
 (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP connection as
 IIS does it), served by demo/loopback.py. GET `?WSDL` serves
-connectors/wsdl/b1scriptservice.wsdl; POSTs are SOAP 1.1, dispatched on SOAPAction (or the
+connectors/bhold/wsdl/b1scriptservice.wsdl; POSTs are SOAP 1.1, dispatched on SOAPAction (or the
 Body's first child): GetInfo and ExecuteXml, answered from `stub.state`
 (demo/bhold_fixture.py). Seen traffic: `stub.seen` (`Seen`: operation, auth, tls, raw body).
 Faults: `stub.fail(kind, times=1)`, kinds in `KINDS`.
@@ -29,7 +29,13 @@ from demo.loopback import BASIC_USER, NTLM_USER, LoopbackHandler, LoopbackServer
 
 __all__ = ["BASIC_USER", "KINDS", "NTLM_USER", "BholdStub", "Seen"]
 
-WSDL = Path(__file__).resolve().parent.parent / "connectors" / "wsdl" / "b1scriptservice.wsdl"
+WSDL = (
+    Path(__file__).resolve().parent.parent
+    / "connectors"
+    / "bhold"
+    / "wsdl"
+    / "b1scriptservice.wsdl"
+)
 NS = "http://B1/B1ScriptService"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 PATH = "/BHOLD/Core/b1scriptservice.asmx"

@@ -14,7 +14,7 @@ demo/loopback.py. The routes answer from fixture state in the documented JSON sh
 get-smartcard-profile-certificates.md, get-user-certificates.md, get-profile-templates.md):
 
     GET /users?domain=&samaccountname=     GUESSED: no user lookup is documented; see
-                                           connectors/certmgmt.py
+                                           connectors/certmgmt/connector.py
     GET /profiles[?status=][&targetuser=]  `targetuser` GUESSED (documented on /requests and
     GET /profiles/{id}                     /profiletemplates only, "current user" only)
     GET /smartcards[?targetuser=]          one user's smart cards (a list)

@@ -22,17 +22,17 @@ from ldap3.strategy.mockSync import MockSyncStrategy
 from ldap3.utils.conv import escape_filter_chars, ldap_escape_to_bytes
 
 from bot.config import AppConfig, parse_config
-from connectors.ad import AdConnector, AdSettings
-from connectors.ad_update import DEFAULT_WRITABLE
+from connectors._shared.http import HttpSettings
+from connectors._shared.powershell import WinRmSettings
+from connectors.ad.connector import AdConnector, AdSettings
+from connectors.ad.update import DEFAULT_WRITABLE
 from connectors.base import Connector
-from connectors.bhold import BholdConnector, BholdSettings
-from connectors.certmgmt import CertManagementConnector, CertManagementSettings
-from connectors.hr import HrConnector, HrSettings
-from connectors.http_session import HttpSettings
-from connectors.mimservice import MimServiceConnector, MimServiceSettings
-from connectors.mimsync import MimSyncConnector, MimSyncSettings
-from connectors.pam import PamConnector, PamSettings
-from connectors.powershell import WinRmSettings
+from connectors.bhold.connector import BholdConnector, BholdSettings
+from connectors.certmgmt.connector import CertManagementConnector, CertManagementSettings
+from connectors.hr.sql import HrConnector, HrSettings
+from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
+from connectors.pam.connector import PamConnector, PamSettings
 from demo import hr_sample, sample_sync
 from demo.bhold_fixture import seed_people
 from demo.bhold_stub import BholdStub
@@ -77,7 +77,7 @@ def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
         f"CN=Partitions,{config}", {"objectClass": ["top", "crossRefContainer"]}
     )
     conn.strategy.add_entry(f"CN=Deleted Objects,{BASE_DN}", {"objectClass": ["top", "container"]})
-    # The schema a correction is checked against (connectors/ad_schema.py): the default
+    # The schema a correction is checked against (connectors/ad/schema.py): the default
     # writable attributes as AD defines them, single-valued Unicode strings (syntax
     # 2.5.5.12), and two that must never be written, as AD defines those.
     schema = f"CN=Schema,{config}"

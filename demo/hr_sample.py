@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from connectors.base import IdKind
-from connectors.hr_source import HrMapping
+from connectors.hr.mapping import HrMapping
 
 __all__ = ["COLUMNS", "MAPPING", "Employee", "create_table", "write_csv"]
 

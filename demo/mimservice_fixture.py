@@ -6,7 +6,7 @@
 
 Each handler reads the script's decoded JSON arguments, as the script reads `$MimbotArgs`, and
 answers what the script would print. XPath is parsed strictly, and only in the forms
-connectors/mimservice.py writes: `/Type`, or `/Type[c or c …]` with each `c` either
+connectors/mimservice/connector.py writes: `/Type`, or `/Type[c or c …]` with each `c` either
 `Attr = 'v'` or `starts-with(Attr, 'v')` (either quote kind, no escapes). Anything else, or an
 attribute the type does not have, is the service's "invalid XPath" error. Strings compare
 case-insensitively and `%` in `starts-with` is a wildcard, as in the service.

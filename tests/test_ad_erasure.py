@@ -1,4 +1,4 @@
-"""AD erasure (connectors/ad_erasure.py through AdConnector) against a real Samba AD DC."""
+"""AD erasure (connectors/ad/erasure.py through AdConnector) against a real Samba AD DC."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import ldap3
 import pytest
 
-from connectors.ad import AdConnector, AdSettings
+from connectors.ad.connector import AdConnector, AdSettings
 from connectors.base import IdKind, ObjectRef, PlanAction
 from connectors.errors import NotFound, NotSupported, Unreachable
 from tests.support.samba import TestUser, seed_users

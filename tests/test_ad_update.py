@@ -1,4 +1,4 @@
-"""Rectification in AD (connectors/ad_update.py through AdConnector) against the real Samba
+"""Rectification in AD (connectors/ad/update.py through AdConnector) against the real Samba
 AD DC, and `/mim update` end to end: signed requests, approval, the change read back."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.ad import AdConnector, AdSettings
-from connectors.ad_schema import read_rules, schema_nc
-from connectors.ad_update import DEFAULT_WRITABLE
+from connectors.ad.connector import AdConnector, AdSettings
+from connectors.ad.schema import read_rules, schema_nc
+from connectors.ad.update import DEFAULT_WRITABLE
 from connectors.base import Change, ObjectRef, Query, QueryKind, UpdatePlan
 from connectors.errors import NotFound, NotSupported
 from tests.support.samba import TestUser, seed_users
@@ -182,18 +182,30 @@ def raw_state(samba, account: str) -> dict[str, list[bytes]]:
 
 
 def forced(seeded, writable: tuple[str, ...]) -> AdConnector:
-    """A connector whose settings object is built directly, past the config's checks."""
-    return AdConnector(
+    """A connector whose settings name what they refuse: forced past their own check
+    (as a settings object changed after it was made, or one from an older release),
+    so the check at plan and apply is seen on its own."""
+    settings = AdSettings(
+        url=seeded.uri,
+        bind_dn=seeded.bind_user,
+        password=seeded.password,
+        base_dn=seeded.base_dn,
+        ca_file=seeded.ca_file,
+        attributes=("sAMAccountName", "department"),
+    )
+    object.__setattr__(settings, "writable", writable)
+    return AdConnector(settings)
+
+
+def test_the_settings_themselves_refuse_a_security_attribute(seeded):
+    with pytest.raises(ValueError, match="never writable by a correction: userAccountControl"):
         AdSettings(
             url=seeded.uri,
             bind_dn=seeded.bind_user,
             password=seeded.password,
             base_dn=seeded.base_dn,
-            ca_file=seeded.ca_file,
-            attributes=("sAMAccountName", "department"),
-            writable=writable,
+            writable=("department", "userAccountControl"),
         )
-    )
 
 
 def test_security_attributes_are_refused_at_plan_and_apply_even_when_settings_name_them(seeded):

@@ -18,6 +18,7 @@ import pytest
 import requests
 from lxml import etree
 
+from connectors._shared.http import HttpSettings
 from connectors.base import (
     RANK_TARGET,
     Connector,
@@ -30,10 +31,9 @@ from connectors.base import (
     Query,
     QueryKind,
 )
-from connectors.bhold import BholdConnector, BholdSettings
-from connectors.bhold_xml import delete_script, like_escape, script_errors
+from connectors.bhold.connector import BholdConnector, BholdSettings
+from connectors.bhold.soap_text import delete_script, like_escape, script_errors
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, TimedOut
-from connectors.http_session import HttpSettings
 from demo.bhold_fixture import BholdState, like, seed_people
 from demo.bhold_stub import BASIC_USER, NTLM_USER, BholdStub
 from tests.support.ports import closed_port

@@ -1,5 +1,5 @@
 """BHOLD rectification: `plan_update` / `apply_update` send one ExecuteXml `Userupdate`
-(connectors/bhold_update.py, connectors/bhold_xml.py) to the loopback BHOLD script web
+(connectors/bhold/update.py, connectors/bhold/soap_text.py) to the loopback BHOLD script web
 service (demo/bhold_stub.py), and read the values back.
 
 What is tested is which names map to which Userupdate parameter, what is refused before
@@ -18,12 +18,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from lxml import etree
 
+from connectors._shared.http import HttpSettings
 from connectors.base import Capability, Change, ObjectRef, StepResult, UpdatePlan, Updates
-from connectors.bhold import BholdConnector, BholdSettings
-from connectors.bhold_update import MAX_VALUE, apply, wanted
-from connectors.bhold_xml import BholdUser, is_xml_text, update_element
+from connectors.bhold.connector import BholdConnector, BholdSettings
+from connectors.bhold.soap_text import BholdUser, is_xml_text, update_element
+from connectors.bhold.update import MAX_VALUE, apply, wanted
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported
-from connectors.http_session import HttpSettings
 from demo.bhold_fixture import BholdState, seed_people
 from demo.bhold_stub import BASIC_USER, BholdStub
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from connectors.ad import AdConnector
+from connectors._shared.powershell import WinRmSettings
+from connectors.ad.connector import AdConnector
 from connectors.base import Capability, Updates
-from connectors.bhold import BholdConnector
+from connectors.bhold.connector import BholdConnector
 from connectors.capabilities import (
     management_agent,
     mim_telemetry,
@@ -16,14 +17,13 @@ from connectors.capabilities import (
     shows_lineage,
     updates,
 )
-from connectors.certmgmt import CertManagementConnector
-from connectors.hr import HrConnector
-from connectors.hr_csv import HrCsvConnector
+from connectors.certmgmt.connector import CertManagementConnector
+from connectors.hr.csv_files import HrCsvConnector
+from connectors.hr.sql import HrConnector
 from connectors.memory import MemoryConnector
-from connectors.mimservice import MimServiceConnector, MimServiceSettings
-from connectors.mimsync import MimSyncConnector, MimSyncSettings
-from connectors.pam import PamConnector, PamSettings
-from connectors.powershell import WinRmSettings
+from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
+from connectors.pam.connector import PamConnector, PamSettings
 
 WINRM = WinRmSettings("http://mim01.corp.test:5985/wsman", "bot", "secret")
 

@@ -15,6 +15,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors._shared.http import HttpSettings
+from connectors._shared.names import is_account_name
 from connectors.base import (
     Capability,
     Connector,
@@ -28,7 +30,7 @@ from connectors.base import (
     QueryKind,
     ResidualCopy,
 )
-from connectors.certmgmt import (
+from connectors.certmgmt.connector import (
     NOTE,
     SUMMARY,
     SUMMARY_BY_HAND,
@@ -43,8 +45,6 @@ from connectors.errors import (
     TimedOut,
     Unreachable,
 )
-from connectors.http_session import HttpSettings
-from connectors.names import is_account_name
 from demo.cm_stub import API, BASIC_USER, NTLM_USER, CmProfile, CmStub, CmUser, seed_demo
 from tests.support.ports import closed_port
 from tests.support.stalled import stalled_body_url

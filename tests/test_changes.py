@@ -1,4 +1,4 @@
-"""The check of a correction's changes (connectors/changes.py): its rules, one row each,
+"""The check of a correction's changes (connectors/_shared/changes.py): its rules, one row each,
 and that every updating connector refuses exactly what the check refuses with that
 connector's parameters, which are spelled out here so that a change to one shows."""
 
@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors import bhold_update, mimservice_update
-from connectors.ad_update import DEFAULT_WRITABLE, AdUpdater, refused_for_writing
+from connectors._shared.changes import ChangeRules, has_no_control, quotable, utf16_length
+from connectors.ad.update import DEFAULT_WRITABLE, AdUpdater, refused_for_writing
 from connectors.base import Change, ObjectRef, UpdatePlan
-from connectors.bhold_xml import is_xml_text
-from connectors.changes import ChangeRules, has_no_control, quotable, utf16_length
+from connectors.bhold import update as bhold_update
+from connectors.bhold.soap_text import is_xml_text
 from connectors.errors import NotSupported
+from connectors.mimservice import update as mimservice_update
 
 SECRET = "jane.o'doe-4711"
 

@@ -282,7 +282,7 @@ connectors:
     assert (
         result.stderr.strip()
         .splitlines()[-1]
-        .endswith("connectors.hr: identifiers must map account or employee_id to a column")
+        .endswith("connectors.hr.mapping: identifiers must map account or employee_id to a column")
     ), result.stderr
 
 

@@ -36,9 +36,9 @@ from connectors.base import (
     QueryKind,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
-from connectors.hr import HrConnector, HrSettings, like_prefix, search_statement
-from connectors.hr_csv import HrCsvConnector, HrCsvSettings
-from connectors.hr_source import HrMapping, search_plan
+from connectors.hr.csv_files import HrCsvConnector, HrCsvSettings
+from connectors.hr.mapping import HrMapping, search_plan
+from connectors.hr.sql import HrConnector, HrSettings, like_prefix, search_statement
 from demo import hr_sample
 from demo.hr_sample import MAPPING, Employee, create_table, write_csv
 from tests.support.ports import closed_port
@@ -673,10 +673,9 @@ def test_multiline_comes_from_app_yaml_and_applies_to_csv_only(tmp_path):
     raw["connectors"] = {"hr": section}
     (c,) = build_connectors(parse_config(raw, environ=ENV))
     assert isinstance(c, HrCsvConnector) and c.settings.multiline
-    raw["connectors"] = {
-        "hr": {**section, "kind": "sql", "url": "sqlite:///hr.db", "table": "employees"}
-    }
-    with pytest.raises(ConfigError, match="multiline needs kind csv"):
+    sql = {k: v for k, v in section.items() if k != "folder"}
+    raw["connectors"] = {"hr": {**sql, "kind": "sql", "url": "sqlite:///hr.db", "table": "x"}}
+    with pytest.raises(ConfigError, match=r"connectors\.hr\.multiline: not a setting of kind sql"):
         parse_config(raw, environ=ENV)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from connectors._shared.powershell import PowerShellRunner
 from connectors.base import (
     RANK_AGGREGATE,
     RANK_TARGET,
@@ -29,8 +30,7 @@ from connectors.base import (
     QueryKind,
 )
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, Unreachable
-from connectors.mimservice import MimServiceConnector, MimServiceSettings, literal, xpath
-from connectors.powershell import PowerShellRunner
+from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings, literal, xpath
 from demo.mimservice_fixture import MimServiceFixture, parse_xpath
 from demo.wsman_stub import PowerShellError, WsmanStub
 from tests.support.ports import closed_port, stub_winrm

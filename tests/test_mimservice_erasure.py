@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.requests import Status
+from connectors._shared.powershell import WinRmSettings
 from connectors.base import IdKind, Query, QueryKind
-from connectors.mimservice import MimServiceConnector, MimServiceSettings
-from connectors.powershell import WinRmSettings
+from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
 from demo.mimservice_fixture import MimServiceFixture
 from demo.wsman_stub import BASIC_USER, WsmanStub
 from tests.test_erasure import APPROVER, REQUESTER, Clock, make_world

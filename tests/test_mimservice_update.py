@@ -1,4 +1,4 @@
-"""Rectification through the MIM Service connector (connectors/mimservice_update.py) over
+"""Rectification through the MIM Service connector (connectors/mimservice/update.py) over
 pywinrm's real transport, against the loopback WS-Management stand-in answering from fixture
 MIM Service state (demo/mimservice_fixture.py). The `.ps1` is not executed here (no Windows):
 what is tested is what the connector refuses, the arguments it sends, the script text, how it
@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from connectors._shared.powershell import ScriptError, script_text
 from connectors.base import Capability, Change, ObjectRef, UpdatePlan, Updates
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, TimedOut
-from connectors.mimservice import MimServiceConnector, MimServiceSettings
-from connectors.mimservice_update import MAX_VALUE, NOT_WRITABLE, WRITABLE
-from connectors.powershell import ScriptError, script_text
+from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
+from connectors.mimservice.update import MAX_VALUE, NOT_WRITABLE, WRITABLE
 from demo.mimservice_fixture import MimServiceFixture
 from demo.wsman_stub import PowerShellError, WsmanStub
 from tests.support.ports import stub_winrm

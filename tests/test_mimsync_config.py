@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.errors import ConnectorError
-from connectors.mimsync_config import (
+from connectors.mimsync.server_config import (
     DeletionKind,
     Deprovisioning,
     ManagementAgent,

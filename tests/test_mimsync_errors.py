@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from connectors.base import Query, QueryKind
 from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
-from connectors.mimsync import MimSyncConnector, MimSyncSettings
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
 from tests.support.ports import closed_port
 from tests.support.postgres import fresh_database
@@ -170,5 +170,8 @@ def test_health_reports_a_broken_configuration_folder(tmp_path: Path) -> None:
 
 
 def test_an_invalid_url_is_a_connector_error() -> None:
-    with pytest.raises(ConnectorError, match="ArgumentError"):
-        MimSyncConnector(MimSyncSettings(url="not a url"))
+    with pytest.raises(ValueError, match=r"not a database URL \(ArgumentError\)"):
+        MimSyncSettings(url="not a url")
+    # A URL object SQLAlchemy cannot connect with is the connector's error, not a crash.
+    with pytest.raises(ConnectorError, match="NoSuchModuleError"):
+        MimSyncConnector(MimSyncSettings(url=sa.make_url("nosuchdialect://h/db")))

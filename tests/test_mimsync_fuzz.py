@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import ConnectorError, NotSupported
-from connectors.mimsync import MimSyncConnector, MimSyncSettings, UnknownAttribute
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings, UnknownAttribute
 from demo import sample_sync as gen
 from tests.support.postgres import fresh_database
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 
 from connectors.base import IdKind, ObjectRef, Query, QueryKind
 from connectors.errors import ConnectorError, TimedOut, Unreachable
-from connectors.mimsync import MimSyncConnector, MimSyncSettings, mssql_url
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings, mssql_url
 from demo import sample_sync as gen
 
 SENTINEL = "Zz'Sentinel%_[x]--"  # a value that must only ever travel as a parameter

@@ -19,7 +19,7 @@ from bot.show import SystemRecord
 from connectors.base import IdKind, ObjectRef, PlanAction
 from connectors.errors import ConnectorError, NotFound
 from connectors.lineage import DeletionRuleView
-from connectors.mimsync import (
+from connectors.mimsync.connector import (
     AttributeKind,
     AttributeView,
     MetaverseView,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from connectors.base import Connector, IdKind, Query, QueryKind
 from connectors.errors import ConnectorError, NotSupported
-from connectors.mimsync import MimSyncConnector, MimSyncSettings, UnknownAttribute
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings, UnknownAttribute
 from demo import sample_sync as gen
 from tests.support.postgres import fresh_database
 

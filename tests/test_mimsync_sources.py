@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.base import ObjectRef
-from connectors.mimsync import AttributeView, MimSyncConnector, MimSyncSettings
-from connectors.mimsync_config import (
+from connectors.mimsync.connector import AttributeView, MimSyncConnector, MimSyncSettings
+from connectors.mimsync.server_config import (
     Authority,
     ImportFlow,
     PrecedenceKind,
@@ -25,7 +25,7 @@ from connectors.mimsync_config import (
     load_config_dir,
     parse_database_config,
 )
-from connectors.mimsync_view import AttributeKind
+from connectors.mimsync.view import AttributeKind
 from demo import sample_sync as gen
 
 N = 12

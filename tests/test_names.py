@@ -1,10 +1,10 @@
-"""The NetBIOS domain name and sAMAccountName rules (connectors/names.py), one row a case."""
+"""The NetBIOS domain and sAMAccountName rules (connectors/_shared/names.py), one row a case."""
 
 from __future__ import annotations
 
 import pytest
 
-from connectors.names import MAX_ACCOUNT, MAX_NETBIOS, is_account_name, is_netbios_domain
+from connectors._shared.names import MAX_ACCOUNT, MAX_NETBIOS, is_account_name, is_netbios_domain
 
 NETBIOS = [
     ("CORP", True),

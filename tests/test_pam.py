@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from connectors._shared.names import is_account_name
+from connectors._shared.powershell import ScriptError, WinRmSettings
 from connectors.base import (
     RANK_TARGET,
     Capability,
@@ -26,9 +28,7 @@ from connectors.base import (
     QueryKind,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
-from connectors.names import is_account_name
-from connectors.pam import WARNING, PamConnector, PamSettings
-from connectors.powershell import ScriptError, WinRmSettings
+from connectors.pam.connector import WARNING, PamConnector, PamSettings
 from demo.pam_fixture import PamFixture, PamUser
 from demo.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
 from tests.support.ports import closed_port
@@ -46,7 +46,7 @@ HOSTILE = [
     "' or 1=1 or '",
     '" or starts-with(SourceAccountName,"%") or "',
     "*",
-    # Hostile, and yet names an account could have (connectors/names.py): these are sent.
+    # Hostile, and yet names an account could have (connectors/_shared/names.py): these are sent.
     "$(Stop-Computer)",
     "' -or '1' -eq '1",
     "a'\nexit 0 #",

@@ -15,8 +15,7 @@ import pytest
 import requests
 from winrm import exceptions as wx
 
-from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
-from connectors.powershell import (
+from connectors._shared.powershell import (
     PRELUDE,
     PowerShellRunner,
     ScriptError,
@@ -28,6 +27,7 @@ from connectors.powershell import (
     script_text,
     winrm_errors,
 )
+from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
 from tests.support.ports import closed_port
 
 SECRET = "Jane.O'Doe-4711@example.test"  # must never appear in an error message
@@ -75,7 +75,7 @@ def test_script_text_follows_the_contract() -> None:
     assert lines[1] == "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'"
     _, literal, _ = split_at_args(text)
     assert json.loads(base64.b64decode(literal)) == {"term": "jdoe"}
-    assert Path("connectors/scripts/ping.ps1").read_text().strip() in text
+    assert Path("connectors/_shared/scripts/ping.ps1").read_text().strip() in text
     assert "ConvertTo-Json -InputObject $Envelope -Compress -Depth 8" in text
     assert "exit 1" in text
 
@@ -204,7 +204,6 @@ def test_settings_accept_the_usual_shapes(tmp_path: Path) -> None:
         ({"operation_timeout": 30, "read_timeout": 30}, "read_timeout"),
         ({"operation_timeout": 0}, "operation_timeout"),
         ({"pool_size": 0}, "pool_size"),
-        ({"ca_file": Path("/nonexistent/ca.pem")}, "ca_file"),
     ],
 )
 def test_settings_refuse_what_cannot_work(kwargs: dict[str, Any], match: str) -> None:
@@ -216,6 +215,16 @@ def test_settings_refuse_what_cannot_work(kwargs: dict[str, Any], match: str) ->
     }
     with pytest.raises(ValueError, match=match):
         WinRmSettings(**{**base, **kwargs})
+
+
+def test_a_ca_file_that_is_not_there_is_refused_by_the_runner_not_the_settings() -> None:
+    # A file is the host's, not the configuration's: app.yaml parses on a machine without
+    # it, and the connector refuses to start where it is missing.
+    settings = WinRmSettings(
+        "https://h:5986/wsman", "svc", "pw", "ntlm", ca_file=Path("/nonexistent/ca.pem")
+    )
+    with pytest.raises(ValueError, match="ca_file does not name a file"):
+        PowerShellRunner(settings)
 
 
 def test_prelude_is_the_contract() -> None:

@@ -24,7 +24,7 @@ from bot.requests_schema import request_steps, requests, residual_checks
 from bot.services import Services, build_services
 from bot.subject_keys import SubjectKeys
 from connectors.base import Connector, DeletePlan, ObjectRef, PlanAction, RetentionReporter
-from connectors.mimservice import MimServiceConnector, MimServiceSettings
+from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
 from demo.mimservice_fixture import MimServiceFixture
 from demo.wsman_stub import WsmanStub
 from tests.support.ports import closed_port, stub_winrm

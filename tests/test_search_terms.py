@@ -26,10 +26,10 @@ from bot.subjects import (
     SystemsUnavailable,
     single_subject,
 )
+from connectors._shared.spelling import spellings
 from connectors.base import Hit, IdKind, ObjectRef, Query, QueryKind
 from connectors.memory import MemoryConnector, Person
-from connectors.mimsync import MimSyncConnector, MimSyncSettings
-from connectors.spelling import spellings
+from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
 
 ROOT = Path(__file__).parent.parent

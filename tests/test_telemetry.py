@@ -22,8 +22,8 @@ from bot.render.telemetry import ACTION_TELEMETRY_DISABLE
 from bot.services import Services, build_services
 from bot.telemetry import State, read, state_of
 from connectors.base import Connector, MimServerTelemetry
-from connectors.mimservice import MimServiceConnector, MimServiceSettings
-from connectors.pam import PamConnector, PamSettings
+from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
+from connectors.pam.connector import PamConnector, PamSettings
 from demo.telemetry_fixture import TelemetryFixture
 from demo.wsman_stub import WsmanStub
 from tests.support.ports import closed_port, stub_winrm

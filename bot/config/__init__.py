@@ -17,40 +17,20 @@ from bot.config.app import (
     SearchConfig,
     SlackConfig,
 )
-from bot.config.connectors import (
-    AdConfig,
-    BholdConfig,
-    CertMgmtConfig,
-    ConnectorsConfig,
-    HrConfig,
-    MimServiceConfig,
-    MimSyncConfig,
-    PamConfig,
-    ServiceHttpConfig,
-    WinRmConfig,
-)
+from bot.config.connectors import ConnectorsConfig
 from bot.config.loading import load_config, parse_config
 
 __all__ = [
-    "AdConfig",
     "AppConfig",
     "AuditConfig",
-    "BholdConfig",
-    "CertMgmtConfig",
     "ConnectorsConfig",
     "ExportConfig",
-    "HrConfig",
     "HttpConfig",
-    "MimServiceConfig",
-    "MimSyncConfig",
-    "PamConfig",
     "PolicyConfig",
     "RoleMembers",
     "RunnerConfig",
     "SearchConfig",
-    "ServiceHttpConfig",
     "SlackConfig",
-    "WinRmConfig",
     "load_config",
     "parse_config",
 ]

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.config.app import AppConfig
 from bot.errors import ConfigError
 
-__all__ = ["SECRET_KEYS", "load_config", "parse_config"]
+__all__ = ["SECRET_KEYS", "first_error", "load_config", "parse_config"]
 
 # Keys whose values are secrets wherever they appear.
 SECRET_KEYS = frozenset(
@@ -61,10 +61,25 @@ def parse_config(raw: Any, *, environ: Mapping[str, str], source: str = "config"
     try:
         return AppConfig.model_validate(resolved)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {key}: {msg}") from None
+        raise ConfigError(f"{source}: {first_error(exc)}") from None
+
+
+def first_error(exc: ValueError) -> str:
+    """A validation error as one line, `key.path: what is wrong`, never its input.
+
+    A section that is one of several kinds (HR's `kind: sql | csv`) is a tagged union whose
+    tags are named "kind <value>": the tag is not a key the user wrote, so it is left out
+    of the path, and a key that kind does not have is said to be so."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    kinds = [p for p in loc if p.startswith("kind ")]
+    loc = [p for p in loc if not p.startswith("kind ")]
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        msg = f"not a setting of {kinds[-1]}" if kinds else "not a known setting"
+    return f"{'.'.join(loc) or '(top level)'}: {msg}"
 
 
 def _resolve(node: Any, loc: tuple[str, ...], environ: Mapping[str, str], source: str) -> Any:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.engine import make_url
+
+from connectors.spec import database_url
 
 __all__ = ["Model", "database_url"]
 
@@ -13,13 +14,3 @@ class Model(BaseModel):
     silently leave a default in place)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def database_url(text: str) -> str:
-    """A URL SQLAlchemy can read; its problem named in one line, never the URL itself
-    (it may hold a user name or host the log should not)."""
-    try:
-        make_url(text)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the same mistake
-        raise ValueError(f"not a database URL ({type(exc).__name__})") from None
-    return text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from connectors.powershell import WinRmSettings
+from connectors._shared.powershell import WinRmSettings
 from demo.wsman_stub import BASIC_USER
 
 

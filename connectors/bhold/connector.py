@@ -1,0 +1,397 @@
+"""BHOLD Core (MIM 2016's role-based access module) through its script web service,
+b1scriptservice.asmx, over SOAP 1.1 with zeep (../../shared/reference/bhold-soap.md).
+
+zeep reads the WSDL shipped in connectors/bhold/wsdl/ (no call is made to fetch it) and posts to
+`http.url` through `connectors._shared.http.open_session`: IIS Windows Authentication, and
+certificates validated. Two operations are used:
+
+- `GetInfo(function, p1, p2, p3)`: `users` (filter, attributetypeid) to search, exactly
+  (connectors/bhold/search.py), `user`, `userroles`, `userunits`, `userpermissions` to read.
+  An empty GetInfoResult means no match, or that the service account may not see the user:
+  GetInfo answers within the signed-in account's view permissions and supervised objects.
+- `ExecuteXml(<functions>)`: the erasure script, built with lxml, numeric IDs only
+  (connectors/bhold/soap_text.py): `roledeleteuser` for each role, then `OrgUnitdeleteuser` for each
+  org unit; removing the last org unit deletes the user record. BHOLD rolls the whole script
+  back when one function fails. Rectification is one `Userupdate`: numeric `UserID`, the
+  changed names as attribute values, and the user's current `language`
+  (connectors/bhold/update.py).
+
+Each call's deadline is the caller's `timeout`, at most `settings.timeout`, shared by every
+request the call makes; requests applies it to the connection and to each read of the socket.
+zeep's own debug logging of envelopes (personal data) is bypassed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pydantic.dataclasses
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from pydantic import Field
+
+from connectors._shared.http import HttpSettings, http_errors, open_session
+from connectors._shared.names import is_netbios_domain
+from connectors.base import (
+    RANK_TARGET,
+    AttributeValue,
+    Capability,
+    Change,
+    DeletePlan,
+    Health,
+    Hit,
+    IdKind,
+    ManualStep,
+    ManualTask,
+    ObjectRef,
+    PlanAction,
+    Query,
+    Record,
+    StepResult,
+    UpdatePlan,
+    Verification,
+)
+from connectors.bhold import update as bhold_update
+from connectors.bhold.search import UserSearch
+from connectors.bhold.soap_text import (
+    NUMERIC,
+    BholdUser,
+    delete_element,
+    parse_items,
+    parse_user,
+    script_errors,
+)
+from connectors.errors import (
+    ConnectorError,
+    Denied,
+    NotFound,
+    TimedOut,
+)
+from connectors.spec import SETTINGS
+
+__all__ = ["BholdConnector", "BholdSettings"]
+
+WSDL = Path(__file__).resolve().parent / "wsdl" / "b1scriptservice.wsdl"
+PORT = "{http://B1/B1ScriptService}B1ScriptServiceSoap"
+# After AD (the source it provisions from, RANK_TARGET) and the MIM Service (RANK_TARGET + 10).
+RANK_BHOLD = RANK_TARGET + 20
+NOTE = (
+    "BHOLD is erased after HR, AD and the MIM Service: provisioning re-creates a BHOLD user "
+    "whose account still exists at the source"
+)
+NO_UNIT = "The BHOLD user is in no org unit: delete it in the BHOLD Core portal"
+DEFAULT_ATTRIBUTES = {"mail": "Email", "employee_id": "EmployeeID"}
+HEALTH_FILTER = "mimbot:health-check"  # no default alias holds a colon
+
+
+@pydantic.dataclasses.dataclass(frozen=True, kw_only=True, config=SETTINGS)
+class BholdSettings:
+    """Where BHOLD Core's script web service is and how to search it.
+
+    `http.url` is the service (`http://bhold01:5151/BHOLD/Core/b1scriptservice.asmx`);
+    `domain` the NetBIOS domain of the default aliases (`CORP` → `CORP\\jdoe`);
+    `attribute_types` maps the names a search uses (`mail`, `employee_id`, `display_name`,
+    and any `find <attribute>=` name) to BHOLD attributetypeids; an unmapped one is not
+    searched. `timeout` caps every call's deadline (seconds). `wsdl` is the service
+    description zeep reads. Raises `ValueError` for a setting that cannot work.
+    """
+
+    http: HttpSettings = Field(alias="service")  # .../BHOLD/Core/b1scriptservice.asmx
+    domain: str
+    label: str = "BHOLD"
+    timeout: float = Field(default=10.0, gt=0, le=120, alias="timeout_seconds")
+    max_hits: int = Field(default=200, ge=1)
+    attribute_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
+    wsdl: Path = WSDL
+    name: str = "bhold"
+    management_agent: str | None = None  # BHOLD's MA in the Sync Service, if it has one
+
+    def __post_init__(self) -> None:
+        if not is_netbios_domain(self.domain):
+            raise ValueError("domain must be the NetBIOS name of the default aliases, e.g. CORP")
+        if not Path(self.wsdl).is_file():
+            raise ValueError("wsdl does not name a file")
+        types = {k.casefold(): v for k, v in self.attribute_types.items()}
+        if not all(k and v and v.isprintable() for k, v in types.items()):
+            raise ValueError("attribute_types must map names to attributetypeids")
+        object.__setattr__(self, "attribute_types", MappingProxyType(types))
+
+
+class _Transport(zeep.Transport):
+    """zeep's transport with a per-thread timeout, so concurrent calls keep their own
+    deadlines, and without its debug log of envelopes (they hold personal data). What
+    requests raises is mapped here, around the HTTP exchange alone (`http_errors`)."""
+
+    def __init__(self, session: requests.Session, timeout: float) -> None:
+        super().__init__(session=session, timeout=timeout, operation_timeout=timeout)
+        self.local = threading.local()
+
+    def post(self, address: str, message: Any, headers: Any) -> requests.Response:
+        timeout = getattr(self.local, "timeout", self.operation_timeout)
+        with http_errors("BHOLD", getattr(self.local, "operation", "call")):
+            return self.session.post(address, data=message, headers=headers, timeout=timeout)
+
+
+class BholdConnector:
+    """Users of one BHOLD Core. Thread-safe: requests' session pools connections."""
+
+    capabilities = frozenset(
+        {
+            Capability.SEARCH,
+            Capability.READ,
+            Capability.UPDATE,
+            Capability.DELETE,
+            Capability.VERIFY,
+        }
+    )
+
+    def __init__(self, settings: BholdSettings) -> None:
+        self.settings = settings
+        self.name, self.label = settings.name, settings.label
+        # The metaverse's "erase it in BHOLD" is this connector's own step.
+        self.management_agent = settings.management_agent
+        self._search = UserSearch(
+            settings.name, settings.domain, settings.attribute_types, settings.max_hits
+        )
+        self._session = open_session(settings.http)
+        self._transport = _Transport(self._session, settings.timeout)
+        try:
+            client = zeep.Client(
+                str(settings.wsdl),
+                transport=self._transport,
+                settings=zeep.Settings(strict=True, forbid_dtd=True, xml_huge_tree=False),
+            )
+            self._service = client.create_service(PORT, settings.http.url)
+        except (zeep.exceptions.Error, etree.LxmlError, OSError, ValueError) as exc:
+            self._session.close()
+            raise ConnectorError("the BHOLD WSDL cannot be read") from exc
+
+    # -- Connector interface ------------------------------------------------
+
+    def search(self, query: Query, *, timeout: float) -> list[Hit]:
+        """BHOLD users matching `query` (at most `max_hits`): a NAME is the account (default
+        alias `DOMAIN\\<name>`, or a full alias) or, with `display_name` mapped, the display
+        name; a PREFIX starts either; MAIL, EMPLOYEE_ID and ATTRIBUTE search the mapped
+        attribute. `NotSupported` for an unmapped one."""
+        clauses = self._search.clauses(query)
+        with self._deadline(timeout):
+            return self._search.hits(clauses, self._get_info)
+
+    def read(self, ref: ObjectRef, *, timeout: float) -> Record:
+        """The user's names, alias, uuid, language, every list value, and the descriptions of
+        its roles, org units and permissions; `NotFound` when no visible user has the id."""
+        uid = self._id(ref)
+        with self._deadline(timeout):
+            user = self._user(uid)
+            roles, units, perms = (
+                parse_items(self._get_info(fn, uid), fn)
+                for fn in ("userroles", "userunits", "userpermissions")
+            )
+        attributes: dict[str, list[str]] = {}
+        for key, name in (
+            ("description", "Description"),
+            ("alias", "Alias"),
+            ("firstname", "FirstName"),
+            ("middlename", "MiddleName"),
+            ("lastname", "LastName"),
+            ("uuid", "UUID"),
+            ("language", "Language"),
+        ):
+            if user.fields.get(key):
+                attributes[name] = [user.fields[key]]
+        for key, value in user.values:
+            if value and value not in attributes.setdefault(key, []):
+                attributes[key].append(value)
+        for name, items in (("Roles", roles), ("OrgUnits", units), ("Permissions", perms)):
+            if items:
+                attributes[name] = [i.description or i.id for i in items]
+        return Record(
+            ref=ref,
+            attributes={
+                k: AttributeValue(tuple(v), source=self.name) for k, v in attributes.items() if v
+            },
+        )
+
+    def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
+        """Remove the user from its roles and org units (which deletes it), ranked after
+        HR, AD and the MIM Service; `NotFound` when no visible user has the id."""
+        uid = self._id(ref)
+        with self._deadline(timeout):
+            self._user(uid)
+            roles = parse_items(self._get_info("userroles", uid), "userroles")
+            units = parse_items(self._get_info("userunits", uid), "userunits")
+        summary = (
+            f"Remove the BHOLD user from its {len(roles)} role(s) and {len(units)} org unit(s); "
+            "leaving the last org unit deletes the user record"
+        )
+        manual: tuple[ManualStep, ...] = ()
+        if not units:  # no org unit removal can delete it
+            manual = (ManualStep(ManualTask.ERASE_BY_HAND, NO_UNIT),)
+        return DeletePlan(
+            ref,
+            PlanAction.DELETE,
+            summary,
+            manual=manual,
+            authority_rank=RANK_BHOLD,
+            notes=(NOTE,),
+        )
+
+    def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
+        """One ExecuteXml script removing the user from every role, then every org unit.
+
+        A user already gone is `already_absent`. A script BHOLD refuses (an error number in
+        its report) raises `ConnectorError`: BHOLD rolled it back, nothing changed. A user
+        still there after a successful script (e.g. in an org unit the service account
+        cannot see) raises `ConnectorError` too: a person finishes it in the portal.
+        """
+        uid = self._id(plan.ref)
+        with self._deadline(timeout):
+            if self._find_user(uid) is None:
+                return StepResult(plan.ref, done=True, already_absent=True, detail="no such user")
+            roles = parse_items(self._get_info("userroles", uid), "userroles")
+            units = parse_items(self._get_info("userunits", uid), "userunits")
+            ids = [i.id for i in (*roles, *units)]
+            if not all(NUMERIC.fullmatch(i) for i in ids):
+                raise ConnectorError("BHOLD answered userroles or userunits without numeric IDs")
+            if ids:
+                script = delete_element(uid, [r.id for r in roles], [u.id for u in units])
+                self._execute(script, "deletion")
+            if self._find_user(uid) is not None:
+                # Not a wait: nothing will change until a person acts, so the step fails
+                # now (an approver retries it once the portal is done) rather than polling.
+                raise ConnectorError(
+                    "the BHOLD user is still there: it may be in an org unit the service "
+                    "account cannot see; delete it in the BHOLD Core portal, then retry"
+                )
+        detail = f"removed from {len(roles)} role(s) and {len(units)} org unit(s); user deleted"
+        return StepResult(plan.ref, done=True, detail=detail)
+
+    def plan_update(
+        self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
+    ) -> UpdatePlan:
+        """Set `description` (displayName), `firstName` (givenName), `middleName`, `lastName`
+        (sn). `NotSupported` for another attribute or a value BHOLD cannot take, with nothing
+        sent; `NotFound` when no visible user has the id (connectors/bhold/update.py)."""
+        uid = self._id(ref)
+        wanted = bhold_update.wanted(changes)
+        with self._deadline(timeout):
+            bhold_update.check_language(self._user(uid))
+        return bhold_update.plan(ref, wanted)
+
+    def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult:
+        """One Userupdate script with the values the user does not show yet (`already set`
+        when none), read back: `done=False` with a detail when BHOLD shows other values. A
+        refused script raises `ConnectorError` (BHOLD rolled it back); a user gone, `NotFound`."""
+        uid = self._id(plan.ref)
+        wanted = bhold_update.wanted(plan.changes)
+        with self._deadline(timeout):
+            return bhold_update.apply(
+                plan.ref,
+                wanted,
+                lambda: self._find_user(uid),
+                lambda script: self._execute(script, "update"),
+            )
+
+    def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
+        """Absent when no user has the ACCOUNT (in DOMAIN, default `domain`), or the MAIL,
+        UPN or EMPLOYEE_ID where those are mapped. `NotSupported` with none of them."""
+        clauses = self._search.verify_clauses(identifiers)
+        with self._deadline(timeout):
+            hits = self._search.hits(clauses, self._get_info)
+        left = tuple(h.ref for h in hits)
+        detail = "the BHOLD user is still there" if left else "no BHOLD user for the identifiers"
+        return Verification(self.name, absent=not left, remaining=left, detail=detail)
+
+    def health(self, *, timeout: float) -> Health:
+        """A `users` GetInfo whose filter matches no one; never raises."""
+        try:
+            with self._deadline(timeout):
+                parse_items(self._get_info("users", HEALTH_FILTER), "users")
+        except ConnectorError as exc:
+            return Health(self.name, False, str(exc))
+        return Health(self.name, True, "BHOLD answered GetInfo")
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- wire -------------------------------------------------------------------
+
+    @contextmanager
+    def _deadline(self, timeout: float) -> Iterator[None]:
+        local = self._transport.local
+        local.end = time.monotonic() + min(timeout, self.settings.timeout)
+        try:
+            yield
+        finally:
+            del local.end
+
+    def _get_info(self, function: str, p1: str = "", p2: str = "", p3: str = "") -> str:
+        result = self._call("GetInfo", function, p1, p2, p3)
+        return result if isinstance(result, str) else ""
+
+    def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        local = self._transport.local
+        left = getattr(local, "end", time.monotonic() + self.settings.timeout) - time.monotonic()
+        if left <= 0:
+            raise TimedOut(f"BHOLD {operation}: the deadline passed")
+        local.timeout, local.operation = left, operation
+        try:
+            with _soap_errors(operation):
+                return getattr(self._service, operation)(*args, **kwargs)
+        finally:
+            del local.timeout, local.operation
+
+    def _execute(self, script: etree._Element, what: str) -> None:
+        """Run one ExecuteXml script; `ConnectorError` when its report names a failed function
+        (BHOLD rolled the whole script back)."""
+        failed = script_errors(self._call("ExecuteXml", xml={"_value_1": script}))
+        if failed:
+            raise ConnectorError(
+                f"BHOLD refused the {what} script ({failed[0].function}, error "
+                f"{failed[0].number}) and rolled it back: nothing was changed"
+            )
+
+    def _user(self, uid: str) -> BholdUser:
+        user = self._find_user(uid)
+        if user is None:
+            raise NotFound("no BHOLD user has that id (or the service account cannot see it)")
+        return user
+
+    def _find_user(self, uid: str) -> BholdUser | None:
+        user = parse_user(self._get_info("user", uid))
+        if user is not None and user.id != uid:
+            raise ConnectorError("BHOLD answered GetInfo user with another user's id")
+        return user
+
+    def _id(self, ref: ObjectRef) -> str:
+        """The numeric BHOLD user id; `NotFound` for anything else (nothing is sent)."""
+        if ref.system != self.name or not NUMERIC.fullmatch(ref.id):
+            raise NotFound("no BHOLD user has that id")
+        return str(int(ref.id))
+
+
+@contextmanager
+def _soap_errors(operation: str) -> Iterator[None]:
+    """zeep and lxml errors as `ConnectorError`s; messages never quote the data. requests'
+    errors are mapped under zeep, in `_Transport.post`, and reach here as ours."""
+    try:
+        yield
+    except zeep.exceptions.Fault as exc:
+        raise ConnectorError(f"BHOLD answered {operation} with a SOAP fault") from exc
+    except zeep.exceptions.TransportError as exc:
+        if exc.status_code in (401, 403):
+            raise Denied(f"BHOLD refused the credentials (HTTP {exc.status_code})") from exc
+        raise ConnectorError(f"BHOLD answered {operation} with HTTP {exc.status_code}") from exc
+    except (zeep.exceptions.Error, etree.LxmlError) as exc:
+        raise ConnectorError(f"BHOLD {operation} failed ({exc.__class__.__name__})") from exc
+    except (ValueError, TypeError) as exc:  # zeep refusing a value: a bug here, not data
+        raise ConnectorError(f"BHOLD {operation}: cannot build the call") from exc
