@@ -22,9 +22,17 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from connectors._shared.sql import database_url
 from connectors.base import Connector
 
-__all__ = ["INTERNAL_SETTINGS", "SETTINGS", "ConnectorSpec", "SystemWords", "specs"]
+__all__ = [
+    "INTERNAL_SETTINGS",
+    "SETTINGS",
+    "ConnectorSpec",
+    "SystemWords",
+    "database_url",  # the check a settings URL field uses, here and in bot/config
+    "specs",
+]
 
 # The configuration of every settings dataclass: an unknown key is an error (a typo must
 # not silently leave a default in place); a validation error never echoes its input (a
