@@ -92,13 +92,13 @@ from ldap3.utils.conv import escape_filter_chars
 
 from bench.report import print_ratio
 from bot.config import parse_config
+from bot.lookup.search import SearchService
 from bot.render import requests as render_requests
 from bot.render.reply import Reply
 from bot.render.requests import ACTION_APPROVE
-from bot.requests import Request, Step
-from bot.requests_schema import requests as requests_table
-from bot.search import SearchService
 from bot.services import Services, build_services
+from bot.workflow.requests import Request, Step
+from bot.workflow.schema import requests as requests_table
 from connectors._shared.ldap import guid_filter_value
 from connectors.ad.connector import IDENTITY_ATTRIBUTES, PERSON_FILTER
 from connectors.ad.settings import DEFAULT_SCRUB_ATTRIBUTES
@@ -509,19 +509,19 @@ AREAS = (  # first match wins: (label, predicate on "file:function")
     ("connectors/ own code", ("/connectors/",)),
 )
 KEYS = (  # (label, file suffix, function): inclusive time and calls
-    ("ErasureService.request", "bot/erasure.py", "request"),
-    ("  SearchService.find (fan-out + audit)", "bot/search.py", "find"),
-    ("  ErasureService.plan", "bot/erasure.py", "plan"),
-    ("  RequestStore.create", "bot/store/store.py", "create"),
-    ("  RequestIds.ensure", "bot/store/ids.py", "ensure"),
-    ("DecisionService.approve", "bot/decisions.py", "approve"),
-    ("  Runner.run", "bot/runner.py", "run"),
-    ("    Runner._apply (tenacity + renew + apply)", "bot/runner.py", "_apply"),
+    ("ErasureService.request", "bot/workflow/erasure.py", "request"),
+    ("  SearchService.find (fan-out + audit)", "bot/lookup/search.py", "find"),
+    ("  ErasureService.plan", "bot/workflow/erasure.py", "plan"),
+    ("  RequestStore.create", "bot/workflow/store/store.py", "create"),
+    ("  RequestIds.ensure", "bot/workflow/store/ids.py", "ensure"),
+    ("DecisionService.approve", "bot/workflow/decisions.py", "approve"),
+    ("  Runner.run", "bot/workflow/runner.py", "run"),
+    ("    Runner._apply (tenacity + renew + apply)", "bot/workflow/runner.py", "_apply"),
     ("      AdEraser.apply", "connectors/ad/erasure.py", "apply"),
-    ("    Runner._verify", "bot/runner.py", "_verify"),
+    ("    Runner._verify", "bot/workflow/runner.py", "_verify"),
     ("      AdEraser.verify_absent", "connectors/ad/erasure.py", "verify_absent"),
     ("AuditLog.record (all callers)", "bot/audit/chain.py", "record"),
-    ("RequestStore.get (all callers)", "bot/store/store.py", "get"),
+    ("RequestStore.get (all callers)", "bot/workflow/store/store.py", "get"),
     ("ldap3 Connection.search", "ldap3/core/connection.py", "search"),
     ("ldap3 Connection.delete", "ldap3/core/connection.py", "delete"),
     ("sqlite3 commit", "~", "<method 'commit' of 'sqlite3.Connection' objects>"),

@@ -67,20 +67,13 @@ from bench.find_latency import interleave, machine
 from bench.report import print_ratio
 from bot.frontends.console import ConsoleNotifier
 from bot.frontends.slack_sender import SlackPackageSender
-from bot.requests import Status
+from bot.lookup.show import SystemRecord
+from bot.lookup.subjects import group_hits
 from bot.services import Services, build_services
-from bot.show import SystemRecord
-from bot.subjects import group_hits
+from bot.workflow.requests import Status
 from connectors._shared.powershell import PowerShellRunner
-from connectors.base import (
-    Capability,
-    Connector,
-    IdKind,
-    ObjectRef,
-    Query,
-    QueryKind,
-    ShowsLineage,
-)
+from connectors.base import Capability, Connector, IdKind, ObjectRef, Query, QueryKind
+from connectors.capabilities import ShowsLineage
 from connectors.memory import MemoryConnector, Person
 from demo.estate import DEMO_ADMIN, DemoEstate, demo_config
 from tests.support.slack_stub import MockSlack
@@ -180,7 +173,7 @@ class RecordingClient(WebClient):
 
 
 def bare_reader(connector: Connector, ref: ObjectRef) -> Callable[[], object]:
-    """The call ShowService makes for this system (bot/show.py `_reader`), alone."""
+    """The call ShowService makes for this system (bot/lookup/show.py `_reader`), alone."""
     if isinstance(connector, ShowsLineage):
         return lambda: connector.show(ref, timeout=TIMEOUT)
     if Capability.READ in connector.capabilities:

@@ -39,12 +39,12 @@ from ldap3.core.exceptions import LDAPNoSuchObjectResult
 
 from bench.report import print_ratio
 from bot import render
-from bot.commands import FindCommand, parse
+from bot.commands.parser import FindCommand, parse
 from bot.config import parse_config
 from bot.frontends.console import ConsoleNotifier
 from bot.frontends.dispatch import run_command
+from bot.lookup.search import SearchService
 from bot.render.reply import Reply
-from bot.search import SearchService
 from bot.services import Services, build_services
 from connectors.ad.connector import IDENTITY_ATTRIBUTES, PERSON_FILTER
 from tests.support.samba import SCRIPT, SambaAd, TestUser, seed_users, start_samba

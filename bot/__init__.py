@@ -6,11 +6,11 @@ The value types the other layers share are named here; the composition root is
 `bot.services.build_services`.
 """
 
-from bot.calls import Outcome
 from bot.errors import MimbotError
-from bot.events import Event
-from bot.requests import Request, Status, Step, StepState
-from bot.roles import Actor, Role
+from bot.lookup.calls import Outcome
+from bot.permissions.roles import Actor, Role
+from bot.workflow.events import Event
+from bot.workflow.requests import Request, Status, Step, StepState
 
 __all__ = [
     "Actor",

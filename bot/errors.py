@@ -9,10 +9,10 @@ MimbotError
 │   ├── AlreadyDecided   another click decided it first; names who
 │   └── AlreadyOpen      a request for the same person is open; names it
 ├── AuditUnavailable     the audit store cannot record: the action is refused
-└── NotDelivered         (bot.delivery) an access package did not reach its requester
+└── NotDelivered         an access package did not reach its requester (notifications.delivery)
 connectors.errors.ConnectorError (raised below us, mapped to per-system outcomes)
 ├── Unreachable, TimedOut, Denied, NotSupported
-└── NotFound             the object a reference names is gone (bot.calls: "not found")
+└── NotFound             the object a reference names is gone (bot.lookup.calls: "not found")
 """
 
 from __future__ import annotations

@@ -14,30 +14,29 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audit.witness import CheckpointSchedule, FileWitness, Witness
-from bot.audited_notifier import AuditedNotifier
-from bot.authz import Authorizer
 from bot.config import AppConfig
 from bot.config.building import build_connectors
 from bot.database import create_engine, migrate
-from bot.deadlines import DeadlineClock
-from bot.decisions import DecisionService
-from bot.delivery import PackageSender
-from bot.erasure import ErasureService
-from bot.health import Readiness
 from bot.logs import log_failure
-from bot.notify import Notifier
-from bot.once import Once
-from bot.rectification import RectificationService
-from bot.requests import RequestKind
-from bot.residual_checks import ResidualChecker
-from bot.roles import RoleResolver, UsergroupLookup
-from bot.runner import Runner
-from bot.search import SearchService
-from bot.show import ShowService
-from bot.store import RequestStore
+from bot.lookup.search import SearchService
+from bot.lookup.show import ShowService
+from bot.ops.health import Readiness
+from bot.permissions.authz import Authorizer
+from bot.permissions.roles import RoleResolver, UsergroupLookup
+from bot.workflow.access import AccessService
+from bot.workflow.deadlines import DeadlineClock
+from bot.workflow.decisions import DecisionService
+from bot.workflow.erasure import ErasureService
+from bot.workflow.notifications.audited import AuditedNotifier
+from bot.workflow.notifications.delivery import PackageSender
+from bot.workflow.notifications.notify import Notifier
+from bot.workflow.rectification import RectificationService
+from bot.workflow.requests import RequestKind
+from bot.workflow.residual_checks import ResidualChecker
+from bot.workflow.runner import Runner
+from bot.workflow.store import RequestStore
 from connectors.base import Connector
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,6 @@ class Services:
     access: AccessService
     deadlines: DeadlineClock
     rectification: RectificationService
-    once: Once  # drops a Slack request seen before (a replay)
     readiness: Readiness  # GET /readyz
     checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
     jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
@@ -216,7 +214,6 @@ def build_services(
             policy=config.policy,
             texts=config.export.systems,
         ),
-        once=Once(engine),
         readiness=Readiness(engine, conns, timeout=config.search.timeout_seconds),
         checkpoints=checkpoints,
         jobs=jobs,

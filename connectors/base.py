@@ -11,11 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:  # the types of optional capabilities; they import this module
-    from connectors._shared.ceip import CeipReading
-    from connectors.lineage import MetaverseView
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "RANK_AGGREGATE",
@@ -26,25 +22,19 @@ __all__ = [
     "Change",
     "Connector",
     "DeletePlan",
-    "HasManagementAgent",
     "Health",
     "Hit",
     "IdKind",
     "ManualStep",
     "ManualTask",
-    "MimServerTelemetry",
     "ObjectRef",
     "PlanAction",
     "Query",
     "QueryKind",
     "Record",
     "ResidualCopy",
-    "RetentionPeriod",
-    "RetentionReporter",
-    "ShowsLineage",
     "StepResult",
     "UpdatePlan",
-    "Updates",
     "Verification",
 ]
 
@@ -227,81 +217,6 @@ class Health:
     system: str
     ok: bool
     detail: str
-
-
-@runtime_checkable
-class ShowsLineage(Protocol):
-    """A connector with a richer view of one object: lineage and source of authority
-    per attribute, connected systems (the MIM Sync metaverse; connectors/lineage.py).
-    `show` raises `NotFound` like `Connector.read`."""
-
-    def show(self, ref: ObjectRef, *, timeout: float) -> MetaverseView: ...
-
-
-@runtime_checkable
-class Updates(Protocol):
-    """A connector that can correct attributes at its end (`Capability.UPDATE`).
-
-    `plan_update(ref, changes)` -> `UpdatePlan`: `NotFound` as for `read`; `NotSupported`
-        naming no value when an attribute cannot be written there (the plan is all or
-        nothing). Values are data: escaped or bound for the system's wire.
-    `apply_update(plan)` -> `StepResult`, idempotent (values already set: `done=True`),
-        each change read back before `done=True`.
-    """
-
-    def plan_update(
-        self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
-    ) -> UpdatePlan: ...
-
-    def apply_update(self, plan: UpdatePlan, *, timeout: float) -> StepResult: ...
-
-
-@runtime_checkable
-class HasManagementAgent(Protocol):
-    """A connector of a system the Sync Service also reaches: `management_agent` is the name
-    of that system's management agent there (None: it has none, or none is configured).
-    Manual work the metaverse asks for in that MA is then not asked twice, and a correction
-    the metaverse says this MA is authoritative for is planned through this connector."""
-
-    management_agent: str | None
-
-
-@dataclass(frozen=True)
-class RetentionPeriod:
-    """How many days a system keeps what it holds about a deleted object (the MIM
-    Service's `RetentionPeriod` for Requests and SSPR data); `configured` False when no
-    setting exists and the system's default applies."""
-
-    days: int
-    configured: bool
-
-
-@runtime_checkable
-class RetentionReporter(Protocol):
-    """A connector that can say how long its system keeps residual copies after a deletion
-    (the MIM Service). `retention_period()` -> `RetentionPeriod`; raises `ConnectorError`s
-    as `Connector` methods do."""
-
-    def retention_period(self, *, timeout: float) -> RetentionPeriod: ...
-
-
-@runtime_checkable
-class MimServerTelemetry(Protocol):
-    """A connector that reaches a MIM server's registry (over WinRM: MIM Service, PAM) and
-    so can read and opt out of its CEIP telemetry (connectors/_shared/ceip.py).
-
-    `telemetry_endpoint()` -> the server's address (the WinRM URL): connectors that give
-        the same one (compared case-insensitively) reach the same server.
-    `read_ceip()` -> `CeipReading`: the `*CEIP` values as found, unclassified.
-    `disable_ceip()` -> `CeipReading` read back after setting each of them to 0.
-    Both raise `ConnectorError`s as `Connector` methods do.
-    """
-
-    def telemetry_endpoint(self) -> str: ...
-
-    def read_ceip(self, *, timeout: float) -> CeipReading: ...
-
-    def disable_ceip(self, *, timeout: float) -> CeipReading: ...
 
 
 @runtime_checkable

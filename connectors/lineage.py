@@ -13,7 +13,42 @@ from datetime import datetime
 
 from connectors.base import ObjectRef
 
-__all__ = ["AttributeKind", "AttributeView", "ConnectorView", "DeletionRuleView", "MetaverseView"]
+__all__ = [
+    "AttributeKind",
+    "AttributeView",
+    "ConnectorState",
+    "ConnectorView",
+    "DeletionKind",
+    "DeletionRuleView",
+    "MetaverseView",
+    "PrecedenceKind",
+]
+
+
+class PrecedenceKind(enum.StrEnum):
+    """How the Sync Service decides between import flows for an attribute."""
+
+    RANKED = "ranked"  # document order of the flows is the rank, first = highest
+    EQUAL = "equal"  # the last contributing flow wins
+    MANUAL = "manual"  # a rules extension decides
+
+
+class DeletionKind(enum.StrEnum):
+    """The metaverse deletion rule's kind for an object type."""
+
+    DECLARED_ANY = "declared-any"  # delete when a connector of any listed MA is removed
+    DECLARED_LAST = "declared-last"  # delete when the last connector (minus exclusions) goes
+    SCRIPTED = "scripted"  # rules extension ShouldDeleteFromMV decides
+    DECLARED = "declared"  # older ILM spelling, read as declared-last
+
+
+class ConnectorState(enum.StrEnum):
+    """A connector-space object's state in the Sync Service (mms_connectorspace)."""
+
+    NORMAL = "normal"
+    EXPLICIT = "explicit"  # an explicit connector: kept joined whatever the filters say
+    FILTERED = "filtered"  # a disconnector kept out by a connector filter
+    UNKNOWN = "unknown"  # a state this release does not know
 
 
 class AttributeKind(enum.Enum):
@@ -31,7 +66,7 @@ class AttributeView:
     kind: AttributeKind
     source: str | None  # authoritative MA name, where one can be named
     authority: str  # "HR", "equal precedence", "manual precedence (rules extension)", ...
-    precedence: str | None  # "ranked" | "equal" | "manual" | None (no import flow)
+    precedence: PrecedenceKind | None  # None: no import flow
     modified: datetime | None  # lineage date: when the value last changed
     # The authoritative MA's connector-space attribute, when its flow is a direct mapping
     # of exactly one attribute (MV firstName <- AD givenName: "givenName"); else None.
@@ -43,7 +78,7 @@ class AttributeView:
         authoritative MA where one is named; for equal or manual precedence, which have a
         source the configuration cannot name, the metaverse's words for that; else None
         (no import flow, or no connector of a contributing MA: nothing to name)."""
-        if self.source or self.precedence not in ("equal", "manual"):
+        if self.source or self.precedence not in (PrecedenceKind.EQUAL, PrecedenceKind.MANUAL):
             return self.source
         return self.authority
 
@@ -57,7 +92,7 @@ class ConnectorView:
     cs_object_id: str
     rdn: str | None
     joined: bool
-    state: str  # normal | explicit | filtered
+    state: ConnectorState
     lineage_date: datetime | None
     pending_import: str | None  # add | modify | delete-add | delete | None
     pending_export: str | None
@@ -66,7 +101,7 @@ class ConnectorView:
 
 @dataclass(frozen=True)
 class DeletionRuleView:
-    kind: str | None  # declared-any | declared-last | scripted | declared | None (unknown)
+    kind: DeletionKind | None  # None: unknown
     management_agents: tuple[str, ...]  # src-ma (declared-any) or exclude-ma (declared-last)
     trigger: str  # "deleting the HR connector triggers it"
     meaning: str  # one sentence: what the rule means for an erasure

@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from connectors._shared.spelling import spellings
 from connectors.base import (
     AttributeValue,
     Capability,
@@ -31,6 +30,7 @@ from connectors.base import (
     Verification,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.spelling import spellings
 
 __all__ = ["MemoryConnector", "Person"]
 
@@ -163,7 +163,7 @@ class MemoryConnector:
 
 def _matches(p: Person, q: Query) -> bool:
     """As a directory compares: case-insensitively, each character literally (`*`, `%`,
-    `_` too), the value as given or in its typographic spelling (connectors/_shared/spelling.py)."""
+    `_` too), the value as given or in its typographic spelling (connectors/spelling.py)."""
     return any(_matches_value(p, q, s.casefold()) for s in spellings(q.value))
 
 

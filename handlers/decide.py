@@ -3,10 +3,10 @@ or typed."""
 
 from __future__ import annotations
 
-from bot.command_table import Verb
-from bot.commands import RequestCommand
+from bot.commands.parser import RequestCommand
+from bot.commands.table import Verb
+from bot.permissions.roles import Actor
 from bot.render.reply import Reply, Responder
-from bot.roles import Actor
 from bot.services import Services
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.commands import DeleteCommand
+from bot.commands.parser import DeleteCommand
+from bot.permissions.roles import Actor
 from bot.render import requests as render_requests
 from bot.render.reply import Responder
-from bot.roles import Actor
 from bot.services import Services
 
 

@@ -3,10 +3,10 @@ by direct message (GDPR Art. 15)."""
 
 from __future__ import annotations
 
-from bot.commands import ExportCommand
+from bot.commands.parser import ExportCommand
+from bot.permissions.roles import Actor
 from bot.render import exports as render_exports
 from bot.render.reply import Responder
-from bot.roles import Actor
 from bot.services import Services
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot import render
-from bot.commands import FindCommand
+from bot.commands.parser import FindCommand
+from bot.permissions.roles import Actor
 from bot.render.reply import Responder
-from bot.roles import Actor
 from bot.services import Services
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot import render
-from bot.command_table import COMMANDS
-from bot.commands import HelpCommand
+from bot.commands.parser import HelpCommand
+from bot.commands.table import COMMANDS
+from bot.permissions.roles import Actor
 from bot.render.reply import Responder
-from bot.roles import Actor
 from bot.services import Services
 
 

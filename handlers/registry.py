@@ -1,4 +1,4 @@
-"""Which handler serves which command: one per verb of bot/command_table.py, checked here
+"""Which handler serves which command: one per verb of bot/commands/table.py, checked here
 when the module is imported, so a command declared without a handler cannot start."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from bot.command_table import Verb
+from bot.commands.table import Verb
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
 from handlers.export import handle_export

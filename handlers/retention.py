@@ -3,11 +3,11 @@ residual copies go, privately."""
 
 from __future__ import annotations
 
-from bot.commands import RetentionCommand
+from bot.commands.parser import RetentionCommand
+from bot.ops.retention import retention
+from bot.permissions.roles import Actor
 from bot.render.reply import Responder
 from bot.render.retention import retention_answer
-from bot.retention import retention
-from bot.roles import Actor
 from bot.services import Services
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.commands import ShowCommand
+from bot.commands.parser import ShowCommand
+from bot.permissions.roles import Actor
 from bot.render import show as render_show
 from bot.render.reply import Responder
-from bot.roles import Actor
 from bot.services import Services
 
 

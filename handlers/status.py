@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bot.commands import RequestCommand, RequestsCommand
-from bot.deadlines import by_urgency
+from bot.commands.parser import RequestCommand, RequestsCommand
+from bot.permissions.roles import Actor
 from bot.render import requests as render_requests
 from bot.render.reply import Responder
-from bot.requests import OPEN
-from bot.roles import Actor
 from bot.services import Services
+from bot.workflow.deadlines import by_urgency
+from bot.workflow.requests import OPEN
 
 
 def handle_status(

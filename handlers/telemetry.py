@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.commands import TelemetryCommand
+from bot.commands.parser import TelemetryCommand
+from bot.ops.telemetry import disable, read
+from bot.permissions.roles import Actor
 from bot.render.reply import Responder
 from bot.render.telemetry import disable_confirmation, telemetry_answer
-from bot.roles import Actor
 from bot.services import Services
-from bot.telemetry import disable, read
 
 
 def handle_telemetry(

@@ -3,10 +3,10 @@ authority, sent for approval like an erasure."""
 
 from __future__ import annotations
 
-from bot.commands import UpdateCommand
+from bot.commands.parser import UpdateCommand
+from bot.permissions.roles import Actor
 from bot.render import requests as render_requests
 from bot.render.reply import Responder
-from bot.roles import Actor
 from bot.services import Services
 from connectors.base import Change
 

@@ -15,19 +15,19 @@ import pytest
 import pyzipper
 
 from bot import render
-from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
 from bot.config import PolicyConfig
-from bot.delivery import NotDelivered
 from bot.errors import AlreadyOpen, RequestStateError
-from bot.export_package import Package
+from bot.lookup.search import SearchService
+from bot.lookup.show import ShowService
+from bot.lookup.subjects import AmbiguousSubject
+from bot.permissions.roles import Actor, Role
 from bot.render.requests import request_status
-from bot.requests import Status
-from bot.roles import Actor, Role
-from bot.search import SearchService
-from bot.show import ShowService
-from bot.store import RequestStore
-from bot.subjects import AmbiguousSubject
+from bot.workflow.access import AccessService
+from bot.workflow.export_package import Package
+from bot.workflow.notifications.delivery import NotDelivered
+from bot.workflow.requests import Status
+from bot.workflow.store import RequestStore
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Unreachable
 from connectors.memory import MemoryConnector, Person

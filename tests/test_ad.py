@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.commands import FindCommand, parse
+from bot.commands.parser import FindCommand, parse
 from connectors.ad.connector import AdConnector, AdSettings
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Denied, NotSupported, Unreachable

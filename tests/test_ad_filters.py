@@ -6,10 +6,10 @@ from hypothesis import strategies as st
 from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 
-from connectors._shared.spelling import spellings
 from connectors.ad.connector import PERSON_FILTER, AdConnector, AdSettings
 from connectors.base import Query, QueryKind
 from connectors.errors import NotSupported
+from connectors.spelling import spellings
 
 CONNECTOR = AdConnector(
     AdSettings(

@@ -1,5 +1,5 @@
-"""The authorisation policy (bot/authz.py), table by table: every command by role for the
-gate, every request rule by role, own/other request and status, and app.yaml overrides.
+"""The authorisation policy (bot/permissions/authz.py), table by table: every command by
+role for the gate, every request rule by role, own/other request and status, and app.yaml overrides.
 
 The expected tables are written out here by hand: they are the policy as reviewed, not a
 copy of the module's tables."""
@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.authz import DEFAULT_PERMISSIONS, Authorizer
 from bot.errors import ConfigError, NotAllowed
-from bot.requests import Request, Status, Step, StepState, Subject
-from bot.roles import Actor, Role
+from bot.permissions.authz import DEFAULT_PERMISSIONS, Authorizer
+from bot.permissions.roles import Actor, Role
+from bot.workflow.requests import Request, Status, Step, StepState, Subject
 from connectors.base import PlanAction
 
 ME, SOMEONE_ELSE = "UACTOR", "UOTHER"

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from connectors._shared.http import HttpSettings
-from connectors._shared.spelling import spellings
 from connectors.base import IdKind, Query, QueryKind
 from connectors.bhold.connector import BholdConnector, BholdSettings
 from connectors.bhold.soap_text import delete_script, is_xml_text, like_escape
+from connectors.spelling import spellings
 from demo.bhold_fixture import BholdState, like, seed_people
 from demo.bhold_stub import BASIC_USER, BholdStub
 

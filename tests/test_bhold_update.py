@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from connectors._shared.http import HttpSettings
-from connectors.base import Capability, Change, ObjectRef, StepResult, UpdatePlan, Updates
+from connectors.base import Capability, Change, ObjectRef, StepResult, UpdatePlan
 from connectors.bhold.connector import BholdConnector, BholdSettings
 from connectors.bhold.soap_text import BholdUser, is_xml_text, update_element
 from connectors.bhold.update import MAX_VALUE, apply, wanted
+from connectors.capabilities import Updates
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported
 from demo.bhold_fixture import BholdState, seed_people
 from demo.bhold_stub import BASIC_USER, BholdStub

@@ -1,4 +1,4 @@
-"""The one connector call path (bot/calls.py): every failure maps to one outcome, the
+"""The one connector call path (bot/lookup/calls.py): every failure maps to one outcome, the
 deadline holds for a hung system, and a connector's bug is an error, not a crash."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import connectors.errors as errors
-from bot.calls import Outcome, call
+from bot.lookup.calls import Outcome, call
 from connectors.memory import MemoryConnector
 
 AD = MemoryConnector("ad", "Active Directory", [])

@@ -8,9 +8,10 @@ import sqlalchemy as sa
 
 from connectors._shared.powershell import WinRmSettings
 from connectors.ad.connector import AdConnector
-from connectors.base import Capability, Updates
+from connectors.base import Capability
 from connectors.bhold.connector import BholdConnector
 from connectors.capabilities import (
+    Updates,
     management_agent,
     mim_telemetry,
     reports_retention,

@@ -162,8 +162,8 @@ def test_console_runs_a_script_as_the_given_caller(tmp_path):
 def test_audit_subject_lists_who_searched_for_or_was_shown_a_person(tmp_path):
     from bot.audit import AuditLog, SubjectKeyer
     from bot.database import create_engine, migrate
-    from bot.roles import Actor, Role
-    from bot.search import SearchService
+    from bot.lookup.search import SearchService
+    from bot.permissions.roles import Actor, Role
     from connectors.base import IdKind, Query, QueryKind
     from connectors.memory import MemoryConnector, Person
     from tests.support.keys import CHAIN_KEY

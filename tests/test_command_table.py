@@ -1,4 +1,4 @@
-"""The one command table (bot/command_table.py): every command has every part, and help,
+"""The one command table (bot/commands/table.py): every command has every part, and help,
 the parser, the authorisation defaults and dispatch all read it. `/mim help` answers every
 role, as each demo user and through signed Slack requests elsewhere (test_readme_demo)."""
 
@@ -9,12 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.authz import DEFAULT_PERMISSIONS, Authorizer
-from bot.command_table import COMMANDS, Verb
-from bot.commands import USAGE, parse
+from bot.commands.parser import USAGE, parse
+from bot.commands.table import COMMANDS, Verb
 from bot.errors import UsageError
+from bot.permissions.authz import DEFAULT_PERMISSIONS, Authorizer
+from bot.permissions.roles import Actor, Role
 from bot.render.reply import Reply
-from bot.roles import Actor, Role
 from handlers import HANDLERS
 from handlers.help import handle_help
 

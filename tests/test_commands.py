@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.commands import (
+from bot.commands.parser import (
     USAGE,
     DeleteCommand,
     FindCommand,

@@ -40,10 +40,10 @@ from connectors.base import (
     Query,
     QueryKind,
     Record,
-    ShowsLineage,
     StepResult,
     Verification,
 )
+from connectors.capabilities import ShowsLineage
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.memory import MemoryConnector, Person
 from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings

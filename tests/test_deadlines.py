@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.audit import AuditLog
-from bot.audited_notifier import AuditedNotifier
-from bot.deadlines import DeadlineClock, by_urgency, days_left
-from bot.digest import Digest
-from bot.events import Reminded
 from bot.render.deadlines import digest_message, reminder_message
 from bot.render.requests import request_list
-from bot.requests import Request
-from bot.store import RequestStore
+from bot.workflow.deadlines import DeadlineClock, by_urgency, days_left
+from bot.workflow.events import Reminded
+from bot.workflow.notifications.audited import AuditedNotifier
+from bot.workflow.notifications.digest import Digest
+from bot.workflow.requests import Request
+from bot.workflow.store import RequestStore
 from connectors.memory import MemoryConnector
 from tests.support.keys import CHAIN_KEY
 from tests.test_erasure import (

@@ -1,4 +1,4 @@
-"""The erasure workflow (bot/erasure.py, bot/runner.py, bot/store/) over in-memory
+"""The erasure workflow (bot/workflow/erasure.py, runner.py, store/) over in-memory
 connectors, on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
@@ -13,22 +13,22 @@ import sqlalchemy as sa
 from bot import render
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audit.schema import audit_events
-from bot.audited_notifier import AuditedNotifier
 from bot.config import PolicyConfig
 from bot.database import create_engine, migrate
-from bot.decisions import DecisionService
-from bot.erasure import ErasureService
 from bot.errors import AlreadyDecided, AlreadyOpen, NotAllowed, NotFound, RequestStateError
-from bot.events import Event, ResidualChecked, ResidualOutcome, StepDone, StepStarted
+from bot.lookup.search import SearchService
+from bot.lookup.subjects import AmbiguousSubject, SystemsUnavailable
+from bot.permissions.roles import Actor, Role
 from bot.render import events as render_events
 from bot.render import requests as render_requests
-from bot.requests import Request, Status, Step, StepState, add_calendar_month
-from bot.residual_checks import ResidualChecker
-from bot.roles import Actor, Role
-from bot.runner import Runner
-from bot.search import SearchService
-from bot.store import RequestStore
-from bot.subjects import AmbiguousSubject, SystemsUnavailable
+from bot.workflow.decisions import DecisionService
+from bot.workflow.erasure import ErasureService
+from bot.workflow.events import Event, ResidualChecked, ResidualOutcome, StepDone, StepStarted
+from bot.workflow.notifications.audited import AuditedNotifier
+from bot.workflow.requests import Request, Status, Step, StepState, add_calendar_month
+from bot.workflow.residual_checks import ResidualChecker
+from bot.workflow.runner import Runner
+from bot.workflow.store import RequestStore
 from connectors.base import (
     DeletePlan,
     IdKind,

@@ -1,4 +1,4 @@
-"""Workflow events (bot/events.py): every event has its audit record, free text never
+"""Workflow events (bot/workflow/events.py): every event has its audit record, free text never
 reaches the chain, and every event told to a thread has an escaped rendering."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import events as ev
 from bot.render.events import event_text
-from bot.reports import SystemCheck, VerificationReport
-from bot.requests import Request, Status
+from bot.workflow import events as ev
+from bot.workflow.reports import SystemCheck, VerificationReport
+from bot.workflow.requests import Request, Status
 
 NOTE = "<!channel> see <http://evil.example|here> & ask <@UEVIL>"
 AT = datetime(2026, 3, 1, tzinfo=UTC)

@@ -8,14 +8,14 @@ import io
 
 import pytest
 
-from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
 from bot.config import PolicyConfig
 from bot.frontends.console import ConsolePackageSender
-from bot.roles import Actor, Role
-from bot.search import SearchService
-from bot.show import ShowService
-from bot.store import RequestStore
+from bot.lookup.search import SearchService
+from bot.lookup.show import ShowService
+from bot.permissions.roles import Actor, Role
+from bot.workflow.access import AccessService
+from bot.workflow.store import RequestStore
 from connectors.base import IdKind, Query, QueryKind
 from connectors.memory import MemoryConnector, Person
 from tests.support.keys import CHAIN_KEY

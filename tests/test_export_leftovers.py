@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.export_package import remove_stale_folders
+from bot.workflow.export_package import remove_stale_folders
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPORT = textwrap.dedent(
     """
     import sys, threading
-    from bot.access import AccessService
+    from bot.workflow.access import AccessService
     from bot.audit import AuditLog, SubjectKeyer
     from bot.config import PolicyConfig
     from bot.database import create_engine, migrate
-    from bot.roles import Actor, Role
-    from bot.search import SearchService
-    from bot.show import ShowService
-    from bot.store import RequestStore
+    from bot.permissions.roles import Actor, Role
+    from bot.lookup.search import SearchService
+    from bot.lookup.show import ShowService
+    from bot.workflow.store import RequestStore
     from connectors.base import IdKind, Query, QueryKind
     from connectors.memory import MemoryConnector, Person
     from tests.support.keys import CHAIN_KEY
@@ -116,7 +116,7 @@ def test_the_access_service_sweeps_the_temporary_directory_when_built(tmp_path):
     (scratch / "mimbot-export-abc" / "REQ-2026-0001.zip").write_bytes(b"PK")
     script = textwrap.dedent(
         """
-        from bot.access import AccessService
+        from bot.workflow.access import AccessService
         from bot.config import PolicyConfig
         AccessService(store=None, show=None, keyer=None, sender=None, policy=PolicyConfig())
         """

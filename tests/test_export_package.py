@@ -1,4 +1,4 @@
-"""The access package's CSV files (bot/export_package.py): no cell, whichever column and
+"""The access package's CSV files (bot/workflow/export_package.py): no cell, whichever column and
 whatever a connector returned, opens in a spreadsheet as a formula; the JSON keeps every
 value exactly."""
 
@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.calls import Outcome
-from bot.export_package import build_package
-from bot.show import SystemRecord
+from bot.lookup.calls import Outcome
+from bot.lookup.show import SystemRecord
+from bot.workflow.export_package import build_package
 from connectors.base import AttributeValue, ObjectRef, Record
 
 SIGNS = "=+-@"

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.authz import DEFAULT_PERMISSIONS, Authorizer
 from bot.config import PolicyConfig, RoleMembers
-from bot.home import home_for, users_to_refresh
+from bot.permissions.authz import DEFAULT_PERMISSIONS, Authorizer
+from bot.permissions.roles import Actor, Role
 from bot.render.home import home_view
-from bot.roles import Actor, Role
+from bot.workflow.home import home_for, users_to_refresh
 from connectors.base import ManualStep, ManualTask, PlanAction
 from connectors.memory import MemoryConnector
 from tests.support.samba import TestUser, seed_users

@@ -3,7 +3,7 @@ Slack markup.
 
     the demo (python -m demo)  →  front ends (bot/frontends, bot/__main__)  →  handlers/
         →  render (bot/render)
-        →  domain (bot/*.py, bot/store)  →  connectors/
+        →  domain (bot/*.py, bot/workflow/store)  →  connectors/
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_an_import_running_back_is_caught(tmp_path: Path) -> None:
         "from bot import render\nfrom bot.frontends.dispatch import run_command\n"
         "import slack_sdk\nfrom handlers import HANDLERS\n"
     )
-    assert len(wrong_imports("bot.erasure", tmp_path / "x.py")) == 4  # a domain module
+    assert len(wrong_imports("bot.workflow.erasure", tmp_path / "x.py")) == 4  # a domain module
     assert len(wrong_imports("handlers.find", tmp_path / "x.py")) == 2  # frontends, slack_sdk
 
 
@@ -156,10 +156,10 @@ def test_the_markup_check_sees_markup_around_placeholders(tmp_path: Path) -> Non
 def test_packages_declare_what_they_export() -> None:
     import bot
     import bot.render
-    import bot.store
+    import bot.workflow.store
     import connectors
 
-    for package in (bot, bot.render, bot.store, connectors):
+    for package in (bot, bot.render, bot.workflow.store, connectors):
         assert package.__all__, package.__name__
         for name in package.__all__:
             assert getattr(package, name) is not None, f"{package.__name__}.{name}"

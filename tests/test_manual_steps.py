@@ -14,10 +14,10 @@ from bot.errors import ConfigError, NotAllowed, RequestStateError
 from bot.frontends.console import blocks_to_text
 from bot.frontends.dispatch import run_command
 from bot.frontends.slack_notifier import SlackNotifier
+from bot.permissions.roles import Actor, Role
 from bot.render.requests import approval_message, manual_step_message
-from bot.requests import StepState
-from bot.roles import Actor, Role
 from bot.services import build_services
+from bot.workflow.requests import StepState
 from connectors.base import (
     RANK_SOURCE,
     DeletePlan,

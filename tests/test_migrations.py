@@ -12,8 +12,8 @@ from alembic.migration import MigrationContext
 
 from bot.audit.schema import metadata
 from bot.database import create_engine, migrate
-from bot.requests import StepState
-from bot.store import RequestStore
+from bot.workflow.requests import StepState
+from bot.workflow.store import RequestStore
 from connectors.base import IdKind, ObjectRef, PlanAction
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.requests import Status
+from bot.workflow.requests import Status
 from connectors._shared.powershell import WinRmSettings
 from connectors.base import IdKind, Query, QueryKind
 from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings

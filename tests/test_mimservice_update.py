@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from connectors._shared.powershell import ScriptError, script_text
-from connectors.base import Capability, Change, ObjectRef, UpdatePlan, Updates
+from connectors.base import Capability, Change, ObjectRef, UpdatePlan
+from connectors.capabilities import Updates
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, TimedOut
 from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
 from connectors.mimservice.update import MAX_VALUE, NOT_WRITABLE, WRITABLE

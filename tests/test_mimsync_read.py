@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.calls import Outcome
-from bot.export_package import build_package
-from bot.show import SystemRecord
+from bot.lookup.calls import Outcome
+from bot.lookup.show import SystemRecord
+from bot.workflow.export_package import build_package
 from connectors.base import IdKind, ObjectRef, PlanAction
 from connectors.errors import ConnectorError, NotFound
 from connectors.lineage import DeletionRuleView

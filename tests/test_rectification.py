@@ -11,10 +11,10 @@ import pytest
 
 from bot.config import PolicyConfig
 from bot.errors import NotAllowed, RequestStateError
-from bot.manual import ManualOwners
-from bot.rectification import RectificationService
-from bot.requests import Status
-from bot.roles import Actor, Role
+from bot.permissions.roles import Actor, Role
+from bot.workflow.manual import ManualOwners
+from bot.workflow.rectification import RectificationService
+from bot.workflow.requests import Status
 from connectors.base import (
     Capability,
     Change,

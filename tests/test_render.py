@@ -4,9 +4,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot import render
-from bot.calls import Outcome
 from bot.errors import UsageError
-from bot.search import SearchResult, SystemResult
+from bot.lookup.calls import Outcome
+from bot.lookup.search import SearchResult, SystemResult
 from connectors.base import Hit, IdKind, ObjectRef, Query, QueryKind
 
 

@@ -13,17 +13,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.commands import USAGE, RetentionCommand, parse
+from bot.commands.parser import USAGE, RetentionCommand, parse
 from bot.config import parse_config
 from bot.errors import UsageError
-from bot.events import RequestCreated
 from bot.frontends.dispatch import run_command
 from bot.render.reply import Reply
-from bot.requests import PlannedStep, Status, Subject
-from bot.requests_schema import request_steps, requests, residual_checks
 from bot.services import Services, build_services
-from bot.subject_keys import SubjectKeys
-from connectors.base import Connector, DeletePlan, ObjectRef, PlanAction, RetentionReporter
+from bot.workflow.events import RequestCreated
+from bot.workflow.requests import PlannedStep, Status, Subject
+from bot.workflow.schema import request_steps, requests, residual_checks
+from bot.workflow.subject_keys import SubjectKeys
+from connectors.base import Connector, DeletePlan, ObjectRef, PlanAction
+from connectors.capabilities import RetentionReporter
 from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
 from demo.mimservice_fixture import MimServiceFixture
 from demo.wsman_stub import WsmanStub

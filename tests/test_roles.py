@@ -1,9 +1,9 @@
 import pytest
 
-from bot.authz import Authorizer
 from bot.config import RoleMembers
 from bot.errors import ConfigError, NotAllowed
-from bot.roles import Role, RoleResolver
+from bot.permissions.authz import Authorizer
+from bot.permissions.roles import Role, RoleResolver
 
 
 class Clock:

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 import yaml
 
 from bot.config import parse_config
-from bot.requests import Status, StepState
-from bot.roles import Actor, Role
+from bot.permissions.roles import Actor, Role
 from bot.services import build_services
+from bot.workflow.requests import Status, StepState
 from connectors.base import Query, QueryKind
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
@@ -149,7 +149,7 @@ def _running(samba) -> bool:
 def test_restart_while_waiting_for_the_deletion_rule_does_not_repeat_done_steps(tmp_path, samba):
     """AD erased, the metaverse wait in progress, the process killed; the sync engine's
     deletion rule then runs; a new process finishes without touching AD again."""
-    from bot.requests import StepState
+    from bot.workflow.requests import StepState
     from demo import sample_sync
 
     person = sample_sync.person(10)  # kschmidt10, joined to HR, AD, MIM Service, BHOLD

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 from bot.audit import AuditLog, SubjectKeyer
-from bot.calls import Outcome
 from bot.database import create_engine, migrate
 from bot.errors import AuditUnavailable
-from bot.roles import Actor, Role
-from bot.search import SearchService
+from bot.lookup.calls import Outcome
+from bot.lookup.search import SearchService
+from bot.permissions.roles import Actor, Role
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Denied, NotSupported, TimedOut, Unreachable
 from connectors.memory import MemoryConnector, Person

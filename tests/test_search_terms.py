@@ -16,20 +16,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.calls import Outcome
-from bot.commands import parse
-from bot.search import SearchResult, SystemResult
-from bot.subjects import (
+from bot.commands.parser import parse
+from bot.lookup.calls import Outcome
+from bot.lookup.search import SearchResult, SystemResult
+from bot.lookup.subjects import (
     AmbiguousSubject,
     ImpreciseSubject,
     NobodyMatches,
     SystemsUnavailable,
     single_subject,
 )
-from connectors._shared.spelling import spellings
 from connectors.base import Hit, IdKind, ObjectRef, Query, QueryKind
 from connectors.memory import MemoryConnector, Person
 from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
+from connectors.spelling import spellings
 from demo import sample_sync as gen
 
 ROOT = Path(__file__).parent.parent

@@ -8,13 +8,13 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.audit import AuditLog, SubjectKeyer
-from bot.calls import Outcome
 from bot.errors import NotFound
+from bot.lookup.calls import Outcome
+from bot.lookup.search import SearchService
+from bot.lookup.show import ShowService
+from bot.lookup.subjects import AmbiguousSubject, SystemsUnavailable
+from bot.permissions.roles import Actor, Role
 from bot.render.show import person_view
-from bot.roles import Actor, Role
-from bot.search import SearchService
-from bot.show import ShowService
-from bot.subjects import AmbiguousSubject, SystemsUnavailable
 from connectors.base import IdKind, Query, QueryKind
 from connectors.errors import Unreachable
 from connectors.memory import MemoryConnector, Person

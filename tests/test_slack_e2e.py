@@ -227,7 +227,7 @@ HELP_USERS = {
 
 
 def test_help_answers_every_role_through_signed_requests(tmp_path, stub, seeded):
-    from bot.command_table import COMMANDS, Verb
+    from bot.commands.table import COMMANDS, Verb
 
     roles = {
         "viewer": {"users": ["UVIEW"]},

@@ -1,4 +1,4 @@
-"""Which keys detect a duplicate request (bot/subject_keys.py): only identifiers that name
+"""Which keys detect a duplicate request (bot/workflow/subject_keys.py): only identifiers that name
 one person. Two people of one domain, namesakes, and a request stored before the upgrade,
 on SQLite and on a real PostgreSQL."""
 
@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from bot.audit import SubjectKeyer
 from bot.errors import AlreadyOpen
-from bot.events import RequestCreated
-from bot.requests import Status, Subject
-from bot.subject_keys import SubjectKeys, person_identifiers, subject_keys
+from bot.workflow.events import RequestCreated
+from bot.workflow.requests import Status, Subject
+from bot.workflow.subject_keys import SubjectKeys, person_identifiers, subject_keys
 from connectors.base import IdKind, ObjectRef, Query, QueryKind
 from connectors.memory import MemoryConnector, Person
 from tests.test_erasure import APPROVER, REQUESTER, make_world

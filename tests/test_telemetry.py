@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
-from bot.commands import TELEMETRY_CONFIRM, TelemetryCommand, parse
+from bot.commands.parser import TELEMETRY_CONFIRM, TelemetryCommand, parse
 from bot.config import parse_config
 from bot.errors import UsageError
 from bot.frontends.dispatch import run_command
+from bot.ops.telemetry import State, read, state_of
 from bot.render.reply import Reply
 from bot.render.telemetry import ACTION_TELEMETRY_DISABLE
 from bot.services import Services, build_services
-from bot.telemetry import State, read, state_of
-from connectors.base import Connector, MimServerTelemetry
+from connectors.base import Connector
+from connectors.capabilities import MimServerTelemetry
 from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
 from connectors.pam.connector import PamConnector, PamSettings
 from demo.telemetry_fixture import TelemetryFixture

@@ -35,10 +35,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.events import Cancelled
 from bot.frontends.slack_app import REJECT_CALLBACK
 from bot.render.requests import ACTION_APPROVE, ACTION_REJECT
-from bot.requests import OPEN as OPEN_STATUSES
+from bot.workflow.events import Cancelled
+from bot.workflow.requests import OPEN as OPEN_STATUSES
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
 from tests.support.slack_texts import (

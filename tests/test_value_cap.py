@@ -1,4 +1,4 @@
-"""A size cap on every value a connector returns (bot/calls.py): an answer holding a value
+"""A size cap on every value a connector returns (bot/lookup/calls.py): an answer holding a value
 over `MAX_VALUE_BYTES` is refused with a note naming the attribute, never the value, so no
 find, show or export holds a value of megabytes."""
 
@@ -10,16 +10,16 @@ import tracemalloc
 
 import pytest
 
-from bot.access import AccessService
 from bot.audit import AuditLog, SubjectKeyer
-from bot.calls import MAX_VALUE_BYTES, Outcome, call
 from bot.config import PolicyConfig
+from bot.lookup.calls import MAX_VALUE_BYTES, Outcome, call
+from bot.lookup.search import SearchService
+from bot.lookup.show import ShowService
+from bot.permissions.roles import Actor, Role
 from bot.render import answers as render_answers
 from bot.render import exports as render_exports
-from bot.roles import Actor, Role
-from bot.search import SearchService
-from bot.show import ShowService
-from bot.store import RequestStore
+from bot.workflow.access import AccessService
+from bot.workflow.store import RequestStore
 from connectors.base import AttributeValue, Hit, IdKind, ObjectRef, Query, QueryKind, Record
 from connectors.memory import MemoryConnector, Person
 from tests.support.keys import CHAIN_KEY

@@ -60,7 +60,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from bot.audit.schema import audit_events
-from bot.requests import OPEN, Request, Status
+from bot.workflow.requests import OPEN, Request, Status
 from demo import sample_sync
 from tests.support.demo_bot import DemoBot, LogCapture, channel_blocks
 

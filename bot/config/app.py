@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from bot.command_table import Verb
+from bot.commands.table import Verb
 from bot.config.connectors import ConnectorsConfig
 from bot.config.model import Model as _Model
 from bot.config.model import database_url as _database_url

@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
 from bot import render
-from bot.commands import form_command
+from bot.commands.parser import form_command
 from bot.config import AppConfig
 from bot.errors import AuditUnavailable, UsageError
 from bot.frontends.dispatch import run_command
+from bot.frontends.once import Once
 from bot.frontends.slack_home import SlackHome
 from bot.logs import log_failure
 from bot.render.reply import Reply, Responder
@@ -39,6 +40,12 @@ class Answering:
     services: Services
     client: WebClient
     home: SlackHome | None = None
+    # Drops a Slack request seen before (a replay, a double delivery): the Slack front
+    # end's own concern, kept in the bot's database.
+    once: Once = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.once = Once(self.services.engine)
 
     def home_opened(self, user: str) -> None:
         """The user opened the App Home tab: publish what waits on them."""
@@ -51,7 +58,7 @@ class Answering:
         respond = _ephemeral(Respond(response_url=body.get("response_url")))
         if text.split()[:1] not in ([], ["help"]):
             try:
-                if not self.services.once(body):
+                if not self.once(body):
                     return
             except AuditUnavailable as exc:
                 respond(render.error(exc))
@@ -71,7 +78,7 @@ class Answering:
             self.client.chat_postMessage(channel=dm, text=reply.text)
 
         try:
-            if not self.services.once(body):
+            if not self.once(body):
                 return
         except AuditUnavailable as exc:
             tell(render.error(exc))

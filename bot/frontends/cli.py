@@ -116,9 +116,11 @@ def _serve(config: AppConfig, args: argparse.Namespace) -> int:
 
 def _background(config: AppConfig, services: Any) -> Any:
     """The worker loop: resume runs, expire approvals, re-check residuals, housekeeping."""
+    from bot.frontends.once import Once
     from bot.frontends.worker import Worker
 
-    chores = [services.once.forget_old, services.checkpoints.tick, services.deadlines.tick]
+    once = Once(services.engine)
+    chores = [once.forget_old, services.checkpoints.tick, services.deadlines.tick]
     return Worker(
         services.runner,
         services.decisions,

@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import RoleMembers
-from bot.digest import Digest
-from bot.events import Event, Reminded
-from bot.export_package import Package
 from bot.frontends.dispatch import run_command
-from bot.notify import MessageRef
+from bot.lookup.show import SystemRecord
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import exports as render_exports
 from bot.render import requests as render_requests
 from bot.render.reply import Reply
-from bot.requests import Request, Step
 from bot.services import Services
-from bot.show import SystemRecord
+from bot.workflow.events import Event, Reminded
+from bot.workflow.export_package import Package
+from bot.workflow.notifications.digest import Digest
+from bot.workflow.notifications.notify import MessageRef
+from bot.workflow.requests import Request, Step
 
 __all__ = [
     "ConsoleNotifier",

@@ -9,7 +9,7 @@ import logging
 import uuid
 
 from bot import render
-from bot.commands import Command, parse
+from bot.commands.parser import Command, parse
 from bot.errors import AuditUnavailable, MimbotError, NotAllowed
 from bot.logs import log_failure
 from bot.render.reply import Responder

@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement
 from slack_sdk.models.views import View
 
-from bot.commands import TELEMETRY_CONFIRM
+from bot.commands.parser import TELEMETRY_CONFIRM
 from bot.config import AppConfig
 from bot.frontends.answering import Answering, answering_pool
 from bot.frontends.slack_home import SlackHome

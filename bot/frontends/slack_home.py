@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from slack_sdk import WebClient
 
 from bot.config import RoleMembers
-from bot.home import home_for, users_to_refresh
 from bot.logs import log_failure
 from bot.render.home import home_view
-from bot.requests import Request
 from bot.services import Services
+from bot.workflow.home import home_for, users_to_refresh
+from bot.workflow.requests import Request
 
 __all__ = ["SlackHome"]
 

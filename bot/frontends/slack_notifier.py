@@ -13,16 +13,16 @@ from collections.abc import Mapping
 from slack_sdk import WebClient
 
 from bot.config import AppConfig, RoleMembers
-from bot.digest import Digest
-from bot.events import Event, Reminded
 from bot.frontends.slack_home import SlackHome
 from bot.logs import log_failure
-from bot.notify import MessageRef
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import requests as render_requests
 from bot.render.reply import Reply
-from bot.requests import Request, Step
+from bot.workflow.events import Event, Reminded
+from bot.workflow.notifications.digest import Digest
+from bot.workflow.notifications.notify import MessageRef
+from bot.workflow.requests import Request, Step
 
 __all__ = ["SlackNotifier"]
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from slack_sdk import WebClient
 
-from bot.export_package import Package
+from bot.lookup.show import SystemRecord
 from bot.render import exports as render_exports
-from bot.show import SystemRecord
+from bot.workflow.export_package import Package
 
 __all__ = ["SlackPackageSender"]
 

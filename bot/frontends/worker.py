@@ -7,10 +7,10 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from bot.decisions import DecisionService
 from bot.logs import log_failure
-from bot.residual_checks import ResidualChecker
-from bot.runner import Runner
+from bot.workflow.decisions import DecisionService
+from bot.workflow.residual_checks import ResidualChecker
+from bot.workflow.runner import Runner
 
 __all__ = ["Worker"]
 

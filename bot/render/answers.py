@@ -18,11 +18,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.calls import Outcome
 from bot.errors import AlreadyDecided, MimbotError, UsageError
+from bot.lookup.calls import Outcome
+from bot.lookup.search import SearchResult, SystemResult
 from bot.render.markup import MAX_BLOCKS, clip, dicts, mention, mrkdwn_escape
 from bot.render.reply import Reply
-from bot.search import SearchResult, SystemResult
 from connectors.base import Hit, IdKind, QueryKind
 
 __all__ = ["error", "find_fallback", "find_result", "help_text", "hit_text", "outcome_text"]

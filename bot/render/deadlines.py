@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from bot.deadlines import days_left
-from bot.digest import Digest
-from bot.events import Reminded
 from bot.render.markup import clip, dicts
 from bot.render.reply import Reply
-from bot.requests import ReminderKind, Request, RequestKind
+from bot.workflow.deadlines import days_left
+from bot.workflow.events import Reminded
+from bot.workflow.notifications.digest import Digest
+from bot.workflow.requests import ReminderKind, Request, RequestKind
 
 __all__ = ["digest_message", "due_text", "reminder_message"]
 

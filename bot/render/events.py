@@ -6,7 +6,9 @@ are built from Slack user ids the bot holds, never from typed text.
 
 from __future__ import annotations
 
-from bot.events import (
+from bot.render.markup import mention, mrkdwn_escape
+from bot.render.reply import Reply
+from bot.workflow.events import (
     ApprovalGiven,
     Cancelled,
     Event,
@@ -18,9 +20,7 @@ from bot.events import (
     RetryStarted,
     StepDone,
 )
-from bot.render.markup import mention, mrkdwn_escape
-from bot.render.reply import Reply
-from bot.requests import Request
+from bot.workflow.requests import Request
 
 __all__ = ["event_reply", "event_text"]
 

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from bot.access import ExportResult
-from bot.calls import Outcome
-from bot.export_package import Package
+from bot.lookup.calls import Outcome
+from bot.lookup.show import SystemRecord
 from bot.render.markup import clip, dicts, mrkdwn_escape
 from bot.render.reply import Reply
-from bot.show import SystemRecord
+from bot.workflow.access import ExportResult
+from bot.workflow.export_package import Package
 
 __all__ = ["export_done", "package_note", "password_message", "progress"]
 

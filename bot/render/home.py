@@ -14,11 +14,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.deadlines import days_left
-from bot.home import HomeView
 from bot.render.deadlines import KIND_TEXT, due_text
 from bot.render.markup import clip
-from bot.requests import Request
+from bot.workflow.deadlines import days_left
+from bot.workflow.home import HomeView
+from bot.workflow.requests import Request
 
 __all__ = ["home_view"]
 

@@ -23,11 +23,11 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.config import RoleMembers
-from bot.deadlines import days_left
 from bot.render.deadlines import KIND_TEXT, due_text
 from bot.render.markup import clip, dicts, mention, mrkdwn_escape, usergroup_mention
 from bot.render.reply import Reply
-from bot.requests import OPEN, Request, RequestKind, Status, Step, StepState
+from bot.workflow.deadlines import days_left
+from bot.workflow.requests import OPEN, Request, RequestKind, Status, Step, StepState
 from connectors.base import DeletePlan, PlanAction, UpdatePlan
 
 __all__ = [

@@ -11,11 +11,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.ops.retention import RequestRetention, RetentionAnswer
 from bot.render.answers import OUTCOME_TEXT
 from bot.render.markup import clip, dicts, mrkdwn_escape
 from bot.render.reply import Reply
 from bot.render.requests import STATUS_TEXT
-from bot.retention import RequestRetention, RetentionAnswer
 
 __all__ = ["retention_answer"]
 

@@ -14,11 +14,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.lookup.search import SystemResult
+from bot.lookup.show import PersonView, SystemRecord
 from bot.render.answers import outcome_text
 from bot.render.markup import MAX_BLOCKS, MAX_SECTION, dicts, mrkdwn_escape
 from bot.render.reply import Reply
-from bot.search import SystemResult
-from bot.show import PersonView, SystemRecord
 
 __all__ = ["person_view"]
 

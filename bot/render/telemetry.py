@@ -13,11 +13,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.commands import TELEMETRY_CONFIRM
+from bot.commands.parser import TELEMETRY_CONFIRM
+from bot.ops.telemetry import ROOT, State, TelemetryAnswer, TelemetryServer
 from bot.render.answers import OUTCOME_TEXT
 from bot.render.markup import clip, dicts, mrkdwn_escape
 from bot.render.reply import Reply
-from bot.telemetry import ROOT, State, TelemetryAnswer, TelemetryServer
 
 __all__ = ["ACTION_TELEMETRY_DISABLE", "disable_confirmation", "telemetry_answer"]
 

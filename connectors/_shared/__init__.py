@@ -2,4 +2,4 @@
 deadlines (sql), the HTTP session and its error mapping (http), the WinRM runner and
 script envelope (powershell, scripts/), a MIM server's CEIP values (ceip), NetBIOS and
 account name rules (names), change checks (changes), read-back after a write
-(read_back) and typographic spellings (spelling). Private to connectors/."""
+(read_back). Private to connectors/."""

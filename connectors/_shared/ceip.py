@@ -5,65 +5,21 @@ The MIM Service and PAM connectors both reach a MIM server through a `PowerShell
 telemetry_disable.ps1) through either. On the server the registry key `ROOT` and the
 component keys under it that exist are read; every value named `*CEIP` counts (the exact
 per-component value names are unverified, so none is assumed). What the values mean is
-policy and lives in bot/telemetry.py. No personal data: host names, value names and numbers.
+policy and lives in bot/ops/telemetry.py. No personal data: host names, value names and numbers.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from connectors._shared.powershell import PowerShellRunner
+from connectors.telemetry import COMPONENTS, ROOT, CeipComponent, CeipReading, parse_version
 
-__all__ = [
-    "COMPONENTS",
-    "ROOT",
-    "CeipComponent",
-    "CeipReading",
-    "disable_ceip",
-    "parse_version",
-    "read_ceip",
-]
+__all__ = ["disable_ceip", "read_ceip"]
 
-ROOT = "HKLM:\\SOFTWARE\\Microsoft\\Forefront Identity Manager\\2010"
-# Component keys under ROOT to look at ("" is ROOT itself, where `<Component>CEIP` values may
-# sit). Keys that do not exist on a server are left out of its answer.
-COMPONENTS = (
-    "",
-    "Service",
-    "Portal",
-    "Synchronization Service",
-    "Password Registration Portal",
-    "Password Reset Portal",
-    "Certificate Management",
-    "Privileged Access Management",
-)
 READ_SCRIPT = "telemetry_read"
 DISABLE_SCRIPT = "telemetry_disable"
-_VERSION = re.compile(r"\d+(?:\.\d+)*")
-
-
-@dataclass(frozen=True)
-class CeipComponent:
-    """One component's `*CEIP` values, as read: the key under ROOT, or for a value in ROOT
-    itself the component its name gives (`PortalCEIP`: "Portal"; "(root)" for `CEIP`)."""
-
-    component: str
-    values: tuple[tuple[str, int], ...]  # (value name, number), sorted by name
-
-
-@dataclass(frozen=True)
-class CeipReading:
-    """One server's answer: its host name, the highest installed MIM/FIM product version
-    (None: none found), each component's values, and after `disable_ceip` the
-    `<component>\\<value>` names set to 0."""
-
-    host: str
-    version: str | None
-    components: tuple[CeipComponent, ...]
-    changed: tuple[str, ...] = ()
 
 
 def read_ceip(runner: PowerShellRunner, *, timeout: float) -> CeipReading:
@@ -74,12 +30,6 @@ def read_ceip(runner: PowerShellRunner, *, timeout: float) -> CeipReading:
 def disable_ceip(runner: PowerShellRunner, *, timeout: float) -> CeipReading:
     """Set every existing `*CEIP` value to 0 (none is created), then read them back."""
     return _reading(runner.run(DISABLE_SCRIPT, _args(), timeout=timeout))
-
-
-def parse_version(text: str | None) -> tuple[int, ...] | None:
-    """`"4.5.26.0"` as `(4, 5, 26, 0)`; None when `text` does not start with a version."""
-    m = _VERSION.match(text or "")
-    return tuple(int(p) for p in m.group().split(".")) if m else None
 
 
 # -- the scripts' output ------------------------------------------------------------

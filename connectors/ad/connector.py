@@ -25,7 +25,6 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from connectors._shared.ldap import generalized_time, guid_filter_value, ldap_errors, seconds
-from connectors._shared.spelling import spellings
 from connectors.ad.erasure import AdEraser, Clock, netbios_name
 from connectors.ad.settings import AdSettings
 from connectors.ad.update import AdUpdater
@@ -46,6 +45,7 @@ from connectors.base import (
     Verification,
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
+from connectors.spelling import spellings
 
 __all__ = ["AdConnector", "AdSettings"]
 
@@ -211,7 +211,7 @@ class AdConnector:
     # -- filters --------------------------------------------------------------
 
     def _term_filter(self, query: Query) -> str:
-        """The term's filter: one clause per spelling (`connectors._shared.spelling`), OR'ed;
+        """The term's filter: one clause per spelling (`connectors.spelling`), OR'ed;
         every value escaped, so a `*` or a bracket in it is a literal character."""
         clauses = [self._clause(query, escape_filter_chars(s)) for s in spellings(query.value)]
         return clauses[0] if len(clauses) == 1 else f"(|{''.join(clauses)})"

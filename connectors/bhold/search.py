@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from connectors._shared.spelling import spellings
 from connectors.base import Hit, IdKind, ObjectRef, Query, QueryKind
 from connectors.bhold.soap_text import (
     NUMERIC,
@@ -24,6 +23,7 @@ from connectors.bhold.soap_text import (
     parse_user,
 )
 from connectors.errors import ConnectorError, NotSupported
+from connectors.spelling import spellings
 
 __all__ = ["ALIAS_ATTRIBUTES", "MAX_TERM", "UserSearch"]
 

@@ -34,7 +34,6 @@ from typing import Literal
 import pydantic.dataclasses
 from pydantic import Field
 
-from connectors._shared.spelling import spellings
 from connectors.base import (
     Capability,
     DeletePlan,
@@ -59,6 +58,7 @@ from connectors.hr.mapping import (
     verify_plan,
 )
 from connectors.spec import SETTINGS
+from connectors.spelling import spellings
 
 __all__ = ["HrCsvConnector", "HrCsvSettings"]
 

@@ -37,7 +37,6 @@ import pydantic.dataclasses
 import sqlalchemy as sa
 from pydantic import Field, field_validator
 
-from connectors._shared.spelling import spellings
 from connectors._shared.sql import (
     Session,
     connect_deadline,
@@ -71,6 +70,7 @@ from connectors.hr.mapping import (
     verify_plan,
 )
 from connectors.spec import SETTINGS
+from connectors.spelling import spellings
 
 __all__ = ["HrConnector", "HrSettings", "search_statement"]
 

@@ -33,9 +33,7 @@ import pydantic.dataclasses
 from pydantic import Field
 
 from connectors._shared import ceip as telemetry
-from connectors._shared.ceip import CeipReading
 from connectors._shared.powershell import PowerShellRunner, ScriptError, WinRmSettings
-from connectors._shared.spelling import spellings
 from connectors.base import (
     RANK_TARGET,
     AttributeValue,
@@ -51,11 +49,11 @@ from connectors.base import (
     QueryKind,
     Record,
     ResidualCopy,
-    RetentionPeriod,
     StepResult,
     UpdatePlan,
     Verification,
 )
+from connectors.capabilities import RetentionPeriod
 from connectors.errors import (
     ConnectorError,
     Denied,
@@ -66,6 +64,8 @@ from connectors.errors import (
 )
 from connectors.mimservice import update as mimservice_update
 from connectors.spec import SETTINGS
+from connectors.spelling import spellings
+from connectors.telemetry import CeipReading
 
 __all__ = ["DEFAULT_RETENTION_DAYS", "MimServiceConnector", "MimServiceSettings", "literal"]
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors._shared.spelling import spellings
 from connectors._shared.sql import (
     Session,
     connect_deadline,
@@ -84,6 +83,7 @@ from connectors.mimsync.view import (
     plan_warnings,
     utc,
 )
+from connectors.spelling import spellings
 
 __all__ = [
     "AttributeKind",
@@ -305,7 +305,7 @@ class MimSyncConnector:
 
         PREFIX drops trailing `*` and matches `%`, `_`, `[` and any other `*` literally;
         equality compares every character literally. A value with a straight quote or
-        apostrophe is also searched in its typographic spelling (`connectors._shared.spelling`;
+        apostrophe is also searched in its typographic spelling (`connectors.spelling`;
         one more statement). Comparisons follow the database collation
         (case-insensitive on a MIM SQL Server).
         Raises `UnknownAttribute` for an ATTRIBUTE query naming no MV attribute.
@@ -461,7 +461,7 @@ class MimSyncConnector:
             if wanted and name.lower() not in wanted:
                 continue
             auth = config.authority(object_type, name, connected, lineage)
-            precedence = auth.kind.value if auth.kind else None
+            precedence = auth.kind
             attributes.append(
                 AttributeView(
                     name,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.errors import ConnectorError
+from connectors.lineage import DeletionKind, PrecedenceKind
 
 __all__ = [
     "Authority",
@@ -43,19 +44,6 @@ __all__ = [
 
 class SyncConfigError(ConnectorError):
     """The server configuration XML is missing or malformed (message names the file/part)."""
-
-
-class PrecedenceKind(enum.Enum):
-    RANKED = "ranked"  # document order of the flows is the rank, first = highest
-    EQUAL = "equal"  # the last contributing flow wins
-    MANUAL = "manual"  # a rules extension decides
-
-
-class DeletionKind(enum.Enum):
-    DECLARED_ANY = "declared-any"  # delete when a connector of any listed MA is removed
-    DECLARED_LAST = "declared-last"  # delete when the last connector (minus exclusions) goes
-    SCRIPTED = "scripted"  # rules extension ShouldDeleteFromMV decides
-    DECLARED = "declared"  # older ILM spelling, read as declared-last
 
 
 class Deprovisioning(enum.Enum):

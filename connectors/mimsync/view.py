@@ -15,6 +15,7 @@ from connectors.base import ManualStep, ManualTask
 from connectors.lineage import (
     AttributeKind,
     AttributeView,
+    ConnectorState,
     ConnectorView,
     DeletionRuleView,
     MetaverseView,
@@ -55,7 +56,7 @@ def connector_view(config: SyncConfig, c: Any) -> ConnectorView:
         cs_object_id=str(c.cs_object_id),
         rdn=c.rdn,
         joined=bool(c.is_connector),
-        state=q.CONNECTOR_STATES.get(c.connector_state or 0, "unknown"),
+        state=ConnectorState(q.CONNECTOR_STATES.get(c.connector_state or 0, "unknown")),
         lineage_date=utc(c.lineage_date),
         pending_import=q.OPERATIONS.get(c.import_operation) if c.import_operation else None,
         pending_export=q.OPERATIONS.get(c.export_operation) if c.export_operation else None,
@@ -67,7 +68,7 @@ def deletion_view(config: SyncConfig, object_type: str) -> DeletionRuleView:
     rule = config.deletion_rule(object_type)
     mas = (rule.src_mas or rule.exclude_mas) if rule else ()
     return DeletionRuleView(
-        kind=rule.kind.value if rule else None,
+        kind=rule.kind if rule else None,
         management_agents=tuple(config.ma_name(m) for m in mas),
         trigger=deletion_trigger(config, rule),
         meaning=deletion_meaning(config, rule),

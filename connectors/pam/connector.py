@@ -23,10 +23,8 @@ import pydantic.dataclasses
 from pydantic import Field
 
 from connectors._shared import ceip as telemetry
-from connectors._shared.ceip import CeipReading
 from connectors._shared.names import is_account_name, is_netbios_domain
 from connectors._shared.powershell import PowerShellRunner, WinRmSettings
-from connectors._shared.spelling import spellings
 from connectors.base import (
     RANK_TARGET,
     AttributeValue,
@@ -47,6 +45,8 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.spec import SETTINGS
+from connectors.spelling import spellings
+from connectors.telemetry import CeipReading
 
 __all__ = ["PamConnector", "PamSettings"]
 

@@ -2,7 +2,7 @@
 
 Every refusal the bot gives is the text of a `MimbotError` (or a subclass) raised in
 `bot/` or `handlers/`, a text passed straight to `render.error(...)`, or a policy rule's
-`refusal=` words (bot/authz.py). This module
+`refusal=` words (bot/permissions/authz.py). This module
 reads those texts from the source (the literal parts of each message; an f-string's
 fields match anything), so a test can tell a refusal in plain console output without
 a hand-kept list going stale when a message is reworded or added.
@@ -33,7 +33,7 @@ USAGE = re.compile(r"^Usage: `")  # how render.error shows a UsageError's usage 
 @dataclass(frozen=True)
 class Template:
     pattern: re.Pattern[str]
-    where: str  # "bot/erasure.py:123", for a failure message
+    where: str  # "bot/workflow/erasure.py:123", for a failure message
 
 
 def _modules() -> Iterator[tuple[Path, ast.Module]]:

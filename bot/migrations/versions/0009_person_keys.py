@@ -1,4 +1,4 @@
-"""Person keys: the keys that name one person (bot/subject_keys.py), one row each per
+"""Person keys: the keys that name one person (bot/workflow/subject_keys.py), one row each per
 open request, claimed when it is stored, so a duplicate is refused by the database
 whichever of the person's keys two requests resolved; apart from the subject keys, which
 also hold a domain's, a display name's and a DN's, shared by many people.

@@ -1,0 +1,42 @@
+"""What the request workflow tells people, as a protocol the front ends implement.
+
+The Slack implementation posts and updates messages (bot/frontends/slack_notifier.py);
+the console prints them. The domain never imports Slack.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.workflow.events import Event, Reminded
+from bot.workflow.notifications.digest import Digest
+from bot.workflow.requests import Request, Step
+
+__all__ = ["MessageRef", "Notifier"]
+
+MessageRef = tuple[str, str]  # (channel, ts)
+
+
+class Notifier(Protocol):
+    def approval_requested(self, request: Request) -> MessageRef | None:
+        """Post the approval message (with Approve/Reject) to the approvals channel."""
+
+    def request_updated(self, request: Request) -> None:
+        """Redraw the approval message: status, decision and one line per step."""
+
+    def event(self, request: Request, event: Event) -> None:
+        """Tell the approval message's thread what happened (the front end renders it)."""
+
+    def manual_step(self, request: Request, step: Step) -> None:
+        """Ask the assigned role to do a step by hand, with a Done button."""
+
+    def finished(self, request: Request) -> None:
+        """Completed or failed: in the thread, to the requester by DM, to the notifications
+        channel. A failure names the failing step and offers Retry."""
+
+    def reminder(self, request: Request, event: Reminded) -> None:
+        """The due date draws near or has passed: to the requester by DM, and in the
+        request's thread when it has one."""
+
+    def digest(self, digest: Digest) -> None:
+        """Once a day: overdue and nearly due requests, to the notifications channel."""
