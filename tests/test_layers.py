@@ -1,15 +1,24 @@
-"""The house's layout, pinned: imports run one way, and only the render layer writes
-Slack markup.
+"""The house's layout, pinned: which folder may import which, no circle of files, no
+connector chosen by name, and only the render layer writes Slack markup.
 
     the demo (python -m demo)  →  front ends (bot/frontends, bot/__main__)  →  handlers/
         →  render (bot/render)
-        →  domain (bot/*.py, bot/workflow/store)  →  connectors/
+        →  domain (bot/lookup, bot/workflow, bot/ops, bot/permissions, bot/commands,
+                   bot/audit, bot/config, bot/*.py)  →  connectors/
+
+Inside connectors/ the contract (connectors/*.py) is what everyone else sees; each
+system's package (connectors/<system>/) imports the contract and the shared plumbing
+(connectors/_shared/), never another system, and nothing in bot/ or handlers/ imports a
+system's package or the plumbing: the bot reaches a system through its spec
+(connectors/spec.py) and the contract only.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -28,6 +37,21 @@ ALLOWED = {
 }
 SLACK = {"slack_sdk", "slack_bolt"}
 
+# Inside the domain: folder -> the domain folders it may import, besides itself and the
+# modules every folder may use (bot/errors.py, bot/logs.py). bot/services.py wires them
+# all together and bot/database.py is the bot's own database: both may import any.
+DOMAIN = {
+    "bot.audit": set(),
+    "bot.commands": {"bot.permissions"},  # each verb's default roles
+    "bot.config": {"bot.commands"},  # app.yaml's permissions: name verbs
+    "bot.permissions": {"bot.commands", "bot.workflow"},  # the policy, per verb and request
+    "bot.lookup": {"bot.audit", "bot.permissions"},  # beneath the workflow
+    "bot.workflow": {"bot.audit", "bot.config", "bot.lookup", "bot.permissions"},
+    "bot.ops": {"bot.audit", "bot.lookup", "bot.permissions", "bot.workflow"},
+}
+EVERYONE = {"bot.errors", "bot.logs", "bot"}
+WIRING = {"bot.services", "bot.database"}
+
 
 def layer_of(module: str) -> str | None:
     parts = module.split(".")
@@ -45,6 +69,11 @@ def layer_of(module: str) -> str | None:
     return "domain"
 
 
+def folder_of(module: str) -> str:
+    """bot.workflow.store.steps -> bot.workflow; bot.errors -> bot.errors."""
+    return ".".join(module.split(".")[:2])
+
+
 def modules() -> list[tuple[str, Path]]:
     out = []
     for package in ("bot", "handlers", "connectors", "demo"):
@@ -56,6 +85,7 @@ def modules() -> list[tuple[str, Path]]:
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
+    """Every import, TYPE_CHECKING ones too (a circle of types is still a circle)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -72,11 +102,47 @@ def wrong_imports(name: str, path: Path) -> list[str]:
     wrong = []
     for line, target in imports(path):
         there = layer_of(target)
-        if there is None or there == here or there in ALLOWED[here]:
-            continue
-        where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        wrong.append(f"{where}:{line} ({here}) imports {target} ({there})")
+        why = None
+        if there is not None and there != here and there not in ALLOWED[here]:
+            why = f"({here}) imports {target} ({there})"
+        elif here == "domain" and there == "domain":
+            why = _wrong_in_domain(name, target)
+        elif there == "connectors":
+            why = _wrong_in_connectors(name, target)
+        if why:
+            where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            wrong.append(f"{where}:{line} {why}")
     return wrong
+
+
+def _wrong_in_domain(name: str, target: str) -> str | None:
+    here, there = folder_of(name), folder_of(target)
+    if here == there or there in EVERYONE or here in WIRING or here in EVERYONE:
+        return None
+    if there in DOMAIN.get(here, set()):
+        return None
+    return f"({here}) imports {target} ({there})"
+
+
+def _system_of(module: str) -> str | None:
+    """connectors.ad.update -> "ad"; a contract module or the plumbing -> None."""
+    parts = module.split(".")
+    if len(parts) > 1 and (ROOT / "connectors" / parts[1]).is_dir() and parts[1] != "_shared":
+        return parts[1]
+    return None
+
+
+def _wrong_in_connectors(name: str, target: str) -> str | None:
+    system, plumbing = _system_of(target), target.startswith("connectors._shared")
+    if name.startswith("demo.") or not (system or plumbing):
+        return None  # the contract is for everyone; the demo's stand-ins build systems
+    if not name.startswith("connectors."):
+        return f"imports {target}: outside connectors/, only the contract and the specs"
+    if system and _system_of(name) not in (system, None):
+        return f"imports {target}: a system's package never imports another's"
+    if system and _system_of(name) is None and name != "connectors.spec":
+        return f"imports {target}: the contract never imports a system"
+    return None
 
 
 @pytest.mark.parametrize(("name", "path"), modules(), ids=lambda v: str(v))
@@ -89,8 +155,115 @@ def test_an_import_running_back_is_caught(tmp_path: Path) -> None:
         "from bot import render\nfrom bot.frontends.dispatch import run_command\n"
         "import slack_sdk\nfrom handlers import HANDLERS\n"
     )
-    assert len(wrong_imports("bot.workflow.erasure", tmp_path / "x.py")) == 4  # a domain module
+    assert len(wrong_imports("bot.workflow.erasure", tmp_path / "x.py")) == 4  # domain
     assert len(wrong_imports("handlers.find", tmp_path / "x.py")) == 2  # frontends, slack_sdk
+
+
+def test_an_import_across_folders_or_systems_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text(
+        "from bot.workflow.requests import Request\nfrom bot.ops.health import Readiness\n"
+        "from connectors.ad.settings import AdSettings\nfrom connectors._shared.sql import x\n"
+    )
+    wrong = wrong_imports("bot.lookup.search", tmp_path / "x.py")
+    assert [w.split(" ", 1)[1] for w in wrong] == [
+        "(bot.lookup) imports bot.workflow.requests.Request (bot.workflow)",
+        "(bot.lookup) imports bot.ops.health.Readiness (bot.ops)",
+        "imports connectors.ad.settings.AdSettings: outside connectors/, only the contract "
+        "and the specs",
+        "imports connectors._shared.sql.x: outside connectors/, only the contract and the specs",
+    ]
+    from_bhold = wrong_imports("connectors.bhold.connector", tmp_path / "x.py")
+    from_ad = wrong_imports("connectors.ad.update", tmp_path / "x.py")
+    assert [w for w in from_bhold if w not in from_ad] == [
+        f"{tmp_path / 'x.py'}:3 imports connectors.ad.settings.AdSettings: a system's package "
+        "never imports another's"
+    ]
+    assert len(from_ad) == 2  # the two bot imports: connectors never import bot/
+
+
+# -- no circle of files ------------------------------------------------------------
+
+
+def circles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules of ours it imports (a package's own children left out: an
+    `__init__` re-exporting its modules is how a package shows what it holds)."""
+    known = {name: path for name, path in modules() if "migrations" not in name}
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        targets = set()
+        for _, target in imports(path):
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name and not target.startswith(name + "."):
+                targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def test_no_circle_of_files() -> None:
+    assert circles(import_graph()) == []
+
+
+def test_the_circle_check_sees_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert circles(graph) == [["a", "b", "c"]]
+
+
+# -- no connector chosen by name ---------------------------------------------------
+
+
+def test_no_connector_is_chosen_by_name_in_bot_or_handlers() -> None:
+    from connectors.spec import specs
+
+    names = {spec.name for spec in specs()}
+    assert names >= {"ad", "mimsync", "mimservice", "pam", "bhold", "certmgmt", "hr"}
+    found = []
+    for package in ("bot", "handlers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "/migrations/" in path.as_posix():
+                continue
+            found += [
+                f"{path.relative_to(ROOT)}:{n}: {s!r}"
+                for n, s in string_literals(path)
+                if s in names
+            ]
+    assert found == []
 
 
 # Slack's markup: mentions and channel pings (<@U…>, <!here>), links (<http…|x>),
