@@ -32,6 +32,7 @@ SECRET_KEYS = frozenset(
     }
 )
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_INNER_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*): ")
 _WHOLE_ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 # Where a URL can carry a password: user:password@host, ?password= / ?pwd=, and the
 # ODBC connection string of ?odbc_connect=...;PWD=...
@@ -79,6 +80,10 @@ def first_error(exc: ValueError) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
         msg = f"not a setting of {kinds[-1]}" if kinds else "not a known setting"
+    # A check of a whole section names the key inside it it refuses ("ad.name: ..."): the
+    # key joins the path, so every message reads `connectors.ad.name: ...`.
+    if inner := _INNER_KEY.match(msg):
+        loc, msg = [*loc, inner.group(1)], msg[inner.end() :]
     return f"{'.'.join(loc) or '(top level)'}: {msg}"
 
 
