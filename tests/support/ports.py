@@ -1,9 +1,11 @@
-"""Loopback addresses for tests: a port nothing listens on, and WinRM settings for the
-stand-in (demo/wsman_stub.py)."""
+"""Loopback addresses for tests: a port nothing listens on, one that listens and never
+answers, and WinRM settings for the stand-in (demo/wsman_stub.py)."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from connectors._shared.powershell import WinRmSettings
@@ -15,6 +17,15 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections (kernel backlog) and never says a word."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield s.getsockname()[1]
 
 
 def stub_winrm(endpoint: str, ca_file: str) -> WinRmSettings:
