@@ -130,7 +130,7 @@ def updates(connector: Connector) -> Updates | None:
     """`connector` when it corrects attributes, else None.
 
     `Capability.UPDATE` in `capabilities` is the answer: a connector that declares it
-    implements `Updates` (tests/test_capabilities.py pins this for every connector), and
+    implements `Updates` (tests/connectors/test_capabilities.py pins this for every connector), and
     one that has the methods without declaring it does not update (a read-only system's
     stand-in in tests). The `isinstance` only types the answer.
     """

@@ -4,7 +4,7 @@ roles that may run it by default.
 `/mim help` lists from here, the parser's usage lines come from here, the authorisation
 defaults (`bot/permissions/authz.py`) are read from here, and dispatch
 (`handlers/registry.py`) binds one handler to each verb, checked when it is imported. A
-command missing any of these fails `tests/test_command_table.py`.
+command missing any of these fails `tests/commands/test_command_table.py`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ args)` sends `powershell -EncodedCommand <base64 of UTF-16LE>` whose text is
 
 The arguments appear only in that single-quoted base64 literal: data, never code, since the
 base64 alphabet cannot end the literal. So the text for a name is byte-identical whatever
-the arguments but for that literal (tests/test_powershell.py proves it with hostile values).
+the arguments but for that literal (tests/connectors/shared/test_powershell.py proves it
+with hostile values).
 The envelope is `{"ok": true, "data": ...}` or `{"ok": false, "error": {type, message,
 category, fqid}}` with exit code 1; base64 so the shell's codepage cannot mangle it.
 
