@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ __all__ = [
     "UNLINKED",
     "UNLINKED_PLAIN",
     "AuditEvent",
+    "AuditOutcome",
     "ChainBroken",
     "ChainReport",
     "Checkpoint",
@@ -31,6 +33,22 @@ class ChainBroken(Exception):
     """The head does not match its MAC or the newest event: no checkpoint is signed."""
 
 
+class AuditOutcome(enum.StrEnum):
+    """How an audited action ended. Stored as its value; a StrEnum, so an event's hash is
+    the same as when these were plain strings."""
+
+    OK = "ok"
+    FAILED = "failed"
+    DENIED = "denied"  # refused by the authorisation policy
+    NO_ANSWER = "no_answer"  # a search no system answered
+    REQUESTED = "requested"  # asked for; its result is audited apart
+    DONE = "done"
+    PARTIAL = "partial"
+    INCOMPLETE = "incomplete"  # an access package without every system's answer
+    STILL_PRESENT = "still_present"  # a residual copy found again
+    NOT_CHECKED = "not_checked"  # a residual check whose system did not answer
+
+
 @dataclass(frozen=True)
 class Entry:
     """An event to append (an `AuditEvent` is one read back, with its place in the chain)."""
@@ -38,7 +56,7 @@ class Entry:
     actor: str
     roles: tuple[str, ...] | list[str]
     action: str
-    outcome: str = "ok"
+    outcome: AuditOutcome = AuditOutcome.OK
     subject_key: str | None = None
     request_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)

@@ -92,17 +92,18 @@ class Answering:
         run_command(cmd, user_id=user, services=self.services, respond=tell)
 
 
-Later = Callable[..., None]  # later("slash", body, text, user)
+Later = Callable[..., None]  # later(answering.slash, body, text, user)
 
 
-def answering_pool(config: AppConfig, answering: Answering) -> tuple[Later, Executor]:
-    """`later(method, *args)` runs `answering.<method>(*args)` on a listener thread."""
+def answering_pool(config: AppConfig) -> tuple[Later, Executor]:
+    """`later(work, *args)` runs `work(*args)` (one of `Answering`'s methods) on a
+    listener thread."""
     threads = ThreadPoolExecutor(
         max_workers=config.slack.listener_threads, thread_name_prefix="listener"
     )
 
-    def later(method: str, *args: Any) -> None:
-        threads.submit(_logged, getattr(answering, method), *args)
+    def later(work: Callable[..., None], *args: Any) -> None:
+        threads.submit(_logged, work, *args)
 
     return later, threads
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.audit.records import AuditOutcome
 from bot.config import AppConfig, load_config
 from bot.errors import ConfigError
 from bot.logs import configure_logging
@@ -182,7 +183,10 @@ def _check(config: AppConfig, args: argparse.Namespace) -> int:
             failed += not health.ok
             print(f"{'OK  ' if health.ok else 'FAIL'} {connector.label}: {health.detail}")
         services.audit.record(
-            actor="system", roles=[], action="check", outcome="ok" if not failed else "failed"
+            actor="system",
+            roles=[],
+            action="check",
+            outcome=AuditOutcome.OK if not failed else AuditOutcome.FAILED,
         )
         print(f"audit store: OK ({config.audit.url.split(':', 1)[0]})")
         return 1 if failed else 0

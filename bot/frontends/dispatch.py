@@ -9,6 +9,7 @@ import logging
 import uuid
 
 from bot import render
+from bot.audit.records import AuditOutcome
 from bot.commands.parser import Command, parse
 from bot.errors import AuditUnavailable, MimbotError, NotAllowed
 from bot.logs import log_failure
@@ -34,7 +35,7 @@ def run_command(
         except NotAllowed as exc:
             # Refusals are audited too (the message says why; it names no one).
             services.audit.record(
-                actor=user_id, roles=actor.role_names, action=cmd.name, outcome="denied",
+                actor=user_id, roles=actor.role_names, action=cmd.name, outcome=AuditOutcome.DENIED,
                 request_id=getattr(cmd, "request_id", None), detail={"why": str(exc)},
             )  # fmt: skip
             raise

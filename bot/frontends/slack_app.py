@@ -89,14 +89,15 @@ def create_app(
         # waits for the work (bot/frontends/answering.py).
         process_before_response=True,
     )  # fmt: skip
-    later, pool = answering_pool(config, Answering(services, client, home))
+    answering = Answering(services, client, home)
+    later, pool = answering_pool(config)
     # Closing finishes what was acked: Slack will not send it again.
     services.closers.append(lambda: pool.shutdown(wait=True))
 
     @app.command("/mim")
     def on_command(ack: Any, body: dict[str, Any]) -> None:
         ack()  # no IO here: Slack gives up after 3 s
-        later("slash", body, body.get("text") or "", body.get("user_id", ""))
+        later(answering.slash, body, body.get("text") or "", body.get("user_id", ""))
 
     # Buttons become the same typed commands as the console's, through the same
     # dispatcher: roles are checked again at click time, and everything is audited.
@@ -104,7 +105,7 @@ def create_app(
         def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
             ack()
             value = action.get("value", "").replace(":", " ")
-            later("slash", body, f"{verb} {value}", body.get("user", {}).get("id", ""))
+            later(answering.slash, body, f"{verb} {value}", body.get("user", {}).get("id", ""))
 
         return on_click
 
@@ -115,13 +116,13 @@ def create_app(
     @app.action(ACTION_TELEMETRY_DISABLE)
     def on_telemetry_disable(ack: Any, body: dict[str, Any]) -> None:
         ack()  # the command text is fixed: the button's value is not trusted
-        later("slash", body, TELEMETRY_CONFIRM, body.get("user", {}).get("id", ""))
+        later(answering.slash, body, TELEMETRY_CONFIRM, body.get("user", {}).get("id", ""))
 
     @app.action(ACTION_REJECT)
     def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()  # then the modal at once: a trigger_id lives about 3 s
         request_id = action.get("value", "")
-        later("reject_modal", body.get("trigger_id"), request_id, reject_modal(request_id))
+        later(answering.reject_modal, body.get("trigger_id"), request_id, reject_modal(request_id))
 
     @app.view(REJECT_CALLBACK)
     def on_reject_submit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -130,13 +131,13 @@ def create_app(
             ack(response_action="errors", errors={"reason": "Please say why."})
             return
         ack()
-        later("reject", body, view.get("private_metadata", ""), note)
+        later(answering.reject, body, view.get("private_metadata", ""), note)
 
     @app.event("app_home_opened")
     def on_home_opened(ack: Any, event: dict[str, Any]) -> None:
         ack()
         if event.get("tab", "home") == "home" and event.get("user"):
-            later("home_opened", event["user"])
+            later(answering.home_opened, event["user"])
 
     @app.error
     def on_error(error: Exception) -> None:

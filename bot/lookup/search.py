@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from bot.audit import AuditLog, SubjectKeyer
+from bot.audit.records import AuditOutcome
 from bot.lookup.calls import Call, Outcome, start
 from bot.permissions.roles import Actor
 from connectors.base import Capability, Connector, Hit, IdKind, Query, QueryKind
@@ -94,7 +95,9 @@ class SearchService:
             actor=actor.user_id,
             roles=actor.role_names,
             action=command,
-            outcome="ok" if any(r.outcome.answered for r in results) else "no_answer",
+            outcome=AuditOutcome.OK
+            if any(r.outcome.answered for r in results)
+            else AuditOutcome.NO_ANSWER,
             subject_key=self.subject_key(query),
             detail={
                 "query_kind": query.kind.value,

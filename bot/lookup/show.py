@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bot.audit import AuditLog
+from bot.audit.records import AuditOutcome
 from bot.lookup.calls import Outcome, start
 from bot.lookup.search import SearchService
 from bot.lookup.subjects import (
@@ -95,7 +96,7 @@ class ShowService:
             actor=actor.user_id,
             roles=actor.role_names,
             action="read",
-            outcome="ok",
+            outcome=AuditOutcome.OK,
             subject_key=self.search.subject_key(query),
             detail={
                 "systems": {r.system: r.outcome.value for r in records},

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.audit import AuditLog
+from bot.audit.records import AuditOutcome
 from bot.lookup.calls import Call, start
 from bot.permissions.roles import Actor
 from connectors.base import Connector
@@ -99,7 +100,7 @@ def disable(
         actor=actor.user_id,
         roles=actor.role_names,
         action="telemetry_disable",
-        outcome="requested",
+        outcome=AuditOutcome.REQUESTED,
         detail={"servers": len(_servers(connectors))},
     )
     servers = _ask(connectors, timeout, disable=True)
@@ -109,7 +110,7 @@ def disable(
         actor=actor.user_id,
         roles=actor.role_names,
         action="telemetry_disabled",
-        outcome="done" if done else "partial",
+        outcome=AuditOutcome.DONE if done else AuditOutcome.PARTIAL,
         detail={"servers": detail},
     )
     return TelemetryAnswer(servers, disabled=True)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.audit import Entry
+from bot.audit.records import AuditOutcome
 from bot.workflow.reports import VerificationReport
 from bot.workflow.requests import ReminderKind, RequestKind
 
@@ -172,12 +173,15 @@ def audit_entry(event: Event, subject_key: str | None) -> Entry:
     )
 
 
-def _audit_fields(event: Event) -> tuple[str, str, dict[str, Any]]:
+OK = AuditOutcome.OK
+
+
+def _audit_fields(event: Event) -> tuple[str, AuditOutcome, dict[str, Any]]:
     match event:
         case RequestCreated(kind=kind, steps=steps):
             return (
                 "request_created",
-                "ok",
+                OK,
                 {
                     "kind": kind,
                     "steps": [{"system": s, "action": a} for s, a in steps],
@@ -186,37 +190,41 @@ def _audit_fields(event: Event) -> tuple[str, str, dict[str, Any]]:
         case Exported(systems=systems, files=files, sha256=digest, complete=complete):
             return (
                 "package_sent",
-                "ok" if complete else "incomplete",
+                OK if complete else AuditOutcome.INCOMPLETE,
                 {"systems": dict(systems), "files": files, "sha256": digest},
             )
         case Reminded(kind=kind, days_left=days):
-            return "reminder", "ok", {"kind": kind, "days_left": days}
+            return "reminder", OK, {"kind": kind, "days_left": days}
         case ApprovalGiven(missing=missing):
-            return "approval", "ok", {"missing": missing}
+            return "approval", OK, {"missing": missing}
         case Rejected(note=note):
-            return "rejection", "ok", {"note_length": len(note)}
+            return "rejection", OK, {"note_length": len(note)}
         case Cancelled(note=note, was=was):
-            return "cancelled", "ok", {"note_length": len(note), "was": was}
+            return "cancelled", OK, {"note_length": len(note), "was": was}
         case Extended(note=note, months=months):
-            return "extended", "ok", {"months": months, "note_length": len(note)}
+            return "extended", OK, {"months": months, "note_length": len(note)}
         case Expired():
-            return "expired", "ok", {}
+            return "expired", OK, {}
         case RetryStarted(new_steps=new, unapproved=unapproved):
-            return "retry", "ok", {"new_steps": new, "unapproved": unapproved}
+            return "retry", OK, {"new_steps": new, "unapproved": unapproved}
         case StepStarted(seq=seq, system=system):
-            return "step_start", "ok", {"seq": seq, "system": system}
+            return "step_start", OK, {"seq": seq, "system": system}
         case StepWaiting(seq=seq, system=system):
-            return "step_wait", "ok", {"seq": seq, "system": system}
+            return "step_wait", OK, {"seq": seq, "system": system}
         case StepDone(seq=seq, manual=True):
-            return "step_end", "ok", {"seq": seq, "state": "done", "manual": True}
+            return "step_end", OK, {"seq": seq, "state": "done", "manual": True}
         case StepDone(seq=seq, system=system, already_absent=absent):
-            return "step_end", "ok", {"seq": seq, "system": system, "already_absent": absent}
+            return "step_end", OK, {"seq": seq, "system": system, "already_absent": absent}
         case StepFailed(seq=seq, system=system, error=error, audited_error=audited):
-            return "step_end", "failed", {"seq": seq, "system": system, "error": audited or error}
+            return (
+                "step_end",
+                AuditOutcome.FAILED,
+                {"seq": seq, "system": system, "error": audited or error},
+            )
         case Verified(report=report):
             return (
                 "verification",
-                "failed" if report.failing else "ok",
+                AuditOutcome.FAILED if report.failing else OK,
                 {
                     "systems": report.audit_systems(),
                 },
@@ -224,7 +232,7 @@ def _audit_fields(event: Event) -> tuple[str, str, dict[str, Any]]:
         case ResidualChecked(system=system, attempt=attempt, outcome=outcome):
             return (
                 "residuals_checked",
-                "ok" if outcome is ResidualOutcome.GONE else outcome.value,
+                OK if outcome is ResidualOutcome.GONE else AuditOutcome(outcome.value),
                 {
                     "system": system,
                     "attempt": attempt,

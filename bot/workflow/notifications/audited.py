@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bot.audit import AuditLog
+from bot.audit.records import AuditOutcome
 from bot.errors import AuditUnavailable
 from bot.logs import log_failure
 from bot.workflow.events import Event, Reminded
@@ -70,7 +71,7 @@ class AuditedNotifier:
                 actor=ACTOR,
                 roles=["system"],
                 action="notify",
-                outcome="ok" if ok else "failed",
+                outcome=AuditOutcome.OK if ok else AuditOutcome.FAILED,
                 detail={
                     "what": "digest",
                     "overdue": len(digest.overdue),
@@ -98,7 +99,7 @@ class AuditedNotifier:
                 actor=ACTOR,
                 roles=["system"],
                 action="notify",
-                outcome="ok" if ok else "failed",
+                outcome=AuditOutcome.OK if ok else AuditOutcome.FAILED,
                 request_id=request.id,
                 subject_key=request.subject_keys[0] if request.subject_keys else None,
                 detail={"what": what, "status": request.status.value},
