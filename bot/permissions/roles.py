@@ -34,7 +34,9 @@ __all__ = ["Actor", "Role", "RoleResolver", "role_named"]
 log = logging.getLogger(__name__)
 
 
-class Role(enum.Enum):
+class Role(enum.StrEnum):
+    """A role's value is its name in app.yaml, the database and every message."""
+
     VIEWER = "viewer"
     EXPORTER = "exporter"
     REQUESTER = "requester"

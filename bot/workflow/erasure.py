@@ -164,7 +164,7 @@ class ErasureService:
                         connector.name,
                         PlanAction.MANUAL,
                         instruction(step, connector.label),
-                        assigned_role=self.owners.role(step.task).value,
+                        assigned_role=self.owners.role(step.task),
                         task=step.task,
                     ),
                 )

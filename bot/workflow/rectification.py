@@ -252,7 +252,7 @@ class RectificationService:
             PlanAction.MANUAL,
             summary,
             plan=UpdatePlan(ref, (change,), summary),
-            assigned_role=self.owners.role(ManualTask.CORRECT_AT_SOURCE).value,
+            assigned_role=self.owners.role(ManualTask.CORRECT_AT_SOURCE),
             task=ManualTask.CORRECT_AT_SOURCE,
         )
 

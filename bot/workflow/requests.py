@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bot.lookup.subjects import Subject
+from bot.permissions.roles import Role
 from bot.workflow.reports import VerificationReport
 from connectors.base import (
     DeletePlan,
@@ -118,7 +119,7 @@ class PlannedStep:
     action: PlanAction
     summary: str
     plan: DeletePlan | UpdatePlan | None = None
-    assigned_role: str | None = None  # manual steps: who may press Done
+    assigned_role: Role | None = None  # manual steps: who may press Done
     task: ManualTask | None = None  # manual steps: what kind of work
 
 
@@ -132,7 +133,7 @@ class Step:
     state: StepState
     attempts: int
     plan: DeletePlan | UpdatePlan | None = None
-    assigned_role: str | None = None
+    assigned_role: Role | None = None
     task: ManualTask | None = None  # manual steps; None for those stored before 0007
     error: str | None = None
     done_by: str | None = None

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.errors import NotFound
+from bot.permissions.roles import Role
 from bot.workflow.reports import VerificationReport
 from bot.workflow.requests import (
     PlannedStep,
@@ -95,7 +96,7 @@ def _step(row: Any) -> Step:
         state=StepState(row.state),
         attempts=row.attempts,
         plan=plan_from_json(row.plan, PlanAction(row.action)) if row.plan else None,
-        assigned_role=row.assigned_role,
+        assigned_role=Role(row.assigned_role) if row.assigned_role else None,
         task=ManualTask(row.task) if row.task else None,
         error=row.error,
         done_by=row.done_by,
