@@ -28,6 +28,7 @@ __all__ = [
     "mssql_url",
     "query_timeout",
     "sql_errors",
+    "with_password",
 ]
 
 # The deadline of the connector call running in this thread (None outside one).
@@ -171,3 +172,10 @@ def database_url(text: str) -> str:
     except Exception as exc:  # noqa: BLE001 - any parse failure is the same mistake
         raise ValueError(f"not a database URL ({type(exc).__name__})") from None
     return text
+
+
+def with_password(url: str | sa.URL, password: str | None) -> sa.URL:
+    """`url` with `password` set apart from it (app.yaml keeps the two apart, so the
+    password needs no URL quoting); `url` as it is when there is none."""
+    parsed = sa.make_url(url)
+    return parsed.set(password=password) if password else parsed

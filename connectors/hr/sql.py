@@ -44,6 +44,7 @@ from connectors._shared.sql import (
     limit_connect_time,
     query_timeout,
     sql_errors,
+    with_password,
 )
 from connectors.base import (
     Capability,
@@ -148,8 +149,7 @@ class HrSettings:
     @property
     def engine_url(self) -> sa.URL:
         """The URL the engine connects with: `url` and, when set, `password`."""
-        url = sa.make_url(self.url)
-        return url.set(password=self.password) if self.password else url
+        return with_password(self.url, self.password)
 
 
 class HrConnector:

@@ -8,7 +8,7 @@ import pydantic.dataclasses
 import sqlalchemy as sa
 from pydantic import Field, field_validator
 
-from connectors._shared.sql import database_url
+from connectors._shared.sql import database_url, with_password
 from connectors.spec import SETTINGS
 
 __all__ = ["MimSyncSettings"]
@@ -46,5 +46,4 @@ class MimSyncSettings:
     @property
     def engine_url(self) -> sa.URL:
         """The URL the engine connects with: `url` and, when set, `password`."""
-        url = sa.make_url(self.url)
-        return url.set(password=self.password) if self.password else url
+        return with_password(self.url, self.password)
