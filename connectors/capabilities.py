@@ -10,6 +10,7 @@ by what the connector implements, never by its name:
     reports_retention  RetentionReporter   how long residual copies stay (MIM Service)
     mim_telemetry      MimServerTelemetry  a MIM server's CEIP opt-out (MIM Service, PAM)
     management_agent   HasManagementAgent  its system's MA in the Sync Service
+    self_checks        SelfChecks          checks its assumptions on a live estate (doctor)
 
 Each answers with the connector itself, typed as the protocol, or None (so
 `if (u := updates(c)) is not None: u.plan_update(...)`).
@@ -28,6 +29,7 @@ from connectors.base import (
     StepResult,
     UpdatePlan,
 )
+from connectors.doctor import Check
 from connectors.lineage import MetaverseView
 from connectors.telemetry import CeipReading
 
@@ -36,11 +38,13 @@ __all__ = [
     "MimServerTelemetry",
     "RetentionPeriod",
     "RetentionReporter",
+    "SelfChecks",
     "ShowsLineage",
     "Updates",
     "management_agent",
     "mim_telemetry",
     "reports_retention",
+    "self_checks",
     "shows_lineage",
     "updates",
 ]
@@ -121,6 +125,16 @@ class MimServerTelemetry(Protocol):
     def disable_ceip(self, *, timeout: float) -> CeipReading: ...
 
 
+@runtime_checkable
+class SelfChecks(Protocol):
+    """A connector that checks, read-only, the assumptions it makes about its live system
+    (`python -m bot doctor`; connectors/doctor.py). `doctor()` -> one `Check` per
+    assumption; never raises for the system's errors (a check it cannot make is
+    `CANNOT_TELL`), writes nothing, reads and reports no person's data."""
+
+    def doctor(self, *, timeout: float) -> list[Check]: ...
+
+
 def shows_lineage(connector: Connector) -> ShowsLineage | None:
     """`connector` when it shows the metaverse view of an object (`show`), else None."""
     return connector if isinstance(connector, ShowsLineage) else None
@@ -153,3 +167,8 @@ def management_agent(connector: Connector) -> str | None:
     """The name of the Sync Service management agent `connector`'s system is reached by;
     None when it has none (`HasManagementAgent`)."""
     return connector.management_agent if isinstance(connector, HasManagementAgent) else None
+
+
+def self_checks(connector: Connector) -> SelfChecks | None:
+    """`connector` when it can check its assumptions about its system, else None."""
+    return connector if isinstance(connector, SelfChecks) else None
