@@ -135,6 +135,13 @@ class WinRmSettings:
     shell) is dropped after `idle_timeout` seconds unused, before the server's HTTP
     keep-alive (120 s) or shell idle timeout can end it.
 
+    A command that itself reaches a third machine (a MIM Service on another host, the PAM
+    cmdlets writing to the PRIV forest) is a second hop: Windows lets the WinRM session's
+    credentials travel on only with `credssp`, or `kerberos` with `kerberos_delegation`
+    (pywinrm's `kerberos_delegation`, off by default; the server's account must be
+    trusted for delegation in AD). `delegates` says whether one of them is set; the
+    connectors that need a second hop refuse to start without it.
+
     Raises `ValueError` for a setting that cannot work.
     """
 
@@ -143,6 +150,8 @@ class WinRmSettings:
     password: str = field(default="", repr=False)
     # Kerberos by default: no password to keep, and Windows' own default for WinRM.
     transport: Transport = "kerberos"
+    # Forwards the Kerberos ticket (a second hop); the server must be trusted for delegation.
+    kerberos_delegation: bool = False
     ca_file: Path | None = None  # None: the system trust store
     operation_timeout: int = Field(default=20, ge=1, le=600, alias="operation_timeout_seconds")
     read_timeout: int = Field(default=30, ge=2, le=900, alias="read_timeout_seconds")
@@ -173,6 +182,16 @@ class WinRmSettings:
             raise ValueError("WinRM timeouts need read_timeout > operation_timeout >= 1")
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if self.kerberos_delegation and self.transport != "kerberos":
+            raise ValueError(
+                "kerberos_delegation applies to the kerberos transport only"
+                f" (the {self.transport} transport is set)"
+            )
+
+    @property
+    def delegates(self) -> bool:
+        """Whether the session's credentials may travel on to a third machine."""
+        return self.transport == "credssp" or self.kerberos_delegation
 
     @property
     def is_https(self) -> bool:
@@ -646,6 +665,7 @@ class PowerShellRunner:
             read_timeout_sec=s.read_timeout,
             operation_timeout_sec=s.operation_timeout,
             message_encryption="auto",  # ntlm, kerberos, credssp over http: encrypted
+            kerberos_delegation=s.kerberos_delegation,
             proxy=None,
         )
 
