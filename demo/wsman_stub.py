@@ -138,7 +138,9 @@ class _Command:
 
 
 def ping(args: Any) -> dict:
-    return {"host": "MIM01", "ps_version": "5.1"}
+    # $PSVersionTable on Windows Server 2016/2019's Windows PowerShell: PSVersion 5.1.x,
+    # PSEdition "Desktop" (about_PowerShell_Editions).
+    return {"host": "MIM01", "ps_version": "5.1.17763.316", "ps_edition": "Desktop"}
 
 
 class WsmanStub(LoopbackStub):

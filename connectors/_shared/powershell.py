@@ -58,6 +58,7 @@ from pydantic import Field
 from winrm import exceptions as wx
 
 from connectors.base import Health
+from connectors.doctor import Check, cannot_tell, ok, wrong
 from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
 from connectors.spec import SETTINGS
 
@@ -459,6 +460,54 @@ class PowerShellRunner:
             f"PowerShell {data.get('ps_version', '?')} on {data.get('host', '?')} over WinRM"
             f" ({self.settings.transport})",
         )
+
+    def doctor(self, *, need_second_hop: bool, timeout: float) -> list[Check]:
+        """What every WinRM system relies on: the server answers, in Windows PowerShell 5.1's
+        Desktop edition (the FIMAutomation snap-in and the MIMPAM module exist only there:
+        PowerShell/PowerShellStandard#80), and, when the connector's commands reach a third
+        machine, credentials that can travel there (`delegates`)."""
+        checks: list[Check] = []
+        name = "Windows PowerShell 5.1 (Desktop) answers over WinRM"
+        try:
+            data = self.run("ping", {}, timeout=timeout)
+        except ConnectorError as exc:
+            checks.append(
+                cannot_tell(
+                    name,
+                    f"{exc.__class__.__name__}: {exc}",
+                    f"check WinRM on {self.settings.endpoint} and the bot account's rights",
+                )
+            )
+        else:
+            data = data if isinstance(data, dict) else {}
+            edition = str(data.get("ps_edition") or "?")
+            version = str(data.get("ps_version") or "?")
+            found = f"PowerShell {version}, {edition} edition, on {data.get('host', '?')}"
+            if edition == "Desktop" and version.startswith("5.1"):
+                checks.append(ok(name, found))
+            else:
+                checks.append(
+                    wrong(
+                        name,
+                        found,
+                        "the WinRM endpoint must start Windows PowerShell 5.1, not PowerShell 7:"
+                        " use the Microsoft.PowerShell session configuration",
+                    )
+                )
+        if need_second_hop:
+            hop = "credentials can reach a third machine (second hop)"
+            if self.settings.delegates:
+                checks.append(ok(hop, f"{self.settings.transport}, delegating"))
+            else:
+                checks.append(
+                    wrong(
+                        hop,
+                        f"{self.settings.transport} without delegation",
+                        "set transport: credssp, or transport: kerberos with"
+                        " kerberos_delegation: true (the server trusted for delegation)",
+                    )
+                )
+        return checks
 
     def close(self) -> None:
         """Close every pooled shell (Delete) and connection."""

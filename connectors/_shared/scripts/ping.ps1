@@ -3,4 +3,6 @@
 [ordered]@{
     host       = [Environment]::MachineName
     ps_version = $PSVersionTable.PSVersion.ToString()
+    # "Desktop" is Windows PowerShell (5.1); "Core" is PowerShell 7, which has no snap-ins.
+    ps_edition = [string]$PSVersionTable.PSEdition
 }

@@ -89,7 +89,10 @@ def run(p: winrm.Protocol, name: str = "ping", args: object = None) -> tuple[byt
 def test_basic_over_http_runs_the_whole_shell_lifecycle(stub, connect):
     stdout, stderr, code = run(connect("basic"), "ping", {"probe": "é"})
     assert (code, stderr) == (0, b"")
-    assert document(stdout) == {"ok": True, "data": {"host": "MIM01", "ps_version": "5.1"}}
+    assert document(stdout) == {
+        "ok": True,
+        "data": {"host": "MIM01", "ps_version": "5.1.17763.316", "ps_edition": "Desktop"},
+    }
     assert stub.actions == LIFECYCLE
     assert [(r.name, r.args) for r in stub.scripts] == [("ping", {"probe": "é"})]
     assert stub.scripts[0].text.startswith("# mimbot-script: ping\r\n")
