@@ -2,7 +2,8 @@
 no setup: 50 invented people in an SQLite HR table, an offline AD, an SQLite metaverse,
 the MIM Service and PAM over a loopback WinRM endpoint, BHOLD and Certificate Management
 over loopback web services. Its own entry point, so that the bot never imports the
-stand-ins; it uses the bot as any front end does."""
+stand-ins; it uses the bot as any front end does. `python -m demo doctor` runs
+`python -m bot doctor`'s checks over the same estate."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ from demo.estate import DEMO_ADMIN, DemoEstate, demo_config
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=["console", "doctor"],
+        default="console",
+        help="console (default), or doctor: check the estate's assumptions and exit",
+    )
     parser.add_argument("--as", dest="user", default=None, help="the caller (default: demo admin)")
     parser.add_argument("--script", type=Path, help="commands from a file, one a line")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -28,9 +36,27 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:  # a process of its own (not a host, nor a test)
         configure_logging(logging.DEBUG if args.verbose else logging.WARNING)
     try:
+        if args.action == "doctor":
+            return run_doctor()
         return run_demo(args.user, args.script)
     except KeyboardInterrupt:
         return 130
+
+
+def run_doctor() -> int:
+    """`python -m bot doctor` over the demo estate: its exit code."""
+    from bot.frontends.cli import print_doctor
+    from bot.ops.doctor import TIMEOUT
+
+    with tempfile.TemporaryDirectory(prefix="mimbot-demo-") as workdir:
+        estate = DemoEstate(Path(workdir))
+        connectors = estate.connectors()
+        try:
+            return print_doctor(connectors, TIMEOUT)
+        finally:
+            for connector in connectors:
+                connector.close()
+            estate.close()
 
 
 def run_demo(user: str | None, script: Path | None) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from bot.commands.table import Verb
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
+from handlers.doctor import handle_doctor
 from handlers.export import handle_export
 from handlers.find import handle_find
 from handlers.help import handle_help
@@ -41,6 +42,7 @@ HANDLERS: Mapping[Verb, Handler] = MappingProxyType(
         Verb.EXTEND: handle_decide,
         Verb.RETENTION: handle_retention,
         Verb.TELEMETRY: handle_telemetry,
+        Verb.DOCTOR: handle_doctor,
     }
 )
 _missing = sorted(set(Verb) - set(HANDLERS))

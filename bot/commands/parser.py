@@ -21,6 +21,7 @@ __all__ = [
     "USAGE",
     "Command",
     "DeleteCommand",
+    "DoctorCommand",
     "ExportCommand",
     "FindCommand",
     "HelpCommand",
@@ -139,6 +140,11 @@ class RetentionCommand:
 
 
 @dataclass(frozen=True)
+class DoctorCommand:
+    name: Verb = Verb.DOCTOR
+
+
+@dataclass(frozen=True)
 class TelemetryCommand:
     """`telemetry` reads; `telemetry disable` asks for confirmation; `telemetry disable
     confirm` (the confirmation's button, or typed at the console) opts out."""
@@ -159,6 +165,7 @@ Command = (
     | RequestsCommand
     | RetentionCommand
     | TelemetryCommand
+    | DoctorCommand
 )
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
 _MAX_NOTE = 500
@@ -194,6 +201,10 @@ def parse(text: str) -> Command:
         if rest:
             raise UsageError("retention takes no arguments.", USAGE["retention"])
         return RetentionCommand()
+    if verb == "doctor":
+        if rest:
+            raise UsageError("doctor takes no arguments.", USAGE["doctor"])
+        return DoctorCommand()
     if verb == "telemetry":
         words = rest.lower().split()
         if not words:

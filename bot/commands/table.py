@@ -43,6 +43,7 @@ class Verb(enum.StrEnum):
     EXTEND = "extend"
     RETENTION = "retention"
     TELEMETRY = "telemetry"
+    DOCTOR = "doctor"
 
 
 ANYONE: frozenset[Role] = frozenset()
@@ -148,6 +149,12 @@ _SPECS = (
         Verb.TELEMETRY,
         "/mim telemetry  |  /mim telemetry disable",
         "each MIM server's CEIP (telemetry) opt-out; disable: opt out",
+        frozenset({Role.ADMIN}),
+    ),
+    CommandSpec(
+        Verb.DOCTOR,
+        "/mim doctor",
+        "check, read-only, what the bot assumes about each connected system",
         frozenset({Role.ADMIN}),
     ),
 )

@@ -1,5 +1,5 @@
-"""`python -m bot <serve|worker|console|check|audit verify|audit subject ID>`; the demo is
-`python -m demo`."""
+"""`python -m bot <serve|worker|console|check|doctor|audit verify|audit subject ID>`; the
+demo is `python -m demo`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.audit import AuditLog
+    from connectors.base import Connector
 
 DEFAULT_CONFIG = os.environ.get("MIMBOT_CONFIG", "app.yaml")
 
@@ -43,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run approved requests only (no Slack listener); resumes unfinished work at start",
     )
     add("check", help="test each configured connector")
+    doctor = add(
+        "doctor",
+        help="check, read-only, what each connector assumes about its live system"
+        " (exit 0 all ok, 1 something wrong, 3 something could not be told)",
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=None, help="seconds for all the checks (default 60)"
+    )
     audit = add("audit", help="audit store tools")
     audit.add_argument("action", choices=["verify", "subject"])
     audit.add_argument(
@@ -69,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "worker": _worker,
             "console": _console,
             "check": _check,
+            "doctor": _doctor,
             "audit": _audit,
         }
         return commands[args.cmd](config, args)
@@ -192,6 +203,29 @@ def _check(config: AppConfig, args: argparse.Namespace) -> int:
         return 1 if failed else 0
     finally:
         services.close()
+
+
+def _doctor(config: AppConfig, args: argparse.Namespace) -> int:
+    """Builds the connectors only: no audit store is opened or migrated, nothing is written."""
+    from bot.config.building import build_connectors
+    from bot.ops.doctor import TIMEOUT
+
+    connectors = build_connectors(config)
+    try:
+        return print_doctor(connectors, args.timeout or TIMEOUT)
+    finally:
+        for connector in connectors:
+            connector.close()
+
+
+def print_doctor(connectors: Sequence[Connector], timeout: float) -> int:
+    """Print every check of `connectors` and return doctor's exit code (also the demo's)."""
+    from bot.ops.doctor import examine
+    from bot.render.doctor import doctor_text
+
+    report = examine(connectors, timeout=timeout)
+    print(doctor_text(report))
+    return report.exit_code
 
 
 def _audit(config: AppConfig, args: argparse.Namespace) -> int:

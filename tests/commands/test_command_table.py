@@ -36,6 +36,7 @@ EXAMPLES = {
     Verb.EXTEND: "extend REQ-2026-0001 complex request",
     Verb.RETENTION: "retention",
     Verb.TELEMETRY: "telemetry",
+    Verb.DOCTOR: "doctor",
 }
 
 

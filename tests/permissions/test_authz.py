@@ -99,6 +99,7 @@ GATE = {
     ("done",):     "0    0      1        1         1        1       1     1",
     ("check",):    "0    0      0        0         0        0       1     0",
     ("telemetry",): "0   0      0        0         0        0       1     0",
+    ("doctor",):   "0    0      0        0         0        0       1     0",
     ("shutdown",): "0    0      0        0         0        0       1     0",  # unknown command
 }  # fmt: skip
 

@@ -107,6 +107,7 @@ GATE: dict[str, frozenset[str] | None] = {
     "extend": frozenset({"approver"}),
     "retention": frozenset({"viewer"}),
     "telemetry": frozenset(),  # admin only
+    "doctor": frozenset(),  # admin only
 }
 SEES_ALL = frozenset({"approver", "auditor", "admin"})
 
