@@ -34,8 +34,6 @@ def test_doctor_over_a_sound_system_exits_0_and_writes_nothing(tmp_path):
     assert "HR (hr): ok" in result.stdout
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("1 system(s) checked:") and "wrong" not in last
-        "1 system(s) checked: 0 ok".replace("0", str(result.stdout.count("\n  ok ")))
-    )
     assert "jdoe" not in result.stdout and "Jane" not in result.stdout
     assert not audit_db.exists()  # doctor opens no audit store
 
