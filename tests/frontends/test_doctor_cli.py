@@ -55,3 +55,12 @@ def test_the_demo_estate_passes_every_check():
     ]
     assert lines and all(line.split()[0] == "ok" for line in lines), result.stdout
     assert "WRONG" not in result.stdout and "cannot tell" not in result.stdout
+
+
+def test_doctor_at_the_demo_console_is_for_admins(tmp_path):
+    script = tmp_path / "script.txt"
+    script.write_text("doctor\nas UDEMOVIEW doctor\n")
+    result = demo("--script", str(script))
+    assert result.returncode == 0, result.stderr
+    assert "7 system(s) checked:" in result.stdout
+    assert "Sorry, /mim doctor needs the admin role" in result.stdout
