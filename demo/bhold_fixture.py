@@ -1,9 +1,21 @@
 """BHOLD Core state for the loopback stand-in (demo/bhold_stub.py): users, roles, org units,
-permissions, and the GetInfo and ExecuteXml functions the BHOLD connector uses, with BHOLD's
-documented behaviour (../../shared/reference/bhold-soap.md):
+permissions, attribute types, and the GetInfo and ExecuteXml functions the BHOLD connector
+uses, with BHOLD's documented behaviour. "Reference" below is MicrosoftDocs/MIMDocs
+`MIMDocs/reference/mim2016-bhold-developer-reference.md` (notes: ../../shared/reference/
+bhold-soap.md); where it is silent the stand-in is strict, and says so.
 
 - `users` filters are SQL Server LIKE patterns (`%`, `_`, `[…]`, `[^…]`), case-insensitive,
-  on the default alias, or on a list attribute when an attributetypeid is given;
+  on the default alias, or on a list attribute when an attributetypeid is given (Reference,
+  "User information": `users`; the attribute type by id or by name, as its "City" example).
+  An attributetypeid BHOLD does not have answers "" (silent; "GetInfo returns an empty string
+  or an error" on failure, "Retrieve BHOLD information": the less convenient of the two,
+  which looks like "no one");
+- `attributetypes` lists the attribute types (Reference, "GetInfo arguments"; its shape is
+  not given, so the Collection one, "Return types");
+- replies are shaped as the "Return types" table (`ReplyShape.TABLE`), or as the C# GetInfo
+  sample reads them (`ReplyShape.SAMPLE`: lower-case `item`, the user's description and
+  alias only in the KEY/VALUE list as `bholdDescription` and `bholdDefAlias`, the latter as
+  `applicationadd`'s alias formula names it);
 - script IDs that are not numbers are looked up (userID by alias, roleID and OrgUnitID by
   description, `%` allowed; `no_id:` forces it) and the first match is used;
 - a script runs on a copy and is committed only when every function succeeds;
@@ -18,6 +30,7 @@ documented behaviour (../../shared/reference/bhold-soap.md):
 from __future__ import annotations
 
 import copy
+import enum
 import re
 import threading
 import uuid
@@ -26,11 +39,17 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-__all__ = ["BholdState", "DemoPerson", "User", "like", "seed_people"]
+__all__ = ["BholdState", "DemoPerson", "ReplyShape", "User", "like", "seed_people"]
 
 DemoPerson = tuple[str, str, str, str, str, str]  # account, display, first, last, mail, emp id
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 COLLECTIONS = ("userroles", "userunits", "userpermissions")
+DEMO_TYPES = ("DisplayName", "Email", "EmployeeID")  # the list values seed_people gives
+
+
+class ReplyShape(enum.Enum):
+    TABLE = "table"  # Reference, "Return types"
+    SAMPLE = "sample"  # Reference, the C# GetInfo sample (`//item`, `bholdDescription`)
 
 
 class ScriptFailure(Exception):
@@ -63,6 +82,7 @@ class _Store:
     user_roles: dict[int, set[int]] = field(default_factory=dict)
     user_units: dict[int, set[int]] = field(default_factory=dict)
     role_permissions: dict[int, set[int]] = field(default_factory=dict)
+    attribute_types: dict[int, str] = field(default_factory=dict)
 
 
 def like(pattern: str, value: str) -> bool:
@@ -101,6 +121,7 @@ class BholdState:
     def __init__(self) -> None:
         self.loose = False  # `users` ignores its filter: a client must check each answer
         self.hidden_units: set[int] = set()  # outside the service account's view
+        self.shape = ReplyShape.TABLE
         self._store = _Store()
         self._lock = threading.RLock()
         self._next = 1
@@ -109,6 +130,23 @@ class BholdState:
     def _id(self) -> int:
         self._next += 1
         return self._next - 1 + 100
+
+    def add_attribute_type(self, description: str) -> int:
+        """An attribute type (its id); the one already named so, if there is one."""
+        with self._lock:
+            types = self._store.attribute_types
+            found = [i for i, d in types.items() if d.casefold() == description.casefold()]
+            if found:
+                return found[0]
+            tid = self._id()
+            types[tid] = description
+            return tid
+
+    def remove_attribute_type(self, description: str) -> None:
+        with self._lock:
+            types = self._store.attribute_types
+            for tid in [i for i, d in types.items() if d.casefold() == description.casefold()]:
+                del types[tid]
 
     def add_unit(self, description: str) -> int:
         with self._lock:
@@ -185,39 +223,57 @@ class BholdState:
             s = self._store
             if fn == "users":
                 return self._users(p1, p2)
+            if fn == "attributetypes":
+                return self._collection(s.attribute_types, set(s.attribute_types))
             uid = int(p1) if p1.isascii() and p1.isdigit() else None
             user = s.users.get(uid) if uid is not None else None
             if user is None:
                 return ""
             if fn == "user":
-                return _user_xml(user)
+                return _user_xml(user, self.shape)
             if fn == "userroles":
-                return _collection(s.roles, s.user_roles.get(user.id, set()))
+                return self._collection(s.roles, s.user_roles.get(user.id, set()))
             if fn == "userunits":
-                return _collection(s.units, s.user_units.get(user.id, set()) - self.hidden_units)
+                units = s.user_units.get(user.id, set()) - self.hidden_units
+                return self._collection(s.units, units)
             if fn == "userpermissions":
                 perms = set().union(
                     *(s.role_permissions.get(r, set()) for r in s.user_roles.get(user.id, ()))
                 )
-                return _collection(s.permissions, perms)
+                return self._collection(s.permissions, perms)
         raise ValueError("unknown GetInfo function")
 
     def _users(self, pattern: str, attribute: str) -> str:
+        key = ""
+        if attribute:
+            types = self._store.attribute_types
+            known = [
+                d
+                for i, d in types.items()
+                if attribute == str(i) or attribute.casefold() == d.casefold()
+            ]
+            if not known:  # an attribute type BHOLD does not have: "" (see the module)
+                return ""
+            key = known[0].casefold()
         found = []
         for user in self._store.users.values():
-            if attribute:
-                key = attribute.casefold()
-                vals = [v for k, v in user.values if k.casefold() == key]
-            else:
-                vals = [user.alias]
+            vals = [v for k, v in user.values if k.casefold() == key] if key else [user.alias]
             if self.loose or not pattern or any(like(pattern, v) for v in vals):
                 found.append(user)
         if not found:
             return ""
-        root = etree.Element("ITEMS")
+        sample = self.shape is ReplyShape.SAMPLE
+        root = etree.Element("items" if sample else "ITEMS")
         for u in found:
-            etree.SubElement(root, "ITEM", description=u.description, id=str(u.id), alias=u.alias)
+            item = etree.SubElement(root, "item" if sample else "ITEM")
+            item.set("description", u.description)
+            item.set("id", str(u.id))
+            if not sample:  # the C# sample reads names from the list, not from attributes
+                item.set("alias", u.alias)
         return etree.tostring(root, encoding="unicode")
+
+    def _collection(self, table: dict[int, str], ids: set[int]) -> str:
+        return _collection(table, ids, self.shape)
 
     # ---- ExecuteXml ------------------------------------------------------
     def execute(self, functions: etree._Element, *, fail_at: int | None = None) -> str:
@@ -306,51 +362,53 @@ def _apply(s: _Store, fn: etree._Element) -> None:
         raise ScriptFailure(1, "Unknown function")
 
 
-def _user_xml(user: User) -> str:
-    root = etree.Element(
-        "ITEM",
-        id=str(user.id),
-        description=user.description,
-        alias=user.alias,
-        firstname=user.firstname,
-        middlename=user.middlename,
-        lastname=user.lastname,
-        uuid=user.uuid,
-        language=user.language,
-    )
-    lst = etree.SubElement(root, "LIST")
-    for key, value in user.values:
-        item = etree.SubElement(lst, "ITEM")
-        etree.SubElement(item, "KEY").text = key
-        etree.SubElement(item, "VALUE").text = value
+def _user_xml(user: User, shape: ReplyShape) -> str:
+    """Reference "Return types", User: `<ITEM id description alias firstname lastname uuid
+    language><LIST>{<ITEM><KEY/><VALUE/></ITEM>}</LIST></ITEM>`. `middlename` is not in the
+    table (an assumption, so a middle name change can be read back). SAMPLE: lower-case
+    names, description and alias only in the list (see the module)."""
+    sample = shape is ReplyShape.SAMPLE
+    names = ("item", "list", "key", "value") if sample else ("ITEM", "LIST", "KEY", "VALUE")
+    item_tag, list_tag, key_tag, value_tag = names
+    root = etree.Element(item_tag, id=str(user.id))
+    core = [("description", user.description), ("alias", user.alias)]
+    for name, value in ([] if sample else core) + [
+        ("firstname", user.firstname),
+        ("middlename", user.middlename),
+        ("lastname", user.lastname),
+        ("uuid", user.uuid),
+        ("language", user.language),
+    ]:
+        root.set(name, value)
+    lst = etree.SubElement(root, list_tag)
+    listed = [("bholdDescription", user.description), ("bholdDefAlias", user.alias)]
+    for key, value in (listed if sample else []) + user.values:
+        item = etree.SubElement(lst, item_tag)
+        etree.SubElement(item, key_tag).text = key
+        etree.SubElement(item, value_tag).text = value
     return etree.tostring(root, encoding="unicode")
 
 
-def _collection(table: dict[int, str], ids: set[int]) -> str:
+def _collection(table: dict[int, str], ids: set[int], shape: ReplyShape) -> str:
+    """Reference "Return types", Collection: `<ITEMS>{<ITEM description id/>}</ITEMS>`."""
     if not ids:
         return ""
-    root = etree.Element("ITEMS")
+    sample = shape is ReplyShape.SAMPLE
+    root = etree.Element("items" if sample else "ITEMS")
     for i in sorted(ids):
-        etree.SubElement(root, "ITEM", description=table[i], id=str(i))
+        etree.SubElement(root, "item" if sample else "ITEM", description=table[i], id=str(i))
     return etree.tostring(root, encoding="unicode")
-
-
-def parse_functions(body: bytes) -> etree._Element | None:
-    """The `<functions>` element of an ExecuteXml request body, wherever it sits."""
-    root = etree.fromstring(body, _PARSER)
-    for el in root.iter():
-        if isinstance(el.tag, str) and etree.QName(el).localname == "functions":
-            return el
-    return None
 
 
 def seed_people(
     state: BholdState, people: Iterable[DemoPerson], *, domain: str = "CORP"
 ) -> dict[str, int]:
     """The demo estate's people as BHOLD users `DOMAIN\\account`, each in the "Staff" org unit
-    with the "Employee" role (one permission), list values Email, EmployeeID and DisplayName.
-    Returns their ids by account."""
+    with the "Employee" role (one permission), list values Email, EmployeeID and DisplayName
+    (attribute types it adds if missing). Returns their ids by account."""
     with state._lock:
+        for name in DEMO_TYPES:
+            state.add_attribute_type(name)
         unit = state.add_unit("Staff")
         role = state.add_role("Employee", ["Read intranet"])
         ids = {}

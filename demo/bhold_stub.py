@@ -6,11 +6,21 @@
 
 HTTP (`url`) and HTTPS (`https_url`, self-signed cert in `ca_file`) on 127.0.0.1, with Basic
 (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP connection as
-IIS does it), served by demo/loopback.py. GET `?WSDL` serves
-connectors/bhold/wsdl/b1scriptservice.wsdl; POSTs are SOAP 1.1, dispatched on SOAPAction (or the
-Body's first child): GetInfo and ExecuteXml, answered from `stub.state`
+IIS does it), served by demo/loopback.py. GET `?WSDL` serves `stub.wsdl` (by default
+connectors/bhold/wsdl/b1scriptservice.wsdl, with this stand-in's address; a test may put a
+different one in place, as a different server would have); POSTs are SOAP 1.1, dispatched on
+SOAPAction (or the Body's first child): GetInfo and ExecuteXml, answered from `stub.state`
 (demo/bhold_fixture.py). Seen traffic: `stub.seen` (`Seen`: operation, auth, tls, raw body).
 Faults: `stub.fail(kind, times=1)`, kinds in `KINDS`.
+
+ExecuteXml, strictly where the BHOLD developer reference (MicrosoftDocs/MIMDocs
+`MIMDocs/reference/mim2016-bhold-developer-reference.md`, "Execute scripts") is silent: its
+XmlNode parameter is read from the element `stub.wsdl` names for it (ASMX binds parameters by
+element name). Under another name ASMX binds null, and BHOLD's method faults on it, as an
+unhandled NullReferenceException does in ASMX (a soap:Server fault, HTTP 500). The parameter's
+first element must be `<functions>` (the reference's "Command script"), or it faults too.
+The result is the BholdScriptResult report as text (reference, "BholdScriptResult"; that
+ExecuteXml returns it is an assumption the connector does not rely on blindly).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from typing import Any
 
 from lxml import etree
 
-from demo.bhold_fixture import BholdState, parse_functions
+from demo.bhold_fixture import BholdState
 from demo.loopback import BASIC_USER, NTLM_USER, LoopbackHandler, LoopbackServers, LoopbackStub
 
 __all__ = ["BASIC_USER", "KINDS", "NTLM_USER", "BholdStub", "Seen"]
@@ -41,8 +51,15 @@ SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 PATH = "/BHOLD/Core/b1scriptservice.asmx"
 # fault: HTTP 500 soap:Server fault; auth: HTTP 401; hang: no answer for `seconds` (or until
 # release/stop); slow: answer after `seconds`; empty: GetInfoResult ""; function: the `at`-th
-# function (0-based) of the next ExecuteXml script fails, the script is rolled back.
-KINDS = frozenset({"fault", "auth", "hang", "slow", "empty", "function"})
+# function (0-based) of the next ExecuteXml script fails, the script is rolled back; blank:
+# the script runs but ExecuteXmlResult is empty; xml: it runs and the report comes as an XML
+# element inside ExecuteXmlResult instead of text (what a server whose WSDL types it so sends).
+KINDS = frozenset({"fault", "auth", "hang", "slow", "empty", "function", "blank", "xml"})
+_XS = "http://www.w3.org/2001/XMLSchema"
+NULL_FAULT = (
+    "Server was unable to process request. ---> Object reference not set to an instance of "
+    "an object."
+)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
@@ -69,6 +86,7 @@ class BholdStub(LoopbackStub):
 
     def __init__(self, state: BholdState | None = None) -> None:
         self.state = state or BholdState()
+        self.wsdl: bytes = WSDL.read_bytes()
         self.seen: list[Seen] = []
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
@@ -93,10 +111,10 @@ class BholdStub(LoopbackStub):
         at: int = 1,
     ) -> None:
         """Inject `kind` (see KINDS) into the next `times` requests (of `operation`, GetInfo or
-        ExecuteXml, when given; a `function` fault strikes ExecuteXml only)."""
+        ExecuteXml, when given; `function`, `blank` and `xml` strike ExecuteXml only)."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(KINDS)}")
-        if kind == "function":
+        if kind in ("function", "blank", "xml"):
             operation = "ExecuteXml"
         with self._lock:
             self._release.clear()
@@ -144,12 +162,37 @@ class BholdStub(LoopbackStub):
             if fault is not None and fault.kind == "empty":
                 result = ""
             return operation, 200, _reply("GetInfo", result), fault
-        functions = parse_functions(body)
+        functions = _script(call, script_parameter(self.wsdl))
         if functions is None:
-            return operation, 500, _fault("Server was unable to process request."), None
+            return operation, 500, _fault(NULL_FAULT), None
         fail_at = fault.at if fault is not None and fault.kind == "function" else None
         report = self.state.execute(functions, fail_at=fail_at)
+        if fault is not None and fault.kind == "blank":
+            report = ""
+        if fault is not None and fault.kind == "xml":
+            return operation, 200, _reply("ExecuteXml", etree.fromstring(report)), fault
         return operation, 200, _reply("ExecuteXml", report), fault
+
+
+def script_parameter(wsdl: bytes) -> str | None:
+    """The name `wsdl` gives ExecuteXml's one parameter element (None if it gives none)."""
+    root = etree.fromstring(wsdl, _PARSER)
+    for element in root.iter(f"{{{_XS}}}element"):
+        if element.get("name") == "ExecuteXml":
+            params = element.findall(f"{{{_XS}}}complexType/{{{_XS}}}sequence/{{{_XS}}}element")
+            return params[0].get("name") if len(params) == 1 else None
+    return None
+
+
+def _script(call: etree._Element, parameter: str | None) -> etree._Element | None:
+    """The `<functions>` ExecuteXml's parameter element holds; None when ASMX would bind
+    null (no element of that name, qualified, as `elementFormDefault="qualified"` has it)
+    or it holds no `<functions>` first."""
+    param = call.find(f"{{{NS}}}{parameter}") if parameter else None
+    if param is None:
+        return None
+    first = next((c for c in param if isinstance(c.tag, str)), None)
+    return first if first is not None and _local(first) == "functions" else None
 
 
 def _local(el: Any) -> str:
@@ -162,9 +205,13 @@ def _envelope(body: etree._Element) -> bytes:
     return etree.tostring(env, xml_declaration=True, encoding="utf-8")
 
 
-def _reply(operation: str, result: str) -> bytes:
+def _reply(operation: str, result: str | etree._Element) -> bytes:
     response = etree.Element(f"{{{NS}}}{operation}Response", nsmap={None: NS})
-    etree.SubElement(response, f"{{{NS}}}{operation}Result").text = result  # escaped by lxml
+    element = etree.SubElement(response, f"{{{NS}}}{operation}Result")
+    if isinstance(result, str):
+        element.text = result  # escaped by lxml
+    else:
+        element.append(result)
     return _envelope(response)
 
 
@@ -188,7 +235,7 @@ def _handler_class(stub: BholdStub) -> type[BaseHTTPRequestHandler]:
             if self.authenticate() is None:
                 return None
             url = stub.https_url if self.tls else stub.url
-            text = WSDL.read_bytes().replace(
+            text = stub.wsdl.replace(
                 b"http://localhost:5151/BHOLD/Core/b1scriptservice.asmx", url.encode()
             )
             return self.reply(200, text)

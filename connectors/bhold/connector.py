@@ -1,9 +1,11 @@
 """BHOLD Core (MIM 2016's role-based access module) through its script web service,
 b1scriptservice.asmx, over SOAP 1.1 with zeep (../../shared/reference/bhold-soap.md).
 
-zeep reads the WSDL shipped in connectors/bhold/wsdl/ (no call is made to fetch it) and posts to
-`http.url` through `connectors._shared.http.open_session`: IIS Windows Authentication, and
-certificates validated. Two operations are used:
+zeep reads the WSDL shipped in connectors/bhold/wsdl/ (hand-written: no call is made to fetch
+it; `doctor` compares it with the server's own `?WSDL`) and posts to `http.url` through
+`connectors._shared.http.open_session`: IIS Windows Authentication, and certificates
+validated. BHOLD Core's site is plain http on port 5151 by default (the reference's web
+reference URL): an estate adds a TLS binding, or sets `allow_plain_http`. Two operations are used:
 
 - `GetInfo(function, p1, p2, p3)`: `users` (filter, attributetypeid) to search, exactly
   (connectors/bhold/search.py), `user`, `userroles`, `userunits`, `userpermissions` to read.
@@ -14,7 +16,14 @@ certificates validated. Two operations are used:
   org unit; removing the last org unit deletes the user record. BHOLD rolls the whole script
   back when one function fails. Rectification is one `Userupdate`: numeric `UserID`, the
   changed names as attribute values, and the user's current `language`
-  (connectors/bhold/update.py).
+  (connectors/bhold/update.py). ExecuteXml's parameter is sent under the name the WSDL gives
+  it. Its result's type is not documented, so only "true" or a BholdScriptResult report naming
+  no failed function counts as success; anything else fails the step with what to check
+  (soap_text.script_outcome). A deletion and an update are re-read afterwards either way.
+
+`attribute_types` has no defaults (BHOLD's standard attribute types are not documented): each
+one a search uses is looked up in GetInfo `attributetypes` first, and a search by one BHOLD does
+not list raises `ConnectorError` naming the setting, rather than finding no one.
 
 Each call's deadline is the caller's `timeout`, at most `settings.timeout`, shared by every
 request the call makes; requests applies it to the connection and to each read of the socket.
@@ -27,7 +36,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -61,15 +69,19 @@ from connectors.base import (
     Verification,
 )
 from connectors.bhold import update as bhold_update
+from connectors.bhold import wsdl_shape
 from connectors.bhold.search import UserSearch
 from connectors.bhold.soap_text import (
     NUMERIC,
     BholdUser,
+    Item,
+    ScriptOutcome,
     delete_element,
     parse_items,
     parse_user,
-    script_errors,
+    script_outcome,
 )
+from connectors.doctor import Check, cannot_tell, ok, wrong
 from connectors.errors import (
     ConnectorError,
     Denied,
@@ -89,8 +101,11 @@ NOTE = (
     "whose account still exists at the source"
 )
 NO_UNIT = "The BHOLD user is in no org unit: delete it in the BHOLD Core portal"
-DEFAULT_ATTRIBUTES = {"mail": "Email", "employee_id": "EmployeeID"}
 HEALTH_FILTER = "mimbot:health-check"  # no default alias holds a colon
+CHECK_AGAIN = (
+    "check the user in the BHOLD Core portal, and run `python -m bot doctor` to compare "
+    "the connector's WSDL with the server's ?WSDL"
+)
 
 
 @pydantic.dataclasses.dataclass(frozen=True, kw_only=True, config=SETTINGS)
@@ -99,18 +114,22 @@ class BholdSettings:
 
     `http.url` is the service (`http://bhold01:5151/BHOLD/Core/b1scriptservice.asmx`);
     `domain` the NetBIOS domain of the default aliases (`CORP` → `CORP\\jdoe`);
-    `attribute_types` maps the names a search uses (`mail`, `employee_id`, `display_name`,
-    and any `find <attribute>=` name) to BHOLD attributetypeids; an unmapped one is not
-    searched. `timeout` caps every call's deadline (seconds). `wsdl` is the service
-    description zeep reads. Raises `ValueError` for a setting that cannot work.
+    `attribute_types` (required, no defaults: BHOLD's standard attribute types are not
+    documented) maps the names a search uses (`mail`, `employee_id`, `display_name`, and any
+    `find <attribute>=` name) to BHOLD attributetypeids, as GetInfo `attributetypes` lists
+    them (an id or a description, e.g. `Email`); `{}` searches by account only, and an
+    unmapped one is not searched. `timeout` caps every call's deadline (seconds). `wsdl` is
+    the service description zeep reads: the hand-written one shipped, or a saved copy of the
+    server's `?WSDL`. BHOLD's site is plain http by default: `service.allow_plain_http`, or a
+    TLS binding. Raises `ValueError` for a setting that cannot work.
     """
 
     http: HttpSettings = Field(alias="service")  # .../BHOLD/Core/b1scriptservice.asmx
     domain: str
+    attribute_types: Mapping[str, str]
     label: str = "BHOLD"
     timeout: float = Field(default=10.0, gt=0, le=120, alias="timeout_seconds")
     max_hits: int = Field(default=200, ge=1)
-    attribute_types: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
     wsdl: Path = WSDL
     name: str = "bhold"
     management_agent: str | None = None  # BHOLD's MA in the Sync Service, if it has one
@@ -171,9 +190,19 @@ class BholdConnector:
                 settings=zeep.Settings(strict=True, forbid_dtd=True, xml_huge_tree=False),
             )
             self._service = client.create_service(PORT, settings.http.url)
-        except (zeep.exceptions.Error, etree.LxmlError, OSError, ValueError) as exc:
+            # Its XmlNode parameter goes by the name the WSDL gives it (unknown: "xml" in
+            # the shipped one), so a captured ?WSDL put in place fixes a wrong guess.
+            script = client.get_element(f"{{{wsdl_shape.NS}}}ExecuteXml").type.elements
+        except (zeep.exceptions.Error, etree.LxmlError, OSError, ValueError, AttributeError) as exc:
             self._session.close()
             raise ConnectorError("the BHOLD WSDL cannot be read") from exc
+        if len(script) != 1:
+            self._session.close()
+            raise ConnectorError("the BHOLD WSDL's ExecuteXml does not take one parameter")
+        self._script_parameter: str = script[0][0]
+        # attributetypeid -> the keys a user's list shows it under, once GetInfo listed it.
+        self._types: dict[str, frozenset[str]] = {}
+        self._types_lock = threading.Lock()
 
     # -- Connector interface ------------------------------------------------
 
@@ -184,7 +213,8 @@ class BholdConnector:
         attribute. `NotSupported` for an unmapped one."""
         clauses = self._search.clauses(query)
         with self._deadline(timeout):
-            return self._search.hits(clauses, self._get_info)
+            keys = self._attribute_keys({c.attribute for c in clauses if c.attribute})
+            return self._search.hits(clauses, self._get_info, keys)
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         """The user's names, alias, uuid, language, every list value, and the descriptions of
@@ -306,7 +336,8 @@ class BholdConnector:
         UPN or EMPLOYEE_ID where those are mapped. `NotSupported` with none of them."""
         clauses = self._search.verify_clauses(identifiers)
         with self._deadline(timeout):
-            hits = self._search.hits(clauses, self._get_info)
+            keys = self._attribute_keys({c.attribute for c in clauses if c.attribute})
+            hits = self._search.hits(clauses, self._get_info, keys)
         left = tuple(h.ref for h in hits)
         detail = "the BHOLD user is still there" if left else "no BHOLD user for the identifiers"
         return Verification(self.name, absent=not left, remaining=left, detail=detail)
@@ -320,8 +351,114 @@ class BholdConnector:
             return Health(self.name, False, str(exc))
         return Health(self.name, True, "BHOLD answered GetInfo")
 
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """The assumptions checked on a live BHOLD, read-only, within `timeout`: the
+        server's own `?WSDL` against the one zeep reads (operations, parameter names, result
+        types), the configured attribute types in GetInfo `attributetypes`, and that the
+        account can read users (a `users` filter that matches no one). Never raises."""
+        end = time.monotonic() + timeout
+        checks = self._wsdl_checks(end)
+        with self._deadline(max(end - time.monotonic(), 0.001)):
+            checks.append(self._types_check())
+            checks.append(self._users_check())
+        return checks
+
     def close(self) -> None:
         self._session.close()
+
+    # -- doctor ---------------------------------------------------------------
+
+    def _wsdl_checks(self, end: float) -> list[Check]:
+        url = f"{self.settings.http.url}?WSDL"
+        name = "BHOLD serves its WSDL"
+        fix = f"check that {url} answers the service account (bhold.service.url)"
+        left = end - time.monotonic()
+        if left <= 0:
+            return [cannot_tell(name, "no time left", fix)]
+        try:
+            with http_errors("BHOLD", "WSDL"):
+                reply = self._session.get(url, timeout=left)
+        except ConnectorError as exc:
+            return [cannot_tell(name, str(exc), fix)]
+        if reply.status_code != 200:
+            return [cannot_tell(name, f"HTTP {reply.status_code}", fix)]
+        try:
+            served = wsdl_shape.parse_wsdl(reply.content)
+        except ValueError as exc:
+            return [wrong(name, f"the answer is {exc}", fix)]
+        try:
+            used = wsdl_shape.parse_wsdl(Path(self.settings.wsdl).read_bytes())
+        except (OSError, ValueError) as exc:
+            fix = "set bhold.wsdl to a WSDL file"
+            return [wrong("The connector's WSDL can be read", str(exc), fix)]
+        return [
+            ok(name, f"{len(reply.content)} bytes"),
+            *wsdl_shape.compare(
+                used, served, wsdl_url=url, wsdl_setting=Path(self.settings.wsdl).name
+            ),
+        ]
+
+    def _types_check(self) -> Check:
+        name = "BHOLD has the configured attribute types"
+        configured = dict(self.settings.attribute_types)
+        if not configured:
+            return ok(name, "none configured: users are searched by account only")
+        fix = "check that the service account may list attribute types (GetInfo attributetypes)"
+        try:
+            listed = parse_items(self._get_info("attributetypes"), "attributetypes")
+        except ConnectorError as exc:
+            return cannot_tell(name, str(exc), fix)
+        if not listed:
+            return cannot_tell(name, "GetInfo attributetypes listed none", fix)
+        missing = [k for k, v in configured.items() if not _type_keys(v, listed)]
+        if missing:
+            shown = ", ".join(f"attribute_types.{k} ({configured[k]})" for k in missing)
+            keys = ", ".join(f"attribute_types.{k}" for k in missing)
+            return wrong(
+                name,
+                f"BHOLD lists {len(listed)} attribute type(s), none for {shown}",
+                f"set {keys} to attribute types that GetInfo attributetypes lists",
+            )
+        return ok(name, f"{', '.join(configured.values())} (of {len(listed)} listed)")
+
+    def _users_check(self) -> Check:
+        name = "The account can read BHOLD users"
+        try:
+            parse_items(self._get_info("users", HEALTH_FILTER), "users")
+        except Denied as exc:
+            return wrong(name, str(exc), "check bhold.service's username and password")
+        except ConnectorError as exc:
+            fix = "check that the service account may call GetInfo users (its BHOLD roles)"
+            return cannot_tell(name, str(exc), fix)
+        return ok(name, "GetInfo users answered a filter that matches no one")
+
+    # -- attribute types --------------------------------------------------------
+
+    def _attribute_keys(self, wanted: set[str]) -> dict[str, frozenset[str]]:
+        """For each attributetypeid in `wanted`, the keys a user's list shows it under (its
+        id and description as GetInfo `attributetypes` lists them); listed once, then kept.
+        `ConnectorError` naming the setting for one BHOLD does not list: a search by it
+        would find no one."""
+        with self._types_lock:
+            todo = wanted - self._types.keys()
+        if todo:
+            listed = parse_items(self._get_info("attributetypes"), "attributetypes")
+            found = {t: keys for t in todo if (keys := _type_keys(t, listed))}
+            with self._types_lock:
+                self._types.update(found)
+            missing = sorted(todo - found.keys())
+            if missing:
+                settings = sorted(
+                    f"attribute_types.{k}"
+                    for k, v in self.settings.attribute_types.items()
+                    if v in missing
+                )
+                raise ConnectorError(
+                    f"BHOLD lists no attribute type for {', '.join(settings)}: set it to one "
+                    "GetInfo attributetypes lists (python -m bot doctor names it)"
+                )
+        with self._types_lock:
+            return {t: self._types[t] for t in wanted}
 
     # -- wire -------------------------------------------------------------------
 
@@ -335,8 +472,16 @@ class BholdConnector:
             del local.end
 
     def _get_info(self, function: str, p1: str = "", p2: str = "", p3: str = "") -> str:
+        """The GetInfoResult; "" for an empty one (zeep reads an empty element as None)."""
         result = self._call("GetInfo", function, p1, p2, p3)
-        return result if isinstance(result, str) else ""
+        if result is None:
+            return ""
+        if not isinstance(result, str):  # a WSDL describing it otherwise: never "no match"
+            raise ConnectorError(
+                f"BHOLD answered GetInfo {function} with something other than text: run "
+                "`python -m bot doctor` to compare the connector's WSDL with the server's"
+            )
+        return result
 
     def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         local = self._transport.local
@@ -351,13 +496,20 @@ class BholdConnector:
             del local.timeout, local.operation
 
     def _execute(self, script: etree._Element, what: str) -> None:
-        """Run one ExecuteXml script; `ConnectorError` when its report names a failed function
-        (BHOLD rolled the whole script back)."""
-        failed = script_errors(self._call("ExecuteXml", xml={"_value_1": script}))
-        if failed:
+        """Run one ExecuteXml script. `ConnectorError` when BHOLD refused it (it rolled the
+        whole script back), and when its answer is not recognised as success: then nothing
+        is assumed, and the message says what to check."""
+        result = self._call("ExecuteXml", **{self._script_parameter: {"_value_1": script}})
+        outcome, failed, seen = script_outcome(_xml_value(result))
+        if outcome is ScriptOutcome.REFUSED:
             raise ConnectorError(
                 f"BHOLD refused the {what} script ({failed[0].function}, error "
                 f"{failed[0].number}) and rolled it back: nothing was changed"
+            )
+        if outcome is not ScriptOutcome.SUCCEEDED:
+            raise ConnectorError(
+                f"BHOLD answered the {what} script with {seen}, which is not recognised as "
+                f"success, so the step is not done: {CHECK_AGAIN}"
             )
 
     def _user(self, uid: str) -> BholdUser:
@@ -377,6 +529,26 @@ class BholdConnector:
         if ref.system != self.name or not NUMERIC.fullmatch(ref.id):
             raise NotFound("no BHOLD user has that id")
         return str(int(ref.id))
+
+
+def _type_keys(configured: str, listed: list[Item]) -> frozenset[str]:
+    """The keys of the attribute type `configured` names (its id, or its description, as
+    the reference's `users` example passes "City"), empty when `listed` has none such."""
+    want = configured.casefold()
+    for item in listed:
+        if item.id == configured or (item.description and item.description.casefold() == want):
+            return frozenset(k for k in (configured, item.id, item.description) if k)
+    return frozenset()
+
+
+def _xml_value(result: Any) -> Any:
+    """An `xs:any` result as zeep gives it (an object holding `_value_1`, an element or a
+    list of them) reduced to its one element; anything else as it is."""
+    value = getattr(result, "_value_1", result)
+    if isinstance(value, list):
+        elements = [v for v in value if isinstance(v, etree._Element)]
+        return elements[0] if len(elements) == 1 else result
+    return value
 
 
 @contextmanager

@@ -33,6 +33,8 @@ ALIAS_ATTRIBUTES = frozenset({"alias", "account", "accountname", "samaccountname
 _ID_KEYS = {IdKind.MAIL: "mail", IdKind.UPN: "mail", IdKind.EMPLOYEE_ID: "employee_id"}
 
 GetInfo = Callable[..., str]  # (function, p1, p2) -> the GetInfoResult, "" for none
+# attributetypeid -> the keys a user's KEY/VALUE list may show it under (its id, description)
+Keys = Mapping[str, frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -92,16 +94,23 @@ class UserSearch:
             raise NotSupported("BHOLD is searched by account, or by mail or employee ID")
         return clauses
 
-    def hits(self, clauses: list[Clause], get_info: GetInfo) -> list[Hit]:
+    def hits(self, clauses: list[Clause], get_info: GetInfo, keys: Keys | None = None) -> list[Hit]:
         """Users matching any clause: each `users` answer filtered exactly here, then each
-        candidate's `user` record read for its identifiers (and the attribute clauses)."""
+        candidate's `user` record read for its identifiers (and the attribute clauses).
+        `keys` names each attributetypeid's list keys (default: the id itself).
+
+        A `users` item without an alias stays a candidate, and a record that shows no alias
+        where an alias clause must decide raises `ConnectorError`: unknown is never "no one"
+        (an erasure's check of absence relies on it)."""
+        names = keys or {}
         candidates: dict[str, Item] = {}
         for clause in dict.fromkeys(clauses):
             items = parse_items(get_info("users", clause.pattern, clause.attribute), "users")
             for item in items:
                 if not NUMERIC.fullmatch(item.id):
                     raise ConnectorError("BHOLD answered GetInfo users without numeric ids")
-                if clause.attribute or clause.matches(item.attrs.get("alias", "")):
+                alias = item.attrs.get("alias")
+                if clause.attribute or alias is None or clause.matches(alias):
                     candidates.setdefault(item.id, item)
         hits = []
         ordered = sorted(candidates.values(), key=lambda i: (i.description.casefold(), i.id))
@@ -109,8 +118,14 @@ class UserSearch:
             user = parse_user(get_info("user", item.id))
             if user is None or user.id != item.id:  # gone, or hidden, since `users` answered
                 continue
-            if any(_matches(c, user) for c in clauses):
-                hits.append(self._hit(user))
+            verdicts = [_matches(c, user, names) for c in clauses]
+            if any(verdicts):
+                hits.append(self._hit(user, names))
+            elif None in verdicts:
+                raise ConnectorError(
+                    "BHOLD's user record shows no default alias to compare with the search: "
+                    "check what GetInfo user answers (python -m bot doctor)"
+                )
         return hits
 
     def _alias_clauses(self, value: str, *, prefix: bool) -> list[Clause]:
@@ -121,7 +136,7 @@ class UserSearch:
             Clause("", s if "\\" in s else f"{self.domain}\\{s}", prefix) for s in spellings(value)
         ]
 
-    def _hit(self, user: BholdUser) -> Hit:
+    def _hit(self, user: BholdUser, keys: Keys) -> Hit:
         domain, sep, account = user.alias.partition("\\")
         if not sep:  # an alias without a domain
             domain, account = "", user.alias
@@ -132,7 +147,7 @@ class UserSearch:
             ids[IdKind.DISPLAY_NAME] = user.description
         types = self.types
         for kind, key in ((IdKind.MAIL, "mail"), (IdKind.EMPLOYEE_ID, "employee_id")):
-            values = user.get(types[key]) if key in types else []
+            values = user.get(*_keys(types[key], keys)) if key in types else []
             if values and values[0]:
                 ids[kind] = values[0]
         label = f"{user.description} ({user.alias})" if user.description else user.alias
@@ -150,7 +165,12 @@ def _attribute_clauses(attribute: str, value: str, *, prefix: bool) -> list[Clau
     return [Clause(attribute, s, prefix) for s in spellings(value)]
 
 
-def _matches(clause: Clause, user: BholdUser) -> bool:
+def _keys(attribute: str, keys: Keys) -> frozenset[str]:
+    return keys.get(attribute, frozenset()) | {attribute}
+
+
+def _matches(clause: Clause, user: BholdUser, keys: Keys) -> bool | None:
+    """Whether `user` matches `clause`; None when its record shows no alias to compare."""
     if not clause.attribute:
-        return clause.matches(user.alias)
-    return any(clause.matches(v) for v in user.get(clause.attribute))
+        return clause.matches(user.alias) if user.alias else None
+    return any(clause.matches(v) for v in user.get(*_keys(clause.attribute, keys)))

@@ -2,14 +2,22 @@
 
 GetInfo answers with a string holding an XML document; its element and attribute names are
 read case-insensitively (the reference spells them `ITEMS/ITEM/KEY/VALUE` and `item` in turn).
-It is parsed with entity resolution, DTDs and the network off. Command scripts are built with
-lxml, so every value is escaped as XML data (an attribute value's tab, newline and carriage
-return as character references, so they survive), and carry numeric IDs only: BHOLD looks up
-a non-numeric ID by alias or description and uses the first match (bhold-soap.md §4).
+It is parsed with entity resolution, DTDs and the network off. A user's core fields are read
+from the `<ITEM>`'s attributes (the reference's "Return types" table) and, where an attribute
+is missing, from the KEY/VALUE list under BHOLD's own names (`bholdDescription`, as the
+reference's C# sample reads it, `bholdDefAlias`, as `applicationadd`'s alias formula names
+it). Command scripts are built with lxml, so every value is escaped as XML data (an
+attribute value's tab, newline and carriage return as character references, so they
+survive), and carry numeric IDs only: BHOLD looks up a non-numeric ID by alias or
+description and uses the first match (bhold-soap.md §4). The `function` and parameter names
+keep the reference's function tables' casing (`roledeleteuser` `userID` `roleID`,
+`OrgUnitdeleteuser` `OrgUnitID`, `Userupdate` `UserID`): its own C# sample writes `roleid`
+and `userid`, so whether BHOLD minds the case is unknown, and the tables are the spec.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,12 +30,14 @@ __all__ = [
     "BholdUser",
     "Clause",
     "Item",
+    "ScriptOutcome",
     "delete_script",
     "is_xml_text",
     "like_escape",
     "parse_items",
     "parse_user",
     "script_errors",
+    "script_outcome",
     "update_element",
 ]
 
@@ -108,10 +118,11 @@ class BholdUser:
     def description(self) -> str:
         return self.fields.get("description", "")
 
-    def get(self, key: str) -> list[str]:
-        """Every value of the list entry `key` (compared case-insensitively)."""
-        want = key.casefold()
-        return [v for k, v in self.values if k.casefold() == want]
+    def get(self, *keys: str) -> list[str]:
+        """Every value of the list entries named one of `keys` (compared case-insensitively):
+        an attribute type may show under its id or its description."""
+        want = {k.casefold() for k in keys}
+        return [v for k, v in self.values if k.casefold() in want]
 
 
 def _name(el: etree._Element) -> str:
@@ -151,9 +162,26 @@ def parse_items(text: str | None, function: str) -> list[Item]:
     return [Item(_attrs(el)) for el in _children(root, "item")]
 
 
+# Core fields the KEY/VALUE list may carry under BHOLD's attribute names. bholdDescription is
+# the key the reference's C# GetInfo sample reads a name from; bholdDefAlias is the user's
+# default alias in `applicationadd`'s alias formula (`[User.bholdDefAlias(1,5)]`). The others
+# follow the same pattern (unverified): read only where the `<ITEM>` lacks the attribute.
+LIST_FIELDS = {
+    "bholddescription": "description",
+    "bholddefalias": "alias",
+    "bholdalias": "alias",
+    "bholdfirstname": "firstname",
+    "bholdmiddlename": "middlename",
+    "bholdlastname": "lastname",
+    "bholduuid": "uuid",
+    "bholdlanguage": "language",
+}
+
+
 def parse_user(text: str | None) -> BholdUser | None:
     """The `user` function's `<ITEM …><LIST><ITEM><KEY/><VALUE/></ITEM>…</LIST></ITEM>`
-    (also wrapped in `<ITEMS>`); None when empty."""
+    (also wrapped in `<ITEMS>`); None when empty. A core field missing from the `<ITEM>`'s
+    attributes is taken from the list's `bhold…` key (`LIST_FIELDS`); the first one wins."""
     root = _parse(text, "user")
     if root is None:
         return None
@@ -172,7 +200,12 @@ def parse_user(text: str | None) -> BholdUser | None:
                 for val in vals or [None]:
                     text_value = "" if val is None else "".join(val.itertext())
                     values.append(("".join(keys[0].itertext()), text_value))
-    return BholdUser(_attrs(root), tuple(values))
+    fields = _attrs(root)
+    for key, value in values:
+        name = LIST_FIELDS.get(key.strip().casefold())
+        if name is not None and not fields.get(name):
+            fields[name] = value
+    return BholdUser(fields, tuple(values))
 
 
 def delete_script(user_id: str, role_ids: Iterable[str], unit_ids: Iterable[str]) -> bytes:
@@ -230,29 +263,72 @@ class ScriptError:
     number: int
 
 
-def script_errors(result: str | None) -> list[ScriptError]:
-    """The failed functions in an ExecuteXmlResult shaped like BholdScriptResult
-    (`<Bhold><Function><Name/><Error Number Description/></Function>…</Bhold>`), in order.
+class ScriptOutcome(enum.Enum):
+    """What an ExecuteXmlResult says about the script."""
 
-    The result's type is unverified: an empty string or `true` counts as success, `false`
-    as one failure. Descriptions are dropped: they may quote the data.
+    SUCCEEDED = "succeeded"  # "true", True, or a report naming no function
+    REFUSED = "refused"  # "false", False, or a report naming failed functions
+    UNRECOGNISED = "unrecognised"  # anything else: nothing is assumed
+
+
+def script_outcome(result: object) -> tuple[ScriptOutcome, list[ScriptError], str]:
+    """(outcome, the failed functions, what was seen) for an ExecuteXmlResult.
+
+    The result's type is not documented (mim-apis-checked.md 5.6): the reference's C# sample
+    prints it, ExecuteScript "returns the value False" on failure, and BholdScriptResult is a
+    report listing only failed or unexecuted functions. So success is only "true" (or True)
+    or a `<Bhold>` report that names no function; "false" (False) or a report naming one is a
+    refusal; anything else (None, an empty string, other text or XML, an XML node zeep did
+    not read as text) is UNRECOGNISED, never success. What was seen names a kind, never text.
     """
-    text = (result or "").strip()
-    if not text or text.lower() == "true":
-        return []
+    if result is True or result is False:
+        return (ScriptOutcome.SUCCEEDED, [], "true") if result else _refused("false")
+    if isinstance(result, etree._Element):
+        text: str | None = etree.tostring(result, encoding="unicode")
+    elif isinstance(result, str):
+        text = result
+    else:
+        seen = "no result" if result is None else f"a {type(result).__name__}, not text"
+        return ScriptOutcome.UNRECOGNISED, [], seen
+    text = text.strip()
+    if not text:
+        return ScriptOutcome.UNRECOGNISED, [], "an empty result"
+    if text.lower() == "true":
+        return ScriptOutcome.SUCCEEDED, [], "true"
     if text.lower() == "false":
-        return [ScriptError("(script)", -1)]
-    root = _parse(text, "ExecuteXml")
-    if root is None:
-        return []
+        return _refused("false")
+    try:
+        root = _parse(text, "ExecuteXml")
+    except ConnectorError:
+        return ScriptOutcome.UNRECOGNISED, [], "text that is not XML"
+    if root is None or _name(root) != "bhold":
+        return ScriptOutcome.UNRECOGNISED, [], "XML that is not a BholdScriptResult report"
+    failed = script_errors(root)
+    if failed:
+        return ScriptOutcome.REFUSED, failed, "a report naming failed functions"
+    return ScriptOutcome.SUCCEEDED, [], "a report naming no failed function"
+
+
+def _refused(seen: str) -> tuple[ScriptOutcome, list[ScriptError], str]:
+    return ScriptOutcome.REFUSED, [ScriptError("(script)", -1)], seen
+
+
+def script_errors(report: etree._Element) -> list[ScriptError]:
+    """The functions a BholdScriptResult report (`<Bhold><Function><Name/><Error Number
+    Description/></Function>…</Bhold>`) lists, in order: those that failed (Number > 0),
+    or, when none did, those not run (Number 0). A listed function without a readable
+    error number counts as failed (-1). Descriptions are dropped: they may quote the data.
+    """
     failed: list[ScriptError] = []
-    for fn in _children(root, "function"):  # not the echoed <Script><functions>
+    for fn in _children(report, "function"):  # not the echoed <Script><functions>
         names = _children(fn, "name")
         name = "".join(names[0].itertext()) if names else ""
-        for err in _children(fn, "error"):
+        name = name if _FUNCTION.fullmatch(name) else "?"
+        errors = _children(fn, "error") or [None]
+        for err in errors:
             try:
-                number = int(_attrs(err).get("number", "-1"))
+                number = int(_attrs(err).get("number", "-1")) if err is not None else -1
             except ValueError:
                 number = -1
-            failed.append(ScriptError(name if _FUNCTION.fullmatch(name) else "?", number))
+            failed.append(ScriptError(name, number))
     return [f for f in failed if f.number != 0] or failed

@@ -32,7 +32,7 @@ from connectors.base import (
     QueryKind,
 )
 from connectors.bhold.connector import BholdConnector, BholdSettings
-from connectors.bhold.soap_text import delete_script, like_escape, script_errors
+from connectors.bhold.soap_text import ScriptOutcome, delete_script, like_escape, script_outcome
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, TimedOut
 from demo.bhold_fixture import BholdState, like, seed_people
 from demo.bhold_stub import BASIC_USER, NTLM_USER, BholdStub
@@ -154,11 +154,11 @@ def world(stub: BholdStub, state: BholdState) -> Iterator[World]:
 )
 def test_a_domain_that_cannot_be_a_netbios_name_is_refused(stub: BholdStub, domain: str) -> None:
     with pytest.raises(ValueError, match="NetBIOS"):
-        BholdSettings(http=basic(stub), domain=domain)
+        BholdSettings(http=basic(stub), domain=domain, attribute_types={})
 
 
 def test_the_wsdl_ships_next_to_the_connector_and_the_stub_serves_it(stub: BholdStub) -> None:
-    s = BholdSettings(http=basic(stub), domain="CORP")
+    s = BholdSettings(http=basic(stub), domain="CORP", attribute_types={})
     assert s.wsdl.is_file() and s.wsdl.parent.name == "wsdl"
     reply = requests.get(f"{stub.https_url}?WSDL", auth=BASIC_USER, verify=stub.ca_file, timeout=T)
     assert reply.status_code == 200 and stub.https_url.encode() in reply.content
@@ -207,7 +207,10 @@ def test_each_kind_of_search_sends_its_filter_and_finds_the_user(
     }
     sent = getinfo_args(stub)
     assert ("users", pattern, attribute, "") in sent
-    assert {s[0] for s in sent} == {"users", "user"}
+    looked_up = {"attributetypes"} if any(s[2] for s in sent) else set()
+    assert {s[0] for s in sent} == {*looked_up, "users", "user"}
+    if looked_up:  # an attribute type is looked up before a search uses it
+        assert sent[0][0] == "attributetypes"
 
 
 @pytest.mark.parametrize(
@@ -374,6 +377,7 @@ def test_duplicate_aliases_never_put_a_name_in_the_script(
     stub: BholdStub, bhold: BholdConnector, state: BholdState
 ) -> None:
     unit, role = state.add_unit("Staff"), state.add_role("Employee")
+    state.add_attribute_type("DisplayName")
     first = state.add_user("CORP\\dup", "Dup One", units=[unit], roles=[role])
     second = state.add_user("CORP\\dup", "Dup Two", units=[unit], roles=[role])
 
@@ -428,10 +432,17 @@ def test_script_reports_are_read_as_bhold_writes_them() -> None:
         "<Function><Name>roleaddOrgUnit</Name><Error Number='0' Description=''/></Function>"
         "<IDS><ID name='@ID@'>35</ID></IDS></Bhold>"
     )
-    assert [(e.function, e.number) for e in script_errors(report)] == [("OrgUnitadd", 5)]
-    assert script_errors("") == script_errors("true") == []
-    assert script_errors("<Bhold><Script><functions/></Script><IDS/></Bhold>") == []
-    assert len(script_errors("false")) == 1
+    outcome, failed, _ = script_outcome(report)
+    assert outcome is ScriptOutcome.REFUSED
+    assert [(e.function, e.number) for e in failed] == [("OrgUnitadd", 5)]
+    for success in ("true", " TRUE ", True, "<Bhold><Script><functions/></Script><IDS/></Bhold>"):
+        assert script_outcome(success)[0] is ScriptOutcome.SUCCEEDED
+    for refusal in ("false", False, "<Bhold><Function><Name>x</Name></Function></Bhold>"):
+        outcome, failed, _ = script_outcome(refusal)
+        assert outcome is ScriptOutcome.REFUSED and len(failed) == 1
+    unrecognised = (None, "", "  ", "ok", "1", "<done/>", "<Bhold", 0, 1, {"x": 1}, b"true")
+    for answer in unrecognised:  # never success: the result's type is not documented
+        assert script_outcome(answer)[0] is ScriptOutcome.UNRECOGNISED, answer
     with pytest.raises(ValueError):
         delete_script("12", ["CORP\\role"], [])
 
@@ -480,6 +491,7 @@ def test_a_slow_answer_within_the_deadline_is_an_answer(
 def test_an_empty_getinfo_result_is_no_match(
     stub: BholdStub, bhold: BholdConnector, people: dict[str, int]
 ) -> None:
+    assert bhold.search(Query(QueryKind.NAME, "ct-zoe"), timeout=T)  # attribute types listed
     stub.fail("empty")
     assert bhold.search(Query(QueryKind.NAME, "ct-zoe"), timeout=T) == []
     stub.fail("empty")

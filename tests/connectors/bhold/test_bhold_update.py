@@ -60,7 +60,7 @@ def bhold(stub: BholdStub, state: BholdState) -> Iterator[BholdConnector]:
         password=BASIC_USER[1],
         ca_file=Path(stub.ca_file),
     )
-    c = BholdConnector(BholdSettings(http=http, domain="CORP"))
+    c = BholdConnector(BholdSettings(http=http, domain="CORP", attribute_types={}))
     yield c
     c.close()
 
