@@ -1,8 +1,10 @@
 """What the loopback stand-ins (demo/wsman_stub.py, demo/bhold_stub.py, demo/cm_stub.py) share:
 an HTTP and an HTTPS server on 127.0.0.1 (free ports) with a self-signed certificate for
-127.0.0.1 and localhost (`LoopbackServers`), and a request handler doing Basic (`BASIC_USER`)
-and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP connection as IIS and WinRM
-do it) (`LoopbackHandler`).
+127.0.0.1 and localhost (`LoopbackServers`), and a request handler doing Basic (`BASIC_USER`),
+NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP connection as IIS and WinRM
+do it) and, where the handler offers it (WinRM does, IIS does not), CredSSP (`NTLM_USER`
+again, for the SPNEGO logon inside it; pyspnego's CredSSP acceptor, one context per TCP
+connection too; the credentials the client delegates are kept) (`LoopbackHandler`).
 
     class Handler(LoopbackHandler):
         realm = "CM"
@@ -10,7 +12,7 @@ do it) (`LoopbackHandler`).
         def do_GET(self):
             self.answer(self._get)  # reads the body, authenticates (or answers 401), then:
 
-        def _get(self, body: bytes, auth: str): ...  # auth: "basic" | "ntlm"
+        def _get(self, body: bytes, auth: str): ...  # auth: "basic" | "ntlm" | "credssp"
 
     class CmStub(LoopbackStub):  # start()/stop(), or use it as a context manager
         def __init__(self):
@@ -37,17 +39,20 @@ from pathlib import Path
 from typing import Any, Self, cast
 
 import spnego
+import spnego.tls
 from spnego.exceptions import SpnegoError
 
 __all__ = [
     "BASIC_USER",
     "NTLM_USER",
+    "CredSspConnection",
     "LoopbackHandler",
     "LoopbackServer",
     "LoopbackServers",
     "LoopbackStub",
     "NtlmConnection",
     "NtlmUsers",
+    "credssp_tls",
     "ntlm_users",
     "self_signed_cert",
 ]
@@ -55,6 +60,9 @@ __all__ = [
 BASIC_USER = ("mimbot", "Secret-1")
 NTLM_USER = ("LAB\\mimbot", "Secret-1")
 NEGOTIATE = b"\x01\x00\x00\x00"  # the NTLM message type at bytes 8-12 of a NEGOTIATE_MESSAGE
+# A CredSSP exchange opens with a TLS ClientHello (MS-CSSP 3.1.5 step 1): a handshake record
+# (content type 22, RFC 5246 6.2.1) whose first message is client_hello (type 1, 7.4).
+TLS_HANDSHAKE, CLIENT_HELLO = 0x16, 0x01
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -160,15 +168,35 @@ class NtlmConnection:
         self.context, self.authenticated = None, False
 
 
+@dataclass
+class CredSspConnection:
+    """One TCP connection's CredSSP state. WinRM keeps the CredSSP context per connection as
+    it does NTLM's: the client sends `Authorization: CredSSP` only "until the ... service
+    responds with a 200 OK" (MS-WSMV 2.2.9.1.3's HTTP headers), then encrypts with that
+    context on the same connection."""
+
+    context: Any = None  # pyspnego's CredSSP acceptor, once a TLS ClientHello came
+    authenticated: bool = False
+    # DOMAIN\user whose password arrived in TSCredentials (MS-CSSP 2.2.1.2) and is one the
+    # domain knows: what the server would log on with at a second hop; None otherwise.
+    delegated: str | None = None
+
+    def reset(self) -> None:
+        self.context, self.authenticated, self.delegated = None, False, None
+
+
 class LoopbackHandler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive, the TLS handshake, Basic and NTLM (`authenticate`), replies
-    (`reply`). A subclass names its Basic `realm`, what it offers for NTLM (`ntlm_offer`:
-    "NTLM" as IIS does, or "Negotiate") and the `content_type` of its replies."""
+    """HTTP/1.1 keep-alive, the TLS handshake, Basic, NTLM and CredSSP (`authenticate`),
+    replies (`reply`). A subclass names its Basic `realm`, what it offers for NTLM
+    (`ntlm_offer`: "NTLM" as IIS does, or "Negotiate"), whether it offers CredSSP
+    (`offers_credssp`: WinRM with Auth/CredSSP on; IIS never) and the `content_type` of its
+    replies."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms delayed ACK
     realm = "loopback"
     ntlm_offer = "NTLM"
+    offers_credssp = False
     content_type: str | None = None  # of a reply with a body; None: the caller's headers say
 
     def log_message(self, *args: Any) -> None:
@@ -181,6 +209,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             self.request.settimeout(None)
         super().setup()
         self.ntlm = NtlmConnection()
+        self.credssp = CredSspConnection()
         server = cast(LoopbackServer, self.server)
         with server.connections_lock:
             server.connections.add(self.request)
@@ -198,7 +227,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
 
     def answer(self, respond: Callable[[bytes, str], None]) -> None:
         """Read the request's body and authenticate it, then `respond(body, auth)` (auth:
-        'basic' or 'ntlm'); a client gone before the answer closes the connection."""
+        'basic', 'ntlm' or 'credssp'); a client gone before the answer closes the connection."""
         try:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             who = self.authenticate()
@@ -208,8 +237,8 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def authenticate(self) -> str | None:
-        """'basic' or 'ntlm' for an authenticated request; otherwise answer 401 (`refuse`): an
-        NTLM challenge, or the offer of NTLM and Basic, and return None."""
+        """'basic', 'ntlm' or 'credssp' for an authenticated request; otherwise answer 401
+        (`refuse`): a challenge, or the offer of NTLM (CredSSP) and Basic, and return None."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "basic":
             with contextlib.suppress(ValueError):
@@ -218,9 +247,14 @@ class LoopbackHandler(BaseHTTPRequestHandler):
                     return "basic"
         elif scheme.lower() in ("negotiate", "ntlm"):
             return self._ntlm_step(scheme, token)
+        elif scheme.lower() == "credssp" and self.offers_credssp:
+            return self._credssp_step(token)
         elif self.ntlm.authenticated:
             return "ntlm"
-        self.refuse([("WWW-Authenticate", self.ntlm_offer), ("WWW-Authenticate", self.basic_offer)])
+        elif self.credssp.authenticated:
+            return "credssp"
+        offers = [self.ntlm_offer, *(["CredSSP"] if self.offers_credssp else []), self.basic_offer]
+        self.refuse([("WWW-Authenticate", offer) for offer in offers])
         return None
 
     def _ntlm_step(self, scheme: str, token: str) -> str | None:
@@ -229,6 +263,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             raw = base64.b64decode(token)
             if self.ntlm.context is None or raw[8:12] == NEGOTIATE:
                 self.ntlm.reset()
+                self.credssp.reset()  # a connection carries one security context
                 self.ntlm.context = spnego.server(
                     protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm
                 )
@@ -244,6 +279,45 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         self.ntlm.authenticated = True
         return "ntlm"
 
+    def _credssp_step(self, token: str) -> str | None:
+        """One leg of CredSSP (MS-CSSP 3.1.5): the TLS handshake, the SPNEGO logon inside it
+        (pyspnego's NTLM against `ntlm_users`' file, as the NTLM acceptor above), the public
+        key check, then TSCredentials; each server token goes back in a 401's
+        `WWW-Authenticate: CredSSP <b64>` (MS-WSMV 2.2.9.1.3's HTTP headers) and the leg
+        carrying the credentials is the request answered."""
+        try:
+            raw = base64.b64decode(token)
+            hello = raw[:1] == bytes([TLS_HANDSHAKE]) and raw[5:6] == bytes([CLIENT_HELLO])
+            if self.credssp.context is None or hello:
+                self.credssp.reset()
+                self.ntlm.reset()  # a connection carries one security context
+                # use_negotiate: the inner logon is pyspnego's own SPNEGO (MS-CSSP 3.1.5 step
+                # 2 carries SPNEGO tokens), which picks its NTLM, never a system GSSAPI.
+                self.credssp.context = spnego.server(
+                    protocol="credssp",
+                    options=spnego.NegotiateOptions.use_negotiate,
+                    credssp_tls_context=credssp_tls(),
+                )
+            context = self.credssp.context
+            out = context.step(raw)
+        except (ValueError, SpnegoError):  # garbage, a failed TLS handshake, a bad public key
+            self.credssp.reset()
+            self.refuse([("WWW-Authenticate", "CredSSP")])
+            return None
+        if not context.complete:
+            # A failed logon (wrong password, unknown user) answers a TSRequest carrying its
+            # NTSTATUS (MS-CSSP 2.2.1 errorCode, versions 3, 4 and 6+); it ends the exchange.
+            if out is None or context.get_extra_info("auth_stage") == "Authentication failure":
+                self.credssp.reset()
+            if out is None:
+                self.refuse([("WWW-Authenticate", "CredSSP")])
+            else:
+                self.refuse([("WWW-Authenticate", f"CredSSP {base64.b64encode(out).decode()}")])
+            return None
+        self.credssp.authenticated = True
+        self.credssp.delegated = _delegated(context.get_extra_info("client_credential"))
+        return "credssp"
+
     @property
     def basic_offer(self) -> str:
         return f'Basic realm="{self.realm}"'
@@ -253,8 +327,10 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         self.reply(401, b"", headers)
 
     def forget_credentials(self) -> None:
-        """An injected `auth` fault: drop the connection's NTLM and answer 401 offering Basic."""
+        """An injected `auth` fault: drop the connection's NTLM or CredSSP and answer 401
+        offering Basic."""
         self.ntlm.reset()
+        self.credssp.reset()
         self.reply(401, b"", [("WWW-Authenticate", self.basic_offer)])
 
     def reply(
@@ -311,6 +387,52 @@ class NtlmUsers:
 
 
 ntlm_users = NtlmUsers()
+
+
+def _delegated(credential: Any) -> str | None:
+    """DOMAIN\\user of TSPasswordCreds (MS-CSSP 2.2.1.2.1) a second hop would log on with: the
+    NTLM user's own name and password; None for other credentials (a smart card's, another
+    password)."""
+    # pyspnego's `client_credential` extra info: TSPasswordCreds (domain_name, username,
+    # password), TSSmartCardCreds or TSRemoteGuardCreds (spnego/_context.py get_extra_info).
+    domain = getattr(credential, "domain_name", None)
+    user, password = getattr(credential, "username", None), getattr(credential, "password", None)
+    if not (isinstance(domain, str) and isinstance(user, str) and isinstance(password, str)):
+        return None
+    if f"{domain}\\{user}".lower() == NTLM_USER[0].lower() and password == NTLM_USER[1]:
+        return NTLM_USER[0]
+    return None
+
+
+_credssp_tls: spnego.tls.CredSSPTLSContext | None = None
+_credssp_tls_lock = threading.Lock()
+
+
+def credssp_tls() -> spnego.tls.CredSSPTLSContext:
+    """The TLS side of every CredSSP acceptor here (one for the process: the RSA key takes a
+    while). pyspnego's defaults (`spnego.tls.default_tls_context`: TLS 1.2 at least, no
+    compression, SChannel's quirks) with a self-signed certificate, which MS-CSSP 3.1.5 step 1
+    allows; capped at TLS 1.2, since Schannel on Windows Server 2016 and 2019 (MIM 2016's
+    servers) has no TLS 1.3 ("Protocols in TLS/SSL (Schannel SSP)", learn.microsoft.com), and
+    held to the ECDHE AES-GCM suites at the top of their default order ("Cipher Suites in
+    TLS/SSL (Schannel SSP)"), whose 16-byte trailer pywinrm's framing assumes (see
+    demo/wsman_stub.py)."""
+    global _credssp_tls
+    with _credssp_tls_lock:
+        if _credssp_tls is None:
+            tls = spnego.tls.default_tls_context(usage="accept")
+            tls.context.maximum_version = ssl.TLSVersion.TLSv1_2
+            tls.context.set_ciphers("ECDHE+AESGCM")
+            cert_pem, key_pem, public_key = spnego.tls.generate_tls_certificate()
+            folder = Path(tempfile.mkdtemp(prefix="mimbot-credssp-"))
+            try:  # load_cert_chain reads files only
+                (folder / "cert.pem").write_bytes(cert_pem + key_pem)
+                tls.context.load_cert_chain(folder / "cert.pem")
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            tls.public_key = public_key
+            _credssp_tls = tls
+        return _credssp_tls
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:

@@ -4,8 +4,11 @@
         p = winrm.Protocol(endpoint=stub.endpoint, transport="ntlm", username="LAB\\mimbot", ...)
 
 HTTP (`endpoint`) and HTTPS (`https_endpoint`, self-signed cert in `ca_file`) on 127.0.0.1, both
-with Basic (`BASIC_USER`) and NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP
-connection, message encryption as Windows does it), served by demo/loopback.py. Protocol notes:
+with Basic (`BASIC_USER`), NTLM (`NTLM_USER`, pyspnego as acceptor, one context per TCP
+connection) and CredSSP (`NTLM_USER` for its inner logon, pyspnego's CredSSP acceptor, one
+context per TCP connection, the delegated credentials kept; `credssp=False` turns it off as
+Windows has it until `Enable-WSManCredSSP -Role Server`), each with message encryption as
+Windows does it (MS-WSMV 2.2.9.1), served by demo/loopback.py. Protocol notes:
 ../../shared/reference/winrm-wsman.md. PowerShell is never run: each command must be
 `powershell -encodedcommand <b64>` whose UTF-16LE script follows the mimbot script contract:
 
@@ -17,8 +20,9 @@ The stub calls `stub.handlers[name](args)` and prints one stdout line, the base6
 `{"ok": true, "data": result}`, exit code 0. A handler raising `PowerShellError` gives
 `{"ok": false, "error": {...}}`, exit code 1 and a CLIXML error record on stderr. Seen traffic:
 `actions` ("Create", "Command", "Receive", "Signal", "Delete", "Send"), `scripts` (`Run`), `seen`
-(`Seen`: action, auth, encrypted, tls), `errors` (stub-side trouble: contract breaks, handler
-crashes, over-long command lines). Faults: `stub.fail(name, kind, times=1)`, kinds in `KINDS`.
+(`Seen`: action, auth, encrypted, tls, delegated), `errors` (stub-side trouble: contract breaks,
+handler crashes, over-long command lines, undecryptable messages). Faults:
+`stub.fail(name, kind, times=1)`, kinds in `KINDS`.
 """
 
 from __future__ import annotations
@@ -82,8 +86,14 @@ FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 TIMED_OUT = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT: pywinrm -> WinRMOperationTimeoutError
 HTTP500_CODE = 2147500037  # E_FAIL, the WSManFault Code of an injected http500
 BOUNDARY = b"--Encrypted Boundary"
-SPNEGO_ENC = "application/HTTP-SPNEGO-session-encrypted"
-ENC_CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_ENC}";boundary="Encrypted Boundary"'
+SPNEGO_ENC = "application/HTTP-SPNEGO-session-encrypted"  # MS-WSMV 2.2.9.1.1
+CREDSSP_ENC = "application/HTTP-CredSSP-session-encrypted"  # MS-WSMV 2.2.9.1.3
+ENC_PROTOCOL = {"ntlm": SPNEGO_ENC, "credssp": CREDSSP_ENC}  # by the connection's auth
+# MS-WSMV 2.2.9.1.3: CredSSP encrypts at most 16 KiB (a TLS record's plaintext, RFC 5246
+# 6.2.1) per part; a longer message is several parts under multipart/x-multi-encrypted.
+CREDSSP_CHUNK = 16384
+CREDSSP_TRAILER = 16  # the Length-Field with an AES-GCM suite: the TLS record's 16-byte tag
+OCTET_STREAM = b"\tContent-Type: application/octet-stream\r\n"
 HEADER_LINE = re.compile(r"\A# mimbot-script: (\S+)[ \t]*\r?$", re.M)
 ARGS_LINE = re.compile(
     r"^\$MimbotArgs = \[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String"
@@ -111,9 +121,12 @@ class Run:
 @dataclass(frozen=True)
 class Seen:
     action: str
-    auth: str  # "basic" | "ntlm"
+    auth: str  # "basic" | "ntlm" | "credssp"
     encrypted: bool
     tls: bool
+    # CredSSP: DOMAIN\user whose password the client delegated (TSCredentials) and that
+    # would log on at a second hop; None without CredSSP or with unusable credentials.
+    delegated: str | None = None
 
 
 @dataclass
@@ -150,6 +163,8 @@ class WsmanStub(LoopbackStub):
     client's OperationTimeout, as Windows does). output_parts: how many Receives the output is
     split over (Running ... Done). cmd_line_limit: cmd.exe's 8191 chars (WINRS_SKIP_CMD_SHELL
     FALSE, pywinrm's default) or CreateProcess's 32767 (TRUE) apply; None lifts both.
+    credssp: the service's Auth/CredSSP (off on Windows until `Enable-WSManCredSSP -Role
+    Server`, about_WSMan / Enable-WSManCredSSP docs): False neither offers nor accepts it.
     """
 
     def __init__(
@@ -159,10 +174,12 @@ class WsmanStub(LoopbackStub):
         output_parts: int = 1,
         cmd_line_limit: int | None = CMD_LINE_LIMIT,
         encrypt_replies: bool = True,
+        credssp: bool = True,
     ):
         self.handlers: dict[str, Callable[[Any], Any]] = {"ping": ping}
         self.hang_wait, self.output_parts = hang_wait, output_parts
         self.cmd_line_limit, self.encrypt_replies = cmd_line_limit, encrypt_replies
+        self.credssp = credssp
         self.actions: list[str] = []
         self.scripts: list[Run] = []
         self.seen: list[Seen] = []
@@ -239,11 +256,14 @@ class WsmanStub(LoopbackStub):
         return None
 
     def dispatch(
-        self, xml: bytes, *, seen: tuple[str, bool, bool] = ("basic", False, False)
+        self,
+        xml: bytes,
+        *,
+        seen: tuple[str, bool, bool, str | None] = ("basic", False, False, None),
     ) -> tuple[int, bytes | None, _Fault | None]:
         """One SOAP request -> (status, reply body, the HTTP-level fault to apply or None).
 
-        seen: (auth, encrypted, tls) of the request, recorded in `self.seen`.
+        seen: (auth, encrypted, tls, delegated) of the request, recorded in `self.seen`.
         """
         root = ET.fromstring(xml)  # noqa: S314 - pywinrm's envelopes on loopback
         head, body = root.find("s:Header", NS), root.find("s:Body", NS)
@@ -444,22 +464,29 @@ def _handler_class(stub: WsmanStub) -> type[BaseHTTPRequestHandler]:
         ntlm_offer = "Negotiate"
         content_type = "application/soap+xml;charset=UTF-8"
 
+        @property
+        def offers_credssp(self) -> bool:  # type: ignore[override]
+            return stub.credssp
+
         def do_POST(self) -> None:
             self.answer(self._post)
 
         def _post(self, raw: bytes, who: str) -> None:
-            encrypted = self.headers.get("Content-Type", "").startswith("multipart/")
+            content_type = self.headers.get("Content-Type", "")
+            encrypted = content_type.startswith("multipart/")
+            context = {"ntlm": self.ntlm.context, "credssp": self.credssp.context}.get(who)
             xml = raw
             if encrypted:
                 try:
-                    xml = _decrypt(self.ntlm.context, raw)
+                    xml = _decrypt(who, context, content_type, raw)
                 except (ValueError, IndexError, struct.error, SpnegoError) as exc:
                     stub._error(f"cannot decrypt a request: {exc!r}")
                     return self.reply(400, b"")
             if not xml:  # pywinrm's encryption set-up POST
                 return self.reply(200, b"")
+            delegated = self.credssp.delegated if who == "credssp" else None
             try:
-                status, body, fault = stub.dispatch(xml, seen=(who, encrypted, self.tls))
+                status, body, fault = stub.dispatch(xml, seen=(who, encrypted, self.tls, delegated))
             except (ET.ParseError, ValueError) as exc:
                 stub._error(f"bad request: {exc!r}")
                 return self.reply(400, b"")
@@ -475,47 +502,103 @@ def _handler_class(stub: WsmanStub) -> type[BaseHTTPRequestHandler]:
                 return self.forget_credentials()
             elif kind == "empty500":
                 return self.reply(500, b"")
-            seal = encrypted and stub.encrypt_replies and body
-            if seal:
-                return self.reply(
-                    status, _encrypt(self.ntlm.context, body), content_type=ENC_CONTENT_TYPE
-                )
+            if encrypted and stub.encrypt_replies and body:
+                sealed, sealed_type = _encrypt(who, context, body)
+                return self.reply(status, sealed, content_type=sealed_type)
             return self.reply(status, body or b"")
 
     return Handler
 
 
-# ---- NTLM ------------------------------------------------------------------
-def _decrypt(ctx: Any, raw: bytes) -> bytes:
-    """multipart/encrypted (MS-WSMV 2.2.9.1.1) -> the plain SOAP envelope."""
-    if ctx is None:
-        raise ValueError("encrypted message on an unauthenticated connection")
-    marker = b"\tContent-Type: application/octet-stream\r\n"
-    payload = raw[raw.index(marker) + len(marker) : raw.rindex(BOUNDARY + b"--")]
-    sig_len = struct.unpack("<i", payload[:4])[0]
-    plain = ctx.unwrap(payload[4 : 4 + sig_len] + payload[4 + sig_len :]).data
-    length = re.search(rb"Length=(\d+)", raw)
-    if length is None or int(length.group(1)) != len(plain):
-        raise ValueError("encrypted length does not match OriginalContent")
+# ---- message encryption (MS-WSMV 2.2.9.1) -----------------------------------
+# The framing mirrors pywinrm's winrm/encryption.py (prepare_encrypted_request, _encrypt_message,
+# _decrypt_response): per part, the protocol's header part with OriginalContent's length, then
+# application/octet-stream holding a 32-bit little-endian Length-Field and the sealed bytes.
+#   NTLM (_build_ntlm_message): the Length-Field is the 16-byte NTLM signature's length, the
+#     signature, then the sealed data (MS-WSMV 2.2.9.1.1.2.2).
+#   CredSSP (_build_credssp_message, _get_credssp_trailer_length): the Length-Field is the TLS
+#     trailer's length (16 with AES-GCM), then the TLS records of the CredSSP context's own TLS
+#     channel; over 16 KiB, one such part per 16 KiB chunk under multipart/x-multi-encrypted
+#     (prepare_encrypted_request's SIXTEN_KB; MS-WSMV 2.2.9.1.3).
+def _decrypt(who: str, ctx: Any, content_type: str, raw: bytes) -> bytes:
+    """An encrypted request on a connection authenticated by `who` -> the plain SOAP envelope.
+    Strict where Windows' documents say MUST: the protocol matches the connection's security
+    context, multipart/x-multi-encrypted only for CredSSP, lengths as declared."""
+    protocol = ENC_PROTOCOL.get(who)
+    if ctx is None or protocol is None:
+        raise ValueError(f"encrypted message on a {who} connection, which has no security context")
+    declared = re.search(r'protocol="([^"]*)"', content_type)
+    if declared is None or declared.group(1) != protocol:
+        raise ValueError(f"encrypted with {declared and declared.group(1)!r}, connection is {who}")
+    multi = content_type.startswith("multipart/x-multi-encrypted")
+    if not (multi and who == "credssp") and not content_type.startswith("multipart/encrypted;"):
+        raise ValueError(f"content type {content_type.split(';')[0]!r} with {who}")
+    end = BOUNDARY + b"--\r\n"
+    if not raw.endswith(end):
+        raise ValueError("encrypted message without its closing boundary")
+    pieces = raw[: -len(end)].split(BOUNDARY + b"\r\n")
+    if pieces[0] != b"" or len(pieces) % 2 != 1 or len(pieces) < 3:
+        raise ValueError("encrypted message is not header and data parts in pairs")
+    pairs = list(zip(pieces[1::2], pieces[2::2], strict=True))
+    if len(pairs) > 1 and not multi:
+        raise ValueError("multipart/encrypted holds one encrypted part (RFC 1847)")
+    plain = b""
+    for head, data in pairs:
+        length = re.fullmatch(
+            rb"\tContent-Type: ([^\r]*)\r\n"
+            rb"\tOriginalContent: type=application/soap\+xml;charset=UTF-8;Length=(\d+)\r\n",
+            head,
+        )
+        if length is None or length.group(1) != protocol.encode():
+            raise ValueError("encrypted part's header is not the protocol's")
+        if not data.startswith(OCTET_STREAM):
+            raise ValueError("encrypted part's data is not application/octet-stream")
+        stream = data[len(OCTET_STREAM) :]
+        header_len = struct.unpack("<I", stream[:4])[0]
+        if who == "ntlm":
+            chunk = ctx.unwrap(stream[4 : 4 + header_len] + stream[4 + header_len :]).data
+        else:
+            if header_len != CREDSSP_TRAILER:
+                raise ValueError(f"CredSSP Length-Field {header_len}, the trailer is 16")
+            chunk = ctx.unwrap(stream[4:]).data
+            if len(chunk) > CREDSSP_CHUNK:
+                raise ValueError(f"CredSSP part of {len(chunk)} bytes exceeds 16 KiB")
+        if int(length.group(2)) != len(chunk):
+            raise ValueError("encrypted length does not match OriginalContent")
+        plain += chunk
     return plain
 
 
-def _encrypt(ctx: Any, body: bytes) -> bytes:
-    wrapped = ctx.wrap(body).data  # NTLM: 16-byte signature, then the sealed bytes
-    return (
-        BOUNDARY + b"\r\n\tContent-Type: " + SPNEGO_ENC.encode() + b"\r\n"
-        b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
-        + str(len(body)).encode()
-        + b"\r\n"
-        + BOUNDARY
-        + b"\r\n"
-        b"\tContent-Type: application/octet-stream\r\n"
-        + struct.pack("<i", 16)
-        + wrapped[:16]
-        + wrapped[16:]
-        + BOUNDARY
-        + b"--\r\n"
-    )
+def _encrypt(who: str, ctx: Any, body: bytes) -> tuple[bytes, str]:
+    """A reply sealed with the connection's context -> (body, Content-Type), framed as pywinrm
+    reads it (parse_encrypted_response, _decrypt_response)."""
+    protocol = ENC_PROTOCOL[who]
+    chunks = [body]
+    if who == "credssp":
+        chunks = [body[i : i + CREDSSP_CHUNK] for i in range(0, len(body), CREDSSP_CHUNK)]
+    out = b""
+    for chunk in chunks:
+        if who == "ntlm":
+            wrapped = ctx.wrap(chunk).data  # NTLM: 16-byte signature, then the sealed bytes
+            stream = struct.pack("<I", 16) + wrapped
+        else:
+            # pyspnego's wrap_winrm splits the TLS records at the trailer's length, as
+            # SecPkgContext_StreamSizes would on Windows (spnego/_credssp.py).
+            sealed = ctx.wrap_winrm(chunk)
+            stream = struct.pack("<I", len(sealed.header)) + sealed.header + sealed.data
+        out += (
+            BOUNDARY + b"\r\n\tContent-Type: " + protocol.encode() + b"\r\n"
+            b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
+            + str(len(chunk)).encode()
+            + b"\r\n"
+            + BOUNDARY
+            + b"\r\n"
+            + OCTET_STREAM
+            + stream
+        )
+    subtype = "x-multi-encrypted" if len(chunks) > 1 else "encrypted"
+    content_type = f'multipart/{subtype};protocol="{protocol}";boundary="Encrypted Boundary"'
+    return out + BOUNDARY + b"--\r\n", content_type
 
 
 # ---- scripts and replies -----------------------------------------------------

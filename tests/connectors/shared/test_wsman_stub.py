@@ -6,10 +6,12 @@ import base64
 import json
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 import requests
 import winrm
+from requests_credssp.exceptions import AuthenticationException, NTStatusException
 from winrm.exceptions import (
     InvalidCredentialsError,
     WinRMOperationTimeoutError,
@@ -56,7 +58,7 @@ def connect(stub: WsmanStub) -> Iterator[Callable[..., winrm.Protocol]]:
     opened: list[winrm.Protocol] = []
 
     def connect(transport: str = "basic", *, https: bool = False, password: str | None = None):
-        user = NTLM_USER if transport == "ntlm" else BASIC_USER
+        user = NTLM_USER if transport in ("ntlm", "credssp") else BASIC_USER
         p = winrm.Protocol(
             endpoint=stub.https_endpoint if https else stub.endpoint,
             transport=transport,
@@ -74,6 +76,35 @@ def connect(stub: WsmanStub) -> Iterator[Callable[..., winrm.Protocol]]:
     yield connect
     for p in opened:  # after a failure pywinrm leaves its session open
         p.transport.close_session()
+
+
+@dataclass(frozen=True)
+class Exchange:
+    status: int
+    sent: str  # the request's Content-Type
+    got: str  # the reply's
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> list[Exchange]:
+    """Every HTTP exchange the test's clients make, the authentication legs included (they go
+    through the connection adapter, not the session)."""
+    exchanges: list[Exchange] = []
+    send = requests.adapters.HTTPAdapter.send
+
+    def logged(adapter, request, *args, **kwargs):
+        response = send(adapter, request, *args, **kwargs)
+        exchanges.append(
+            Exchange(
+                response.status_code,
+                request.headers.get("Content-Type", ""),
+                response.headers.get("Content-Type", ""),
+            )
+        )
+        return response
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", logged)
+    return exchanges
 
 
 def run(p: winrm.Protocol, name: str = "ping", args: object = None) -> tuple[bytes, bytes, int]:
@@ -102,8 +133,107 @@ def test_basic_over_http_runs_the_whole_shell_lifecycle(stub, connect):
 def test_ntlm_over_http_encrypts_every_message(stub, connect):
     stdout, _, code = run(connect("ntlm"))
     assert code == 0 and document(stdout)["ok"] is True
-    assert {(s.auth, s.encrypted, s.tls) for s in stub.seen} == {("ntlm", True, False)}
+    assert {(s.auth, s.encrypted, s.tls, s.delegated) for s in stub.seen} == {
+        ("ntlm", True, False, None)  # NTLM delegates nothing: no second hop
+    }
     assert stub.actions == LIFECYCLE
+
+
+def test_credssp_over_http_encrypts_every_message_and_delegates(stub, connect, wire):
+    p = connect("credssp")
+    exchanges = wire
+    auth = p.transport.build_session().auth  # the encryption set-up POST happens here
+    stdout, _, code = run(p)
+    assert code == 0 and document(stdout)["ok"] is True
+    assert stub.actions == LIFECYCLE and stub.errors == []
+    assert {(s.auth, s.encrypted, s.tls, s.delegated) for s in stub.seen} == {
+        ("credssp", True, False, NTLM_USER[0])
+    }
+    # the empty set-up POST carries the CredSSP legs (401s) and ends in 200; after it every
+    # message goes and comes back sealed with the CredSSP context
+    legs = [e.status for e in exchanges[: -len(LIFECYCLE)]]
+    assert legs[-1] == 200 and set(legs[:-1]) == {401} and len(legs) >= 4
+    sealed = 'multipart/encrypted;protocol="application/HTTP-CredSSP-session-encrypted"'
+    assert all(e.sent.startswith(sealed) for e in exchanges[-len(LIFECYCLE) :])
+    assert all(e.got.startswith(sealed) for e in exchanges[-len(LIFECYCLE) :])
+    # Windows Server 2016/2019's Schannel: TLS 1.2 at most, an AES-GCM suite
+    tls = auth.contexts["127.0.0.1"].tls_connection
+    assert tls.version() == "TLSv1.2" and "-GCM-" in tls.cipher()[0]
+
+
+def test_credssp_over_https_sends_plain_messages_and_delegates(stub, connect, wire):
+    p = connect("credssp", https=True)
+    exchanges = wire
+    stdout, _, code = run(p)
+    assert code == 0 and document(stdout)["ok"] is True
+    assert {(s.auth, s.encrypted, s.tls, s.delegated) for s in stub.seen} == {
+        ("credssp", False, True, NTLM_USER[0])
+    }
+    # pywinrm's message_encryption="auto" does not encrypt over https: the Create itself
+    # carries the CredSSP legs, the last of them answered
+    assert exchanges[0].status == 401 and exchanges[len(exchanges) - len(LIFECYCLE)].status == 200
+    assert not any("multipart" in e.sent for e in exchanges)
+
+
+def test_credssp_splits_messages_over_16_kib_in_both_directions(stub, connect, wire):
+    stub.handlers["big"] = lambda args: "y" * 40_000
+    p = connect("credssp")
+    shell = p.open_shell()
+    exchanges = wire
+    exchanges.clear()
+    line = ["-encodedcommand", script("big", {"x": "z" * 5000})]  # a 40 KB Command
+    command = p.run_command(shell, "powershell", line, skip_cmd_shell=True)
+    stdout, _, code = p.get_command_output(shell, command)
+    assert code == 0 and document(stdout)["data"] == "y" * 40_000
+    multi = 'multipart/x-multi-encrypted;protocol="application/HTTP-CredSSP-session-encrypted"'
+    assert exchanges[0].sent.startswith(multi)  # the Command
+    assert exchanges[1].got.startswith(multi)  # the Receive's reply
+    assert stub.errors == []
+    p.cleanup_command(shell, command)
+    p.close_shell(shell)
+
+
+def test_credssp_length_field_other_than_the_trailer_is_refused(stub, connect, monkeypatch):
+    p = connect("credssp")
+    shell = p.open_shell()
+    # the client's Length-Field, not the stand-in, is what is wrong here
+    monkeypatch.setattr(p.transport.encryption, "_get_credssp_trailer_length", lambda *a: 17)
+    with pytest.raises(WinRMTransportError) as caught:
+        p.run_command(shell, "powershell", ["-encodedcommand", script("ping", {})])
+    assert caught.value.code == 400
+    assert stub.errors and "Length-Field 17" in stub.errors[0]
+
+
+@pytest.mark.parametrize("https", [False, True])
+@pytest.mark.parametrize(
+    ("user", "password"), [(NTLM_USER[0], "Wrong-1"), ("LAB\\nobody", NTLM_USER[1])]
+)
+def test_credssp_refuses_a_wrong_password_or_user_with_401(stub, wire, https, user, password):
+    p = winrm.Protocol(
+        endpoint=stub.https_endpoint if https else stub.endpoint,
+        transport="credssp",
+        username=user,
+        password=password,
+        ca_trust_path=stub.ca_file if https else "ignore",
+        operation_timeout_sec=1,
+        read_timeout_sec=2,
+        proxy=None,
+    )
+    exchanges = wire
+    # requests-credssp raises what the acceptor's error TSRequest says (MS-CSSP errorCode)
+    with pytest.raises((NTStatusException, AuthenticationException)):
+        p.open_shell()
+    p.transport.close_session()
+    assert exchanges and {e.status for e in exchanges} == {401}
+    assert stub.actions == [] and stub.seen == []
+
+
+def test_credssp_is_neither_offered_nor_accepted_when_the_service_has_it_off(connect, stub):
+    stub.credssp = False  # Windows' default until Enable-WSManCredSSP -Role Server
+    with pytest.raises(AuthenticationException, match="did not response CredSSP"):
+        connect("credssp").open_shell()
+    assert stub.actions == []
+    assert document(run(connect("ntlm"))[0])["ok"] is True  # NTLM still is
 
 
 def test_basic_over_https_trusts_the_stub_ca_file(stub, connect):
@@ -115,6 +245,13 @@ def test_basic_over_https_trusts_the_stub_ca_file(stub, connect):
 def test_ntlm_over_https_sends_plain_messages(stub, connect):
     run(connect("ntlm", https=True))
     assert {(s.auth, s.encrypted, s.tls) for s in stub.seen} == {("ntlm", False, True)}
+
+
+def test_ntlm_after_credssp_on_the_stand_in_still_works(stub, connect):
+    assert document(run(connect("credssp"))[0])["ok"] is True
+    assert document(run(connect("ntlm"))[0])["ok"] is True
+    assert document(run(connect("ssl", https=True))[0])["ok"] is True
+    assert [s.auth for s in stub.seen] == ["credssp"] * 5 + ["ntlm"] * 5 + ["basic"] * 5
 
 
 def test_https_without_the_ca_file_fails_validation(stub):
