@@ -36,11 +36,12 @@ from connectors.pam.connector import PamConnector, PamSettings
 from demo import hr_sample, sample_sync
 from demo.bhold_fixture import seed_people
 from demo.bhold_stub import BholdStub
-from demo.cm_stub import CmStub, seed_demo
+from demo.cm_fixture import CmFixture
+from demo.cm_stub import CmStub
 from demo.mimservice_fixture import MimServiceFixture
 from demo.pam_fixture import PamFixture
 from demo.telemetry_fixture import TelemetryFixture
-from demo.wsman_stub import BASIC_USER, WsmanStub
+from demo.wsman_stub import BASIC_USER, NTLM_USER, WsmanStub
 
 __all__ = [
     "DEMO_ADMIN",
@@ -277,7 +278,11 @@ class DemoEstate:
             ],
         )
         self.cm = CmStub().start()
-        seed_demo(self.cm, [p.account for p in self.people if "AD" in p.mas][:12])
+        # Certificate Management answers on the WinRM stand-in; its users are AD objectGUIDs.
+        self.cm_state = CmFixture().install(self.winrm)
+        in_ad = [(p.account, str(sample_sync.gid("ad", p.index))) for p in self.people
+                 if "AD" in p.mas]  # fmt: skip
+        self.cm_state.seed_demo(in_ad[:12])
 
     def _connect(self) -> ldap3.Connection:
         conn = ldap3.Connection(
@@ -307,7 +312,7 @@ class DemoEstate:
             engine=self.sync_engine,
         )
         runner = WinRmSettings(
-            self.winrm.https_endpoint, BASIC_USER[0], BASIC_USER[1], "basic",
+            self.winrm.https_endpoint, NTLM_USER[0], NTLM_USER[1], "credssp",
             ca_file=Path(self.winrm.ca_file),
         )  # fmt: skip
         service = MimServiceConnector(
@@ -327,8 +332,8 @@ class DemoEstate:
             )
         )  # fmt: skip
         cm = CertManagementConnector(
-            CertManagementSettings(http=self._http(self.cm.https_url, self.cm.ca_file),
-                                   domain="CORP")
+            CertManagementSettings(winrm=runner, domain="CORP",
+                                   http=self._http(self.cm.https_url, self.cm.ca_file))
         )  # fmt: skip
         return [hr, sync, ad, service, pam, bhold, cm]
 

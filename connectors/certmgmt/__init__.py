@@ -1,4 +1,5 @@
-"""MIM Certificate Management's REST API: smart cards and certificates (read only)."""
+"""MIM Certificate Management over WinRM (its provisioning API on the CM server): smart cards,
+profiles and certificates, read only."""
 
 from connectors.certmgmt.connector import CertManagementConnector, CertManagementSettings
 from connectors.spec import ConnectorSpec, SystemWords
@@ -13,7 +14,7 @@ SPEC = ConnectorSpec(
         purpose="Smart cards and certificates issued to you.",
         source="Issued when you enrolled a smart card or certificate.",
         authority="None for your details: it reflects your user account.",
-        retention="Certificates you enrolled are kept until they expire.",
+        retention="Retired smart cards and revoked certificates stay in its records.",
     ),
     authority=6,
 )

@@ -1,62 +1,45 @@
-"""MIM Certificate Management (CM) over its REST API, read-only: profiles and certificates.
+"""MIM Certificate Management (CM), read only: a person's smart cards, software profiles and
+their certificates, through CM's .NET provisioning API on the CM server over WinRM.
 
-CM keeps, per user, only a CM user id with the domain and sAMAccountName, and the profiles
-(smart cards and software profiles) enrolled for that user; users are a reflection of AD.
-Deleting from the CM database is not supported: once the account is gone from AD, CM keeps the
-profile for as long as a certificate enrolled on it is valid. So this connector runs nothing
-(`PlanAction.NONE`): a profile holding an unexpired certificate is a residual copy, kept by
-design until the certificate expires (one `ResidualCopy` per expiry day, counting the
-certificates, naming none of them); what CM keeps without such a certificate (a profile whose
-certificates have all expired, or have no stated expiry, or none at all; a user record without
-profiles) is a manual step: a person removes it in the CM portal and marks it Done.
-`verify_absent` agrees with the plan: absent, with the dated residuals, while only profiles with
-an unexpired certificate remain; `remaining` exactly what the manual step asked a person to
-remove.
+Why not the CM REST API: its controllers (certificate-management-rest-api-service-details.md,
+"the full list of controllers") have no user lookup, and its profile and smart-card lists are
+the caller's own (get-profile-data.md, get-smartcard-data.md; `targetuser` exists only on
+/requests and /profiletemplates, and takes only "current"). A service account cannot find
+another person there. The provisioning API can: `FindOperations.FindSmartcards` takes the
+assigned users, `FindRequests` the target users (the requests name each software profile,
+read with `GetProfile`), `FindCertificates` a smart card or profile (FIM CM SDK, Microsoft.Clm.
+Provision; see connectors/certmgmt/scripts/certmgmt_find.ps1 for the pages). A CM user is the
+AD user's objectGUID ("Users in FIM CM are not assigned new GUIDs; they use the objectGUID
+attribute", Using the Management Agent for Certificate Management, previous-versions/mim/
+jj590240), so the `ObjectRef` id is that GUID and `verify_absent` checks by OBJECT_GUID: an
+account name alone finds nothing once the AD account is gone, though CM still holds its cards.
 
-The `ObjectRef` id is `DOMAIN\\account` as CM returns it: CM keys its users by exactly that,
-and it needs no second, user-by-id lookup (which the API does not document either).
+UNVERIFIED (lab-test; `doctor` checks it on the live server): the SDK documents the API's
+calls from a web application in CM's own IIS site or, for a stand-alone program, over .NET
+remoting (FIM CM Provision API Architecture, bb468081; FIM CM Remoting Configuration,
+bb468077). A PowerShell session on the CM server is neither; `doctor` runs
+`FindAllProfileTemplates` to show whether the calls answer there.
 
-Wire calls, all `GET` below `<url>/api/v1.0` (`url` is the site root, e.g.
-`https://cm01.corp.example/CertificateManagement`); JSON field names as documented:
+Erasing: CM reflects AD, and "deleting from the MIM CM database is not supported" (MIMDocs
+mim-privacy-compliance.md, "Deleting personal data"). The API's retire (`RequestOperations.
+InitiateRetire`) starts a request that must then be approved and executed with data
+collection: not something to run unattended. So this connector runs nothing (`PlanAction.
+NONE`); each smart card or profile still in use is a manual step, done in the CM portal
+(`MANUAL_PATH`); a retired card or disabled profile stays in CM by design and is reported as a
+residual copy, kept for good. `search` and `read` show what CM still uses for the person.
 
-    /users?domain=<D>&samaccountname=<A>      GUESSED (route, parameters and the fields
-                                              Uuid, Domain, SamAccountName): no user lookup
-                                              is documented
-    /profiles?targetuser=<CM user Uuid>       route and fields documented (get-profile-data.md);
-    /smartcards?targetuser=<CM user Uuid>     `targetuser` GUESSED: the reference documents it on
-                                              /requests and /profiletemplates, "only the current
-                                              user" supported; without it the API answers for
-                                              the caller. Profiles are therefore filtered again
-                                              by their documented AssignedUserUuid, so a server
-                                              that ignores the parameter yields nothing wrong.
-    /profiles/{id}/certificates               documented (get-smartcard-profile-certificates.md);
-    /smartcards/{id}/certificates             NotAfter is listed on get-user-certificates.md's
-                                              X509ClmCertificate, not on this page: when absent,
-                                              the expiry is unknown
-    /profiletemplates                         health: documented, cheap, authenticated
-
-NotAfter arrives without a zone (`"2016-07-13T09:10:31"`): read as UTC (GUESSED). Values reach
-the wire only as URL-encoded query parameters (requests' `params`); ids from the server go into a
-path only after they parse as GUIDs, and are quoted. The user in an answer is compared again,
-exactly (case-insensitively, as AD compares accounts), in Python. A 404 from a collection route
-means the API is off (`Clm.WebApi.Enabled` false: IIS answers 404 everywhere), so it is an
-error, never "nobody"; a 404 on one profile's certificates means the profile has just gone.
-The deadline covers the whole call (every request and body read) and is checked between
-chunks; a server dripping bytes may overrun it by at most one socket read.
+The REST API is kept for one documented thing: `doctor` asks `GET /profiletemplates`
+(get-profile-templates.md) whether the API is on (`Clm.WebApi.Enabled`), when `service` is set.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import PureWindowsPath
 from typing import Any
-from urllib.parse import quote
 
 import pydantic.dataclasses
 import requests
@@ -64,6 +47,7 @@ from pydantic import Field
 
 from connectors._shared.http import HttpSettings, http_errors, open_session
 from connectors._shared.names import is_account_name, is_netbios_domain
+from connectors._shared.powershell import PowerShellRunner, WinRmSettings
 from connectors.base import (
     AttributeValue,
     Capability,
@@ -82,49 +66,56 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import (
-    ConnectorError,
-    Denied,
-    NotFound,
-    NotSupported,
-    TimedOut,
-)
+from connectors.doctor import Check, cannot_tell, ok, wrong
+from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.spec import SETTINGS
+from connectors.spelling import spellings
 
-__all__ = ["CertManagementConnector", "CertManagementSettings", "Clock"]
+__all__ = ["CertManagementConnector", "CertManagementSettings"]
 
-Clock = Callable[[], datetime]
-
-MAX_BODY = 4 * 1024 * 1024  # bytes; a person's CM data is a few kB
 ACCOUNT_ATTRIBUTES = frozenset({"samaccountname", "accountname"})
-SUMMARY = "Nothing to erase in Certificate Management: it reflects AD"
-SUMMARY_BY_HAND = (
-    "Certificate Management reflects AD; what it keeps without a valid certificate is removed "
-    "by hand in the CM portal"
+# The CM web's bin folder at its default install path: Web.config's default location is
+# %Programfiles%\Microsoft Forefront Identity Manager\2010\Certificate Management\Web
+# (FIM CM Remoting Configuration, bb468077); ASP.NET keeps a site's assemblies in its bin.
+DEFAULT_BIN = (
+    r"C:\Program Files\Microsoft Forefront Identity Manager\2010\Certificate Management\Web\bin"
 )
+# The CM portal's search, as MIMDocs mim-privacy-compliance.md ("Searching personal data")
+# names it; Retire and Revoke are the operations get-profile-state-operations.md lists.
+MANUAL_PATH = (
+    "CM portal > Find user and view or manage their information > the user > each smart card:"
+    " Retire; each software profile: Revoke"
+)
+# SmartcardStatus / ProfileStatus values after which CM no longer uses the card or profile:
+# Disabled ("all certificates ... have been revoked", externalGetUserSmartCards, bb468092)
+# and Retired. Any other status, or one this list does not know, is still in use.
+ENDED = frozenset({"disabled", "retired"})
+SUMMARY = "Nothing to run in Certificate Management: it reflects AD"
+SUMMARY_BY_HAND = "Retire the person's smart cards and revoke their profiles in the CM portal"
 NOTE = (
-    "CM reflects AD, and deleting from the CM database is not supported: a profile holding a "
-    "valid certificate stays until that certificate expires"
+    "CM reflects AD, and deleting from the CM database is not supported: retired cards and "
+    "revoked profiles stay in CM"
 )
-# The manual step's detail, shown after "Erase the person in Certificate Management by hand
-# (no API for it): ". Plain words and counts only: never an account, a profile id or a serial.
-_NO_VALID = "with no valid certificate (expired, none, or no expiry date)"
+KEPT = "Certificate Management keeps retired smart cards and revoked profiles (by design)"
 _SYSTEM = "Certificate Management"
 
 
 @pydantic.dataclasses.dataclass(frozen=True, kw_only=True, config=SETTINGS)
 class CertManagementSettings:
-    """Where the CM site is and which domain its users come from.
+    """Where CM's server is and which domain its users come from.
 
-    `http.url` is the CM site root (`https://cm01.corp.example/CertificateManagement`);
-    `domain` the NetBIOS name (`CORP`) an account without one is looked up in. `timeout` caps
-    every call's deadline (seconds); `max_hits` caps the items accepted from one answer (users,
-    profiles, certificates): more is an error rather than a silently partial answer.
+    `winrm` reaches the CM server, where the provisioning assemblies are in `bin_path` (the
+    CM web's bin folder). `domain` is the NetBIOS name (`CORP`) accounts are looked up in.
+    `service` (optional) is the CM site for the REST API check in `doctor`. `timeout` caps
+    every call's deadline (seconds); `max_hits` caps the users, cards, profiles and
+    certificates accepted from one answer: more is an error, not a silently partial answer.
     Raises `ValueError` for a setting that cannot work.
     """
 
-    http: HttpSettings = Field(alias="service")  # https://cm01.corp.example/CertificateManagement
+    winrm: WinRmSettings
     domain: str
+    bin_path: str = DEFAULT_BIN
+    http: HttpSettings | None = Field(default=None, alias="service")
     label: str = "Certificate Management"
     timeout: float = Field(default=10.0, gt=0, le=120, alias="timeout_seconds")
     max_hits: int = Field(default=200, ge=1)
@@ -133,6 +124,9 @@ class CertManagementSettings:
     def __post_init__(self) -> None:
         if not is_netbios_domain(self.domain):
             raise ValueError("domain must be the NetBIOS domain name, e.g. CORP")
+        path = PureWindowsPath(self.bin_path)
+        if not (path.drive and path.root) or "\x00" in self.bin_path:
+            raise ValueError(r"bin_path must be an absolute Windows path, e.g. C:\...\Web\bin")
 
 
 @dataclass(frozen=True)
@@ -142,82 +136,74 @@ class _Certificate:
     template: str
     not_after: datetime | None  # aware UTC; None when CM does not say
 
-    def summary(self) -> str:
-        expiry = self.not_after.isoformat() if self.not_after else "unknown"
-        return f"{self.serial} (thumbprint {self.thumbprint or '-'}, expires {expiry})"
-
 
 @dataclass(frozen=True)
-class _Profile:
-    id: str
+class _Holder:
+    """A smart card or a software profile."""
+
+    uuid: str
     smartcard: bool
-    template: str
     status: str
+    template: str
     certificates: tuple[_Certificate, ...]
+
+    @property
+    def ended(self) -> bool:
+        return self.status.casefold() in ENDED
 
     def summary(self) -> str:
         kind = "smart card" if self.smartcard else "software profile"
-        return f"{kind} {self.id} (template {self.template}, status {self.status})"
+        return f"{kind} {self.uuid} (template {self.template}, status {self.status})"
 
 
 @dataclass(frozen=True)
 class _User:
-    uuid: str
+    uuid: str  # the AD objectGUID
     domain: str
-    account: str
-    profiles: tuple[_Profile, ...] = ()
+    account: str  # "" when the AD account is gone
+    holders: tuple[_Holder, ...]
 
     @property
-    def ref_id(self) -> str:
-        return f"{self.domain}\\{self.account}"
+    def live(self) -> tuple[_Holder, ...]:
+        return tuple(h for h in self.holders if not h.ended)
 
 
-class _Deadline:
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        """Seconds left; `TimedOut` when none are."""
-        left = self._end - time.monotonic()
-        if left <= 0:
-            raise TimedOut(f"{_SYSTEM} did not answer in time")
-        return left
+@dataclass(frozen=True)
+class _Found:
+    users: tuple[_User, ...]
+    unresolved: tuple[str, ...]  # account names with no AD account
 
 
 class CertManagementConnector:
-    """Profiles and certificates of CM users, read-only, through the CM REST API. Thread-safe
-    (calls share one authenticated session, one at a time).
-
-    `clock` gives "now" (aware UTC) for `verify_absent`; `session` replaces the one
-    `open_session(settings.http)` builds (tests).
-    """
+    """Smart cards and profiles of CM users, read only, through the provisioning API on the
+    CM server. Thread-safe (the runner is)."""
 
     capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
 
     def __init__(
         self,
         settings: CertManagementSettings,
+        runner: PowerShellRunner | None = None,
         *,
         session: requests.Session | None = None,
-        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.name, self.label = settings.name, settings.label
-        self._session = session or open_session(settings.http)
-        self._session.headers["Accept"] = "application/json"
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._api = settings.http.url.rstrip("/") + "/api/v1.0"
-        self._lock = threading.Lock()
+        self._runner = runner or PowerShellRunner(
+            replace(settings.winrm, name=f"{self.name}-winrm")
+        )
+        self._session = session
+        if self._session is None and settings.http is not None:
+            self._session = open_session(settings.http)
 
     # -- Connector interface ------------------------------------------------
 
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
-        """The CM user with account `query.value` (`DOMAIN\\account` or a bare account, then in
-        `settings.domain`), with a summary of its profiles and certificates.
+        """The CM user whose AD account is `query.value` (`DOMAIN\\account`, or a bare account
+        in `settings.domain`) when CM still uses a smart card or profile of theirs.
 
-        `NotSupported` for a mail address, employee ID, prefix or another attribute: CM knows
-        its users by account only. A value that cannot be an account finds no one, unsent.
-        """
+        `NotSupported` for a mail address, employee ID, prefix or another attribute. A value
+        no account can have finds no one and sends nothing."""
         if query.kind is QueryKind.ATTRIBUTE:
             if (query.attribute or "").casefold() not in ACCOUNT_ATTRIBUTES:
                 raise NotSupported(f"{_SYSTEM} is searched by account name")
@@ -226,22 +212,21 @@ class CertManagementConnector:
         account = self._account(query.value, None)
         if account is None:
             return []
-        deadline = self._deadline(timeout)
-        with self._locked(deadline):
-            users = [self._with_profiles(u, deadline) for u in self._find(*account, deadline)]
-        return [self._hit(u) for u in users]
+        found = self._find(names=account[1], guids=(), domain=account[0], timeout=timeout)
+        return [self._hit(u) for u in found.users if u.live]
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
-        """The user's domain, account and CM user id, its profiles and its certificates (each
-        with its expiry); `NotFound` when CM has no such user."""
+        """The user's account, CM user id, smart cards and profiles with their certificates
+        (each with its expiry); `NotFound` when CM uses none for that user."""
         user = self._user(ref, timeout)
-        certs = [(p, c) for p in user.profiles for c in p.certificates]
+        certs = [(h, c) for h in user.holders for c in h.certificates]
         attrs: dict[str, tuple[str, ...]] = {
             "Domain": (user.domain,),
-            "SamAccountName": (user.account,),
+            "SamAccountName": (user.account,) if user.account else (),
             "CmUserUuid": (user.uuid,),
-            "Profiles": tuple(p.summary() for p in user.profiles),
-            "Certificates": tuple(f"{c.summary()} on {p.id}" for p, c in certs),
+            "SmartCards": tuple(h.summary() for h in user.holders if h.smartcard),
+            "Profiles": tuple(h.summary() for h in user.holders if not h.smartcard),
+            "Certificates": tuple(f"{_describe(c)} on {h.uuid}" for h, c in certs),
         }
         return Record(
             ref=ref,
@@ -249,103 +234,91 @@ class CertManagementConnector:
         )
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
-        """Nothing to run (`PlanAction.NONE`): CM reflects AD. Unexpired certificates are
-        residual copies, one per expiry day; a profile without one, or a user record without
-        profiles, is an `ERASE_BY_HAND` manual step (what `verify_absent` would otherwise
-        find remaining). `NotFound` when CM has no such user."""
+        """Nothing to run (`PlanAction.NONE`): a manual step to retire each smart card and
+        revoke each profile CM still uses, in the CM portal (`MANUAL_PATH`); what CM keeps
+        after that is a residual copy. `NotFound` when CM uses none for that user."""
         user = self._user(ref, timeout)
-        valid, stale = _split(user, self._clock())
-        manual = _manual(user, stale)
         return DeletePlan(
             ref,
             PlanAction.NONE,
-            summary=SUMMARY_BY_HAND if manual else SUMMARY,
+            summary=SUMMARY_BY_HAND,
             notes=(NOTE,),
-            residuals=_residuals(valid),
-            manual=manual,
+            residuals=(ResidualCopy(KEPT),),
+            manual=(ManualStep(ManualTask.ERASE_BY_HAND, _manual_detail(user)),),
         )
 
     def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
-        """Always `NotSupported`: this connector is read-only and CM has nothing to delete."""
-        raise NotSupported(f"{_SYSTEM} is read-only: deleting from CM is not supported")
+        """Always `NotSupported`: this connector is read only; a person retires in CM."""
+        raise NotSupported(f"{_SYSTEM} is read only: retire and revoke in the CM portal")
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
-        """Absent when CM has no user for the ACCOUNT identifier, or keeps it only for
-        certificates that have not expired yet (those are dated `residuals`, as in the plan).
-        What the plan's manual step asks a person to remove is `remaining`: a profile without
-        an unexpired certificate (all expired, none, or an expiry CM does not state), or a user
-        record without profiles.
-
-        ACCOUNT is `DOMAIN\\account` (a `ref.id`, as the residual re-check passes it; its
-        domain wins over a DOMAIN identifier) or a bare account, in DOMAIN (default
-        `settings.domain`). `NotSupported` without an ACCOUNT identifier, or when the domain
-        is not a NetBIOS name."""
-        if IdKind.ACCOUNT not in identifiers:
-            raise NotSupported(f"{_SYSTEM} is searched by account name")
-        value = identifiers[IdKind.ACCOUNT]
-        if "\\" in value:
-            domain: str | None = value.split("\\", 1)[0]
+        """Absent when CM uses no smart card or profile of the AD user with the OBJECT_GUID
+        identifier (what it keeps retired or revoked is a residual copy). With an ACCOUNT
+        alone (in DOMAIN, default `settings.domain`) the account is looked up in AD first;
+        when AD has no such account, or it cannot be one, nothing is proven (`absent=False`):
+        CM keeps a deleted account's cards under its objectGUID. `NotSupported` with
+        neither."""
+        guid = identifiers.get(IdKind.OBJECT_GUID)
+        account = identifiers.get(IdKind.ACCOUNT)
+        if guid is None and account is None:
+            raise NotSupported(f"{_SYSTEM} is checked by the AD objectGUID")
+        if guid is not None:
+            parsed = _guid(guid)
+            if parsed is None:  # no AD user has it, so no CM user either
+                return Verification(self.name, absent=True, detail="not an objectGUID")
+            found = self._find(
+                names="", guids=(parsed,), domain=self.settings.domain, timeout=timeout
+            )
         else:
-            domain = identifiers.get(IdKind.DOMAIN)
-        if domain is not None and not is_netbios_domain(domain):
-            # e.g. a DNS name: looking it up would find no one and so prove nothing
-            raise NotSupported(f"{_SYSTEM} is searched by NetBIOS domain and account name")
-        account = self._account(value, domain)
-        if account is None:
-            return Verification(self.name, absent=True, detail="no CM user for the account")
-        deadline = self._deadline(timeout)
-        with self._locked(deadline):
-            users = [self._with_profiles(u, deadline) for u in self._find(*account, deadline)]
-        if not users:
-            return Verification(self.name, absent=True, detail="no CM user for the account")
-        now = self._clock()
-        remaining: list[ObjectRef] = []
-        kept: list[tuple[_Profile, _Certificate]] = []
-        for user in users:
-            valid, stale = _split(user, now)
-            if _manual(user, stale):
-                remaining.append(ObjectRef(self.name, user.ref_id))
-            kept += valid
-        residuals = _residuals(kept)
+            assert account is not None
+            where = self._account(account, identifiers.get(IdKind.DOMAIN))
+            if where is None:
+                return Verification(self.name, absent=False, detail=_UNPROVEN)
+            found = self._find(names=where[1], guids=(), domain=where[0], timeout=timeout)
+            if found.unresolved:
+                return Verification(self.name, absent=False, detail=_UNPROVEN)
+        remaining = tuple(ObjectRef(self.name, u.uuid) for u in found.users if u.live)
+        kept = any(h.ended for u in found.users for h in u.holders)
         if remaining:
-            detail = "CM keeps a user record or profile without a valid certificate"
+            detail = "CM still uses a smart card or profile of the person"
+        elif kept:
+            detail = "CM keeps only retired smart cards or revoked profiles"
         else:
-            detail = "CM keeps profiles only until their certificates expire"
+            detail = "no smart card or profile in CM"
         return Verification(
             self.name,
             absent=not remaining,
-            remaining=tuple(remaining),
-            residuals=tuple(residuals),
+            remaining=remaining,
+            residuals=(ResidualCopy(KEPT),) if kept else (),
             detail=detail,
         )
 
     def health(self, *, timeout: float) -> Health:
-        """An authenticated `GET /profiletemplates`; never raises."""
-        try:
-            deadline = self._deadline(timeout)
-            with self._locked(deadline):
-                data = self._get(("profiletemplates",), None, deadline)
-        except ConnectorError as exc:
-            return Health(self.name, False, str(exc))
-        count = len(data) if isinstance(data, list) else 0
-        return Health(self.name, True, f"CM REST API answered ({count} profile templates)")
+        health = self._runner.health(timeout=self._deadline(timeout))
+        return Health(self.name, health.ok, health.detail)
+
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """The CM server answers in Windows PowerShell 5.1; the REST API is on (when
+        `service` is set); the provisioning assemblies load from `bin_path` (their
+        versions); the provisioning API answers the bot's account (profile templates it
+        may read); and the session reaches AD for an account's objectGUID, as a search
+        does. Read only; never raises for the system's errors."""
+        deadline = self._deadline(timeout)
+        checks = self._runner.doctor(need_second_hop=False, timeout=deadline)
+        if self.settings.http is not None:
+            checks.append(self._rest_check(deadline))
+        checks += self._server_checks(deadline)
+        return checks
 
     def close(self) -> None:
-        self._session.close()
+        self._runner.close()
+        if self._session is not None:
+            self._session.close()
 
-    # -- lookups -----------------------------------------------------------------
+    # -- lookups -------------------------------------------------------------
 
-    def _deadline(self, timeout: float) -> _Deadline:
-        return _Deadline(min(timeout, self.settings.timeout))
-
-    @contextmanager
-    def _locked(self, deadline: _Deadline) -> Iterator[None]:
-        if not self._lock.acquire(timeout=deadline.left()):
-            raise TimedOut(f"{_SYSTEM} did not answer in time (busy)")
-        try:
-            yield
-        finally:
-            self._lock.release()
+    def _deadline(self, timeout: float) -> float:
+        return min(timeout, self.settings.timeout)
 
     def _account(self, value: str, domain: str | None) -> tuple[str, str] | None:
         """(domain, account) to look up, or None for a value no account can have."""
@@ -356,177 +329,242 @@ class CertManagementConnector:
             return None
         return domain, value
 
-    def _find(self, domain: str, account: str, deadline: _Deadline) -> list[_User]:
-        params = {"domain": domain, "samaccountname": account}
-        data = self._get(("users",), params, deadline)
-        users = [_parse_user(item) for item in self._items(data, "users")]
-        # Whatever the server's own matching did, only this exact account counts.
-        wanted = (domain.lower(), account.lower())
-        return [u for u in users if (u.domain.lower(), u.account.lower()) == wanted]
-
     def _user(self, ref: ObjectRef, timeout: float) -> _User:
-        account = self._account(ref.id, None) if ref.system == self.name else None
-        if account is None or "\\" not in ref.id:
+        guid = _guid(ref.id) if ref.system == self.name else None
+        if guid is None or guid != ref.id:
             raise NotFound("not a reference to a CM user")
-        deadline = self._deadline(timeout)
-        with self._locked(deadline):
-            users = self._find(*account, deadline)
-            if not users:
-                raise NotFound("no CM user has that account")
-            return self._with_profiles(users[0], deadline)
+        found = self._find(names="", guids=(guid,), domain=self.settings.domain, timeout=timeout)
+        users = [u for u in found.users if u.uuid == guid and u.live]
+        if not users:
+            raise NotFound("CM uses no smart card or profile of that user")
+        return users[0]
 
-    def _with_profiles(self, user: _User, deadline: _Deadline) -> _User:
-        profiles: list[_Profile] = []
-        for route in ("profiles", "smartcards"):
-            data = self._get((route,), {"targetuser": user.uuid}, deadline)
-            for item in self._items(data, route):
-                found = _parse_profile(item, route == "smartcards")
-                if found is None or found[1] != user.uuid:
-                    continue  # another user's profile: the caller's own, if the server ignored us
-                pid = found[0]
-                certs = self._get((route, pid, "certificates"), None, deadline, missing_ok=True)
-                if certs is _MISSING:
-                    continue  # the profile went between the two calls
-                parsed = tuple(_parse_certificate(c) for c in self._items(certs, "certificates"))
-                profiles.append(_Profile(pid, route == "smartcards", *found[2:], parsed))
-        return _User(user.uuid, user.domain, user.account, tuple(profiles))
+    def _find(self, *, names: str, guids: tuple[str, ...], domain: str, timeout: float) -> _Found:
+        args = {
+            "bin": self.settings.bin_path,
+            "domain": domain,
+            "names": list(spellings(names)) if names else [],
+            "guids": list(guids),
+        }
+        data = self._run("certmgmt_find", args, timeout)
+        if not isinstance(data, dict) or not isinstance(data.get("users"), list):
+            raise ConnectorError("certmgmt_find: unexpected output: no users list")
+        users = data["users"]
+        if len(users) > self.settings.max_hits:
+            raise ConnectorError("certmgmt_find: more than max_hits users in one answer")
+        parsed = tuple(self._parse_user(u, domain) for u in users)
+        wanted = {g for g in guids}
+        typed = {n.casefold() for n in spellings(names)} if names else set()
+        # Only the users asked for, whatever the server's own matching did.
+        kept = tuple(
+            u for u in parsed if u.uuid in wanted or (u.account and u.account.casefold() in typed)
+        )
+        unresolved = data.get("unresolved") or []
+        if not isinstance(unresolved, list):
+            raise ConnectorError("certmgmt_find: unexpected output: unresolved is not a list")
+        return _Found(kept, tuple(str(n) for n in unresolved))
 
-    def _items(self, data: Any, what: str) -> list[Any]:
-        if data is None:  # 204 No Content
-            return []
-        if not isinstance(data, list):
-            raise ConnectorError(f"{_SYSTEM}: unexpected answer for {what}: not a list")
-        if len(data) > self.settings.max_hits:
-            raise ConnectorError(f"{_SYSTEM}: more than max_hits {what} in one answer")
-        return data
-
-    # -- wire ---------------------------------------------------------------------
-
-    def _get(
-        self,
-        segments: tuple[str, ...],
-        params: Mapping[str, str] | None,
-        deadline: _Deadline,
-        *,
-        missing_ok: bool = False,
-    ) -> Any:
-        """GET one API route -> parsed JSON, None for 204, `_MISSING` for an allowed 404."""
-        url = "/".join((self._api, *(quote(s, safe="") for s in segments)))
-        what = segments[0]
-        with http_errors(_SYSTEM, what):
-            left = deadline.left()
-            with self._session.get(
-                url, params=params, timeout=(left, left), stream=True, allow_redirects=False
-            ) as resp:
-                status = resp.status_code
-                if status == 204:
-                    return None
-                if status in (401, 403):
-                    raise Denied(f"{_SYSTEM} refused the bot's credentials (HTTP {status})")
-                if status == 404 and missing_ok:
-                    return _MISSING
-                if status == 404:
-                    raise ConnectorError(
-                        f"{_SYSTEM}: HTTP 404 for {what}: is the REST API enabled "
-                        "(Clm.WebApi.Enabled)?"
-                    )
-                if status != 200:
-                    raise ConnectorError(f"{_SYSTEM}: HTTP {status} for {what}")
-                body = bytearray()
-                for chunk in resp.iter_content(65536):
-                    body += chunk
-                    if len(body) > MAX_BODY:
-                        raise ConnectorError(f"{_SYSTEM}: the answer for {what} is too large")
-                    deadline.left()
+    def _run(self, script: str, args: Mapping[str, Any], timeout: float) -> Any:
         try:
-            return _json_loads(bytes(body))
-        except ValueError:
-            raise ConnectorError(f"{_SYSTEM}: the answer for {what} is not JSON") from None
+            return self._runner.run(script, args, timeout=self._deadline(timeout))
+        except ConnectorError:
+            raise
+        except (TypeError, ValueError) as exc:  # the arguments or the script name: a bug here
+            raise ConnectorError(
+                f"{script}: cannot build the call ({exc.__class__.__name__})"
+            ) from exc
 
-    # -- mapping ------------------------------------------------------------------
+    # -- doctor ----------------------------------------------------------------
+
+    def _rest_check(self, timeout: float) -> Check:
+        name = "CM REST API enabled (Clm.WebApi.Enabled)"
+        assert self.settings.http is not None and self._session is not None
+        url = self.settings.http.url.rstrip("/") + "/api/v1.0/profiletemplates"
+        try:
+            with http_errors(_SYSTEM, "profiletemplates"):
+                resp = self._session.get(
+                    url,
+                    timeout=(timeout, timeout),
+                    allow_redirects=False,
+                    headers={"Accept": "application/json"},
+                )
+                status = resp.status_code
+                resp.close()
+        except ConnectorError as exc:
+            return cannot_tell(
+                name,
+                f"{exc.__class__.__name__}: {exc}",
+                f"check that {self.settings.http.url} answers the bot's account",
+            )
+        if status in (200, 204):
+            return ok(name, f"GET /api/v1.0/profiletemplates answered HTTP {status}")
+        if status == 404:
+            # A documented route: 404 here is the API switched off, not a missing route.
+            return wrong(
+                name,
+                "GET /api/v1.0/profiletemplates answered HTTP 404",
+                'set <add key="Clm.WebApi.Enabled" value="true" /> in the CM Web.config'
+                " (ClmConfiguration), then run iisreset",
+            )
+        if status in (401, 403):
+            return cannot_tell(
+                name,
+                f"HTTP {status}: the bot's account was refused",
+                "give the bot's account access to the CM site (Windows authentication)",
+            )
+        return cannot_tell(
+            name, f"HTTP {status}", "see the CM event log for the request's correlation ID"
+        )
+
+    def _server_checks(self, timeout: float) -> list[Check]:
+        assemblies = "CM provisioning assemblies load (Microsoft.Clm.Provision, .Shared)"
+        api = "CM provisioning API answers the bot's account (FindAllProfileTemplates)"
+        ad = "the CM server's session reaches AD (account to objectGUID)"
+        try:
+            data = self._run("certmgmt_doctor", {"bin": self.settings.bin_path}, timeout)
+        except ConnectorError as exc:
+            detail = f"{exc.__class__.__name__}: {exc}"
+            fix = f"check WinRM on {self.settings.winrm.endpoint} and the bot account's rights"
+            return [cannot_tell(n, detail, fix) for n in (assemblies, api, ad)]
+        data = data if isinstance(data, dict) else {}
+        rows = [r for r in data.get("assemblies") or [] if isinstance(r, dict)]
+        missing = [str(r.get("name")) for r in rows if not r.get("loaded")]
+        checks: list[Check] = []
+        if rows and not missing:
+            versions = ", ".join(f"{r.get('name')} {r.get('version') or '?'}" for r in rows)
+            checks.append(ok(assemblies, versions))
+        else:
+            why = "; ".join(
+                f"{r.get('name')}: "
+                + ("not found" if not r.get("found") else "not loaded")
+                + (f" ({r.get('error')})" if r.get("error") else "")
+                for r in rows
+                if not r.get("loaded")
+            )
+            checks.append(
+                wrong(
+                    assemblies,
+                    why or "no answer about the assemblies",
+                    "set bin_path to the CM web's bin folder on the CM server"
+                    f" (now {self.settings.bin_path})",
+                )
+            )
+        templates = data.get("templates")
+        if isinstance(templates, int) and not isinstance(templates, bool) and templates > 0:
+            checks.append(ok(api, f"{templates} profile templates readable"))
+        elif missing:
+            checks.append(
+                cannot_tell(api, "the assemblies did not load", "fix the assemblies check first")
+            )
+        elif templates == 0:
+            checks.append(
+                wrong(
+                    api,
+                    "no profile template is readable by the bot's account",
+                    "grant the bot's account Read on the CM profile templates (CM permissions)",
+                )
+            )
+        else:
+            checks.append(
+                wrong(
+                    api,
+                    f"the call failed: {data.get('templates_error') or 'no answer'}",
+                    "run the bot's account on the CM server with CM read permissions; the SDK"
+                    " documents in-site calls and .NET remoting (bb468081): lab-test which works",
+                )
+            )
+        if data.get("ad") is True:
+            checks.append(ok(ad, "the session's own account resolved to an objectGUID"))
+        else:
+            checks.append(
+                wrong(
+                    ad,
+                    f"no objectGUID: {data.get('ad_error') or 'not found'}",
+                    "the lookup is a second hop from the CM server: use transport credssp, or"
+                    " kerberos with kerberos_delegation: true",
+                )
+            )
+        return checks
+
+    # -- mapping ----------------------------------------------------------------
 
     def _hit(self, user: _User) -> Hit:
-        certs = [c for p in user.profiles for c in p.certificates]
+        live = user.live
+        certs = [c for h in live for c in h.certificates]
+        who = f"{user.domain}\\{user.account}" if user.account else user.uuid
+        cards = sum(h.smartcard for h in live)
+        ids = {IdKind.OBJECT_GUID: user.uuid, IdKind.DOMAIN: user.domain}
+        if user.account:
+            ids[IdKind.ACCOUNT] = user.account
         attributes = {
-            "profiles": tuple(p.summary() for p in user.profiles),
-            "certificates": tuple(c.summary() for c in certs),
+            "smart cards": tuple(h.summary() for h in live if h.smartcard),
+            "profiles": tuple(h.summary() for h in live if not h.smartcard),
+            "certificates": tuple(_describe(c) for c in certs),
         }
         return Hit(
-            ref=ObjectRef(self.name, user.ref_id),
-            label=f"{user.ref_id} (CM: {len(user.profiles)} profiles, {len(certs)} certificates)",
-            identifiers={IdKind.ACCOUNT: user.account, IdKind.DOMAIN: user.domain},
+            ref=ObjectRef(self.name, user.uuid),
+            label=(
+                f"{who} (CM: {cards} smart cards, {len(live) - cards} profiles,"
+                f" {len(certs)} certificates)"
+            ),
+            identifiers=ids,
             attributes={k: v for k, v in attributes.items() if v},
         )
 
+    def _parse_user(self, item: Any, domain: str) -> _User:
+        if not isinstance(item, dict):
+            raise _bad("CM user")
+        uid, account = _guid(item.get("uuid")), item.get("account")
+        if uid is None or not isinstance(account, str):
+            raise _bad("CM user")
+        holders: list[_Holder] = []
+        for key, smartcard in (("smartcards", True), ("profiles", False)):
+            items = item.get(key) or []
+            if not isinstance(items, list) or len(items) > self.settings.max_hits:
+                raise _bad(f"{key} list")
+            holders += [self._parse_holder(h, smartcard) for h in items]
+        return _User(uid, domain, account, tuple(holders))
 
-_MISSING: Any = object()
-
-
-def _split(user: _User, now: datetime) -> tuple[list[tuple[_Profile, _Certificate]], int]:
-    """(each unexpired certificate with its profile, how many profiles hold none)."""
-    valid: list[tuple[_Profile, _Certificate]] = []
-    stale = 0
-    for p in user.profiles:
-        held = [(p, c) for c in p.certificates if c.not_after and c.not_after > now]
-        valid += held
-        stale += not held
-    return valid, stale
-
-
-def _manual(user: _User, stale: int) -> tuple[ManualStep, ...]:
-    """The step asking a person to remove what CM keeps without a valid certificate: `stale`
-    profiles, and the user record itself when no profile holds one. () when nothing is."""
-    n = len(user.profiles)
-    if n == 0:
-        detail = "CM keeps a user record with no profile; remove it in the CM portal"
-    elif stale == n:
-        them = "a profile" if n == 1 else f"{n} profiles"
-        detail = f"CM keeps a user record and {them} {_NO_VALID}; remove them in the CM portal"
-    elif stale:
-        them, it = ("a profile", "it") if stale == 1 else (f"{stale} profiles", "them")
-        detail = (
-            f"CM keeps {them} {_NO_VALID}; remove {it} in the CM portal, and leave the profiles "
-            "holding a valid certificate: they stay until it expires"
+    def _parse_holder(self, item: Any, smartcard: bool) -> _Holder:
+        what = "smart card" if smartcard else "profile"
+        if not isinstance(item, dict):
+            raise _bad(what)
+        hid, status = _guid(item.get("uuid")), item.get("status")
+        certs = item.get("certificates") or []
+        if hid is None or not isinstance(certs, list) or len(certs) > self.settings.max_hits:
+            raise _bad(what)
+        template = _guid(item.get("template")) or "unknown"
+        return _Holder(
+            hid,
+            smartcard,
+            status if isinstance(status, str) and status else "unknown",
+            template,
+            tuple(_parse_certificate(c) for c in certs),
         )
-    else:
-        return ()
-    return (ManualStep(ManualTask.ERASE_BY_HAND, detail),)
 
 
-def _residuals(valid: list[tuple[_Profile, _Certificate]]) -> tuple[ResidualCopy, ...]:
-    """One residual copy per UTC expiry day (the day the approver sees), dated by the last
-    certificate to expire that day, counting the certificates and saying their kind: never a
-    serial, thumbprint, profile id or account (these texts reach channels and outlive the
-    scrub)."""
-    days: dict[date, list[tuple[_Profile, _Certificate]]] = {}
-    for p, c in valid:
-        if c.not_after is not None:  # always: a valid certificate has a stated expiry
-            days.setdefault(c.not_after.date(), []).append((p, c))
-    copies = []
-    for day in sorted(days):
-        certs = days[day]
-        expires = max(c.not_after for _, c in certs if c.not_after)
-        copies.append(ResidualCopy(_describe(certs), expires=expires))
-    return tuple(copies)
+_UNPROVEN = (
+    "no AD account by that name: CM keeps a deleted account's cards under its objectGUID,"
+    " so only the objectGUID can show them gone"
+)
 
 
-def _describe(certs: list[tuple[_Profile, _Certificate]]) -> str:
-    """E.g. "1 smart-card certificate (CM profile), kept until it expires"."""
-    n, cards = len(certs), sum(p.smartcard for p, _ in certs)
-    plural = "s" if n > 1 else ""
-    if cards == n:
-        what = f"{n} smart-card certificate{plural}"
-    elif cards == 0:
-        what = f"{n} software certificate{plural}"
-    else:
-        what = f"{n} certificates, {cards} smart-card and {n - cards} software"
-    profiles = "CM profiles" if len({p.id for p, _ in certs}) > 1 else "CM profile"
-    until = "they expire" if n > 1 else "it expires"
-    return f"{what} ({profiles}), kept until {until}"
+def _manual_detail(user: _User) -> str:
+    """Plain words and counts only: never an account, an id or a serial."""
+    live = user.live
+    cards = sum(h.smartcard for h in live)
+    parts = []
+    if cards:
+        parts.append(f"retire {cards} smart card{'s' if cards > 1 else ''}")
+    if len(live) - cards:
+        n = len(live) - cards
+        parts.append(f"revoke {n} software profile{'s' if n > 1 else ''}")
+    return f"{' and '.join(parts)} ({MANUAL_PATH})"
 
 
-def _json_loads(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8-sig"))  # IIS may send a BOM
+def _describe(cert: _Certificate) -> str:
+    expiry = cert.not_after.isoformat() if cert.not_after else "unknown"
+    return f"{cert.serial} (thumbprint {cert.thumbprint or '-'}, expires {expiry})"
 
 
 def _guid(value: Any) -> str | None:
@@ -539,54 +577,30 @@ def _guid(value: Any) -> str | None:
 
 
 def _bad(what: str) -> ConnectorError:
-    return ConnectorError(f"{_SYSTEM}: unexpected answer: not a {what}")
-
-
-def _parse_user(item: Any) -> _User:
-    if not isinstance(item, dict):
-        raise _bad("CM user")
-    uid, domain, account = _guid(item.get("Uuid")), item.get("Domain"), item.get("SamAccountName")
-    if uid is None or not isinstance(domain, str) or not isinstance(account, str) or not account:
-        raise _bad("CM user")
-    return _User(uid, domain, account)
-
-
-def _parse_profile(item: Any, smartcard: bool) -> tuple[str, str, str, str] | None:
-    """(id, assigned user, template, status) of a profile or smart card."""
-    what = "smart card" if smartcard else "profile"
-    if not isinstance(item, dict):
-        raise _bad(what)
-    pid, owner = _guid(item.get("Uuid")), _guid(item.get("AssignedUserUuid"))
-    if pid is None:
-        raise _bad(what)
-    if owner is None:
-        return None
-    template = _guid(item.get("ProfileTemplateUuid")) or "unknown"
-    status = item.get("Status")
-    return pid, owner, template, str(status) if isinstance(status, int | str) else "unknown"
+    return ConnectorError(f"certmgmt_find: unexpected output: not a {what}")
 
 
 def _parse_certificate(item: Any) -> _Certificate:
-    if not isinstance(item, dict) or not isinstance(item.get("SerialNumber"), str):
+    if not isinstance(item, dict) or not isinstance(item.get("serial"), str):
         raise _bad("certificate")
-    thumbprint, template = item.get("Thumbprint"), item.get("TemplateCommonName")
+    thumbprint, template = item.get("thumbprint"), item.get("template")
     return _Certificate(
-        item["SerialNumber"],
+        item["serial"],
         thumbprint if isinstance(thumbprint, str) else "",
         template if isinstance(template, str) else "",
-        _when(item.get("NotAfter")),
+        _when(item.get("not_after")),
     )
 
 
 def _when(value: Any) -> datetime | None:
-    """NotAfter as an aware UTC datetime; naive means UTC. None when absent, unparsable or
-    .NET's DateTime.MinValue (a field that was never set)."""
-    if not isinstance(value, str):
+    """not_after as an aware UTC datetime: the script sends it with its zone; one without a
+    zone, unparsable, or .NET's DateTime.MinValue is unknown (None)."""
+    if not isinstance(value, str) or not value:
         return None
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if when.year <= 1:
+    if when.tzinfo is None or when.year <= 1:
         return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.astimezone(UTC)

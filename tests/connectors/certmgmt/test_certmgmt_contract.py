@@ -1,12 +1,14 @@
 """The connector contract suite (tests/connectors/test_connector_contract.py) over the Certificate
-Management connector, through requests' real transport to the loopback CM REST stand-in
-(demo/cm_stub.py), as tests/connectors/certmgmt/test_certmgmt.py builds it.
+Management connector, through pywinrm's real transport to the WS-Management stand-in answering
+from fixture CM state (demo/cm_fixture.py), as tests/connectors/certmgmt/test_certmgmt.py
+builds it.
 
-CM knows its users by account only: a search by mail, employee id, prefix or the mail
-attribute is `NotSupported`, a NAME holding a display name finds no one, `verify_absent`
-searches by ACCOUNT alone, and a hit holds the account and its domain only. It is read-only
-(no `Capability.DELETE`): its plan runs nothing, `apply_delete` is refused, and what CM keeps
-without a valid certificate goes when a person removes it in the CM portal (`stub.remove`).
+CM knows its users by the AD account (resolved to its objectGUID): a search by mail, employee
+id, prefix or the mail attribute is `NotSupported`, a NAME holding a display name finds no
+one, and `verify_absent` proves absence by OBJECT_GUID alone (an account AD does not know
+proves nothing). It is read only (no `Capability.DELETE`): its plan runs nothing,
+`apply_delete` is refused, and the person's cards go out of use when a person retires them in
+the CM portal (`CmFixture.retire_all`).
 """
 
 from __future__ import annotations
@@ -17,79 +19,78 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from connectors._shared.http import HttpSettings
+from connectors._shared.powershell import WinRmSettings
 from connectors.base import Connector, Hit, IdKind, ObjectRef, Query, QueryKind
 from connectors.certmgmt.connector import CertManagementConnector, CertManagementSettings
-from demo.cm_stub import BASIC_USER, CmStub, CmUser
+from demo.cm_fixture import CmFixture, CmUser
+from demo.wsman_stub import BASIC_USER, WsmanStub
 from tests.connectors.test_connector_contract import *  # noqa: F403 -- the contract suite, run here
 from tests.connectors.test_connector_contract import Subject, World, only_hit
 from tests.support.ports import closed_port
 
-NOW = datetime(2026, 12, 1, tzinfo=UTC)
-VALID = datetime(2027, 3, 31, 12, 0, tzinfo=UTC)  # after NOW
-EXPIRED = datetime(2026, 6, 1, tzinfo=UTC)  # before NOW
+VALID = datetime(2027, 3, 31, 12, 0, tzinfo=UTC)
+MISSING = ObjectRef("certmgmt", "00000000-0000-4000-8000-000000000404")
 
 
-def basic(stub: CmStub, **kw: Any) -> CertManagementSettings:
-    http = HttpSettings(
-        url=stub.https_url,
-        auth="basic",
-        username=BASIC_USER[0],
-        password=BASIC_USER[1],
+def settings(stub: WsmanStub, **kw: object) -> CertManagementSettings:
+    winrm = WinRmSettings(
+        stub.https_endpoint,
+        *BASIC_USER,
+        "basic",
         ca_file=Path(stub.ca_file),
+        operation_timeout=1,
+        read_timeout=3,
     )
-    return CertManagementSettings(http=http, domain="CORP", **kw)
+    return CertManagementSettings(winrm=winrm, domain="CORP", **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with CmStub(hang_seconds=5.0) as stub:
-        zoe = stub.add_user("ct-zoe")
-        stub.add_profile(zoe, smartcard=True, certificates=[("1B0000C001", VALID)])
-        stub.add_profile(stub.add_user("ct-other"), certificates=[("1B0000C002", VALID)])
-        stub.add_user("ct-zoe", "OTHER")  # a namesake in another domain
-        c = CertManagementConnector(basic(stub, timeout=1.0), clock=lambda: NOW)
+    with WsmanStub() as stub:
+        cm = CmFixture().install(stub)
+        zoe = cm.add_user("ct-zoe")
+        cm.add_card(zoe, certificates=[("1B0000C001", VALID)])
+        cm.add_card(cm.add_user("ct-other"), smartcard=False, certificates=[("1B0000C002", VALID)])
+        cm.add_card(cm.add_user("ct-zoe", "OTHER"))  # a namesake in another domain
+        s = settings(stub)
+        c = CertManagementConnector(s)
         counter = itertools.count(1)
         made: dict[str, CmUser] = {}
 
         def fresh() -> Hit:
-            # A profile whose certificate has expired: CM keeps it, a person removes it.
             n = next(counter)
-            user = made[f"CORP\\ct-del{n}"] = stub.add_user(f"ct-del{n}")
-            stub.add_profile(user, smartcard=True, certificates=[(f"2C00000{n:03}", EXPIRED)])
+            user = made[f"ct-del{n}"] = cm.add_user(f"ct-del{n}")
+            cm.add_card(user, certificates=[(f"2C00000{n:03}", VALID)])
+            cm.add_card(user, smartcard=False)
             return only_hit(c, Query(QueryKind.NAME, f"ct-del{n}"))
 
         def vanish(hit: Hit) -> None:
-            stub.remove(made[hit.ref.id])  # done in the CM portal, as the manual step asks
+            cm.retire_all(made[hit.identifiers[IdKind.ACCOUNT]])  # as the manual step asks
 
         @contextmanager
         def too_slow() -> Iterator[tuple[Connector, float]]:
-            # A stand-in of its own that holds the search's request and then health's.
-            with CmStub(hang_seconds=5.0) as slow:
-                slow.fail("hang", times=2)
-                sc = CertManagementConnector(basic(slow, timeout=1.0), clock=lambda: NOW)
-                try:
-                    yield sc, 1.0
-                finally:
-                    sc.close()
+            stub.fail("certmgmt_find", "hang")
+            stub.fail("ping", "hang")
+            try:
+                yield c, 1.0
+            finally:
+                stub.release()
 
-        s = basic(stub, timeout=1.0)
-        dead = replace(s.http, url=f"https://127.0.0.1:{closed_port()}/CertificateManagement")
+        dead = replace(s.winrm, endpoint=f"https://127.0.0.1:{closed_port()}/wsman")
         yield World(
             c,
             Subject("ct-zoe", "ct-zoe@example.test", "880001", "Zoë Contract", "Zoë Con"),
-            ObjectRef("certmgmt", "CORP\\nobody-404"),
+            MISSING,
             fresh,
             vanish=vanish,
-            unreachable=lambda: CertManagementConnector(replace(s, http=dead)),
+            unreachable=lambda: CertManagementConnector(replace(s, winrm=dead)),
             too_slow=too_slow,
             searches_by=frozenset({QueryKind.NAME}),
             holds=frozenset(),
-            verifies_by=frozenset({IdKind.ACCOUNT}),
+            verifies_by=frozenset({IdKind.OBJECT_GUID}),
             finds_display_name=False,
         )
         c.close()
