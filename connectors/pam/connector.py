@@ -1,19 +1,27 @@
 """MIM Privileged Access Management (the MIMPAM module) over WinRM: find, read and remove PAM users.
 
-A PAM user is a MIM Service object in the PRIV forest paired with a shadow account there
-(PRIV\\<account>), made for one account of a user forest: it is found by that source
-account name and domain (`Get-PAMUser -SourceAccountName -SourceDomain`). Its `ObjectRef`
-id is its MIM Service resource id (`PrivUserResourceId`, a GUID), which no rename changes;
-`read` and `Remove-PAMUser -Force` find the user by it. Each operation is a script in
-connectors/pam/scripts/pam_*.ps1 run by `PowerShellRunner`: values reach PowerShell only as
-data, and the scripts compare names again, exactly, whatever the cmdlet's own matching does.
+A PAM user is two objects in PAM's MIM Service, one for the user-forest (CORP) account
+(`SourceUserResourceId`) and one for its shadow account in the PRIV forest
+(`PrivUserResourceId`; MIMDocs pam/step-6-transition-group-to-pam.md), plus that shadow
+account in PRIV's AD. It is found by its source account name and domain (`Get-PAMUser
+-SourceAccountName`, the domain compared in the script, case-insensitively). Its `ObjectRef` id
+is its `PrivUserResourceId` (a GUID), which no rename changes; `read` and the removal find the
+user by it. Each operation is a script in connectors/pam/scripts/pam_*.ps1 run by
+`PowerShellRunner`: values reach PowerShell only as data, and the scripts compare names again,
+exactly, whatever the cmdlet's own matching does.
 
-A privileged account is erased only after a person confirms it with the PAM owner: the
-plan carries a warning, which the erasure runner makes a manual step.
+Removing one takes it off every PAM role's candidates first (Remove-PAMUser refuses a role
+candidate: MIMDocs reference/version-history.md, 4.5.26.0), then checks that the PAM user, both
+MIM Service objects and the PRIV account are gone: what is still there, or could not be told,
+fails the step with what to check, never reported as done. A privileged account is erased only
+after a person confirms it with the PAM owner: the plan carries a warning, which the erasure
+runner makes a manual step.
 """
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -43,7 +51,8 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.errors import ConnectorError, NotFound, NotSupported
+from connectors.doctor import Check, cannot_tell, ok, wrong
+from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
 from connectors.spec import SETTINGS
 from connectors.spelling import spellings
 from connectors.telemetry import CeipReading
@@ -58,22 +67,36 @@ WARNING = (
 )
 _FIELDS = (
     "id",
+    "source_user_id",
     "source_account_name",
     "source_domain",
     "source_display_name",
     "priv_account_name",
-    "priv_domain",
+    "priv_upn",
     "priv_display_name",
 )
+# Remove-PAMUser refuses a role candidate with a clear error from this build on (VH 4.5.26.0).
+CANDIDATE_CHECK_VERSION = (4, 5, 26, 0)
+# A DNS domain name: labels of letters, digits and hyphens (RFC 1123), at least two of them.
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# What the removal checks afterwards, as the step's error names it.
+_LEFT = {
+    "pam_user": "the PAM user (Get-PAMUser still returns it)",
+    "priv_object": "its PRIV-account object in PAM's MIM Service (PrivUserResourceId)",
+    "source_object": "its source-user object in PAM's MIM Service (SourceUserResourceId)",
+    "priv_account": "its shadow account in PRIV's Active Directory (PrivAccountSID)",
+}
 
 
 @pydantic.dataclasses.dataclass(frozen=True, kw_only=True, config=SETTINGS)
 class PamSettings:
     """Where MIMPAM runs and which user forest its PAM users come from.
 
-    `source_domain` is that forest's NetBIOS name (`CORP`), as `-SourceDomain` takes it.
-    `timeout` caps every call's deadline (seconds): the caller's, when shorter, applies.
-    Raises `ValueError` for a domain that cannot be a NetBIOS name.
+    `source_domain` is that forest's domain as PAM stores it in each PAM user's SourceDomain:
+    a NetBIOS name (`CORP`, as New-PAMUser.md describes -SourceDomain) or a DNS name
+    (`CONTOSO.LOCAL`, as its example and MIMDocs step 6 pass it), compared case-insensitively;
+    `doctor` lists the forms PAM holds. `timeout` caps every call's deadline (seconds): the
+    caller's, when shorter, applies. Raises `ValueError` for a domain that can be neither.
     """
 
     winrm: WinRmSettings
@@ -83,24 +106,49 @@ class PamSettings:
     name: str = "pam"
 
     def __post_init__(self) -> None:
-        if not is_netbios_domain(self.source_domain):
-            raise ValueError("source_domain must be the user forest's NetBIOS name, e.g. CORP")
+        if not is_domain_name(self.source_domain):
+            raise ValueError(
+                "source_domain must be the user forest's NetBIOS or DNS name, e.g. CORP or"
+                " corp.contoso.com"
+            )
+
+
+def is_domain_name(name: str) -> bool:
+    """Whether `name` can be a domain as PAM stores a SourceDomain: a NetBIOS name or a DNS
+    name of two labels or more (at most 253 characters)."""
+    if is_netbios_domain(name):
+        return True
+    labels = name.split(".")
+    return (
+        len(name) <= 253
+        and len(labels) >= 2
+        and all(_DNS_LABEL.fullmatch(label) for label in labels)
+    )
 
 
 @dataclass(frozen=True)
 class _PamUser:
-    id: str
+    id: str  # PrivUserResourceId
+    source_user_id: str  # SourceUserResourceId ("" when PAM gives none)
     source_account_name: str
     source_domain: str
     source_display_name: str
     priv_account_name: str
-    priv_domain: str
+    priv_upn: str
     priv_display_name: str
     roles: tuple[str, ...] = ()
+    only_candidate_of: tuple[str, ...] = ()
+
+    @property
+    def priv_domain(self) -> str:
+        """The PRIV domain, from PrivUserPrincipalName's suffix; "" without one. Never the
+        WinRM account's domain: that is PRIV only if the bot runs as a PRIV account."""
+        name, at, suffix = self.priv_upn.rpartition("@")
+        return suffix if at and name else ""
 
     @property
     def priv_account(self) -> str:
-        return f"{self.priv_domain}\\{self.priv_account_name}"
+        return self.priv_upn or self.priv_account_name
 
 
 class PamConnector:
@@ -132,20 +180,24 @@ class PamConnector:
                 raise NotSupported("PAM is searched by account name")
         elif query.kind is not QueryKind.NAME:
             raise NotSupported("PAM is searched by account name")
-        users = self._find(query.value, self.settings.source_domain, timeout)
+        users = self._find(query.value, [self.settings.source_domain], timeout)
         return [self._hit(u) for u in users]
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
-        """The PAM user's source and PRIV account names, display names and the PAM roles it
-        is a candidate of (names only); `NotFound` when there is no such PAM user."""
+        """The PAM user's source and PRIV account names, display names, both MIM Service
+        object ids and the PAM roles it is a candidate of (names only); `NotFound` when there
+        is no such PAM user."""
         user = self._user(ref, timeout)
         attrs = {
             "SourceAccountName": user.source_account_name,
             "SourceDomain": user.source_domain,
             "SourceDisplayName": user.source_display_name,
+            "SourceUserResourceId": user.source_user_id,
             "PrivAccountName": user.priv_account_name,
+            "PrivUserPrincipalName": user.priv_upn,
             "PrivDomain": user.priv_domain,
             "PrivDisplayName": user.priv_display_name,
+            "PrivUserResourceId": user.id,
         }
         attributes = {k: AttributeValue((v,), source=self.name) for k, v in attrs.items() if v}
         if user.roles:
@@ -154,9 +206,19 @@ class PamConnector:
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
         """Remove-PAMUser, ranked with the other target systems, with a warning that makes a
-        person confirm with the PAM owner first; `NotFound` when there is no such user."""
+        person confirm with the PAM owner first; `NotFound` when there is no such user. The
+        notes name the PAM roles the user is taken off, and any it is the only candidate of
+        (the removal refuses those: a person gives the role another candidate first)."""
         user = self._user(ref, timeout)
-        notes = (f"PAM roles: {', '.join(user.roles)}",) if user.roles else ()
+        notes: tuple[str, ...] = ()
+        if user.roles:
+            notes += (f"Taken off PAM roles first: {', '.join(user.roles)}",)
+        if user.only_candidate_of:
+            notes += (
+                "The only candidate of PAM role(s) "
+                f"{', '.join(user.only_candidate_of)}: give each another candidate, or take"
+                " the user off it by hand, before the removal (which refuses otherwise)",
+            )
         return DeletePlan(
             ref,
             PlanAction.DELETE,
@@ -167,23 +229,85 @@ class PamConnector:
         )
 
     def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
-        """`Remove-PAMUser -Force`; a PAM user already gone is `already_absent`."""
+        """Take the user off each PAM role's candidates (`Set-PAMRole -Candidates` with the
+        others), `Remove-PAMUser -Force`, then check that the PAM user, both MIM Service
+        objects and the PRIV account are gone. Done only when every check says gone (the
+        detail names the roles changed); a PAM user already gone is `already_absent` once its
+        PRIV-account object is confirmed gone too. `ConnectorError` naming what is still there,
+        or what could not be told and what to check, otherwise; and when a role has no other
+        candidate (nothing is removed then)."""
         user_id = self._id(plan.ref)
         data = self._run("pam_remove_user", {"id": user_id}, timeout)
         if not isinstance(data, dict) or not isinstance(data.get("removed"), bool):
             raise ConnectorError("pam_remove_user: unexpected output: no removed flag")
-        removed = data["removed"]
-        detail = "PAM user and PRIV shadow account removed" if removed else "no such PAM user"
-        return StepResult(plan.ref, done=True, already_absent=not removed, detail=detail)
+        refused = data.get("refused")
+        if refused is not None:
+            roles = ", ".join(_names("pam_remove_user", data.get("roles")))
+            changed = _names("pam_remove_user", data.get("changed"))
+            if refused == "only_candidate":
+                raise ConnectorError(
+                    f"pam_remove_user: the PAM user is the only candidate of PAM role(s) {roles}:"
+                    " give each another candidate or take the user off it by hand, then retry;"
+                    " nothing was changed"
+                )
+            if refused == "still_candidate":
+                took = f"; taken off {', '.join(changed)}" if changed else ""
+                raise ConnectorError(
+                    f"pam_remove_user: Set-PAMRole left the PAM user a candidate of {roles}{took};"
+                    " nothing was removed: take the user off by hand, then retry"
+                )
+            raise ConnectorError("pam_remove_user: unexpected output: an unknown refusal")
+        removed: bool = data["removed"]
+        roles_changed = _names("pam_remove_user", data.get("roles"))
+        remaining, unchecked = data.get("remaining"), data.get("unchecked") or {}
+        expected = set(_LEFT) if removed else {"pam_user", "priv_object"}
+        if (
+            not isinstance(remaining, dict)
+            or not expected <= remaining.keys()
+            or not all(remaining[k] is None or isinstance(remaining[k], bool) for k in expected)
+            or not isinstance(unchecked, dict)
+        ):
+            raise ConnectorError("pam_remove_user: unexpected output: no after-check")
+        took = f"; taken off PAM roles {', '.join(roles_changed)}" if roles_changed else ""
+        done = "Remove-PAMUser ran" + took if removed else "there was no such PAM user"
+        left = [_LEFT[k] for k in _LEFT if k in expected and remaining[k] is True]
+        if left:
+            raise ConnectorError(
+                f"pam_remove_user: {done}, but {'; '.join(left)} still there: remove it"
+                " on the PAM server, then retry"
+            )
+        untold = [k for k in _LEFT if k in expected and remaining[k] is None]
+        if untold:
+            why = "; ".join(f"{_LEFT[k]}: {_reason(unchecked.get(k))}" for k in untold)
+            raise ConnectorError(
+                f"pam_remove_user: {done}, but could not confirm that these are gone: {why}."
+                f" {_CHECK_BY_HAND.get(untold[0], '')}".rstrip()
+            )
+        if not removed:
+            return StepResult(
+                plan.ref, done=True, already_absent=True,
+                detail="no such PAM user, and no PRIV-account object in PAM's MIM Service",
+            )  # fmt: skip
+        return StepResult(
+            plan.ref,
+            done=True,
+            detail="PAM user removed: both MIM Service objects and the PRIV account are gone"
+            + took,
+        )
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
-        """Absent when no PAM user has the ACCOUNT identifier in its DOMAIN (default:
-        `source_domain`); `NotSupported` without an ACCOUNT identifier."""
+        """Absent when no PAM user has the ACCOUNT identifier in `source_domain` nor in the
+        DOMAIN identifier's domain (another system may spell the forest NetBIOS where PAM
+        stores its DNS name, or the other way round: both are looked in, and a namesake
+        found is reported rather than missed); `NotSupported` without an ACCOUNT identifier."""
         account = identifiers.get(IdKind.ACCOUNT)
         if account is None:
             raise NotSupported("PAM is searched by account name")
-        domain = identifiers.get(IdKind.DOMAIN) or self.settings.source_domain
-        left = tuple(ObjectRef(self.name, u.id) for u in self._find(account, domain, timeout))
+        domains = [self.settings.source_domain]
+        other = identifiers.get(IdKind.DOMAIN)
+        if other and is_domain_name(other) and other.casefold() != domains[0].casefold():
+            domains.append(other)
+        left = tuple(ObjectRef(self.name, u.id) for u in self._find(account, domains, timeout))
         detail = "no PAM user for the account" if not left else "the PAM user is still there"
         return Verification(self.name, absent=not left, remaining=left, detail=detail)
 
@@ -193,6 +317,36 @@ class PamConnector:
 
     def close(self) -> None:
         self._runner.close()
+
+    # -- SelfChecks -------------------------------------------------------------
+
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """What this connector relies on, read-only: Windows PowerShell 5.1 over WinRM and
+        credentials that reach the PRIV domain controller (Remove-PAMUser writes there: a
+        second hop), then `pam_doctor.ps1`: MIMPAM loads and is 4.5.26.0 or later, PAM roles
+        are readable, PAM holds users of `source_domain` in that form, and FIMAutomation reads
+        PAM's MIM Service (the removal's after-check). Within `timeout` overall."""
+        deadline = time.monotonic() + timeout
+        checks = self._runner.doctor(need_second_hop=True, timeout=self._deadline(timeout))
+        names = (
+            "MIMPAM module loads",
+            "MIMPAM is 4.5.26.0 or later",
+            "PAM roles are readable (Get-PAMRole)",
+            f"PAM holds users of the source domain {self.settings.source_domain}",
+            "FIMAutomation reads PAM's MIM Service (to confirm removals)",
+        )
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimedOut("pam_doctor: no time left")
+            data = self._run("pam_doctor", {}, left)
+            if not isinstance(data, dict):
+                raise ConnectorError("pam_doctor: unexpected output")
+        except ConnectorError as exc:
+            why = f"{exc.__class__.__name__}: {exc}"
+            fix = f"check WinRM on {self.settings.winrm.endpoint} and run doctor again"
+            return checks + [cannot_tell(n, why, fix) for n in names]
+        return checks + _doctor_checks(data, self.settings.source_domain, names)
 
     # -- MimServerTelemetry -----------------------------------------------------
 
@@ -223,11 +377,11 @@ class PamConnector:
                 f"{script}: cannot build the call ({exc.__class__.__name__})"
             ) from exc
 
-    def _find(self, account: str, domain: str, timeout: float) -> list[_PamUser]:
-        if not (is_account_name(account) and is_netbios_domain(domain)):
+    def _find(self, account: str, domains: list[str], timeout: float) -> list[_PamUser]:
+        if not is_account_name(account):
             return []  # no account can have it: nothing is sent
         names = list(spellings(account))
-        data = self._run("pam_get_user", {"names": names, "domain": domain}, timeout)
+        data = self._run("pam_get_user", {"names": names, "domains": domains}, timeout)
         if data is None:
             return []
         items = data if isinstance(data, list) else [data]  # PowerShell unrolls one item
@@ -268,6 +422,8 @@ class PamConnector:
             for k, v in (
                 ("PrivAccountName", user.priv_account_name),
                 ("PrivDisplayName", user.priv_display_name),
+                ("PrivUserResourceId", user.id),
+                ("SourceUserResourceId", user.source_user_id),
             )
             if v
         }
@@ -286,14 +442,138 @@ def _parse(script: str, item: Any) -> _PamUser:
         raise ConnectorError(f"{script}: unexpected output: not a PAM user")
     try:
         user_id = str(uuid.UUID(item["id"]))
+        source_id = str(uuid.UUID(item["source_user_id"])) if item["source_user_id"] else ""
     except ValueError:
         raise ConnectorError(f"{script}: unexpected output: a PAM user without its id") from None
     if not item["source_account_name"]:
         raise ConnectorError(f"{script}: unexpected output: a PAM user without its account")
-    roles = item.get("roles") or []
-    if isinstance(roles, str):  # PowerShell unrolls a one-item array
-        roles = [roles]
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+    roles = _names(script, item.get("roles"))
+    only = _names(script, item.get("only_candidate_of"))
+    fields = {f: item[f] for f in _FIELDS if f not in ("id", "source_user_id")}
+    return _PamUser(
+        id=user_id, source_user_id=source_id, roles=roles, only_candidate_of=only, **fields
+    )
+
+
+def _names(script: str, value: Any) -> tuple[str, ...]:
+    """PAM role names from a script's output (configuration, not personal data), sorted."""
+    names = value or []
+    if isinstance(names, str):  # PowerShell unrolls a one-item array
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(r, str) for r in names):
         raise ConnectorError(f"{script}: unexpected output: PAM roles are not names")
-    fields = {f: item[f] for f in _FIELDS if f != "id"}
-    return _PamUser(id=user_id, roles=tuple(sorted(roles, key=str.casefold)), **fields)
+    return tuple(sorted(names, key=str.casefold))
+
+
+def _reason(value: Any) -> str:
+    return value if isinstance(value, str) and value else "no reason given"
+
+
+# What a person checks by hand when the after-check could not tell (the first untold one).
+_CHECK_BY_HAND = {
+    "pam_user": "Check with Get-PAMUser on the PAM server.",
+    "priv_object": "Check that the FIMAutomation snap-in loads on the PAM server and look the"
+    " ids up in PAM's MIM Service.",
+    "source_object": "Check that the FIMAutomation snap-in loads on the PAM server and look the"
+    " ids up in PAM's MIM Service.",
+    "priv_account": "Check in PRIV's Active Directory that the shadow account is gone; the"
+    " bot's WinRM credentials must be delegated (credssp, or kerberos with delegation) to"
+    " reach a PRIV domain controller.",
+}
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    parts = text.split(".")
+    if not 2 <= len(parts) <= 4 or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts) + (0,) * (4 - len(parts))
+
+
+def _doctor_checks(data: dict[str, Any], source_domain: str, names: tuple[str, ...]) -> list[Check]:
+    """pam_doctor's answer as checks, one per name, each judged on its own part."""
+    loads, version, roles, domain, fim = names
+    checks: list[Check] = []
+    module = data.get("module") if isinstance(data.get("module"), dict) else {}
+    text = module.get("version")
+    if not isinstance(text, str) or not text:
+        error = _reason(module.get("error"))
+        fix = "run the bot against the PAM server, where MIM's PAM component installs MIMPAM"
+        checks.append(wrong(loads, f"Import-Module MIMPAM failed: {error}", fix))
+        later = "MIMPAM does not load: nothing to check"
+        redo = "make MIMPAM load, then run doctor again"
+        checks += [cannot_tell(n, later, redo) for n in (version, roles, domain)]
+    else:
+        checks.append(ok(loads, f"MIMPAM {text}"))
+        found = _version(text)
+        if found is None:
+            checks.append(
+                cannot_tell(
+                    version, f"MIMPAM reports version {text!r}",
+                    "check the MIM build on the PAM server (4.5.26.0 or later)",
+                )
+            )  # fmt: skip
+        elif found >= CANDIDATE_CHECK_VERSION:
+            checks.append(ok(version, f"{text}: Remove-PAMUser refuses a role candidate clearly"))
+        else:
+            checks.append(
+                wrong(
+                    version,
+                    f"{text}: before 4.5.26.0 Remove-PAMUser fails unclearly for a role"
+                    " candidate (the bot takes users off roles first, but was checked against"
+                    " the 4.5.26.0 behaviour only)",
+                    "update MIM on the PAM server to 4.5.26.0 or later",
+                )
+            )
+        checks.append(_roles_check(roles, data.get("roles")))
+        checks.append(_domain_check(domain, data.get("source_domains"), source_domain))
+    part = data.get("fimautomation") if isinstance(data.get("fimautomation"), dict) else {}
+    if isinstance(part.get("count"), int) and part["count"] > 0:
+        checks.append(ok(fim, "Export-FIMConfig at http://localhost:5725 reads the schema"))
+    else:
+        checks.append(
+            wrong(
+                fim,
+                f"Export-FIMConfig at http://localhost:5725 failed: {_reason(part.get('error'))}",
+                "the removal's check needs the FIMAutomation snap-in (installed with the MIM"
+                " Service) on the PAM server and read access to PAM's MIM Service",
+            )
+        )
+    return checks
+
+
+def _roles_check(name: str, part: Any) -> Check:
+    part = part if isinstance(part, dict) else {}
+    if isinstance(part.get("count"), int):
+        return ok(name, f"{part['count']} PAM roles")
+    return wrong(
+        name,
+        f"Get-PAMRole failed: {_reason(part.get('error'))}",
+        "give the bot's account read access to PAM roles in PAM's MIM Service (it also takes"
+        " users off roles' candidates with Set-PAMRole)",
+    )
+
+
+def _domain_check(name: str, part: Any, source_domain: str) -> Check:
+    part = part if isinstance(part, dict) else {}
+    counts = part.get("counts")
+    if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+        return wrong(
+            name,
+            f"Get-PAMUser failed: {_reason(part.get('error'))}",
+            "give the bot's account read access to PAM users in PAM's MIM Service",
+        )
+    listed = ", ".join(f"{d or '(none)'} ({n})" for d, n in sorted(counts.items()))
+    mine = sum(n for d, n in counts.items() if str(d).casefold() == source_domain.casefold())
+    if mine:
+        return ok(name, f"{mine} PAM users in {source_domain}; source domains: {listed}")
+    if not counts:
+        return cannot_tell(
+            name,
+            "PAM has no users yet",
+            "run doctor again once a PAM user exists (New-PAMUser)",
+        )
+    return wrong(
+        name,
+        f"no PAM user has SourceDomain {source_domain}; PAM's users come from: {listed}",
+        "set pam.source_domain to the domain as PAM stores it (one of those listed)",
+    )

@@ -67,7 +67,7 @@ def pam(stub: WsmanStub) -> PamFixture:
             PamUser("jdoe", "Jane Doe", roles=("CorpAdmins", "SQL Admins")),
             PamUser("jdoe", "Jane Doe (Other)", "OTHER"),
             PamUser("asmith", "Anna Smith", "OTHER"),
-            PamUser("o\u2019brien", "Orla O\u2019Brien"),
+            PamUser("o\u2019brien", "Orla O\u2019Brien", roles=("SQL Admins", "CorpAdmins")),
         ]
     )
     return fixture.install(stub)
@@ -130,10 +130,13 @@ def test_search_by_account_finds_the_pam_user_of_the_source_domain(
         IdKind.DISPLAY_NAME: "Jane Doe",
     }
     assert hit.label == "Jane Doe (CORP\\jdoe, PAM)"
-    assert hit.location == "PRIV\\CORP.jdoe"
+    assert hit.location == "CORP.jdoe@priv.contoso.test"  # its PRIV account
     assert hit.attributes["PrivAccountName"] == ("CORP.jdoe",)
+    # both of its MIM Service objects (MIMDocs pam/step-6-transition-group-to-pam.md)
+    assert hit.attributes["PrivUserResourceId"] == (jdoe.id,)
+    assert hit.attributes["SourceUserResourceId"] == (jdoe.source_user_id,)
     assert stub.scripts[-1].name == "pam_get_user"
-    assert stub.scripts[-1].args == {"names": ["JDoe"], "domain": "CORP"}
+    assert stub.scripts[-1].args == {"names": ["JDoe"], "domains": ["CORP"]}
 
 
 def test_search_by_account_attribute_is_the_same_search(connector: PamConnector) -> None:
@@ -215,9 +218,12 @@ def test_read_gives_the_accounts_and_the_roles(connector: PamConnector, pam: Pam
         "SourceAccountName": ("jdoe",),
         "SourceDomain": ("CORP",),
         "SourceDisplayName": ("Jane Doe",),
+        "SourceUserResourceId": (jdoe.source_user_id,),
         "PrivAccountName": ("CORP.jdoe",),
-        "PrivDomain": ("PRIV",),
+        "PrivUserPrincipalName": ("CORP.jdoe@priv.contoso.test",),
+        "PrivDomain": ("priv.contoso.test",),  # the UPN's suffix
         "PrivDisplayName": ("Jane Doe (PRIV)",),
+        "PrivUserResourceId": (jdoe.id,),
         "PAMRoles": ("CorpAdmins", "SQL Admins"),
     }
     assert all(v.source == "pam" for v in record.attributes.values())
@@ -253,7 +259,7 @@ def test_the_plan_removes_the_pam_user_after_a_person_confirms(
     assert plan.manual == (ManualStep(ManualTask.CONFIRM_PRIVILEGED, WARNING),)
     assert "PAM owner" in WARNING
     assert plan.authority_rank == RANK_TARGET
-    assert plan.notes == ("PAM roles: CorpAdmins, SQL Admins",)
+    assert plan.notes == ("Taken off PAM roles first: CorpAdmins, SQL Admins",)
     assert pam.removed == []  # planning changes nothing
 
 
@@ -391,8 +397,59 @@ def test_an_unreachable_server_is_unreachable_from_every_call(stub: WsmanStub) -
 
 
 @pytest.mark.parametrize(
-    "domain", ["", "   ", "corp.example.test", "A" * 16, "CO\\RP", "C'RP", ".CORP"]
-)
-def test_settings_refuse_a_domain_that_is_not_a_netbios_name(stub: WsmanStub, domain: str) -> None:
-    with pytest.raises(ValueError, match="NetBIOS"):
+    "domain",
+    ["", "   ", "A" * 16, "CO\\RP", "C'RP", ".CORP", "corp.", "corp..test", "-corp.test",
+     "corp_x.test", "a." * 127 + "b", "corp.example.test\x00"],
+)  # fmt: skip
+def test_settings_refuse_a_domain_that_is_neither_netbios_nor_dns(
+    stub: WsmanStub, domain: str
+) -> None:
+    with pytest.raises(ValueError, match="NetBIOS or DNS"):
         replace(settings(stub), source_domain=domain)
+
+
+@pytest.mark.parametrize("domain", ["CORP", "corp", "corp.contoso.test", "CONTOSO.LOCAL"])
+def test_settings_take_a_netbios_or_a_dns_name(stub: WsmanStub, domain: str) -> None:
+    # New-PAMUser.md describes a NetBIOS name; its example and MIMDocs step 6 pass CONTOSO.LOCAL
+    assert replace(settings(stub), source_domain=domain).source_domain == domain
+
+
+def test_a_source_domain_stored_as_a_dns_name_is_found_whatever_its_case(
+    stub: WsmanStub, pam: PamFixture
+) -> None:
+    fqdn = pam.add("pfuller", "Pat Fuller", "CONTOSO.LOCAL")
+    c = PamConnector(replace(settings(stub), source_domain="contoso.local"))
+    try:
+        (hit,) = c.search(Query(QueryKind.NAME, "PFuller"), timeout=T)
+        gone = c.verify_absent({IdKind.ACCOUNT: "pfuller"}, timeout=T)
+    finally:
+        c.close()
+    assert hit.ref.id == fqdn.id and hit.identifiers[IdKind.DOMAIN] == "CONTOSO.LOCAL"
+    assert hit.label == "Pat Fuller (CONTOSO.LOCAL\\pfuller, PAM)"
+    assert gone.remaining == (hit.ref,)
+
+
+def test_verify_looks_in_the_source_domain_too_when_another_system_spells_it_otherwise(
+    stub: WsmanStub, pam: PamFixture
+) -> None:
+    # AD says CORP; PAM stores the forest's DNS name: the user is found, not missed.
+    fqdn = pam.add("pfuller", "Pat Fuller", "CORP.CONTOSO.TEST")
+    c = PamConnector(replace(settings(stub), source_domain="corp.contoso.test"))
+    try:
+        left = c.verify_absent({IdKind.ACCOUNT: "pfuller", IdKind.DOMAIN: "CORP"}, timeout=T)
+    finally:
+        c.close()
+    assert (left.absent, left.remaining) == (False, (ObjectRef("pam", fqdn.id),))
+    assert stub.scripts[-1].args["domains"] == ["corp.contoso.test", "CORP"]
+
+
+def test_the_priv_domain_is_the_upns_suffix_and_never_the_winrm_accounts(
+    connector: PamConnector, pam: PamFixture
+) -> None:
+    bare = pam.add("nupn", "No Upn")
+    bare.priv_upn = ""  # a PAM user whose PrivUserPrincipalName is empty
+    record = connector.read(ObjectRef("pam", bare.id), timeout=T)
+    assert "PrivDomain" not in record.attributes  # unknown, not guessed
+    assert "PrivUserPrincipalName" not in record.attributes
+    (hit,) = connector.search(Query(QueryKind.NAME, "nupn"), timeout=T)
+    assert hit.location == "CORP.nupn"
