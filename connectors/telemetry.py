@@ -1,29 +1,96 @@
 """What a MIM server's CEIP (telemetry) reading is: where its values live, and the typed
 answer a `MimServerTelemetry` connector gives (connectors/capabilities.py). Reading and
 setting them runs on the server (connectors/_shared/ceip.py); what they mean is policy
-(bot/ops/telemetry.py). No personal data: host names, value names and numbers."""
+(bot/ops/telemetry.py). No personal data: host names, value names, kinds and data of
+`*CEIP` values."""
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
-__all__ = ["COMPONENTS", "ROOT", "CeipComponent", "CeipReading", "parse_version"]
+__all__ = [
+    "COMPONENTS",
+    "NOT_COLLECTED_FROM",
+    "ROOT",
+    "CeipChange",
+    "CeipComponent",
+    "CeipReading",
+    "CeipValue",
+    "RegistryKind",
+    "parse_version",
+]
 
 ROOT = "HKLM:\\SOFTWARE\\Microsoft\\Forefront Identity Manager\\2010"
-# Component keys under ROOT to look at ("" is ROOT itself, where `<Component>CEIP` values may
-# sit). Keys that do not exist on a server are left out of its answer.
+# Component keys under ROOT to look at ("" is ROOT itself, where `<Component>CEIP` values
+# sit: MIMDocs mim-privacy-compliance.md, "Opt-out of telemetry", and its screenshot
+# media/mim-privacy-compliance/mim-privacy-compliance-ceip2.PNG, which shows
+# `ServiceandPortalCEIP` on the 2010 key and the subkeys Portal, Service and "Service and
+# Portal"). Keys that do not exist on a server are left out of its answer.
 COMPONENTS = (
     "",
     "Service",
     "Portal",
+    "Service and Portal",
     "Synchronization Service",
     "Password Registration Portal",
     "Password Reset Portal",
     "Certificate Management",
     "Privileged Access Management",
 )
+# MIMDocs mim-privacy-compliance.md: "In later releases of 4.5.x.x or greater data
+# collection will be disabled."
+NOT_COLLECTED_FROM = (4, 5)
 _VERSION = re.compile(r"\d+(?:\.\d+)*")
+
+
+class RegistryKind(enum.StrEnum):
+    """A registry value's kind, as `[Microsoft.Win32.RegistryValueKind]` names it (what
+    `RegistryKey.GetValueKind` returns; about_Registry_Provider lists them)."""
+
+    STRING = "String"
+    EXPAND_STRING = "ExpandString"
+    BINARY = "Binary"
+    DWORD = "DWord"
+    MULTI_STRING = "MultiString"
+    QWORD = "QWord"
+    NONE = "None"
+    UNKNOWN = "Unknown"  # also any name this list does not know
+
+    @classmethod
+    def of(cls, text: object) -> RegistryKind:
+        try:
+            return cls(str(text))
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def reg_name(self) -> str:
+        """The name regedit shows (`REG_SZ`)."""
+        return _REG_NAMES[self]
+
+
+_REG_NAMES = {
+    RegistryKind.STRING: "REG_SZ",
+    RegistryKind.EXPAND_STRING: "REG_EXPAND_SZ",
+    RegistryKind.BINARY: "REG_BINARY",
+    RegistryKind.DWORD: "REG_DWORD",
+    RegistryKind.MULTI_STRING: "REG_MULTI_SZ",
+    RegistryKind.QWORD: "REG_QWORD",
+    RegistryKind.NONE: "REG_NONE",
+    RegistryKind.UNKNOWN: "unknown kind",
+}
+
+
+@dataclass(frozen=True)
+class CeipValue:
+    """One `*CEIP` value as read: its name, kind, and data as the registry holds it (a
+    string for REG_SZ, a number for REG_DWORD; None for data of any other shape)."""
+
+    name: str
+    kind: RegistryKind
+    data: str | int | None
 
 
 @dataclass(frozen=True)
@@ -32,19 +99,41 @@ class CeipComponent:
     itself the component its name gives (`PortalCEIP`: "Portal"; "(root)" for `CEIP`)."""
 
     component: str
-    values: tuple[tuple[str, int], ...]  # (value name, number), sorted by name
+    values: tuple[CeipValue, ...]  # sorted by name
+
+
+@dataclass(frozen=True)
+class CeipChange:
+    """One value `disable_ceip` set to 0: its kind before (`was`) and as read back after
+    (`kind`). They differ only if something rewrote the value as another kind."""
+
+    component: str  # the key under ROOT; "" for ROOT itself
+    name: str
+    was: RegistryKind
+    kind: RegistryKind
+
+    @property
+    def path(self) -> str:
+        return f"{self.component}\\{self.name}"
+
+    @property
+    def kept_kind(self) -> bool:
+        return self.was is self.kind
 
 
 @dataclass(frozen=True)
 class CeipReading:
     """One server's answer: its host name, the highest installed MIM/FIM product version
-    (None: none found), each component's values, and after `disable_ceip` the
-    `<component>\\<value>` names set to 0."""
+    (None: no product matched, which cannot tell whether MIM is installed: the Uninstall
+    DisplayNames matched are unverified), each component's values, after `disable_ceip` the
+    values set to 0, the product names found, and the keys that exist ("" for ROOT)."""
 
     host: str
     version: str | None
     components: tuple[CeipComponent, ...]
-    changed: tuple[str, ...] = ()
+    changed: tuple[CeipChange, ...] = ()
+    products: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
 
 
 def parse_version(text: str | None) -> tuple[int, ...] | None:

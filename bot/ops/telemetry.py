@@ -4,11 +4,15 @@
 The servers are those of the connectors that speak `MimServerTelemetry` (MIM Service,
 PAM), one per distinct endpoint: one server running both is asked once. The connectors
 read and set the registry values (connectors/_shared/ceip.py); this module says what they
-mean. A component is *opted out* when all its values are 0, *collecting* when one is not,
-and *not collected* whatever its values when the installed MIM version is 4.5 or later
-(those releases disable collection). Servers are asked through `bot.lookup.calls`, so an
-unreachable or slow server is an outcome like any other. No personal data is read or
-written: host names, value names and numbers only.
+mean. A value is *opted out* when it holds 0 (the string "0" in a REG_SZ, as MIMDocs shows
+`ServiceandPortalCEIP`, or the number 0 in a REG_DWORD), *opted in* when it holds 1, and
+*unknown* otherwise: never guessed. A component is *opted out* when all its values are,
+*collecting* when one is opted in, *cannot tell* when one is unknown and none opted in, and
+*not collected* whatever its values when the installed MIM version is 4.5 or later (those
+releases disable collection). No version found is just that: the Uninstall DisplayNames
+matched are unverified, so it never means "not installed". Servers are asked through
+`bot.lookup.calls`, so an unreachable or slow server is an outcome like any other. No
+personal data is read or written: host names, and the names, kinds and data of CEIP values.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ from bot.lookup.calls import Call, start
 from bot.permissions.roles import Actor
 from connectors.base import Connector
 from connectors.capabilities import MimServerTelemetry, mim_telemetry
-from connectors.telemetry import COMPONENTS, ROOT, CeipReading, parse_version
+from connectors.telemetry import (
+    COMPONENTS,
+    NOT_COLLECTED_FROM,
+    ROOT,
+    CeipChange,
+    CeipReading,
+    CeipValue,
+    RegistryKind,
+    parse_version,
+)
 
 __all__ = [
     "COMPONENTS",
@@ -35,37 +48,57 @@ __all__ = [
     "ROOT",
     "ComponentTelemetry",
     "ServerTelemetry",
+    "Setting",
     "State",
     "TelemetryAnswer",
     "TelemetryServer",
     "disable",
     "read",
+    "setting_of",
     "state_of",
 ]
 
-NOT_COLLECTED_FROM = (4, 5)  # 4.5.x and later releases collect no CEIP data
+# Only these kinds hold the documented 0 (MIMDocs: REG_SZ "0" in the ceip2 screenshot; the
+# DWORD 0 earlier versions of this bot wrote). Data of any other kind is not read as a choice.
+_KINDS: Mapping[RegistryKind, type] = {RegistryKind.STRING: str, RegistryKind.DWORD: int}
+
+
+class Setting(enum.Enum):
+    """What one CEIP value says."""
+
+    OPTED_OUT = "opted out"
+    OPTED_IN = "opted in"
+    UNKNOWN = "unknown"
 
 
 class State(enum.Enum):
     OPTED_OUT = "opted out"
     COLLECTING = "collecting"
+    UNKNOWN = "cannot tell"
     NOT_COLLECTED = "not collected (4.5.x and later)"
     NO_VALUE = "no CEIP value"
 
 
 @dataclass(frozen=True)
 class ComponentTelemetry:
-    component: str  # the key under ROOT; "(root)" for ROOT itself
-    values: tuple[tuple[str, int], ...]
+    component: str  # the key under ROOT; for a value in ROOT, the component its name gives
+    values: tuple[CeipValue, ...]
     state: State
 
 
 @dataclass(frozen=True)
 class ServerTelemetry:
     host: str
-    version: str | None  # the highest installed MIM/FIM product version; None: none found
+    # The highest installed MIM/FIM product version; None: not found, which cannot tell
+    # whether MIM is installed (mim-apis-checked 8.7).
+    version: str | None
     components: tuple[ComponentTelemetry, ...]
-    changed: tuple[str, ...] = ()  # disable: the "<component>\\<value>" names set to 0
+    changed: tuple[CeipChange, ...] = ()  # disable: the values set to 0
+
+    @property
+    def kind_changes(self) -> tuple[CeipChange, ...]:
+        """Values whose kind after the opt-out is not the one they had: always a fault."""
+        return tuple(c for c in self.changed if not c.kept_kind)
 
 
 @dataclass(frozen=True)
@@ -93,9 +126,10 @@ def read(connectors: Sequence[Connector], *, timeout: float) -> TelemetryAnswer:
 def disable(
     connectors: Sequence[Connector], audit: AuditLog, actor: Actor, *, timeout: float
 ) -> TelemetryAnswer:
-    """Set every CEIP value to 0 on each server, read them back, and audit the outcome per
-    server (`telemetry_disabled`: host names, outcomes and states; no personal data). The
-    attempt is audited first: a store that cannot record it refuses the change."""
+    """Set every CEIP value to 0 in its own kind on each server, read them back, and audit
+    the outcome per server (`telemetry_disabled`: host names, outcomes, states, and any
+    value whose kind changed, which makes it partial; no personal data). The attempt is
+    audited first: a store that cannot record it refuses the change."""
     audit.record(
         actor=actor.user_id,
         roles=actor.role_names,
@@ -105,7 +139,10 @@ def disable(
     )
     servers = _ask(connectors, timeout, disable=True)
     detail = {s.server: _audit_detail(s) for s in servers}
-    done = all(s.result.ok for s in servers)
+    done = all(
+        s.result.ok and s.result.value is not None and not s.result.value.kind_changes
+        for s in servers
+    )
     audit.record(
         actor=actor.user_id,
         roles=actor.role_names,
@@ -116,15 +153,31 @@ def disable(
     return TelemetryAnswer(servers, disabled=True)
 
 
-def state_of(values: Mapping[str, int], version: str | None) -> State:
+def setting_of(value: CeipValue) -> Setting:
+    """One value's setting: "0" in a REG_SZ or 0 in a REG_DWORD opts out, "1" or 1 opts
+    in; anything else (another kind, other data, " 0", "01") is unknown, never guessed."""
+    expected = _KINDS.get(value.kind)
+    if expected is None or type(value.data) is not expected:
+        return Setting.UNKNOWN
+    if value.data in ("0", 0):
+        return Setting.OPTED_OUT
+    if value.data in ("1", 1):
+        return Setting.OPTED_IN
+    return Setting.UNKNOWN
+
+
+def state_of(values: Sequence[CeipValue], version: str | None) -> State:
     """One component's state: the version first (4.5 and later collect nothing), then the
-    values (all 0: opted out; any other number: collecting)."""
+    values (all opted out: opted out; one opted in: collecting; else cannot tell)."""
     parsed = parse_version(version)
     if parsed is not None and parsed >= NOT_COLLECTED_FROM:
         return State.NOT_COLLECTED
     if not values:
         return State.NO_VALUE
-    return State.OPTED_OUT if all(v == 0 for v in values.values()) else State.COLLECTING
+    settings = {setting_of(v) for v in values}
+    if Setting.OPTED_IN in settings:
+        return State.COLLECTING
+    return State.OPTED_OUT if settings == {Setting.OPTED_OUT} else State.UNKNOWN
 
 
 # -- internals ------------------------------------------------------------------
@@ -173,7 +226,7 @@ def _server(reading: CeipReading) -> ServerTelemetry:
         reading.host,
         reading.version,
         tuple(
-            ComponentTelemetry(c.component, c.values, state_of(dict(c.values), reading.version))
+            ComponentTelemetry(c.component, c.values, state_of(c.values, reading.version))
             for c in reading.components
         ),
         reading.changed,
@@ -184,9 +237,12 @@ def _audit_detail(s: TelemetryServer) -> dict[str, Any]:
     if not s.result.ok or s.result.value is None:
         return {"outcome": s.result.outcome.value, "why": s.result.reason}
     v = s.result.value
-    return {
+    detail: dict[str, Any] = {
         "outcome": "done",
         "version": v.version,
-        "changed": list(v.changed),
+        "changed": [c.path for c in v.changed],
         "states": {c.component: c.state.value for c in v.components},
     }
+    if v.kind_changes:
+        detail["kind_changed"] = {c.path: f"{c.was} -> {c.kind}" for c in v.kind_changes}
+    return detail

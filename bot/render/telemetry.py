@@ -1,5 +1,6 @@
 """The answers to `/mim telemetry` and `/mim telemetry disable`: each MIM server's CEIP
-values and what they mean, and the confirmation (with its button) before opting out."""
+values (name, data and registry kind) and what they mean, and the confirmation (with its
+button) before opting out."""
 
 from __future__ import annotations
 
@@ -14,10 +15,18 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.commands.parser import TELEMETRY_CONFIRM
-from bot.ops.telemetry import ROOT, State, TelemetryAnswer, TelemetryServer
+from bot.ops.telemetry import (
+    ROOT,
+    Setting,
+    State,
+    TelemetryAnswer,
+    TelemetryServer,
+    setting_of,
+)
 from bot.render.answers import OUTCOME_TEXT
 from bot.render.markup import clip, dicts, mrkdwn_escape
 from bot.render.reply import Reply
+from connectors.telemetry import CeipValue
 
 __all__ = ["ACTION_TELEMETRY_DISABLE", "disable_confirmation", "telemetry_answer"]
 
@@ -29,10 +38,12 @@ NOT_CONFIGURED = (
 STATE_TEXT = {
     State.OPTED_OUT: ":white_check_mark: opted out",
     State.COLLECTING: ":warning: collecting",
+    State.UNKNOWN: ":grey_question: cannot tell",
     State.NOT_COLLECTED: "not collected (4.5.x and later)",
     State.NO_VALUE: "no CEIP value found",
 }
 _KEY = ROOT.replace("HKLM:", "HKLM")
+_DATA = 40  # characters of a value's data shown
 
 
 def telemetry_answer(answer: TelemetryAnswer) -> Reply:
@@ -42,7 +53,7 @@ def telemetry_answer(answer: TelemetryAnswer) -> Reply:
         return _plain(NOT_CONFIGURED)
     title = "CEIP telemetry: opted out" if answer.disabled else "CEIP telemetry"
     head = (
-        "Every CEIP value was set to 0 and read back:"
+        "Every CEIP value was set to 0 in its own kind and read back:"
         if answer.disabled
         else f"CEIP values under `{_KEY}` on each MIM server:"
     )
@@ -62,8 +73,9 @@ def disable_confirmation(answer: TelemetryAnswer) -> Reply:
         return _plain(NOT_CONFIGURED)
     head = (
         f"Opt out of CEIP telemetry? Every value named `*CEIP` under `{_KEY}` and its "
-        "component keys is set to 0 on each server below, then read back. No value is "
-        "created. This is audited."
+        'component keys is set to 0 in the kind it has (the string "0" in a REG_SZ, the '
+        "number 0 in a REG_DWORD; other kinds are left) on each server below, then read "
+        "back. No value is created. This is audited."
     )
     sections = [_server(s, disabled=False) for s in answer.servers]
     console = f"Visible only to you. Or type `/mim {TELEMETRY_CONFIRM}`."
@@ -95,17 +107,44 @@ def _server(s: TelemetryServer, *, disabled: bool) -> str:
         why = f" ({mrkdwn_escape(r.message)})" if r.message else ""
         return f"{name}: {OUTCOME_TEXT[r.outcome].format(n=0)}{why}"
     v = r.value
-    version = f"MIM {mrkdwn_escape(v.version)}" if v.version else "no MIM version found"
+    # No version found cannot tell whether MIM is installed (the DisplayNames are unverified).
+    version = f"MIM {mrkdwn_escape(v.version)}" if v.version else "version not found"
     lines = [f"{name} · {version}"]
+    with_values = [c for c in v.components if c.values]
+    empty = [c.component for c in v.components if not c.values]
     if not v.components:
         lines.append(f"• no component key under `{_KEY}`")
-    for c in v.components:
-        values = ", ".join(f"{mrkdwn_escape(k)}={n}" for k, n in c.values) or "none"
+    for c in with_values:
+        values = ", ".join(_value(x) for x in c.values)
         lines.append(f"• {mrkdwn_escape(c.component)}: {STATE_TEXT[c.state]} ({values})")
+    if empty:
+        lines.append(f"• no CEIP value in: {', '.join(mrkdwn_escape(e) for e in empty)}")
     if disabled:
-        changed = len(v.changed)
-        lines.append(f"_{changed} value(s) set to 0_")
+        lines.append(f"_{len(v.changed)} value(s) set to 0, each in its own kind_")
+        for ch in v.kind_changes:
+            lines.append(
+                f":x: `{mrkdwn_escape(ch.path)}` was {ch.was.reg_name} and is now "
+                f"{ch.kind.reg_name}: set it back to {ch.was.reg_name} 0 in regedit"
+            )
+        values = [x for c in with_values for x in c.values]
+        left = [x.name for x in values if setting_of(x) is not Setting.OPTED_OUT]
+        if left:
+            lines.append(
+                f":warning: not opted out: {', '.join(mrkdwn_escape(n) for n in left)}"
+                " (set each to 0 by hand)"
+            )
     return "\n".join(lines)
+
+
+def _value(x: CeipValue) -> str:
+    """`ServiceandPortalCEIP="0" REG_SZ`: the data as stored, strings quoted."""
+    if isinstance(x.data, str):
+        data = f'"{mrkdwn_escape(x.data[:_DATA])}"'
+    elif x.data is None:
+        data = "?"
+    else:
+        data = str(x.data)
+    return f"{mrkdwn_escape(x.name)}={data} {x.kind.reg_name}"
 
 
 def _plain(text: str) -> Reply:
