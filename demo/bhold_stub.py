@@ -20,7 +20,8 @@ element name). Under another name ASMX binds null, and BHOLD's method faults on 
 unhandled NullReferenceException does in ASMX (a soap:Server fault, HTTP 500). The parameter's
 first element must be `<functions>` (the reference's "Command script"), or it faults too.
 The result is the BholdScriptResult report as text (reference, "BholdScriptResult"; that
-ExecuteXml returns it is an assumption the connector does not rely on blindly).
+ExecuteXml returns it is an assumption the connector does not rely on blindly), or as an
+element where `stub.wsdl` types ExecuteXmlResult so.
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ class BholdStub(LoopbackStub):
         report = self.state.execute(functions, fail_at=fail_at)
         if fault is not None and fault.kind == "blank":
             report = ""
-        if fault is not None and fault.kind == "xml":
+        as_xml = fault is not None and fault.kind == "xml"
+        if (as_xml or result_is_xml(self.wsdl)) and report:
             return operation, 200, _reply("ExecuteXml", etree.fromstring(report)), fault
         return operation, 200, _reply("ExecuteXml", report), fault
 
@@ -182,6 +184,16 @@ def script_parameter(wsdl: bytes) -> str | None:
             params = element.findall(f"{{{_XS}}}complexType/{{{_XS}}}sequence/{{{_XS}}}element")
             return params[0].get("name") if len(params) == 1 else None
     return None
+
+
+def result_is_xml(wsdl: bytes) -> bool:
+    """Whether `wsdl` types ExecuteXmlResult as XML (an inline type, not `s:string`): then
+    this server answers with the report as an element, as such a server would."""
+    root = etree.fromstring(wsdl, _PARSER)
+    for element in root.iter(f"{{{_XS}}}element"):
+        if element.get("name") == "ExecuteXmlResult":
+            return element.get("type") is None
+    return False
 
 
 def _script(call: etree._Element, parameter: str | None) -> etree._Element | None:

@@ -202,6 +202,7 @@ class BholdConnector:
         self._script_parameter: str = script[0][0]
         # attributetypeid -> the keys a user's list shows it under, once GetInfo listed it.
         self._types: dict[str, frozenset[str]] = {}
+        self._types_listed = False
         self._types_lock = threading.Lock()
 
     # -- Connector interface ------------------------------------------------
@@ -212,6 +213,8 @@ class BholdConnector:
         name; a PREFIX starts either; MAIL, EMPLOYEE_ID and ATTRIBUTE search the mapped
         attribute. `NotSupported` for an unmapped one."""
         clauses = self._search.clauses(query)
+        if not clauses:  # nothing can match: nothing is sent
+            return []
         with self._deadline(timeout):
             keys = self._attribute_keys({c.attribute for c in clauses if c.attribute})
             return self._search.hits(clauses, self._get_info, keys)
@@ -337,7 +340,7 @@ class BholdConnector:
         clauses = self._search.verify_clauses(identifiers)
         with self._deadline(timeout):
             keys = self._attribute_keys({c.attribute for c in clauses if c.attribute})
-            hits = self._search.hits(clauses, self._get_info, keys)
+            hits = self._search.hits(clauses, self._get_info, keys) if clauses else []
         left = tuple(h.ref for h in hits)
         detail = "the BHOLD user is still there" if left else "no BHOLD user for the identifiers"
         return Verification(self.name, absent=not left, remaining=left, detail=detail)
@@ -435,30 +438,33 @@ class BholdConnector:
     # -- attribute types --------------------------------------------------------
 
     def _attribute_keys(self, wanted: set[str]) -> dict[str, frozenset[str]]:
-        """For each attributetypeid in `wanted`, the keys a user's list shows it under (its
-        id and description as GetInfo `attributetypes` lists them); listed once, then kept.
-        `ConnectorError` naming the setting for one BHOLD does not list: a search by it
-        would find no one."""
+        """The keys a user's list shows each configured attribute type under (its id and
+        description, as GetInfo `attributetypes` lists them), for the clauses and the hits'
+        identifiers. Listed once, and again only while one in `wanted` is missing then:
+        `ConnectorError` naming its setting, as a search by it would find no one."""
         with self._types_lock:
-            todo = wanted - self._types.keys()
-        if todo:
-            listed = parse_items(self._get_info("attributetypes"), "attributetypes")
-            found = {t: keys for t in todo if (keys := _type_keys(t, listed))}
+            listed, todo = self._types_listed, wanted - self._types.keys()
+        if todo or not listed:
+            items = parse_items(self._get_info("attributetypes"), "attributetypes")
+            configured = set(self.settings.attribute_types.values())
+            found = {t: keys for t in configured if (keys := _type_keys(t, items))}
             with self._types_lock:
                 self._types.update(found)
-            missing = sorted(todo - found.keys())
-            if missing:
-                settings = sorted(
-                    f"attribute_types.{k}"
-                    for k, v in self.settings.attribute_types.items()
-                    if v in missing
-                )
-                raise ConnectorError(
-                    f"BHOLD lists no attribute type for {', '.join(settings)}: set it to one "
-                    "GetInfo attributetypes lists (python -m bot doctor names it)"
-                )
+                self._types_listed = True
         with self._types_lock:
-            return {t: self._types[t] for t in wanted}
+            known = dict(self._types)
+        missing = wanted - known.keys()
+        if missing:
+            settings = sorted(
+                f"attribute_types.{k}"
+                for k, v in self.settings.attribute_types.items()
+                if v in missing
+            )
+            raise ConnectorError(
+                f"BHOLD lists no attribute type for {', '.join(settings)}: set it to one "
+                "GetInfo attributetypes lists (python -m bot doctor names it)"
+            )
+        return known
 
     # -- wire -------------------------------------------------------------------
 

@@ -207,10 +207,8 @@ def test_each_kind_of_search_sends_its_filter_and_finds_the_user(
     }
     sent = getinfo_args(stub)
     assert ("users", pattern, attribute, "") in sent
-    looked_up = {"attributetypes"} if any(s[2] for s in sent) else set()
-    assert {s[0] for s in sent} == {*looked_up, "users", "user"}
-    if looked_up:  # an attribute type is looked up before a search uses it
-        assert sent[0][0] == "attributetypes"
+    assert {s[0] for s in sent} == {"attributetypes", "users", "user"}
+    assert sent[0][0] == "attributetypes"  # the attribute types are looked up first
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,8 @@ def test_a_term_is_data_and_never_widens_the_alias_match(
     wanted_aliases = [s if "\\" in s else f"CORP\\{s}" for s in spellings(term)] if usable else []
     suffix = "%" if prefix else ""
     patterns = [p for f, p, _ in wire if f == "users"]
-    assert {f for f, _, _ in wire} <= {"users", "user"}
+    assert {f for f, _, _ in wire} <= {"attributetypes", "users", "user"}
+    assert "attributetypes" not in [f for f, _, _ in wire][1:]  # listed before any search
     assert all(a == "" for f, _, a in wire if f == "users")
     assert patterns == [like_escape(a) + suffix for a in wanted_aliases]
     for pattern, want in zip(patterns, wanted_aliases, strict=True):
