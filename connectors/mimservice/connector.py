@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -54,6 +55,7 @@ from connectors.base import (
     Verification,
 )
 from connectors.capabilities import RetentionPeriod
+from connectors.doctor import Check, cannot_tell, ok, wrong
 from connectors.errors import (
     ConnectorError,
     Denied,
@@ -67,16 +69,34 @@ from connectors.spec import SETTINGS
 from connectors.spelling import spellings
 from connectors.telemetry import CeipReading
 
-__all__ = ["DEFAULT_RETENTION_DAYS", "MimServiceConnector", "MimServiceSettings", "literal"]
+__all__ = ["MimServiceConnector", "MimServiceSettings", "literal"]
 
-DEFAULT_RETENTION_DAYS = 30  # RetentionPeriod when no SystemResourceRetentionConfiguration
 # After the source of authority (AD, HR: RANK_SOURCE/RANK_TARGET), before the metaverse wait.
 RANK_MIMSERVICE = RANK_TARGET + 10
 RETENTION_XPATH = "/SystemResourceRetentionConfiguration"
+# The purge that removes expired Requests, WorkflowInstances and Approvals (SQLJ: "FIM SQL
+# Agent jobs", previous-versions/mim/ff830030): a SQL Server Agent job, daily by default.
+PURGE_JOB = "the SQL Agent job FIM_DeleteExpiredSystemObjectsJob"
+# A default install ships one SystemResourceRetentionConfiguration (MIMDocs
+# mim-privacy-compliance.md, its srrc screenshot; MIMDSC's Test-SystemResourceRetentionConfiguration
+# example), so seeing none means the account may not read it, not that none exists.
+RETENTION_UNREADABLE = (
+    "no SystemResourceRetentionConfiguration is visible to the bot's account (a default install"
+    " has one): the RetentionPeriod is unknown; grant the account read on it through an MPR"
+)
+# The attributes the schema binds to Person (doctor): MIMDSC Test-MimSvcTargetResource.ps1
+# finds a binding as /BindingDescription[BoundAttributeType=/AttributeTypeDescription[Name=…]
+# and BoundObjectType=/ObjectTypeDescription[Name=…]]; this asks for all of Person's at once.
+BINDINGS_XPATH = "/BindingDescription[BoundObjectType = /ObjectTypeDescription[Name = 'Person']]"
+TYPES_XPATH = "/AttributeTypeDescription"
+OTP_ATTRIBUTES = ("msidmOneTimePasswordEmailAddress", "msidmOneTimePasswordMobilePhone")
+# SSPR state (MIMDSC MimSvcPerson.schema.mof): the workflows registered for and locked out of
+# (references), the one-time-password addresses, and the lockout registration ids.
 SSPR_ATTRIBUTES = (
     "AuthNWFRegistered",
-    "msidmOneTimePasswordEmailAddress",
-    "msidmOneTimePasswordMobilePhone",
+    *OTP_ATTRIBUTES,
+    "AuthNWFLockedOut",
+    "AuthNLockoutRegistrationID",
 )
 # What a hit carries; LithnetRMA fetches only these (Export-FIMConfig returns every attribute).
 HIT_ATTRIBUTES = ("ObjectID", "AccountName", "Domain", "DisplayName", "Email", "EmployeeID")
@@ -101,7 +121,7 @@ SEARCHABLE = {
             "MailNickname",
             "MobilePhone",
             "OfficePhone",
-            *SSPR_ATTRIBUTES[1:],
+            *OTP_ATTRIBUTES,
         )
     },
     "samaccountname": "AccountName",
@@ -118,11 +138,43 @@ _VERIFY_BY = {
     IdKind.UPN: "Email",
     IdKind.EMPLOYEE_ID: "EmployeeID",
 }
+# Every Person attribute the bot reads, searches, shows or writes (ObjectID is every
+# resource's own, REQ), each in MIMDSC's MimSvcPerson.schema.mof: doctor asks the schema.
+PERSON_SCHEMA_ATTRIBUTES = tuple(
+    sorted(
+        {*HIT_ATTRIBUTES, *SEARCHABLE.values(), *SSPR_ATTRIBUTES, *mimservice_update.WRITABLE}
+        - {"ObjectID"}
+    )
+)
+NO_REQUESTS_FOUND = (
+    "no Request targeting the deleted ObjectID was found, which does not show that none is"
+    " kept: whether the MIM Service finds Requests by a deleted Target is unverified. Check in"
+    " the Portal (Search Requests, by the erasure's date) for Requests about the person"
+)
+_DOCTOR_ERROR = 300  # characters of a doctor script's error kept in a check's detail
 _GUID = re.compile(r"(?:urn:uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+# What service_uri may be, by module. FIMAutomation: the MIM Service listens on http 5725 with
+# WCF message security; no public source shows it over https (mim-apis-checked 9.9).
+# LithnetRMA (lithnet/resourcemanagement-client connection-guide.md, README's mode table):
+# http:// is DirectWsHttp (.NET Framework, so Windows PowerShell 5.1); net.tcp:// needs the
+# service's net.tcp endpoints enabled, rmc:// the Lithnet proxy service on the MIM server.
 _SERVICE_SCHEMES = {
-    "fimautomation": ("http://", "https://"),
-    "lithnetrma": ("http://", "https://", "net.tcp://", "pipe://", "rmc://"),
+    "fimautomation": ("http://",),
+    "lithnetrma": ("http://", "net.tcp://", "rmc://"),
 }
+_REFUSED_SCHEMES = {
+    ("fimautomation", "https://"): "the MIM Service listens on http (port 5725, message-level"
+    " security) and no public source shows FIMAutomation over https: use http://",
+    ("lithnetrma", "https://"): "LithnetRMA has no https mode (its client forces http:"
+    " resourcemanagement-client UriParser.cs): use http://",
+    ("lithnetrma", "pipe://"): "pipe:// (LithnetRMA's LocalProxy) needs PowerShell 7, and the"
+    " bot runs Windows PowerShell 5.1: use http://",
+}
+SCHEME_NOTES = {
+    "net.tcp://": "net.tcp:// needs the MIM Service's net.tcp endpoints enabled on the server",
+    "rmc://": "rmc:// needs the Lithnet Resource Management proxy service on the MIM server",
+}
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Clause = tuple[Literal["=", "starts-with"], str, str]  # (operator, attribute, value)
 Clock = Callable[[], datetime]
@@ -134,8 +186,12 @@ class MimServiceSettings:
     `service_uri` the MIM Service as seen from there, `module` the PowerShell module the
     scripts use. Each call's deadline is the caller's `timeout`, at most `timeout` seconds.
     `management_agent`: the MIM Service MA's name in the Sync Service, if it has one.
+    `message_size`: Export-FIMConfig's `-MessageSize` in bytes (FIMAutomation only), for
+    Persons whose Photo makes an answer larger than the cmdlet's default.
 
-    Raises `ValueError` for a setting that cannot work.
+    A `service_uri` that is not localhost is a second hop from the WinRM session: it needs
+    `winrm.delegates` (credssp, or kerberos with kerberos_delegation). Raises `ValueError`
+    for a setting that cannot work.
     """
 
     winrm: WinRmSettings
@@ -146,13 +202,36 @@ class MimServiceSettings:
     timeout: float = Field(default=10.0, gt=0, le=120, alias="timeout_seconds")
     name: str = "mimservice"
     management_agent: str | None = None
+    message_size: int | None = Field(default=None, gt=0)
 
     def __post_init__(self) -> None:
         if self.module not in _SERVICE_SCHEMES:
             raise ValueError("module must be fimautomation or lithnetrma")
-        if not self.service_uri.lower().startswith(_SERVICE_SCHEMES[self.module]):
+        uri = self.service_uri.lower()
+        for (module, scheme), why in _REFUSED_SCHEMES.items():
+            if module == self.module and uri.startswith(scheme):
+                raise ValueError(f"service_uri: {why}")
+        if not uri.startswith(_SERVICE_SCHEMES[self.module]):
             schemes = ", ".join(_SERVICE_SCHEMES[self.module])
             raise ValueError(f"service_uri must start with one of {schemes} for {self.module}")
+        if self.second_hop and not self.winrm.delegates:
+            raise ValueError(
+                "service_uri names another machine than localhost: reaching it from the WinRM"
+                " session is a second hop, which needs delegation; set winrm transport: credssp,"
+                " or transport: kerberos with kerberos_delegation: true (or use localhost)"
+            )
+
+    @property
+    def second_hop(self) -> bool:
+        """Whether the MIM Service is on another machine than the WinRM session."""
+        host = urllib.parse.urlsplit(self.service_uri).hostname or ""
+        return host.lower() not in LOCAL_HOSTS
+
+    @property
+    def scheme_note(self) -> str:
+        """What the server needs for `service_uri`'s scheme; empty when nothing extra."""
+        uri = self.service_uri.lower()
+        return next((n for s, n in SCHEME_NOTES.items() if uri.startswith(s)), "")
 
 
 def literal(value: str) -> str:
@@ -240,25 +319,38 @@ class MimServiceConnector:
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
         """Delete the Person; its Requests and SSPR data stay until RetentionPeriod days
-        from now. `NotFound` when there is no such Person."""
+        from now (undated when the account cannot read the RetentionPeriod). `NotFound`
+        when there is no such Person."""
         guid = _guid(ref)
         if not self._find(
             xpath("Person", [("=", "ObjectID", guid)]), ["ObjectID"], timeout=timeout
         ):
             raise NotFound("no MIM Service Person has that ObjectID")
-        days = self._retention_days(timeout=timeout)
-        residual = ResidualCopy(
-            "MIM Service Requests and SSPR data about the person, kept until the retention"
-            " job removes them",
-            expires=self._clock() + timedelta(days=days),
-        )
+        what = "MIM Service Requests and SSPR data about the person"
+        purge = f"{PURGE_JOB} purges them once they expire"
+        try:
+            days: int | None = self.retention_period(timeout=timeout).days
+        except Denied:
+            days = None
+        if days is None:
+            residual = ResidualCopy(
+                f"{what}, kept until the retention job removes them; when is unknown: the"
+                " RetentionPeriod is not readable"
+            )
+            note = f"The MIM Service's RetentionPeriod is unknown ({RETENTION_UNREADABLE})."
+        else:
+            residual = ResidualCopy(
+                f"{what}, kept until the retention job removes them",
+                expires=self._clock() + timedelta(days=days),
+            )
+            note = f"The MIM Service keeps Requests for {days} days (RetentionPeriod)."
         return DeletePlan(
             ref,
             PlanAction.DELETE,
             "Delete the Person in the MIM Service",
             residuals=(residual,),
             authority_rank=RANK_MIMSERVICE,
-            notes=(f"The MIM Service keeps Requests for {days} days (RetentionPeriod).",),
+            notes=(f"{note} {purge[0].upper()}{purge[1:]}.",),
         )
 
     def apply_delete(self, plan: DeletePlan, *, timeout: float) -> StepResult:
@@ -284,7 +376,9 @@ class MimServiceConnector:
 
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         """Search by ObjectID, account, mail (and UPN, in Email) and employee ID; residuals:
-        the Requests still targeting the deleted ObjectID, with the date they expire."""
+        the Requests still targeting the deleted ObjectID, with the date they expire. None
+        found is not "none kept": whether the service finds Requests by a deleted Target is
+        unverified, so the detail says what to check instead."""
         guid = _guid_or_none(identifiers.get(IdKind.MIM_OBJECT_ID))
         clauses: list[Clause] = [("=", "ObjectID", guid)] if guid else []
         usable = IdKind.MIM_OBJECT_ID in identifiers
@@ -318,10 +412,12 @@ class MimServiceConnector:
             )
         )
         residuals: tuple[ResidualCopy, ...] = ()
+        details = [f"not checked: {', '.join(skipped)} (both quote kinds)"] if skipped else []
         if guid and ObjectRef(self.name, guid) not in remaining:
             residuals = self._request_residuals(guid, timeout=timeout)
-        detail = f"not checked: {', '.join(skipped)} (both quote kinds)" if skipped else ""
-        return Verification(self.name, not remaining, remaining, residuals, detail)
+            if not residuals:
+                details.append(NO_REQUESTS_FOUND)
+        return Verification(self.name, not remaining, remaining, residuals, "; ".join(details))
 
     def plan_update(
         self, ref: ObjectRef, changes: tuple[Change, ...], *, timeout: float
@@ -362,12 +458,14 @@ class MimServiceConnector:
         )
 
     def health(self, *, timeout: float) -> Health:
-        """The runner's ping, then the retention configuration: the MIM Service answers."""
+        """The runner's ping, then the retention configuration: the MIM Service answers,
+        and its RetentionPeriod is readable (not healthy when it is not: see
+        `retention_period`)."""
         ping = self.runner.health(timeout=min(timeout, self.settings.timeout))
         if not ping.ok:
             return Health(self.name, False, ping.detail)
         try:
-            days = self._retention_days(timeout=timeout)
+            days = self.retention_period(timeout=timeout).days
         except ConnectorError as exc:
             return Health(self.name, False, f"{ping.detail}; {exc.__class__.__name__}: {exc}")
         return Health(
@@ -376,6 +474,42 @@ class MimServiceConnector:
             f"{ping.detail}; the MIM Service answered ({self.settings.module},"
             f" RetentionPeriod {days} days)",
         )
+
+    # -- SelfChecks ---------------------------------------------------------------
+
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """Read-only checks of what this connector assumes of a live MIM Service: Windows
+        PowerShell 5.1 over WinRM and, for a remote `service_uri`, delegation (the runner's
+        checks); then, in one `mimservice_doctor` script, that the module loads (and its
+        version), the RetentionPeriod is readable, the schema binds to Person every
+        attribute the bot reads or writes, and `service_uri`'s scheme works for the module.
+        Never raises for the system's errors; the whole stays within `timeout`."""
+        deadline = time.monotonic() + timeout
+        s = self.settings
+        checks = self.runner.doctor(
+            need_second_hop=s.second_hop, timeout=min(timeout, s.timeout) / 2
+        )
+        module = f"{s.module} module loads"
+        retention = "the RetentionPeriod is readable"
+        schema = "the schema binds to Person the attributes the bot uses"
+        scheme = f"service_uri ({urllib.parse.urlsplit(s.service_uri).scheme}) suits {s.module}"
+        names = (module, retention, schema, scheme)
+        left = deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimedOut("no time was left for the MIM Service checks")
+            data = self._run(
+                "mimservice_doctor",
+                retention_xpath=RETENTION_XPATH,
+                bindings_xpath=BINDINGS_XPATH,
+                types_xpath=TYPES_XPATH,
+                timeout=left,
+            )
+        except ConnectorError as exc:
+            why = f"{exc.__class__.__name__}: {exc}"
+            fix = f"check that the WinRM account can run PowerShell on {s.winrm.endpoint}"
+            return checks + [cannot_tell(n, why, fix) for n in names]
+        return checks + _doctor_checks(data, names, s)
 
     def close(self) -> None:
         self.runner.close()
@@ -448,15 +582,15 @@ class MimServiceConnector:
         return None if person is None else person["attributes"]
 
     def retention_period(self, *, timeout: float) -> RetentionPeriod:
-        """`RetentionReporter`: the RetentionPeriod in days, and whether a
-        SystemResourceRetentionConfiguration sets it (False: none exists, and the service's
-        default of 30 days applies)."""
+        """`RetentionReporter`: the RetentionPeriod in days of the
+        SystemResourceRetentionConfiguration (`configured` always: a default install has
+        one). `Denied` when the account sees none: the period is then unknown, never
+        assumed to be the default 30."""
         data = self._run("mimservice_retention", xpath=RETENTION_XPATH, timeout=timeout)
         days = _retention(data, "mimservice_retention")
-        return RetentionPeriod(days, isinstance(data, dict) and bool(data.get("periods")))
-
-    def _retention_days(self, *, timeout: float) -> int:
-        return self.retention_period(timeout=timeout).days
+        if days is None:
+            raise Denied(RETENTION_UNREADABLE)
+        return RetentionPeriod(days, True)
 
     def _request_residuals(self, guid: str, *, timeout: float) -> tuple[ResidualCopy, ...]:
         data = self._run(
@@ -468,30 +602,49 @@ class MimServiceConnector:
         if not isinstance(data, dict):
             raise ConnectorError("mimservice_requests: unexpected output: not a result")
         requests = data.get("requests") or []
-        requests = requests if isinstance(requests, list) else [requests]
+        requests = [r for r in (requests if isinstance(requests, list) else [requests])]
         if not requests:
             return ()
-        days = _retention(data, "mimservice_requests")
+        if not all(isinstance(r, dict) for r in requests):
+            raise ConnectorError("mimservice_requests: unexpected output: not a Request")
         now = self._clock()
-        ends = [_when(r.get("completed")) or now for r in requests if isinstance(r, dict)]
-        expires = max(ends or [now]) + timedelta(days=days)
         n = len(requests)
         verb = "targets" if n == 1 else "target"
         text = f"{n} MIM Service Request{'s' if n != 1 else ''} still {verb} the deleted Person"
+        # Each Request's own ExpirationTime (REQ: every resource has one); where the service
+        # set none, completion (or now) plus RetentionPeriod stands in, as an estimate.
+        stated = [_when(r.get("expires")) for r in requests]
+        estimated = [r for r, when in zip(requests, stated, strict=True) if when is None]
+        days = _retention(data, "mimservice_requests") if estimated else None
+        if estimated and days is None:
+            text += (
+                f", kept until {PURGE_JOB} removes them; when is unknown: they have no"
+                " ExpirationTime and the RetentionPeriod is not readable"
+            )
+            return (ResidualCopy(text),)
+        ends = [when for when in stated if when is not None]
+        ends += [(_when(r.get("completed")) or now) + timedelta(days=days or 0) for r in estimated]
+        expires = max(ends)
         if expires <= now:
-            text += ", past their retention date: the retention job has not run yet"
+            text += f", past their expiry: {PURGE_JOB} has not removed them yet"
         else:
-            text += ", kept until the retention job removes them"
+            text += f", kept until {PURGE_JOB} removes them"
+        if estimated:
+            text += (
+                " (expiry estimated as completion time plus RetentionPeriod: the service"
+                " shows no ExpirationTime)"
+            )
+        else:
+            text += " (expiry: their ExpirationTime)"
         return (ResidualCopy(text, expires=expires),)
 
     def _run(self, script: str, *, timeout: float, **args: Any) -> Any:
         s = self.settings
+        common = {"module": s.module, "uri": s.service_uri}
+        if s.message_size is not None:
+            common["message_size"] = s.message_size
         try:
-            return self.runner.run(
-                script,
-                {"module": s.module, "uri": s.service_uri, **args},
-                timeout=min(timeout, s.timeout),
-            )
+            return self.runner.run(script, {**common, **args}, timeout=min(timeout, s.timeout))
         except ScriptError as exc:
             raise _classify(exc) from exc
 
@@ -511,6 +664,11 @@ class MimServiceConnector:
 def _classify(exc: ScriptError) -> ConnectorError:
     """A PowerShell error as the most specific connector error; its text is already redacted."""
     kind = f"{exc.type} {exc.category} {exc.fqid}".lower()
+    # LithnetRMA's Get-Resource throws ResourceNotFoundException for an unknown id
+    # (resourcemanagement-powershell GetResource.cs; resourcemanagement-client
+    # Exceptions/ResourceNotFoundException.cs); the MIM Service's own fault has the same name.
+    if "resourcenotfoundexception" in kind:
+        return NotFound("no MIM Service resource has that ObjectID")
     if "permissiondenied" in kind or "unauthorizedaccess" in kind or "authorization" in kind:
         return Denied(str(exc))
     if "endpointnotfound" in kind or "communicationexception" in kind:
@@ -562,20 +720,26 @@ def _matches(values: Mapping[str, tuple[str, ...]], clauses: list[Clause]) -> bo
 
 
 def _sspr(values: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """SSPR state as counts and presence, never the values (a phone number, an address)."""
     workflows = len(values.get("AuthNWFRegistered", ()))
     state = [f"AuthNWFRegistered: {workflows} workflow(s)" if workflows else "not registered"]
-    state += [f"{a}: {'present' if values.get(a) else 'absent'}" for a in SSPR_ATTRIBUTES[1:]]
+    state += [f"{a}: {'present' if values.get(a) else 'absent'}" for a in OTP_ATTRIBUTES]
+    locked = len(values.get("AuthNWFLockedOut", ()))
+    state.append(f"AuthNWFLockedOut: {locked} workflow(s)" if locked else "not locked out")
+    ids = len(values.get("AuthNLockoutRegistrationID", ()))
+    state.append(f"AuthNLockoutRegistrationID: {f'{ids} value(s)' if ids else 'absent'}")
     return tuple(state)
 
 
-def _retention(data: object, script: str) -> int:
+def _retention(data: object, script: str) -> int | None:
+    """The longest RetentionPeriod the script saw; None when it saw none (unreadable)."""
     periods = data.get("periods") if isinstance(data, dict) else None
     periods = periods if isinstance(periods, list) else [] if periods is None else [periods]
     days = [p for p in periods if isinstance(p, int) and not isinstance(p, bool) and p >= 0]
     if len(days) != len(periods):
         raise ConnectorError(f"{script}: unexpected output: a RetentionPeriod is not a number")
     # More than one configuration: the longest is when the last copy goes.
-    return max(days, default=DEFAULT_RETENTION_DAYS)
+    return max(days, default=None)
 
 
 def _when(value: object) -> datetime | None:
@@ -587,3 +751,90 @@ def _when(value: object) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _doctor_checks(
+    data: object, names: tuple[str, str, str, str], s: MimServiceSettings
+) -> list[Check]:
+    """The `mimservice_doctor` script's answer as checks: module, retention, schema, scheme."""
+    module, retention, schema, scheme = names
+    if not isinstance(data, dict) or not isinstance(data.get("module"), dict):
+        fix = "run mimservice_doctor.ps1 by hand on the MIM server and read its output"
+        return [cannot_tell(n, "mimservice_doctor: unexpected output", fix) for n in names]
+    loaded = data["module"]
+    if loaded.get("loaded") is not True:
+        install = (
+            "install LithnetRMA (v2, for Windows PowerShell 5.1) on the WinRM server"
+            if s.module == "lithnetrma"
+            else "run the bot on the MIM Service server, where setup installs the FIMAutomation"
+            " snap-in, or set module: lithnetrma"
+        )
+        after = "fix the module first (see above)"
+        return [
+            wrong(module, _clip(loaded.get("error")) or "it did not load", install),
+            *(cannot_tell(n, "the module did not load", after) for n in names[1:]),
+        ]
+    checks = [ok(module, f"version {_clip(loaded.get('version')) or '?'}")]
+    reads = 0
+
+    section = data.get("retention") if isinstance(data.get("retention"), dict) else {}
+    grant = "grant the bot's account read on SystemResourceRetentionConfiguration through an MPR"
+    periods = section.get("periods")
+    periods = periods if isinstance(periods, list) else []
+    if section.get("error"):
+        error = _clip(section["error"])
+        denied = any(w in error.lower() for w in ("permission", "denied", "unauthorized"))
+        checks.append((wrong if denied else cannot_tell)(retention, error, grant))
+    elif not all(isinstance(p, int) and not isinstance(p, bool) for p in periods):
+        checks.append(cannot_tell(retention, "a RetentionPeriod is not a number", grant))
+    else:
+        reads += 1
+        if periods:
+            checks.append(ok(retention, f"RetentionPeriod {max(periods)} days"))
+        else:
+            checks.append(wrong(retention, RETENTION_UNREADABLE.split(": ")[0], grant))
+
+    section = data.get("schema") if isinstance(data.get("schema"), dict) else {}
+    bound = section.get("person")
+    bound = {str(n) for n in bound} if isinstance(bound, list) else set()
+    read_schema = (
+        "grant the bot's account read on BindingDescription, AttributeTypeDescription and"
+        " ObjectTypeDescription through an MPR"
+    )
+    if section.get("error"):
+        checks.append(cannot_tell(schema, _clip(section["error"]), read_schema))
+    elif not bound:
+        checks.append(cannot_tell(schema, "no attribute binding of Person is visible", read_schema))
+    else:
+        reads += 1
+        missing = [a for a in PERSON_SCHEMA_ATTRIBUTES if a not in bound]
+        if missing:
+            checks.append(
+                wrong(
+                    schema,
+                    f"not bound to Person: {', '.join(missing)}",
+                    "bind them to Person in the MIM Service schema (Portal: Administration,"
+                    " Schema Management), or the bot cannot read, search or write them",
+                )
+            )
+        else:
+            checks.append(
+                ok(schema, f"all {len(PERSON_SCHEMA_ATTRIBUTES)} bound ({len(bound)} on Person)")
+            )
+
+    note = s.scheme_note
+    if reads:
+        checks.append(ok(scheme, f"reached the MIM Service{f'; {note}' if note else ''}"))
+    else:
+        checks.append(
+            cannot_tell(
+                scheme,
+                "no read through service_uri succeeded",
+                note or f"check that the MIM Service answers at {s.service_uri} on that server",
+            )
+        )
+    return checks
+
+
+def _clip(value: object) -> str:
+    return "" if value is None else str(value)[:_DOCTOR_ERROR]

@@ -1,5 +1,6 @@
 # Delete one Person: ImportObject State=Delete (FIMAutomation) or Remove-Resource (LithnetRMA).
-# $MimbotArgs: module, uri, id (the ObjectID GUID), xpath (/Person[ObjectID = '<guid>']).
+# $MimbotArgs: module, uri, id (the ObjectID GUID), xpath (/Person[ObjectID = '<guid>']),
+# message_size (optional, bytes: Export-FIMConfig -MessageSize).
 # Outputs @{ deleted = $false } when no such Person exists (already gone), else $true.
 if ($MimbotArgs.module -eq 'lithnetrma') {
     Import-Module LithnetRMA
@@ -8,8 +9,9 @@ if ($MimbotArgs.module -eq 'lithnetrma') {
     if ($person) { Remove-Resource -ID $MimbotArgs.id }
 } else {
     if (-not (Get-PSSnapin FIMAutomation -ErrorAction SilentlyContinue)) { Add-PSSnapin FIMAutomation }
-    $person = @(Export-FIMConfig -Uri $MimbotArgs.uri -OnlyBaseResources -CustomConfig $MimbotArgs.xpath |
-            Where-Object { $_ }) | Select-Object -First 1
+    $export = @{ Uri = $MimbotArgs.uri; OnlyBaseResources = $true; CustomConfig = $MimbotArgs.xpath }
+    if ($MimbotArgs.message_size) { $export.MessageSize = [string]$MimbotArgs.message_size }
+    $person = @(Export-FIMConfig @export | Where-Object { $_ }) | Select-Object -First 1
     if ($person) {
         $import = New-Object Microsoft.ResourceManagement.Automation.ObjectModel.ImportObject
         $import.ObjectType = 'Person'

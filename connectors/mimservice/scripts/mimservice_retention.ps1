@@ -1,9 +1,12 @@
-# RetentionPeriod (days) of each SystemResourceRetentionConfiguration; none: the default, 30.
+# RetentionPeriod (days) of each SystemResourceRetentionConfiguration the account can read.
+# A default install has one (MIMDocs mim-privacy-compliance.md), so none means the account may
+# not read it (no MPR grants it): the connector then says the period is unknown.
 # $MimbotArgs: module, uri, xpath (/SystemResourceRetentionConfiguration).
 # Outputs @{ periods = @(<int>...) }.
 $periods = @(if ($MimbotArgs.module -eq 'lithnetrma') {
     Import-Module LithnetRMA
     Set-ResourceManagementClient -BaseAddress $MimbotArgs.uri
+    # Attributes are the result's own properties (RmaObject.cs LoadProperties).
     foreach ($c in Search-Resources -XPath $MimbotArgs.xpath -AttributesToGet RetentionPeriod) {
         if ($null -ne $c.RetentionPeriod) { [int]$c.RetentionPeriod }
     }

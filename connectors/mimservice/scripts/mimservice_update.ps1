@@ -4,14 +4,14 @@
 # $MimbotArgs: module, uri, id (the ObjectID GUID), changes (@{ attribute; value } each; a
 # $null value clears: an empty Replace, or $null in LithnetRMA).
 # Outputs @{ updated = <number of changes sent> }. No such Person is an error, as the cmdlets
-# make it.
+# make it: Get-Resource throws ResourceNotFoundException rather than returning $null
+# (lithnet/resourcemanagement-powershell GetResource.cs), which the connector reads as NotFound.
 $changes = @($MimbotArgs.changes)
 if ($MimbotArgs.module -eq 'lithnetrma') {
     Import-Module LithnetRMA
     Set-ResourceManagementClient -BaseAddress $MimbotArgs.uri
     $names = @(foreach ($c in $changes) { [string]$c.attribute })
     $person = Get-Resource -ID $MimbotArgs.id -AttributesToGet $names
-    if (-not $person) { throw 'Get-Resource found no Person with that ObjectID' }
     foreach ($c in $changes) {
         $value = if ($null -eq $c.value) { $null } else { [string]$c.value }
         $person.([string]$c.attribute) = $value

@@ -317,10 +317,31 @@ def test_read_gives_every_attribute_sspr_state_and_the_request_count(
         "AuthNWFRegistered: 1 workflow(s)",
         "msidmOneTimePasswordEmailAddress: absent",
         "msidmOneTimePasswordMobilePhone: present",
+        "not locked out",
+        "AuthNLockoutRegistrationID: absent",
     )
     assert a["Requests targeting the person"] == ("2",)
     assert "ProxyAddressCollection" not in a
     assert all(v.source == "mimservice" for v in record.attributes.values())
+
+
+def test_sspr_state_shows_lockout_as_counts_never_values(
+    connector: MimServiceConnector, mim: MimServiceFixture
+) -> None:
+    """AuthNWFLockedOut and AuthNLockoutRegistrationID (MIMDSC MimSvcPerson.schema.mof) are
+    shown with the registration, as counts."""
+    guid = mim.add_person(
+        AccountName="locked",
+        AuthNWFLockedOut=["3c7d1e5f-2a4b-4c6d-8e9f-1a2b3c4d5e6f"],
+        AuthNLockoutRegistrationID=["reg-1", "reg-2"],
+    )
+    record = connector.read(ObjectRef("mimservice", guid), timeout=T)
+    state = record.attributes["SSPR registration"].values
+    assert state[-2:] == (
+        "AuthNWFLockedOut: 1 workflow(s)",
+        "AuthNLockoutRegistrationID: 2 value(s)",
+    )
+    assert not any("reg-1" in line for line in state)
 
 
 def test_a_missing_or_malformed_ref_is_not_found(
@@ -336,9 +357,9 @@ def test_a_missing_or_malformed_ref_is_not_found(
     assert len(stub.scripts) == sent  # not a GUID: nothing to ask
 
 
-@pytest.mark.parametrize(("days", "expected"), [(30, 30), (7, 7), (None, 30)])
+@pytest.mark.parametrize(("days", "expected"), [(30, 30), (7, 7)])
 def test_plan_deletes_with_the_retention_residual(
-    connector: MimServiceConnector, mim: MimServiceFixture, days: int | None, expected: int
+    connector: MimServiceConnector, mim: MimServiceFixture, days: int, expected: int
 ) -> None:
     mim.retention_days = days
     ids = seed(mim)
@@ -356,6 +377,27 @@ def test_plan_deletes_with_the_retention_residual(
         " removes them"
     )
     assert residual.expires == NOW + timedelta(days=expected)
+    (note,) = plan.notes
+    assert f"keeps Requests for {expected} days" in note
+    assert "The SQL Agent job FIM_DeleteExpiredSystemObjectsJob purges them" in note
+
+
+def test_an_unreadable_retention_is_unknown_never_the_default(
+    connector: MimServiceConnector, mim: MimServiceFixture
+) -> None:
+    """No visible SystemResourceRetentionConfiguration: the account cannot read it (a
+    default install has one), so the period is unknown; 30 is never printed as fact."""
+    mim.retention_days = None
+    ids = seed(mim)
+    plan = connector.plan_delete(ObjectRef("mimservice", ids["zoe"]), timeout=T)
+    (residual,) = plan.residuals
+    assert residual.expires is None and "when is unknown" in residual.description
+    assert "RetentionPeriod is unknown" in plan.notes[0] and "30" not in plan.notes[0]
+    with pytest.raises(Denied, match="RetentionPeriod is unknown"):
+        connector.retention_period(timeout=T)
+    health = connector.health(timeout=T)
+    assert not health.ok and "RetentionPeriod is unknown" in health.detail
+    assert "30" not in health.detail.split("; ", 1)[1]
 
 
 def test_apply_then_verify_absent_lists_the_requests_residual(
@@ -379,6 +421,7 @@ def test_apply_then_verify_absent_lists_the_requests_residual(
     assert (after.absent, after.remaining) == (True, ())
     (residual,) = after.residuals  # two old Requests and the delete's own
     assert residual.description.startswith("3 MIM Service Requests still target the deleted")
+    assert "expiry estimated as completion time plus RetentionPeriod" in residual.description
     assert residual.expires == NOW + timedelta(days=10)  # the newest, completed just now
     with pytest.raises(NotFound):
         connector.read(ref, timeout=T)
@@ -393,10 +436,51 @@ def test_verify_after_the_retention_date_says_the_job_has_not_run(
     mim.add_request(ids["zoe"], age_days=40)
     result = connector.verify_absent({IdKind.MIM_OBJECT_ID: ids["zoe"]}, timeout=T)
     (residual,) = result.residuals
-    assert result.absent and "past their retention date" in residual.description
+    assert result.absent and "past their expiry" in residual.description
+    assert "FIM_DeleteExpiredSystemObjectsJob has not removed them" in residual.description
     assert residual.expires == NOW - timedelta(days=10)
+
+
+def test_no_request_found_after_the_deletion_is_not_called_none_kept(
+    connector: MimServiceConnector, mim: MimServiceFixture
+) -> None:
+    """Whether `/Request[Target = '<deleted guid>']` still finds Requests is unverified
+    (mim-apis-checked 1.13): finding none says what to check, never "no residual"."""
+    ids = seed(mim)
+    mim.persons.pop(ids["zoe"])
     mim.requests = []
-    assert connector.verify_absent({IdKind.MIM_OBJECT_ID: ids["zoe"]}, timeout=T).residuals == ()
+    result = connector.verify_absent({IdKind.MIM_OBJECT_ID: ids["zoe"]}, timeout=T)
+    assert result.absent and result.residuals == ()
+    assert "does not show that none is kept" in result.detail
+    assert "Portal (Search Requests" in result.detail
+
+
+def test_each_requests_own_expiration_time_is_its_expiry(
+    connector: MimServiceConnector, mim: MimServiceFixture
+) -> None:
+    """A Request's ExpirationTime (REQ: every resource has one) is reported as stated; the
+    completion-plus-period estimate is only the fallback."""
+    mim.sets_expiration, mim.retention_days = True, 10
+    ids = seed(mim)  # Requests completed 3 and 1 days ago
+    mim.persons.pop(ids["zoe"])
+    (residual,) = connector.verify_absent({IdKind.MIM_OBJECT_ID: ids["zoe"]}, timeout=T).residuals
+    assert residual.expires == NOW - timedelta(days=1) + timedelta(days=10)
+    assert "(expiry: their ExpirationTime)" in residual.description
+    assert "estimated" not in residual.description
+    mim.retention_days = None  # stated expiries need no RetentionPeriod
+    mim.requests = [{**r, "ExpirationTime": NOW + timedelta(days=2)} for r in mim.requests]
+    (residual,) = connector.verify_absent({IdKind.MIM_OBJECT_ID: ids["zoe"]}, timeout=T).residuals
+    assert residual.expires == NOW + timedelta(days=2)
+
+
+def test_without_expiration_time_or_retention_period_the_expiry_is_unknown(
+    connector: MimServiceConnector, mim: MimServiceFixture
+) -> None:
+    mim.retention_days = None
+    ids = seed(mim)
+    mim.persons.pop(ids["zoe"])
+    (residual,) = connector.verify_absent({IdKind.MIM_OBJECT_ID: ids["zoe"]}, timeout=T).residuals
+    assert residual.expires is None and "when is unknown" in residual.description
 
 
 def test_verify_searches_every_identifier_and_refuses_what_it_cannot_search(
@@ -491,15 +575,62 @@ def test_health_pings_and_reads_the_retention(
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "why"),
     [
-        {"module": "fim"},
-        {"service_uri": "net.tcp://mim01:5736"},
-        {"module": "lithnetrma", "service_uri": "ftp://x"},
-        {"max_hits": 0},
-        {"timeout": 0},
+        ({"module": "fim"}, ""),
+        ({"service_uri": "net.tcp://localhost:5736"}, "must start with one of http://"),
+        ({"service_uri": "https://localhost:5725"}, "no public source shows FIMAutomation"),
+        ({"module": "lithnetrma", "service_uri": "https://localhost"}, "no https mode"),
+        ({"module": "lithnetrma", "service_uri": "pipe://localhost"}, "needs PowerShell 7"),
+        ({"module": "lithnetrma", "service_uri": "ftp://x"}, "must start with one of"),
+        ({"max_hits": 0}, ""),
+        ({"timeout": 0}, ""),
+        ({"message_size": 0}, ""),
     ],
 )
-def test_settings_refuse_what_cannot_work(stub: WsmanStub, kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+def test_settings_refuse_what_cannot_work(
+    stub: WsmanStub, kwargs: dict[str, Any], why: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(why) if why else None):
         MimServiceSettings(stub_winrm(stub.https_endpoint, stub.ca_file), **kwargs)
+
+
+def test_lithnet_schemes_that_need_server_setup_are_accepted_with_a_note(stub: WsmanStub) -> None:
+    winrm = stub_winrm(stub.https_endpoint, stub.ca_file)
+    plain = MimServiceSettings(winrm, module="lithnetrma")
+    assert plain.scheme_note == ""
+    tcp = MimServiceSettings(winrm, module="lithnetrma", service_uri="net.tcp://localhost:5736")
+    assert "net.tcp endpoints enabled" in tcp.scheme_note
+    rmc = MimServiceSettings(winrm, module="lithnetrma", service_uri="rmc://localhost:5735")
+    assert "proxy service" in rmc.scheme_note
+
+
+@pytest.mark.parametrize("uri", ["http://mim02.corp.example:5725", "http://10.0.0.5:5725"])
+def test_a_remote_service_uri_is_a_second_hop_that_needs_delegation(
+    stub: WsmanStub, uri: str
+) -> None:
+    winrm = stub_winrm(stub.https_endpoint, stub.ca_file)
+    with pytest.raises(ValueError, match="set winrm transport: credssp, or transport: kerberos"):
+        MimServiceSettings(winrm, service_uri=uri)
+    for delegating in (
+        replace(winrm, transport="credssp"),
+        replace(winrm, transport="kerberos", kerberos_delegation=True),
+    ):
+        assert MimServiceSettings(delegating, service_uri=uri).second_hop
+    for local in ("http://localhost:5725", "http://127.0.0.1:5725", "http://[::1]:5725"):
+        assert not MimServiceSettings(winrm, service_uri=local).second_hop
+
+
+def test_message_size_reaches_export_fimconfig_as_data_only_when_set(
+    stub: WsmanStub, mim: MimServiceFixture
+) -> None:
+    winrm = stub_winrm(stub.https_endpoint, stub.ca_file)
+    seed(mim)
+    for size in (None, 20_000_000):
+        c = MimServiceConnector(MimServiceSettings(winrm, message_size=size))
+        try:
+            c.search(Query(QueryKind.NAME, "ct-zoe"), timeout=T)
+        finally:
+            c.close()
+        args = mim.calls[-1][1]
+        assert args.get("message_size") == size and ("message_size" in args) == bool(size)
