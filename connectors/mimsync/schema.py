@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 
 __all__ = [
     "CONNECTOR_STATES",
@@ -25,6 +26,7 @@ __all__ = [
     "SYSTEM_COLUMNS",
     "MetaverseSchema",
     "by_id_stmt",
+    "columns_read",
     "connectors_stmt",
     "health_stmt",
     "like_prefix",
@@ -33,7 +35,10 @@ __all__ = [
     "multivalue_probe_stmt",
     "multivalue_search_stmt",
     "multivalue_stmt",
+    "mv_schema_stmt",
     "object_stmt",
+    "object_type_probe_stmt",
+    "object_types_stmt",
     "references_stmt",
     "reflect_metaverse",
     "search_stmt",
@@ -106,7 +111,8 @@ multivalue = sa.Table(
     "mms_metaverse_multivalue",
     METADATA,
     sa.Column("object_id", sa.Uuid, nullable=False, index=True),
-    sa.Column("attribute_name", sa.Unicode(448), nullable=False),
+    # nvarchar(256) as [MS-UPSDBDAP] §2.2.5.10 declares it (the sync database's own spec).
+    sa.Column("attribute_name", sa.Unicode(256), nullable=False),
     sa.Column("lineage_id", sa.Uuid),
     sa.Column("lineage_date", sa.DateTime),
     sa.Column("string_value_indexable", sa.Unicode(896)),
@@ -415,3 +421,53 @@ def health_stmt() -> sa.Select:
     """Cheap read of the metaverse table: proves connectivity and SELECT permission."""
     mv = sa.table("mms_metaverse", sa.column("object_id"))
     return sa.select(mv.c.object_id).limit(1)
+
+
+def mv_schema_stmt() -> sa.Select:
+    """The metaverse schema (DSML) of the server configuration, for the doctor."""
+    return sa.select(server_configuration.c.mv_schema_xml).limit(1)
+
+
+def object_type_probe_stmt() -> sa.Select:
+    """Is there any metaverse object of type `:object_type`? (its id only, or nothing)"""
+    mv = sa.table("mms_metaverse", sa.column("object_id"), sa.column("object_type"))
+    return sa.select(mv.c.object_id).where(mv.c.object_type == sa.bindparam("object_type")).limit(1)
+
+
+def object_types_stmt(limit: int) -> sa.Select:
+    """Some object types the metaverse holds (schema names, not anyone's data)."""
+    mv = sa.table("mms_metaverse", sa.column("object_type"))
+    return sa.select(mv.c.object_type).distinct().limit(limit)
+
+
+def columns_read() -> dict[str, frozenset[str]]:
+    """Table -> the columns the connector's statements name, read off the statements
+    themselves (so the doctor checks exactly what the connector queries). Metaverse
+    attribute columns differ per customer and are not in it; the lineage tables'
+    attribute columns neither (only those present are read)."""
+    metadata = sa.MetaData()
+    mv, guid, date = metaverse_tables(metadata, ())
+    schema = MetaverseSchema(mv, guid, date, {})
+    statements = (
+        search_stmt(schema, ("object_id",), prefix=False, limit=1),
+        by_id_stmt(schema),
+        multivalue_search_stmt(schema, limit=1),
+        multivalue_probe_stmt(),
+        object_stmt(schema),
+        multivalue_stmt(),
+        references_stmt(schema),
+        connectors_stmt(),
+        server_configuration_stmt(),
+        management_agents_stmt(),
+        health_stmt(),
+    )
+    found: dict[str, set[str]] = {}
+    for stmt in statements:
+        for element in visitors.iterate(stmt):
+            if not isinstance(element, sa.sql.expression.ColumnClause) or element.table is None:
+                continue
+            table = element.table
+            while isinstance(table, sa.sql.expression.Alias):  # the reference target's alias
+                table = table.element
+            found.setdefault(table.name, set()).add(element.name)  # type: ignore[attr-defined]
+    return {name: frozenset(columns) for name, columns in found.items()}
