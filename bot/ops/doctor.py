@@ -80,7 +80,11 @@ def _checks_of(connector: Connector, timeout: float) -> list[Check]:
     if health.ok:
         return [ok(name, health.detail)]
     return [
-        cannot_tell(name, health.detail, "see `python -m bot check` and its connector's section")
+        cannot_tell(
+            name,
+            health.detail,
+            "see python -m bot check, and the connector's section of the README",
+        )
     ]
 
 
@@ -99,7 +103,7 @@ def _system(connector: Connector, call: Call[list[Check]], timeout: float) -> Sy
             cannot_tell(
                 "its checks ran",
                 reason,
-                "see `python -m bot check` for whether the system answers at all",
+                "see python -m bot check for whether the system answers at all",
             ),
         )
     return SystemChecks(connector.name, connector.label, checks)
