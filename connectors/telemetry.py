@@ -1,8 +1,8 @@
-"""What a MIM server's CEIP (telemetry) reading is: where its values live, and the typed
-answer a `MimServerTelemetry` connector gives (connectors/capabilities.py). Reading and
-setting them runs on the server (connectors/_shared/ceip.py); what they mean is policy
-(bot/ops/telemetry.py). No personal data: host names, value names, kinds and data of
-`*CEIP` values."""
+"""What a MIM server's CEIP (telemetry) reading is: where its values live, the typed answer
+a `MimServerTelemetry` connector gives (connectors/capabilities.py), and what one value says
+(`setting_of`). Reading and setting them runs on the server (connectors/_shared/ceip.py);
+what a component's values mean together with its version is policy (bot/ops/telemetry.py).
+No personal data: host names, and the names, kinds and data of `*CEIP` values."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ __all__ = [
     "CeipReading",
     "CeipValue",
     "RegistryKind",
+    "Setting",
     "parse_version",
+    "setting_of",
 ]
 
 ROOT = "HKLM:\\SOFTWARE\\Microsoft\\Forefront Identity Manager\\2010"
@@ -91,6 +93,32 @@ class CeipValue:
     name: str
     kind: RegistryKind
     data: str | int | None
+
+
+class Setting(enum.Enum):
+    """What one CEIP value says."""
+
+    OPTED_OUT = "opted out"
+    OPTED_IN = "opted in"
+    UNKNOWN = "unknown"
+
+
+# The data each kind holds a choice in: MIMDocs' screenshot shows the REG_SZ "0"; a DWORD 0
+# is what "set the value to 0" means for a number. Other kinds say nothing known.
+_CHOICE_TYPES: dict[RegistryKind, type] = {RegistryKind.STRING: str, RegistryKind.DWORD: int}
+
+
+def setting_of(value: CeipValue) -> Setting:
+    """One value's setting: "0" in a REG_SZ or 0 in a REG_DWORD opts out, "1" or 1 opts
+    in; anything else (another kind, other data, " 0", "01") is unknown, never guessed."""
+    expected = _CHOICE_TYPES.get(value.kind)
+    if expected is None or type(value.data) is not expected:
+        return Setting.UNKNOWN
+    if value.data in ("0", 0):
+        return Setting.OPTED_OUT
+    if value.data in ("1", 1):
+        return Setting.OPTED_IN
+    return Setting.UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,11 @@
 The servers are those of the connectors that speak `MimServerTelemetry` (MIM Service,
 PAM), one per distinct endpoint: one server running both is asked once. The connectors
 read and set the registry values (connectors/_shared/ceip.py); this module says what they
-mean. A value is *opted out* when it holds 0 (the string "0" in a REG_SZ, as MIMDocs shows
-`ServiceandPortalCEIP`, or the number 0 in a REG_DWORD), *opted in* when it holds 1, and
-*unknown* otherwise: never guessed. A component is *opted out* when all its values are,
-*collecting* when one is opted in, *cannot tell* when one is unknown and none opted in, and
-*not collected* whatever its values when the installed MIM version is 4.5 or later (those
-releases disable collection). No version found is just that: the Uninstall DisplayNames
+mean. A value is *opted out*, *opted in* or *unknown* (`setting_of` in connectors/telemetry.py:
+"0"/0 out, "1"/1 in, anything else never guessed). A component is *opted out* when all its
+values are, *collecting* when one is opted in, *cannot tell* when one is unknown and none
+opted in, and *not collected* whatever its values when the installed MIM version is 4.5 or
+later (those releases disable collection). No version found is just that: the Uninstall DisplayNames
 matched are unverified, so it never means "not installed". Servers are asked through
 `bot.lookup.calls`, so an unreachable or slow server is an outcome like any other. No
 personal data is read or written: host names, and the names, kinds and data of CEIP values.
@@ -19,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +37,9 @@ from connectors.telemetry import (
     CeipChange,
     CeipReading,
     CeipValue,
-    RegistryKind,
+    Setting,
     parse_version,
+    setting_of,
 )
 
 __all__ = [
@@ -57,18 +57,6 @@ __all__ = [
     "setting_of",
     "state_of",
 ]
-
-# Only these kinds hold the documented 0 (MIMDocs: REG_SZ "0" in the ceip2 screenshot; the
-# DWORD 0 earlier versions of this bot wrote). Data of any other kind is not read as a choice.
-_KINDS: Mapping[RegistryKind, type] = {RegistryKind.STRING: str, RegistryKind.DWORD: int}
-
-
-class Setting(enum.Enum):
-    """What one CEIP value says."""
-
-    OPTED_OUT = "opted out"
-    OPTED_IN = "opted in"
-    UNKNOWN = "unknown"
 
 
 class State(enum.Enum):
@@ -151,19 +139,6 @@ def disable(
         detail={"servers": detail},
     )
     return TelemetryAnswer(servers, disabled=True)
-
-
-def setting_of(value: CeipValue) -> Setting:
-    """One value's setting: "0" in a REG_SZ or 0 in a REG_DWORD opts out, "1" or 1 opts
-    in; anything else (another kind, other data, " 0", "01") is unknown, never guessed."""
-    expected = _KINDS.get(value.kind)
-    if expected is None or type(value.data) is not expected:
-        return Setting.UNKNOWN
-    if value.data in ("0", 0):
-        return Setting.OPTED_OUT
-    if value.data in ("1", 1):
-        return Setting.OPTED_IN
-    return Setting.UNKNOWN
 
 
 def state_of(values: Sequence[CeipValue], version: str | None) -> State:

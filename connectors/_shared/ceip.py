@@ -28,7 +28,9 @@ from connectors.telemetry import (
     CeipReading,
     CeipValue,
     RegistryKind,
+    Setting,
     parse_version,
+    setting_of,
 )
 
 __all__ = ["WRITABLE", "disable_ceip", "doctor", "read_ceip", "zero_of"]
@@ -114,7 +116,7 @@ def _values_check(name: str, reading: CeipReading) -> Check:
             "; ".join(f"{v.name} is {v.kind.reg_name}" for v in odd_kind),
             "opting out leaves these as they are: set each to 0 by hand in regedit",
         )
-    odd_data = [v for _, v in values if v.data not in ("0", "1", 0, 1) or isinstance(v.data, bool)]
+    odd_data = [v for _, v in values if setting_of(v) is Setting.UNKNOWN]
     if odd_data:
         return cannot_tell(
             name,
