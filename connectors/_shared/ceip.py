@@ -33,7 +33,7 @@ from connectors.telemetry import (
     setting_of,
 )
 
-__all__ = ["WRITABLE", "disable_ceip", "doctor", "read_ceip", "zero_of"]
+__all__ = ["WRITABLE", "disable_ceip", "doctor", "read_ceip"]
 
 READ_SCRIPT = "telemetry_read"
 DISABLE_SCRIPT = "telemetry_disable"
@@ -51,12 +51,6 @@ def disable_ceip(runner: PowerShellRunner, *, timeout: float) -> CeipReading:
     """Set every existing `*CEIP` value of a writable kind to 0 in its own kind (none is
     created), then read them back."""
     return _reading(runner.run(DISABLE_SCRIPT, _args(), timeout=timeout))
-
-
-def zero_of(kind: RegistryKind) -> str | int | None:
-    """What opting out writes into a value of `kind`: "0" for REG_SZ, 0 for REG_DWORD,
-    None (nothing) for any other kind."""
-    return {RegistryKind.STRING: "0", RegistryKind.DWORD: 0}.get(kind)
 
 
 def doctor(runner: PowerShellRunner, *, timeout: float) -> list[Check]:
