@@ -1,8 +1,12 @@
 """Source of authority and deletion rules from the MIM Sync server configuration.
 
-Two inputs carry the same XML: an exported server configuration folder
-(`svrexport`: `MV.XML` + one `MA-<name>.XML` per management agent) and the
+Two inputs carry the same XML: an exported server configuration folder and the
 `mms_server_configuration` / `mms_management_agent` rows of the sync database.
+`svrexport` writes `MV.XML` plus one file per management agent named by the MA's
+GUID (SVR: "Importing and exporting a server configuration", learn.microsoft.com
+previous-versions/mim/jj590279); MIMDSC's Format-MimSynchronizationConfigurationFiles.ps1
+renames them `Connector_<name>.xml`, and people keep `MA-<name>.XML` copies. So an MA
+file is any `*.xml` but MV.XML whose root holds `<ma-data>`, whatever its name.
 Elements are matched by local name, so the DSML namespaces of the schema parts
 (or a default namespace an exporter may add) do not matter.
 
@@ -26,11 +30,13 @@ from connectors.lineage import DeletionKind, PrecedenceKind
 
 __all__ = [
     "Authority",
+    "ConfigFolder",
     "DeletionKind",
     "DeletionRule",
     "Deprovisioning",
     "ImportFlow",
     "ManagementAgent",
+    "MvSchema",
     "Precedence",
     "PrecedenceKind",
     "SyncConfig",
@@ -38,7 +44,10 @@ __all__ = [
     "deletion_meaning",
     "deletion_trigger",
     "load_config_dir",
+    "mv_schema_of",
     "parse_database_config",
+    "parse_mv_schema",
+    "read_config_dir",
 ]
 
 
@@ -298,11 +307,18 @@ def parse_deprovisioning(root: ET.Element | None) -> Deprovisioning | None:
 
 
 def parse_ma_file(data: bytes | str, where: str) -> ManagementAgent:
-    """One `MA-<name>.XML` (`<saved-ma-configuration><ma-data>`)."""
-    root = _parse(data, where)
+    """One management agent's file (`<saved-ma-configuration><ma-data>`)."""
+    ma = _ma_from(_parse(data, where), where)
+    if ma is None:
+        raise SyncConfigError(f"{where}: no <ma-data>")
+    return ma
+
+
+def _ma_from(root: ET.Element, where: str) -> ManagementAgent | None:
+    """The management agent an MA file's root describes; None when it holds no `<ma-data>`."""
     ma_data = next(_iter(root, "ma-data"), None)
     if ma_data is None:
-        raise SyncConfigError(f"{where}: no <ma-data>")
+        return None
     name = _text(ma_data, "name")
     if not name:
         raise SyncConfigError(f"{where}: <ma-data> has no <name>")
@@ -314,26 +330,88 @@ def parse_ma_file(data: bytes | str, where: str) -> ManagementAgent:
     )
 
 
+@dataclass(frozen=True)
+class MvSchema:
+    """The metaverse schema's names (DSML: `<dsml:class>` and `<dsml:attribute-type>`),
+    lower-cased: object class -> the attributes it may hold, and every attribute."""
+
+    classes: Mapping[str, frozenset[str]]
+    attributes: frozenset[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.classes or self.attributes)
+
+
+def _dsml_name(elem: ET.Element) -> str:
+    return (_text(elem, "name") or elem.get("id") or "").strip().lower()
+
+
+def parse_mv_schema(root: ET.Element) -> MvSchema:
+    """The DSML metaverse schema anywhere under `root` (MV.XML's `<schema>`, or the
+    `mv_schema_xml` column); empty when there is none."""
+    classes = {
+        _dsml_name(c): frozenset(
+            (a.get("ref") or "").lstrip("#").lower() for a in _children(c, "attribute")
+        )
+        for c in _iter(root, "class")
+    }
+    attributes = frozenset(_dsml_name(a) for a in _iter(root, "attribute-type"))
+    return MvSchema(classes, attributes)
+
+
+def mv_schema_of(xml: bytes | str, where: str) -> MvSchema:
+    """`parse_mv_schema` of an XML text (an MV.XML or the database column)."""
+    return parse_mv_schema(_parse(xml, where))
+
+
+@dataclass(frozen=True)
+class ConfigFolder:
+    """What an exported configuration folder holds: its configuration and the files read."""
+
+    config: SyncConfig
+    mv_file: str
+    ma_files: Mapping[uuid.UUID, str]  # MA id -> the file that described it
+    mv_schema: MvSchema = field(default_factory=lambda: MvSchema({}, frozenset()))
+
+
 def load_config_dir(path: Path, *, known_mas: Iterable[ManagementAgent] = ()) -> SyncConfig:
-    """Read an exported server configuration folder (MV.XML + MA-*.XML, any case).
+    """Read an exported server configuration folder: MV.XML (any case) and every other
+    `*.xml` holding `<ma-data>` (svrexport's `{GUID}.xml`, `Connector_<name>.xml`,
+    `MA-<name>.XML`); other XML files there are left alone.
 
     `known_mas` (e.g. from `mms_management_agent`) names MAs that have no file here.
     """
+    return read_config_dir(path, known_mas=known_mas).config
+
+
+def read_config_dir(path: Path, *, known_mas: Iterable[ManagementAgent] = ()) -> ConfigFolder:
+    """`load_config_dir`, also saying which file described which MA."""
     files = {p.name.lower(): p for p in Path(path).iterdir() if p.is_file()}
     mv_path = files.get("mv.xml")
     if mv_path is None:
         raise SyncConfigError(f"{path}: no MV.XML (is this a svrexport folder?)")
     root = _parse(mv_path.read_bytes(), mv_path.name)
     mas = {ma.ma_id: ma for ma in known_mas}
+    ma_files: dict[uuid.UUID, str] = {}
     for lower, file in sorted(files.items()):
-        if lower.startswith("ma-") and lower.endswith(".xml"):
-            ma = parse_ma_file(file.read_bytes(), file.name)
-            mas[ma.ma_id] = ma
-    return SyncConfig(
+        if lower == "mv.xml" or not lower.endswith(".xml"):
+            continue
+        ma = _ma_from(_parse(file.read_bytes(), file.name), file.name)
+        if ma is None:  # some other XML kept beside the export
+            continue
+        if ma.ma_id in ma_files and mas[ma.ma_id] != ma:
+            # A renamed copy beside the original that says otherwise: which is current?
+            raise SyncConfigError(
+                f"{file.name} and {ma_files[ma.ma_id]} describe the same management agent"
+            )
+        mas[ma.ma_id] = ma
+        ma_files.setdefault(ma.ma_id, file.name)
+    config = SyncConfig(
         precedence=parse_import_flows(root, mv_path.name),
         deletion_rules=parse_deletion_rules(root, mv_path.name),
         mas=mas,
     )
+    return ConfigFolder(config, mv_path.name, ma_files, parse_mv_schema(root))
 
 
 def parse_database_config(

@@ -21,10 +21,10 @@ class MimSyncSettings:
     `url` is a SQLAlchemy URL (`mssql+pyodbc://user@host:1433/FIMSynchronizationService?
     driver=...` in production; `mssql_url` builds one with the password quoted), and
     `password` is set apart from it, so it needs no URL quoting. `server_config_dir` is a
-    `svrexport` folder (MV.XML, MA-*.XML); without it precedence and deletion rules are
-    read from the database. `personal_attributes` limits `read`/`show` to those MV
-    attributes (empty: all). `delete_wait_timeout_s` is how long `verify_absent` polls
-    (0: check once).
+    `svrexport` folder (MV.XML and the MA files, named by GUID or renamed); without it
+    precedence and deletion rules are read from the database. `personal_attributes`
+    limits `read`/`show` to those MV attributes (empty: all). `delete_wait_timeout_s` is
+    how long `verify_absent` polls (0: check once).
     """
 
     url: str | sa.URL

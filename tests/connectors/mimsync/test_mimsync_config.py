@@ -230,3 +230,37 @@ def test_entity_expansion_is_refused(tmp_path: Path) -> None:
     (tmp_path / "MV.XML").write_text(bomb)
     with pytest.raises(SyncConfigError, match="not well-formed"):
         load_config_dir(tmp_path)
+
+
+def test_ma_files_named_by_guid_or_renamed_are_read_and_other_xml_left_alone(
+    tmp_path: Path,
+) -> None:
+    """svrexport names each MA's file by the MA's GUID; MIMDSC renames them
+    Connector_<name>.xml. Any *.xml holding <ma-data> is an MA file, whatever its name."""
+    (tmp_path / "MV.XML").write_bytes(MV_WITH_NAMESPACE.encode("utf-16"))
+    (tmp_path / f"{{{str(A).upper()}}}.xml").write_text(MA_FILE.format(id=A, name="Forest A"))
+    (tmp_path / "Connector_Forest B.xml").write_text(MA_FILE.format(id=B, name="Forest B"))
+    (tmp_path / "notes.xml").write_text("<notes>kept beside the export</notes>")
+    config = load_config_dir(tmp_path)
+    assert {m: ma.name for m, ma in config.mas.items()} == {A: "Forest A", B: "Forest B"}
+    assert config.authority("person", "mail", {A}).ma_name == "Forest A"
+
+
+def test_the_demo_export_is_named_by_guid(tmp_path: Path) -> None:
+    folder = gen.write_config_dir(tmp_path)
+    names = sorted(p.name for p in folder.iterdir())
+    by_guid = [f"MA-{{{str(m.id).upper()}}}.XML" for m in gen.MAS.values()]
+    assert names == sorted(["MV.XML", *by_guid])
+    assert {ma.name for ma in load_config_dir(folder).mas.values()} == {
+        m.name for m in gen.MAS.values()
+    }
+
+
+def test_two_files_saying_different_things_of_one_ma_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "MV.XML").write_text("<saved-mv-configuration/>")
+    (tmp_path / f"{{{A}}}.xml").write_text(MA_FILE.format(id=A, name="Forest A"))
+    (tmp_path / "Connector_Forest A.xml").write_text(MA_FILE.format(id=A, name="Forest A"))
+    assert load_config_dir(tmp_path).mas[A].name == "Forest A"  # the same again: fine
+    (tmp_path / "Connector_Forest A.xml").write_text(MA_FILE.format(id=A, name="Renamed"))
+    with pytest.raises(SyncConfigError, match="describe the same management agent"):
+        load_config_dir(tmp_path)
