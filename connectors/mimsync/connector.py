@@ -17,6 +17,17 @@ Timeouts (each call's `timeout`, seconds) are enforced where the driver allows:
 - SQLite (tests only): no per-statement limit.
 Everywhere, a call issuing several statements raises `TimedOut` once its
 deadline has passed between two of them.
+
+Locks (SQL Server): reads run at READ UNCOMMITTED, so they take no shared locks
+and never hold up a sync run writing the same rows (the FIM MVP blog's "Secrets of
+the metaverse", part 5: query the sync database with NOLOCK or READ UNCOMMITTED;
+aseand/RunScript's MIM.syncservice.funtions.OP.ps1 reads every mms_* table `(nolock)`).
+The caveat is dirty reads: a search or show may see a row a running sync has
+written but not yet committed, and would have shown it a moment later anyway. The
+two answers that close an erasure (`apply_delete`'s "gone", `verify_absent`) read
+at READ COMMITTED instead: an uncommitted delete that a failed run rolls back must
+not count as gone. Those are a few indexed lookups, holding each shared lock only
+while a row is read.
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.lineage import (
     AttributeKind,
@@ -184,6 +196,34 @@ def _label(ids: Mapping[IdKind, str]) -> str:
     return display or account or f"MV object {ids[IdKind.MV_OBJECT_ID]}"
 
 
+# SQL Server isolation levels, as the SQLAlchemy mssql dialect names them ("Transaction
+# Isolation Level", docs.sqlalchemy.org/en/20/dialects/mssql.html: AUTOCOMMIT, READ
+# COMMITTED, READ UNCOMMITTED, REPEATABLE READ, SERIALIZABLE, SNAPSHOT).
+LOCK_FREE = "READ UNCOMMITTED"
+COMMITTED = "READ COMMITTED"
+
+
+def engine_options(url: sa.URL) -> dict[str, Any]:
+    """`create_engine` options for the connector's own engine.
+
+    SQL Server: every connection at READ UNCOMMITTED (no shared locks against a running
+    sync; the dialect issues SET TRANSACTION ISOLATION LEVEL on each new connection), in
+    a transaction that is rolled back when the call returns it. Elsewhere autocommit:
+    each read is one round trip, and nothing to roll back on return to the pool.
+    """
+    if url.get_backend_name() == "mssql":
+        return {"isolation_level": LOCK_FREE}
+    return {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+
+
+def read_isolation(dialect: str, *, committed: bool) -> str | None:
+    """The isolation level a call reads at on `dialect` (None: the engine's own, where
+    reads take no shared locks a writer waits for: PostgreSQL's MVCC, SQLite's file)."""
+    if dialect != "mssql":
+        return None
+    return COMMITTED if committed else LOCK_FREE
+
+
 class MimSyncConnector:
     """Read-only connector for the MIM Sync metaverse (`mms_*` tables).
 
@@ -202,13 +242,8 @@ class MimSyncConnector:
         self._owns_engine = engine is None
         with sql_errors(settings.name):
             # hide_parameters: chained SQLAlchemy errors must not print searched values.
-            # Autocommit: each read is one round trip, no BEGIN/ROLLBACK around it.
-            # Nothing to roll back on return to the pool in autocommit mode.
             self._engine = engine or sa.create_engine(
-                settings.engine_url,
-                hide_parameters=True,
-                isolation_level="AUTOCOMMIT",
-                pool_reset_on_return=None,
+                settings.engine_url, hide_parameters=True, **engine_options(settings.engine_url)
             )
         limit_connect_time(self._engine)
         self._lock = threading.Lock()
@@ -238,9 +273,16 @@ class MimSyncConnector:
             self._multivalued.clear()
 
     @contextmanager
-    def _session(self, timeout: float) -> Iterator[Session]:
+    def _session(self, timeout: float, *, committed: bool = False) -> Iterator[Session]:
+        """One connection for one call; `committed`: SQL Server reads committed data only
+        (see the module docstring), otherwise READ UNCOMMITTED there."""
         deadline = time.monotonic() + timeout
         with connect_deadline(deadline), sql_errors(self.name), self._engine.connect() as conn:
+            level = read_isolation(conn.dialect.name, committed=committed)
+            if level is not None and (committed or not self._owns_engine):
+                # Our own engine starts each connection at READ UNCOMMITTED already; a
+                # connection changed here gets the engine's level back on its return.
+                conn.execution_options(isolation_level=level)
             if conn.dialect.name == "postgresql":
                 ms = max(1, round(timeout * 1000))
                 if not self._owns_engine:
@@ -529,7 +571,7 @@ class MimSyncConnector:
         does not raise for "still present". Database failures raise ConnectorError.
         """
         oid = self._object_id(plan.ref)
-        with self._session(timeout) as s:
+        with self._session(timeout, committed=True) as s:
             schema = self._schema_for(s)
             present = s.rows(
                 self._stmt(("byid",), lambda: q.by_id_stmt(schema)), {"object_id": oid}
@@ -573,7 +615,7 @@ class MimSyncConnector:
     ) -> tuple[bool, set[str]]:
         found: set[str] = set()
         checked = False
-        with self._session(timeout) as s:
+        with self._session(timeout, committed=True) as s:
             schema = self._schema_for(s)
             for kind, value in identifiers.items():
                 if not value or "\x00" in value:
@@ -598,6 +640,14 @@ class MimSyncConnector:
                 checked = True
                 found.update(str(r.object_id) for r in s.rows(stmt, params))
         return checked, found
+
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """Check, read-only, what this connector assumes about the sync database: its
+        tables and columns, lock-free reads, the person object type and the attributes
+        searched by, and the configuration (connectors/mimsync/doctor.py)."""
+        from connectors.mimsync.doctor import run_doctor  # it imports this module's types
+
+        return run_doctor(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:
         """Read one metaverse row, the MV columns and the configuration; never raises."""

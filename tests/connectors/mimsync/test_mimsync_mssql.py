@@ -20,7 +20,13 @@ from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 
 from connectors.base import IdKind, ObjectRef, Query, QueryKind
 from connectors.errors import ConnectorError, TimedOut, Unreachable
-from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings, mssql_url
+from connectors.mimsync.connector import (
+    MimSyncConnector,
+    MimSyncSettings,
+    engine_options,
+    mssql_url,
+    read_isolation,
+)
 from demo import sample_sync as gen
 
 SENTINEL = "Zz'Sentinel%_[x]--"  # a value that must only ever travel as a parameter
@@ -208,3 +214,25 @@ def test_freetds_login_timeout_is_the_call_timeout() -> None:
                 mim.search(Query(QueryKind.NAME, SENTINEL), timeout=1)
             elapsed = time.monotonic() - started
     assert 0.5 < elapsed < 4
+
+
+def test_own_engine_reads_sql_server_at_read_uncommitted() -> None:
+    """No shared locks against a running sync: the engine built for an mssql URL sets READ
+    UNCOMMITTED on every connection (no server needed: nothing connects here)."""
+    with MimSyncConnector(MimSyncSettings(url=freetds_url(1))) as mim:
+        dialect = mim._engine.dialect
+        # What SQLAlchemy applies to each new connection (SET TRANSACTION ISOLATION LEVEL).
+        assert dialect._on_connect_isolation_level == "READ UNCOMMITTED"
+        assert "READ UNCOMMITTED" in dialect._isolation_lookup  # type: ignore[attr-defined]
+    assert engine_options(freetds_url(1)) == {"isolation_level": "READ UNCOMMITTED"}
+    # Elsewhere reads take no shared locks a writer waits for: autocommit, as before.
+    assert engine_options(sa.make_url("postgresql+psycopg://u@h/db"))["isolation_level"] == (
+        "AUTOCOMMIT"
+    )
+
+
+def test_the_answers_that_close_an_erasure_read_committed_data_only() -> None:
+    assert read_isolation("mssql", committed=False) == "READ UNCOMMITTED"
+    assert read_isolation("mssql", committed=True) == "READ COMMITTED"
+    assert read_isolation("postgresql", committed=True) is None
+    assert read_isolation("sqlite", committed=False) is None
