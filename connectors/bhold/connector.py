@@ -103,7 +103,7 @@ NOTE = (
 NO_UNIT = "The BHOLD user is in no org unit: delete it in the BHOLD Core portal"
 HEALTH_FILTER = "mimbot:health-check"  # no default alias holds a colon
 CHECK_AGAIN = (
-    "check the user in the BHOLD Core portal, and run `python -m bot doctor` to compare "
+    "check the user in the BHOLD Core portal, and run python -m bot doctor to compare "
     "the connector's WSDL with the server's ?WSDL"
 )
 
@@ -485,7 +485,7 @@ class BholdConnector:
         if not isinstance(result, str):  # a WSDL describing it otherwise: never "no match"
             raise ConnectorError(
                 f"BHOLD answered GetInfo {function} with something other than text: run "
-                "`python -m bot doctor` to compare the connector's WSDL with the server's"
+                "python -m bot doctor to compare the connector's WSDL with the server's"
             )
         return result
 

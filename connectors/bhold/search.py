@@ -2,8 +2,10 @@
 
 A `users` filter is an SQL Server LIKE pattern on the default alias (`CORP\\jdoe`) or on the
 attribute named; the term's `%`, `_` and `[` are bracketed (`[%]`, `[_]`, `[[]`), so they match
-only themselves. BHOLD's match is still loose (collation), so every candidate's `user` record is
-read and compared again here, exactly and case-insensitively, before it becomes a hit. A value
+only themselves. That BHOLD hands the brackets to LIKE as they are is not documented (the
+reference shows only `%`), and its match is loose anyway (collation), so every candidate's
+`user` record is read and compared again here, exactly and case-insensitively, before it
+becomes a hit: the brackets only narrow what BHOLD answers, the comparison decides. A value
 that can match no one (blank, too long, not sendable as XML) yields no clause: nothing is sent.
 """
 
