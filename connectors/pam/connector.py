@@ -273,8 +273,8 @@ class PamConnector:
         left = [_LEFT[k] for k in _LEFT if k in expected and remaining[k] is True]
         if left:
             raise ConnectorError(
-                f"pam_remove_user: {done}, but {'; '.join(left)} still there: remove it"
-                " on the PAM server, then retry"
+                f"pam_remove_user: {done}, but these are still there: {'; '.join(left)}."
+                " Remove them on the PAM server, then retry"
             )
         untold = [k for k in _LEFT if k in expected and remaining[k] is None]
         if untold:
