@@ -234,14 +234,17 @@ def test_a_short_subject_key_stops_start_up_with_one_line(tmp_path):
 
 def test_check_reports_hr_bhold_and_certificate_management(tmp_path):
     from demo.bhold_stub import BASIC_USER, BholdStub
+    from demo.cm_fixture import CmFixture
     from demo.cm_stub import CmStub
+    from demo.wsman_stub import WsmanStub
     from demo.hr_sample import Employee, create_table
 
     hr_url = f"sqlite:///{tmp_path / 'hr.db'}"
     engine = sa.create_engine(hr_url)
     create_table(engine, [Employee("1", "jdoe", "Jane Doe", "jdoe@example.test")])
     engine.dispose()
-    with BholdStub() as bhold, CmStub() as cm:
+    with BholdStub() as bhold, CmStub() as cm, WsmanStub() as winrm:
+        CmFixture().install(winrm)
 
         def service(url: str, ca_file: str) -> str:
             return (
@@ -255,8 +258,12 @@ def test_check_reports_hr_bhold_and_certificate_management(tmp_path):
 connectors:
   hr: {{url: "{hr_url}", table: employees, key: emp_no,
         identifiers: {{employee_id: emp_no, account: login, mail: email}}}}
-  bhold: {{service: {service(bhold.https_url, bhold.ca_file)}, domain: CORP}}
-  certmgmt: {{service: {service(cm.https_url, cm.ca_file)}, domain: CORP}}
+  bhold: {{service: {service(bhold.https_url, bhold.ca_file)}, domain: CORP,
+          attribute_types: {{}}}}
+  certmgmt: {{service: {service(cm.https_url, cm.ca_file)}, domain: CORP,
+             winrm: {{endpoint: "{winrm.https_endpoint}", transport: basic,
+                     username: "{BASIC_USER[0]}", password: "${{SVCPW}}",
+                     ca_file: "{winrm.ca_file}"}}}}
 """,
         )
         good = run("--config", str(config), "check", env={**ENV, "SVCPW": BASIC_USER[1]})
