@@ -174,6 +174,7 @@ SCHEME_NOTES = {
     "net.tcp://": "net.tcp:// needs the MIM Service's net.tcp endpoints enabled on the server",
     "rmc://": "rmc:// needs the Lithnet Resource Management proxy service on the MIM server",
 }
+MODULE_NAMES = {"fimautomation": "FIMAutomation snap-in", "lithnetrma": "LithnetRMA module"}
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Clause = tuple[Literal["=", "starts-with"], str, str]  # (operator, attribute, value)
@@ -489,10 +490,11 @@ class MimServiceConnector:
         checks = self.runner.doctor(
             need_second_hop=s.second_hop, timeout=min(timeout, s.timeout) / 2
         )
-        module = f"{s.module} module loads"
+        loader = MODULE_NAMES[s.module]
+        module = f"{loader} loads"
         retention = "the RetentionPeriod is readable"
         schema = "the schema binds to Person the attributes the bot uses"
-        scheme = f"service_uri ({urllib.parse.urlsplit(s.service_uri).scheme}) suits {s.module}"
+        scheme = f"service_uri ({urllib.parse.urlsplit(s.service_uri).scheme}://) suits {loader}"
         names = (module, retention, schema, scheme)
         left = deadline - time.monotonic()
         try:

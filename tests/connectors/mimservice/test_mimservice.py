@@ -32,7 +32,13 @@ from connectors.base import (
 )
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, Unreachable
 from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings, literal, xpath
-from demo.mimservice_fixture import MimServiceFixture, parse_xpath
+from demo.mimservice_fixture import (
+    AttributeValueArrayList,
+    MimServiceFixture,
+    RmaObject,
+    UniqueIdentifier,
+    parse_xpath,
+)
 from demo.wsman_stub import PowerShellError, WsmanStub
 from tests.connectors.test_connector_contract import *  # noqa: F403 -- the contract suite, run here
 from tests.connectors.test_connector_contract import Subject, World, only_hit
@@ -634,3 +640,30 @@ def test_message_size_reaches_export_fimconfig_as_data_only_when_set(
             c.close()
         args = mim.calls[-1][1]
         assert args.get("message_size") == size and ("message_size" in args) == bool(size)
+
+
+def test_the_stand_ins_lithnetrma_results_have_the_rmaobject_shape(
+    mim: MimServiceFixture,
+) -> None:
+    """What the LithnetRMA branches read (RmaObject.cs LoadProperties): the attributes are
+    the object's own properties, every bound one present, empty ones None or an empty
+    AttributeValueArrayList; references are UniqueIdentifier; there is no `Attributes`."""
+    ids = seed(mim)
+    (zoe,) = mim.search_resources(
+        xpath("Person", [("=", "ObjectID", ids["zoe"])]), ["AccountName", "AuthNWFRegistered"]
+    )
+    assert isinstance(zoe, RmaObject) and not hasattr(zoe, "Attributes")
+    props = zoe.properties
+    assert list(props) == sorted(props) and "Attributes" not in props
+    assert props["AccountName"] == "ct-zoe"
+    assert str(props["ObjectID"]) == f"urn:uuid:{ids['zoe']}"
+    registered = props["AuthNWFRegistered"]
+    assert isinstance(registered, AttributeValueArrayList)
+    assert [str(v) for v in registered] == ["urn:uuid:2b6c0d4e-1f3a-4b5c-8d9e-0a1b2c3d4e5f"]
+    assert isinstance(registered[0], UniqueIdentifier)
+    assert props["Email"] is None  # bound, not fetched
+    assert props["ProxyAddressCollection"] == []
+    (export,) = mim.export(xpath("Person", [("=", "ObjectID", ids["zoe"])]))
+    assert export.ObjectIdentifier == f"urn:uuid:{ids['zoe']}"
+    exported = {a.AttributeName for a in export.ResourceManagementAttributes}
+    assert "AccountName" in exported and "ProxyAddressCollection" not in exported

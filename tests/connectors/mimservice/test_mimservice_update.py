@@ -480,3 +480,22 @@ def test_the_three_calls_share_one_deadline(
             connector.apply_update(plan, timeout=1.0)
     finally:
         stub.release()
+
+
+def test_a_person_gone_before_the_update_is_not_found(
+    connector: MimServiceConnector, mim: MimServiceFixture, stub: WsmanStub
+) -> None:
+    """Get-Resource throws ResourceNotFoundException (LithnetRMA GetResource.cs), and the
+    service faults for a Put on no object: either is `NotFound`, not a plain error."""
+    ann, _ = seed(mim)
+    plan = connector.plan_update(ann, (Change("City", "Hull"),), timeout=T)
+    search = stub.handlers["mimservice_search"]
+
+    def then_deleted(args: Any) -> Any:
+        found = search(args)  # the read before the update still sees the Person
+        mim.persons.pop(ann.id, None)
+        return found
+
+    stub.handlers["mimservice_search"] = then_deleted
+    with pytest.raises(NotFound):
+        connector.apply_update(plan, timeout=T)
