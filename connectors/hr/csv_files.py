@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -46,6 +47,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, Unreachable
 from connectors.hr.mapping import (
     HrMapping,
@@ -108,8 +110,26 @@ class HrCsvConnector:
     def close(self) -> None:
         self._cache = None
 
+    def newest_export(self) -> Path:
+        """The file `_rows` reads (the newest settled one); `ConnectorError` when none."""
+        return self._newest()[0]
+
+    def parse_export(self, path: Path) -> list[Row]:
+        """Every row of `path`, or `ConnectorError` naming what is not exact (uncached)."""
+        return self._parse(path)
+
     def _rows(self) -> list[Row]:
         """The rows of the newest export; parsed again only when the file changed."""
+        newest, stat = self._newest()
+        stamp = (newest.name, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if self._cache and self._cache[0] == stamp:
+                return self._cache[1]
+            rows = self._parse(newest)
+            self._cache = (stamp, rows)
+            return rows
+
+    def _newest(self) -> tuple[Path, os.stat_result]:
         s = self.settings
         try:
             files = sorted(
@@ -124,14 +144,7 @@ class HrCsvConnector:
             raise Unreachable(f"{self.name}: no export file matches {s.pattern} in the folder")
         settled_by = time.time() - s.settle_seconds  # a younger file may be half written
         settled = [f for f in files if f[1].st_mtime <= settled_by]
-        newest, stat = (settled or files)[-1]
-        stamp = (newest.name, stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            if self._cache and self._cache[0] == stamp:
-                return self._cache[1]
-            rows = self._parse(newest)
-            self._cache = (stamp, rows)
-            return rows
+        return (settled or files)[-1]
 
     def _parse(self, path: Path) -> list[Row]:
         try:
@@ -257,6 +270,13 @@ class HrCsvConnector:
         return Verification(
             self.name, absent=not hits, remaining=tuple(h.ref for h in hits), detail=detail
         )
+
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """Check, read-only, the newest export: found, its header holds the configured
+        columns and the key, it parses, it holds rows (connectors/hr/doctor.py)."""
+        from connectors.hr.doctor import csv_doctor  # it imports this module's types
+
+        return csv_doctor(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:
         try:

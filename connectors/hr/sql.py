@@ -7,6 +7,10 @@ error naming the column (not the value searched). Every value is a bound paramet
 are literal: SQL Server reads `[a-z]` as a wildcard, and SQLAlchemy's autoescape leaves
 `[` alone). `read` returns the mapping's `shown` columns only (by default not every
 column). Reads run in a read-only transaction where the database has one (PostgreSQL).
+On SQL Server reads stay READ COMMITTED, without NOLOCK: this is HR's database, not the
+sync engine's (whose reads are lock-free, connectors/mimsync), the bot's reads are a few
+rows by key, and a dirty read could see an uncommitted delete that is then rolled back
+as the person gone (`verify_absent`).
 A key matching more than one row is refused by `read` and `plan_delete`.
 
 Deletion happens only when `allow_delete` is set, in one transaction: the rows holding
@@ -58,6 +62,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
 from connectors.hr.mapping import (
     HrMapping,
@@ -292,6 +297,13 @@ class HrConnector:
     def verify_absent(self, identifiers: Mapping[IdKind, str], *, timeout: float) -> Verification:
         hits = self._find(verify_plan(identifiers, self.settings.mapping), timeout)
         return Verification(self.name, absent=not hits, remaining=tuple(h.ref for h in hits))
+
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """Check, read-only, the table or view: it exists, holds the configured columns and
+        the key (and whether the key is declared unique), holds rows (connectors/hr/doctor.py)."""
+        from connectors.hr.doctor import sql_doctor  # it imports this module's types
+
+        return sql_doctor(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:
         try:
