@@ -9,6 +9,8 @@ demo/mimservice_fixture.py parses no others):
 
     /Person[Email = 'a@b.test' or EmployeeID = "O'x" or starts-with(DisplayName, 'Zo')]
     /Request[Target = '<guid>']          /SystemResourceRetentionConfiguration
+    /BindingDescription[BoundObjectType = /ObjectTypeDescription[Name = 'Person']]
+    /AttributeTypeDescription            (the last two: `doctor` only)
 
 FIM XPath has no escape inside a literal: a value is delimited by `'` unless it holds one,
 then by `"`; a value holding both cannot be written and is refused (`NotSupported`). The
