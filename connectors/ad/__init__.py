@@ -2,7 +2,7 @@
 correct (update, checked against the directory's schema in schema)."""
 
 from connectors.ad.connector import AdConnector
-from connectors.ad.settings import AdSettings
+from connectors.ad.settings import TOLD_RETENTION_DAYS, AdSettings
 from connectors.spec import ConnectorSpec, SystemWords
 
 __all__ = ["SPEC", "AdConnector", "AdSettings"]
@@ -19,7 +19,8 @@ SPEC = ConnectorSpec(
         ),
         authority="Account name, mail address and password are decided here.",
         retention=(
-            "Until your account is deleted; then a stripped copy (tombstone) for up to 180 days."
+            "Until your account is deleted; then a stripped copy (tombstone) for up to"
+            f" {TOLD_RETENTION_DAYS} days."
         ),
     ),
     authority=2,

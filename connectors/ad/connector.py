@@ -44,6 +44,7 @@ from connectors.base import (
     UpdatePlan,
     Verification,
 )
+from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.spelling import spellings
 
@@ -199,6 +200,15 @@ class AdConnector:
             return Health(self.name, False, f"{exc.__class__.__name__}: {exc}")
         detail = "bound and read the base DN" if ok else "bound, but cannot read the base DN"
         return Health(self.name, ok, detail)
+
+    def doctor(self, *, timeout: float) -> list[Check]:
+        """Check, read-only, what this connector assumes about the directory: the bind
+        account reads the base DN, the schema has every attribute it reads or writes (and
+        the writable ones are single-valued strings), the deleted-object lifetimes and the
+        Recycle Bin state (connectors/ad/doctor.py)."""
+        from connectors.ad.doctor import run_doctor  # it imports this module's names
+
+        return run_doctor(self, timeout=timeout)
 
     def close(self) -> None:
         while True:

@@ -13,7 +13,11 @@ from pydantic import Field, field_validator
 from connectors.ad.update import DEFAULT_WRITABLE, refused_for_writing
 from connectors.spec import SETTINGS
 
-__all__ = ["DEFAULT_ATTRIBUTES", "DEFAULT_SCRUB_ATTRIBUTES", "AdSettings"]
+__all__ = ["DEFAULT_ATTRIBUTES", "DEFAULT_SCRUB_ATTRIBUTES", "TOLD_RETENTION_DAYS", "AdSettings"]
+
+# How long people are told AD keeps a deleted account's copy (the spec's retention words);
+# doctor checks the directory's lifetimes against it.
+TOLD_RETENTION_DAYS = 180
 
 # The personal-data attributes `show` reads unless app.yaml lists its own.
 DEFAULT_ATTRIBUTES = (
