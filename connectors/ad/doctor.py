@@ -87,19 +87,42 @@ def run_doctor(connector: AdConnector, *, timeout: float) -> list[Check]:
 
     s = connector.settings
     domain_nc = _domain_nc(s.base_dn)
+    checks: list[Check] = []
     try:
         with connector._connection() as conn, ldap_errors():
             base = _base(conn, s.base_dn, left())
             if base.verdict is not Verdict.OK:
                 return [base]
-            checks = [base]
-            checks += _schema(conn, connector, domain_nc, left())
-            checks += _lifetimes(conn, domain_nc, left())
+            checks.append(base)
+            # One part's error says so under its own names; the others still answer.
+            for names, part in (
+                ((SCHEMA, WRITABLE), lambda: _schema(conn, connector, domain_nc, left())),
+                ((RETENTION, RECYCLE_BIN), lambda: _lifetimes(conn, domain_nc, left())),
+            ):
+                try:
+                    with ldap_errors():
+                        checks += part()
+                except (Unreachable, TimedOut):
+                    raise  # the connection is gone: nothing more to ask it
+                except ConnectorError as exc:
+                    detail = f"{type(exc).__name__}: {exc}"
+                    checks += [cannot_tell(n, detail, _fix_for(exc)) for n in names]
     except Denied as exc:
+        if checks:  # refused later on: the rest could not be read
+            return _unanswered(checks, exc)
         return [wrong(BASE, f"{type(exc).__name__}: {exc}", _fix_for(exc))]
     except ConnectorError as exc:
+        if checks:  # the connection went mid-way: keep what was answered
+            return _unanswered(checks, exc)
         return [cannot_tell(BASE, f"{type(exc).__name__}: {exc}", _fix_for(exc))]
     return checks
+
+
+def _unanswered(checks: list[Check], exc: ConnectorError) -> list[Check]:
+    done = {c.name for c in checks}
+    detail = f"{type(exc).__name__}: {exc}"
+    rest = [n for n in (SCHEMA, WRITABLE, RETENTION, RECYCLE_BIN) if n not in done]
+    return checks + [cannot_tell(n, detail, _fix_for(exc)) for n in rest]
 
 
 def _base(conn: ldap3.Connection, base_dn: str, timeout: float) -> Check:
