@@ -465,7 +465,7 @@ def _handler_class(stub: WsmanStub) -> type[BaseHTTPRequestHandler]:
         content_type = "application/soap+xml;charset=UTF-8"
 
         @property
-        def offers_credssp(self) -> bool:  # type: ignore[override]
+        def offers_credssp(self) -> bool:
             return stub.credssp
 
         def do_POST(self) -> None:
