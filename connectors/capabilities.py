@@ -90,8 +90,9 @@ class HasManagementAgent(Protocol):
 @dataclass(frozen=True)
 class RetentionPeriod:
     """How many days a system keeps what it holds about a deleted object (the MIM
-    Service's `RetentionPeriod` for Requests and SSPR data); `configured` False when no
-    setting exists and the system's default applies."""
+    Service's `RetentionPeriod` for Requests and SSPR data); `configured` False when the
+    system has a documented default and no setting. A connector that cannot read the
+    setting raises `Denied` instead (not seeing it is no proof that a default applies)."""
 
     days: int
     configured: bool

@@ -2,9 +2,10 @@
 residual copies (the Requests that targeted the person, their SSPR data) go.
 
 The MIM Service keeps a deleted Person's Requests until its retention job removes those
-older than `RetentionPeriod` days (SystemResourceRetentionConfiguration; 30 days when there
-is none). So an erasure's MIM Service residuals go about that many days after its MIM
-Service step ran. The answer names request ids and dates only: no subject.
+older than `RetentionPeriod` days (SystemResourceRetentionConfiguration; unknown when the
+bot's account cannot read it, which is what not seeing it means). So an erasure's MIM
+Service residuals go about that many days after its MIM Service step ran. The answer
+names request ids and dates only: no subject.
 """
 
 from __future__ import annotations

@@ -268,7 +268,9 @@ def finished_message(request: Request) -> Reply:
     lines = []
     for system, check in checks.items():
         state = {True: "absent", False: "still present", None: "could not verify"}[check.absent]
-        lines.append(f"• *{mrkdwn_escape(system)}*: {state}")
+        # The detail says what a check could not prove (e.g. where to look): safe text.
+        detail = f" — {mrkdwn_escape(check.detail)}" if check.detail else ""
+        lines.append(f"• *{mrkdwn_escape(system)}*: {state}{detail}")
     # A correction's steps each read their change back (the details say which attributes).
     lines += [
         f"• step {s.seq} ({mrkdwn_escape(s.system)}): {mrkdwn_escape(s.detail or 'done')}, "

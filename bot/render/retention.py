@@ -20,7 +20,6 @@ from bot.render.requests import STATUS_TEXT
 __all__ = ["retention_answer"]
 
 _DAY = "%Y-%m-%d"
-DEFAULT = "the default: no SystemResourceRetentionConfiguration"
 NOT_CONFIGURED = (
     "No MIM Service connector is configured (`connectors.mimservice` in app.yaml): "
     "there is no RetentionPeriod to read."
@@ -39,11 +38,9 @@ def retention_answer(answer: RetentionAnswer) -> Reply:
     days: int | None = None
     if period.ok and period.value is not None:
         days = period.value.days
-        default = (
-            ""
-            if period.value.configured
-            else " (the default: no SystemResourceRetentionConfiguration)"
-        )
+        # A system's documented default, where one applies; the MIM Service has none the
+        # bot may assume (an unreadable setting is an error, mim-apis-checked 3.3).
+        default = "" if period.value.configured else " (the system's default: no setting)"
         head = (
             f"*{label}* RetentionPeriod (days): *{days}*{default}.\n"
             f"{label} keeps a deleted person's Requests and SSPR data until its retention job "

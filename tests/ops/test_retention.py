@@ -163,15 +163,19 @@ def test_the_configured_period_and_what_it_means(world: tuple[Services, MimServi
     assert [c[0] for c in fixture.calls] == ["retention"]  # nothing else was read
 
 
-def test_without_a_retention_configuration_the_default_30_days(
+def test_an_unreadable_retention_configuration_is_unknown_never_30_days(
     world: tuple[Services, MimServiceFixture],
 ) -> None:
+    # Not seeing the built-in object means the account may not read it (mim-apis-checked
+    # 3.3): the answer says so and prints no period as if it were fact.
     s, fixture = world
     fixture.retention_days = None
+    text = ask(s).text
     assert (
-        "RetentionPeriod (days): *30* (the default: no SystemResourceRetentionConfiguration)"
-        in ask(s).text
+        "RetentionPeriod: :no_entry: access denied (no SystemResourceRetentionConfiguration"
+        " is visible" in text
     )
+    assert "*30*" not in text and "30 days" not in text
 
 
 def test_open_erasures_with_a_mim_service_step_and_when_their_residuals_go(
