@@ -10,16 +10,21 @@ import enum
 import re
 from dataclasses import dataclass
 
+from connectors.doctor import Check, cannot_tell, ok, wrong
+
 __all__ = [
+    "CEIP_CHECKS",
     "COMPONENTS",
     "NOT_COLLECTED_FROM",
     "ROOT",
+    "WRITABLE_KINDS",
     "CeipChange",
     "CeipComponent",
     "CeipReading",
     "CeipValue",
     "RegistryKind",
     "Setting",
+    "ceip_checks",
     "parse_version",
     "setting_of",
 ]
@@ -168,3 +173,81 @@ def parse_version(text: str | None) -> tuple[int, ...] | None:
     """`"4.5.26.0"` as `(4, 5, 26, 0)`; None when `text` does not start with a version."""
     m = _VERSION.match(text or "")
     return tuple(int(p) for p in m.group().split(".")) if m else None
+
+
+# -- what doctor checks of a reading (connectors/doctor.py) ---------------------------
+
+# The kinds the opt-out writes 0 into (telemetry_disable.ps1); a value of another kind is
+# left as it is, since no documentation says what 0 would be there.
+WRITABLE_KINDS = frozenset({RegistryKind.STRING, RegistryKind.DWORD})
+CEIP_CHECKS = (
+    "CEIP registry key readable",
+    "CEIP values are REG_SZ or REG_DWORD holding 0 or 1",
+    "installed MIM version found",
+)
+
+
+def ceip_checks(reading: CeipReading) -> list[Check]:
+    """What /mim telemetry relies on, judged from one reading: the 2010 key exists, each
+    *CEIP value is of a kind the opt-out writes and holds a 0 or a 1, the installed MIM
+    version is found."""
+    return [
+        _key_check(CEIP_CHECKS[0], reading),
+        _values_check(CEIP_CHECKS[1], reading),
+        _version(CEIP_CHECKS[2], reading),
+    ]
+
+
+def _key_check(name: str, reading: CeipReading) -> Check:
+    key = ROOT.replace("HKLM:", "HKLM")
+    where = reading.host or "the server"
+    if "" not in reading.keys:
+        return cannot_tell(
+            name,
+            f"no {key} key on {where}",
+            "point the connector's WinRM endpoint at a MIM server, or let the bot account"
+            " read that key",
+        )
+    subkeys = ", ".join(k for k in reading.keys if k) or "none"
+    return ok(name, f"{key} on {where}; component keys: {subkeys}")
+
+
+def _values_check(name: str, reading: CeipReading) -> Check:
+    values = [(c.component, v) for c in reading.components for v in c.values]
+    if not values:
+        parsed = parse_version(reading.version)
+        if parsed is not None and parsed >= NOT_COLLECTED_FROM:
+            return ok(name, f"no *CEIP value (MIM {reading.version} collects nothing)")
+        return cannot_tell(
+            name,
+            "no value named *CEIP under the 2010 key or its component keys",
+            "look in regedit for the components' <Component>CEIP values and report their names",
+        )
+    odd_kind = [v for _, v in values if v.kind not in WRITABLE_KINDS]
+    if odd_kind:
+        return wrong(
+            name,
+            "; ".join(f"{v.name} is {v.kind.reg_name}" for v in odd_kind),
+            "opting out leaves these as they are: set each to 0 by hand in regedit",
+        )
+    odd_data = [v for _, v in values if setting_of(v) is Setting.UNKNOWN]
+    if odd_data:
+        return cannot_tell(
+            name,
+            "; ".join(f"{v.name} ({v.kind.reg_name}) holds neither 0 nor 1" for v in odd_data),
+            "look at these values in regedit: the bot cannot tell whether they opt in or out",
+        )
+    kinds = sorted({v.kind.reg_name for _, v in values})
+    return ok(name, f"{len(values)} value(s), {' and '.join(kinds)}")
+
+
+def _version(name: str, reading: CeipReading) -> Check:
+    if reading.version:
+        products = ", ".join(reading.products) or "?"
+        return ok(name, f"{reading.version} ({products})")
+    return cannot_tell(
+        name,
+        "no Uninstall entry whose DisplayName is like 'Microsoft Identity Manager*' or"
+        " 'Forefront Identity Manager*' (that match is unverified)",
+        "look up the MIM product's name in Programs and Features on the server and report it",
+    )

@@ -8,14 +8,17 @@ for. Nothing is written anywhere, and no person's data is read.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from bot.lookup.calls import Call, Outcome, start
+from bot.ops.telemetry import telemetry_servers
 from connectors.base import Connector
-from connectors.capabilities import self_checks
+from connectors.capabilities import MimServerTelemetry, self_checks
 from connectors.doctor import Check, Verdict, cannot_tell, ok
+from connectors.telemetry import ceip_checks
 
 __all__ = ["TIMEOUT", "DoctorReport", "SystemChecks", "examine"]
 
@@ -62,13 +65,27 @@ def examine(connectors: Sequence[Connector], *, timeout: float) -> DoctorReport:
     pool = ThreadPoolExecutor(max_workers=max(1, len(connectors)), thread_name_prefix="doctor")
     try:
         pending = [
-            start(c, lambda c=c: _checks_of(c, timeout), what="doctor", pool=pool)
+            (
+                c.name,
+                c.label,
+                start(c, lambda c=c: _checks_of(c, timeout), what="doctor", pool=pool),
+            )
             for c in connectors
         ]
-        systems = [_system(p.connector, p.wait(deadline), timeout) for p in pending]
+        # Each MIM server's CEIP settings once, however many connectors reach it.
+        for endpoint, mim, reaching in telemetry_servers(connectors):
+            host = urlsplit(endpoint).hostname or endpoint
+            label = f"CEIP telemetry on {host} ({', '.join(c.label for c in reaching)})"
+            ask = start(reaching[0], lambda m=mim: _ceip(m, timeout), what="doctor", pool=pool)
+            pending.append(("telemetry", label, ask))
+        systems = [_system(name, label, p.wait(deadline), timeout) for name, label, p in pending]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return DoctorReport(tuple(systems))
+
+
+def _bound(connector: Connector, timeout: float) -> Callable[[], list[Check]]:
+    return lambda: _checks_of(connector, timeout)
 
 
 def _checks_of(connector: Connector, timeout: float) -> list[Check]:
@@ -88,7 +105,12 @@ def _checks_of(connector: Connector, timeout: float) -> list[Check]:
     ]
 
 
-def _system(connector: Connector, call: Call[list[Check]], timeout: float) -> SystemChecks:
+def _ceip(mim: MimServerTelemetry, timeout: float) -> list[Check]:
+    """What /mim telemetry relies on: one read-only read of the server's CEIP values."""
+    return ceip_checks(mim.read_ceip(timeout=timeout))
+
+
+def _system(name: str, label: str, call: Call[list[Check]], timeout: float) -> SystemChecks:
     if call.outcome is Outcome.FOUND and call.value:
         checks = tuple(call.value)
     elif call.outcome is Outcome.FOUND:
@@ -106,7 +128,7 @@ def _system(connector: Connector, call: Call[list[Check]], timeout: float) -> Sy
                 "see python -m bot check for whether the system answers at all",
             ),
         )
-    return SystemChecks(connector.name, connector.label, checks)
+    return SystemChecks(name, label, checks)
 
 
 def _worst(verdicts: Iterable[Verdict]) -> Verdict:

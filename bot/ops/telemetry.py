@@ -56,6 +56,7 @@ __all__ = [
     "read",
     "setting_of",
     "state_of",
+    "telemetry_servers",
 ]
 
 
@@ -123,7 +124,7 @@ def disable(
         roles=actor.role_names,
         action="telemetry_disable",
         outcome=AuditOutcome.REQUESTED,
-        detail={"servers": len(_servers(connectors))},
+        detail={"servers": len(telemetry_servers(connectors))},
     )
     servers = _ask(connectors, timeout, disable=True)
     detail = {s.server: _audit_detail(s) for s in servers}
@@ -158,7 +159,7 @@ def state_of(values: Sequence[CeipValue], version: str | None) -> State:
 # -- internals ------------------------------------------------------------------
 
 
-def _servers(
+def telemetry_servers(
     connectors: Sequence[Connector],
 ) -> list[tuple[str, MimServerTelemetry, list[Connector]]]:
     """(endpoint, the first connector reaching it, all that do) per distinct endpoint, in
@@ -174,7 +175,7 @@ def _ask(
     connectors: Sequence[Connector], timeout: float, *, disable: bool
 ) -> tuple[TelemetryServer, ...]:
     """Each server once (through its first connector), in parallel under `timeout`."""
-    servers = _servers(connectors)
+    servers = telemetry_servers(connectors)
     if not servers:
         return ()
     what = "telemetry_disable" if disable else "telemetry_read"

@@ -558,7 +558,7 @@ def test_doctor_on_the_stand_in_is_all_ok_and_only_reads(stub):
     ("fixture", "name", "verdict", "said"),
     [
         (TelemetryFixture(version=""), VERSION, Verdict.CANNOT_TELL, "unverified"),
-        (TelemetryFixture({}), KEY, Verdict.CANNOT_TELL, "no `HKLM"),
+        (TelemetryFixture({}), KEY, Verdict.CANNOT_TELL, "no HKLM"),
         (
             TelemetryFixture({"": {"ServiceandPortalCEIP": RegValue(RegistryKind.QWORD, 0)}}),
             VALUES, Verdict.WRONG, "ServiceandPortalCEIP is REG_QWORD",
