@@ -73,24 +73,32 @@ def run_demo(user: str | None, script: Path | None) -> int:
             clock=clock,
         )
 
-        def sync() -> str:
+        def sync(_: str) -> str:
             n = estate.sync_cycle()
             return f"(demo) sync cycle: the deletion rule removed {n} metaverse object(s)"
 
-        def later() -> str:
+        def later(_: str) -> str:
             now = clock.later(days=12)
             return f"(demo) the clock moves 12 days on, to {now:%Y-%m-%d %H:%M} UTC"
+
+        def cm_retire(account: str) -> str:
+            n = estate.cm_retire(account)
+            return (
+                f"(demo) in the CM portal: {n} smart card(s) and profile(s) of"
+                f" {account or '(nobody)'} retired or revoked"
+            )
 
         try:
             print(
                 "mimbot demo: 50 invented people in HR, an offline AD, an SQLite MIM metaverse, "
-                "a MIM Service and PAM over a loopback WinRM endpoint, BHOLD and Certificate "
-                "Management over loopback web services; "
+                "a MIM Service, PAM and Certificate Management over a loopback WinRM endpoint, "
+                "BHOLD over a loopback web service; "
                 f"audit in {workdir}.\nTry `find user sobrien`, `find Zo*`, `find 100010`, "
                 "`show sobrien`, `export sobrien`, `delete kschmidt10 left in 2024`; "
-                "`sync` runs a sync cycle; `later` moves the clock 12 days on."
+                "`sync` runs a sync cycle; `later` moves the clock 12 days on; "
+                "`cm-retire kschmidt10` does in the CM portal what its manual step asks."
             )
-            extra = {"sync": sync, "later": later}
+            extra = {"sync": sync, "later": later, "cm-retire": cm_retire}
             code = run_console(services, user or DEMO_ADMIN, script, extra)
             report = services.audit.verify()
             print(f"audit chain: {'OK' if report.ok else 'BROKEN'}, {report.events} event(s)")

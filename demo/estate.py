@@ -67,6 +67,8 @@ def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
                             client_strategy=ldap3.MOCK_SYNC)  # fmt: skip
     conn.strategy.add_entry(SERVICE_DN, {"userPassword": SERVICE_PASSWORD,
                                          "sAMAccountName": "svc-mimbot"})  # fmt: skip
+    # The domain's own head (doctor reads the search base; a real DC always has it).
+    conn.strategy.add_entry(BASE_DN, {"objectClass": ["top", "domain", "domainDNS"], "dc": "corp"})
     # What the AD connector reads to plan an erasure: lifetimes and the Deleted Objects
     # container (ldap3's mock keeps no tombstones, so the demo shows none).
     config = f"CN=Configuration,{BASE_DN}"
@@ -85,6 +87,22 @@ def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
     conn.strategy.add_entry(schema, {"objectClass": ["top", "dMD"]})
     defined = [(name, "TRUE", "2.5.5.12") for name in DEFAULT_WRITABLE]
     defined += [("userAccountControl", "TRUE", "2.5.5.9"), ("member", "FALSE", "2.5.5.1")]
+    # The rest the connector reads, searches or clears (doctor checks each is defined), as
+    # MS-ADA1/2/3 give their isSingleValued and attributeSyntax.
+    defined += [(n, "TRUE", "2.5.5.12") for n in (
+        "sAMAccountName", "cn", "userPrincipalName", "mail", "employeeID", "employeeNumber",
+        "info", "ipPhone", "pager", "wWWHomePage")]  # fmt: skip
+    defined += [
+        (n, "FALSE", "2.5.5.12") for n in ("description", "proxyAddresses", "otherTelephone")
+    ]
+    defined += [
+        ("objectGUID", "TRUE", "2.5.5.10"), ("thumbnailPhoto", "TRUE", "2.5.5.10"),
+        ("jpegPhoto", "FALSE", "2.5.5.10"), ("objectSid", "TRUE", "2.5.5.17"),
+        ("distinguishedName", "TRUE", "2.5.5.1"), ("manager", "TRUE", "2.5.5.1"),
+        ("lastKnownParent", "TRUE", "2.5.5.1"), ("whenChanged", "TRUE", "2.5.5.11"),
+        ("isDeleted", "TRUE", "2.5.5.8"), ("isRecycled", "TRUE", "2.5.5.8"),
+    ]  # fmt: skip
+    defined = list({name: (name, single, syntax) for name, single, syntax in defined}.values())
     for name, single, syntax in defined:
         conn.strategy.add_entry(
             f"CN={name},{schema}",
@@ -359,6 +377,21 @@ class DemoEstate:
                 deleted += 1
         conn.unbind()
         return deleted
+
+    def cm_retire(self, account: str) -> int:
+        """(Demo only) what a person does in the CM portal for an erasure's manual step:
+        retire each smart card and revoke each software profile of `account` (case-
+        insensitive). Returns how many changed."""
+        users = [
+            u for u in self.cm_state.users.values() if u.account.casefold() == account.casefold()
+        ]
+        cards = [
+            c for c in self.cm_state.cards.values()
+            if any(c.user_uuid == u.guid for u in users) and c.status not in ("Retired", "Disabled")
+        ]  # fmt: skip
+        for card in cards:
+            self.cm_state.retire(card)
+        return len(cards)
 
     def _in_metaverse(self, p: sample_sync.Person) -> bool:
         with self.sync_engine.connect() as c:

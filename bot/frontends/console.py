@@ -168,11 +168,12 @@ def run_lines(
     services: Services,
     out: TextIO,
     echo: bool = False,
-    extra: Mapping[str, Callable[[], str]] | None = None,
+    extra: Mapping[str, Callable[[str], str]] | None = None,
 ) -> int:
     """Run each non-empty, non-comment line as a /mim command; return how many ran.
 
-    `extra` maps a bare word to a console-only action (the demo's `sync`)."""
+    `extra` maps a first word to a console-only action, called with the rest of the line
+    (the demo's `sync`, `cm-retire jdoe`)."""
     count = 0
     for raw in lines:
         line = raw.strip()
@@ -183,8 +184,9 @@ def run_lines(
         if m:
             caller, text = m.group(1), m.group(2)
         text = text.removeprefix("/mim").strip()
-        if extra and text in extra:
-            out.write(("\n" if echo else "") + extra[text]() + "\n")
+        word, _, rest = text.partition(" ")
+        if extra and word in extra:
+            out.write(("\n" if echo else "") + extra[word](rest.strip()) + "\n")
             text = ""  # then tick like the worker, below
         elif echo:
             out.write(f"\n[{caller}] /mim {text}\n")
@@ -208,7 +210,7 @@ def run_console(
     services: Services,
     user: str,
     script: Path | None,
-    extra: Mapping[str, Callable[[], str]] | None = None,
+    extra: Mapping[str, Callable[[str], str]] | None = None,
 ) -> int:
     """Run a script file's lines, or a prompt until end of input, as `user`; 2 when the
     script cannot be read (one line, no traceback)."""

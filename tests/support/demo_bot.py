@@ -165,7 +165,7 @@ class DemoBot:
             user_id="UDEMOADMIN",
             services=self.services,
             out=out,
-            extra={"sync": lambda: f"sync: {self.estate.sync_cycle()} deleted"},
+            extra={"sync": lambda _: f"sync: {self.estate.sync_cycle()} deleted"},
         )
         return out.getvalue()
 
@@ -177,7 +177,7 @@ class DemoBot:
             user_id="UDEMOADMIN",
             services=self.services,
             out=out,
-            extra={"later": lambda: f"later: {self.clock.later(days):%Y-%m-%d}"},
+            extra={"later": lambda _: f"later: {self.clock.later(days):%Y-%m-%d}"},
         )
         return out.getvalue()
 
