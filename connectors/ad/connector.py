@@ -25,6 +25,7 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from connectors._shared.ldap import generalized_time, guid_filter_value, ldap_errors, seconds
+from connectors.ad.doctor import run_doctor
 from connectors.ad.erasure import AdEraser, Clock, netbios_name
 from connectors.ad.settings import AdSettings
 from connectors.ad.update import AdUpdater
@@ -89,6 +90,7 @@ class AdConnector:
             Capability.VERIFY,
         }
     )
+    identity_attributes = IDENTITY_ATTRIBUTES  # read beside the configured ones (doctor)
 
     def __init__(
         self,
@@ -206,8 +208,6 @@ class AdConnector:
         account reads the base DN, the schema has every attribute it reads or writes (and
         the writable ones are single-valued strings), the deleted-object lifetimes and the
         Recycle Bin state (connectors/ad/doctor.py)."""
-        from connectors.ad.doctor import run_doctor  # it imports this module's names
-
         return run_doctor(self, timeout=timeout)
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ Recycle Bin is on when CN=Partitions' msDS-EnabledFeature names the Recycle Bin 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import ldap3
 
@@ -33,7 +33,20 @@ from connectors.doctor import Check, Verdict, cannot_tell, ok, wrong
 from connectors.errors import ConnectorError, Denied, NotSupported, TimedOut, Unreachable
 
 if TYPE_CHECKING:
-    from connectors.ad.connector import AdConnector
+    from contextlib import AbstractContextManager
+
+    from connectors.ad.settings import AdSettings
+
+
+class AdConnector(Protocol):
+    """What the checks use of the connector (connectors/ad/connector.py): its settings, the
+    identity attributes it reads and a bound connection. A protocol, so that the connector
+    may import this module."""
+
+    settings: AdSettings
+    identity_attributes: tuple[str, ...]
+
+    def _connection(self, *, fresh: bool = False) -> AbstractContextManager[ldap3.Connection]: ...
 
 
 def _domain_nc(base_dn: str) -> str:
@@ -56,11 +69,9 @@ _ERASER_READS = ("userAccountControl", "objectSid", "isDeleted", "isRecycled", "
 
 def attributes_used(connector: AdConnector) -> list[str]:
     """Every attribute the connector reads, searches, writes or clears, once each."""
-    from connectors.ad.connector import IDENTITY_ATTRIBUTES  # it imports this module
-
     s = connector.settings
     names = (
-        *IDENTITY_ATTRIBUTES,
+        *connector.identity_attributes,
         "proxyAddresses",
         *s.attributes,
         *s.search_attributes,

@@ -49,6 +49,7 @@ from connectors.base import (
 )
 from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, Unreachable
+from connectors.hr.doctor import csv_doctor
 from connectors.hr.mapping import (
     HrMapping,
     Matcher,
@@ -274,8 +275,6 @@ class HrCsvConnector:
     def doctor(self, *, timeout: float) -> list[Check]:
         """Check, read-only, the newest export: found, its header holds the configured
         columns and the key, it parses, it holds rows (connectors/hr/doctor.py)."""
-        from connectors.hr.doctor import csv_doctor  # it imports this module's types
-
         return csv_doctor(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
@@ -22,8 +22,47 @@ from connectors.errors import ConnectorError, Denied, TimedOut, Unreachable
 from connectors.hr.mapping import HrMapping
 
 if TYPE_CHECKING:
-    from connectors.hr.csv_files import HrCsvConnector
-    from connectors.hr.sql import HrConnector
+    from collections.abc import Mapping
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+
+    from connectors._shared.sql import Session
+
+
+class _SqlSettings(Protocol):
+    table: str
+    mapping: HrMapping
+
+
+class HrConnector(Protocol):
+    """What the SQL checks use of connectors/hr/sql.py's connector (a protocol, so that the
+    connector may import this module)."""
+
+    @property
+    def settings(self) -> _SqlSettings: ...
+
+    def _session(
+        self, timeout: float, *, write: bool = False
+    ) -> AbstractContextManager[Session]: ...
+
+
+class _CsvSettings(Protocol):
+    pattern: str
+    encoding: str
+    delimiter: str
+    mapping: HrMapping
+
+
+class HrCsvConnector(Protocol):
+    """What the CSV checks use of connectors/hr/csv_files.py's connector."""
+
+    @property
+    def settings(self) -> _CsvSettings: ...
+
+    def newest_export(self) -> Path: ...
+
+    def parse_export(self, path: Path) -> list[Mapping[str, str]]: ...
+
 
 __all__ = ["csv_doctor", "sql_doctor"]
 

@@ -64,6 +64,7 @@ from connectors.base import (
 )
 from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
+from connectors.hr.doctor import sql_doctor
 from connectors.hr.mapping import (
     HrMapping,
     Matcher,
@@ -301,8 +302,6 @@ class HrConnector:
     def doctor(self, *, timeout: float) -> list[Check]:
         """Check, read-only, the table or view: it exists, holds the configured columns and
         the key (and whether the key is declared unique), holds rows (connectors/hr/doctor.py)."""
-        from connectors.hr.doctor import sql_doctor  # it imports this module's types
-
         return sql_doctor(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:

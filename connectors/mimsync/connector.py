@@ -80,6 +80,7 @@ from connectors.lineage import (
     MetaverseView,
 )
 from connectors.mimsync import schema as q
+from connectors.mimsync.doctor import run_doctor
 from connectors.mimsync.server_config import (
     SyncConfig,
     SyncConfigError,
@@ -645,8 +646,6 @@ class MimSyncConnector:
         """Check, read-only, what this connector assumes about the sync database: its
         tables and columns, lock-free reads, the person object type and the attributes
         searched by, and the configuration (connectors/mimsync/doctor.py)."""
-        from connectors.mimsync.doctor import run_doctor  # it imports this module's types
-
         return run_doctor(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:

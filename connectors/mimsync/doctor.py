@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
@@ -31,8 +31,22 @@ from connectors.mimsync.server_config import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from connectors._shared.sql import Session
-    from connectors.mimsync.connector import MimSyncConnector
+    from connectors.mimsync.settings import MimSyncSettings
+
+
+class MimSyncConnector(Protocol):
+    """What the checks use of the connector (connectors/mimsync/connector.py): its
+    settings and a read session. A protocol, so that the connector may import this."""
+
+    settings: MimSyncSettings
+
+    def _session(
+        self, timeout: float, *, committed: bool = False
+    ) -> AbstractContextManager[Session]: ...
+
 
 __all__ = ["SEARCH_ROLES", "isolation_check", "run_doctor"]
 
