@@ -55,6 +55,7 @@ import pydantic.dataclasses
 import requests
 import winrm
 from pydantic import Field
+from requests_credssp.exceptions import AuthenticationException, NTStatusException
 from winrm import exceptions as wx
 
 from connectors.base import Health
@@ -365,6 +366,13 @@ def winrm_errors() -> Iterator[None]:
         raise ConnectorError(f"WS-Management fault {code} (HTTP {exc.code}{sub})") from exc
     except wx.WinRMTransportError as exc:
         raise ConnectorError(f"WinRM answered HTTP {exc.code} without a fault") from exc
+    except NTStatusException as exc:  # requests-credssp: the logon inside CredSSP failed
+        raise Denied("WinRM refused the credentials (CredSSP)") from exc
+    except AuthenticationException as exc:  # requests-credssp: no CredSSP handshake
+        raise Denied(
+            "WinRM refused CredSSP (wrong credentials, or Enable-WSManCredSSP -Role Server"
+            " not run on the server)"
+        ) from exc
     except wx.WinRMError as exc:
         raise ConnectorError(f"WinRM error ({exc.__class__.__name__})") from exc
     except requests.exceptions.ReadTimeout as exc:

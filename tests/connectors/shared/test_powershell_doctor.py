@@ -105,3 +105,25 @@ def test_kerberos_delegation_belongs_to_kerberos_only() -> None:
     assert not WinRmSettings(
         "https://mim01:5986/wsman", "svc", "pw", "basic", ca_file=Path("x")
     ).delegates
+
+
+@pytest.mark.parametrize("credssp_on", [True, False])
+def test_a_refused_credssp_logon_is_denied_and_says_what_to_check(credssp_on: bool) -> None:
+    # requests-credssp raises its own exceptions, not pywinrm's: a wrong password must
+    # still read as Denied (and doctor as "cannot tell" with the WinRM fix), not an error.
+    from connectors.errors import Denied
+    from demo.wsman_stub import NTLM_USER, WsmanStub
+
+    with WsmanStub(credssp=credssp_on) as stub:
+        password = "wrong" if credssp_on else NTLM_USER[1]
+        settings = WinRmSettings(
+            stub.https_endpoint, NTLM_USER[0], password, "credssp",
+            ca_file=Path(stub.ca_file), operation_timeout=1, read_timeout=3,
+        )  # fmt: skip
+        runner = PowerShellRunner(settings)
+        try:
+            with pytest.raises(Denied, match="CredSSP"):
+                runner.run("ping", {}, timeout=10)
+            assert not stub.scripts  # nothing ran
+        finally:
+            runner.close()
