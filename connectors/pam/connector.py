@@ -96,7 +96,11 @@ class PamSettings:
     a NetBIOS name (`CORP`, as New-PAMUser.md describes -SourceDomain) or a DNS name
     (`CONTOSO.LOCAL`, as its example and MIMDocs step 6 pass it), compared case-insensitively;
     `doctor` lists the forms PAM holds. `timeout` caps every call's deadline (seconds): the
-    caller's, when shorter, applies. Raises `ValueError` for a domain that can be neither.
+    caller's, when shorter, applies. Raises `ValueError` for a domain that can be neither,
+    and for WinRM credentials that cannot make a second hop: Remove-PAMUser removes the
+    PRIV account from the PRIV forest's domain controller, a third machine (PSD
+    Remove-PAMUser.md; pypsrp#57: only CredSSP or Kerberos delegation carry the session's
+    credentials on), so without them every erasure would fail at its PAM step.
     """
 
     winrm: WinRmSettings
@@ -110,6 +114,12 @@ class PamSettings:
             raise ValueError(
                 "source_domain must be the user forest's NetBIOS or DNS name, e.g. CORP or"
                 " corp.contoso.com"
+            )
+        if not self.winrm.delegates:
+            raise ValueError(
+                "winrm: the PAM removal writes to the PRIV domain controller, a second hop:"
+                " set transport: credssp, or transport: kerberos with kerberos_delegation: true"
+                f" (the {self.winrm.transport} transport does not delegate)"
             )
 
 

@@ -26,7 +26,7 @@ from connectors.mimservice.connector import MimServiceConnector, MimServiceSetti
 from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from connectors.pam.connector import PamConnector, PamSettings
 
-WINRM = WinRmSettings("http://mim01.corp.test:5985/wsman", "bot", "secret")
+WINRM = WinRmSettings("http://mim01.corp.test:5985/wsman", "bot", "secret", "credssp")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from connectors._shared.powershell import WinRmSettings
-from demo.wsman_stub import BASIC_USER
+from demo.wsman_stub import NTLM_USER
 
 
 def closed_port() -> int:
@@ -29,7 +29,8 @@ def silent_port() -> Iterator[int]:
 
 
 def stub_winrm(endpoint: str, ca_file: str) -> WinRmSettings:
-    """Basic over HTTPS to the stand-in, with short timeouts."""
+    """CredSSP over HTTPS to the stand-in (a transport that makes the second hops PAM and a
+    remote MIM Service need), with short timeouts."""
     return WinRmSettings(
-        endpoint, *BASIC_USER, "basic", ca_file=Path(ca_file), operation_timeout=1, read_timeout=3
+        endpoint, *NTLM_USER, "credssp", ca_file=Path(ca_file), operation_timeout=1, read_timeout=3
     )

@@ -615,7 +615,7 @@ def test_lithnet_schemes_that_need_server_setup_are_accepted_with_a_note(stub: W
 def test_a_remote_service_uri_is_a_second_hop_that_needs_delegation(
     stub: WsmanStub, uri: str
 ) -> None:
-    winrm = stub_winrm(stub.https_endpoint, stub.ca_file)
+    winrm = replace(stub_winrm(stub.https_endpoint, stub.ca_file), transport="ntlm")
     with pytest.raises(ValueError, match="set winrm transport: credssp, or transport: kerberos"):
         MimServiceSettings(winrm, service_uri=uri)
     for delegating in (

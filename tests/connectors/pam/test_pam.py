@@ -30,7 +30,7 @@ from connectors.base import (
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.pam.connector import WARNING, PamConnector, PamSettings
 from demo.pam_fixture import PamFixture, PamUser
-from demo.wsman_stub import BASIC_USER, PowerShellError, WsmanStub
+from demo.wsman_stub import NTLM_USER, PowerShellError, WsmanStub
 from tests.support.ports import closed_port
 
 T = 5.0
@@ -76,8 +76,8 @@ def pam(stub: WsmanStub) -> PamFixture:
 def settings(stub: WsmanStub, **kw: object) -> PamSettings:
     winrm = WinRmSettings(
         stub.https_endpoint,
-        *BASIC_USER,
-        "basic",
+        *NTLM_USER,
+        "credssp",
         ca_file=Path(stub.ca_file),
         operation_timeout=1,
         read_timeout=3,

@@ -21,7 +21,7 @@ from connectors._shared.powershell import WinRmSettings
 from connectors.base import Connector, Hit, IdKind, ObjectRef, Query, QueryKind
 from connectors.pam.connector import PamConnector, PamSettings
 from demo.pam_fixture import PamFixture, PamUser
-from demo.wsman_stub import BASIC_USER, WsmanStub
+from demo.wsman_stub import NTLM_USER, WsmanStub
 from tests.connectors.test_connector_contract import *  # noqa: F403 -- the contract suite, run here
 from tests.connectors.test_connector_contract import Subject, World, only_hit
 from tests.support.ports import closed_port
@@ -32,8 +32,8 @@ MISSING = ObjectRef("pam", "00000000-0000-4000-8000-000000000404")
 def settings(stub: WsmanStub, **kw: object) -> PamSettings:
     winrm = WinRmSettings(
         stub.https_endpoint,
-        *BASIC_USER,
-        "basic",
+        *NTLM_USER,
+        "credssp",
         ca_file=Path(stub.ca_file),
         operation_timeout=1,
         read_timeout=3,

@@ -77,7 +77,11 @@ def test_no_answer_cannot_tell_and_says_where_to_look() -> None:
 
 
 def test_a_second_hop_needs_credssp_or_kerberos_delegation(stub: Any) -> None:
-    basic = PowerShellRunner(stub_winrm(stub.https_endpoint, stub.ca_file))
+    from demo.wsman_stub import BASIC_USER
+
+    basic = PowerShellRunner(
+        WinRmSettings(stub.https_endpoint, *BASIC_USER, "basic", ca_file=Path(stub.ca_file))
+    )
     try:
         found = verdicts(basic, hop=True)
     finally:
