@@ -246,11 +246,23 @@ def winrm_section(**winrm: object) -> dict:
             }
         },
         "pam": {
-            "winrm": {"endpoint": "https://pam01:5986/wsman", "transport": "kerberos"},
+            "winrm": {
+                "endpoint": "https://pam01:5986/wsman",
+                "transport": "kerberos",
+                "kerberos_delegation": True,
+            },
             "source_domain": "CORP",
         },
     }
     return raw
+
+
+def test_a_pam_section_whose_credentials_cannot_make_the_second_hop_is_refused():
+    raw = winrm_section()
+    del raw["connectors"]["pam"]["winrm"]["kerberos_delegation"]
+    text = error_of(raw)
+    assert text.startswith("config: connectors.pam.winrm: the PAM removal writes to the PRIV")
+    assert "kerberos_delegation: true" in text and "\n" not in text
 
 
 def test_the_winrm_connectors_are_built_from_their_sections():

@@ -98,9 +98,9 @@ def test_winrm_has_one_default_transport_wherever_it_is_built() -> None:
     direct = WinRmSettings("https://mim01.corp.test:5986/wsman")
     raw = minimal()
     raw["connectors"] = {
-        "pam": {"winrm": {"endpoint": "https://mim01.corp.test:5986/wsman"}, "source_domain": "X"}
+        "mimservice": {"winrm": {"endpoint": "https://mim01.corp.test:5986/wsman"}}
     }
-    parsed = parse_config(raw, environ=ENV).connectors.pam
+    parsed = parse_config(raw, environ=ENV).connectors.mimservice
     assert direct.transport == parsed.winrm.transport == "kerberos"
 
 

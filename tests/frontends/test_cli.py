@@ -70,6 +70,8 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
         "delete kschmidt10 left in 2024",
         "approve REQ-2026-0001",  # the requester may not approve
         "as UDEMOAPPROVER approve REQ-2026-0001",
+        "cm-retire kschmidt10",  # what its manual step asks, in the CM portal
+        "done REQ-2026-0001 2",
         "sync",
         "status REQ-2026-0001",
         "find user kschmidt10",
@@ -79,12 +81,13 @@ def test_demo_erasure_flow_from_request_to_completion(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "HR is the source of authority" in out
-    # Source of authority first, then the systems it provisions, the metaverse wait last;
-    # Certificate Management is a note, with its certificate as a residual copy.
+    # Source of authority first, then Certificate Management by hand (it has no API to
+    # erase with) before AD, the systems HR provisions, the metaverse wait last.
     plan = re.findall(r":white_circle: \d+\. (\w+):", out.split("You approved")[0])
-    assert plan == ["hr", "ad", "mimservice", "bhold", "mimsync"]
-    assert "certmgmt: Nothing to erase in Certificate Management" in out
-    assert "• 1 smart-card certificate (CM profile), kept until it expires" in out
+    assert plan == ["hr", "certmgmt", "ad", "mimservice", "bhold", "mimsync"]
+    assert "each smart card: Retire; each software profile: Revoke" in out
+    assert "(demo) in the CM portal: 1 smart card(s) and profile(s) of kschmidt10" in out
+    assert "Certificate Management keeps retired smart cards and revoked profiles" in out
     assert "Only the approver role can decide" in out
     assert "Erasure REQ-2026-0001 completed" in out
     assert "[DM to UDEMOADMIN]" in out and "[#notifications]" in out
@@ -297,7 +300,9 @@ def test_demo_reminds_of_the_due_date_when_the_clock_moves_on(tmp_path):
     script = tmp_path / "script.txt"
     lines = [
         "delete kschmidt10 left in 2024",
-        "as UDEMOAPPROVER approve REQ-2026-0001",  # then waits for the deletion rule
+        "as UDEMOAPPROVER approve REQ-2026-0001",
+        "cm-retire kschmidt10",
+        "done REQ-2026-0001 2",  # then waits for the deletion rule
         "later",
         "later",
         "requests",

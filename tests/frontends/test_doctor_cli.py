@@ -62,5 +62,5 @@ def test_doctor_at_the_demo_console_is_for_admins(tmp_path):
     script.write_text("doctor\nas UDEMOVIEW doctor\n")
     result = demo("--script", str(script))
     assert result.returncode == 0, result.stderr
-    assert "7 system(s) checked:" in result.stdout
+    assert "8 system(s) checked:" in result.stdout  # seven systems and the CEIP settings
     assert "Sorry, /mim doctor needs the admin role" in result.stdout
