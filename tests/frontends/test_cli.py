@@ -239,8 +239,8 @@ def test_check_reports_hr_bhold_and_certificate_management(tmp_path):
     from demo.bhold_stub import BASIC_USER, BholdStub
     from demo.cm_fixture import CmFixture
     from demo.cm_stub import CmStub
-    from demo.wsman_stub import WsmanStub
     from demo.hr_sample import Employee, create_table
+    from demo.wsman_stub import WsmanStub
 
     hr_url = f"sqlite:///{tmp_path / 'hr.db'}"
     engine = sa.create_engine(hr_url)
