@@ -11,6 +11,8 @@ by what the connector implements, never by its name:
     mim_telemetry      MimServerTelemetry  a MIM server's CEIP opt-out (MIM Service, PAM)
     management_agent   HasManagementAgent  its system's MA in the Sync Service
     self_checks        SelfChecks          checks its assumptions on a live estate (doctor)
+    describes_data     DescribesData       what it holds, for the data map (datamap)
+    maps_metaverse     MapsTheMetaverse    the Sync Service's flows and rules (MIM Sync)
 
 Each answers with the connector itself, typed as the protocol, or None (so
 `if (u := updates(c)) is not None: u.plan_update(...)`).
@@ -29,19 +31,24 @@ from connectors.base import (
     StepResult,
     UpdatePlan,
 )
+from connectors.datamap import SyncMap, SystemInventory
 from connectors.doctor import Check
 from connectors.lineage import MetaverseView
 from connectors.telemetry import CeipReading
 
 __all__ = [
+    "DescribesData",
     "HasManagementAgent",
+    "MapsTheMetaverse",
     "MimServerTelemetry",
     "RetentionPeriod",
     "RetentionReporter",
     "SelfChecks",
     "ShowsLineage",
     "Updates",
+    "describes_data",
     "management_agent",
+    "maps_metaverse",
     "mim_telemetry",
     "reports_retention",
     "self_checks",
@@ -136,6 +143,24 @@ class SelfChecks(Protocol):
     def doctor(self, *, timeout: float) -> list[Check]: ...
 
 
+@runtime_checkable
+class DescribesData(Protocol):
+    """A connector that says, from configuration, schema and counts alone, what its system
+    holds about persons (connectors/datamap.py). `inventory()` -> `SystemInventory`; reads
+    no person's data; raises `ConnectorError`s as `Connector` methods do."""
+
+    def inventory(self, *, timeout: float) -> SystemInventory: ...
+
+
+@runtime_checkable
+class MapsTheMetaverse(Protocol):
+    """The MIM Sync connector: the Sync Service's MAs, import precedence, export flows and
+    deletion rule for persons (connectors/datamap.py). `sync_map()` -> `SyncMap`; raises
+    `ConnectorError`s as `Connector` methods do."""
+
+    def sync_map(self, *, timeout: float) -> SyncMap: ...
+
+
 def shows_lineage(connector: Connector) -> ShowsLineage | None:
     """`connector` when it shows the metaverse view of an object (`show`), else None."""
     return connector if isinstance(connector, ShowsLineage) else None
@@ -173,3 +198,13 @@ def management_agent(connector: Connector) -> str | None:
 def self_checks(connector: Connector) -> SelfChecks | None:
     """`connector` when it can check its assumptions about its system, else None."""
     return connector if isinstance(connector, SelfChecks) else None
+
+
+def describes_data(connector: Connector) -> DescribesData | None:
+    """`connector` when it can describe what its system holds, else None."""
+    return connector if isinstance(connector, DescribesData) else None
+
+
+def maps_metaverse(connector: Connector) -> MapsTheMetaverse | None:
+    """`connector` when it maps the metaverse's flows and rules, else None."""
+    return connector if isinstance(connector, MapsTheMetaverse) else None
