@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # System packages the tests use: Samba AD DC (real AD), PostgreSQL (audit store, sync DB),
-# unixODBC + FreeTDS (pyodbc's driver for the SQL Server dialect), OpenSSL, ldap-utils.
+# unixODBC + FreeTDS (pyodbc's driver for the SQL Server dialect), OpenSSL, ldap-utils,
+# Graphviz (the `dot` binary the graphviz package runs for the data map's diagram).
 # Idempotent; needs root on a machine without them.
 set -euo pipefail
-pkgs=(samba samba-ad-dc samba-ad-provision ldap-utils openssl unixodbc tdsodbc postgresql)
+pkgs=(samba samba-ad-dc samba-ad-provision ldap-utils openssl unixodbc tdsodbc postgresql graphviz)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && { echo "[deps] system packages present"; exit 0; }
