@@ -9,6 +9,7 @@ other string may use `${ENV_VAR}` too. The environment is an argument
 from bot.config.app import (
     AppConfig,
     AuditConfig,
+    DatamapConfig,
     ExportConfig,
     HttpConfig,
     PolicyConfig,
@@ -24,6 +25,7 @@ __all__ = [
     "AppConfig",
     "AuditConfig",
     "ConnectorsConfig",
+    "DatamapConfig",
     "ExportConfig",
     "HttpConfig",
     "PolicyConfig",

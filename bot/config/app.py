@@ -18,6 +18,7 @@ from connectors.base import ManualTask
 __all__ = [
     "AppConfig",
     "AuditConfig",
+    "DatamapConfig",
     "ExportConfig",
     "HttpConfig",
     "PolicyConfig",
@@ -141,6 +142,23 @@ class ExportConfig(_Model):
         return v
 
 
+class DatamapConfig(_Model):
+    """The data map (`datamap`, GDPR Art. 30): which systems are a third party's, and the
+    record-of-processing columns configuration cannot know (each "not stated" when
+    absent). `watch`: the worker posts what changed in the map, weekly, to the
+    notifications channel when anything did."""
+
+    external: tuple[str, ...] = ()  # connector, MA or system names (case-insensitive)
+    controller: str | None = None
+    purposes: str | None = None
+    legal_basis: str | None = None
+    data_subjects: str | None = None
+    recipients: str | None = None
+    security_measures: str | None = None
+    watch: bool = False
+    watch_days: int = Field(default=7, ge=1, le=90)
+
+
 class RunnerConfig(_Model):
     lease_seconds: float = Field(default=120, gt=0)  # a dead runner's step is taken over after
     attempts: int = Field(default=3, ge=1, le=20)  # per step, for transient errors
@@ -198,6 +216,7 @@ class AppConfig(_Model):
     search: SearchConfig = SearchConfig()
     policy: PolicyConfig = PolicyConfig()
     export: ExportConfig = ExportConfig()
+    datamap: DatamapConfig = DatamapConfig()
     runner: RunnerConfig = RunnerConfig()
     audit: AuditConfig
     connectors: ConnectorsConfig = ConnectorsConfig()
