@@ -214,3 +214,25 @@ def test_the_same_estate_gives_the_same_map_byte_for_byte():
     first = build_datamap(estate(), now=NOW).to_json()
     again = build_datamap(list(reversed(estate())), now=NOW).to_json()
     assert first == again
+
+
+def test_what_changed_since_an_earlier_map_most_urgent_first():
+    from dataclasses import replace
+
+    from bot.ops.datamap.diff import ChangeKind, changes
+    from bot.ops.datamap.model import DataMap
+
+    before = build_datamap(estate(), now=NOW)
+    flows = (*SMAP.exports, ExportFlow("Payroll", "mobile", ("mobile",), "direct"))
+    imports = (
+        ImportSource("displayName", PrecedenceKind.RANKED, (("CORP AD", "displayName"),)),
+        *SMAP.imports[1:],
+    )
+    after = build_datamap(
+        estate(mv=Metaverse(replace(SMAP, exports=flows, imports=imports))), now=NOW
+    )
+    assert changes(before, DataMap.from_json(before.to_json())) == []
+    found = [(c.kind, c.text) for c in changes(DataMap.from_json(before.to_json()), after)]
+    assert found[0] == (ChangeKind.EXTERNAL_FLOW, "new: mobile -> Payroll.mobile")
+    assert (ChangeKind.SOURCE, "displayName: HR -> Active Directory") in found
+    assert (ChangeKind.ATTRIBUTE, "new: mobile in Payroll") in found
