@@ -313,7 +313,8 @@ class MimServiceFixture:
         )
 
     def install(self, stub: WsmanStub) -> None:
-        for name in ("search", "read", "delete", "update", "retention", "requests", "doctor"):
+        names = ("search", "read", "delete", "update", "retention", "requests", "doctor")
+        for name in (*names, "inventory"):
             stub.handlers[f"mimservice_{name}"] = self._handler(name)
 
     # -- the service's objects -----------------------------------------------------------
@@ -678,6 +679,39 @@ class MimServiceFixture:
             "module": {"loaded": True, "version": version},
             "retention": retention,
             "schema": {"person": names},
+        }
+
+    def _inventory(self, args: dict[str, Any]) -> dict[str, Any]:
+        """mimservice_inventory.ps1: the module's version (as the doctor reads it), the
+        RetentionPeriods, each part's error by its exception's type, and with LithnetRMA
+        `Get-ResourceCount -XPath persons_xpath`: the number of objects the query matches,
+        which the account may read (RMA GetResourceCount.cs; what a search returns is what
+        the account may read). FIMAutomation has no count cmdlet (PSD FIMAutomation.md lists
+        Compare-, Export-, Import-, Join-FIMConfig, ConvertFrom-/ConvertTo-FIMResource and the
+        AuthenticationWorkflow cmdlets): the script counts nothing then, and the stand-in
+        refuses a persons_xpath it would not use."""
+        lithnet = args["module"] == "lithnetrma"
+        try:
+            retention: dict[str, Any] = {"periods": self._periods(args, "retention_xpath")}
+        except PowerShellError as exc:
+            retention = {"periods": [], "error": exc.type}
+        persons: dict[str, Any] = {"count": None}
+        if lithnet:
+            try:
+                object_type, found = self._select(args.get("persons_xpath"))
+                if object_type != "Person":
+                    raise invalid_xpath()
+                persons = {"count": len(found)}
+            except PowerShellError as exc:
+                persons = {"count": None, "error": exc.type}
+        elif "persons_xpath" in args:
+            raise PowerShellError(
+                "System.ArgumentException", "persons_xpath is for LithnetRMA", "InvalidArgument"
+            )
+        return {
+            "version": LITHNET_VERSION if lithnet else FIM_VERSION,
+            "retention": retention,
+            "persons": persons,
         }
 
 

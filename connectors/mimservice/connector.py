@@ -57,6 +57,7 @@ from connectors.base import (
     Verification,
 )
 from connectors.capabilities import RetentionPeriod
+from connectors.datamap import KeptCopy, SystemInventory, held
 from connectors.doctor import Check, cannot_tell, ok, wrong
 from connectors.errors import (
     ConnectorError,
@@ -147,6 +148,20 @@ PERSON_SCHEMA_ATTRIBUTES = tuple(
         {*HIT_ATTRIBUTES, *SEARCHABLE.values(), *SSPR_ATTRIBUTES, *mimservice_update.WRITABLE}
         - {"ObjectID"}
     )
+)
+# The data map (`inventory`): what a Person holds is what the bot reads, shows or writes.
+INVENTORY_ATTRIBUTES = ("ObjectID", *PERSON_SCHEMA_ATTRIBUTES)
+PERSONS_XPATH = "/Person"  # only ever passed to Get-ResourceCount (LithnetRMA)
+TECHNOLOGY = "PowerShell over WinRM (FIMAutomation | LithnetRMA)"
+KEPT_WHAT = "Requests and SSPR data about a deleted Person"
+KEPT_ERASURE = (
+    "the Person is deleted; its Requests go when FIM_DeleteExpiredSystemObjectsJob purges them"
+)
+RETENTION_UNKNOWN = "unknown (the account cannot read the retention configuration)"
+NO_FIM_COUNT = (
+    "Persons are not counted with FIMAutomation: it has no count cmdlet, and Export-FIMConfig"
+    " of /Person would return every attribute of every Person (it selects none); with"
+    " module: lithnetrma, Get-ResourceCount counts them"
 )
 NO_REQUESTS_FOUND = (
     "no Request targeting the deleted ObjectID was found, which does not show that none is"
@@ -595,6 +610,64 @@ class MimServiceConnector:
         if days is None:
             raise Denied(RETENTION_UNREADABLE)
         return RetentionPeriod(days, True)
+
+    # -- DescribesData ------------------------------------------------------------
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What the MIM Service holds, for the data map: the Person attributes the bot reads,
+        shows or writes (SSPR's included), how many Persons (LithnetRMA's Get-ResourceCount;
+        None with FIMAutomation, which cannot count without exporting every Person), the
+        module's version, and the Requests and SSPR data kept for RetentionPeriod days
+        after a Person is deleted (unknown when the account cannot read it). One read-only
+        `mimservice_inventory` script; a part it could not read is a note, naming the
+        error's type only. `ConnectorError`s as the other methods raise them."""
+        s = self.settings
+        args: dict[str, Any] = {"retention_xpath": RETENTION_XPATH}
+        if s.module == "lithnetrma":
+            args["persons_xpath"] = PERSONS_XPATH
+        data = self._run("mimservice_inventory", timeout=timeout, **args)
+        if not isinstance(data, dict):
+            raise ConnectorError("mimservice_inventory: unexpected output: not a result")
+        notes: list[str] = []
+        version = data.get("version")
+        version = _clip(version) if isinstance(version, str) and version else None
+
+        retention = data.get("retention") if isinstance(data.get("retention"), dict) else {}
+        days: int | None = None
+        if retention.get("error"):
+            notes.append(f"the RetentionPeriod could not be read ({_clip(retention['error'])})")
+        else:
+            days = _retention(retention, "mimservice_inventory")
+            if days is None:
+                notes.append(RETENTION_UNREADABLE)
+        kept = KeptCopy(
+            KEPT_WHAT,
+            RETENTION_UNKNOWN if days is None else f"{days} days (RetentionPeriod)",
+            KEPT_ERASURE,
+            days,
+        )
+
+        persons: int | None = None
+        part = data.get("persons") if isinstance(data.get("persons"), dict) else {}
+        if s.module != "lithnetrma":
+            notes.append(NO_FIM_COUNT)
+        elif part.get("error"):
+            notes.append(f"the Persons could not be counted ({_clip(part['error'])})")
+        else:
+            count = part.get("count")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ConnectorError("mimservice_inventory: unexpected output: no Person count")
+            persons = count
+        return SystemInventory(
+            system=self.name,
+            label=self.label,
+            technology=TECHNOLOGY,
+            attributes=held(INVENTORY_ATTRIBUTES),
+            persons=persons,
+            version=version,
+            kept=(kept,),
+            notes=tuple(notes),
+        )
 
     def _request_residuals(self, guid: str, *, timeout: float) -> tuple[ResidualCopy, ...]:
         data = self._run(
