@@ -22,6 +22,9 @@ from bot.database import create_engine, migrate
 from bot.logs import log_failure
 from bot.lookup.search import SearchService
 from bot.lookup.show import ShowService
+from bot.ops.datamap.build import TIMEOUT as DATAMAP_TIMEOUT
+from bot.ops.datamap.build import build_datamap
+from bot.ops.datamap.model import Art30, DataMap
 from bot.ops.health import Readiness
 from bot.permissions.authz import Authorizer
 from bot.permissions.roles import RoleResolver, UsergroupLookup
@@ -41,7 +44,7 @@ from connectors.base import Connector
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Services", "build_connectors", "build_services"]
+__all__ = ["Services", "build_connectors", "build_services", "datamap_of"]
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Services:
     readiness: Readiness  # GET /readyz
     checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
     jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
+    sender: PackageSender | None = None  # files to a user's DM (exports, the data map)
     closers: list[Callable[[], object]] = field(default_factory=list)  # a front end's pools
 
     def close(self) -> None:
@@ -217,4 +221,37 @@ def build_services(
         readiness=Readiness(engine, conns, timeout=config.search.timeout_seconds),
         checkpoints=checkpoints,
         jobs=jobs,
+        sender=sender,
+    )
+
+
+def datamap_of(
+    config: AppConfig,
+    connectors: Sequence[Connector],
+    *,
+    now: datetime,
+    timeout: float | None = None,
+) -> DataMap:
+    """The estate's data map, with what app.yaml says that configuration cannot know: the
+    third parties' systems and the Art. 30 columns (`datamap:`), and each system's retention
+    as the access package states it (`export.systems.<name>.retention`)."""
+    d = config.datamap
+    return build_datamap(
+        connectors,
+        now=now,
+        timeout=timeout or DATAMAP_TIMEOUT,
+        external=d.external,
+        art30=Art30(
+            controller=d.controller,
+            purposes=d.purposes,
+            legal_basis=d.legal_basis,
+            data_subjects=d.data_subjects,
+            recipients=d.recipients,
+            security_measures=d.security_measures,
+        ),
+        retention_statements={
+            name: fields["retention"]
+            for name, fields in config.export.systems.items()
+            if fields.get("retention")
+        },
     )

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.commands.table import Verb
+from handlers.datamap import handle_datamap
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
 from handlers.doctor import handle_doctor
@@ -43,6 +44,7 @@ HANDLERS: Mapping[Verb, Handler] = MappingProxyType(
         Verb.RETENTION: handle_retention,
         Verb.TELEMETRY: handle_telemetry,
         Verb.DOCTOR: handle_doctor,
+        Verb.DATAMAP: handle_datamap,
     }
 )
 _missing = sorted(set(Verb) - set(HANDLERS))

@@ -20,6 +20,7 @@ from connectors.base import Query, QueryKind
 __all__ = [
     "USAGE",
     "Command",
+    "DatamapCommand",
     "DeleteCommand",
     "DoctorCommand",
     "ExportCommand",
@@ -140,6 +141,11 @@ class RetentionCommand:
 
 
 @dataclass(frozen=True)
+class DatamapCommand:
+    name: Verb = Verb.DATAMAP
+
+
+@dataclass(frozen=True)
 class DoctorCommand:
     name: Verb = Verb.DOCTOR
 
@@ -166,6 +172,7 @@ Command = (
     | RetentionCommand
     | TelemetryCommand
     | DoctorCommand
+    | DatamapCommand
 )
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
 _MAX_NOTE = 500
@@ -201,6 +208,10 @@ def parse(text: str) -> Command:
         if rest:
             raise UsageError("retention takes no arguments.", USAGE["retention"])
         return RetentionCommand()
+    if verb == "datamap":
+        if rest:
+            raise UsageError("datamap takes no arguments.", USAGE["datamap"])
+        return DatamapCommand()
     if verb == "doctor":
         if rest:
             raise UsageError("doctor takes no arguments.", USAGE["doctor"])

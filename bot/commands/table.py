@@ -44,6 +44,7 @@ class Verb(enum.StrEnum):
     RETENTION = "retention"
     TELEMETRY = "telemetry"
     DOCTOR = "doctor"
+    DATAMAP = "datamap"
 
 
 ANYONE: frozenset[Role] = frozenset()
@@ -156,6 +157,12 @@ _SPECS = (
         "/mim doctor",
         "check, read-only, what the bot assumes about each connected system",
         frozenset({Role.ADMIN}),
+    ),
+    CommandSpec(
+        Verb.DATAMAP,
+        "/mim datamap",
+        "the estate's data map (GDPR Art. 30): a summary here, the full map in your DM",
+        frozenset({Role.PRIVACY_OFFICER}),
     ),
 )
 

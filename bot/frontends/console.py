@@ -129,6 +129,17 @@ class ConsolePackageSender:
     def finished(self, user_id: str) -> None:
         pass  # nothing to forget: progress is printed, not updated
 
+    def send_files(self, user_id: str, files: Sequence[tuple[str, bytes]], note: str) -> None:
+        """The file list; a Markdown file's text too (what the console can show)."""
+        self.out.write(f"  [DM to {user_id}, files] {note}\n")
+        for name, data in files:
+            self.out.write(f"    {name} ({len(data)} bytes)\n")
+        for name, data in files:
+            if name.endswith(".md"):
+                self.out.write(
+                    "\n".join(f"    {line}" for line in data.decode().splitlines()) + "\n"
+                )
+
     def send_password(self, user_id: str, request_id: str, password: str) -> None:
         # Printed once, never kept: as Slack's ephemeral message, it is not stored.
         text = render_exports.password_message(request_id, password).text

@@ -67,6 +67,14 @@ class SlackPackageSender:
             channel=self._channel(user_id), user=user_id, text=reply.text
         )
 
+    def send_files(self, user_id: str, files: Sequence[tuple[str, bytes]], note: str) -> None:
+        # files_upload_v2 takes several uploads in one call, shared to one channel: the DM.
+        self.client.files_upload_v2(
+            channel=self._dm(user_id),
+            file_uploads=[{"file": data, "filename": name, "title": name} for name, data in files],
+            initial_comment=note,
+        )
+
     def finished(self, user_id: str) -> None:
         with self._lock:
             self._progress.pop(_key(user_id), None)

@@ -166,7 +166,10 @@ class Authorizer:
         """Raise NotAllowed (plain text) unless the actor may run `command`."""
         if self.may(actor, command):
             return
-        needed = sorted(r.value for r in self._permissions.get(command, {Role.ADMIN}))
+        # In words ("privacy officer"): plain text, so no underscore reads as markup.
+        needed = sorted(
+            r.value.replace("_", " ") for r in self._permissions.get(command, {Role.ADMIN})
+        )
         noun = "role" if len(needed) == 1 else "roles"
         raise NotAllowed(
             f"Sorry, /mim {command} needs the {' or '.join(needed)} {noun}. "

@@ -44,6 +44,7 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"
     ADMIN = "admin"
     HR_OPERATOR = "hr_operator"  # marks "erase in HR" steps done (policy.manual_step_roles)
+    PRIVACY_OFFICER = "privacy_officer"  # the estate's data map (GDPR Art. 30 record)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ EXAMPLES = {
     Verb.RETENTION: "retention",
     Verb.TELEMETRY: "telemetry",
     Verb.DOCTOR: "doctor",
+    Verb.DATAMAP: "datamap",
 }
 
 

@@ -221,7 +221,7 @@ HELP_USERS = {
     "UEXP": {"export", "status"},
     "UAPP": {"approve", "reject", "retry", "extend"},
     "UAUD": {"status", "requests"},
-    "UADMIN": {"telemetry", "doctor", "export", "update", "delete", "approve"},
+    "UADMIN": {"telemetry", "doctor", "datamap", "export", "update", "delete", "approve"},
     "USTRANGER": set(),
 }
 

@@ -100,6 +100,7 @@ GATE = {
     ("check",):    "0    0      0        0         0        0       1     0",
     ("telemetry",): "0   0      0        0         0        0       1     0",
     ("doctor",):   "0    0      0        0         0        0       1     0",
+    ("datamap",):  "0    0      0        0         0        0       1     0",
     ("shutdown",): "0    0      0        0         0        0       1     0",  # unknown command
 }  # fmt: skip
 
@@ -321,3 +322,10 @@ def test_four_eyes_comes_from_policy():
         Authorizer.from_config(None, four_eyes=True).require_decide(actor("approver"), own)
     with pytest.raises(NotAllowed):
         Authorizer(DEFAULT_PERMISSIONS).require_decide(actor("approver"), own)  # on by default
+
+
+def test_the_privacy_officer_reads_the_data_map_and_nothing_else():
+    # The Art. 30 record names no person: the privacy officer needs no role that does.
+    authz = Authorizer(DEFAULT_PERMISSIONS)
+    officer = Actor(ME, frozenset({Role.PRIVACY_OFFICER}))
+    assert {c for c in DEFAULT_PERMISSIONS if authz.may(officer, c)} == {"help", "datamap"}

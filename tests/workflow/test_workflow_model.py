@@ -108,6 +108,7 @@ GATE: dict[str, frozenset[str] | None] = {
     "retention": frozenset({"viewer"}),
     "telemetry": frozenset(),  # admin only
     "doctor": frozenset(),  # admin only
+    "datamap": frozenset({"privacy_officer"}),
 }
 SEES_ALL = frozenset({"approver", "auditor", "admin"})
 

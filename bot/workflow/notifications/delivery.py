@@ -33,6 +33,10 @@ class PackageSender(Protocol):
     def finished(self, user_id: str) -> None:
         """The export ended, delivered or not: forget its progress message."""
 
+    def send_files(self, user_id: str, files: Sequence[tuple[str, bytes]], note: str) -> None:
+        """Files (name, bytes: from memory, nothing written to disk) to the user only, with
+        a note (Slack: the user's DM, never a channel); raise if they did not arrive."""
+
 
 class NotDelivered(MimbotError):
     """The package (or its password) did not reach the requester. The access request
