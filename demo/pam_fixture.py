@@ -2,7 +2,8 @@
 
     pam = PamFixture()
     jdoe = pam.add("jdoe", "Jane Doe", roles=("CorpAdmins",))
-    pam.install(stub)     # answers pam_get_user, pam_read_user, pam_remove_user, pam_doctor
+    pam.install(stub)     # answers pam_get_user, pam_read_user, pam_remove_user, pam_doctor,
+                          # pam_inventory
 
 Each handler does what its script in connectors/pam/scripts/ does on a MIM PAM server, from the
 arguments the stub decoded, over a model of the MIMPAM cmdlets the script calls (`get_pam_users`,
@@ -127,6 +128,7 @@ class PamFixture:
         stub.handlers["pam_read_user"] = self.read_user
         stub.handlers["pam_remove_user"] = self.remove_user
         stub.handlers["pam_doctor"] = self.doctor
+        stub.handlers["pam_inventory"] = self.inventory
         return self
 
     # -- the cmdlets, as documented ----------------------------------------------------
@@ -308,6 +310,19 @@ class PamFixture:
             out["fimautomation"] = {"count": 1}
         else:
             out["fimautomation"] = {"error": _NO_SNAPIN}
+        return out
+
+    def inventory(self, args: Any) -> dict[str, Any]:
+        """pam_inventory.ps1: Import-Module MIMPAM (failing the script when it does not
+        load), its version, and `@(Get-PAMUser).Count` (PSD Get-PAMUser: with no filter,
+        every PAM user), or the listing's error type."""
+        self.calls.append(("pam_inventory", args))
+        self._load()
+        out: dict[str, Any] = {"version": self.module_version}
+        try:
+            out["users"] = {"count": len(self.get_pam_users())}
+        except PowerShellError as exc:
+            out["users"] = {"error": exc.type}
         return out
 
 

@@ -51,6 +51,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.datamap import KeptCopy, SystemInventory, held
 from connectors.doctor import Check, cannot_tell, ok, wrong
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
 from connectors.spec import SETTINGS
@@ -74,6 +75,26 @@ _FIELDS = (
     "priv_account_name",
     "priv_upn",
     "priv_display_name",
+)
+# The data map (`inventory`): what `read` shows of a PAM user, its role memberships included.
+INVENTORY_ATTRIBUTES = (
+    "SourceAccountName",
+    "SourceDomain",
+    "SourceDisplayName",
+    "SourceUserResourceId",
+    "PrivAccountName",
+    "PrivUserPrincipalName",
+    "PrivDisplayName",
+    "PrivUserResourceId",
+    "PAMRoles",
+)
+TECHNOLOGY = "PowerShell over WinRM (MIMPAM)"
+KEPT = KeptCopy(
+    "the PRIV shadow account (in PRIV's Active Directory) and the PAM user's two MIM Service"
+    " objects (SourceUserResourceId, PrivUserResourceId)",
+    "until the erasure removes them",
+    "removed by the erasure (Remove-PAMUser, once a person has confirmed with the PAM owner),"
+    " then checked gone",
 )
 # Remove-PAMUser refuses a role candidate with a clear error from this build on (VH 4.5.26.0).
 CANDIDATE_CHECK_VERSION = (4, 5, 26, 0)
@@ -357,6 +378,40 @@ class PamConnector:
             fix = f"check WinRM on {self.settings.winrm.endpoint} and run doctor again"
             return checks + [cannot_tell(n, why, fix) for n in names]
         return checks + _doctor_checks(data, self.settings.source_domain, names)
+
+    # -- DescribesData -----------------------------------------------------------
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What PAM holds, for the data map: the PAM user's attributes `read` shows (its
+        role memberships included), how many PAM users (Get-PAMUser with no filter, counted
+        on the server: only the number leaves it), MIMPAM's version, and the PRIV account
+        and two MIM Service objects each PAM user is until the erasure removes them. One
+        read-only `pam_inventory` script; users it cannot list are a note naming the error's
+        type. `ConnectorError`s as the other methods raise them."""
+        data = self._run("pam_inventory", {}, timeout)
+        if not isinstance(data, dict):
+            raise ConnectorError("pam_inventory: unexpected output: not a result")
+        version = data.get("version")
+        users = data.get("users") if isinstance(data.get("users"), dict) else {}
+        notes: tuple[str, ...] = ()
+        persons: int | None = None
+        if users.get("error"):
+            notes = (f"the PAM users could not be counted ({str(users['error'])[:200]})",)
+        else:
+            count = users.get("count")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ConnectorError("pam_inventory: unexpected output: no PAM user count")
+            persons = count
+        return SystemInventory(
+            system=self.name,
+            label=self.label,
+            technology=TECHNOLOGY,
+            attributes=held(INVENTORY_ATTRIBUTES),
+            persons=persons,
+            version=version[:100] if isinstance(version, str) and version else None,
+            kept=(KEPT,),
+            notes=notes,
+        )
 
     # -- MimServerTelemetry -----------------------------------------------------
 
