@@ -47,6 +47,7 @@ __all__ = [
     "DEMO_ADMIN",
     "DEMO_APPROVER",
     "DEMO_HR",
+    "DEMO_PRIVACY",
     "DEMO_VIEWER",
     "DemoEstate",
     "demo_config",
@@ -60,6 +61,7 @@ DEMO_ADMIN = "UDEMOADMIN"
 DEMO_VIEWER = "UDEMOVIEW"
 DEMO_APPROVER = "UDEMOAPPROVER"
 DEMO_HR = "UDEMOHR"
+DEMO_PRIVACY = "UDEMOPRIVACY"
 
 
 def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
@@ -422,6 +424,7 @@ def demo_config(workdir: Path) -> AppConfig:
             "requester": {"users": [DEMO_ADMIN]},
             "approver": {"users": [DEMO_APPROVER]},
             "hr_operator": {"users": [DEMO_HR]},
+            "privacy_officer": {"users": [DEMO_PRIVACY]},
         },
         # "Erase in HR" steps (when HR may not be written) go to the HR operators.
         "policy": {
@@ -430,6 +433,14 @@ def demo_config(workdir: Path) -> AppConfig:
                 "correct_at_source": "hr_operator",
             }
         },
+        # The data map's Art. 30 columns the configuration cannot know: some stated, the
+        # rest left for the privacy officer (the map lists them as findings).
+        "datamap": {
+            "controller": "Contoso Ltd (demo), privacy@contoso.example",
+            "purposes": "Managing employees' and contractors' accounts and access",
+            "legal_basis": "Art. 6(1)(b) employment contract; Art. 6(1)(c) legal obligation",
+        },
+        "export": {"systems": {"hr": {"retention": "6 years after the employment ends"}}},
         "audit": {
             "url": f"sqlite:///{workdir / 'mimbot-demo.db'}",
             "subject_key": "${DEMO_SUBJECT_KEY}",
