@@ -27,6 +27,7 @@ from ldap3.utils.conv import escape_filter_chars
 from connectors._shared.ldap import generalized_time, guid_filter_value, ldap_errors, seconds
 from connectors.ad.doctor import run_doctor
 from connectors.ad.erasure import AdEraser, Clock, netbios_name
+from connectors.ad.inventory import run_inventory
 from connectors.ad.settings import AdSettings
 from connectors.ad.update import AdUpdater
 from connectors.base import (
@@ -45,6 +46,7 @@ from connectors.base import (
     UpdatePlan,
     Verification,
 )
+from connectors.datamap import SystemInventory
 from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.spelling import spellings
@@ -209,6 +211,13 @@ class AdConnector:
         the writable ones are single-valued strings), the deleted-object lifetimes and the
         Recycle Bin state (connectors/ad/doctor.py)."""
         return run_doctor(self, timeout=timeout)
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What the directory holds about persons, for the data map: the attributes this
+        connector reads or writes, the user objects under base_dn (counted, none read), the
+        domain functional level, and what a deleted or pseudonymised user leaves behind
+        (connectors/ad/inventory.py)."""
+        return run_inventory(self, timeout=timeout)
 
     def close(self) -> None:
         while True:
