@@ -70,6 +70,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.datamap import SyncMap, SystemInventory
 from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.lineage import (
@@ -80,13 +81,24 @@ from connectors.lineage import (
     MetaverseView,
 )
 from connectors.mimsync import schema as q
+from connectors.mimsync.datamap import (
+    build_inventory,
+    build_sync_map,
+    deletion_text,
+    person_attributes,
+)
 from connectors.mimsync.doctor import run_doctor
 from connectors.mimsync.server_config import (
+    ManagementAgent,
+    MvSchema,
     SyncConfig,
     SyncConfigError,
+    database_agent,
     deletion_trigger,
     load_config_dir,
+    mv_schema_of,
     parse_database_config,
+    read_config_dir,
 )
 from connectors.mimsync.settings import MimSyncSettings
 from connectors.mimsync.view import (
@@ -641,6 +653,84 @@ class MimSyncConnector:
                 checked = True
                 found.update(str(r.object_id) for r in s.rows(stmt, params))
         return checked, found
+
+    # ------------------------------------------------------------ the data map
+
+    def sync_map(self, *, timeout: float) -> SyncMap:
+        """The metaverse's configuration for persons (`MapsTheMetaverse`): every MA with its
+        type, description and deprovisioning action, import precedence, the MAs' export
+        flows of persons and the deletion rule; from `server_config_dir` when set, else
+        from the database. Configuration and names only. `SyncConfigError` names a part
+        that does not parse (a malformed export flow, say)."""
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            config, agents, mv_schema = self._map_config(s)
+        return build_sync_map(
+            person_type=self.settings.person_type,
+            columns=schema.attributes.values(),
+            mv_schema=mv_schema,
+            config=config,
+            agents=agents,
+        )
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What the metaverse holds about persons (`DescribesData`): its person attributes,
+        how many person objects (a COUNT), and what keeps their data with no date. A
+        configuration that does not parse leaves the counts and columns standing and says
+        so in a note."""
+        person_type = self.settings.person_type
+        notes: list[str] = []
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            persons = int(s.rows(q.person_count_stmt(), {"object_type": person_type})[0][0])
+            try:
+                config, agents, mv_schema = self._map_config(s)
+            except SyncConfigError as exc:
+                notes.append(f"the configuration could not be read: {exc}")
+                config, agents, mv_schema = SyncConfig(), {}, MvSchema({}, frozenset())
+        attributes = person_attributes(
+            schema.attributes.values(), mv_schema, config, agents.values(), person_type
+        )
+        return build_inventory(
+            system=self.name,
+            label=self.label,
+            dialect=self._engine.dialect.name,
+            attributes=attributes,
+            persons=persons,
+            deletion=None if notes else deletion_text(config, person_type),
+            notes=notes,
+        )
+
+    def _map_config(
+        self, s: Session
+    ) -> tuple[SyncConfig, dict[uuid.UUID, ManagementAgent], MvSchema]:
+        """The configuration read afresh for the data map, MAs with their descriptions and
+        export flows: from the folder when one is set (the database's row for an MA that
+        has no file there), else from the database's columns."""
+        known = {
+            row[0]: database_agent(*row)  # type: ignore[arg-type]
+            for row in (tuple(r) for r in s.rows(q.management_agent_details_stmt()))
+        }
+        folder = self.settings.server_config_dir
+        if folder is not None:
+            try:
+                read = read_config_dir(folder, known_mas=known.values())
+            except OSError as exc:
+                raise SyncConfigError(
+                    f"{self.name}: cannot read the server configuration folder ({exc.strerror})"
+                ) from exc
+            return read.config, dict(read.config.mas), read.mv_schema
+        xml: tuple[Any, ...] = (None, None)
+        mv_schema = MvSchema({}, frozenset())
+        if sa.inspect(s.conn).has_table("mms_server_configuration"):
+            rows = s.rows(q.server_configuration_stmt())
+            xml = tuple(rows[0]) if rows else xml
+            schema_rows = s.rows(q.mv_schema_stmt())
+            if schema_rows and schema_rows[0][0]:
+                mv_schema = mv_schema_of(schema_rows[0][0], "mv_schema_xml")
+        parsed = parse_database_config(xml[0], xml[1], ())
+        config = SyncConfig(parsed.precedence, parsed.deletion_rules, known)
+        return config, known, mv_schema
 
     def doctor(self, *, timeout: float) -> list[Check]:
         """Check, read-only, what this connector assumes about the sync database: its

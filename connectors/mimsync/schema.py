@@ -30,6 +30,7 @@ __all__ = [
     "connectors_stmt",
     "health_stmt",
     "like_prefix",
+    "management_agent_details_stmt",
     "management_agents_stmt",
     "metaverse_tables",
     "multivalue_probe_stmt",
@@ -39,6 +40,7 @@ __all__ = [
     "object_stmt",
     "object_type_probe_stmt",
     "object_types_stmt",
+    "person_count_stmt",
     "references_stmt",
     "reflect_metaverse",
     "search_stmt",
@@ -75,6 +77,8 @@ management_agent = sa.Table(
     sa.Column("modification_date", sa.DateTime),
     sa.Column("ma_description", sa.UnicodeText),
     sa.Column("provisioning_cleanup_xml", sa.UnicodeText),
+    # [MS-UPSDBDAP] §2.2.5.6: the MA's export flows, root <export-attribute-flow>.
+    sa.Column("export_attribute_flow_xml", sa.UnicodeText),
 )
 
 connectorspace = sa.Table(
@@ -417,6 +421,28 @@ def management_agents_stmt() -> sa.Select:
     return sa.select(ma.c.ma_id, ma.c.ma_name, ma.c.ma_type, ma.c.provisioning_cleanup_xml)
 
 
+def management_agent_details_stmt() -> sa.Select:
+    """Every management agent with its description, deprovisioning and export flow XML
+    (the data map; [MS-UPSDBDAP] §2.2.5.6 `ma_description`, `export_attribute_flow_xml`)."""
+    ma = management_agent
+    return sa.select(
+        ma.c.ma_id,
+        ma.c.ma_name,
+        ma.c.ma_type,
+        ma.c.ma_description,
+        ma.c.provisioning_cleanup_xml,
+        ma.c.export_attribute_flow_xml,
+    ).order_by(ma.c.ma_name)
+
+
+def person_count_stmt() -> sa.Select:
+    """How many metaverse objects are of type `:object_type` (a count, no row)."""
+    mv = sa.table("mms_metaverse", sa.column("object_id"), sa.column("object_type"))
+    return sa.select(sa.func.count(mv.c.object_id)).where(
+        mv.c.object_type == sa.bindparam("object_type")
+    )
+
+
 def health_stmt() -> sa.Select:
     """Cheap read of the metaverse table: proves connectivity and SELECT permission."""
     mv = sa.table("mms_metaverse", sa.column("object_id"))
@@ -459,6 +485,8 @@ def columns_read() -> dict[str, frozenset[str]]:
         connectors_stmt(),
         server_configuration_stmt(),
         management_agents_stmt(),
+        management_agent_details_stmt(),
+        person_count_stmt(),
         health_stmt(),
     )
     found: dict[str, set[str]] = {}

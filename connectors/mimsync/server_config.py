@@ -34,6 +34,8 @@ __all__ = [
     "DeletionKind",
     "DeletionRule",
     "Deprovisioning",
+    "ExportFlowRule",
+    "ExportMapping",
     "ImportFlow",
     "ManagementAgent",
     "MvSchema",
@@ -41,11 +43,13 @@ __all__ = [
     "PrecedenceKind",
     "SyncConfig",
     "SyncConfigError",
+    "database_agent",
     "deletion_meaning",
     "deletion_trigger",
     "load_config_dir",
     "mv_schema_of",
     "parse_database_config",
+    "parse_export_flows",
     "parse_mv_schema",
     "read_config_dir",
 ]
@@ -106,12 +110,48 @@ class DeletionRule:
     exclude_mas: tuple[uuid.UUID, ...] = ()
 
 
+class ExportMapping(enum.StrEnum):
+    """How an export flow computes the connected system's value: the `<export-flow>`'s one
+    mapping element without "-mapping" (MIMDSC MimSyncExportAttributeFlowRule.schema.mof
+    declares direct, scripted and constant; its Get-MimSyncExportAttributeFlow.ps1 also
+    reads the sync-rule mapping a declarative rule writes)."""
+
+    DIRECT = "direct"
+    SCRIPTED = "scripted"
+    CONSTANT = "constant"
+    SYNC_RULE = "sync-rule"
+
+
+@dataclass(frozen=True)
+class ExportFlowRule:
+    """One `<export-flow>` of an MA: metaverse attribute(s) -> `cd_attribute` of
+    `cd_object_type`, for metaverse objects of `mv_object_type`."""
+
+    ma_id: uuid.UUID
+    mv_object_type: str
+    cd_object_type: str
+    cd_attribute: str
+    mapping: ExportMapping
+    # The metaverse attributes read (`<src-attribute>`s, document order, intrinsic ones
+    # such as object-id included); () for a constant mapping.
+    src_attributes: tuple[str, ...] = ()
+    flow_id: uuid.UUID | None = None
+    suppress_deletions: bool = False
+    # Those of them marked intrinsic="true" (object-id): the object's, not attributes.
+    intrinsic_sources: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True)
 class ManagementAgent:
     ma_id: uuid.UUID
     name: str
     ma_type: str | None = None
     deprovisioning: Deprovisioning | None = None
+    # What an administrator wrote about it (`<description>`, `ma_description`); None if blank.
+    description: str | None = None
+    # Its export attribute flows, where they were read (an MA file, or the
+    # `export_attribute_flow_xml` column); () when none are configured or none were read.
+    exports: tuple[ExportFlowRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,6 +346,73 @@ def parse_deprovisioning(root: ET.Element | None) -> Deprovisioning | None:
         return None  # an action this version does not know: show nothing rather than guess
 
 
+def parse_export_flows(
+    root: ET.Element, ma_id: uuid.UUID, where: str
+) -> tuple[ExportFlowRule, ...]:
+    """The `<export-flow-set>`s anywhere under `root`: an MA file's `<ma-data>` or the
+    `export_attribute_flow_xml` column, whose root is `<export-attribute-flow>`
+    ([MS-UPSDBDAP] §2.2.5.6, schema [MS-UPSCDS] §2.2.17). The shape, as MIMDSC's test
+    export MA-TinyHR.XML has it:
+
+        <export-flow-set cd-object-type="person" mv-object-type="SyncObject">
+          <export-flow cd-attribute="JobTitle" id="{GUID}" suppress-deletions="false">
+            <direct-mapping><src-attribute>Title</src-attribute></direct-mapping>
+
+    with `<scripted-mapping>` (src-attributes and a `<script-context>`), `<constant-mapping>`
+    (`<constant-value>`) or `<sync-rule-mapping>` in its place. A flow the engine could not
+    have written (no object types, no cd-attribute, not exactly one mapping, a direct
+    mapping of other than one attribute) raises `SyncConfigError` naming `where`: a map
+    drawn past it would leave out where data goes. Constant values are never kept."""
+    flows: list[ExportFlowRule] = []
+    for flow_set in _iter(root, "export-flow-set"):
+        mv_type = (flow_set.get("mv-object-type") or "").strip()
+        cd_type = (flow_set.get("cd-object-type") or "").strip()
+        if not mv_type or not cd_type:
+            raise SyncConfigError(f"{where}: an <export-flow-set> without its object types")
+        for elem in _children(flow_set, "export-flow"):
+            flows.append(_export_flow(elem, ma_id, mv_type, cd_type, where))
+    return tuple(flows)
+
+
+def _export_flow(
+    elem: ET.Element, ma_id: uuid.UUID, mv_type: str, cd_type: str, where: str
+) -> ExportFlowRule:
+    cd_attribute = (elem.get("cd-attribute") or "").strip()
+    if not cd_attribute:
+        raise SyncConfigError(f"{where}: an <export-flow> to {cd_type} without a cd-attribute")
+    here = f"{where}: the export flow to {cd_type}.{cd_attribute}"
+    mappings = [c for c in elem if _local(c.tag).endswith("-mapping")]
+    if len(mappings) != 1:
+        raise SyncConfigError(f"{here} has {len(mappings)} mappings, not one")
+    (mapping_elem,) = mappings
+    try:
+        mapping = ExportMapping(_local(mapping_elem.tag).removesuffix("-mapping"))
+    except ValueError:
+        raise SyncConfigError(f"{here} has an unknown mapping kind") from None
+    found = _source_attributes(mapping_elem)
+    sources = tuple(name for name, _ in found)
+    if mapping is ExportMapping.DIRECT and len(sources) != 1:
+        raise SyncConfigError(f"{here} is a direct mapping of {len(sources)} attributes, not one")
+    suppress = (elem.get("suppress-deletions") or "false").strip().lower()
+    if suppress not in ("true", "false"):
+        raise SyncConfigError(f"{here} has suppress-deletions neither true nor false")
+    return ExportFlowRule(
+        ma_id=ma_id,
+        mv_object_type=mv_type,
+        cd_object_type=cd_type,
+        cd_attribute=cd_attribute,
+        mapping=mapping,
+        src_attributes=sources,
+        flow_id=_guid(elem.get("id"), where) if elem.get("id") else None,
+        suppress_deletions=suppress == "true",
+        intrinsic_sources=frozenset(name for name, intrinsic in found if intrinsic),
+    )
+
+
+def _description(text: str | None) -> str | None:
+    return (text.strip() or None) if text else None
+
+
 def parse_ma_file(data: bytes | str, where: str) -> ManagementAgent:
     """One management agent's file (`<saved-ma-configuration><ma-data>`)."""
     ma = _ma_from(_parse(data, where), where)
@@ -322,11 +429,14 @@ def _ma_from(root: ET.Element, where: str) -> ManagementAgent | None:
     name = _text(ma_data, "name")
     if not name:
         raise SyncConfigError(f"{where}: <ma-data> has no <name>")
+    ma_id = _guid(_text(ma_data, "id"), where)
     return ManagementAgent(
-        ma_id=_guid(_text(ma_data, "id"), where),
+        ma_id=ma_id,
         name=name,
         ma_type=_text(ma_data, "category") or None,
         deprovisioning=parse_deprovisioning(ma_data),
+        description=_description(_text(ma_data, "description")),
+        exports=parse_export_flows(ma_data, ma_id, f"{where} ({name})"),
     )
 
 
@@ -337,26 +447,38 @@ class MvSchema:
 
     classes: Mapping[str, frozenset[str]]
     attributes: frozenset[str]
+    # lower-cased name -> as the schema spells it (the data map names attributes so)
+    spelled: Mapping[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.classes or self.attributes)
 
+    def class_attributes(self, object_class: str) -> tuple[str, ...]:
+        """The attributes `object_class` may hold, as spelled, sorted; () if unknown."""
+        names = self.classes.get(object_class.lower(), frozenset())
+        return tuple(sorted(self.spelled.get(n, n) for n in names))
+
+
+def _dsml_spelled(elem: ET.Element) -> str:
+    return (_text(elem, "name") or elem.get("id") or "").strip()
+
 
 def _dsml_name(elem: ET.Element) -> str:
-    return (_text(elem, "name") or elem.get("id") or "").strip().lower()
+    return _dsml_spelled(elem).lower()
 
 
 def parse_mv_schema(root: ET.Element) -> MvSchema:
     """The DSML metaverse schema anywhere under `root` (MV.XML's `<schema>`, or the
     `mv_schema_xml` column); empty when there is none."""
-    classes = {
-        _dsml_name(c): frozenset(
-            (a.get("ref") or "").lstrip("#").lower() for a in _children(c, "attribute")
-        )
+    refs = {
+        _dsml_name(c): [(a.get("ref") or "").lstrip("#") for a in _children(c, "attribute")]
         for c in _iter(root, "class")
     }
-    attributes = frozenset(_dsml_name(a) for a in _iter(root, "attribute-type"))
-    return MvSchema(classes, attributes)
+    classes = {name: frozenset(r.lower() for r in names) for name, names in refs.items()}
+    types = [_dsml_spelled(a) for a in _iter(root, "attribute-type")]
+    spelled = {r.lower(): r for names in refs.values() for r in names if r}
+    spelled.update((t.lower(), t) for t in types if t)  # the attribute-type's own name wins
+    return MvSchema(classes, frozenset(t.lower() for t in types), spelled)
 
 
 def mv_schema_of(xml: bytes | str, where: str) -> MvSchema:
@@ -436,6 +558,25 @@ def parse_database_config(
         cleanup = _parse(cleanup_xml, "provisioning_cleanup_xml") if cleanup_xml else None
         agents[ma_id] = ManagementAgent(ma_id, name, ma_type, parse_deprovisioning(cleanup))
     return SyncConfig(precedence=precedence, deletion_rules=rules, mas=agents)
+
+
+def database_agent(
+    ma_id: uuid.UUID,
+    name: str,
+    ma_type: str | None,
+    description: str | None,
+    cleanup_xml: str | None,
+    export_xml: str | None,
+) -> ManagementAgent:
+    """One `mms_management_agent` row ([MS-UPSDBDAP] §2.2.5.6: `ma_description`,
+    `provisioning_cleanup_xml`, `export_attribute_flow_xml`) as a `ManagementAgent` with
+    its description and export flows."""
+    cleanup = _parse(cleanup_xml, "provisioning_cleanup_xml") if cleanup_xml else None
+    where = f"export_attribute_flow_xml ({name})"
+    exports = parse_export_flows(_parse(export_xml, where), ma_id, where) if export_xml else ()
+    return ManagementAgent(
+        ma_id, name, ma_type, parse_deprovisioning(cleanup), _description(description), exports
+    )
 
 
 def _names(config: SyncConfig, ma_ids: Iterable[uuid.UUID]) -> str:

@@ -15,6 +15,7 @@ from connectors.mimsync.server_config import (
     PrecedenceKind,
     SyncConfig,
     SyncConfigError,
+    database_agent,
     deletion_meaning,
     deletion_trigger,
     load_config_dir,
@@ -28,9 +29,15 @@ B = uuid.UUID("22222222-2222-2222-2222-222222222222")
 
 
 def db_config(deletion: gen.DeletionSpec = gen.DELETION) -> SyncConfig:
+    """The configuration from the database's columns, MAs with their descriptions and
+    export flows (as the data map reads them)."""
     (row,) = gen.table_rows([], deletion=deletion)["mms_server_configuration"]()
-    mas = [(r[0], r[1], r[2], r[9]) for r in gen.table_rows([])["mms_management_agent"]()]
-    return parse_database_config(row[2], row[4], mas)
+    parsed = parse_database_config(row[2], row[4], ())
+    # mms_management_agent: ma_id, ma_name, ma_type, ..., ma_description (8),
+    # provisioning_cleanup_xml (9), export_attribute_flow_xml (10)
+    rows = gen.table_rows([])["mms_management_agent"]()
+    mas = {r[0]: database_agent(r[0], r[1], r[2], r[8], r[9], r[10]) for r in rows}
+    return SyncConfig(parsed.precedence, parsed.deletion_rules, mas)
 
 
 def test_folder_and_database_give_the_same_configuration(tmp_path: Path) -> None:
