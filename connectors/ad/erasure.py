@@ -4,9 +4,10 @@
 here and lends its pooled connections. A deletion in AD leaves a copy behind
 for a while: with the Recycle Bin on, a *deleted object* keeps every attribute
 for msDS-DeletedObjectLifetime, then a *recycled object* keeps a few
-(objectGUID, objectSid, sAMAccountName) for tombstoneLifetime; without it, a
-tombstone keeps those few for tombstoneLifetime. Plans and verifications name
-these copies with the date they go. Error texts carry no names or DN values.
+(objectGUID, objectSid, sAMAccountName, and the cn with the person's name in it) for
+tombstoneLifetime; without it, a tombstone keeps those few for tombstoneLifetime.
+Plans and verifications name these copies with the date they go. Error texts carry
+no names or DN values.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from connectors.errors import ConnectorError, NotFound, NotSupported
 
 __all__ = [
     "DEFAULT_SCRUB_ATTRIBUTES",
+    "TOMBSTONE_KEEPS",
     "AdEraser",
     "Clock",
     "Lifetimes",
@@ -62,6 +64,10 @@ TREE_DELETE = ("1.2.840.113556.1.4.805", True, None)
 SHOW_DELETED = ("1.2.840.113556.1.4.417", True, None)
 ACCOUNTDISABLE = 0x2
 _LIFETIMES_TTL = timedelta(hours=1)
+# The personal values a tombstone or recycled object keeps: the RDN attribute is retained
+# (a user's cn, delete-mangled to "<name>\nDEL:<objectGUID>"; MS-ADTS 3.1.1.5.5.6.1,
+# "Transformation into a Tombstone"), so the name stays beside the identifiers.
+TOMBSTONE_KEEPS = "objectGUID, objectSid, sAMAccountName, the name in its cn"
 _GC_NOTE = "removed by the next garbage collection (every 12 hours by default) after that date"
 # Well-known RIDs of privileged groups: domain (S-1-5-21-...-RID) and builtin (S-1-5-32-RID).
 _PRIVILEGED_DOMAIN_RIDS = {512, 518, 519, 520, 526, 527}
@@ -393,7 +399,7 @@ def netbios_name(conn: ldap3.Connection, domain_nc: str, timeout: float) -> str 
 def _residuals(lt: Lifetimes, start: datetime, *, recycled: bool) -> list[ResidualCopy]:
     """The copies AD keeps from `start` on: a deleted object (Recycle Bin on and not yet
     recycled) for msDS-DeletedObjectLifetime, then a tombstone for tombstoneLifetime."""
-    few = "objectGUID, objectSid, sAMAccountName"
+    few = TOMBSTONE_KEEPS
     if recycled or not lt.recycle_bin:
         text = f"AD tombstone ({few}) for {lt.tombstone.days} days; {_GC_NOTE}"
         return [ResidualCopy(text, start + lt.tombstone)]

@@ -21,7 +21,7 @@ import ldap3
 
 from connectors._shared.ldap import ldap_errors, seconds
 from connectors.ad.doctor import attributes_used
-from connectors.ad.erasure import AdEraser, Lifetimes, _read, _text
+from connectors.ad.erasure import TOMBSTONE_KEEPS, AdEraser, Lifetimes, _read, _text
 from connectors.datamap import KeptCopy, SystemInventory, held
 from connectors.errors import ConnectorError, TimedOut, Unreachable
 
@@ -43,8 +43,7 @@ BOOKKEEPING = frozenset({"isdeleted", "isrecycled", "lastknownparent", "whenchan
 # Read by the erasure plan beside attributes_used (connectors/ad/erasure.py, `plan`):
 # whether the account is privileged, and its transitive group memberships.
 _PLAN_READS = ("adminCount", "tokenGroups")
-# The personal values a tombstone or recycled object keeps (MS-ADTS 3.1.1.5.5.6.1).
-_FEW = "objectGUID, objectSid, sAMAccountName, the name in its cn"
+_FEW = TOMBSTONE_KEEPS  # what a tombstone or a recycled object keeps of the person
 # MS-ADTS 6.1.4.3: the domain functional levels and the first Windows Server of each.
 _LEVELS = {
     0: "Windows 2000",
