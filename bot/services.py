@@ -70,6 +70,7 @@ class Services:
     checkpoints: CheckpointSchedule  # the audit chain's head, published to its witnesses
     jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
     sender: PackageSender | None = None  # files to a user's DM (exports, the data map)
+    notifier: Notifier | None = None  # the front end's own (unaudited): the data map watch
     closers: list[Callable[[], object]] = field(default_factory=list)  # a front end's pools
 
     def close(self) -> None:
@@ -222,6 +223,7 @@ def build_services(
         checkpoints=checkpoints,
         jobs=jobs,
         sender=sender,
+        notifier=notifier,
     )
 
 

@@ -133,6 +133,8 @@ def _background(config: AppConfig, services: Any) -> Any:
 
     once = Once(services.engine)
     chores = [once.forget_old, services.checkpoints.tick, services.deadlines.tick]
+    if config.datamap.watch and hasattr(services.notifier, "datamap_changed"):
+        chores.append(_datamap_watch(config, services).tick)
     return Worker(
         services.runner,
         services.decisions,
@@ -140,6 +142,24 @@ def _background(config: AppConfig, services: Any) -> Any:
         every=config.runner.poll_seconds,
         chores=chores,
     ).start()
+
+
+def _datamap_watch(config: AppConfig, services: Any) -> Any:
+    """The weekly data map watch (`datamap.watch`), posting through the front end's notifier."""
+    from datetime import timedelta
+
+    from bot.ops.datamap.watch import DatamapWatch
+    from bot.services import datamap_of
+
+    clock = services.requests.clock
+    return DatamapWatch(
+        services.engine,
+        lambda: datamap_of(config, services.connectors, now=clock()),
+        services.notifier,
+        services.audit,
+        every=timedelta(days=config.datamap.watch_days),
+        clock=clock,
+    )
 
 
 def _worker(config: AppConfig, args: argparse.Namespace) -> int:

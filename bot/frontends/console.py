@@ -19,10 +19,12 @@ from typing import Any, TextIO
 from bot.config import RoleMembers
 from bot.frontends.dispatch import run_command
 from bot.lookup.show import SystemRecord
+from bot.ops.datamap.diff import MapChange
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import exports as render_exports
 from bot.render import requests as render_requests
+from bot.render.datamap_changes import datamap_changes_message
 from bot.render.reply import Reply
 from bot.services import Services
 from bot.workflow.events import Event, Reminded
@@ -108,6 +110,9 @@ class ConsoleNotifier:
 
     def digest(self, digest: Digest) -> None:
         self._print("#notifications", render_deadlines.digest_message(digest))
+
+    def datamap_changed(self, found: Sequence[MapChange]) -> None:
+        self._print("#notifications", datamap_changes_message(found))
 
     def finished(self, request: Request) -> None:
         reply = render_requests.finished_message(request)

@@ -8,16 +8,18 @@ requester gets a DM and the notifications channel gets the outcome.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from slack_sdk import WebClient
 
 from bot.config import AppConfig, RoleMembers
 from bot.frontends.slack_home import SlackHome
 from bot.logs import log_failure
+from bot.ops.datamap.diff import MapChange
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import requests as render_requests
+from bot.render.datamap_changes import datamap_changes_message
 from bot.render.reply import Reply
 from bot.workflow.events import Event, Reminded
 from bot.workflow.notifications.digest import Digest
@@ -107,6 +109,14 @@ class SlackNotifier:
         if not self.notifications_channel:
             return
         reply = render_deadlines.digest_message(digest)
+        self.client.chat_postMessage(
+            channel=self.notifications_channel, text=reply.text, blocks=list(reply.blocks)
+        )
+
+    def datamap_changed(self, found: Sequence[MapChange]) -> None:
+        if not self.notifications_channel:
+            return
+        reply = datamap_changes_message(found)
         self.client.chat_postMessage(
             channel=self.notifications_channel, text=reply.text, blocks=list(reply.blocks)
         )

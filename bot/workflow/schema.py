@@ -8,6 +8,7 @@ from bot.audit.schema import metadata
 
 __all__ = [
     "daily_digests",
+    "datamap_snapshots",
     "handled_triggers",
     "request_approvals",
     "request_counters",
@@ -142,4 +143,14 @@ daily_digests = sa.Table(
     metadata,
     sa.Column("day", sa.String(10), primary_key=True),  # YYYY-MM-DD (UTC)
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The data map the weekly watch last took (migration 0010): one row per day it ran, the
+# row being the claim, so replicas take it once.
+datamap_snapshots = sa.Table(
+    "datamap_snapshots",
+    metadata,
+    sa.Column("taken_on", sa.String(10), primary_key=True),  # YYYY-MM-DD (UTC)
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("map_json", sa.Text, nullable=False),
 )
