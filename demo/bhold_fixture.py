@@ -258,6 +258,8 @@ class BholdState:
         found = []
         for user in self._store.users.values():
             vals = [v for k, v in user.values if k.casefold() == key] if key else [user.alias]
+            # No filter: "all visible users" (Reference, "GetInfo functions": users, whose
+            # example `GetInfo("users")` "returns all users").
             if self.loose or not pattern or any(like(pattern, v) for v in vals):
                 found.append(user)
         if not found:

@@ -81,12 +81,14 @@ from connectors.bhold.soap_text import (
     parse_user,
     script_outcome,
 )
+from connectors.datamap import SystemInventory, held
 from connectors.doctor import Check, cannot_tell, ok, wrong
 from connectors.errors import (
     ConnectorError,
     Denied,
     NotFound,
     TimedOut,
+    Unreachable,
 )
 from connectors.spec import SETTINGS
 
@@ -102,6 +104,18 @@ NOTE = (
 )
 NO_UNIT = "The BHOLD user is in no org unit: delete it in the BHOLD Core portal"
 HEALTH_FILTER = "mimbot:health-check"  # no default alias holds a colon
+# The data map (`inventory`): the user's core fields `read` shows, and its memberships.
+CORE_FIELDS = ("Description", "Alias", "FirstName", "MiddleName", "LastName", "UUID", "Language")
+MEMBERSHIPS = ("Roles", "OrgUnits", "Permissions")
+TECHNOLOGY = "SOAP (zeep) to the BHOLD Core script service"
+VISIBLE_ONLY = (
+    "users counted as GetInfo users lists them: only those the service account may see (its"
+    " view permissions and supervised objects)"
+)
+NOTHING_KEPT = (
+    "nothing is known to keep a BHOLD user's data after the erasure: leaving the last org unit"
+    " deletes the user record (BHOLD documents no history or log of users)"
+)
 CHECK_AGAIN = (
     "check the user in the BHOLD Core portal, and run python -m bot doctor to compare "
     "the connector's WSDL with the server's ?WSDL"
@@ -368,6 +382,64 @@ class BholdConnector:
 
     def close(self) -> None:
         self._session.close()
+
+    # -- DescribesData ------------------------------------------------------------
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What BHOLD holds, for the data map: the user's core fields `read` shows, the
+        configured attribute types (by the names GetInfo `attributetypes` gives them) and
+        the user's roles, org units and permissions; how many users (`GetInfo users` with no
+        filter, "all visible users", counted: no value is kept); no version (the service
+        reports none), and nothing kept after the erasure but what it deletes (a note says
+        so). A part BHOLD answers with an error is a note naming the error's class; a
+        refusal, an unreachable server or the deadline raises, as the other methods do."""
+        notes: list[str] = []
+        with self._deadline(timeout):
+            names = self._type_names(notes)
+            persons = self._count_users(notes)
+        if persons is not None:
+            notes.append(VISIBLE_ONLY)
+        notes.append(NOTHING_KEPT)
+        return SystemInventory(
+            system=self.name,
+            label=self.label,
+            technology=TECHNOLOGY,
+            attributes=held((*CORE_FIELDS, *names, *MEMBERSHIPS)),
+            persons=persons,
+            notes=tuple(notes),
+        )
+
+    def _type_names(self, notes: list[str]) -> list[str]:
+        """The configured attribute types' names (descriptions) as BHOLD lists them; the
+        configured text where it lists none such, or cannot list them (with a note)."""
+        configured = dict(self.settings.attribute_types)
+        if not configured:
+            return []
+        try:
+            listed = parse_items(self._get_info("attributetypes"), "attributetypes")
+        except (Denied, Unreachable, TimedOut):
+            raise
+        except ConnectorError as exc:
+            notes.append(f"the attribute types could not be listed ({exc.__class__.__name__})")
+            return sorted(configured.values())
+        names = []
+        for key, value in sorted(configured.items()):
+            match = next((i for i in listed if _type_keys(value, [i])), None)
+            if match is None:
+                notes.append(f"attribute_types.{key} ({value}) is not a type BHOLD lists")
+            names.append(match.description if match is not None and match.description else value)
+        return names
+
+    def _count_users(self, notes: list[str]) -> int | None:
+        # GetInfo("users") "returns all users" (Reference, "GetInfo functions": users, "If
+        # no filter is supplied all visible users are returned"); only their number is kept.
+        try:
+            return len(parse_items(self._get_info("users"), "users"))
+        except (Denied, Unreachable, TimedOut):
+            raise
+        except ConnectorError as exc:
+            notes.append(f"the users could not be counted ({exc.__class__.__name__})")
+            return None
 
     # -- doctor ---------------------------------------------------------------
 
