@@ -3,7 +3,7 @@
     cm = CmFixture()
     jdoe = cm.add_user("jdoe", guid="...")            # an AD user (objectGUID) in CORP
     card = cm.add_card(jdoe, certificates=[("1B00...", expiry)])
-    cm.install(stub)     # answers certmgmt_find and certmgmt_doctor
+    cm.install(stub)     # answers certmgmt_find, certmgmt_doctor and certmgmt_inventory
     cm.retire(card)      # what a person does in the CM portal
 
 Each handler does what its script in connectors/certmgmt/scripts/ does on a CM server, as the
@@ -99,6 +99,7 @@ class CmFixture:
     def install(self, stub: WsmanStub) -> CmFixture:
         stub.handlers["certmgmt_find"] = self.find
         stub.handlers["certmgmt_doctor"] = self.doctor
+        stub.handlers["certmgmt_inventory"] = self.inventory
         return self
 
     # -- state ---------------------------------------------------------------------
@@ -224,6 +225,15 @@ class CmFixture:
             "ad": not no_ad,
             "ad_error": "System.Runtime.InteropServices.COMException" if no_ad else "",
         }
+
+    def inventory(self, args: Any) -> dict[str, Any]:
+        """certmgmt_inventory.ps1: whether Microsoft.Clm.Provision.dll is in `bin` and its
+        FileVersion (read from the file, as `doctor` reports it); nothing about a person."""
+        self.calls.append(("certmgmt_inventory", args))
+        if not isinstance(args, dict) or not isinstance(args.get("bin"), str):
+            raise PowerShellError("System.ArgumentException", "no bin", "InvalidArgument")
+        found = "missing_assemblies" not in self.faults
+        return {"found": found, "version": VERSION if found else ""}
 
 
 def _guid(value: Any) -> str:

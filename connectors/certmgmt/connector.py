@@ -66,6 +66,7 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.datamap import KeptCopy, SystemInventory, held
 from connectors.doctor import Check, cannot_tell, ok, wrong
 from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.spec import SETTINGS
@@ -98,6 +99,31 @@ NOTE = (
 )
 KEPT = "Certificate Management keeps retired smart cards and revoked profiles (by design)"
 _SYSTEM = "Certificate Management"
+# The data map (`inventory`): the profile data CM holds for a user, who is the AD objectGUID.
+INVENTORY_ATTRIBUTES = (
+    "objectGUID",
+    "SmartCards",
+    "Profiles",
+    "Certificates",
+    "CertificateSerialNumber",
+    "CertificateThumbprint",
+    "CertificateTemplate",
+    "CertificateExpiry",
+)
+TECHNOLOGY = "PowerShell over WinRM (CM provisioning API, Microsoft.Clm.Provision)"
+BY_HAND = "retired/revoked by hand in the CM portal (manual step)"
+INVENTORY_KEPT = (
+    KeptCopy(
+        "retired smart cards and revoked profiles",
+        "kept for good: deleting from the CM database is not supported (mim-privacy-compliance.md)",
+        BY_HAND,
+    ),
+    KeptCopy("each certificate CM issued", "until each certificate expires", BY_HAND),
+)
+NO_COUNT = (
+    "CM users are not counted: the provisioning API documents no count, and finding every"
+    " smart card and profile would read each person's"
+)
 
 
 @pydantic.dataclasses.dataclass(frozen=True, kw_only=True, config=SETTINGS)
@@ -309,6 +335,31 @@ class CertManagementConnector:
             checks.append(self._rest_check(deadline))
         checks += self._server_checks(deadline)
         return checks
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What CM holds, for the data map: smart cards, software profiles and their
+        certificates (serial, thumbprint, template, expiry), under the AD objectGUID; no
+        count of persons (none is documented); the provisioning assembly's version, read
+        from the file by one read-only `certmgmt_inventory` script; retired cards and
+        revoked profiles kept for good, and each certificate until it expires.
+        `ConnectorError`s as the other methods raise them."""
+        data = self._run("certmgmt_inventory", {"bin": self.settings.bin_path}, timeout)
+        if not isinstance(data, dict) or not isinstance(data.get("found"), bool):
+            raise ConnectorError("certmgmt_inventory: unexpected output: not a result")
+        notes = [NO_COUNT]
+        version = data.get("version")
+        version = version[:100] if isinstance(version, str) and version else None
+        if not data["found"]:
+            notes.append("Microsoft.Clm.Provision.dll is not in bin_path: its version is unknown")
+        return SystemInventory(
+            system=self.name,
+            label=self.label,
+            technology=TECHNOLOGY,
+            attributes=held(INVENTORY_ATTRIBUTES),
+            version=version if data["found"] else None,
+            kept=INVENTORY_KEPT,
+            notes=tuple(notes),
+        )
 
     def close(self) -> None:
         self._runner.close()
