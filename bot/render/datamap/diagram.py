@@ -25,8 +25,9 @@ class DiagramUnavailable(MimbotError):
 
 
 def _text(text: str) -> str:
-    """A label line: one line, backslashes literal (no \\N, \\G, \\l escapes of DOT)."""
-    return " ".join(text.split()).replace("\\", "\\\\")
+    """A label line: one line, backslashes literal (no \\N, \\G, \\l escapes of DOT), and
+    & literal (dot reads entities such as &amp; or &#60; even in a plain label)."""
+    return " ".join(text.split()).replace("\\", "\\\\").replace("&", "&amp;")
 
 
 def _label(*lines: str) -> str:

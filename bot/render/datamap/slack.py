@@ -16,13 +16,13 @@ from slack_sdk.models.blocks import (
 
 from bot.ops.datamap.model import DataMap, Finding, SharingRow
 from bot.render.datamap.sections import generated_text, summary
-from bot.render.markup import MAX_BLOCKS, clip, dicts, mrkdwn_escape
+from bot.render.markup import MAX_BLOCKS, MAX_SECTION, clip, dicts, mrkdwn_escape
 from bot.render.reply import Reply
 
 __all__ = ["FILES_NOTE", "FIRST", "datamap_summary"]
 
 FIRST = 10  # transfers and findings listed; the files hold them all
-LINE = 300  # one listed item at most (a finding's text may be long)
+LINE = 280  # one listed item at most, so the first ten fit in a section
 FILES_NOTE = "The full map is in your DM as files."
 
 
@@ -48,9 +48,15 @@ def _finding(row: Finding) -> str:
 
 
 def _listed(head: str, lines: Sequence[str], none: str) -> SectionBlock:
-    shown = list(lines[:FIRST])
-    if len(lines) > FIRST:
-        shown.append(f"… and {len(lines) - FIRST} more")
+    """The first few lines that fit in one section, and how many more there are."""
+    budget = MAX_SECTION - len(head) - 40  # the heading, and room for "… and N more"
+    shown: list[str] = []
+    for line in lines[:FIRST]:
+        if sum(len(s) + 1 for s in shown) + len(line) + 1 > budget:
+            break
+        shown.append(line)
+    if len(lines) > len(shown):
+        shown.append(f"… and {len(lines) - len(shown)} more")
     body = "\n".join(shown) if shown else none
     return SectionBlock(text=MarkdownTextObject(text=clip(f"*{head}*\n{body}")))
 

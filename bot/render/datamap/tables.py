@@ -96,8 +96,9 @@ def _workbook(datamap: DataMap) -> Workbook:
 
 
 def _zip_time(when: datetime) -> tuple[int, int, int, int, int, int]:
-    when = max(_utc(when), datetime(1980, 1, 1))  # the zip format starts in 1980
-    return (when.year, when.month, when.day, when.hour, when.minute, when.second)
+    """The zip format starts in 1980 and counts seconds in twos."""
+    when = max(_utc(when), datetime(1980, 1, 1))
+    return (when.year, when.month, when.day, when.hour, when.minute, when.second // 2 * 2)
 
 
 def xlsx_bytes(datamap: DataMap) -> bytes:
