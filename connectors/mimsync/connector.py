@@ -324,7 +324,8 @@ class MimSyncConnector:
         if folder is not None:
             known = parse_database_config(None, None, mas).mas.values()  # type: ignore[arg-type]
             try:
-                config = load_config_dir(folder, known_mas=known)
+                # No export flows: a malformed one must not stop show or an erasure plan.
+                config = load_config_dir(folder, known_mas=known, exports=False)
             except OSError as exc:
                 raise SyncConfigError(
                     f"{self.name}: cannot read the server configuration folder ({exc.strerror})"

@@ -421,8 +421,9 @@ def parse_ma_file(data: bytes | str, where: str) -> ManagementAgent:
     return ma
 
 
-def _ma_from(root: ET.Element, where: str) -> ManagementAgent | None:
-    """The management agent an MA file's root describes; None when it holds no `<ma-data>`."""
+def _ma_from(root: ET.Element, where: str, *, exports: bool = True) -> ManagementAgent | None:
+    """The management agent an MA file's root describes; None when it holds no `<ma-data>`.
+    `exports=False` leaves its export flows unread (and a malformed one unnoticed)."""
     ma_data = next(_iter(root, "ma-data"), None)
     if ma_data is None:
         return None
@@ -436,7 +437,7 @@ def _ma_from(root: ET.Element, where: str) -> ManagementAgent | None:
         ma_type=_text(ma_data, "category") or None,
         deprovisioning=parse_deprovisioning(ma_data),
         description=_description(_text(ma_data, "description")),
-        exports=parse_export_flows(ma_data, ma_id, f"{where} ({name})"),
+        exports=parse_export_flows(ma_data, ma_id, f"{where} ({name})") if exports else (),
     )
 
 
@@ -496,17 +497,23 @@ class ConfigFolder:
     mv_schema: MvSchema = field(default_factory=lambda: MvSchema({}, frozenset()))
 
 
-def load_config_dir(path: Path, *, known_mas: Iterable[ManagementAgent] = ()) -> SyncConfig:
+def load_config_dir(
+    path: Path, *, known_mas: Iterable[ManagementAgent] = (), exports: bool = True
+) -> SyncConfig:
     """Read an exported server configuration folder: MV.XML (any case) and every other
     `*.xml` holding `<ma-data>` (svrexport's `{GUID}.xml`, `Connector_<name>.xml`,
     `MA-<name>.XML`); other XML files there are left alone.
 
     `known_mas` (e.g. from `mms_management_agent`) names MAs that have no file here.
+    `exports=False` skips the MAs' export flows: what shows a person and plans an erasure
+    needs none, and a malformed one must not stop those.
     """
-    return read_config_dir(path, known_mas=known_mas).config
+    return read_config_dir(path, known_mas=known_mas, exports=exports).config
 
 
-def read_config_dir(path: Path, *, known_mas: Iterable[ManagementAgent] = ()) -> ConfigFolder:
+def read_config_dir(
+    path: Path, *, known_mas: Iterable[ManagementAgent] = (), exports: bool = True
+) -> ConfigFolder:
     """`load_config_dir`, also saying which file described which MA."""
     files = {p.name.lower(): p for p in Path(path).iterdir() if p.is_file()}
     mv_path = files.get("mv.xml")
@@ -518,7 +525,7 @@ def read_config_dir(path: Path, *, known_mas: Iterable[ManagementAgent] = ()) ->
     for lower, file in sorted(files.items()):
         if lower == "mv.xml" or not lower.endswith(".xml"):
             continue
-        ma = _ma_from(_parse(file.read_bytes(), file.name), file.name)
+        ma = _ma_from(_parse(file.read_bytes(), file.name), file.name, exports=exports)
         if ma is None:  # some other XML kept beside the export
             continue
         if ma.ma_id in ma_files and mas[ma.ma_id] != ma:
