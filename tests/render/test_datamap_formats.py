@@ -525,3 +525,29 @@ def test_slack_summary_stays_within_slacks_limits() -> None:
     joined = "\n".join(all_texts(list(reply.blocks)))
     assert "… and 20 more" in joined and "… and 15 more" in joined
     assert "sys9" in joined and "sys10" not in joined
+
+
+def test_every_format_gives_the_same_bytes_in_another_process() -> None:
+    """A set or dict order that changes with the hash seed would change the bytes."""
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib\n"
+        "from tests.render.test_datamap_formats import hostile_map\n"
+        "from bot.render.datamap import Format, render\n"
+        "print([hashlib.sha256(render(hostile_map(), f)).hexdigest() for f in Format])\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
