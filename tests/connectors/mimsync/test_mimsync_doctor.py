@@ -172,6 +172,16 @@ def test_an_export_folder_that_does_not_parse_is_named(sync_db: sa.Engine, tmp_p
     assert "cannot read the folder" in bad.detail
 
 
+def test_a_malformed_export_flow_in_an_ma_file_is_named(sync_db: sa.Engine, tmp_path: Path) -> None:
+    folder = gen.write_config_dir(tmp_path / "export")
+    ad = folder / f"MA-{{{str(gen.MAS['AD'].id).upper()}}}.XML"
+    text = ad.read_text(encoding="utf-8")
+    ad.write_text(text.replace('cd-attribute="givenName"', 'cd-attribute=""'), encoding="utf-8")
+    bad = only_fault(doctor(sync_db, server_config_dir=folder), "svrexport folder")
+    assert bad.verdict is Verdict.WRONG
+    assert f"{ad.name} (CORP AD): an <export-flow> to user without a cd-attribute" in bad.detail
+
+
 def test_no_deletion_rule_for_persons_is_named(sync_db: sa.Engine, tmp_path: Path) -> None:
     folder = gen.write_config_dir(tmp_path / "export")
     mv = folder / "MV.XML"

@@ -71,6 +71,8 @@ def exercise(mim: MimSyncConnector) -> None:
     ids = {k: SENTINEL for k in (IdKind.ACCOUNT, IdKind.MAIL, IdKind.UPN, IdKind.EMPLOYEE_ID)}
     mim.verify_absent({**ids, IdKind.MV_OBJECT_ID: str(gen.gid("gone"))}, timeout=T)
     mim.health(timeout=T)
+    mim.sync_map(timeout=T)  # the data map's reads: the MA details, the count of persons
+    mim.inventory(timeout=T)
 
 
 def mssql_dialect() -> sa.Dialect:
