@@ -47,9 +47,11 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.datamap import SystemInventory
 from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, Unreachable
 from connectors.hr.doctor import csv_doctor
+from connectors.hr.inventory import csv_inventory
 from connectors.hr.mapping import (
     HrMapping,
     Matcher,
@@ -130,10 +132,16 @@ class HrCsvConnector:
             self._cache = (stamp, rows)
             return rows
 
-    def _newest(self) -> tuple[Path, os.stat_result]:
+    def exports(self) -> list[Path]:
+        """Every export file matching `pattern`, oldest first (the newest is the one read,
+        the older ones are what the feed has not removed); `Unreachable` when the folder
+        cannot be listed."""
+        return [p for p, _ in self._files()]
+
+    def _files(self) -> list[tuple[Path, os.stat_result]]:
         s = self.settings
         try:
-            files = sorted(
+            return sorted(
                 ((p, p.stat()) for p in Path(s.folder).glob(s.pattern) if p.is_file()),
                 key=lambda f: (f[1].st_mtime_ns, f[0].name),
             )
@@ -141,6 +149,10 @@ class HrCsvConnector:
             raise Unreachable(
                 f"{self.name}: cannot list the export folder ({type(exc).__name__})"
             ) from None
+
+    def _newest(self) -> tuple[Path, os.stat_result]:
+        s = self.settings
+        files = self._files()
         if not files:
             raise Unreachable(f"{self.name}: no export file matches {s.pattern} in the folder")
         settled_by = time.time() - s.settle_seconds  # a younger file may be half written
@@ -276,6 +288,12 @@ class HrCsvConnector:
         """Check, read-only, the newest export: found, its header holds the configured
         columns and the key, it parses, it holds rows (connectors/hr/doctor.py)."""
         return csv_doctor(self, timeout=timeout)
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What the exports hold about persons, for the data map: the mapped columns, the
+        newest export's rows counted, and the older export files the feed keeps
+        (connectors/hr/inventory.py)."""
+        return csv_inventory(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:
         try:

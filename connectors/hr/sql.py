@@ -62,9 +62,11 @@ from connectors.base import (
     StepResult,
     Verification,
 )
+from connectors.datamap import SystemInventory
 from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut
 from connectors.hr.doctor import sql_doctor
+from connectors.hr.inventory import sql_inventory
 from connectors.hr.mapping import (
     HrMapping,
     Matcher,
@@ -303,6 +305,12 @@ class HrConnector:
         """Check, read-only, the table or view: it exists, holds the configured columns and
         the key (and whether the key is declared unique), holds rows (connectors/hr/doctor.py)."""
         return sql_doctor(self, timeout=timeout)
+
+    def inventory(self, *, timeout: float) -> SystemInventory:
+        """What the table holds about persons, for the data map: the mapped columns (the
+        table's own when `columns` is `*`), its rows counted, and whether the erasure
+        deletes a person's row or a person does (connectors/hr/inventory.py)."""
+        return sql_inventory(self, timeout=timeout)
 
     def health(self, *, timeout: float) -> Health:
         try:
