@@ -1,5 +1,6 @@
 """The MIM Synchronization Service's database (SQLAlchemy, read only): the metaverse
-(connector, schema, view) and the server's exported configuration (server_config)."""
+(connector, schema, view), the server's exported configuration (server_config) and what
+the data map is told of both (datamap: `sync_map`, `inventory`)."""
 
 from connectors.mimsync.connector import MimSyncConnector
 from connectors.mimsync.settings import MimSyncSettings
