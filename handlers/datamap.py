@@ -6,7 +6,8 @@ from __future__ import annotations
 from bot.audit.records import AuditOutcome
 from bot.commands.parser import DatamapCommand
 from bot.permissions.roles import Actor
-from bot.render.reply import Responder
+from bot.render.datamap import FILE_SUFFIX, DiagramUnavailable, Format, datamap_summary, render
+from bot.render.reply import Reply, Responder
 from bot.services import Services, datamap_of
 
 # The files the DM receives, in this order (the JSON is what `datamap --since` compares).
@@ -18,9 +19,6 @@ def handle_datamap(
 ) -> None:
     """Privacy officers and admins. Reads configuration, schemas and counts, no person's
     data; audited as `datamap_generated` (who, which formats) before the files go out."""
-    from bot.render.datamap.slack import datamap_summary
-
-    from bot.render.datamap import Format, file_name, render
 
     services.authz.require(actor, "datamap")
     data_map = datamap_of(services.config, services.connectors, now=services.requests.clock())
@@ -29,9 +27,10 @@ def handle_datamap(
     for name in FORMATS:
         fmt = Format(name)
         try:
-            files.append((file_name(data_map, fmt), render(data_map, fmt)))
-        except RuntimeError as exc:  # a format whose tool is missing (Graphviz for html)
-            missing.append(f"{name}: {exc}")
+            name_of = f"datamap-{data_map.generated:%Y-%m-%d}{FILE_SUFFIX[fmt]}"
+            files.append((name_of, render(data_map, fmt)))
+        except DiagramUnavailable as exc:  # html without Graphviz's dot: the rest still go
+            missing.append(f"{name}: {exc.user_message()}")
     delivered = services.sender is not None
     services.audit.record(
         actor=actor.user_id,
@@ -45,4 +44,6 @@ def handle_datamap(
         if missing:
             note += " Not made: " + "; ".join(missing)
         services.sender.send_files(actor.user_id, files, note)
-    respond(datamap_summary(data_map, delivered=delivered))
+    if services.sender is None:  # a front end that cannot send files (none does today)
+        respond(Reply(text="This front end cannot send files: run python -m bot datamap."))
+    respond(datamap_summary(data_map))
