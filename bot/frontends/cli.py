@@ -1,5 +1,5 @@
-"""`python -m bot <serve|worker|console|check|doctor|audit verify|audit subject ID>`; the
-demo is `python -m demo`."""
+"""`python -m bot <serve|worker|console|check|doctor|datamap|audit verify|audit subject ID>`;
+the demo is `python -m demo`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument(
         "--timeout", type=float, default=None, help="seconds for all the checks (default 60)"
     )
+    datamap = add(
+        "datamap", help="the estate's data map (GDPR Art. 30), from its configuration alone"
+    )
+    datamap.add_argument(
+        "--format",
+        choices=["markdown", "html", "csv", "xlsx", "json"],
+        default="markdown",
+        help="markdown (default), html (with the diagram), csv, xlsx, or json (for --since)",
+    )
+    datamap.add_argument("--out", type=Path, help="write to this file (default: stdout)")
+    datamap.add_argument(
+        "--since", type=Path, metavar="FILE", help="list what changed since this earlier JSON map"
+    )
     audit = add("audit", help="audit store tools")
     audit.add_argument("action", choices=["verify", "subject"])
     audit.add_argument(
@@ -80,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             "console": _console,
             "check": _check,
             "doctor": _doctor,
+            "datamap": _datamap,
             "audit": _audit,
         }
         return commands[args.cmd](config, args)
@@ -246,6 +260,55 @@ def print_doctor(connectors: Sequence[Connector], timeout: float) -> int:
     report = examine(connectors, timeout=timeout)
     print(doctor_text(report))
     return report.exit_code
+
+
+def _datamap(config: AppConfig, args: argparse.Namespace) -> int:
+    """The map (or, with --since, what changed), audited as datamap_generated."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from bot.ops.datamap.diff import changes
+    from bot.ops.datamap.model import DataMap
+    from bot.render.datamap import DiagramUnavailable, Format, render
+    from bot.services import build_services, datamap_of
+
+    earlier = None
+    if args.since is not None:
+        try:
+            earlier = DataMap.from_json(args.since.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            print(f"datamap --since: {args.since}: {exc}", file=sys.stderr)
+            return 2
+    services = build_services(config)
+    try:
+        data_map = datamap_of(config, services.connectors, now=datetime.now(UTC))
+        fmt = Format(args.format)
+        try:
+            if earlier is not None:
+                found = changes(earlier, data_map)
+                text = "\n".join(f"{c.kind}: {c.text}" for c in found) or "no change"
+                output = (text + "\n").encode()
+            else:
+                output = render(data_map, fmt)
+        except DiagramUnavailable as exc:  # html without Graphviz's dot
+            print(f"datamap: {exc.user_message()}", file=sys.stderr)
+            return 2
+        services.audit.record(
+            actor=f"cli:{getpass.getuser()}",
+            roles=[],
+            action="datamap_generated",
+            outcome=AuditOutcome.OK,
+            detail={"formats": ["changes" if earlier is not None else fmt.value],
+                    "to": "file" if args.out else "stdout"},
+        )  # fmt: skip
+        if args.out is not None:
+            args.out.write_bytes(output)
+        else:
+            sys.stdout.buffer.write(output)
+            sys.stdout.flush()
+        return 0
+    finally:
+        services.close()
 
 
 def _audit(config: AppConfig, args: argparse.Namespace) -> int:
