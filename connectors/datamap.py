@@ -80,6 +80,12 @@ _NAMES: dict[str, Category] = {
             "birth_date",
             "birthdate",
             "gender",
+            "personaltitle",  # a form of address (Mr, Dr), not a job
+            "sourcedomain",
+            "sourceuserresourceid",
+            "privuserresourceid",
+            "uuid",
+            "language",
         ),
         Category.IDENTITY,
     ),

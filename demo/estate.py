@@ -70,7 +70,10 @@ def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
     conn.strategy.add_entry(SERVICE_DN, {"userPassword": SERVICE_PASSWORD,
                                          "sAMAccountName": "svc-mimbot"})  # fmt: skip
     # The domain's own head (doctor reads the search base; a real DC always has it).
-    conn.strategy.add_entry(BASE_DN, {"objectClass": ["top", "domain", "domainDNS"], "dc": "corp"})
+    conn.strategy.add_entry(
+        BASE_DN,
+        {"objectClass": ["top", "domain", "domainDNS"], "dc": "corp", "msDS-Behavior-Version": "7"},
+    )
     # What the AD connector reads to plan an erasure: lifetimes and the Deleted Objects
     # container (ldap3's mock keeps no tombstones, so the demo shows none).
     config = f"CN=Configuration,{BASE_DN}"
@@ -116,6 +119,9 @@ def _seed_ad(server: ldap3.Server, people: list[sample_sync.Person]) -> None:
             continue
         attrs: dict[str, Any] = {
             "objectClass": ["top", "person", "organizationalPerson", "user"],
+            # AD stores the class's DN; a filter `objectCategory=person` matches it by the
+            # class's name (MS-ADTS 3.1.1.3.1.3.2), which the offline directory cannot.
+            "objectCategory": "person",
             "objectGUID": sample_sync.gid("ad", p.index).bytes_le,
             "cn": p.display,
             "sAMAccountName": p.account,

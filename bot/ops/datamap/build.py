@@ -237,41 +237,37 @@ def _attributes(
     label = {s.name: s.label for s in systems}
     how: dict[tuple[str, str], set[str]] = {}
     names: dict[tuple[str, str], str] = {}
+    mv_of: dict[tuple[str, str], set[str]] = {}
 
-    def add(system: str, attribute: str, text: str) -> None:
+    def add(system: str, attribute: str, text: str, mv: Iterable[str] = ()) -> None:
         key = (system, attribute.casefold())
         names.setdefault(key, attribute)
         how.setdefault(key, set()).add(text)
+        mv_of.setdefault(key, set()).update(mv)
 
     sync_name = answers.sync[0].name if answers.sync else None
     for c, inv in answers.inventories:
         text = "in the metaverse" if c.name == sync_name else "read by the bot"
         for a in inv.attributes:
-            add(label[c.name], a.name, text)
+            add(label[c.name], a.name, text, (a.name,) if c.name == sync_name else ())
     if answers.sync is not None:
         smap = answers.sync[1]
         for source in smap.imports:
             for agent, attribute in source.agents:
                 if attribute:
-                    add(
-                        _label_of(by_agent, agent),
-                        attribute,
-                        f"imported into the metaverse as {source.mv_attribute}",
-                    )
+                    text = f"imported into the metaverse as {source.mv_attribute}"
+                    add(_label_of(by_agent, agent), attribute, text, (source.mv_attribute,))
         for flow in smap.exports:
             if flow.mv_attributes:
-                mv = ", ".join(flow.mv_attributes)
-                add(
-                    _label_of(by_agent, flow.agent),
-                    flow.cd_attribute,
-                    f"exported from the metaverse's {mv}",
-                )
+                text = f"exported from the metaverse's {', '.join(flow.mv_attributes)}"
+                add(_label_of(by_agent, flow.agent), flow.cd_attribute, text, flow.mv_attributes)
     return [
         AttributeRow(
             system,
             names[(system, key)],
             category_of(names[(system, key)]),
             "; ".join(sorted(texts)),
+            tuple(sorted(mv_of[(system, key)])),
         )
         for (system, key), texts in how.items()
     ]
@@ -391,6 +387,9 @@ def _findings(
     art30: Art30,
 ) -> list[Finding]:
     out: list[Finding] = []
+    for c, inv in answers.inventories:
+        for note in inv.notes:  # what an inventory could not establish (safe text)
+            out.append(Finding(FindingKind.UNREADABLE, c.label, "inventory", note))
     for c, what, reason in answers.failed:
         out.append(
             Finding(

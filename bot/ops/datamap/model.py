@@ -65,6 +65,8 @@ class AttributeRow:
     attribute: str  # as that system names it
     category: Category
     how: str = ""  # "read by the bot", "imported into the metaverse as displayName", ...
+    # The metaverse attributes it flows into or is exported from (the Sync Service's flows).
+    mv_attributes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,8 +220,9 @@ def _row(cls: type, raw: dict[str, Any]) -> Any:
         values["category"] = Category(values["category"])
     if "kind" in values and cls in _KIND_OF:
         values["kind"] = _KIND_OF[cls](values["kind"])
-    if "copies" in values:
-        values["copies"] = tuple(values["copies"])
+    for key in ("copies", "mv_attributes"):
+        if key in values:
+            values[key] = tuple(values[key])
     return cls(**values)
 
 

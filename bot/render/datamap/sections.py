@@ -355,6 +355,8 @@ def _mv_attributes(datamap: DataMap, row: AttributeRow, system: SystemRow | None
     the metaverse, what an export flow computes it from, or the metaverse attribute of
     the same name (the usual flow rule: mail -> mail)."""
     names = {a.mv_attribute.casefold(): a.mv_attribute for a in datamap.authorities}
+    if row.mv_attributes:  # what the Sync Service's flows say it stands for
+        return set(row.mv_attributes)
     found: set[str] = set()
     if system is not None and system.kind is SystemKind.METAVERSE:
         found.add(names.get(row.attribute.casefold(), row.attribute))
