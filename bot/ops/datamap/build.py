@@ -96,7 +96,7 @@ def build_datamap(
             sorted(sharing, key=lambda r: (not r.external, r.to, r.cd_attribute, r.mv_attribute))
         ),
         retention=tuple(sorted(retention, key=lambda r: (r.system, r.what))),
-        findings=tuple(sorted(findings, key=lambda f: (f.kind, f.system, f.subject))),
+        findings=tuple(sorted(findings, key=lambda f: (f.kind, f.system, f.subject, f.text))),
         edges=tuple(_edges(answers, systems, by_agent)),
         art30=art30,
     )
@@ -389,7 +389,7 @@ def _findings(
     out: list[Finding] = []
     for c, inv in answers.inventories:
         for note in inv.notes:  # what an inventory could not establish (safe text)
-            out.append(Finding(FindingKind.UNREADABLE, c.label, "inventory", note))
+            out.append(Finding(FindingKind.NOT_ESTABLISHED, c.label, "inventory", note))
     for c, what, reason in answers.failed:
         out.append(
             Finding(

@@ -109,6 +109,7 @@ class FindingKind(enum.StrEnum):
     NO_DELETION_RULE = "no deletion rule"
     UNDATED = "kept with no date"
     UNREADABLE = "could not be read"
+    NOT_ESTABLISHED = "not established"  # what a system's inventory could not tell
     NOT_STATED = "Art. 30 column not stated"
 
 
