@@ -252,3 +252,33 @@ def test_help_answers_every_role_through_signed_requests(tmp_path, stub, seeded)
                 assert listed == {v.value for v in Verb}
     finally:
         b.stop()
+
+
+def test_the_data_map_goes_to_the_privacy_officers_dm_only(tmp_path, stub, seeded):
+    """Signed requests in: the summary answers privately, every format reaches the caller's
+    DM (never a channel), the real AD's inventory is in it, no seeded person is, and it is
+    audited; a viewer is refused."""
+    b = start_bot(tmp_path, stub, seeded, roles__privacy_officer={"users": ["UDPO"]})
+    try:
+        status, _, _ = b.slash("datamap", "UDPO", name="dm")
+        assert status == 200
+        body = b.answer("dm", timeout=20)
+        assert body["response_type"] == "ephemeral"
+        assert "The full map is in your DM as files" in json.dumps(body)
+        (complete,) = stub.wait_for("files.completeUploadExternal", timeout=20)
+        assert complete.body["channel_id"] == "DUDPO"  # the DM, never a channel
+        names = sorted(f["title"] for f in json.loads(complete.body["files"]))
+        assert [n.rsplit(".", 1)[1] for n in names] == ["csv", "html", "json", "md", "xlsx"]
+        uploads = [r for r in stub.requests if r.path.startswith("/upload/v1/")]
+        assert len(uploads) == 5
+        markdown = next(r.raw for r in uploads if b"# Data map" in r.raw).decode()
+        assert "| Active Directory | ad | bot connector | LDAP over TLS (ldap3) |" in markdown
+        assert "Doe-Slack" not in markdown and "st-jdoe" not in markdown
+        posted = [r.body.get("channel") for r in stub.calls("chat.postMessage")]
+        assert not [c for c in posted if c and c.startswith("C")]  # no channel message
+        (event,) = [e for e in b.services.audit.events() if e.action == "datamap_generated"]
+        assert (event.actor, event.outcome) == ("UDPO", "ok")
+        b.slash("datamap", "UVIEW", name="refused")
+        assert "needs the privacy officer role" in b.answer("refused")["text"]
+    finally:
+        b.stop()
