@@ -267,6 +267,7 @@ def _datamap(config: AppConfig, args: argparse.Namespace) -> int:
     import getpass
     from datetime import UTC, datetime
 
+    from bot.frontends.console import ConsoleNotifier
     from bot.ops.datamap.diff import changes
     from bot.ops.datamap.model import DataMap
     from bot.render.datamap import DiagramUnavailable, Format, render
@@ -279,7 +280,7 @@ def _datamap(config: AppConfig, args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             print(f"datamap --since: {args.since}: {exc}", file=sys.stderr)
             return 2
-    services = build_services(config)
+    services = build_services(config, notifier=ConsoleNotifier(sys.stderr, config.roles))
     try:
         data_map = datamap_of(config, services.connectors, now=datetime.now(UTC))
         fmt = Format(args.format)
