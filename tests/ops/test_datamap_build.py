@@ -236,3 +236,37 @@ def test_what_changed_since_an_earlier_map_most_urgent_first():
     assert found[0] == (ChangeKind.EXTERNAL_FLOW, "new: mobile -> Payroll.mobile")
     assert (ChangeKind.SOURCE, "displayName: HR -> Active Directory") in found
     assert (ChangeKind.ATTRIBUTE, "new: mobile in Payroll") in found
+
+
+def test_an_external_ma_in_a_real_sync_configuration_is_a_transfer_to_a_third_party(tmp_path):
+    """The MIM Sync connector over the sample sync database with the test-only Payroll
+    Partner MA ("External: ..." in its description) and its export flows: every personal
+    flow to it is listed first, each a finding; naming it in datamap.external is the same."""
+    import sqlalchemy as sa
+
+    from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
+    from demo import sample_sync as gen
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    gen.load(engine, 20, extra_mas=(gen.PAYROLL,))
+    folder = gen.write_config_dir(tmp_path / "export", extra_mas=(gen.PAYROLL,))
+    sync = MimSyncConnector(
+        MimSyncSettings(url=str(engine.url), server_config_dir=folder), engine=engine
+    )
+    try:
+        m = build_datamap([sync], now=NOW)
+        again = build_datamap([sync], now=NOW, external=(gen.PAYROLL.name,))
+    finally:
+        sync.close()
+        engine.dispose()
+    payroll = next(s for s in m.systems if s.label == gen.PAYROLL.name)
+    assert payroll.kind is SystemKind.AGENT and payroll.external
+    personal = [f for f in gen.PAYROLL.exports if f.kind != "constant"]
+    transfers = [r for r in m.sharing if r.external]
+    assert len(transfers) == len(personal) and transfers == list(m.sharing[: len(transfers)])
+    assert {r.cd_attribute for r in transfers} == {f.cd_attribute for f in personal}
+    found = [f for f in m.findings if f.kind is FindingKind.EXTERNAL_EXPORT]
+    assert len(found) == len(personal) and all(f.system == gen.PAYROLL.name for f in found)
+    assert again.sharing == m.sharing
+    export = next(e for e in m.edges if e.target == payroll.name)
+    assert (export.kind, export.external) == (EdgeKind.EXPORT, True)
