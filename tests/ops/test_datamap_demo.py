@@ -178,3 +178,52 @@ def test_no_persons_data_in_any_format(demo, fmt):
         if v and re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text, flags=re.IGNORECASE)
     )
     assert leaked == []
+
+
+def test_the_readmes_diagram_is_the_demo_estates(demo):
+    # README.md shows docs/datamap-demo.svg: it must be what the demo draws today.
+    from bot.render.datamap import diagram_svg
+    from tests.support.paths import REPO
+
+    _, m = demo
+    committed = (REPO / "docs" / "datamap-demo.svg").read_bytes()
+    # What is drawn (every box and arrow, with its words), not where: Graphviz places text
+    # by the fonts a machine has.
+    assert _drawn(diagram_svg(m)) == _drawn(committed), (
+        "redraw it: python -c 'from tests.ops.test_datamap_demo import redraw; redraw()'"
+    )
+
+
+def _drawn(svg: bytes) -> list[tuple[str, str, tuple[str, ...]]]:
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    groups = ET.fromstring(svg).iter(f"{ns}g")
+    return sorted(
+        (
+            g.get("class") or "",
+            g.findtext(f"{ns}title") or "",
+            tuple(t.text or "" for t in g.iter(f"{ns}text")),
+        )
+        for g in groups
+        if g.get("class") != "graph"
+    )
+
+
+def redraw() -> None:
+    """Write docs/datamap-demo.svg from the demo estate (for the README)."""
+    import tempfile
+
+    from bot.render.datamap import diagram_svg
+    from tests.support.paths import REPO
+
+    with tempfile.TemporaryDirectory() as workdir:
+        estate = DemoEstate(Path(workdir))
+        connectors = estate.connectors()
+        try:
+            m = datamap_of(demo_config(Path(workdir)), connectors, now=NOW)
+            (REPO / "docs" / "datamap-demo.svg").write_bytes(diagram_svg(m))
+        finally:
+            for c in connectors:
+                c.close()
+            estate.close()
