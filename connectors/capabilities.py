@@ -13,6 +13,8 @@ by what the connector implements, never by its name:
     self_checks        SelfChecks          checks its assumptions on a live estate (doctor)
     describes_data     DescribesData       what it holds, for the data map (datamap)
     maps_metaverse     MapsTheMetaverse    the Sync Service's flows and rules (MIM Sync)
+    finds_stale        FindsStale          whom a retention rule would erase (sweeps)
+    knows_holds        KnowsHolds          who is on hold, never to be erased (sweeps)
 
 Each answers with the connector itself, typed as the protocol, or None (so
 `if (u := updates(c)) is not None: u.plan_update(...)`).
@@ -20,13 +22,16 @@ Each answers with the connector itself, typed as the protocol, or None (so
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from connectors.base import (
     Capability,
     Change,
     Connector,
+    IdKind,
     ObjectRef,
     StepResult,
     UpdatePlan,
@@ -34,11 +39,14 @@ from connectors.base import (
 from connectors.datamap import SyncMap, SystemInventory
 from connectors.doctor import Check
 from connectors.lineage import MetaverseView
+from connectors.sweeps import Candidate, HoldQuery, Population, StaleRule
 from connectors.telemetry import CeipReading
 
 __all__ = [
     "DescribesData",
+    "FindsStale",
     "HasManagementAgent",
+    "KnowsHolds",
     "MapsTheMetaverse",
     "MimServerTelemetry",
     "RetentionPeriod",
@@ -47,6 +55,8 @@ __all__ = [
     "ShowsLineage",
     "Updates",
     "describes_data",
+    "finds_stale",
+    "knows_holds",
     "management_agent",
     "maps_metaverse",
     "mim_telemetry",
@@ -161,6 +171,29 @@ class MapsTheMetaverse(Protocol):
     def sync_map(self, *, timeout: float) -> SyncMap: ...
 
 
+@runtime_checkable
+class FindsStale(Protocol):
+    """A connector that finds a retention rule's population (connectors/sweeps.py).
+
+    `populations` are the kinds it can answer. `stale(rule, now=)` yields each `Candidate`
+    whose date is older than `rule.cutoff(now)`, paging the query (each page within
+    `timeout`); values are bound or escaped; `NotSupported` for a population it cannot
+    answer or a rule it cannot run (an unknown column); `ConnectorError`s otherwise."""
+
+    populations: frozenset[Population]
+
+    def stale(self, rule: StaleRule, *, now: datetime, timeout: float) -> Iterator[Candidate]: ...
+
+
+@runtime_checkable
+class KnowsHolds(Protocol):
+    """A connector that knows who is on hold (an AD group, an HR column): `on_hold(query)`
+    yields the identifiers of each person held; `NotSupported` when the query names
+    nothing it holds (a group for HR)."""
+
+    def on_hold(self, query: HoldQuery, *, timeout: float) -> Iterator[Mapping[IdKind, str]]: ...
+
+
 def shows_lineage(connector: Connector) -> ShowsLineage | None:
     """`connector` when it shows the metaverse view of an object (`show`), else None."""
     return connector if isinstance(connector, ShowsLineage) else None
@@ -208,3 +241,13 @@ def describes_data(connector: Connector) -> DescribesData | None:
 def maps_metaverse(connector: Connector) -> MapsTheMetaverse | None:
     """`connector` when it maps the metaverse's flows and rules, else None."""
     return connector if isinstance(connector, MapsTheMetaverse) else None
+
+
+def finds_stale(connector: Connector) -> FindsStale | None:
+    """`connector` when it can find a retention rule's population, else None."""
+    return connector if isinstance(connector, FindsStale) else None
+
+
+def knows_holds(connector: Connector) -> KnowsHolds | None:
+    """`connector` when it knows who is on hold, else None."""
+    return connector if isinstance(connector, KnowsHolds) else None
