@@ -4,24 +4,30 @@ roles and permissions, search, policy, export, runner, audit; and AppConfig, the
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from croniter import croniter
+from pydantic import Field, field_validator, model_validator
 
 from bot.commands.table import Verb
 from bot.config.connectors import ConnectorsConfig
 from bot.config.model import Model as _Model
 from bot.config.model import database_url as _database_url
 from connectors.base import ManualTask
+from connectors.sweeps import Population, StaleRule
 
 __all__ = [
     "AppConfig",
     "AuditConfig",
     "DatamapConfig",
     "ExportConfig",
+    "HoldsConfig",
     "HttpConfig",
     "PolicyConfig",
+    "RetentionConfig",
+    "RetentionRuleConfig",
     "RoleMembers",
     "RunnerConfig",
     "SearchConfig",
@@ -159,6 +165,71 @@ class DatamapConfig(_Model):
     watch_days: int = Field(default=7, ge=1, le=90)
 
 
+class RetentionRuleConfig(_Model):
+    """One retention rule: a population of one system, and how old its date must be."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    system: str  # the connector's name (hr, ad, mimsync)
+    population: Population
+    older_than_days: int | None = Field(default=None, ge=1, le=36500)
+    older_than_months: int | None = Field(default=None, ge=1, le=1200)
+    column: str | None = None  # HR: the end-date column (population: ended)
+    agent: str | None = None  # metaverse: the MA a person is no longer joined to (unjoined)
+
+    @model_validator(mode="after")
+    def _age(self) -> RetentionRuleConfig:
+        if (self.older_than_days is None) == (self.older_than_months is None):
+            raise ValueError(f"{self.name}: give older_than_days or older_than_months")
+        if self.population is Population.ENDED and not self.column:
+            raise ValueError(f"{self.name}: an ended rule names its end-date column")
+        if self.population is Population.UNJOINED and not self.agent:
+            raise ValueError(f"{self.name}: an unjoined rule names its management agent")
+        return self
+
+    def rule(self) -> StaleRule:
+        # A month as the calendar's mean (30.44 days): a retention period is not exact
+        # to the day, and the same rule must give the same cutoff whatever today's month.
+        days = self.older_than_days or round((self.older_than_months or 0) * 30.436875)
+        return StaleRule(
+            self.name, self.system, self.population, timedelta(days=days), self.column, self.agent
+        )
+
+
+class HoldsConfig(_Model):
+    """People who must not be erased (GDPR Art. 17(3)): members of an AD group, HR rows
+    whose column is set, and accounts, mails or employee IDs listed here."""
+
+    ad_group: str | None = None  # a group's DN; nested members too
+    hr_column: str | None = None
+    subjects: tuple[str, ...] = ()
+
+
+class RetentionConfig(_Model):
+    """The retention plan, carried out (`/mim sweep`): the rules, the holds, the worker's
+    schedule (a cron expression, off when absent), and how many erasures of a batch run
+    at once per system."""
+
+    rules: tuple[RetentionRuleConfig, ...] = ()
+    holds: HoldsConfig = HoldsConfig()
+    schedule: str | None = None
+    max_parallel: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique(cls, v: tuple[RetentionRuleConfig, ...]) -> tuple[RetentionRuleConfig, ...]:
+        names = [r.name.lower() for r in v]
+        if len(names) != len(set(names)):
+            raise ValueError("rule names must be unique")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None and not croniter.is_valid(v):
+            raise ValueError(f"schedule {v!r} is not a cron expression (e.g. '0 3 * * 1')")
+        return v
+
+
 class RunnerConfig(_Model):
     lease_seconds: float = Field(default=120, gt=0)  # a dead runner's step is taken over after
     attempts: int = Field(default=3, ge=1, le=20)  # per step, for transient errors
@@ -217,6 +288,7 @@ class AppConfig(_Model):
     policy: PolicyConfig = PolicyConfig()
     export: ExportConfig = ExportConfig()
     datamap: DatamapConfig = DatamapConfig()
+    retention: RetentionConfig = RetentionConfig()
     runner: RunnerConfig = RunnerConfig()
     audit: AuditConfig
     connectors: ConnectorsConfig = ConnectorsConfig()

@@ -9,8 +9,9 @@ from bot.config.app import AppConfig
 from bot.config.loading import first_error
 from bot.errors import ConfigError
 from connectors.base import Connector
+from connectors.capabilities import finds_stale, knows_holds
 
-__all__ = ["build_connectors"]
+__all__ = ["build_connectors", "check_retention"]
 
 
 def build_connectors(config: AppConfig) -> list[Connector]:
@@ -25,4 +26,32 @@ def build_connectors(config: AppConfig) -> list[Connector]:
             for connector in out:
                 connector.close()
             raise ConfigError(f"connectors.{spec.name}: {first_error(exc)}") from None
+    try:
+        check_retention(config, out)
+    except ConfigError:
+        for connector in out:
+            connector.close()
+        raise
     return out
+
+
+def check_retention(config: AppConfig, connectors: list[Connector]) -> None:
+    """Each retention rule names an enabled system that can find its population, and each
+    hold source a system that knows holds: else one line naming the rule or the key."""
+    by_name = {c.name: c for c in connectors}
+    for rule in config.retention.rules:
+        where = f"retention.rules.{rule.name}"
+        connector = by_name.get(rule.system)
+        if connector is None:
+            raise ConfigError(f"{where}: no enabled connector is named {rule.system!r}")
+        finder = finds_stale(connector)
+        if finder is None or rule.population not in finder.populations:
+            can = ", ".join(sorted(p.value for p in finder.populations)) if finder else ""
+            raise ConfigError(
+                f"{where}: {connector.label} cannot find {rule.population.value} people"
+                + (f" (it finds: {can})" if can else " (it answers no retention rule)")
+            )
+    holds = config.retention.holds
+    for key, system in (("ad_group", "ad"), ("hr_column", "hr")):
+        if getattr(holds, key) and knows_holds(by_name.get(system)) is None:  # type: ignore[arg-type]
+            raise ConfigError(f"retention.holds.{key}: needs the {system} connector, enabled")
