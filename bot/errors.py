@@ -30,6 +30,7 @@ __all__ = [
     "NotAllowed",
     "NotFound",
     "NotSupported",
+    "OnHold",
     "RequestStateError",
     "TimedOut",
     "Unreachable",
@@ -81,6 +82,17 @@ class AlreadyDecided(RequestStateError):
         self.request_id = request_id
         self.status = status
         self.decided_by = decided_by
+
+
+class OnHold(RequestStateError):
+    """The person is on hold (GDPR Art. 17(3)): no erasure, until an approver lifts it."""
+
+    def __init__(self, placed_by: str, placed_at: str, reason: str) -> None:
+        super().__init__(
+            f"That person is on hold since {placed_at} (placed by {placed_by}: {reason}),"
+            " so they may not be erased. An approver lifts it with /mim unhold."
+            " Nothing was created."
+        )
 
 
 class AlreadyOpen(RequestStateError):

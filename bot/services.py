@@ -32,6 +32,7 @@ from bot.workflow.access import AccessService
 from bot.workflow.deadlines import DeadlineClock
 from bot.workflow.decisions import DecisionService
 from bot.workflow.erasure import ErasureService
+from bot.workflow.holds import HoldStore
 from bot.workflow.notifications.audited import AuditedNotifier
 from bot.workflow.notifications.delivery import PackageSender
 from bot.workflow.notifications.notify import Notifier
@@ -71,6 +72,7 @@ class Services:
     jobs: ThreadPoolExecutor | None = field(default=None)  # background runs (Slack app)
     sender: PackageSender | None = None  # files to a user's DM (exports, the data map)
     notifier: Notifier | None = None  # the front end's own (unaudited): the data map watch
+    holds: HoldStore | None = None  # people who must not be erased (GDPR Art. 17(3))
     closers: list[Callable[[], object]] = field(default_factory=list)  # a front end's pools
 
     def close(self) -> None:
@@ -135,7 +137,9 @@ def build_services(
     told = AuditedNotifier(notifier, audit)
     by_name = {c.name: c for c in conns}
     rc = config.runner
+    holds = HoldStore(engine, clock=store.clock)
     runner = Runner(
+        holds=holds,
         store=store,
         connectors=by_name,
         notifier=told,
@@ -164,6 +168,7 @@ def build_services(
             log_failure(log, "runner: request %s could not advance", exc, request_id)
 
     erasure = ErasureService(
+        holds=holds,
         store=store,
         search=search,
         connectors=by_name,
@@ -224,6 +229,7 @@ def build_services(
         jobs=jobs,
         sender=sender,
         notifier=notifier,
+        holds=holds,
     )
 
 

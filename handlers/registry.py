@@ -15,6 +15,7 @@ from handlers.doctor import handle_doctor
 from handlers.export import handle_export
 from handlers.find import handle_find
 from handlers.help import handle_help
+from handlers.hold import handle_hold
 from handlers.retention import handle_retention
 from handlers.show import handle_show
 from handlers.status import handle_requests, handle_status
@@ -45,6 +46,8 @@ HANDLERS: Mapping[Verb, Handler] = MappingProxyType(
         Verb.TELEMETRY: handle_telemetry,
         Verb.DOCTOR: handle_doctor,
         Verb.DATAMAP: handle_datamap,
+        Verb.HOLD: handle_hold,
+        Verb.UNHOLD: handle_hold,
     }
 )
 _missing = sorted(set(Verb) - set(HANDLERS))

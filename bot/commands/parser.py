@@ -26,6 +26,7 @@ __all__ = [
     "ExportCommand",
     "FindCommand",
     "HelpCommand",
+    "HoldCommand",
     "RequestCommand",
     "RequestsCommand",
     "RetentionCommand",
@@ -141,6 +142,15 @@ class RetentionCommand:
 
 
 @dataclass(frozen=True)
+class HoldCommand:
+    """`hold <subject> <reason>` places a hold; `unhold <subject>` lifts it (reason None)."""
+
+    query: Query
+    reason: str | None
+    name: Verb = Verb.HOLD
+
+
+@dataclass(frozen=True)
 class DatamapCommand:
     name: Verb = Verb.DATAMAP
 
@@ -173,6 +183,7 @@ Command = (
     | TelemetryCommand
     | DoctorCommand
     | DatamapCommand
+    | HoldCommand
 )
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
 _MAX_NOTE = 500
@@ -208,6 +219,8 @@ def parse(text: str) -> Command:
         if rest:
             raise UsageError("retention takes no arguments.", USAGE["retention"])
         return RetentionCommand()
+    if verb in ("hold", "unhold"):
+        return _parse_hold(verb, rest)
     if verb == "datamap":
         if rest:
             raise UsageError("datamap takes no arguments.", USAGE["datamap"])
@@ -248,6 +261,24 @@ def _parse_find(rest: str) -> Query:
         raise UsageError('That is not an attribute name before "=".', USAGE["find"])
     # `find jdoe` is read as `find user jdoe`: people type it that way.
     return parse_term(rest, usage=USAGE["find"])
+
+
+def _parse_hold(verb: str, rest: str) -> HoldCommand:
+    usage = USAGE[verb]
+    if not rest:
+        raise UsageError("Whom?", usage)
+    term, reason = _split_term(rest)
+    query = parse_term(term, usage=usage)
+    if query.kind is QueryKind.PREFIX:
+        raise UsageError(f"A {verb} needs one exact person, not a prefix.", usage)
+    note = _note(reason, usage) or None
+    if verb == "hold":
+        if not note:
+            raise UsageError("Say why (a legal claim, a legal obligation).", usage)
+        return HoldCommand(query, note)
+    if note:
+        raise UsageError("unhold takes the person only.", usage)
+    return HoldCommand(query, None, name=Verb.UNHOLD)
 
 
 def _parse_delete(rest: str) -> DeleteCommand:

@@ -45,6 +45,8 @@ class Verb(enum.StrEnum):
     TELEMETRY = "telemetry"
     DOCTOR = "doctor"
     DATAMAP = "datamap"
+    HOLD = "hold"
+    UNHOLD = "unhold"
 
 
 ANYONE: frozenset[Role] = frozenset()
@@ -157,6 +159,18 @@ _SPECS = (
         "/mim doctor",
         "check, read-only, what the bot assumes about each connected system",
         frozenset({Role.ADMIN}),
+    ),
+    CommandSpec(
+        Verb.HOLD,
+        '/mim hold <subject> <reason>   (quote a subject with spaces: "Jane Doe")',
+        "put a person on hold (GDPR Art. 17(3)): no erasure, no sweep, until lifted",
+        APPROVER_ROLES,
+    ),
+    CommandSpec(
+        Verb.UNHOLD,
+        "/mim unhold <subject>",
+        "lift a person's hold: they may be erased again",
+        APPROVER_ROLES,
     ),
     CommandSpec(
         Verb.DATAMAP,

@@ -52,6 +52,9 @@ def check_retention(config: AppConfig, connectors: list[Connector]) -> None:
                 + (f" (it finds: {can})" if can else " (it answers no retention rule)")
             )
     holds = config.retention.holds
-    for key, system in (("ad_group", "ad"), ("hr_column", "hr")):
-        if getattr(holds, key) and knows_holds(by_name.get(system)) is None:  # type: ignore[arg-type]
-            raise ConfigError(f"retention.holds.{key}: needs the {system} connector, enabled")
+    if (holds.ad_group or holds.hr_column) and not any(knows_holds(c) for c in connectors):
+        key = "ad_group" if holds.ad_group else "hr_column"
+        raise ConfigError(
+            f"retention.holds.{key}: no enabled connector knows holds (AD for a group,"
+            " HR for a column)"
+        )

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from bot.audit import SubjectKeyer
 from bot.config import PolicyConfig
-from bot.errors import AlreadyOpen, RequestStateError
+from bot.errors import AlreadyOpen, OnHold, RequestStateError
 from bot.lookup.calls import Outcome, call, verify_call
 from bot.lookup.search import SearchService
 from bot.lookup.subjects import Match, single_subject
 from bot.permissions.roles import Actor
+from bot.workflow.holds import HoldStore
 from bot.workflow.manual import ManualOwners, instruction
 from bot.workflow.notifications.audited import AuditedNotifier
 from bot.workflow.requests import PlannedStep, Request, RequestKind, Status, StepState
@@ -51,6 +52,7 @@ class ErasureService:
     notifier: AuditedNotifier  # audits each message; a failed one never raises
     policy: PolicyConfig
     timeout: float = 5.0
+    holds: HoldStore | None = None  # a person on hold (GDPR Art. 17(3)) is not erased
     owners: ManualOwners = field(init=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +66,8 @@ class ErasureService:
         match = single_subject(result)
         subject = match.subject()
         keys = subject_keys(self.keyer, subject)
+        if self.holds is not None and (hold := self.holds.held([*keys.person, *keys.subject])):
+            raise OnHold(hold.placed_by, hold.when, hold.reason)
         already = self.store.open_for(keys.person)
         if already:  # checked again, atomically, when the request is stored
             raise AlreadyOpen(already)

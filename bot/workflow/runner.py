@@ -21,6 +21,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from bot.logs import log_failure
 from bot.lookup.calls import Call, call, not_configured
 from bot.workflow.events import StepDone, StepFailed, StepStarted, StepWaiting, Verified
+from bot.workflow.holds import HoldStore
 from bot.workflow.notifications.audited import AuditedNotifier
 from bot.workflow.reports import SystemCheck, VerificationReport
 from bot.workflow.requests import (
@@ -66,6 +67,7 @@ class Runner:
     wait_limit: timedelta = timedelta(days=7)  # a WAIT step (deletion rule) fails after this
     owner: str = field(default_factory=lambda: f"runner-{uuid.uuid4().hex[:8]}")
     on_completed: Callable[[], object] | None = None  # e.g. publish an audit checkpoint
+    holds: HoldStore | None = None  # a person put on hold stops before the first step
 
     def run(self, request_id: str) -> Request:
         """Advance one request as far as it can go now; return it as it stands."""
@@ -99,6 +101,8 @@ class Runner:
 
     def _run_steps(self, request: Request) -> bool:
         """Run pending steps in order. False when blocked (manual, failed, or taken)."""
+        if self._on_hold(request):
+            return False
         for step in request.steps:
             if step.state in (StepState.DONE, StepState.SKIPPED):
                 continue
@@ -120,6 +124,31 @@ class Runner:
                 return False
             self.notifier.request_updated(self.store.get(request.id))
         return self.store.decisions.start_verifying(request.id)
+
+    def _on_hold(self, request: Request) -> bool:
+        """An erasure whose person was put on hold after its approval (GDPR Art. 17(3))
+        fails at its first step, before anything is erased; once a step has run, the
+        erasure goes on (stopping half-way would leave the person half-erased)."""
+        if self.holds is None or request.kind is not RequestKind.ERASURE:
+            return False
+        if any(s.state not in (StepState.PENDING, StepState.SKIPPED) for s in request.steps):
+            return False  # a step has run: finish, rather than leave the person half-erased
+        pending = [s for s in request.steps if s.state is StepState.PENDING]
+        hold = self.holds.held(request.subject_keys) if pending else None
+        if hold is None:
+            return False
+        first = pending[0]
+        error = (
+            f"the person was put on hold on {hold.when} (GDPR Art. 17(3)): nothing was erased;"
+            " an approver lifts it with /mim unhold, then retries"
+        )
+        event = StepFailed(
+            actor=self.owner, request_id=request.id, seq=first.seq, system=first.system,
+            error=error, audited_error="on hold",
+        )  # fmt: skip
+        if self.store.steps.claim(request.id, first.seq, self.owner, self.lease):
+            self._fail(request, event)
+        return True
 
     def _announce(self, request: Request, step: Step) -> None:
         # Post each manual step once, even with several runners: the claim makes one

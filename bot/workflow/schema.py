@@ -10,6 +10,7 @@ __all__ = [
     "daily_digests",
     "datamap_snapshots",
     "handled_triggers",
+    "holds",
     "request_approvals",
     "request_counters",
     "request_reminders",
@@ -153,4 +154,15 @@ datamap_snapshots = sa.Table(
     sa.Column("taken_on", sa.String(10), primary_key=True),  # YYYY-MM-DD (UTC)
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("map_json", sa.Text, nullable=False),
+)
+
+# People on hold, never to be erased (migration 0011): one row per person key.
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("hold_id", sa.String(32), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("placed_by", sa.String(32), nullable=False),
+    sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -85,5 +85,5 @@ def test_a_rule_naming_a_system_that_cannot_answer_is_refused_at_start_up():
 
 def test_a_hold_source_needs_its_system():
     config = parse_config(with_retention(holds={"hr_column": "legal_hold"}), environ=ENV)
-    with pytest.raises(ConfigError, match=r"^retention\.holds\.hr_column: needs the hr connector"):
+    with pytest.raises(ConfigError, match=r"^retention\.holds\.hr_column: no enabled connector"):
         check_retention(config, [Finder("hr", "HR")])

@@ -219,7 +219,7 @@ HELP_USERS = {
     "UVIEW": {"find", "show", "retention"},
     "UREQ": {"delete", "update", "status", "done"},
     "UEXP": {"export", "status"},
-    "UAPP": {"approve", "reject", "retry", "extend"},
+    "UAPP": {"approve", "reject", "retry", "extend", "hold", "unhold"},
     "UAUD": {"status", "requests"},
     "UADMIN": {"telemetry", "doctor", "datamap", "export", "update", "delete", "approve"},
     "USTRANGER": set(),

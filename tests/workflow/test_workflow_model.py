@@ -109,6 +109,8 @@ GATE: dict[str, frozenset[str] | None] = {
     "telemetry": frozenset(),  # admin only
     "doctor": frozenset(),  # admin only
     "datamap": frozenset({"privacy_officer"}),
+    "hold": frozenset({"approver"}),
+    "unhold": frozenset({"approver"}),
 }
 SEES_ALL = frozenset({"approver", "auditor", "admin"})
 
