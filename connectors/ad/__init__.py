@@ -1,5 +1,7 @@
 """Active Directory over LDAP (ldap3): search and read (connector), erase (erasure),
-correct (update, checked against the directory's schema in schema)."""
+correct (update, checked against the directory's schema in schema), and, for retention
+sweeps, find the disabled and the inactive users (`finds_stale`) and the members of a
+hold group (`knows_holds`) (sweeps)."""
 
 from connectors.ad.connector import AdConnector
 from connectors.ad.settings import TOLD_RETENTION_DAYS, AdSettings

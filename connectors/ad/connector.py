@@ -1,4 +1,6 @@
-"""Active Directory over LDAP (ldap3): search and read personal data.
+"""Active Directory over LDAP (ldap3): search and read personal data; for retention
+sweeps (connectors/ad/sweeps.py), the users disabled or not signed in for longer than a
+rule's age (`FindsStale`) and the members of a hold group (`KnowsHolds`).
 
 LDAPS with CA validation by default; plain LDAP only when configured. Every
 user-supplied value goes through RFC 4515 escaping (`escape_filter_chars`)
@@ -18,6 +20,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import ldap3
@@ -29,6 +32,7 @@ from connectors.ad.doctor import run_doctor
 from connectors.ad.erasure import AdEraser, Clock, netbios_name
 from connectors.ad.inventory import run_inventory
 from connectors.ad.settings import AdSettings
+from connectors.ad.sweeps import POPULATIONS, hold_members, stale_users
 from connectors.ad.update import AdUpdater
 from connectors.base import (
     AttributeValue,
@@ -50,6 +54,7 @@ from connectors.datamap import SystemInventory
 from connectors.doctor import Check
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
 from connectors.spelling import spellings
+from connectors.sweeps import Candidate, HoldQuery, Population, StaleRule
 
 __all__ = ["AdConnector", "AdSettings"]
 
@@ -93,6 +98,7 @@ class AdConnector:
         }
     )
     identity_attributes = IDENTITY_ATTRIBUTES  # read beside the configured ones (doctor)
+    populations: frozenset[Population] = POPULATIONS  # retention sweeps (FindsStale)
 
     def __init__(
         self,
@@ -124,6 +130,7 @@ class AdConnector:
             domain_nc=_domain_nc(settings.base_dn),
         )
         self.management_agent = settings.management_agent
+        self.domain_nc = _domain_nc(settings.base_dn)
         self._netbios: str | None = settings.domain  # "" once looked up and not found
         self._netbios_retry = 0.0  # after a failed lookup, not before this (monotonic)
 
@@ -218,6 +225,33 @@ class AdConnector:
         domain functional level, and what a deleted or pseudonymised user leaves behind
         (connectors/ad/inventory.py)."""
         return run_inventory(self, timeout=timeout)
+
+    def stale(self, rule: StaleRule, *, now: datetime, timeout: float) -> Iterator[Candidate]:
+        """The users under base_dn of `rule`'s population, DISABLED (the ACCOUNTDISABLE bit,
+        unchanged since the cutoff) or INACTIVE (lastLogonTimestamp, or whenCreated for one
+        never signed in, at or before it), paged; `NotSupported` for another population or
+        an INACTIVE rule younger than 14 days (connectors/ad/sweeps.py)."""
+        return stale_users(self, rule, now=now, timeout=timeout)
+
+    def on_hold(self, query: HoldQuery, *, timeout: float) -> Iterator[Mapping[IdKind, str]]:
+        """The identifiers of each user in the hold group `query.group` (a DN), nested
+        groups included; `NotFound` when no group has that DN, `NotSupported` for a column
+        (connectors/ad/sweeps.py)."""
+        return hold_members(self, query, timeout=timeout)
+
+    # -- for the sweeps module ---------------------------------------------------
+
+    def connection(self) -> contextlib.AbstractContextManager[ldap3.Connection]:
+        """A pooled connection, given back (or dropped) when the block ends."""
+        return self._connection()
+
+    def hit(self, entry: dict[str, Any], domain: str | None) -> Hit:
+        """A search entry as a hit: its ref, identifiers and label, as `search` gives them."""
+        return self._hit(entry, domain)
+
+    def netbios_domain(self, timeout: float) -> str | None:
+        """The NetBIOS domain name hits carry beside the account (None: unknown)."""
+        return self._domain(timeout)
 
     def close(self) -> None:
         while True:
