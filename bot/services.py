@@ -41,7 +41,9 @@ from bot.workflow.requests import RequestKind
 from bot.workflow.residual_checks import ResidualChecker
 from bot.workflow.runner import Runner
 from bot.workflow.store import RequestStore
+from bot.workflow.sweeps import SweepService
 from connectors.base import Connector
+from connectors.sweeps import HoldQuery
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class Services:
     sender: PackageSender | None = None  # files to a user's DM (exports, the data map)
     notifier: Notifier | None = None  # the front end's own (unaudited): the data map watch
     holds: HoldStore | None = None  # people who must not be erased (GDPR Art. 17(3))
+    sweeps: SweepService | None = None  # whom the retention rules would erase now
     closers: list[Callable[[], object]] = field(default_factory=list)  # a front end's pools
 
     def close(self) -> None:
@@ -230,6 +233,21 @@ def build_services(
         sender=sender,
         notifier=notifier,
         holds=holds,
+        sweeps=SweepService(
+            connectors=conns,
+            rules=[r.rule() for r in config.retention.rules],
+            hold_query=HoldQuery(
+                group=config.retention.holds.ad_group, column=config.retention.holds.hr_column
+            ),
+            listed_holds=config.retention.holds.subjects,
+            holds=holds,
+            search=search,
+            store=store,
+            keyer=keyer,
+            audit=audit,
+            clock=store.clock,
+            timeout=max(30.0, config.search.timeout_seconds),
+        ),
     )
 
 

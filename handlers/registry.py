@@ -19,6 +19,7 @@ from handlers.hold import handle_hold
 from handlers.retention import handle_retention
 from handlers.show import handle_show
 from handlers.status import handle_requests, handle_status
+from handlers.sweep import handle_sweep
 from handlers.telemetry import handle_telemetry
 from handlers.update import handle_update
 
@@ -46,6 +47,7 @@ HANDLERS: Mapping[Verb, Handler] = MappingProxyType(
         Verb.TELEMETRY: handle_telemetry,
         Verb.DOCTOR: handle_doctor,
         Verb.DATAMAP: handle_datamap,
+        Verb.SWEEP: handle_sweep,
         Verb.HOLD: handle_hold,
         Verb.UNHOLD: handle_hold,
     }

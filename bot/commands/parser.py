@@ -31,6 +31,7 @@ __all__ = [
     "RequestsCommand",
     "RetentionCommand",
     "ShowCommand",
+    "SweepCommand",
     "TelemetryCommand",
     "UpdateCommand",
     "parse",
@@ -142,6 +143,12 @@ class RetentionCommand:
 
 
 @dataclass(frozen=True)
+class SweepCommand:
+    rule: str | None = None
+    name: Verb = Verb.SWEEP
+
+
+@dataclass(frozen=True)
 class HoldCommand:
     """`hold <subject> <reason>` places a hold; `unhold <subject>` lifts it (reason None)."""
 
@@ -184,6 +191,7 @@ Command = (
     | DoctorCommand
     | DatamapCommand
     | HoldCommand
+    | SweepCommand
 )
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
 _MAX_NOTE = 500
@@ -219,6 +227,11 @@ def parse(text: str) -> Command:
         if rest:
             raise UsageError("retention takes no arguments.", USAGE["retention"])
         return RetentionCommand()
+    if verb == "sweep":
+        words = rest.split()
+        if len(words) > 1:
+            raise UsageError("Name one rule, or none for all.", USAGE["sweep"])
+        return SweepCommand(words[0] if words else None)
     if verb in ("hold", "unhold"):
         return _parse_hold(verb, rest)
     if verb == "datamap":

@@ -45,6 +45,7 @@ class Verb(enum.StrEnum):
     TELEMETRY = "telemetry"
     DOCTOR = "doctor"
     DATAMAP = "datamap"
+    SWEEP = "sweep"
     HOLD = "hold"
     UNHOLD = "unhold"
 
@@ -159,6 +160,12 @@ _SPECS = (
         "/mim doctor",
         "check, read-only, what the bot assumes about each connected system",
         frozenset({Role.ADMIN}),
+    ),
+    CommandSpec(
+        Verb.SWEEP,
+        "/mim sweep [rule]",
+        "whom the retention rules would erase now, and who is kept out (on hold, open)",
+        frozenset({Role.REQUESTER}),
     ),
     CommandSpec(
         Verb.HOLD,

@@ -38,6 +38,7 @@ EXAMPLES = {
     Verb.TELEMETRY: "telemetry",
     Verb.DOCTOR: "doctor",
     Verb.DATAMAP: "datamap",
+    Verb.SWEEP: "sweep leavers",
     Verb.HOLD: "hold jdoe litigation 2026-044",
     Verb.UNHOLD: "unhold jdoe",
 }

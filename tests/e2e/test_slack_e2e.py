@@ -217,7 +217,7 @@ def test_find_and_show_answer_from_the_metaverse(tmp_path, stub, seeded, sync_db
 
 HELP_USERS = {
     "UVIEW": {"find", "show", "retention"},
-    "UREQ": {"delete", "update", "status", "done"},
+    "UREQ": {"delete", "update", "status", "done", "sweep"},
     "UEXP": {"export", "status"},
     "UAPP": {"approve", "reject", "retry", "extend", "hold", "unhold"},
     "UAUD": {"status", "requests"},

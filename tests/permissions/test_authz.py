@@ -101,6 +101,7 @@ GATE = {
     ("telemetry",): "0   0      0        0         0        0       1     0",
     ("doctor",):   "0    0      0        0         0        0       1     0",
     ("datamap",):  "0    0      0        0         0        0       1     0",
+    ("sweep",):    "0    0      0        1         0        0       1     1",
     ("hold",):     "0    0      0        0         1        0       1     1",
     ("unhold",):   "0    0      0        0         1        0       1     1",
     ("shutdown",): "0    0      0        0         0        0       1     0",  # unknown command

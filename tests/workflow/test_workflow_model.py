@@ -109,6 +109,7 @@ GATE: dict[str, frozenset[str] | None] = {
     "telemetry": frozenset(),  # admin only
     "doctor": frozenset(),  # admin only
     "datamap": frozenset({"privacy_officer"}),
+    "sweep": frozenset({"requester"}),
     "hold": frozenset({"approver"}),
     "unhold": frozenset({"approver"}),
 }
