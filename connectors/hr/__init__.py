@@ -1,5 +1,7 @@
 """The HR source of authority: a SQL table or view (sql) or a folder of CSV exports
-(csv_files), both read through one column mapping (mapping)."""
+(csv_files), both read through one column mapping (mapping). For retention sweeps both
+kinds find the leavers past an end date (`finds_stale`, Population.ENDED) and the rows on
+hold in a column (`knows_holds`) (sweeps)."""
 
 from typing import Annotated, Any
 

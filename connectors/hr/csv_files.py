@@ -29,6 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -62,8 +63,10 @@ from connectors.hr.mapping import (
     search_plan,
     verify_plan,
 )
+from connectors.hr.sweeps import POPULATIONS, csv_ended, csv_holds
 from connectors.spec import SETTINGS
 from connectors.spelling import spellings
+from connectors.sweeps import Candidate, HoldQuery, Population, StaleRule
 
 __all__ = ["HrCsvConnector", "HrCsvSettings"]
 
@@ -99,9 +102,13 @@ class HrCsvSettings:
 
 
 class HrCsvConnector:
-    """Search, read and verify the newest HR export file; never writes."""
+    """Search, read and verify the newest HR export file; never writes. For retention
+    sweeps, the leavers whose end date (an ISO-8601 cell) is past a rule's cutoff
+    (`FindsStale`) and the rows whose hold column is set (`KnowsHolds`)
+    (connectors/hr/sweeps.py)."""
 
     capabilities = frozenset({Capability.SEARCH, Capability.READ, Capability.VERIFY})
+    populations: frozenset[Population] = POPULATIONS
 
     def __init__(self, settings: HrCsvSettings) -> None:
         self.settings = settings
@@ -116,6 +123,10 @@ class HrCsvConnector:
     def newest_export(self) -> Path:
         """The file `_rows` reads (the newest settled one); `ConnectorError` when none."""
         return self._newest()[0]
+
+    def export_rows(self) -> list[Row]:
+        """Every row of the newest export (cached while the file is unchanged)."""
+        return self._rows()
 
     def parse_export(self, path: Path) -> list[Row]:
         """Every row of `path`, or `ConnectorError` naming what is not exact (uncached)."""
@@ -283,6 +294,17 @@ class HrCsvConnector:
         return Verification(
             self.name, absent=not hits, remaining=tuple(h.ref for h in hits), detail=detail
         )
+
+    def stale(self, rule: StaleRule, *, now: datetime, timeout: float) -> Iterator[Candidate]:
+        """The newest export's rows whose `rule.column` (an ISO-8601 date) is before the
+        cutoff's day, by key; `NotSupported` for another population or a column the export
+        lacks. The export is read whole, as every call here does: no pages."""
+        return csv_ended(self, rule, now=now)
+
+    def on_hold(self, query: HoldQuery, *, timeout: float) -> Iterator[Mapping[IdKind, str]]:
+        """The identifiers of each row whose `query.column` is set (not empty, 0, false,
+        no or n); `NotSupported` for a group or a column the export lacks."""
+        return csv_holds(self, query)
 
     def doctor(self, *, timeout: float) -> list[Check]:
         """Check, read-only, the newest export: found, its header holds the configured

@@ -30,11 +30,13 @@ deadline for new connections, `statement_timeout` (PostgreSQL) or the query time
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import field
+from datetime import datetime
 from typing import Any, Literal
 
 import pydantic.dataclasses
@@ -78,8 +80,10 @@ from connectors.hr.mapping import (
     search_plan,
     verify_plan,
 )
+from connectors.hr.sweeps import POPULATIONS, sql_ended, sql_holds
 from connectors.spec import SETTINGS
 from connectors.spelling import spellings
+from connectors.sweeps import Candidate, HoldQuery, Population, StaleRule
 
 __all__ = ["HrConnector", "HrSettings", "search_statement"]
 
@@ -144,6 +148,7 @@ class HrSettings:
     name: str = "hr"
     timeout: float = Field(default=5.0, gt=0, le=120, alias="timeout_seconds")
     max_hits: int = Field(default=200, ge=1)
+    page_size: int = Field(default=500, ge=1, le=10000)  # rows a sweep reads per page
 
     def __post_init__(self) -> None:
         if not self.table.strip():
@@ -161,7 +166,11 @@ class HrSettings:
 
 
 class HrConnector:
-    """Search, read, verify, and (when allowed) delete rows of the HR table."""
+    """Search, read, verify, and (when allowed) delete rows of the HR table; for retention
+    sweeps, the leavers whose end date is past a rule's cutoff (`FindsStale`) and the rows
+    whose hold column is set (`KnowsHolds`) (connectors/hr/sweeps.py)."""
+
+    populations: frozenset[Population] = POPULATIONS
 
     def __init__(self, settings: HrSettings, *, engine: sa.Engine | None = None) -> None:
         self.settings = settings
@@ -311,6 +320,25 @@ class HrConnector:
         table's own when `columns` is `*`), its rows counted, and whether the erasure
         deletes a person's row or a person does (connectors/hr/inventory.py)."""
         return sql_inventory(self, timeout=timeout)
+
+    def stale(self, rule: StaleRule, *, now: datetime, timeout: float) -> Iterator[Candidate]:
+        """The rows whose `rule.column` end date is before the cutoff's day, keyset-paged by
+        the key; `NotSupported` for another population or a column the table lacks or
+        cannot compare as a date (connectors/hr/sweeps.py)."""
+        return sql_ended(self, rule, now=now, timeout=timeout)
+
+    def on_hold(self, query: HoldQuery, *, timeout: float) -> Iterator[Mapping[IdKind, str]]:
+        """The identifiers of each row whose `query.column` is set (not NULL, empty, 0,
+        false, no or n); `NotSupported` for a group or a column the table lacks."""
+        return sql_holds(self, query, timeout=timeout)
+
+    def session(self, timeout: float) -> contextlib.AbstractContextManager[Session]:
+        """A read-only transaction within `timeout` (for connectors/hr/sweeps.py)."""
+        return self._session(timeout)
+
+    def reflect(self, s: Session) -> sa.Table:
+        """The configured table, reflected once (a missing column is a ConnectorError)."""
+        return self._reflect(s)
 
     def health(self, *, timeout: float) -> Health:
         try:
