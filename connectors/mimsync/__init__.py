@@ -1,6 +1,8 @@
 """The MIM Synchronization Service's database (SQLAlchemy, read only): the metaverse
 (connector, schema, view), the server's exported configuration (server_config) and what
-the data map is told of both (datamap: `sync_map`, `inventory`)."""
+the data map is told of both (datamap: `sync_map`, `inventory`), and, for retention
+sweeps, the persons no longer joined to a management agent (`finds_stale`,
+Population.UNJOINED)."""
 
 from connectors.mimsync.connector import MimSyncConnector
 from connectors.mimsync.settings import MimSyncSettings

@@ -18,6 +18,11 @@ Timeouts (each call's `timeout`, seconds) are enforced where the driver allows:
 Everywhere, a call issuing several statements raises `TimedOut` once its
 deadline has passed between two of them.
 
+Retention sweeps (`FindsStale`, Population.UNJOINED): the persons joined to no object
+of a rule's management agent (by name; an unknown one is refused) and unchanged since the
+cutoff (`last_modification_date`), read in pages by object_id, each page a read of its own
+within the timeout, every value bound (`schema.unjoined_stmt`).
+
 Locks (SQL Server): reads run at READ UNCOMMITTED, so they take no shared locks
 and never hold up a sync run writing the same rows (the FIM MVP blog's "Secrets of
 the metaverse", part 5: query the sync database with NOLOCK or READ UNCOMMITTED;
@@ -40,7 +45,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,6 +114,7 @@ from connectors.mimsync.view import (
     utc,
 )
 from connectors.spelling import spellings
+from connectors.sweeps import Candidate, Population, StaleRule
 
 __all__ = [
     "AttributeKind",
@@ -130,6 +136,7 @@ class UnknownAttribute(NotSupported):
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_SAFE_MA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.()-]{0,63}")  # "CORP AD", "HR (SQL)"
 
 
 # ---------------------------------------------------------------- helpers
@@ -247,6 +254,7 @@ class MimSyncConnector:
     capabilities = frozenset(
         {Capability.SEARCH, Capability.READ, Capability.DELETE, Capability.VERIFY}
     )
+    populations: frozenset[Population] = frozenset({Population.UNJOINED})
 
     def __init__(self, settings: MimSyncSettings, *, engine: sa.Engine | None = None) -> None:
         self.settings = settings
@@ -654,6 +662,52 @@ class MimSyncConnector:
                 checked = True
                 found.update(str(r.object_id) for r in s.rows(stmt, params))
         return checked, found
+
+    # ------------------------------------------------------------ retention sweeps
+
+    def stale(self, rule: StaleRule, *, now: datetime, timeout: float) -> Iterator[Candidate]:
+        """Persons no longer joined to `rule.agent` (an MA's name) and unchanged since the
+        rule's cutoff, as search hits carry them, paged by object_id (each page one read
+        within `timeout`). `NotSupported` for another population, no agent, or an MA the
+        Sync Service does not have; checked at the call, before the first page."""
+        if rule.population is not Population.UNJOINED:
+            raise NotSupported(
+                f"{self.name}: the metaverse cannot find the {rule.population.value} population"
+            )
+        if not rule.agent or "\x00" in rule.agent:
+            raise NotSupported(f"{self.name}: an unjoined rule names its management agent")
+        cutoff = rule.cutoff(now)
+        naive = (cutoff if cutoff.tzinfo is None else cutoff.astimezone(UTC)).replace(tzinfo=None)
+        with self._session(timeout) as s:
+            schema = self._schema_for(s)
+            found = s.rows(q.ma_id_stmt(), {"ma_name": rule.agent})
+        if len(found) != 1:
+            raise NotSupported(
+                f"{self.name}: the Sync Service has no management agent "
+                + (f"'{rule.agent}'" if _SAFE_MA_NAME.fullmatch(rule.agent) else "of that name")
+            )
+        params = {"object_type": self.settings.person_type, "ma_id": found[0][0], "cutoff": naive}
+        return self._unjoined(schema, params, timeout)
+
+    def _unjoined(
+        self, schema: q.MetaverseSchema, params: dict[str, Any], timeout: float
+    ) -> Iterator[Candidate]:
+        page = self.settings.page_size
+        first = q.unjoined_stmt(schema, page=page, after=False)
+        later = q.unjoined_stmt(schema, page=page, after=True)
+        after: uuid.UUID | None = None
+        while True:
+            with self._session(timeout) as s:
+                if after is None:
+                    rows = s.rows(first, params)
+                else:
+                    rows = s.rows(later, {**params, "after": after})
+            for row in rows:
+                hit = self._hit(schema, row)
+                yield Candidate(hit.ref, hit.identifiers, hit.label, since=hit.modified)
+            if len(rows) < page:
+                return
+            after = rows[-1].object_id
 
     # ------------------------------------------------------------ the data map
 

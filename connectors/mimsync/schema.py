@@ -30,6 +30,7 @@ __all__ = [
     "connectors_stmt",
     "health_stmt",
     "like_prefix",
+    "ma_id_stmt",
     "management_agent_details_stmt",
     "management_agents_stmt",
     "metaverse_tables",
@@ -45,6 +46,7 @@ __all__ = [
     "reflect_metaverse",
     "search_stmt",
     "server_configuration_stmt",
+    "unjoined_stmt",
 ]
 
 METADATA = sa.MetaData()
@@ -409,6 +411,36 @@ def connectors_stmt() -> sa.Select:
     )
 
 
+def ma_id_stmt() -> sa.Select:
+    """The id of the management agent named `:ma_name` (none: no such MA)."""
+    ma = management_agent
+    return sa.select(ma.c.ma_id).where(ma.c.ma_name == sa.bindparam("ma_name"))
+
+
+def unjoined_stmt(schema: MetaverseSchema, *, page: int, after: bool) -> sa.Select:
+    """Persons (`:object_type`) joined to no connector-space object of the MA `:ma_id` and
+    unchanged since `:cutoff` (last_modification_date <= it), the next `page` of them by
+    object_id (after `:after` when `after`), with the columns of a search hit.
+
+    Any link to a connector-space object of that MA counts as joined, whatever its
+    connector state: a person is "no longer joined" only when the MA holds no link at all.
+    """
+    mv, cs, link = schema.mv, connectorspace, csmv_link
+    joined = (
+        sa.select(link.c.mv_object_id)
+        .select_from(link.join(cs, cs.c.object_id == link.c.cs_object_id))
+        .where(link.c.mv_object_id == mv.c.object_id, cs.c.ma_id == sa.bindparam("ma_id"))
+    )
+    stmt = sa.select(*_hit_columns(schema)).where(
+        mv.c.object_type == sa.bindparam("object_type"),
+        mv.c.last_modification_date <= sa.bindparam("cutoff", type_=sa.DateTime),
+        ~joined.exists(),
+    )
+    if after:
+        stmt = stmt.where(mv.c.object_id > sa.bindparam("after", type_=sa.Uuid))
+    return stmt.order_by(mv.c.object_id).limit(page)
+
+
 def server_configuration_stmt() -> sa.Select:
     """The precedence and deletion-rule XML of the (single-row) server configuration."""
     sc = server_configuration
@@ -483,6 +515,8 @@ def columns_read() -> dict[str, frozenset[str]]:
         multivalue_stmt(),
         references_stmt(schema),
         connectors_stmt(),
+        ma_id_stmt(),
+        unjoined_stmt(schema, page=1, after=True),
         server_configuration_stmt(),
         management_agents_stmt(),
         management_agent_details_stmt(),

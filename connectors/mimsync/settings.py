@@ -36,6 +36,7 @@ class MimSyncSettings:
     name: str = "mimsync"
     label: str = "MIM Sync metaverse"
     max_hits: int = Field(default=50, ge=1)
+    page_size: int = Field(default=500, ge=1, le=10000)  # persons a sweep reads per page
     poll_interval_s: float = Field(default=1.0, gt=0)
 
     @field_validator("url")
