@@ -287,9 +287,15 @@ class DemoEstate:
         hr_sample.create_table(
             hr_engine,
             [
-                hr_sample.Employee(p.employee_id, p.account, p.display, p.mail or "", p.department)
-                for p in self.people
-                if "HR" in p.mas and p.employee_id
+                *(
+                    hr_sample.Employee(
+                        p.employee_id, p.account, p.display, p.mail or "", p.department
+                    )
+                    for p in self.people
+                    if "HR" in p.mas and p.employee_id
+                ),
+                # Three who left years ago (a retention sweep's leavers), one on hold.
+                *hr_sample.LEAVERS,
             ],
         )
         hr_engine.dispose()
@@ -447,6 +453,20 @@ def demo_config(workdir: Path) -> AppConfig:
             "legal_basis": "Art. 6(1)(b) employment contract; Art. 6(1)(c) legal obligation",
         },
         "export": {"systems": {"hr": {"retention": "6 years after the employment ends"}}},
+        # The retention plan carried out: HR records two years past their end date, and a
+        # legal hold kept in HR's own column.
+        "retention": {
+            "rules": [
+                {
+                    "name": "leavers",
+                    "system": "hr",
+                    "population": "ended",
+                    "older_than_months": 24,
+                    "column": "end_date",
+                }
+            ],
+            "holds": {"hr_column": "legal_hold"},
+        },
         "audit": {
             "url": f"sqlite:///{workdir / 'mimbot-demo.db'}",
             "subject_key": "${DEMO_SUBJECT_KEY}",

@@ -34,6 +34,8 @@ __all__ = ["MemberState", "RuleOutcome", "Sweep", "SweepMember", "SweepService"]
 
 log = logging.getLogger(__name__)
 
+USAGE = "/mim sweep [rule]"  # bot/commands/table.py's line (the domain does not import it)
+
 
 class MemberState(enum.StrEnum):
     PROPOSED = "proposed for erasure"
@@ -124,7 +126,7 @@ class SweepService:
         self.audit.record(
             actor=actor.user_id,
             roles=actor.role_names,
-            action="sweep",
+            action="retention_sweep",
             outcome=AuditOutcome.OK
             if all(o.error is None for o in outcomes)
             else AuditOutcome.PARTIAL,
@@ -142,14 +144,14 @@ class SweepService:
     def _rules(self, name: str | None) -> tuple[StaleRule, ...]:
         if not self.rules:
             raise UsageError(
-                "No retention rule is configured (retention.rules in app.yaml).", "/mim sweep"
+                "No retention rule is configured (retention.rules in app.yaml).", USAGE
             )
         if name is None:
             return self.rules
         chosen = tuple(r for r in self.rules if r.name.casefold() == name.casefold())
         if not chosen:
             known = ", ".join(r.name for r in self.rules)
-            raise UsageError(f"No retention rule is named that. The rules: {known}.", "/mim sweep")
+            raise UsageError(f"No retention rule is named that. The rules: {known}.", USAGE)
         return chosen
 
     def _stale(self, rule: StaleRule, now: datetime) -> Iterable[Candidate]:
