@@ -35,7 +35,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import ldap3
 from ldap3.core import exceptions as lx
@@ -47,7 +47,24 @@ from connectors.errors import NotFound, NotSupported
 from connectors.sweeps import Candidate, HoldQuery, Population, StaleRule
 
 if TYPE_CHECKING:
-    from connectors.ad.connector import AdConnector
+    from connectors.ad.settings import AdSettings
+    from connectors.base import Hit
+
+
+class AdConnector(Protocol):
+    """What the sweep queries use of connectors/ad/connector.py's connector (a protocol, so
+    that the connector may import this module)."""
+
+    settings: AdSettings
+    domain_nc: str
+    identity_attributes: tuple[str, ...]
+
+    def connection(self) -> contextlib.AbstractContextManager[ldap3.Connection]: ...
+
+    def hit(self, entry: dict[str, Any], domain: str | None) -> Hit: ...
+
+    def netbios_domain(self, timeout: float) -> str | None: ...
+
 
 __all__ = [
     "MIN_INACTIVE_AGE",

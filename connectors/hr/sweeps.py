@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
@@ -41,8 +41,45 @@ from connectors.hr.mapping import hit_from_row
 from connectors.sweeps import Candidate, HoldQuery, Population, StaleRule
 
 if TYPE_CHECKING:
-    from connectors.hr.csv_files import HrCsvConnector
-    from connectors.hr.sql import HrConnector
+    import contextlib
+
+    from connectors._shared.sql import Session
+    from connectors.hr.mapping import HrMapping
+
+
+class _SqlSettings(Protocol):
+    mapping: HrMapping
+    page_size: int
+
+
+class HrConnector(Protocol):
+    """What the SQL queries use of connectors/hr/sql.py's connector (a protocol, so that the
+    connector may import this module)."""
+
+    name: str
+
+    @property
+    def settings(self) -> _SqlSettings: ...
+
+    def session(self, timeout: float) -> contextlib.AbstractContextManager[Session]: ...
+
+    def reflect(self, s: Session) -> sa.Table: ...
+
+
+class _CsvSettings(Protocol):
+    mapping: HrMapping
+
+
+class HrCsvConnector(Protocol):
+    """What the CSV queries use of connectors/hr/csv_files.py's connector."""
+
+    name: str
+
+    @property
+    def settings(self) -> _CsvSettings: ...
+
+    def export_rows(self) -> list[Mapping[str, str]]: ...
+
 
 __all__ = [
     "POPULATIONS",
