@@ -16,5 +16,8 @@ class DemoClock:
         return datetime.now(UTC) + self.offset
 
     def later(self, days: int) -> datetime:
-        self.offset += timedelta(days=days)
+        """`days` on, at 09:00 UTC: after the daily digest's hour (07:00), whatever the hour
+        the demo runs at, so the same script shows the same reminders and digests."""
+        target = (self() + timedelta(days=days)).replace(hour=9, minute=0, second=0, microsecond=0)
+        self.offset += target - self()
         return self()
