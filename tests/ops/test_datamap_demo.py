@@ -41,7 +41,7 @@ def test_systems_and_technology(demo):
         ("MIM Sync metaverse", "metaverse", None, None, 50, False),
         ("Active Directory", "connector and management agent", "CORP AD", "AD", 47, False),
         ("BHOLD", "connector and management agent", "BHOLD", "Extensible2", 35, False),
-        ("HR", "connector and management agent", "HR", "Extensible2", 48, False),
+        ("HR", "connector and management agent", "HR", "Extensible2", 51, False),  # 3 leavers
         ("MIM Service", "connector and management agent", "MIM Service", "FIM", None, False),
         ("Certificate Management", "bot connector", None, None, None, False),
         ("MIM PAM", "bot connector", None, None, 3, False),
