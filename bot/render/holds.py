@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
-from bot.render.markup import dicts, mrkdwn_escape
+from bot.render.markup import dicts, mention, mrkdwn_escape
 from bot.render.reply import Reply
 from bot.workflow.holds import Hold
 
@@ -16,7 +16,7 @@ __all__ = ["hold_lifted", "hold_placed", "no_hold"]
 def hold_placed(name: str, hold: Hold) -> Reply:
     return _plain(
         f":lock: *{mrkdwn_escape(name)}* is on hold since {hold.when}"
-        f" (placed by {mrkdwn_escape(hold.placed_by)}: {mrkdwn_escape(hold.reason)})."
+        f" (placed by {mention(hold.placed_by)}: {mrkdwn_escape(hold.reason)})."
         " No erasure or sweep will touch them until `/mim unhold`."
     )
 
