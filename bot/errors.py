@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "ConnectorError",
     "Denied",
+    "HeldElsewhere",
     "MimbotError",
     "NotAllowed",
     "NotFound",
@@ -91,6 +92,17 @@ class OnHold(RequestStateError):
         super().__init__(
             f"That person is on hold since {placed_at} (placed by {placed_by}: {reason}),"
             " so they may not be erased. An approver lifts it with /mim unhold."
+            " Nothing was created."
+        )
+
+
+class HeldElsewhere(RequestStateError):
+    """The person is held by a source of holds other than /mim hold (an AD group, an HR
+    column, app.yaml's list)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(
+            f"That person is {source} (a legal hold), so they may not be erased."
             " Nothing was created."
         )
 

@@ -191,6 +191,23 @@ def build_services(
     show = ShowService(
         search=search, connectors=by_name, audit=audit, timeout=config.search.timeout_seconds
     )
+    # A delete checks every source of holds, as a sweep does (GDPR Art. 17(3)).
+    sweeps = SweepService(
+        connectors=conns,
+        rules=[r.rule() for r in config.retention.rules],
+        hold_query=HoldQuery(
+            group=config.retention.holds.ad_group, column=config.retention.holds.hr_column
+        ),
+        listed_holds=config.retention.holds.subjects,
+        holds=holds,
+        search=search,
+        store=store,
+        keyer=keyer,
+        audit=audit,
+        clock=store.clock,
+        timeout=max(30.0, config.search.timeout_seconds),
+    )
+    erasure.hold_check = sweeps.hold_of
     return Services(
         config=config,
         engine=engine,
@@ -233,21 +250,7 @@ def build_services(
         sender=sender,
         notifier=notifier,
         holds=holds,
-        sweeps=SweepService(
-            connectors=conns,
-            rules=[r.rule() for r in config.retention.rules],
-            hold_query=HoldQuery(
-                group=config.retention.holds.ad_group, column=config.retention.holds.hr_column
-            ),
-            listed_holds=config.retention.holds.subjects,
-            holds=holds,
-            search=search,
-            store=store,
-            keyer=keyer,
-            audit=audit,
-            clock=store.clock,
-            timeout=max(30.0, config.search.timeout_seconds),
-        ),
+        sweeps=sweeps,
     )
 
 

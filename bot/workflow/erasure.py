@@ -8,12 +8,12 @@ the later look at residual copies `bot/workflow/residual_checks.py`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.audit import SubjectKeyer
 from bot.config import PolicyConfig
-from bot.errors import AlreadyOpen, OnHold, RequestStateError
+from bot.errors import AlreadyOpen, HeldElsewhere, OnHold, RequestStateError
 from bot.lookup.calls import Outcome, call, verify_call
 from bot.lookup.search import SearchService
 from bot.lookup.subjects import Match, single_subject
@@ -53,6 +53,8 @@ class ErasureService:
     policy: PolicyConfig
     timeout: float = 5.0
     holds: HoldStore | None = None  # a person on hold (GDPR Art. 17(3)) is not erased
+    # The other sources of holds (an AD group, an HR column, app.yaml's list): the sweep's.
+    hold_check: Callable[[Sequence[str]], str | None] | None = None
     owners: ManualOwners = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +70,10 @@ class ErasureService:
         keys = subject_keys(self.keyer, subject)
         if self.holds is not None and (hold := self.holds.held([*keys.person, *keys.subject])):
             raise OnHold(hold.placed_by, hold.when, hold.reason)
+        if self.hold_check is not None and (
+            source := self.hold_check([*keys.person, *keys.subject])
+        ):
+            raise HeldElsewhere(source)
         already = self.store.open_for(keys.person)
         if already:  # checked again, atomically, when the request is stored
             raise AlreadyOpen(already)

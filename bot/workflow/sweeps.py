@@ -139,6 +139,13 @@ class SweepService:
         )  # fmt: skip
         return sweep
 
+    def hold_of(self, keys: Sequence[str]) -> str | None:
+        """Where a hold on the person these keys name comes from (an AD group, an HR
+        column, app.yaml's list, /mim hold), or None; `MimbotError` when a system's holds
+        cannot be read (not knowing must not erase)."""
+        held = self._held_keys()
+        return next((held[k] for k in keys if k in held), None)
+
     # -- parts ----------------------------------------------------------------
 
     def _rules(self, name: str | None) -> tuple[StaleRule, ...]:

@@ -64,3 +64,12 @@ def test_only_approvers_place_and_lift_holds_and_say_why(bot):
     assert "needs the approver role" in bot.run(ADMIN + "X", "unhold kschmidt10")
     assert "Say why" in bot.run(APPROVER, "hold kschmidt10")
     assert "one exact person" in bot.run(APPROVER, "hold ksch* because")
+
+
+def test_a_person_held_in_a_system_is_not_erased_either(bot):
+    # Mireille Fontaine's row in HR has legal_hold set (the demo's retention.holds.hr_column).
+    refused = bot.run(ADMIN, "delete 900003 left in 2023")
+    assert "That person is on hold in HR (a legal hold)" in refused
+    assert "Nothing was created" in refused
+    assert bot.services.requests.runnable() == []
+    assert "created and sent for approval" in bot.run(ADMIN, "delete 900001 left in 2021")
