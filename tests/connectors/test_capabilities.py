@@ -12,9 +12,14 @@ from connectors.base import Capability
 from connectors.bhold.connector import BholdConnector
 from connectors.capabilities import (
     Updates,
+    describes_data,
+    finds_stale,
+    knows_holds,
     management_agent,
+    maps_metaverse,
     mim_telemetry,
     reports_retention,
+    self_checks,
     shows_lineage,
     updates,
 )
@@ -25,6 +30,7 @@ from connectors.memory import MemoryConnector
 from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
 from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from connectors.pam.connector import PamConnector, PamSettings
+from connectors.sweeps import Population
 
 WINRM = WinRmSettings("http://mim01.corp.test:5985/wsman", "bot", "secret", "credssp")
 
@@ -70,6 +76,13 @@ def test_each_capability_is_found_by_what_the_connector_implements_whatever_its_
         assert shows_lineage(memory) is shows_lineage(service) is None
         assert management_agent(service) == "MIM Service MA"
         assert management_agent(memory) is management_agent(pam) is None
+        # The sweep's: the metaverse finds the unjoined; no MIM Service or PAM population.
+        assert finds_stale(sync) is sync and Population.UNJOINED in sync.populations
+        assert finds_stale(service) is finds_stale(pam) is finds_stale(memory) is None
+        assert knows_holds(sync) is knows_holds(memory) is None
+        assert self_checks(service) is service and self_checks(memory) is None
+        assert describes_data(pam) is pam and maps_metaverse(sync) is sync
+        assert maps_metaverse(service) is None
     finally:
         engine.dispose()
 
