@@ -20,7 +20,7 @@ from bot.audit import SubjectKeyer
 from bot.workflow.requests import Subject
 from connectors.base import IdKind
 
-__all__ = ["PERSON_IDS", "SubjectKeys", "person_identifiers", "subject_keys"]
+__all__ = ["PERSON_IDS", "SubjectKeys", "naming_values", "person_identifiers", "subject_keys"]
 
 # Identifiers that name one person, the most stable first: the first present is the key
 # the unique `open_key` is made from, so two replicas racing for one person collide.
@@ -60,6 +60,22 @@ def person_identifiers(subject: Subject) -> list[str]:
     # Each system's reference to its object (an objectGUID, an MV id, an HR key) names one
     # person too, and every hit has one: a person with no identifier above still has keys.
     values += sorted({f"{ref.system}:{ref.id}" for ref in subject.refs})
+    return values
+
+
+def naming_values(identifiers: Mapping[IdKind, str]) -> list[str]:
+    """The values among `identifiers` that name one person, for matching holds: as
+    `person_identifiers` gives them (the account within its domain), and the bare account
+    too, so that a hold listed as `jdoe` holds jdoe of any domain (holding too many is
+    safe; holding too few is not). Never a domain or a display name, which many share."""
+    values = []
+    for kind in PERSON_IDS:
+        value = identifiers.get(kind)
+        if not value:
+            continue
+        if kind is IdKind.ACCOUNT and identifiers.get(IdKind.DOMAIN):
+            values.append(f"{identifiers[IdKind.DOMAIN]}\\{value}")
+        values.append(value)
     return values
 
 

@@ -24,7 +24,7 @@ from bot.lookup.subjects import AmbiguousSubject, NobodyMatches, SystemsUnavaila
 from bot.permissions.roles import Actor
 from bot.workflow.holds import HoldStore
 from bot.workflow.store import RequestStore
-from bot.workflow.subject_keys import subject_keys
+from bot.workflow.subject_keys import naming_values, subject_keys
 from connectors.base import Connector, IdKind, Query, QueryKind
 from connectors.capabilities import finds_stale, knows_holds
 from connectors.errors import ConnectorError, NotSupported
@@ -178,7 +178,7 @@ class SweepService:
                     continue
                 try:
                     for identifiers in source.on_hold(self.hold_query, timeout=self.timeout):
-                        for value in identifiers.values():
+                        for value in naming_values(identifiers):
                             held.setdefault(self.keyer.key(value), f"on hold in {c.label}")
                 except NotSupported:
                     continue  # it holds no hold of that kind (a group for HR)
@@ -196,7 +196,7 @@ class SweepService:
         since = candidate.since
         # The candidate's own keys first: a hold must count even when the person cannot
         # be resolved across the estate.
-        own = {self.keyer.key(v) for v in candidate.identifiers.values() if v}
+        own = {self.keyer.key(v) for v in naming_values(candidate.identifiers)}
         hit = next((held[k] for k in own if k in held), None)
         label = candidate.label or candidate.ref.id
         if hit is not None:
@@ -218,7 +218,8 @@ class SweepService:
         keys = subject_keys(self.keyer, subject)
         label = subject.display_name or subject.account or label
         audit_key = keys.subject[0]
-        hit = next((held[k] for k in (*keys.person, *keys.subject) if k in held), None)
+        named = [*keys.person, *(self.keyer.key(v) for v in naming_values(subject.identifiers))]
+        hit = next((held[k] for k in named if k in held), None)
         if hit is not None:
             return SweepMember(rule.name, label, MemberState.HELD, hit, audit_key, since)
         already = self.store.open_for(keys.person)

@@ -31,6 +31,8 @@ def test_a_person_on_hold_is_not_erased_whoever_asks_by_whatever_identifier(bot)
         refused = bot.run(ADMIN, f"delete {subject} left in 2024")
         assert "is on hold since" in refused and "Nothing was created" in refused
     assert bot.services.requests.runnable() == []
+    # One person's hold holds no one else of the domain, nor a namesake.
+    assert "created and sent for approval" in bot.run(ADMIN, "delete lschmidt11 left in 2024")
     assert "is no longer on hold" in bot.run(APPROVER, "unhold kschmidt10")
     assert "created and sent for approval" in bot.run(ADMIN, "delete kschmidt10 left in 2024")
     assert "is not on hold: nothing to lift" in bot.run(APPROVER, "unhold kschmidt10")
