@@ -23,7 +23,9 @@ from tests.support.slackbot import ENV, bot_config
 
 pytestmark = pytest.mark.samba
 
-USERS = [TestUser(f"sw-e2e{i}", "Sweep", f"E2E {i}", str(8200 + i)) for i in range(3)]
+USERS = [
+    TestUser(f"sw-e2e{i}", "Sweep", f"E2E {i}", str(8700 + i)) for i in range(3)
+]  # employee IDs no other test uses
 ACTOR = Actor("UREQ", frozenset({Role.REQUESTER}))
 
 
