@@ -103,6 +103,17 @@ SMOKES = (
         180,
     ),
     Smoke(
+        "sweep_proposal",
+        "sweep_proposal",
+        "--leavers 20 --rounds 2",
+        (
+            "sweep/bare time per candidate",
+            "10N/N time per candidate",
+            "10N/N memory per candidate",
+        ),
+        120,
+    ),
+    Smoke(
         "find_latency",
         "find_latency",
         "--users 20 --rounds 5 --warmup 1 --part-rounds 3",
