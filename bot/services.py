@@ -24,7 +24,7 @@ from bot.lookup.search import SearchService
 from bot.lookup.show import ShowService
 from bot.ops.datamap.build import TIMEOUT as DATAMAP_TIMEOUT
 from bot.ops.datamap.build import build_datamap
-from bot.ops.datamap.model import Art30, DataMap
+from bot.ops.datamap.model import ART30_FIELDS, Art30, DataMap
 from bot.ops.health import Readiness
 from bot.permissions.authz import Authorizer
 from bot.permissions.roles import RoleResolver, UsergroupLookup
@@ -270,14 +270,7 @@ def datamap_of(
         now=now,
         timeout=timeout or DATAMAP_TIMEOUT,
         external=d.external,
-        art30=Art30(
-            controller=d.controller,
-            purposes=d.purposes,
-            legal_basis=d.legal_basis,
-            data_subjects=d.data_subjects,
-            recipients=d.recipients,
-            security_measures=d.security_measures,
-        ),
+        art30=Art30(**{key: getattr(d, key) for key, _ in ART30_FIELDS}),
         retention_statements={
             name: fields["retention"]
             for name, fields in config.export.systems.items()

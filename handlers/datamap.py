@@ -10,9 +10,6 @@ from bot.render.datamap import FILE_SUFFIX, DiagramUnavailable, Format, datamap_
 from bot.render.reply import Reply, Responder
 from bot.services import Services, datamap_of
 
-# The files the DM receives, in this order (the JSON is what `datamap --since` compares).
-FORMATS = ("markdown", "html", "csv", "xlsx", "json")
-
 
 def handle_datamap(
     cmd: DatamapCommand, *, actor: Actor, services: Services, respond: Responder
@@ -24,26 +21,25 @@ def handle_datamap(
     data_map = datamap_of(services.config, services.connectors, now=services.requests.clock())
     files: list[tuple[str, bytes]] = []
     missing: list[str] = []
-    for name in FORMATS:
-        fmt = Format(name)
+    for fmt in Format:  # the JSON last: what `datamap --since` compares
         try:
-            name_of = f"datamap-{data_map.generated:%Y-%m-%d}{FILE_SUFFIX[fmt]}"
-            files.append((name_of, render(data_map, fmt)))
+            name = f"datamap-{data_map.generated:%Y-%m-%d}{FILE_SUFFIX[fmt]}"
+            files.append((name, render(data_map, fmt)))
         except DiagramUnavailable as exc:  # html without Graphviz's dot: the rest still go
-            missing.append(f"{name}: {exc.user_message()}")
-    delivered = services.sender is not None
+            missing.append(f"{fmt}: {exc.user_message()}")
+    sender = services.sender
     services.audit.record(
         actor=actor.user_id,
         roles=actor.role_names,
         action="datamap_generated",
-        outcome=AuditOutcome.OK if delivered and not missing else AuditOutcome.PARTIAL,
+        outcome=AuditOutcome.OK if sender is not None and not missing else AuditOutcome.PARTIAL,
         detail={"formats": [n for n, _ in files], "not_made": len(missing), "to": "dm"},
     )
-    if services.sender is not None:
+    if sender is None:  # a front end that cannot send files (none does today)
+        respond(Reply(text="This front end cannot send files: run python -m bot datamap."))
+    else:
         note = "The estate's data map (GDPR Art. 30 record of processing)."
         if missing:
             note += " Not made: " + "; ".join(missing)
-        services.sender.send_files(actor.user_id, files, note)
-    if services.sender is None:  # a front end that cannot send files (none does today)
-        respond(Reply(text="This front end cannot send files: run python -m bot datamap."))
+        sender.send_files(actor.user_id, files, note)
     respond(datamap_summary(data_map))

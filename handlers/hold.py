@@ -11,7 +11,7 @@ from bot.permissions.roles import Actor
 from bot.render.holds import hold_lifted, hold_placed, no_hold
 from bot.render.reply import Responder
 from bot.services import Services
-from bot.workflow.subject_keys import naming_values, subject_keys
+from bot.workflow.subject_keys import hold_keys, subject_keys
 
 
 def handle_hold(cmd: HoldCommand, *, actor: Actor, services: Services, respond: Responder) -> None:
@@ -23,9 +23,7 @@ def handle_hold(cmd: HoldCommand, *, actor: Actor, services: Services, respond: 
     result = services.search.find(cmd.query, actor=actor, command=command)
     subject = single_subject(result).subject()
     keys = subject_keys(services.keyer, subject)
-    # The keys that name this person alone: a domain's or a display name's would hold
-    # everyone who shares it.
-    every = [*keys.person, *(services.keyer.key(v) for v in naming_values(subject.identifiers))]
+    every = hold_keys(services.keyer, subject, keys)
     if cmd.name is Verb.HOLD:
         hold = services.holds.place(every, reason=cmd.reason or "", placed_by=actor.user_id)
         services.audit.record(

@@ -23,7 +23,7 @@ from bot.workflow.manual import ManualOwners, instruction
 from bot.workflow.notifications.audited import AuditedNotifier
 from bot.workflow.requests import PlannedStep, Request, RequestKind, Status, StepState
 from bot.workflow.store import RequestStore
-from bot.workflow.subject_keys import naming_values, subject_keys
+from bot.workflow.subject_keys import hold_keys, subject_keys
 from bot.workflow.submission import submit_for_approval
 from connectors.base import (
     RANK_SOURCE,
@@ -68,9 +68,7 @@ class ErasureService:
         match = single_subject(result)
         subject = match.subject()
         keys = subject_keys(self.keyer, subject)
-        # Only keys that name this person alone: a domain's or a display name's would match
-        # everyone who shares it.
-        named = [*keys.person, *(self.keyer.key(v) for v in naming_values(subject.identifiers))]
+        named = hold_keys(self.keyer, subject, keys)
         if self.holds is not None and (hold := self.holds.held(named)):
             raise OnHold(hold.placed_by, hold.when, hold.reason)
         if self.hold_check is not None and (source := self.hold_check(named)):

@@ -20,7 +20,14 @@ from bot.audit import SubjectKeyer
 from bot.workflow.requests import Subject
 from connectors.base import IdKind
 
-__all__ = ["PERSON_IDS", "SubjectKeys", "naming_values", "person_identifiers", "subject_keys"]
+__all__ = [
+    "PERSON_IDS",
+    "SubjectKeys",
+    "hold_keys",
+    "naming_values",
+    "person_identifiers",
+    "subject_keys",
+]
 
 # Identifiers that name one person, the most stable first: the first present is the key
 # the unique `open_key` is made from, so two replicas racing for one person collide.
@@ -85,3 +92,10 @@ def subject_keys(keyer: SubjectKeyer, subject: Subject) -> SubjectKeys:
     others = sorted({keyer.key(v) for v in subject.identifiers.values()} - {audit})
     person = list(dict.fromkeys(keyer.key(v) for v in person_identifiers(subject)))
     return SubjectKeys(subject=(audit, *others), person=tuple(person))
+
+
+def hold_keys(keyer: SubjectKeyer, subject: Subject, keys: SubjectKeys) -> list[str]:
+    """The keys a hold on `subject` is placed and matched by: the person keys and the keys
+    of each naming value, never a domain's or a display name's, which would hold (or
+    match) everyone who shares it."""
+    return [*keys.person, *(keyer.key(v) for v in naming_values(subject.identifiers))]

@@ -24,7 +24,7 @@ from bot.lookup.subjects import AmbiguousSubject, NobodyMatches, SystemsUnavaila
 from bot.permissions.roles import Actor
 from bot.workflow.holds import HoldStore
 from bot.workflow.store import RequestStore
-from bot.workflow.subject_keys import naming_values, subject_keys
+from bot.workflow.subject_keys import hold_keys, naming_values, subject_keys
 from connectors.base import Connector, IdKind, Query, QueryKind
 from connectors.capabilities import finds_stale, knows_holds
 from connectors.errors import ConnectorError, NotSupported
@@ -218,7 +218,7 @@ class SweepService:
         keys = subject_keys(self.keyer, subject)
         label = subject.display_name or subject.account or label
         audit_key = keys.subject[0]
-        named = [*keys.person, *(self.keyer.key(v) for v in naming_values(subject.identifiers))]
+        named = hold_keys(self.keyer, subject, keys)
         hit = next((held[k] for k in named if k in held), None)
         if hit is not None:
             return SweepMember(rule.name, label, MemberState.HELD, hit, audit_key, since)
