@@ -23,7 +23,6 @@ from connectors.telemetry import (
     CEIP_CHECKS,
     COMPONENTS,
     ROOT,
-    WRITABLE_KINDS,
     CeipChange,
     CeipComponent,
     CeipReading,
@@ -33,11 +32,10 @@ from connectors.telemetry import (
     parse_version,
 )
 
-__all__ = ["WRITABLE", "disable_ceip", "doctor", "read_ceip"]
+__all__ = ["disable_ceip", "doctor", "read_ceip"]
 
 READ_SCRIPT = "telemetry_read"
 DISABLE_SCRIPT = "telemetry_disable"
-WRITABLE = WRITABLE_KINDS
 
 
 def read_ceip(runner: PowerShellRunner, *, timeout: float) -> CeipReading:
