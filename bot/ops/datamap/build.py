@@ -85,7 +85,7 @@ def build_datamap(
     attributes = _attributes(answers, systems, by_agent)
     authorities, no_source = _authorities(answers, by_agent)
     sharing = _sharing(answers, by_agent)
-    retention = _retention(answers, systems, retention_statements or {})
+    retention = _retention(answers, systems, by_agent, retention_statements or {})
     findings = _findings(answers, systems, no_source, sharing, retention, art30)
     return DataMap(
         generated=now,
@@ -343,7 +343,10 @@ def _sharing(answers: _Answers, by_agent: Mapping[str, SystemRow]) -> list[Shari
 
 
 def _retention(
-    answers: _Answers, systems: Sequence[SystemRow], statements: Mapping[str, str]
+    answers: _Answers,
+    systems: Sequence[SystemRow],
+    by_agent: Mapping[str, SystemRow],
+    statements: Mapping[str, str],
 ) -> list[RetentionRow]:
     label = {s.name: s.label for s in systems}
     rows: list[RetentionRow] = []
@@ -362,7 +365,6 @@ def _retention(
                 "the erasure waits for the deletion rule, after the source of authority",
             )
         )
-        by_agent = {s.agent.casefold(): s for s in systems if s.agent}
         for agent in smap.agents:
             action = agent.deprovisioning
             rows.append(
