@@ -29,6 +29,9 @@ from bot.ops.health import Readiness
 from bot.permissions.authz import Authorizer
 from bot.permissions.roles import RoleResolver, UsergroupLookup
 from bot.workflow.access import AccessService
+from bot.workflow.batch.running import BatchDriver
+from bot.workflow.batch.schedule import ScheduledSweep
+from bot.workflow.batch.service import SCHEDULE, BatchService
 from bot.workflow.deadlines import DeadlineClock
 from bot.workflow.decisions import DecisionService
 from bot.workflow.erasure import ErasureService
@@ -47,7 +50,7 @@ from connectors.sweeps import HoldQuery
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Services", "build_connectors", "build_services", "datamap_of"]
+__all__ = ["Services", "build_connectors", "build_services", "datamap_of", "scheduled_sweep"]
 
 
 @dataclass
@@ -76,11 +79,15 @@ class Services:
     notifier: Notifier | None = None  # the front end's own (unaudited): the data map watch
     holds: HoldStore | None = None  # people who must not be erased (GDPR Art. 17(3))
     sweeps: SweepService | None = None  # whom the retention rules would erase now
+    batches: BatchService | None = None  # a sweep's people, approved once
+    batch_driver: BatchDriver | None = None  # runs approved batches within the limit
     closers: list[Callable[[], object]] = field(default_factory=list)  # a front end's pools
 
     def close(self) -> None:
         for closer in self.closers:
             closer()
+        if self.batch_driver is not None:
+            self.batch_driver.stop()
         if self.jobs is not None:
             self.jobs.shutdown(wait=True)
         self.search.close()
@@ -208,6 +215,26 @@ def build_services(
         timeout=max(30.0, config.search.timeout_seconds),
     )
     erasure.hold_check = sweeps.hold_of
+    driver: BatchDriver | None = None  # set below; the service starts it on approval
+    batches = BatchService(
+        store=store,
+        notifier=told,
+        policy=config.policy,
+        connectors=conns,
+        execute=lambda batch_id: driver.start(batch_id) if driver else None,
+        retry_request=lambda request_id, actor: decisions.retry(request_id, actor=actor),
+    )
+    driver = BatchDriver(
+        store=store,
+        erasure=erasure,
+        runner=runner,
+        batches=batches,
+        max_parallel=config.retention.max_parallel,
+        lease=timedelta(seconds=rc.lease_seconds),
+        background=background,
+    )
+    told.member_finished = batches.member_finished
+    told.batch_thread = batches.thread
     return Services(
         config=config,
         engine=engine,
@@ -251,6 +278,22 @@ def build_services(
         notifier=notifier,
         holds=holds,
         sweeps=sweeps,
+        batches=batches,
+        batch_driver=driver,
+    )
+
+
+def scheduled_sweep(services: Services) -> ScheduledSweep | None:
+    """The worker's sweep on `retention.schedule` (None when it is off)."""
+    cron = services.config.retention.schedule
+    if cron is None or services.sweeps is None or services.batches is None:
+        return None
+    sweeps, batches = services.sweeps, services.batches
+    return ScheduledSweep(
+        services.engine,
+        cron,
+        lambda: batches.propose(sweeps.sweep(actor=SCHEDULE), actor=SCHEDULE),
+        clock=services.requests.clock,
     )
 
 

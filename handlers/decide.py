@@ -3,17 +3,21 @@ or typed."""
 
 from __future__ import annotations
 
-from bot.commands.parser import RequestCommand
+from bot.commands.parser import BatchCommand, RequestCommand
 from bot.commands.table import Verb
 from bot.permissions.roles import Actor
 from bot.render.reply import Reply, Responder
 from bot.services import Services
+from handlers.batch import handle_batch
 
 
 def handle_decide(
-    cmd: RequestCommand, *, actor: Actor, services: Services, respond: Responder
+    cmd: RequestCommand | BatchCommand, *, actor: Actor, services: Services, respond: Responder
 ) -> None:
     """Roles are re-checked here on every click: button payloads can be stale or forged."""
+    if isinstance(cmd, BatchCommand):
+        handle_batch(cmd, actor=actor, services=services, respond=respond)
+        return
     services.authz.require(actor, cmd.name)
     decisions = services.decisions
     if cmd.name is Verb.APPROVE:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.commands.table import Verb
+from handlers.batch import handle_batch
 from handlers.datamap import handle_datamap
 from handlers.decide import handle_decide
 from handlers.delete import handle_delete
@@ -50,6 +51,9 @@ HANDLERS: Mapping[Verb, Handler] = MappingProxyType(
         Verb.SWEEP: handle_sweep,
         Verb.HOLD: handle_hold,
         Verb.UNHOLD: handle_hold,
+        Verb.DROP: handle_batch,
+        Verb.PAUSE: handle_batch,
+        Verb.RESUME: handle_batch,
     }
 )
 _missing = sorted(set(Verb) - set(HANDLERS))

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from bot.commands.parser import RequestCommand, RequestsCommand
+from bot.commands.parser import BatchCommand, RequestCommand, RequestsCommand
 from bot.permissions.roles import Actor
 from bot.render import requests as render_requests
 from bot.render.reply import Responder
 from bot.services import Services
 from bot.workflow.deadlines import by_urgency
 from bot.workflow.requests import OPEN
+from handlers.batch import handle_batch
 
 
 def handle_status(
-    cmd: RequestCommand, *, actor: Actor, services: Services, respond: Responder
+    cmd: RequestCommand | BatchCommand, *, actor: Actor, services: Services, respond: Responder
 ) -> None:
     """A requester sees their own requests; approvers and auditors see all."""
+    if isinstance(cmd, BatchCommand):
+        handle_batch(cmd, actor=actor, services=services, respond=respond)
+        return
     services.authz.require(actor, "status")
     request = services.requests.get(cmd.request_id)
     services.authz.require_view(actor, request)

@@ -19,6 +19,7 @@ from connectors.base import Query, QueryKind
 
 __all__ = [
     "USAGE",
+    "BatchCommand",
     "Command",
     "DatamapCommand",
     "DeleteCommand",
@@ -132,6 +133,17 @@ class RequestCommand:
 
 
 @dataclass(frozen=True)
+class BatchCommand:
+    """approve, reject (with a note), retry or status on a retention batch; pause, resume;
+    drop (with the numbers of the people to take out)."""
+
+    name: Verb
+    batch_id: str
+    note: str | None = None
+    numbers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class RequestsCommand:
     scope: str  # "open" | "mine"
     name: Verb = Verb.REQUESTS
@@ -185,6 +197,7 @@ Command = (
     | UpdateCommand
     | DeleteCommand
     | RequestCommand
+    | BatchCommand
     | RequestsCommand
     | RetentionCommand
     | TelemetryCommand
@@ -194,6 +207,8 @@ Command = (
     | SweepCommand
 )
 _REQUEST_ID = re.compile(r"REQ-\d{4}-\d{4,}", re.IGNORECASE)
+_BATCH_ID = re.compile(r"BATCH-\d{4}-\d{4,}", re.IGNORECASE)
+_BATCH_VERBS = frozenset({"status", "approve", "reject", "retry"})
 _MAX_NOTE = 500
 
 
@@ -253,6 +268,8 @@ def parse(text: str) -> Command:
         raise UsageError("Say telemetry, or telemetry disable.", USAGE["telemetry"])
     if verb in ("status", "approve", "reject", "done", "retry", "cancel", "extend"):
         return _parse_request_command(verb, rest)
+    if verb in ("pause", "resume", "drop"):
+        return _parse_batch_command(verb, rest)
     raise UsageError(f'Unknown command "{_clip(verb)}". Try /mim help.')
 
 
@@ -373,9 +390,40 @@ def _split_term(rest: str) -> tuple[str, str]:
     return term, after
 
 
-def _parse_request_command(verb: str, rest: str) -> RequestCommand:
+def _parse_batch_command(verb: str, rest: str) -> BatchCommand:
     usage = USAGE[verb]
     first, _, more = rest.partition(" ")
+    if not _BATCH_ID.fullmatch(first):
+        raise UsageError("That is not a batch id (like BATCH-2026-0001).", usage)
+    batch_id = first.upper()
+    if verb == "reject":
+        note = _note(more, usage)
+        if not note:
+            raise UsageError("Say why it is rejected.", usage)
+        return BatchCommand(Verb.REJECT, batch_id, note=note)
+    if verb == "drop":
+        words = more.replace(",", " ").split()
+        # ASCII digits only: "²" is a digit to str.isdigit but not to int().
+        if not words or not all(re.fullmatch(r"[0-9]{1,6}", w) for w in words):
+            raise UsageError("Which people? Give their numbers from the batch's list.", usage)
+        if len(words) > 1000:
+            raise UsageError("At most 1,000 people at a time.", usage)
+        return BatchCommand(Verb.DROP, batch_id, numbers=tuple(sorted({int(w) for w in words})))
+    if more.strip():
+        raise UsageError("Too many words.", usage)
+    return BatchCommand(Verb(verb), batch_id)
+
+
+def _parse_request_command(verb: str, rest: str) -> RequestCommand | BatchCommand:
+    usage = USAGE[verb]
+    first, _, more = rest.partition(" ")
+    if _BATCH_ID.fullmatch(first):
+        if verb not in _BATCH_VERBS:
+            raise UsageError(
+                f"A batch cannot be given to {verb}: use it on one of its erasures (REQ-...).",
+                usage,
+            )
+        return _parse_batch_command(verb, rest)
     if not _REQUEST_ID.fullmatch(first):
         raise UsageError("That is not a request id (like REQ-2026-0001).", usage)
     request_id = first.upper()
@@ -395,15 +443,19 @@ def _parse_request_command(verb: str, rest: str) -> RequestCommand:
     return RequestCommand(Verb(verb), request_id)
 
 
-def form_command(verb: str, request_id: str, note: str) -> RequestCommand:
-    """A command from a form (the reject modal): its note is taken as typed, since a form
-    value carries no Slack escaping to undo; line breaks become spaces."""
+def form_command(verb: str, request_id: str, note: str) -> RequestCommand | BatchCommand:
+    """A command from a form (the reject modal, for a request or a batch): its note is taken
+    as typed, since a form value carries no Slack escaping to undo; line breaks become
+    spaces."""
     usage = USAGE[verb]
-    if not _REQUEST_ID.fullmatch(request_id):
+    batch = _BATCH_ID.fullmatch(request_id)
+    if not (batch or _REQUEST_ID.fullmatch(request_id)):
         raise UsageError("That is not a request id (like REQ-2026-0001).", usage)
     reason = _note(" ".join(note.split()), usage)
     if not reason:
         raise UsageError("Say why.", usage)
+    if batch:
+        return BatchCommand(Verb(verb), request_id.upper(), note=reason)
     return RequestCommand(Verb(verb), request_id.upper(), note=reason)
 
 

@@ -48,6 +48,9 @@ class Verb(enum.StrEnum):
     SWEEP = "sweep"
     HOLD = "hold"
     UNHOLD = "unhold"
+    DROP = "drop"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 ANYONE: frozenset[Role] = frozenset()
@@ -102,20 +105,25 @@ _SPECS = (
         "ask for an erasure: planned per system, approved by another person, verified",
         frozenset({Role.REQUESTER}),
     ),
-    CommandSpec(Verb.STATUS, "/mim status <request-id>", "where a request stands", REQUEST_ROLES),
+    CommandSpec(
+        Verb.STATUS,
+        "/mim status <request-id|batch-id>",
+        "where a request or a retention batch stands",
+        REQUEST_ROLES,
+    ),
     CommandSpec(
         Verb.REQUESTS, "/mim requests [open|mine]", "open requests, or your own", REQUEST_ROLES
     ),
     CommandSpec(
         Verb.APPROVE,
-        "/mim approve <request-id>",
-        "approve an erasure or a correction (approvers; not your own)",
+        "/mim approve <request-id|batch-id>",
+        "approve an erasure, a correction or a retention batch (approvers; not your own)",
         APPROVER_ROLES,
     ),
     CommandSpec(
         Verb.REJECT,
-        "/mim reject <request-id> <reason>",
-        "reject an erasure or a correction, with a reason",
+        "/mim reject <request-id|batch-id> <reason>",
+        "reject an erasure, a correction or a retention batch, with a reason",
         APPROVER_ROLES,
     ),
     CommandSpec(
@@ -126,8 +134,8 @@ _SPECS = (
     ),
     CommandSpec(
         Verb.RETRY,
-        "/mim retry <request-id>",
-        "retry a failed request (not your own)",
+        "/mim retry <request-id|batch-id>",
+        "retry a failed request, or a batch's failed erasures (not your own)",
         APPROVER_ROLES,
     ),
     CommandSpec(
@@ -164,8 +172,26 @@ _SPECS = (
     CommandSpec(
         Verb.SWEEP,
         "/mim sweep [rule]",
-        "whom the retention rules would erase now, and who is kept out (on hold, open)",
+        "run the retention rules: their people as one batch for approval; who is kept out",
         frozenset({Role.REQUESTER}),
+    ),
+    CommandSpec(
+        Verb.DROP,
+        "/mim drop <batch-id> <number> [<number> ...]",
+        "take people (by their number in its list) out of a batch before approving it",
+        APPROVER_ROLES,
+    ),
+    CommandSpec(
+        Verb.PAUSE,
+        "/mim pause <batch-id>",
+        "pause a running retention batch: no new erasure starts",
+        APPROVER_ROLES,
+    ),
+    CommandSpec(
+        Verb.RESUME,
+        "/mim resume <batch-id>",
+        "resume a paused retention batch",
+        APPROVER_ROLES,
     ),
     CommandSpec(
         Verb.HOLD,

@@ -144,9 +144,14 @@ def _background(config: AppConfig, services: Any) -> Any:
     """The worker loop: resume runs, expire approvals, re-check residuals, housekeeping."""
     from bot.frontends.once import Once
     from bot.frontends.worker import Worker
+    from bot.services import scheduled_sweep
 
     once = Once(services.engine)
     chores = [once.forget_old, services.checkpoints.tick, services.deadlines.tick]
+    if services.batches is not None and services.batch_driver is not None:
+        chores += [services.batches.expire_stale, services.batch_driver.resume_all]
+    if (schedule := scheduled_sweep(services)) is not None:
+        chores.append(schedule.tick)
     if config.datamap.watch and hasattr(services.notifier, "datamap_changed"):
         chores.append(_datamap_watch(config, services).tick)
     return Worker(

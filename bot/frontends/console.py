@@ -20,6 +20,7 @@ from bot.config import RoleMembers
 from bot.frontends.dispatch import run_command
 from bot.lookup.show import SystemRecord
 from bot.ops.datamap.diff import MapChange
+from bot.render import batches as render_batches
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import exports as render_exports
@@ -27,6 +28,7 @@ from bot.render import requests as render_requests
 from bot.render.datamap_changes import datamap_changes_message
 from bot.render.reply import Reply
 from bot.services import Services
+from bot.workflow.batch.model import Batch, BatchMember, BatchSummary
 from bot.workflow.events import Event, Reminded
 from bot.workflow.export_package import Package
 from bot.workflow.notifications.digest import Digest
@@ -118,6 +120,21 @@ class ConsoleNotifier:
         reply = render_requests.finished_message(request)
         for where in (f"thread {request.id}", f"DM to {request.requester}", "#notifications"):
             self._print(where, reply)
+
+    def batch_requested(self, summary: BatchSummary) -> MessageRef | None:
+        self._print("#approvals", render_batches.batch_message(summary))
+        return ("console", summary.batch.id)
+
+    def batch_updated(self, summary: BatchSummary) -> None:
+        self._print(f"#approvals, message {summary.batch.id} updated",
+                    render_batches.batch_message(summary))  # fmt: skip
+
+    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> None:
+        data = render_batches.member_list_csv(members)
+        name = render_batches.member_list_name(batch)
+        self.out.write(
+            f"  [thread {batch.id}] file {name} ({len(members)} people, {len(data)} bytes)\n"
+        )
 
 
 class ConsolePackageSender:

@@ -23,6 +23,7 @@ from bot.frontends.slack_home import SlackHome
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.frontends.slack_sender import SlackPackageSender
 from bot.frontends.slack_witness import SlackWitness
+from bot.render.batches import ACTION_PAUSE, ACTION_RESUME
 from bot.render.requests import ACTION_APPROVE, ACTION_DONE, ACTION_REJECT, ACTION_RETRY
 from bot.render.telemetry import ACTION_TELEMETRY_DISABLE
 from bot.services import Services, build_services
@@ -112,6 +113,8 @@ def create_app(
     app.action(ACTION_APPROVE)(button("approve"))
     app.action(ACTION_DONE)(button("done"))
     app.action(ACTION_RETRY)(button("retry"))
+    app.action(ACTION_PAUSE)(button("pause"))
+    app.action(ACTION_RESUME)(button("resume"))
 
     @app.action(ACTION_TELEMETRY_DISABLE)
     def on_telemetry_disable(ack: Any, body: dict[str, Any]) -> None:

@@ -16,11 +16,13 @@ from bot.config import AppConfig, RoleMembers
 from bot.frontends.slack_home import SlackHome
 from bot.logs import log_failure
 from bot.ops.datamap.diff import MapChange
+from bot.render import batches as render_batches
 from bot.render import deadlines as render_deadlines
 from bot.render import events as render_events
 from bot.render import requests as render_requests
 from bot.render.datamap_changes import datamap_changes_message
 from bot.render.reply import Reply
+from bot.workflow.batch.model import Batch, BatchMember, BatchSummary
 from bot.workflow.events import Event, Reminded
 from bot.workflow.notifications.digest import Digest
 from bot.workflow.notifications.notify import MessageRef
@@ -130,6 +132,37 @@ class SlackNotifier:
             self.client.chat_postMessage(
                 channel=self.notifications_channel, text=reply.text, blocks=list(reply.blocks)
             )
+
+    def batch_requested(self, summary: BatchSummary) -> MessageRef | None:
+        if not self.approvals_channel:
+            log.warning("no approvals_channel configured; %s has no message", summary.batch.id)
+            return None
+        reply = render_batches.batch_message(summary)
+        resp = self.client.chat_postMessage(
+            channel=self.approvals_channel, text=reply.text, blocks=list(reply.blocks)
+        )
+        return resp["channel"], resp["ts"]
+
+    def batch_updated(self, summary: BatchSummary) -> None:
+        batch = summary.batch
+        if not (batch.channel and batch.message_ts):
+            return
+        reply = render_batches.batch_message(summary)
+        self.client.chat_update(
+            channel=batch.channel, ts=batch.message_ts, text=reply.text, blocks=list(reply.blocks)
+        )
+
+    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> None:
+        # In the approvals channel's thread only: the file names people.
+        if not (batch.channel and batch.message_ts):
+            return
+        self.client.files_upload_v2(
+            channel=batch.channel,
+            thread_ts=batch.message_ts,
+            file=render_batches.member_list_csv(members),
+            filename=render_batches.member_list_name(batch),
+            title=f"Everyone in {batch.id}",
+        )
 
     def _in_thread(self, request: Request, reply: Reply) -> None:
         if not (request.channel and request.message_ts):

@@ -11,8 +11,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.render.batches import batch_proposed
 from bot.render.markup import clip, dicts, mrkdwn_escape
 from bot.render.reply import Reply
+from bot.workflow.batch.model import Batch
 from bot.workflow.sweeps import MemberState, Sweep, SweepMember
 
 __all__ = ["SHOWN", "sweep_answer"]
@@ -20,7 +22,7 @@ __all__ = ["SHOWN", "sweep_answer"]
 SHOWN = 20  # people listed per state; the counts say how many more
 
 
-def sweep_answer(sweep: Sweep) -> Reply:
+def sweep_answer(sweep: Sweep, batch: Batch | None = None) -> Reply:
     proposed = sweep.of(MemberState.PROPOSED)
     head = f"Retention sweep: {len(proposed)} person(s) due for erasure"
     rules = [
@@ -34,17 +36,19 @@ def sweep_answer(sweep: Sweep) -> Reply:
         members = sweep.of(state)
         if members:
             sections.append(_list(state, members))
+    proposed_line = mrkdwn_escape(batch_proposed(batch, posted=bool(batch and batch.channel)))
     foot = (
-        "Nothing was erased or created. Erase a person with `/mim delete`;"
-        " keep one out with `/mim hold` (approvers). Visible only to you."
+        "Nothing is erased until the batch is approved. Keep a person out with"
+        " `/mim hold` (approvers). Visible only to you."
     )
     blocks: list[Block] = [
         HeaderBlock(text="Retention sweep"),
         SectionBlock(text=MarkdownTextObject(text=head + ".")),
         *[SectionBlock(text=MarkdownTextObject(text=clip(s))) for s in sections],
+        SectionBlock(text=MarkdownTextObject(text=proposed_line)),
         ContextBlock(elements=[MarkdownTextObject(text=foot)]),
     ]
-    return Reply(text="\n".join([head + ".", *sections, foot]), blocks=dicts(blocks))
+    return Reply(text="\n".join([head + ".", *sections, proposed_line, foot]), blocks=dicts(blocks))
 
 
 def _list(state: MemberState, members: list[SweepMember]) -> str:

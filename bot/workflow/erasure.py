@@ -18,12 +18,21 @@ from bot.lookup.calls import Outcome, call, verify_call
 from bot.lookup.search import SearchService
 from bot.lookup.subjects import Match, single_subject
 from bot.permissions.roles import Actor
+from bot.workflow.events import ApprovalGiven, RequestCreated
 from bot.workflow.holds import HoldStore
 from bot.workflow.manual import ManualOwners, instruction
 from bot.workflow.notifications.audited import AuditedNotifier
-from bot.workflow.requests import PlannedStep, Request, RequestKind, Status, StepState
+from bot.workflow.requests import (
+    PlannedStep,
+    Request,
+    RequestKind,
+    Status,
+    StepState,
+    Subject,
+    add_calendar_month,
+)
 from bot.workflow.store import RequestStore
-from bot.workflow.subject_keys import hold_keys, subject_keys
+from bot.workflow.subject_keys import SubjectKeys, hold_keys, subject_keys
 from bot.workflow.submission import submit_for_approval
 from connectors.base import (
     RANK_SOURCE,
@@ -64,6 +73,50 @@ class ErasureService:
 
     def request(self, query: Query, *, actor: Actor, reason: str | None) -> Request:
         """Resolve to one person, plan, store, and post for approval."""
+        subject, keys, steps = self._prepare(query, actor)
+        return submit_for_approval(
+            self.store,
+            self.notifier,
+            self.policy,
+            kind=RequestKind.ERASURE,
+            actor=actor,
+            subject=subject,
+            keys=keys,
+            steps=steps,
+            reason=reason,
+            approvals=self.policy.erasure_approvals,
+        )
+
+    def request_in_batch(
+        self, query: Query, *, batch_id: str, requester: Actor, approval: ApprovalGiven
+    ) -> Request:
+        """A retention batch's member: resolved, checked and planned as a `delete` is
+        now (a hold placed since the sweep refuses it), and stored approved by the batch's
+        approver; no message of its own (the batch's summary tells)."""
+        subject, keys, steps = self._prepare(query, requester)
+        now = self.store.clock()
+        return self.store.create(
+            requester=requester.user_id,
+            reason=None,
+            subject=subject,
+            keys=keys,
+            steps=steps,
+            approvals_needed=1,
+            due_at=add_calendar_month(now, self.policy.deadline_months),
+            expires_at=now,
+            event=RequestCreated(
+                actor=requester.user_id,
+                roles=tuple(requester.role_names),
+                kind=RequestKind.ERASURE,
+                steps=tuple((s.system, s.action.value) for s in steps),
+            ),
+            batch=(batch_id, approval),
+        )
+
+    def _prepare(
+        self, query: Query, actor: Actor
+    ) -> tuple[Subject, SubjectKeys, list[PlannedStep]]:
+        """Resolve to one person, refuse one on hold or with an erasure open, and plan."""
         result = self.search.find(query, actor=actor, command="delete")
         match = single_subject(result)
         subject = match.subject()
@@ -81,18 +134,7 @@ class ErasureService:
             raise RequestStateError(
                 "No system holds anything to erase for that person. Nothing was created."
             )
-        return submit_for_approval(
-            self.store,
-            self.notifier,
-            self.policy,
-            kind=RequestKind.ERASURE,
-            actor=actor,
-            subject=subject,
-            keys=keys,
-            steps=steps,
-            reason=reason,
-            approvals=self.policy.erasure_approvals,
-        )
+        return subject, keys, steps
 
     def plan(self, match: Match) -> list[PlannedStep]:
         """Steps in source-of-authority order, manual work among them at its system's rank."""

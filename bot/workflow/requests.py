@@ -169,6 +169,7 @@ class Request:
     message_ts: str | None = None
     steps: tuple[Step, ...] = ()
     report: VerificationReport | None = None  # once verified
+    batch_id: str | None = None  # the retention batch it belongs to (bot/workflow/batch/)
 
     @property
     def residuals(self) -> list[ResidualCopy]:

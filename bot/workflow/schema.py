@@ -7,6 +7,8 @@ import sqlalchemy as sa
 from bot.audit.schema import metadata
 
 __all__ = [
+    "batch_members",
+    "batches",
     "daily_digests",
     "datamap_snapshots",
     "handled_triggers",
@@ -17,6 +19,7 @@ __all__ = [
     "request_steps",
     "requests",
     "residual_checks",
+    "sweep_runs",
 ]
 
 # SQL NULL for None (a scrubbed subject, a manual step's plan), not the JSON text 'null':
@@ -51,6 +54,8 @@ requests = sa.Table(
     # The first person key while the request is open, NULL once it ends (migration 0006):
     # unique, so two open requests for one person cannot both be created.
     sa.Column("open_key", sa.String(64), nullable=True),
+    # The retention batch the erasure belongs to (migration 0012); NULL for one asked alone.
+    sa.Column("batch_id", sa.String(20), nullable=True, index=True),
     sa.Index("ix_requests_open_key", "open_key", unique=True),
 )
 
@@ -165,4 +170,59 @@ holds = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("placed_by", sa.String(32), nullable=False),
     sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A retention sweep's batch request (migration 0012): approved once, each person then its
+# own erasure (requests.batch_id). One driver at a time holds the lease; `summary_at` is
+# when its one Slack message was last redrawn (redraws are throttled across replicas).
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(20), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("requester", sa.String(32), nullable=False),
+    sa.Column("rules", JSON, nullable=False),  # the rule names it ran, in order
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_by", sa.String(32), nullable=True),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("channel", sa.String(32), nullable=True),
+    sa.Column("message_ts", sa.String(32), nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("summary_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One candidate of a batch. `label` and `query` (the identifier it is resolved by) are
+# personal data: scrubbed when the batch ends; the audit key, place and request stay.
+batch_members = sa.Table(
+    "batch_members",
+    metadata,
+    sa.Column("batch_id", sa.String(20), sa.ForeignKey("batches.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("rule", sa.String(40), nullable=False),
+    sa.Column("place", sa.String(16), nullable=False),  # bot.workflow.batch.model.Place
+    sa.Column("label", sa.Text, nullable=True),
+    sa.Column("query", JSON, nullable=True),  # {"kind": QueryKind, "value": ...}
+    sa.Column("note", sa.Text, nullable=True),  # why kept out or not started: no values
+    sa.Column("subject_key", sa.String(64), nullable=True),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("request_id", sa.String(20), nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_batch_members_place", "batch_id", "place"),
+)
+
+# The worker's scheduled sweeps (retention.schedule), one row per cron slot it ran: the
+# row is the claim, so replicas run each slot once.
+sweep_runs = sa.Table(
+    "sweep_runs",
+    metadata,
+    sa.Column("slot", sa.String(25), primary_key=True),  # the slot's ISO time (UTC)
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("batch_id", sa.String(20), nullable=True),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.audit import AuditLog, SubjectKeyer
@@ -57,6 +57,7 @@ class SweepMember:
     note: str = ""
     subject_key: str | None = None  # the audit key, for who-saw-whom
     since: datetime | None = None
+    query: Query | None = None  # how a batch resolves them again, as a delete would
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,9 @@ class SweepService:
             try:
                 for candidate in self._stale(r, now):
                     found += 1
-                    member = self._judge(r, candidate, held, actor)
+                    member = replace(
+                        self._judge(r, candidate, held, actor), query=_query(candidate.identifiers)
+                    )
                     key = member.subject_key
                     if key is not None and key in seen:
                         continue  # two rules found the same person: judged once

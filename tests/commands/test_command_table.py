@@ -41,6 +41,9 @@ EXAMPLES = {
     Verb.SWEEP: "sweep leavers",
     Verb.HOLD: "hold jdoe litigation 2026-044",
     Verb.UNHOLD: "unhold jdoe",
+    Verb.DROP: "drop BATCH-2026-0001 3 7",
+    Verb.PAUSE: "pause BATCH-2026-0001",
+    Verb.RESUME: "resume BATCH-2026-0001",
 }
 
 

@@ -6,8 +6,10 @@ the console prints them. The domain never imports Slack.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from bot.workflow.batch.model import Batch, BatchMember, BatchSummary
 from bot.workflow.events import Event, Reminded
 from bot.workflow.notifications.digest import Digest
 from bot.workflow.requests import Request, Step
@@ -40,3 +42,13 @@ class Notifier(Protocol):
 
     def digest(self, digest: Digest) -> None:
         """Once a day: overdue and nearly due requests, to the notifications channel."""
+
+    def batch_requested(self, summary: BatchSummary) -> MessageRef | None:
+        """Post a retention batch's one message (with Approve/Reject) to the approvals
+        channel."""
+
+    def batch_updated(self, summary: BatchSummary) -> None:
+        """Redraw the batch's message: status, progress, ETA, the failed."""
+
+    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> None:
+        """Every member of the batch, as a file in its message's thread."""

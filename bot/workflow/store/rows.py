@@ -83,6 +83,7 @@ def _request(row: Any, approvals: Sequence[str], steps: Sequence[Any]) -> Reques
         message_ts=row.message_ts,
         steps=tuple(_step(s) for s in steps),
         report=VerificationReport.model_validate(row.result) if row.result else None,
+        batch_id=row.batch_id,
     )
 
 

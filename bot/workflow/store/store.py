@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from bot.audit import AuditLog
 from bot.errors import AlreadyOpen
-from bot.workflow.events import RequestCreated
+from bot.workflow.events import ApprovalGiven, RequestCreated
 from bot.workflow.requests import PlannedStep, Request, RequestKind, Status, Subject
-from bot.workflow.schema import request_person_keys, requests
+from bot.workflow.schema import batches, request_approvals, request_person_keys, requests
 from bot.workflow.store.base import Clock, StoreContext
+from bot.workflow.store.batches import BatchStore
 from bot.workflow.store.decisions import Decisions
 from bot.workflow.store.ids import RequestIds
 from bot.workflow.store.reminders import Reminders
@@ -46,6 +47,7 @@ class RequestStore:
         self.steps = StepLeases(self.ctx)
         self.residuals = ResidualChecks(self.ctx)
         self.reminders = Reminders(self.ctx)
+        self.batches = BatchStore(self.ctx)
 
     def create(
         self,
@@ -59,8 +61,11 @@ class RequestStore:
         due_at: datetime,
         expires_at: datetime,
         event: RequestCreated,
+        batch: tuple[str, ApprovalGiven] | None = None,
     ) -> Request:
-        """Store a new request (audited); `AlreadyOpen` when one is open for the person."""
+        """Store a new request (audited); `AlreadyOpen` when one is open for the person.
+        A member of an approved retention batch (`batch`: its id and the batch's approval)
+        is stored approved, by the batch's approver, with both events in one transaction."""
         now = self.clock()
         self._ids.ensure(now.year)
         kind = event.kind
@@ -83,6 +88,13 @@ class RequestStore:
             "updated_at": now,
             "open_key": open_key(kind, keys.person[0]) if keys.person else None,
         }
+        if batch is not None:
+            row |= {
+                "batch_id": batch[0],
+                "status": Status.APPROVED.value,
+                "decided_by": batch[1].actor,
+                "decided_at": now,
+            }
         try:
             with self.engine.begin() as conn:
                 request_id = self._ids.next(conn, now.year)
@@ -94,6 +106,13 @@ class RequestStore:
                     )
                 insert_steps(conn, request_id, steps, first=1)
                 self.ctx.log(conn, event, request_id)
+                if batch is not None:
+                    conn.execute(
+                        sa.insert(request_approvals).values(
+                            request_id=request_id, approver=batch[1].actor, at=now
+                        )
+                    )
+                    self.ctx.log(conn, batch[1], request_id)
                 return read_request(conn, request_id)
         except sa.exc.IntegrityError:
             open_id = self.open_for(keys.person, kind)  # another replica was first
@@ -152,5 +171,38 @@ class RequestStore:
             return list(conn.execute(query).scalars())
 
     def runnable(self) -> list[str]:
-        """Requests a runner should look at: approved, running or verifying."""
-        return self.ids(statuses=(Status.APPROVED, Status.RUNNING, Status.VERIFYING), limit=500)
+        """Requests a runner should look at: approved, running or verifying; not those of
+        a retention batch whose driver is at work (it runs its own, within its limit)."""
+        b = batches.c
+        driven = sa.exists().where(b.id == requests.c.batch_id, b.lease_until > self.clock())
+        query = (
+            sa.select(requests.c.id)
+            .where(
+                requests.c.status.in_(
+                    [s.value for s in (Status.APPROVED, Status.RUNNING, Status.VERIFYING)]
+                ),
+                ~driven,
+            )
+            .order_by(requests.c.received_at.desc())
+            .limit(500)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def of_batch(self, batch_id: str, statuses: Iterable[Status] | None = None) -> list[str]:
+        """The ids of a batch's erasures (of `statuses`), oldest first."""
+        query = sa.select(requests.c.id).where(requests.c.batch_id == batch_id)
+        if statuses is not None:
+            query = query.where(requests.c.status.in_([s.value for s in statuses]))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.order_by(requests.c.id)).scalars())
+
+    def batch_statuses(self, batch_id: str) -> dict[Status, int]:
+        """How many of a batch's erasures stand at each status."""
+        query = (
+            sa.select(requests.c.status, sa.func.count())
+            .where(requests.c.batch_id == batch_id)
+            .group_by(requests.c.status)
+        )
+        with self.engine.connect() as conn:
+            return {Status(s): n for s, n in conn.execute(query)}
