@@ -12,11 +12,17 @@ from bot.render.reply import Reply, Responder
 from bot.services import Services
 
 
+_DECISIONS = frozenset({Verb.APPROVE, Verb.REJECT, Verb.DROP, Verb.RETRY})
+
+
 def handle_batch(
     cmd: BatchCommand, *, actor: Actor, services: Services, respond: Responder
 ) -> None:
     """Roles are re-checked here on every click: button payloads can be stale or forged."""
     services.authz.require(actor, cmd.name)
+    if cmd.name in _DECISIONS and not services.authz.decides(actor):
+        # Admin passes every command gate but decides nothing (four eyes are two approvers).
+        raise NotAllowed("Only approvers decide a batch: approve, reject, drop or retry it.")
     assert services.batches is not None  # built with the services
     batches = services.batches
     b = cmd.batch_id

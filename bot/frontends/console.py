@@ -233,6 +233,9 @@ def run_lines(
         # metaverse deletion rule) and expire stale approvals.
         services.decisions.expire_stale()
         services.runner.resume_all()
+        if services.batches is not None and services.batch_driver is not None:
+            services.batches.expire_stale()
+            services.batch_driver.resume_all()
         services.deadlines.tick()
         out.flush()
         count += 1

@@ -102,8 +102,7 @@ class BatchDriver:
                     future.result()
         finally:
             self.store.batches.release_driver(batch_id, self.owner)
-        if not self.batches.settle(batch_id):
-            self.batches.refresh(batch_id, force=True)
+        self.batches.settle(batch_id, redraw=True)  # the summary as the drive left it
         return True
 
     # -- parts ----------------------------------------------------------------------

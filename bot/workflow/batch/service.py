@@ -15,6 +15,7 @@ from bot.config import PolicyConfig
 from bot.errors import MimbotError, NotAllowed, RequestStateError, UsageError
 from bot.permissions.roles import Actor, Role
 from bot.workflow.batch.model import (
+    ENDED,
     Batch,
     BatchStatus,
     BatchSummary,
@@ -179,9 +180,10 @@ class BatchService:
         if request.batch_id is not None:
             self.settle(request.batch_id)
 
-    def settle(self, batch_id: str) -> bool:
+    def settle(self, batch_id: str, *, redraw: bool = False) -> bool:
         """Done once nobody is left to start and no erasure runs; redraw (throttled, or
-        at once when it ended). True when this call ended it."""
+        at once when it ended, or when `redraw` and it had not ended before). True when
+        this call ended it."""
         batch = self.store.batches.get(batch_id)
         statuses = self.store.batch_statuses(batch_id)
         busy = sum(statuses.get(s, 0) for s in (Status.APPROVED, Status.RUNNING, Status.VERIFYING))
@@ -195,7 +197,7 @@ class BatchService:
                         "failed": statuses.get(Status.FAILED, 0),
                         "not_started": batch.count(Place.NOT_STARTED)},
             )  # fmt: skip
-        self.refresh(batch_id, force=ended)
+        self.refresh(batch_id, force=ended or (redraw and batch.status not in ENDED))
         return ended
 
     def refresh(self, batch_id: str, *, force: bool = False) -> bool:
