@@ -11,7 +11,6 @@ from bot.render import batches as render_batches
 from bot.render.reply import Reply, Responder
 from bot.services import Services
 
-
 _DECISIONS = frozenset({Verb.APPROVE, Verb.REJECT, Verb.DROP, Verb.RETRY})
 
 
