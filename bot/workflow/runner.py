@@ -240,8 +240,7 @@ class Runner:
         # at planning (a Recycle Bin object, a late sync) must not go unreported.
         planned = {s.system for s in request.steps if not s.manual}
         systems = sorted(
-            planned
-            | {n for n, c in self.connectors.items() if Capability.VERIFY in c.capabilities}
+            planned | {n for n, c in self.connectors.items() if Capability.VERIFY in c.capabilities}
         )
         if request.kind is not RequestKind.ERASURE:  # a correction was read back by its own step
             systems = []
