@@ -284,3 +284,20 @@ def test_the_schedule_runs_each_slot_once_across_replicas(tmp_path):
         assert [r.tick() for r in replicas] == [None, None]  # the same slot: not again
     finally:
         services.close()
+
+
+def test_a_summary_slack_refused_is_redrawn_at_the_workers_next_round(tmp_path, slack):
+    services = services_for(tmp_path, Directory(people(2)), notifier=slack_notifier(slack))
+    try:
+        batch = services.batches.propose(services.sweeps.sweep(actor=REQUESTER), actor=REQUESTER)
+        slack.fail("chat.update", status=200, body={"ok": False, "error": "fatal_error"}, times=9)
+        services.batches.approve(batch.id, actor=APPROVER)
+        wait_until(lambda: done(services, batch.id), what="the batch to end")
+        services.batch_driver.stop()  # the drive is over; only the round below redraws
+        assert services.requests.batches.summaries_owed() == [batch.id]
+        slack._faults.clear()
+        services.batch_driver.resume_all()
+        assert "2 erased" in str(slack.calls("chat.update")[-1].body["blocks"])
+        assert services.requests.batches.summaries_owed() == []
+    finally:
+        services.close()

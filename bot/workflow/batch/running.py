@@ -77,6 +77,8 @@ class BatchDriver:
                     self.batches.settle(batch_id)
             except Exception as exc:  # noqa: BLE001 - one broken batch must not stop others
                 log_failure(log, "batch %s could not advance", exc, batch_id)
+        for batch_id in self.store.batches.summaries_owed():
+            self.batches.refresh(batch_id, force=True)
 
     def stop(self, timeout: float = 30.0) -> None:
         """No member starts after this; a step under way ends (its lease is durable)."""

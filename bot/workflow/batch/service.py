@@ -206,7 +206,10 @@ class BatchService:
         due = self.store.batches.summary_due(batch_id, self.summary_every)
         if not (force or due):
             return False
-        return self.notifier.batch_updated(self.summary(self.store.batches.get(batch_id)))
+        sent = self.notifier.batch_updated(self.summary(self.store.batches.get(batch_id)))
+        if not sent:
+            self.store.batches.summary_missed(batch_id)  # the worker's round redraws it
+        return sent
 
     def thread(self, batch_id: str) -> tuple[str, str] | None:
         """Where the batch's message is, for its erasures' manual steps."""

@@ -283,6 +283,25 @@ class BatchStore:
                 .values(summary_at=now)
             ).rowcount == 1  # fmt: skip
 
+    def summary_missed(self, batch_id: str) -> None:
+        """The redraw failed (Slack down, 429s past the retry): owed at the next round."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(batches).where(batches.c.id == batch_id).values(summary_at=None)
+            )
+
+    def summaries_owed(self) -> list[str]:
+        """Batches, ended or running, whose last redraw failed."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(batches.c.id).where(
+                        batches.c.summary_at.is_(None),
+                        batches.c.status != BatchStatus.AWAITING_APPROVAL.value,
+                    )
+                ).scalars()
+            )
+
     # -- parts ----------------------------------------------------------------------
 
     def _settle(self, batch_id: str, seq: int, **values: Any) -> None:
