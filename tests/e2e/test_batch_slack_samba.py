@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import parse_config
+from bot.frontends.http_server import SlackHttpServer
 from bot.frontends.slack_app import create_app, slack_client
 from bot.frontends.slack_notifier import SlackNotifier
-from bot.frontends.http_server import SlackHttpServer
 from bot.render.batches import ACTION_PAUSE, ACTION_RESUME
 from bot.render.requests import ACTION_APPROVE
 from bot.services import build_services

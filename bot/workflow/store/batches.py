@@ -286,9 +286,7 @@ class BatchStore:
     def summary_missed(self, batch_id: str) -> None:
         """The redraw failed (Slack down, 429s past the retry): owed at the next round."""
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(batches).where(batches.c.id == batch_id).values(summary_at=None)
-            )
+            conn.execute(sa.update(batches).where(batches.c.id == batch_id).values(summary_at=None))
 
     def summaries_owed(self) -> list[str]:
         """Batches, ended or running, whose last redraw failed."""
