@@ -41,6 +41,7 @@ class MemberState(enum.StrEnum):
     PROPOSED = "proposed for erasure"
     HELD = "on hold"
     OPEN = "a request is already open"
+    BATCHED = "already in an open batch"
     AMBIGUOUS = "resolves to several people"
     NOBODY = "not found across the estate"
     UNANSWERED = "not every system answered"
@@ -228,6 +229,9 @@ class SweepService:
         already = self.store.open_for(keys.person)
         if already:
             return SweepMember(rule.name, label, MemberState.OPEN, already, audit_key, since)
+        batch = self.store.batches.proposed_in(audit_key)
+        if batch:
+            return SweepMember(rule.name, label, MemberState.BATCHED, batch, audit_key, since)
         return SweepMember(rule.name, label, MemberState.PROPOSED, "", audit_key, since)
 
 

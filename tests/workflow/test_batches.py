@@ -186,3 +186,12 @@ def test_nobody_due_proposes_no_batch(bot):
     answer = bot.run(ADMIN, "sweep")
     assert "Nobody is due, so no batch was proposed." in answer
     assert bot.services.requests.batches.ids(list(BatchStatus)) == [BATCH]
+
+
+def test_a_second_sweep_does_not_propose_people_an_open_batch_holds(bot):
+    bot.run(ADMIN, "sweep")
+    answer = bot.run(ADMIN, "sweep")
+    assert "Nobody is due, so no batch was proposed." in answer
+    assert "2 already in an open batch" in answer and answer.count(BATCH) == 2
+    bot.run(APPROVER, f"reject {BATCH} wrong rule")
+    assert "Batch BATCH-2026-0002 proposes erasing 2 person(s)." in bot.run(ADMIN, "sweep")

@@ -284,7 +284,7 @@ class BatchService:
         return self.store.batches.get(batch_id)
 
 
-_NOTED = frozenset({MemberState.HELD, MemberState.OPEN})
+_NOTED = frozenset({MemberState.HELD, MemberState.OPEN, MemberState.BATCHED})
 
 
 def _said(status: BatchStatus) -> str:

@@ -123,6 +123,21 @@ class BatchStore:
         with self.engine.connect() as conn:
             return [_member(r) for r in conn.execute(query)]
 
+    def proposed_in(self, subject_key: str) -> str | None:
+        """The open batch (awaiting approval, running or paused) that still has this
+        person to erase, if any: a second sweep must not propose them again."""
+        m, b = batch_members.c, batches.c
+        open_ = [s.value for s in BatchStatus if s not in ENDED]
+        query = (
+            sa.select(m.batch_id)
+            .join(batches, b.id == m.batch_id)
+            .where(m.subject_key == subject_key, m.place == Place.PROPOSED.value,
+                   b.status.in_(open_))
+            .limit(1)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     def labels(self, request_ids: Sequence[str]) -> dict[str, str | None]:
         """The names of the members whose erasures these are."""
         m = batch_members.c
