@@ -214,7 +214,11 @@ batch_members = sa.Table(
     sa.Column("request_id", sa.String(20), nullable=True),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    # The member's audit key while an open batch still has them to erase, NULL otherwise:
+    # unique, so two sweeps at once cannot propose one person in two batches.
+    sa.Column("open_key", sa.String(64), nullable=True),
     sa.Index("ix_batch_members_place", "batch_id", "place"),
+    sa.Index("ix_batch_members_open_key", "open_key", unique=True),
 )
 
 # The worker's scheduled sweeps (retention.schedule), one row per cron slot it ran: the

@@ -104,6 +104,9 @@ GATE = {
     ("sweep",):    "0    0      0        1         0        0       1     1",
     ("hold",):     "0    0      0        0         1        0       1     1",
     ("unhold",):   "0    0      0        0         1        0       1     1",
+    ("drop",):     "0    0      0        0         1        0       1     1",
+    ("pause",):    "0    0      0        0         1        0       1     1",
+    ("resume",):   "0    0      0        0         1        0       1     1",
     ("shutdown",): "0    0      0        0         0        0       1     0",  # unknown command
 }  # fmt: skip
 

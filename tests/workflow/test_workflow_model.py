@@ -112,6 +112,9 @@ GATE: dict[str, frozenset[str] | None] = {
     "sweep": frozenset({"requester"}),
     "hold": frozenset({"approver"}),
     "unhold": frozenset({"approver"}),
+    "drop": frozenset({"approver"}),
+    "pause": frozenset({"approver"}),
+    "resume": frozenset({"approver"}),
 }
 SEES_ALL = frozenset({"approver", "auditor", "admin"})
 

@@ -63,9 +63,12 @@ def upgrade() -> None:
             sa.Column("request_id", sa.String(20), nullable=True),
             sa.Column("lease_owner", sa.String(64), nullable=True),
             sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+            sa.Column("open_key", sa.String(64), nullable=True),
         )
     if not has_index("batch_members", "ix_batch_members_place"):
         op.create_index("ix_batch_members_place", "batch_members", ["batch_id", "place"])
+    if not has_index("batch_members", "ix_batch_members_open_key"):
+        op.create_index("ix_batch_members_open_key", "batch_members", ["open_key"], unique=True)
     if not has_table("sweep_runs"):
         op.create_table(
             "sweep_runs",
@@ -77,6 +80,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("sweep_runs")
+    op.drop_index("ix_batch_members_open_key", table_name="batch_members")
     op.drop_index("ix_batch_members_place", table_name="batch_members")
     op.drop_table("batch_members")
     op.drop_index("ix_batches_status", table_name="batches")

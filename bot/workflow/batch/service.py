@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.config import PolicyConfig
@@ -25,7 +25,7 @@ from bot.workflow.batch.model import (
 from bot.workflow.notifications.audited import AuditedNotifier
 from bot.workflow.requests import Request, Status
 from bot.workflow.store import RequestStore
-from bot.workflow.store.batches import NewMember
+from bot.workflow.store.batches import AlreadyProposed, NewMember
 from bot.workflow.sweeps import MemberState, Sweep
 from connectors.base import Capability, Connector
 
@@ -73,13 +73,23 @@ class BatchService:
             for m in sweep.members
         ]
         batches = self.store.batches
-        batch = batches.create(
-            requester=actor.user_id,
-            roles=actor.role_names,
-            rules=[o.rule.name for o in sweep.rules],
-            members=members,
-            expires_at=self.store.clock() + timedelta(hours=self.policy.approval_expires_hours),
-        )
+        for _ in range(5):
+            try:
+                batch = batches.create(
+                    requester=actor.user_id,
+                    roles=actor.role_names,
+                    rules=[o.rule.name for o in sweep.rules],
+                    members=members,
+                    expires_at=self.store.clock()
+                    + timedelta(hours=self.policy.approval_expires_hours),
+                )
+                break
+            except AlreadyProposed as exc:  # a sweep at the same time proposed them first
+                members = [_batched(m, exc.taken) for m in members]
+                if not any(m.place is Place.PROPOSED for m in members):
+                    return None
+        else:  # pragma: no cover - five sweeps racing for the same people
+            raise RequestStateError("Other sweeps are proposing these people; try again.")
         posted = self.notifier.batch_requested(self.summary(batch))
         batches.posted(batch.id, posted)
         batch = batches.get(batch.id)
@@ -285,6 +295,15 @@ class BatchService:
 
 
 _NOTED = frozenset({MemberState.HELD, MemberState.OPEN, MemberState.BATCHED})
+
+
+def _batched(member: NewMember, taken: dict[str, str]) -> NewMember:
+    """A proposed member another batch took meanwhile, kept out and said why."""
+    batch = taken.get(member.subject_key or "")
+    if member.place is not Place.PROPOSED or batch is None:
+        return member
+    note = f"{MemberState.BATCHED.value}: {batch}"
+    return replace(member, place=Place.KEPT_OUT, note=note)
 
 
 def _said(status: BatchStatus) -> str:

@@ -20,7 +20,15 @@ from bot.workflow.schema import batch_members, batches
 from bot.workflow.store.base import StoreContext, utc
 from connectors.base import Query, QueryKind
 
-__all__ = ["BatchStore", "NewMember"]
+__all__ = ["AlreadyProposed", "BatchStore", "NewMember"]
+
+
+class AlreadyProposed(Exception):
+    """Another batch, stored meanwhile, already proposes some of these people."""
+
+    def __init__(self, taken: Mapping[str, str]) -> None:
+        super().__init__(f"{len(taken)} already proposed")
+        self.taken = dict(taken)  # audit key -> the batch that has them
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,9 @@ class BatchStore:
                               {"rules": list(rules), "places": places})  # fmt: skip
                 break
             except sa.exc.IntegrityError:
+                taken = self._taken([r["open_key"] for r in rows if r["open_key"]])
+                if taken:
+                    raise AlreadyProposed(taken) from None
                 continue  # another replica took the id first
         else:  # pragma: no cover - a hundred lost races
             raise RuntimeError("could not allocate a batch id")
@@ -126,17 +137,18 @@ class BatchStore:
     def proposed_in(self, subject_key: str) -> str | None:
         """The open batch (awaiting approval, running or paused) that still has this
         person to erase, if any: a second sweep must not propose them again."""
-        m, b = batch_members.c, batches.c
-        open_ = [s.value for s in BatchStatus if s not in ENDED]
-        query = (
-            sa.select(m.batch_id)
-            .join(batches, b.id == m.batch_id)
-            .where(m.subject_key == subject_key, m.place == Place.PROPOSED.value,
-                   b.status.in_(open_))
-            .limit(1)
-        )  # fmt: skip
+        return self._taken([subject_key]).get(subject_key)
+
+    def _taken(self, keys: Sequence[str]) -> dict[str, str]:
+        m = batch_members.c
+        found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one_or_none()
+            for chunk in range(0, len(keys), 500):
+                statement = sa.select(m.open_key, m.batch_id).where(
+                    m.open_key.in_(list(keys[chunk : chunk + 500]))
+                )
+                found |= {key: batch for key, batch in conn.execute(statement)}
+        return found
 
     def labels(self, request_ids: Sequence[str]) -> dict[str, str | None]:
         """The names of the members whose erasures these are."""
@@ -178,7 +190,9 @@ class BatchStore:
                 conn.execute(
                     sa.update(batch_members)
                     .where(m.batch_id == batch_id, m.seq.in_(dropped))
-                    .values(place=Place.DROPPED.value, note="dropped by an approver")
+                    .values(
+                        place=Place.DROPPED.value, note="dropped by an approver", open_key=None
+                    )
                 )
                 self._log(conn, batch_id, actor, roles, "batch_dropped",
                           {"dropped": len(dropped)})  # fmt: skip
@@ -214,7 +228,8 @@ class BatchStore:
             if to in ENDED:
                 conn.execute(
                     sa.update(batch_members).where(batch_members.c.batch_id == batch_id)
-                    .values(label=None, query=None, lease_owner=None, lease_until=None)
+                    .values(label=None, query=None, lease_owner=None, lease_until=None,
+                            open_key=None)
                 )  # fmt: skip
             self._log(conn, batch_id, actor, roles, action, dict(detail or {}))
             return True
@@ -317,8 +332,11 @@ class BatchStore:
 
     # -- parts ----------------------------------------------------------------------
 
-    def _settle(self, batch_id: str, seq: int, **values: Any) -> None:
+    def _settle(self, batch_id: str, seq: int, *, place: Place, **values: Any) -> None:
         m = batch_members.c
+        values["place"] = place.value
+        if place is not Place.PROPOSED:  # started (its request holds them) or not at all
+            values["open_key"] = None
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(batch_members).where(m.batch_id == batch_id, m.seq == seq)
@@ -363,6 +381,7 @@ def _member_row(batch_id: str, seq: int, m: NewMember) -> dict[str, Any]:
         "batch_id": batch_id, "seq": seq, "rule": m.rule, "place": m.place.value,
         "label": m.label, "note": m.note, "subject_key": m.subject_key, "since": m.since,
         "query": {"kind": m.query.kind.value, "value": m.query.value} if m.query else None,
+        "open_key": m.subject_key if m.place is Place.PROPOSED else None,
     }  # fmt: skip
 
 
