@@ -229,9 +229,6 @@ def test_two_approvals_of_one_batch_at_once_start_it_once() -> None:
         bot.close()
 
 
-
-
-
 def test_two_sweeps_at_once_propose_each_person_in_one_batch() -> None:
     """Found by the model: both sweeps judged the leavers free, and both batches held
     them. The second now lists them as already in the first batch, and is not made."""

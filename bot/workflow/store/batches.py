@@ -190,9 +190,7 @@ class BatchStore:
                 conn.execute(
                     sa.update(batch_members)
                     .where(m.batch_id == batch_id, m.seq.in_(dropped))
-                    .values(
-                        place=Place.DROPPED.value, note="dropped by an approver", open_key=None
-                    )
+                    .values(place=Place.DROPPED.value, note="dropped by an approver", open_key=None)
                 )
                 self._log(conn, batch_id, actor, roles, "batch_dropped",
                           {"dropped": len(dropped)})  # fmt: skip
