@@ -18,7 +18,7 @@ from bot.lookup.calls import Outcome, call, verify_call
 from bot.lookup.search import SearchService
 from bot.lookup.subjects import Match, single_subject
 from bot.permissions.roles import Actor
-from bot.workflow.events import ApprovalGiven, RequestCreated
+from bot.workflow.events import ApprovalGiven
 from bot.workflow.holds import HoldStore
 from bot.workflow.manual import ManualOwners, instruction
 from bot.workflow.notifications.audited import AuditedNotifier
@@ -29,11 +29,10 @@ from bot.workflow.requests import (
     Status,
     StepState,
     Subject,
-    add_calendar_month,
 )
 from bot.workflow.store import RequestStore
 from bot.workflow.subject_keys import SubjectKeys, hold_keys, subject_keys
-from bot.workflow.submission import submit_for_approval
+from bot.workflow.submission import store_request, submit_for_approval
 from connectors.base import (
     RANK_SOURCE,
     RANK_TARGET,
@@ -94,22 +93,16 @@ class ErasureService:
         now (a hold placed since the sweep refuses it), and stored approved by the batch's
         approver; no message of its own (the batch's summary tells)."""
         subject, keys, steps = self._prepare(query, requester)
-        now = self.store.clock()
-        return self.store.create(
-            requester=requester.user_id,
-            reason=None,
+        return store_request(
+            self.store,
+            self.policy,
+            kind=RequestKind.ERASURE,
+            actor=requester,
             subject=subject,
             keys=keys,
             steps=steps,
-            approvals_needed=1,
-            due_at=add_calendar_month(now, self.policy.deadline_months),
-            expires_at=now,
-            event=RequestCreated(
-                actor=requester.user_id,
-                roles=tuple(requester.role_names),
-                kind=RequestKind.ERASURE,
-                steps=tuple((s.system, s.action.value) for s in steps),
-            ),
+            reason=None,
+            approvals=1,
             batch=(batch_id, approval),
         )
 

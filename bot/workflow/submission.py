@@ -9,13 +9,13 @@ from datetime import timedelta
 
 from bot.config import PolicyConfig
 from bot.permissions.roles import Actor
-from bot.workflow.events import RequestCreated
+from bot.workflow.events import ApprovalGiven, RequestCreated
 from bot.workflow.notifications.audited import AuditedNotifier
 from bot.workflow.requests import PlannedStep, Request, Status, Subject, add_calendar_month
 from bot.workflow.store import RequestStore
 from bot.workflow.subject_keys import SubjectKeys
 
-__all__ = ["submit_for_approval"]
+__all__ = ["store_request", "submit_for_approval"]
 
 
 def submit_for_approval(
@@ -33,8 +33,35 @@ def submit_for_approval(
 ) -> Request:
     """Store the request (audited as created; `AlreadyOpen` if one of its kind is open for
     the person) with its due date, and post it to the approvers."""
+    request = store_request(
+        store, policy, kind=kind, actor=actor, subject=subject, keys=keys, steps=steps,
+        reason=reason, approvals=approvals,
+    )  # fmt: skip
+    # The message shows the status it will have once posted. Without it (no channel,
+    # or Slack failed) the request still awaits approval: `/mim approve` decides it,
+    # and expiry scrubs it, rather than it sitting unseen in PLANNED.
+    posted = notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
+    store.decisions.posted(request.id, posted)
+    return store.get(request.id)
+
+
+def store_request(
+    store: RequestStore,
+    policy: PolicyConfig,
+    *,
+    kind: str,
+    actor: Actor,
+    subject: Subject,
+    keys: SubjectKeys,
+    steps: Sequence[PlannedStep],
+    reason: str | None,
+    approvals: int,
+    batch: tuple[str, ApprovalGiven] | None = None,
+) -> Request:
+    """Store the request with its due date and approval window, audited as created; a
+    retention batch's member (`batch`) is stored approved by the batch's approval."""
     now = store.clock()
-    request = store.create(
+    return store.create(
         requester=actor.user_id,
         reason=reason,
         subject=subject,
@@ -49,10 +76,5 @@ def submit_for_approval(
             kind=kind,
             steps=tuple((s.system, s.action.value) for s in steps),
         ),
+        batch=batch,
     )
-    # The message shows the status it will have once posted. Without it (no channel,
-    # or Slack failed) the request still awaits approval: `/mim approve` decides it,
-    # and expiry scrubs it, rather than it sitting unseen in PLANNED.
-    posted = notifier.approval_requested(replace(request, status=Status.AWAITING_APPROVAL))
-    store.decisions.posted(request.id, posted)
-    return store.get(request.id)

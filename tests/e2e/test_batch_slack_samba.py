@@ -7,7 +7,6 @@ own request, with the message redrawn to the end."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,19 +24,11 @@ from connectors.base import Query, QueryKind
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
 from tests.support.slackbot import ENV, Bot, bot_config
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.samba
 
 USERS = [TestUser(f"bt-e2e{i}", "Batch", f"Leaver {i}", str(8800 + i)) for i in range(4)]
-
-
-def wait(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_batch_from_a_signed_sweep_to_the_last_erasure_on_samba(tmp_path, samba):
@@ -84,14 +75,14 @@ def test_a_batch_from_a_signed_sweep_to_the_last_erasure_on_samba(tmp_path, samb
             bot.click(ACTION_RESUME, batch_id, "UAPP2", name="resume")
             assert "runs again" in bot.answer("resume", timeout=30)["text"]
         store = services.requests
-        wait(lambda: store.batches.get(batch_id).status is BatchStatus.DONE, what="the end")
+        wait_until(lambda: store.batches.get(batch_id).status is BatchStatus.DONE, what="the end")
         ids = store.of_batch(batch_id)
         assert len(ids) == 4
         assert {r.status for r in store.many(ids)} == {Status.COMPLETED_WITH_RESIDUALS}
         ad = next(c for c in services.connectors if c.name == "ad")
         for user in USERS:
             assert ad.search(Query(QueryKind.NAME, user.account), timeout=5) == []
-        wait(lambda: "4 erased" in str(stub.calls("chat.update")[-1].body["blocks"]),
+        wait_until(lambda: "4 erased" in str(stub.calls("chat.update")[-1].body["blocks"]),
              what="the last redraw")  # fmt: skip
         # Nobody's DM, no notifications-channel post per person: the one message tells.
         assert stub.calls("conversations.open") == []

@@ -27,6 +27,7 @@ from connectors.errors import Denied
 from connectors.memory import MemoryConnector, Person
 from connectors.sweeps import Candidate, Population
 from tests.support.slack_stub import MockSlack
+from tests.support.waiting import wait_until
 from tests.workflow.test_erasure import Recorder
 
 REQUESTER = Actor("UREQ", frozenset({Role.REQUESTER}))
@@ -96,15 +97,6 @@ def services_for(
         notifier=notifier or Recorder(),
         background=True,
     )
-
-
-def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def done(services: Services, batch_id: str) -> bool:

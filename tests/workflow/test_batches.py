@@ -7,8 +7,6 @@ sweep, bad input, who may see a batch, and approval by whoever ran the sweep."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 
@@ -19,15 +17,6 @@ from tests.support.demo_bot import DemoBot
 
 ADMIN, APPROVER, VIEWER = "UDEMOADMIN", "UDEMOAPPROVER", "UDEMOVIEW"
 BATCH = "BATCH-2026-0001"
-
-
-@pytest.fixture
-def bot() -> Iterator[DemoBot]:
-    b = DemoBot.start()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def hr_accounts(bot: DemoBot) -> set[str]:

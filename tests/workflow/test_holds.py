@@ -5,23 +5,9 @@ only approvers place and lift holds, and both are audited."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from bot.workflow.requests import Status, StepState
-from tests.support.demo_bot import DemoBot
 
 ADMIN, APPROVER, VIEWER = "UDEMOADMIN", "UDEMOAPPROVER", "UDEMOVIEW"
-
-
-@pytest.fixture
-def bot() -> Iterator[DemoBot]:
-    b = DemoBot.start()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def test_a_person_on_hold_is_not_erased_whoever_asks_by_whatever_identifier(bot):

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +26,7 @@ from tests.support.paths import REPO as ROOT
 from tests.support.samba import TestUser, seed_users
 from tests.support.slack_stub import MockSlack
 from tests.support.slackbot import ENV, bot_config
+from tests.support.waiting import wait_until
 from tests.workflow.test_erasure import Recorder
 
 pytestmark = pytest.mark.samba
@@ -40,16 +40,6 @@ def worker(config_path: Path, env: dict[str, str], log: IO[bytes]) -> subprocess
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_killed_worker_is_taken_over_and_the_request_completes(tmp_path, samba):
@@ -99,12 +89,12 @@ def test_killed_worker_is_taken_over_and_the_request_completes(tmp_path, samba):
             )
             return step.state is StepState.RUNNING and step.attempts == 1 and started
 
-        wait_for(running_step, what="the first worker to start the step")
+        wait_until(running_step, what="the first worker to start the step")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         samba.run("start")
         second = worker(config_path, env, log)
-        done = wait_for(
+        done = wait_until(
             lambda: (r := services.requests.get(request.id)).status
             in (Status.COMPLETED, Status.COMPLETED_WITH_RESIDUALS)
             and r,
@@ -193,12 +183,12 @@ def test_restart_while_waiting_for_the_deletion_rule_does_not_repeat_done_steps(
                 "waiting for the metaverse deletion rule"
             )
 
-        wait_for(waiting, what="AD erased and the metaverse wait begun")
+        wait_until(waiting, what="AD erased and the metaverse wait begun")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         sample_sync.delete_person(engine, person)  # the sync engine's deletion rule runs
         second = worker(config_path, env, log)
-        done = wait_for(
+        done = wait_until(
             lambda: (r := services.requests.get(request.id)).status in (
                 Status.COMPLETED, Status.COMPLETED_WITH_RESIDUALS) and r,
             timeout=60, what="the second worker to finish the request",

@@ -6,7 +6,6 @@ fails is reported and hides no other; the sweep is audited."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -23,15 +22,6 @@ from tests.support.demo_bot import DemoBot
 
 ADMIN, APPROVER = "UDEMOADMIN", "UDEMOAPPROVER"
 ACTOR = Actor(ADMIN, frozenset({Role.REQUESTER, Role.ADMIN}))
-
-
-@pytest.fixture
-def bot() -> Iterator[DemoBot]:
-    b = DemoBot.start()
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def states(sweep) -> dict[str, tuple[MemberState, str]]:
