@@ -240,3 +240,18 @@ def test_two_sweeps_at_once_propose_each_person_in_one_batch() -> None:
         assert len(bot.services.requests.batches.ids(list(BatchStatus))) == 1
     finally:
         bot.close()
+
+
+def test_a_batch_id_another_sweep_took_first_is_not_an_error(monkeypatch) -> None:
+    """Found by the model: two sweeps at once chose one id; the second's insert failed
+    before its members were made, and the retry read them unmade (an UnboundLocalError)."""
+    bot = DemoBot.start(users=USERS)
+    try:
+        bot.run("UDEMOADMIN", "sweep")
+        bot.run("UDEMOAPPROVER", "reject BATCH-2026-0001 again")
+        store = bot.services.requests.batches
+        ids = iter(["BATCH-2026-0001", "BATCH-2026-0002"])  # the first is taken
+        monkeypatch.setattr(store, "_next_id", lambda year: next(ids))
+        assert "Batch BATCH-2026-0002 proposes erasing 2" in bot.run("UREQ2", "sweep")
+    finally:
+        bot.close()

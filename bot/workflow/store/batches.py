@@ -60,6 +60,8 @@ class BatchStore:
     ) -> Batch:
         """Store a batch awaiting approval with its members, audited (`batch_proposed`)."""
         now = self.ctx.clock()
+        members = list(members)
+        claims = [m.subject_key for m in members if m.place is Place.PROPOSED and m.subject_key]
         for _ in range(100):
             batch_id = self._next_id(now.year)
             try:
@@ -81,7 +83,7 @@ class BatchStore:
                               {"rules": list(rules), "places": places})  # fmt: skip
                 break
             except sa.exc.IntegrityError:
-                taken = self._taken([r["open_key"] for r in rows if r["open_key"]])
+                taken = self._taken(claims)
                 if taken:
                     raise AlreadyProposed(taken) from None
                 continue  # another replica took the id first
