@@ -22,7 +22,7 @@ from bot.services import Services, build_services
 from bot.workflow.batch.model import BatchStatus, Place
 from bot.workflow.events import ApprovalGiven
 from bot.workflow.requests import Status
-from connectors.base import IdKind, ObjectRef
+from connectors.base import Capability, IdKind, ObjectRef
 from connectors.errors import Denied
 from connectors.memory import MemoryConnector, Person
 from connectors.sweeps import Candidate, Population
@@ -69,6 +69,29 @@ class Directory(MemoryConnector):
         return super().apply_delete(plan, timeout=timeout)
 
 
+class BatchRecorder(Recorder):
+    """Recorder, with the batch's messages: where its one message is, and which thread
+    each step by hand was asked in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[tuple[str | None, str | None]] = []
+
+    def manual_step(self, request, step) -> None:
+        self.threads.append((request.channel, request.message_ts))
+        super().manual_step(request, step)
+
+    def batch_requested(self, summary):
+        self.calls.append(("batch_requested", summary.batch.id))
+        return ("CAPPROVALS", "1700000000.000200")
+
+    def batch_updated(self, summary) -> None:
+        self.calls.append(("batch_updated", summary.batch.status.value))
+
+    def batch_list(self, batch, members) -> None:
+        self.calls.append(("batch_list", str(len(members))))
+
+
 def people(n: int) -> list[Person]:
     return [
         Person(f"p{i:04d}", {IdKind.ACCOUNT: f"bt{i:04d}", IdKind.EMPLOYEE_ID: str(500000 + i)})
@@ -77,7 +100,7 @@ def people(n: int) -> list[Person]:
 
 
 def services_for(
-    tmp_path: Path, directory: Directory, *, notifier=None, max_parallel: int = 3
+    tmp_path: Path, directory: Directory, *, notifier=None, max_parallel: int = 3, extra=()
 ) -> Services:
     raw = {
         "slack": {"bot_token": "${T}", "signing_secret": "${S}", "approvals_channel": "CAPP"},
@@ -93,7 +116,7 @@ def services_for(
     }  # fmt: skip
     return build_services(
         parse_config(raw, environ=ENV),
-        connectors=[directory],
+        connectors=[directory, *extra],
         notifier=notifier or Recorder(),
         background=True,
     )
@@ -291,5 +314,36 @@ def test_a_summary_slack_refused_is_redrawn_at_the_workers_next_round(tmp_path, 
         services.batch_driver.resume_all()
         assert "2 erased" in str(slack.calls("chat.update")[-1].body["blocks"])
         assert services.requests.batches.summaries_owed() == []
+    finally:
+        services.close()
+
+
+class ByHand(MemoryConnector):
+    """A system the bot cannot erase in: each person's erasure asks for a step by hand."""
+
+    capabilities = frozenset({Capability.SEARCH, Capability.READ})
+
+
+def test_a_step_by_hand_is_asked_in_the_batchs_thread_and_the_batch_waits_for_it(tmp_path):
+    directory = Directory(people(2))
+    ids = {IdKind.ACCOUNT: "bt0001", IdKind.EMPLOYEE_ID: "500001"}
+    by_hand = ByHand("app", "Legacy app", [Person("a1", ids)])
+    told = BatchRecorder()
+    services = services_for(tmp_path, directory, notifier=told, extra=[by_hand])
+    try:
+        batch = services.batches.propose(services.sweeps.sweep(actor=REQUESTER), actor=REQUESTER)
+        services.batches.approve(batch.id, actor=APPROVER)
+        wait_until(lambda: told.of("manual_step"), what="the step by hand")
+        ((channel, ts),) = {(c, t) for c, t in told.threads}
+        assert (channel, ts) == ("CAPPROVALS", "1700000000.000200")  # the batch's thread
+        waiting = wait_until(
+            lambda: services.requests.of_batch(batch.id, [Status.RUNNING]), what="the wait"
+        )
+        assert services.requests.batches.get(batch.id).status is BatchStatus.RUNNING
+        (request_id,) = waiting
+        step = next(s for s in services.requests.get(request_id).steps if s.manual)
+        services.decisions.step_done(request_id, step.seq, actor=REQUESTER)
+        wait_until(lambda: done(services, batch.id), what="the batch to end")
+        assert told.of("finished") == []  # the batch's summary told, not a DM per person
     finally:
         services.close()
