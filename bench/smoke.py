@@ -114,6 +114,20 @@ SMOKES = (
         120,
     ),
     Smoke(
+        "sweep_throughput",
+        "sweep_throughput",
+        "--leavers 20 --singles 4 --memory-leavers 10",
+        (
+            "batch/single erased per second",
+            "batch Slack calls per person",
+            "batch peak HR calls/max_parallel",
+            "batch peak HR connections/max_parallel",
+            "10M/M proposal memory per candidate",
+            "10M/M drive peak memory",
+        ),
+        120,
+    ),
+    Smoke(
         "find_latency",
         "find_latency",
         "--users 20 --rounds 5 --warmup 1 --part-rounds 3",
