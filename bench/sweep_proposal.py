@@ -7,9 +7,8 @@ kept per person, not with paging.
     .venv/bin/python -m bench.sweep_proposal --leavers 1000
 
 HR is an SQLite table (the same connector as on SQL Server or PostgreSQL; the point is
-the sweep's own cost per candidate, not the database's). The batch run that erases a
-sweep's people, and its throughput, are not built yet (issue 19): this measures the part
-that is.
+the sweep's own cost per candidate, not the database's). The batch that then erases a
+sweep's people, and its throughput, is bench/sweep_throughput.py.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ class BatchDriver:
     def _lane(self, batch: Batch, requester: Actor, approval: ApprovalGiven) -> None:
         store = self.store.batches
         while not self._stop.is_set():
-            if store.get(batch.id).status is not BatchStatus.RUNNING:
+            if store.status(batch.id) is not BatchStatus.RUNNING:
                 return  # paused (or ended): what runs finishes, nothing new starts
             if not store.claim_driver(batch.id, self.owner, self.lease):
                 return  # the lease was lost (this process stalled): another drives it

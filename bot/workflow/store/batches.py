@@ -114,6 +114,16 @@ class BatchStore:
             )  # fmt: skip
         return _batch(row, places, rule_counts)
 
+    def status(self, batch_id: str) -> BatchStatus:
+        """The batch's status alone (a lane asks before each member: no counts)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(batches.c.status).where(batches.c.id == batch_id)
+            ).scalar_one_or_none()
+        if value is None:
+            raise NotFound(f"There is no batch {batch_id}.")
+        return BatchStatus(value)
+
     def ids(self, statuses: Iterable[BatchStatus]) -> list[str]:
         query = (
             sa.select(batches.c.id)
