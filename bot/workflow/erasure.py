@@ -8,8 +8,9 @@ the later look at residual copies `bot/workflow/residual_checks.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.audit import SubjectKeyer
 from bot.config import PolicyConfig
@@ -49,6 +50,13 @@ from connectors.capabilities import management_agent
 __all__ = ["ErasureService"]
 
 UNDECIDED = frozenset({Status.PLANNED, Status.AWAITING_APPROVAL})
+# A batch's erasures read the systems' holds (an AD group, an HR column) at most once a
+# minute, not once a person; a /mim hold is read fresh for each.
+BATCH_HOLDS_AGE = 60.0
+
+
+class HoldCheck(Protocol):
+    def __call__(self, keys: Sequence[str], *, fresh_within: float = 0.0) -> str | None: ...
 
 
 @dataclass
@@ -62,7 +70,7 @@ class ErasureService:
     timeout: float = 5.0
     holds: HoldStore | None = None  # a person on hold (GDPR Art. 17(3)) is not erased
     # The other sources of holds (an AD group, an HR column, app.yaml's list): the sweep's.
-    hold_check: Callable[[Sequence[str]], str | None] | None = None
+    hold_check: HoldCheck | None = None
     owners: ManualOwners = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +100,7 @@ class ErasureService:
         """A retention batch's member: resolved, checked and planned as a `delete` is
         now (a hold placed since the sweep refuses it), and stored approved by the batch's
         approver; no message of its own (the batch's summary tells)."""
-        subject, keys, steps = self._prepare(query, requester)
+        subject, keys, steps = self._prepare(query, requester, holds_within=BATCH_HOLDS_AGE)
         return store_request(
             self.store,
             self.policy,
@@ -107,9 +115,10 @@ class ErasureService:
         )
 
     def _prepare(
-        self, query: Query, actor: Actor
+        self, query: Query, actor: Actor, *, holds_within: float = 0.0
     ) -> tuple[Subject, SubjectKeys, list[PlannedStep]]:
-        """Resolve to one person, refuse one on hold or with an erasure open, and plan."""
+        """Resolve to one person, refuse one on hold or with an erasure open, and plan.
+        `holds_within`: the systems' holds may be as old as that (seconds)."""
         result = self.search.find(query, actor=actor, command="delete")
         match = single_subject(result)
         subject = match.subject()
@@ -117,7 +126,9 @@ class ErasureService:
         named = hold_keys(self.keyer, subject, keys)
         if self.holds is not None and (hold := self.holds.held(named)):
             raise OnHold(hold.placed_by, hold.when, hold.reason)
-        if self.hold_check is not None and (source := self.hold_check(named)):
+        if self.hold_check is not None and (
+            source := self.hold_check(named, fresh_within=holds_within)
+        ):
             raise HeldElsewhere(source)
         already = self.store.open_for(keys.person)
         if already:  # checked again, atomically, when the request is stored

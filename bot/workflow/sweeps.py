@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -99,6 +101,8 @@ class SweepService:
         self.listed_holds, self.holds, self.search = tuple(listed_holds), holds, search
         self.store, self.keyer, self.audit, self.clock = store, keyer, audit, clock
         self.timeout = timeout
+        self._cache_lock = threading.Lock()
+        self._system_cache: tuple[float, dict[str, str] | None] = (0.0, None)
 
     def sweep(self, *, actor: Actor, rule: str | None = None) -> Sweep:
         """Every rule (or the one named), judged now; audited (`sweep`, with the counts)."""
@@ -143,11 +147,13 @@ class SweepService:
         )  # fmt: skip
         return sweep
 
-    def hold_of(self, keys: Sequence[str]) -> str | None:
+    def hold_of(self, keys: Sequence[str], *, fresh_within: float = 0.0) -> str | None:
         """Where a hold on the person these keys name comes from (an AD group, an HR
         column, app.yaml's list, /mim hold), or None; `MimbotError` when a system's holds
-        cannot be read (not knowing must not erase)."""
-        held = self._held_keys()
+        cannot be read (not knowing must not erase). A batch's erasures take the systems'
+        holds as read at most `fresh_within` seconds ago (one read per minute, not one
+        per person); /mim hold is read fresh every time."""
+        held = self._held_keys(fresh_within=fresh_within)
         return next((held[k] for k in keys if k in held), None)
 
     # -- parts ----------------------------------------------------------------
@@ -171,10 +177,22 @@ class SweepService:
             raise ConnectorError(f"{rule.system} answers no retention rule")
         return finder.stale(rule, now=now, timeout=self.timeout)
 
-    def _held_keys(self) -> dict[str, str]:
+    def _held_keys(self, *, fresh_within: float = 0.0) -> dict[str, str]:
         """Every key on hold, with where the hold comes from (for approvers)."""
         held = dict.fromkeys(self.holds.held_keys(), "held with /mim hold")
         held |= {self.keyer.key(v): "listed in retention.holds" for v in self.listed_holds}
+        with self._cache_lock:
+            taken, cached = self._system_cache
+            if fresh_within and cached is not None and time.monotonic() - taken < fresh_within:
+                return {**cached, **held}
+        systems = self._system_holds()
+        with self._cache_lock:
+            self._system_cache = (time.monotonic(), systems)
+        return {**systems, **held}
+
+    def _system_holds(self) -> dict[str, str]:
+        """The keys an AD group or an HR column holds, read from the systems now."""
+        held: dict[str, str] = {}
         if self.hold_query.group or self.hold_query.column:
             for c in self.connectors:
                 source = knows_holds(c)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -345,5 +346,36 @@ def test_a_step_by_hand_is_asked_in_the_batchs_thread_and_the_batch_waits_for_it
         services.decisions.step_done(request_id, step.seq, actor=REQUESTER)
         wait_until(lambda: done(services, batch.id), what="the batch to end")
         assert told.of("finished") == []  # the batch's summary told, not a DM per person
+    finally:
+        services.close()
+
+
+class HeldInTheSystem(Directory):
+    """A directory whose group holds people (an AD group's stand-in), counting its reads."""
+
+    def __init__(self, people, held):
+        super().__init__(people)
+        self.held, self.hold_reads = held, 0
+
+    def on_hold(self, query, *, timeout):
+        self.hold_reads += 1
+        return [self.people[i].identifiers for i in self.held if i in self.people]
+
+
+def test_a_batch_reads_the_systems_holds_once_a_minute_not_once_a_person(tmp_path):
+    directory = HeldInTheSystem(people(20), held=["p0005"])
+    services = services_for(tmp_path, directory, notifier=BatchRecorder())
+    services.sweeps.hold_query = replace(services.sweeps.hold_query, group="CN=Legal hold")
+    try:
+        batch = services.batches.propose(services.sweeps.sweep(actor=REQUESTER), actor=REQUESTER)
+        assert batch.count(Place.KEPT_OUT) == 1  # the held one, by the system's group
+        reads = directory.hold_reads
+        services.batches.approve(batch.id, actor=APPROVER)
+        wait_until(lambda: done(services, batch.id), what="the batch to end")
+        during = directory.hold_reads - reads
+        assert during <= 1  # 19 erasures: the sweep's read of a moment ago, or one more
+        assert list(directory.people) == ["p0005"]
+        services.erasure.hold_check(["x"])  # a single /mim delete reads them fresh
+        assert directory.hold_reads - reads == during + 1
     finally:
         services.close()
