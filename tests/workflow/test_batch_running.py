@@ -379,3 +379,22 @@ def test_a_batch_reads_the_systems_holds_once_a_minute_not_once_a_person(tmp_pat
         assert directory.hold_reads - reads == during + 1
     finally:
         services.close()
+
+
+def test_a_lane_whose_claim_ran_out_cannot_settle_the_member_another_took(tmp_path):
+    services = services_for(tmp_path, Directory(people(1)))
+    try:
+        batch = services.batches.propose(services.sweeps.sweep(actor=REQUESTER), actor=REQUESTER)
+        store = services.requests.batches
+        slow = store.claim_member(batch.id, "lane", timedelta(seconds=0.2))
+        time.sleep(0.3)  # its lease runs out while it plans
+        fast = store.claim_member(batch.id, "lane", timedelta(minutes=1))  # same driver
+        assert slow is not None and fast is not None and slow.seq == fast.seq
+        assert slow.claim != fast.claim
+        assert store.started(fast, "REQ-2026-0042")
+        assert not store.not_started(slow, "nothing left to erase")  # too late: no effect
+        assert not store.started(slow, "REQ-2026-0043")
+        (member,) = store.members(batch.id)
+        assert (member.place, member.request_id) == (Place.STARTED, "REQ-2026-0042")
+    finally:
+        services.close()

@@ -54,6 +54,7 @@ class BatchMember:
     subject_key: str | None = None
     since: datetime | None = None
     request_id: str | None = None
+    claim: str | None = None  # the lease a driver's lane holds it by, while it starts it
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ __all__ = ["BatchDriver"]
 
 log = logging.getLogger(__name__)
 
+# How long a lane may take to resolve, check and plan one person before another may: the
+# searches' and plans' deadlines together, with room.
+MEMBER_LEASE = timedelta(minutes=10)
+
 
 @dataclass
 class BatchDriver:
@@ -122,7 +126,7 @@ class BatchDriver:
                 return  # paused (or ended): what runs finishes, nothing new starts
             if not store.claim_driver(batch.id, self.owner, self.lease):
                 return  # the lease was lost (this process stalled): another drives it
-            member = store.claim_member(batch.id, self.owner, self.lease)
+            member = store.claim_member(batch.id, self.owner, max(self.lease, MEMBER_LEASE))
             if member is None:
                 return
             self._start_member(batch, member, requester, approval)
@@ -132,7 +136,7 @@ class BatchDriver:
     ) -> None:
         store = self.store.batches
         if member.query is None:
-            store.not_started(batch.id, member.seq, "no identifier to find them by")
+            store.not_started(member, "no identifier to find them by")
             return
         try:
             request = self.erasure.request_in_batch(
@@ -140,23 +144,24 @@ class BatchDriver:
             )
         except AlreadyOpen as exc:
             if self.store.get(exc.request_id).batch_id != batch.id:
-                store.not_started(
-                    batch.id, member.seq, f"a request is already open: {exc.request_id}"
-                )
+                store.not_started(member, f"a request is already open: {exc.request_id}")
                 return
             request_id = exc.request_id  # stored just before a driver died: it is this one
         except MimbotError as exc:
-            store.not_started(batch.id, member.seq, _why_not(exc))
+            store.not_started(member, _why_not(exc))
             self.batches.refresh(batch.id)
             return
         except Exception as exc:  # noqa: BLE001 - one person must not stop the batch
             log_failure(log, "batch %s: member %s could not be planned", exc, batch.id, member.seq)
-            store.not_started(batch.id, member.seq, f"could not be planned ({type(exc).__name__})")
+            store.not_started(member, f"could not be planned ({type(exc).__name__})")
             self.batches.refresh(batch.id)
             return
         else:
             request_id = request.id
-        store.started(batch.id, member.seq, request_id)
+        if not store.started(member, request_id):
+            # Its lease ran out while it was planned, and another lane took it: that one
+            # found this erasure open and linked it. Running it again is harmless.
+            log.info("batch %s: member %s was settled by another lane", batch.id, member.seq)
         try:
             self.runner.run(request_id)
         except Exception as exc:  # noqa: BLE001 - it stays runnable: the worker resumes it

@@ -5,8 +5,9 @@ redraws throttled across replicas."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -278,8 +279,11 @@ class BatchStore:
             )  # fmt: skip
 
     def claim_member(self, batch_id: str, owner: str, lease: timedelta) -> BatchMember | None:
-        """The next proposed member nobody is starting (or whose starter died), leased."""
+        """The next proposed member nobody is starting (or whose starter died), leased to
+        this claim alone (`BatchMember.claim`): a lane whose lease ran out cannot settle
+        the member after another took it."""
         m = batch_members.c
+        token = f"{owner}/{uuid.uuid4().hex[:8]}"
         for _ in range(20):
             now = self.ctx.clock()
             free = sa.or_(m.lease_until.is_(None), m.lease_until < now)
@@ -295,20 +299,18 @@ class BatchStore:
                     sa.update(batch_members)
                     .where(m.batch_id == batch_id, m.seq == row.seq,
                            m.place == Place.PROPOSED.value, free)
-                    .values(lease_owner=owner, lease_until=now + lease)
+                    .values(lease_owner=token, lease_until=now + lease)
                 ).rowcount == 1  # fmt: skip
                 if won:
-                    return _member(row)
+                    return replace(_member(row), claim=token)
         return None
 
-    def started(self, batch_id: str, seq: int, request_id: str) -> None:
-        self._settle(batch_id, seq, place=Place.STARTED, request_id=request_id)
+    def started(self, member: BatchMember, request_id: str) -> bool:
+        """The member's erasure is stored; False when the claim was lost meanwhile."""
+        return self._settle(member, place=Place.STARTED, request_id=request_id)
 
-    def not_started(self, batch_id: str, seq: int, note: str) -> None:
-        self._settle(batch_id, seq, place=Place.NOT_STARTED, note=note)
-
-    def release_member(self, batch_id: str, seq: int) -> None:
-        self._settle(batch_id, seq, place=Place.PROPOSED)
+    def not_started(self, member: BatchMember, note: str) -> bool:
+        return self._settle(member, place=Place.NOT_STARTED, note=note)
 
     def summary_due(self, batch_id: str, every: timedelta) -> bool:
         """True for the one caller that may redraw the summary now (at most once per
@@ -342,16 +344,17 @@ class BatchStore:
 
     # -- parts ----------------------------------------------------------------------
 
-    def _settle(self, batch_id: str, seq: int, *, place: Place, **values: Any) -> None:
+    def _settle(self, member: BatchMember, *, place: Place, **values: Any) -> bool:
+        """Move a claimed member on, if the claim still holds it (compare-and-set)."""
         m = batch_members.c
-        values["place"] = place.value
-        if place is not Place.PROPOSED:  # started (its request holds them) or not at all
-            values["open_key"] = None
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(batch_members).where(m.batch_id == batch_id, m.seq == seq)
-                .values(lease_owner=None, lease_until=None, **values)
-            )  # fmt: skip
+            return conn.execute(
+                sa.update(batch_members)
+                .where(m.batch_id == member.batch_id, m.seq == member.seq,
+                       m.place == Place.PROPOSED.value, m.lease_owner == member.claim)
+                .values(place=place.value, lease_owner=None, lease_until=None, open_key=None,
+                        **values)
+            ).rowcount == 1  # fmt: skip
 
     def _touch(self, conn: sa.Connection, batch_id: str, statuses: set[BatchStatus]) -> bool:
         """Lock the batch's row while it is in `statuses` (a drop and an approval queue)."""
