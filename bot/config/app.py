@@ -292,3 +292,17 @@ class AppConfig(_Model):
     runner: RunnerConfig = RunnerConfig()
     audit: AuditConfig
     connectors: ConnectorsConfig = ConnectorsConfig()
+
+    @model_validator(mode="after")
+    def _one_approval_per_batch(self) -> AppConfig:
+        # A batch is approved once, by one approver: with more needed per erasure, one
+        # person would authorise thousands of erasures that need two.
+        if self.retention.rules and self.policy.erasure_approvals > 1:
+            raise ValueError(
+                "retention.rules: a batch is approved by one approver, but"
+                f" policy.erasure_approvals is {self.policy.erasure_approvals}; set it to 1"
+                " or leave the retention rules out"
+            )
+        if self.retention.schedule and not self.retention.rules:
+            raise ValueError("retention.schedule: there are no retention.rules to run")
+        return self

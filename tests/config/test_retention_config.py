@@ -87,3 +87,12 @@ def test_a_hold_source_needs_its_system():
     config = parse_config(with_retention(holds={"hr_column": "legal_hold"}), environ=ENV)
     with pytest.raises(ConfigError, match=r"^retention\.holds\.hr_column: no enabled connector"):
         check_retention(config, [Finder("hr", "HR")])
+
+
+def test_batches_need_one_approval_per_erasure_and_a_schedule_needs_rules():
+    two = with_retention(rules=[LEAVERS])
+    two["policy"] = {"erasure_approvals": 2}
+    text = error_of(two)
+    assert "a batch is approved by one approver, but policy.erasure_approvals is 2" in text
+    assert "\n" not in text
+    assert "there are no retention.rules to run" in error_of(with_retention(schedule="0 3 * * 1"))
