@@ -36,7 +36,8 @@ def run_command(
             # Refusals are audited too (the message says why; it names no one).
             services.audit.record(
                 actor=user_id, roles=actor.role_names, action=cmd.name, outcome=AuditOutcome.DENIED,
-                request_id=getattr(cmd, "request_id", None), detail={"why": str(exc)},
+                request_id=getattr(cmd, "request_id", None) or getattr(cmd, "batch_id", None),
+                detail={"why": str(exc)},
             )  # fmt: skip
             raise
     except AuditUnavailable as exc:

@@ -25,6 +25,7 @@ from bot.render.reply import Reply
 from bot.render.requests import ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY
 from bot.workflow.batch.model import Batch, BatchMember, BatchStatus, BatchSummary, Place
 from bot.workflow.batch.service import SCHEDULE
+from bot.workflow.export_package import neutral_cell
 
 __all__ = [
     "ACTION_PAUSE",
@@ -120,11 +121,11 @@ def member_list_csv(members: Sequence[BatchMember]) -> bytes:
         writer.writerow(
             [
                 m.seq,
-                _cell(m.rule),
-                _cell(m.label or ""),
+                neutral_cell(m.rule),
+                neutral_cell(m.label or ""),
                 m.place.value,
                 f"{m.since:%Y-%m-%d}" if m.since else "",
-                _cell(m.note or ""),
+                neutral_cell(m.note or ""),
                 m.request_id or "",
             ]
         )
@@ -226,8 +227,3 @@ def _duration(left: timedelta) -> str:
     if seconds < 90 * 60:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def _cell(value: str) -> str:
-    # OWASP CSV injection: a leading =, +, - or @ (or tab, CR) would be run as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -41,7 +41,7 @@ from bot.lookup.show import SystemRecord
 from bot.workflow.export_texts import system_text
 from connectors.base import Record
 
-__all__ = ["Package", "build_package", "remove_stale_folders"]
+__all__ = ["Package", "build_package", "neutral_cell", "remove_stale_folders"]
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _csv(attributes: Mapping[str, Any]) -> bytes:
 def _row(cells: Sequence[object]) -> list[str]:
     """Every cell neutralised: an attribute name or a source comes from a connector
     (an HR CSV header, a BHOLD key) and is as hostile as a value."""
-    return [_cell(c) for c in cells]
+    return [neutral_cell(c) for c in cells]
 
 
 # What starts a formula in Excel, LibreOffice or Google Sheets (OWASP, CSV injection),
@@ -210,7 +210,7 @@ def _row(cells: Sequence[object]) -> list[str]:
 _FORMULA = frozenset("=+-@\uff1d\ufe66\uff0b\ufe62\uff0d\ufe63\u2212\uff20\ufe6b")
 
 
-def _cell(value: object) -> str:
+def neutral_cell(value: object) -> str:
     """A cell as text; one a spreadsheet would run as a formula gets a leading
     apostrophe (OWASP's CSV-injection advice). The JSON file keeps every value exactly."""
     text = "" if value is None else value if isinstance(value, str) else str(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from bot.errors import RequestStateError
 from bot.permissions.roles import Actor, Role
 from bot.workflow.batch.model import BatchStatus, Place
 from bot.workflow.requests import Status
@@ -184,3 +185,39 @@ def test_a_second_sweep_does_not_propose_people_an_open_batch_holds(bot):
     assert "2 already in an open batch" in answer and answer.count(BATCH) == 2
     bot.run(APPROVER, f"reject {BATCH} wrong rule")
     assert "Batch BATCH-2026-0002 proposes erasing 2 person(s)." in bot.run(ADMIN, "sweep")
+
+
+def test_the_member_file_neutralises_every_cell_a_spreadsheet_would_run():
+    from bot.render.batches import member_list_csv
+    from bot.workflow.batch.model import BatchMember
+
+    hostile = [" =HYPERLINK(1)", "\uff1dSUM(A1)", "+1", "@x", "\tcmd", "-2", "Ann"]
+    members = [
+        BatchMember("BATCH-2026-0001", i, "leavers", Place.PROPOSED, label, None)
+        for i, label in enumerate(hostile, 1)
+    ]
+    rows = member_list_csv(members).decode().splitlines()[1:]
+    names = [row.split(",")[2] for row in rows]
+    assert all(n.startswith("'") for n in names[:-1]) and names[-1] == "Ann"
+
+
+def test_a_batch_paused_after_its_last_person_started_still_ends_and_forgets(bot, monkeypatch):
+    bot.run(ADMIN, "sweep")
+    services = bot.services
+    services.batches.execute = lambda _id: None
+    services.batches.approve(BATCH, actor=Actor(APPROVER, frozenset({Role.APPROVER})))
+    with monkeypatch.context() as m:  # the pause lands between the last start and the end
+        m.setattr(services.batches, "settle", lambda *a, **k: False)
+        services.batch_driver.drive(BATCH)
+    assert "is paused" in bot.run(APPROVER, f"pause {BATCH}")  # the tick settles it
+    batch = services.requests.batches.get(BATCH)
+    assert batch.status is BatchStatus.DONE
+    assert all(m.label is None for m in services.requests.batches.members(BATCH))
+
+
+def test_an_approval_after_the_window_closed_is_refused_even_unswept(bot):
+    bot.run(ADMIN, "sweep")
+    bot.clock.later(4)  # past the window, before any tick expired it
+    with pytest.raises(RequestStateError, match="expired before it was decided"):
+        bot.services.batches.approve(BATCH, actor=Actor(APPROVER, frozenset({Role.APPROVER})))
+    assert bot.services.requests.of_batch(BATCH) == []

@@ -26,7 +26,7 @@ from bot.render.datamap.sections import (
     sections,
     summary,
 )
-from bot.workflow.export_package import _cell as neutral_cell
+from bot.workflow.export_package import neutral_cell
 
 __all__ = ["csv_bytes", "xlsx_bytes"]
 

@@ -73,9 +73,10 @@ class BatchDriver:
     def resume_all(self) -> None:
         """The worker's round: drive running batches with people left to start, and end
         (and redraw) those whose last erasure finished outside a driver."""
-        for batch_id in self.store.batches.ids([BatchStatus.RUNNING]):
+        for batch_id in self.store.batches.ids([BatchStatus.RUNNING, BatchStatus.PAUSED]):
             try:
-                if self.store.batches.get(batch_id).count(Place.PROPOSED):
+                batch = self.store.batches.get(batch_id)
+                if batch.status is BatchStatus.RUNNING and batch.count(Place.PROPOSED):
                     self.start(batch_id)
                 else:
                     self.batches.settle(batch_id)

@@ -107,9 +107,10 @@ class BatchService:
             batch_id, {BatchStatus.AWAITING_APPROVAL}, BatchStatus.RUNNING,
             actor=actor.user_id, roles=actor.role_names, action="batch_approved",
             detail={"people": people}, decided_by=actor.user_id,
-            decided_at=self.store.clock(),
+            decided_at=self.store.clock(), unexpired=True,
         )  # fmt: skip
         if not moved:
+            self._unexpired(self.store.batches.get(batch_id))  # ran out just now
             raise self._moved_on(batch_id)
         self.refresh(batch_id, force=True)
         self.execute(batch_id)
@@ -198,9 +199,11 @@ class BatchService:
         statuses = self.store.batch_statuses(batch_id)
         busy = sum(statuses.get(s, 0) for s in (Status.APPROVED, Status.RUNNING, Status.VERIFYING))
         ended = False
-        if batch.status is BatchStatus.RUNNING and not batch.count(Place.PROPOSED) and not busy:
+        # A batch paused with nobody left to start ends too: its names must not stay.
+        live = (BatchStatus.RUNNING, BatchStatus.PAUSED)
+        if batch.status in live and not batch.count(Place.PROPOSED) and not busy:
             ended = self.store.batches.move(
-                batch_id, {BatchStatus.RUNNING}, BatchStatus.DONE, actor="system",
+                batch_id, set(live), BatchStatus.DONE, actor="system",
                 roles=["system"], action="batch_done",
                 detail={"erased": statuses.get(Status.COMPLETED, 0)
                         + statuses.get(Status.COMPLETED_WITH_RESIDUALS, 0),

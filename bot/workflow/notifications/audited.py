@@ -63,7 +63,11 @@ class AuditedNotifier:
 
     def manual_step(self, request: Request, step: Step) -> bool:
         if request.batch_id is not None:
-            where = self.batch_thread(request.batch_id) if self.batch_thread else None
+            try:
+                where = self.batch_thread(request.batch_id) if self.batch_thread else None
+            except Exception as exc:  # noqa: BLE001 - boundary: a message must not undo work
+                log_failure(log, "the thread of %s could not be read", exc, request.batch_id)
+                where = None
             if where is None:
                 return False  # announced once the batch's message is out
             request = replace(request, channel=where[0], message_ts=where[1])

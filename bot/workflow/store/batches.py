@@ -219,10 +219,12 @@ class BatchStore:
         roles: Sequence[str],
         action: str,
         detail: Mapping[str, Any] | None = None,
+        unexpired: bool = False,
         **values: Any,
     ) -> bool:
-        """Move the batch's status if it is one of `from_`, audited (`action`) with it. An
-        end state scrubs its members' names and identifiers."""
+        """Move the batch's status if it is one of `from_` (and, `unexpired`, its approval
+        window is still open), audited (`action`) with it. An end state scrubs its
+        members' names and identifiers."""
         now = self.ctx.clock()
         if to is BatchStatus.RUNNING and BatchStatus.AWAITING_APPROVAL in set(from_):
             values.setdefault("started_at", now)
@@ -231,7 +233,8 @@ class BatchStore:
         with self.engine.begin() as conn:
             moved = conn.execute(
                 sa.update(batches)
-                .where(batches.c.id == batch_id, batches.c.status.in_([s.value for s in from_]))
+                .where(batches.c.id == batch_id, batches.c.status.in_([s.value for s in from_]),
+                       batches.c.expires_at > now if unexpired else sa.true())
                 .values(status=to.value, version=batches.c.version + 1, updated_at=now, **values)
             ).rowcount == 1  # fmt: skip
             if not moved:
