@@ -129,12 +129,16 @@ class ConsoleNotifier:
         self._print(f"#approvals, message {summary.batch.id} updated",
                     render_batches.batch_message(summary))  # fmt: skip
 
-    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> None:
+    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> str | None:
         data = render_batches.member_list_csv(members)
         name = render_batches.member_list_name(batch)
         self.out.write(
             f"  [thread {batch.id}] file {name} ({len(members)} people, {len(data)} bytes)\n"
         )
+        return name
+
+    def batch_list_removed(self, batch: Batch, file_id: str) -> None:
+        self.out.write(f"  [thread {batch.id}] file {file_id} deleted: the batch ended\n")
 
 
 class ConsolePackageSender:

@@ -152,17 +152,23 @@ class SlackNotifier:
             channel=batch.channel, ts=batch.message_ts, text=reply.text, blocks=list(reply.blocks)
         )
 
-    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> None:
+    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> str | None:
         # In the approvals channel's thread only: the file names people.
         if not (batch.channel and batch.message_ts):
-            return
-        self.client.files_upload_v2(
+            return None
+        resp = self.client.files_upload_v2(
             channel=batch.channel,
             thread_ts=batch.message_ts,
             file=render_batches.member_list_csv(members),
             filename=render_batches.member_list_name(batch),
             title=f"Everyone in {batch.id}",
         )
+        files = resp.get("files") or []
+        return str(files[0]["id"]) if files else None
+
+    def batch_list_removed(self, batch: Batch, file_id: str) -> None:
+        # https://api.slack.com/methods/files.delete: `file`, a file this app uploaded.
+        self.client.files_delete(file=file_id)
 
     def _in_thread(self, request: Request, reply: Reply) -> None:
         if not (request.channel and request.message_ts):

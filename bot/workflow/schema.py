@@ -195,6 +195,8 @@ batches = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("summary_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The Slack file listing every member, in its thread: deleted when the batch ends.
+    sa.Column("file_id", sa.String(32), nullable=True),
 )
 
 # One candidate of a batch. `label` and `query` (the identifier it is resolved by) are

@@ -84,6 +84,7 @@ def test_a_batch_from_a_signed_sweep_to_the_last_erasure_on_samba(tmp_path, samb
             assert ad.search(Query(QueryKind.NAME, user.account), timeout=5) == []
         wait_until(lambda: "4 erased" in str(stub.calls("chat.update")[-1].body["blocks"]),
              what="the last redraw")  # fmt: skip
+        assert wait_until(lambda: stub.calls("files.delete"), what="the file of names deleted")
         # Nobody's DM, no notifications-channel post per person: the one message tells.
         assert stub.calls("conversations.open") == []
         assert not [c for c in stub.calls("chat.postMessage")

@@ -5,6 +5,7 @@ taken over by another process's services over the same database."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -89,8 +90,12 @@ class BatchRecorder(Recorder):
     def batch_updated(self, summary) -> None:
         self.calls.append(("batch_updated", summary.batch.status.value))
 
-    def batch_list(self, batch, members) -> None:
+    def batch_list(self, batch, members) -> str:
         self.calls.append(("batch_list", str(len(members))))
+        return "F00001"
+
+    def batch_list_removed(self, batch, file_id) -> None:
+        self.calls.append(("batch_list_removed", file_id))
 
 
 def people(n: int) -> list[Person]:
@@ -163,6 +168,11 @@ def test_a_large_batch_runs_within_the_limit_and_tells_slack_once_a_few_seconds(
         assert 1 <= len(updates) <= 6
         assert "60 erased, 0 failed" in str(updates[-1].body["blocks"])
         assert slack.calls("conversations.open") == []  # nobody's DM
+        # The file of names goes when the batch ends: the uploaded one, deleted.
+        (deleted,) = slack.calls("files.delete")
+        uploaded = json.loads(listed.body["files"])[0]["id"]
+        assert deleted.body["file"] == uploaded
+        assert services.requests.batches.file_of(batch.id) is None
     finally:
         services.close()
 
@@ -396,5 +406,19 @@ def test_a_lane_whose_claim_ran_out_cannot_settle_the_member_another_took(tmp_pa
         assert not store.started(slow, "REQ-2026-0043")
         (member,) = store.members(batch.id)
         assert (member.place, member.request_id) == (Place.STARTED, "REQ-2026-0042")
+    finally:
+        services.close()
+
+
+def test_a_file_of_names_slack_would_not_delete_is_deleted_at_the_next_round(tmp_path, slack):
+    services = services_for(tmp_path, Directory(people(2)), notifier=slack_notifier(slack))
+    try:
+        batch = services.batches.propose(services.sweeps.sweep(actor=REQUESTER), actor=REQUESTER)
+        slack.fail("files.delete", body={"ok": False, "error": "internal_error"})
+        services.batches.reject(batch.id, actor=APPROVER, note="wrong rule")
+        assert services.requests.batches.files_owed() == [batch.id]
+        services.batch_driver.resume_all()
+        assert services.requests.batches.files_owed() == []
+        assert len(slack.calls("files.delete")) == 2
     finally:
         services.close()

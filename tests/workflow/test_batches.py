@@ -55,6 +55,7 @@ def test_one_approval_erases_each_person_as_their_own_request(bot):
     assert "DM to" not in told and "#notifications" not in told and "[thread REQ" not in told
     assert told.count(f"[#approvals, message {BATCH} updated]") == 2  # running, then done
     assert "Progress: 2 erased, 0 failed, 0 running, 0 not started, 0 to start (of 2)" in told
+    assert f"file {BATCH}-people.csv deleted: the batch ended" in told  # the names go too
     # Names and identifiers are scrubbed once the batch ends; its audit keys stay.
     members = bot.services.requests.batches.members(BATCH)
     assert all(m.label is None and m.query is None for m in members)
@@ -105,6 +106,7 @@ def test_a_hold_placed_after_the_sweep_stops_that_person_before_anything_is_eras
 def test_a_rejected_batch_erases_nobody_and_forgets_the_names(bot):
     bot.run(ADMIN, "sweep")
     assert f"You rejected {BATCH}" in bot.run(APPROVER, f"reject {BATCH} not this quarter")
+    assert f"file {BATCH}-people.csv deleted: the batch ended" in bot.channels.text()
     assert bot.services.requests.batches.get(BATCH).status is BatchStatus.REJECTED
     assert all(m.label is None for m in bot.services.requests.batches.members(BATCH))
     assert f"{BATCH} was rejected by {APPROVER} already" in bot.run(APPROVER, f"approve {BATCH}")

@@ -45,6 +45,7 @@ def upgrade() -> None:
             sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
             sa.Column("summary_at", sa.DateTime(timezone=True), nullable=True),
             sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("file_id", sa.String(32), nullable=True),
         )
     if not has_index("batches", "ix_batches_status"):
         op.create_index("ix_batches_status", "batches", ["status"])

@@ -84,6 +84,8 @@ class BatchDriver:
                 log_failure(log, "batch %s could not advance", exc, batch_id)
         for batch_id in self.store.batches.summaries_owed():
             self.batches.refresh(batch_id, force=True)
+        for batch_id in self.store.batches.files_owed():
+            self.batches.forget_file(batch_id)
 
     def stop(self, timeout: float = 30.0) -> None:
         """No member starts after this; a step under way ends (its lease is durable)."""

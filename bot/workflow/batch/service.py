@@ -94,7 +94,9 @@ class BatchService:
         batches.posted(batch.id, posted)
         batch = batches.get(batch.id)
         if posted is not None:
-            self.notifier.batch_list(batch, batches.members(batch.id))
+            batches.file_listed(
+                batch.id, self.notifier.batch_list(batch, batches.members(batch.id))
+            )
         return batch
 
     # -- decide -------------------------------------------------------------------
@@ -213,10 +215,20 @@ class BatchService:
         self.refresh(batch_id, force=ended or (redraw and batch.status not in ENDED))
         return ended
 
+    def forget_file(self, batch_id: str) -> None:
+        """An ended batch's file of names is deleted from Slack (the worker's round tries
+        again if Slack refused)."""
+        file_id = self.store.batches.file_of(batch_id)
+        batch = self.store.batches.get(batch_id)
+        if file_id and batch.status in ENDED and self.notifier.batch_list_removed(batch, file_id):
+            self.store.batches.file_listed(batch_id, None)
+
     def refresh(self, batch_id: str, *, force: bool = False) -> bool:
         """Redraw the batch's message: at once when `force`, else at most every
         `summary_every` whichever replica asks. True when it was sent."""
         due = self.store.batches.summary_due(batch_id, self.summary_every)
+        if force:
+            self.forget_file(batch_id)  # an end redraws with force: the names go with it
         if not (force or due):
             return False
         sent = self.notifier.batch_updated(self.summary(self.store.batches.get(batch_id)))

@@ -95,10 +95,17 @@ class AuditedNotifier:
             "batch_updated", summary.batch, lambda: self.inner.batch_updated(summary)
         )[0]
 
-    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> bool:
-        return self._send_batch("batch_list", batch, lambda: self.inner.batch_list(batch, members))[
-            0
-        ]
+    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> str | None:
+        """The file's id, or None when it was not posted."""
+        ok, file_id = self._send_batch(
+            "batch_list", batch, lambda: self.inner.batch_list(batch, members)
+        )
+        return file_id if ok else None
+
+    def batch_list_removed(self, batch: Batch, file_id: str) -> bool:
+        return self._send_batch(
+            "batch_list_removed", batch, lambda: self.inner.batch_list_removed(batch, file_id)
+        )[0]
 
     def reminder(self, request: Request, event: Reminded) -> bool:
         return self._send("reminder", request, lambda r: self.inner.reminder(r, event))[0]

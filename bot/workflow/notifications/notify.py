@@ -50,5 +50,8 @@ class Notifier(Protocol):
     def batch_updated(self, summary: BatchSummary) -> None:
         """Redraw the batch's message: status, progress, ETA, the failed."""
 
-    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> None:
-        """Every member of the batch, as a file in its message's thread."""
+    def batch_list(self, batch: Batch, members: Sequence[BatchMember]) -> str | None:
+        """Every member of the batch, as a file in its message's thread; the file's id."""
+
+    def batch_list_removed(self, batch: Batch, file_id: str) -> None:
+        """The batch ended: delete the file that names its members."""

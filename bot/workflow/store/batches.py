@@ -328,6 +328,29 @@ class BatchStore:
                 .values(summary_at=now)
             ).rowcount == 1  # fmt: skip
 
+    def file_listed(self, batch_id: str, file_id: str | None) -> None:
+        """Where the file of every member is (None: there is none, or it was deleted)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(batches).where(batches.c.id == batch_id).values(file_id=file_id))
+
+    def file_of(self, batch_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(batches.c.file_id).where(batches.c.id == batch_id)
+            ).scalar_one_or_none()
+
+    def files_owed(self) -> list[str]:
+        """Ended batches whose member file is still in Slack (its deletion failed)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(batches.c.id).where(
+                        batches.c.file_id.is_not(None),
+                        batches.c.status.in_([s.value for s in ENDED]),
+                    )
+                ).scalars()
+            )
+
     def summary_missed(self, batch_id: str) -> None:
         """The redraw failed (Slack down, 429s past the retry): owed at the next round."""
         with self.engine.begin() as conn:
