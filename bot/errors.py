@@ -107,6 +107,16 @@ class HeldElsewhere(RequestStateError):
         )
 
 
+class CannotPlan(RequestStateError):
+    """A system could not be asked for its plan (unreachable, timed out): nothing was
+    created; asking again later may succeed."""
+
+
+class HoldsUnreadable(MimbotError):
+    """A system's holds (an AD group, an HR column) could not be read: not knowing who is
+    held must not erase anyone; asking again later may succeed."""
+
+
 class AlreadyOpen(RequestStateError):
     """A request about the same person is still open: one at a time, so that two
     approvals cannot erase (or two runs contend for) the same objects."""

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from bot.audit import SubjectKeyer
 from bot.config import PolicyConfig
-from bot.errors import AlreadyOpen, HeldElsewhere, OnHold, RequestStateError
+from bot.errors import AlreadyOpen, CannotPlan, HeldElsewhere, OnHold, RequestStateError
 from bot.lookup.calls import Outcome, call, verify_call
 from bot.lookup.search import SearchService
 from bot.lookup.subjects import Match, single_subject
@@ -172,7 +172,7 @@ class ErasureService:
                 manual.append((RANK_TARGET, connector, ManualStep(ManualTask.ERASE_BY_HAND, why)))
                 continue
             if plan is None:
-                raise RequestStateError(
+                raise CannotPlan(
                     f"Cannot plan for {connector.label} ({planned.reason}). Nothing was {nothing}."
                 )
             manual += [(plan.authority_rank, connector, m) for m in plan.manual]

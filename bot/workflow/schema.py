@@ -219,6 +219,8 @@ batch_members = sa.Table(
     # The member's audit key while an open batch still has them to erase, NULL otherwise:
     # unique, so two sweeps at once cannot propose one person in two batches.
     sa.Column("open_key", sa.String(64), nullable=True),
+    # How often starting the member met a system that did not answer (tried again later).
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_batch_members_place", "batch_id", "place"),
     sa.Index("ix_batch_members_open_key", "open_key", unique=True),
 )

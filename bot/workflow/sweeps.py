@@ -19,7 +19,7 @@ from datetime import datetime
 
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audit.records import AuditOutcome
-from bot.errors import MimbotError, UsageError
+from bot.errors import HoldsUnreadable, UsageError
 from bot.logs import log_failure
 from bot.lookup.search import SearchService
 from bot.lookup.subjects import AmbiguousSubject, NobodyMatches, SystemsUnavailable, single_subject
@@ -206,7 +206,7 @@ class SweepService:
                     continue  # it holds no hold of that kind (a group for HR)
                 except ConnectorError as exc:
                     # Not knowing who is held must not erase them: the sweep stops.
-                    raise MimbotError(
+                    raise HoldsUnreadable(
                         f"The holds in {c.label} could not be read ({type(exc).__name__}),"
                         " so nobody is proposed. Try again when it answers."
                     ) from exc

@@ -25,7 +25,7 @@ from bot.workflow.batch.model import BatchStatus, Place
 from bot.workflow.events import ApprovalGiven
 from bot.workflow.requests import Status
 from connectors.base import Capability, IdKind, ObjectRef
-from connectors.errors import Denied
+from connectors.errors import Denied, Unreachable
 from connectors.memory import MemoryConnector, Person
 from connectors.sweeps import Candidate, Population
 from tests.support.slack_stub import MockSlack
@@ -420,5 +420,49 @@ def test_a_file_of_names_slack_would_not_delete_is_deleted_at_the_next_round(tmp
         services.batch_driver.resume_all()
         assert services.requests.batches.files_owed() == []
         assert len(slack.calls("files.delete")) == 2
+    finally:
+        services.close()
+
+
+class Flaky(Directory):
+    """Searches for one person fail `failures` times (the system did not answer)."""
+
+    def __init__(self, people, *, person: str, failures: int):
+        super().__init__(people)
+        self.person, self.failures = person, failures
+
+    def search(self, query, *, timeout):
+        if query.value == self.person and self.failures > 0:
+            self.failures -= 1
+            raise Unreachable("no route to host")
+        return super().search(query, timeout=timeout)
+
+
+@pytest.mark.parametrize(("failures", "erased"), [(1, True), (5, False)])
+def test_a_system_that_did_not_answer_is_asked_again_later_then_the_person_listed(
+    tmp_path, monkeypatch, failures, erased
+):
+    from bot.workflow.batch import running
+
+    monkeypatch.setattr(running, "RETRY_AFTER", timedelta(milliseconds=50))
+    directory = Flaky(people(3), person="500001", failures=0)
+    services = services_for(tmp_path, directory, notifier=BatchRecorder())
+    try:
+        batch = services.batches.propose(services.sweeps.sweep(actor=REQUESTER), actor=REQUESTER)
+        directory.failures = failures  # the sweep's own searches do not count
+        services.batches.approve(batch.id, actor=APPROVER)
+
+        def ended() -> bool:
+            services.batch_driver.resume_all()  # the worker's round
+            return done(services, batch.id)
+
+        wait_until(ended, what="the batch to end", every=0.1)
+        store = services.requests.batches
+        if erased:
+            assert services.requests.batch_statuses(batch.id) == {Status.COMPLETED: 3}
+        else:
+            (member,) = store.members(batch.id, [Place.NOT_STARTED])
+            assert member.note == "not every system answered (3 tries)"
+            assert member.attempts == 2 and list(directory.people) == ["p0001"]
     finally:
         services.close()

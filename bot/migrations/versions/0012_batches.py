@@ -65,6 +65,7 @@ def upgrade() -> None:
             sa.Column("lease_owner", sa.String(64), nullable=True),
             sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
             sa.Column("open_key", sa.String(64), nullable=True),
+            sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         )
     if not has_index("batch_members", "ix_batch_members_place"):
         op.create_index("ix_batch_members_place", "batch_members", ["batch_id", "place"])

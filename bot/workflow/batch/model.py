@@ -55,6 +55,7 @@ class BatchMember:
     since: datetime | None = None
     request_id: str | None = None
     claim: str | None = None  # the lease a driver's lane holds it by, while it starts it
+    attempts: int = 0  # tries that met a system not answering
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.errors import AlreadyOpen, HeldElsewhere, MimbotError, OnHold, RequestStateError
+from bot.errors import (
+    AlreadyOpen,
+    CannotPlan,
+    HeldElsewhere,
+    HoldsUnreadable,
+    MimbotError,
+    OnHold,
+    RequestStateError,
+)
 from bot.logs import log_failure
 from bot.lookup.subjects import AmbiguousSubject, NobodyMatches, SystemsUnavailable
 from bot.permissions.roles import Actor, Role
@@ -39,6 +47,11 @@ log = logging.getLogger(__name__)
 # How long a lane may take to resolve, check and plan one person before another may: the
 # searches' and plans' deadlines together, with room.
 MEMBER_LEASE = timedelta(minutes=10)
+# A member whose systems did not all answer is tried again, TRIES times in all, the n-th
+# time n x RETRY_AFTER later.
+TRANSIENT = (SystemsUnavailable, CannotPlan, HoldsUnreadable)
+TRIES = 3
+RETRY_AFTER = timedelta(minutes=1)
 
 
 @dataclass
@@ -150,6 +163,15 @@ class BatchDriver:
                 store.not_started(member, f"a request is already open: {exc.request_id}")
                 return
             request_id = exc.request_id  # stored just before a driver died: it is this one
+        except TRANSIENT as exc:
+            # A system that does not answer now may in a minute: the person is tried
+            # again later, and left out only after `TRIES` (listed, for a delete by hand).
+            if member.attempts + 1 >= TRIES:
+                store.not_started(member, f"{_why_not(exc)} ({TRIES} tries)")
+                self.batches.refresh(batch.id)
+            else:
+                store.later(member, RETRY_AFTER * (member.attempts + 1))
+            return
         except MimbotError as exc:
             store.not_started(member, _why_not(exc))
             self.batches.refresh(batch.id)
@@ -181,8 +203,10 @@ def _why_not(exc: MimbotError) -> str:
             return "resolves to several people now"
         case NobodyMatches():
             return "not found across the estate any more"
-        case SystemsUnavailable():
+        case SystemsUnavailable() | CannotPlan():
             return "not every system answered"
+        case HoldsUnreadable():
+            return "the holds could not be read"
         case RequestStateError():
             return "nothing left to erase"
     return f"could not be started ({type(exc).__name__})"

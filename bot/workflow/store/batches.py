@@ -315,6 +315,24 @@ class BatchStore:
     def not_started(self, member: BatchMember, note: str) -> bool:
         return self._settle(member, place=Place.NOT_STARTED, note=note)
 
+    def later(self, member: BatchMember, after: timedelta) -> int:
+        """A system did not answer while the member was started: proposed again, claimed
+        by nobody until `after` has passed. How many tries it has had."""
+        m = batch_members.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(batch_members)
+                .where(m.batch_id == member.batch_id, m.seq == member.seq,
+                       m.place == Place.PROPOSED.value, m.lease_owner == member.claim)
+                .values(lease_owner="later", lease_until=self.ctx.clock() + after,
+                        attempts=m.attempts + 1)
+            )  # fmt: skip
+            return int(
+                conn.execute(
+                    sa.select(m.attempts).where(m.batch_id == member.batch_id, m.seq == member.seq)
+                ).scalar_one()
+            )
+
     def summary_due(self, batch_id: str, every: timedelta) -> bool:
         """True for the one caller that may redraw the summary now (at most once per
         `every`, whichever replica asks)."""
@@ -437,6 +455,7 @@ def _member(row: Any) -> BatchMember:
         subject_key=row.subject_key,
         since=utc(row.since),
         request_id=row.request_id,
+        attempts=row.attempts,
     )
 
 
