@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from bot.audit import AuditLog, SubjectKeyer
+from bot.audit.records import AuditOutcome
 from bot.audit.witness import CheckpointSchedule, FileWitness, Witness
 from bot.config import AppConfig
 from bot.config.building import build_connectors
@@ -288,12 +289,20 @@ def scheduled_sweep(services: Services) -> ScheduledSweep | None:
     cron = services.config.retention.schedule
     if cron is None or services.sweeps is None or services.batches is None:
         return None
-    sweeps, batches = services.sweeps, services.batches
+    sweeps, batches, audit = services.sweeps, services.batches, services.audit
+
+    def failed(exc: Exception) -> None:
+        audit.record(
+            actor=SCHEDULE.user_id, roles=SCHEDULE.role_names, action="retention_sweep",
+            outcome=AuditOutcome.FAILED, detail={"scheduled": True, "error": type(exc).__name__},
+        )  # fmt: skip
+
     return ScheduledSweep(
         services.engine,
         cron,
         lambda: batches.propose(sweeps.sweep(actor=SCHEDULE), actor=SCHEDULE),
         clock=services.requests.clock,
+        failed=failed,
     )
 
 

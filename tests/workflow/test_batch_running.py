@@ -466,3 +466,28 @@ def test_a_system_that_did_not_answer_is_asked_again_later_then_the_person_liste
             assert member.attempts == 2 and list(directory.people) == ["p0001"]
     finally:
         services.close()
+
+
+def test_a_scheduled_sweep_that_cannot_run_is_audited_and_waits_for_the_next_slot(tmp_path):
+    from bot.services import scheduled_sweep
+
+    class Unheld(Directory):
+        def on_hold(self, query, *, timeout):
+            raise Unreachable("no route to host")
+
+    services = services_for(tmp_path, Unheld(people(2)))
+    try:
+        services.config = services.config.model_copy(
+            update={"retention": services.config.retention.model_copy(
+                update={"schedule": "*/5 * * * *"})}
+        )  # fmt: skip
+        services.sweeps.hold_query = replace(services.sweeps.hold_query, group="CN=Legal hold")
+        schedule = scheduled_sweep(services)
+        assert schedule is not None
+        schedule.started -= timedelta(minutes=10)  # a slot has come since it started
+        assert schedule.tick() is None and schedule.tick() is None  # once, then spent
+        failed = [e for e in services.audit.events() if e.action == "retention_sweep"]
+        assert [(e.outcome, e.detail["error"]) for e in failed] == [("failed", "HoldsUnreadable")]
+        assert services.requests.batches.ids(list(BatchStatus)) == []
+    finally:
+        services.close()

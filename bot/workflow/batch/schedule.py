@@ -1,7 +1,9 @@
 """The worker's scheduled sweeps (`retention.schedule`, a cron expression in UTC): at each
 slot the rules run and their people become one batch request, as `/mim sweep` makes one.
 Each slot runs once across replicas (its row in `sweep_runs` is the claim); a slot that
-passed while no worker ran is not made up for at start (a sweep nobody expected)."""
+passed while no worker ran is not made up for at start (a sweep nobody expected); a slot
+whose sweep fails (holds that cannot be read) is audited as a failed `retention_sweep`
+and waits for the next slot (or a `/mim sweep`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from croniter import croniter
 
+from bot.logs import log_failure
 from bot.workflow.batch.model import Batch
 from bot.workflow.schema import sweep_runs
 
@@ -28,8 +31,10 @@ class ScheduledSweep:
         sweep: Callable[[], Batch | None],
         *,
         clock: Callable[[], datetime],
+        failed: Callable[[Exception], object] = lambda exc: None,
     ) -> None:
         self.engine, self.cron, self.sweep, self.clock = engine, cron, sweep, clock
+        self.failed = failed  # audits a slot whose sweep could not run
         self.started = clock()
 
     def tick(self) -> Batch | None:
@@ -44,7 +49,14 @@ class ScheduledSweep:
                 conn.execute(sa.insert(sweep_runs).values(slot=key, at=now))
         except sa.exc.IntegrityError:
             return None  # another replica (or an earlier tick) ran it
-        batch = self.sweep()
+        try:
+            batch = self.sweep()
+        except Exception as exc:  # noqa: BLE001 - the slot is spent; say so, and how
+            # Not run again at every tick until the next slot (holds unreadable for an
+            # hour would be an error a few seconds): audited as failed, and logged.
+            log_failure(log, "scheduled sweep %s could not run", exc, key)
+            self.failed(exc)
+            return None
         if batch is not None:
             with self.engine.begin() as conn:
                 conn.execute(
