@@ -163,7 +163,7 @@ def reject_modal(request_id: str) -> dict[str, Any]:
         type="modal",
         callback_id=REJECT_CALLBACK,
         private_metadata=request_id,
-        title="Reject erasure",
+        title="Reject batch" if request_id.startswith("BATCH-") else "Reject erasure",
         submit="Reject",
         close="Cancel",
         blocks=[
