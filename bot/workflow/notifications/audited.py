@@ -135,44 +135,34 @@ class AuditedNotifier:
         return ok
 
     def _send(self, what: str, request: Request, call: Callable[[Request], T]) -> tuple[bool, T]:
-        result: Any = None
-        try:
-            result = call(request)
-        except Exception as exc:  # noqa: BLE001 - boundary: a message must not undo the work
-            log_failure(log, "notification %s for %s failed", exc, what, request.id)
-            self._record(what, request, ok=False)
-            return False, result
-        self._record(what, request, ok=True)
-        return True, result
+        key = request.subject_keys[0] if request.subject_keys else None
+        return self._deliver(what, request.id, key, request.status.value, lambda: call(request))
 
-    def _send_batch(self, what: str, batch: Batch, call: Callable[[], T]) -> tuple[bool, T | None]:
-        ok, result = True, None
+    def _send_batch(self, what: str, batch: Batch, call: Callable[[], T]) -> tuple[bool, T]:
+        return self._deliver(what, batch.id, None, batch.status.value, call)
+
+    def _deliver(
+        self, what: str, about: str, subject_key: str | None, status: str, call: Callable[[], T]
+    ) -> tuple[bool, T]:
+        """Send, and audit it as a `notify` of `what` about a request or a batch."""
+        result: Any = None
+        ok = True
         try:
             result = call()
         except Exception as exc:  # noqa: BLE001 - boundary: a message must not undo the work
-            log_failure(log, "notification %s for %s failed", exc, what, batch.id)
+            log_failure(log, "notification %s for %s failed", exc, what, about)
             ok = False
-        try:
-            self.audit.record(
-                actor=ACTOR, roles=["system"], action="notify",
-                outcome=AuditOutcome.OK if ok else AuditOutcome.FAILED, request_id=batch.id,
-                detail={"what": what, "status": batch.status.value},
-            )  # fmt: skip
-        except AuditUnavailable:
-            log.error("notification %s for %s could not be audited", what, batch.id)
-        return ok, result
-
-    def _record(self, what: str, request: Request, *, ok: bool) -> None:
         try:
             self.audit.record(
                 actor=ACTOR,
                 roles=["system"],
                 action="notify",
                 outcome=AuditOutcome.OK if ok else AuditOutcome.FAILED,
-                request_id=request.id,
-                subject_key=request.subject_keys[0] if request.subject_keys else None,
-                detail={"what": what, "status": request.status.value},
+                request_id=about,
+                subject_key=subject_key,
+                detail={"what": what, "status": status},
             )
         except AuditUnavailable:
             # The message is out (or not) either way; the store's own failure is logged.
-            log.error("notification %s for %s could not be audited", what, request.id)
+            log.error("notification %s for %s could not be audited", what, about)
+        return ok, result
