@@ -7,8 +7,9 @@ expires as a request does. Running it is `running.py`."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot.config import PolicyConfig
@@ -48,6 +49,7 @@ class BatchService:
     execute: Callable[[str], object]  # starts (or resumes) a batch's driver
     retry_request: Callable[[str, Actor], object]  # DecisionService.retry, one erasure
     summary_every: timedelta = timedelta(seconds=3)
+    _drawing: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- propose ------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class BatchService:
         )  # fmt: skip
         if not moved:
             raise self._moved_on(batch_id)
-        self.refresh(batch_id, force=True)
+        self._ended(batch_id)
         return self.store.batches.get(batch_id)
 
     def drop(self, batch_id: str, seqs: Sequence[int], *, actor: Actor) -> list[int]:
@@ -182,7 +184,7 @@ class BatchService:
                 actor="system", roles=["system"], action="batch_expired",
             ):  # fmt: skip
                 expired.append(batch_id)
-                self.refresh(batch_id, force=True)
+                self._ended(batch_id)
         return expired
 
     # -- progress -----------------------------------------------------------------
@@ -198,22 +200,27 @@ class BatchService:
         at once when it ended, or when `redraw` and it had not ended before). True when
         this call ended it."""
         batch = self.store.batches.get(batch_id)
-        statuses = self.store.batch_statuses(batch_id)
-        busy = sum(statuses.get(s, 0) for s in (Status.APPROVED, Status.RUNNING, Status.VERIFYING))
+        progress = self._progress(batch)
         ended = False
         # A batch paused with nobody left to start ends too: its names must not stay.
         live = (BatchStatus.RUNNING, BatchStatus.PAUSED)
-        if batch.status in live and not batch.count(Place.PROPOSED) and not busy:
+        if batch.status in live and not progress.pending and not progress.running:
             ended = self.store.batches.move(
                 batch_id, set(live), BatchStatus.DONE, actor="system",
                 roles=["system"], action="batch_done",
-                detail={"erased": statuses.get(Status.COMPLETED, 0)
-                        + statuses.get(Status.COMPLETED_WITH_RESIDUALS, 0),
-                        "failed": statuses.get(Status.FAILED, 0),
+                detail={"erased": progress.erased, "failed": progress.failed,
                         "not_started": batch.count(Place.NOT_STARTED)},
             )  # fmt: skip
-        self.refresh(batch_id, force=ended or (redraw and batch.status not in ENDED))
+        if ended:
+            self._ended(batch_id)
+        else:
+            self.refresh(batch_id, force=redraw and batch.status not in ENDED)
         return ended
+
+    def _ended(self, batch_id: str) -> None:
+        """The batch ended: its file of names goes, and its message is redrawn."""
+        self.forget_file(batch_id)
+        self.refresh(batch_id, force=True)
 
     def forget_file(self, batch_id: str) -> None:
         """An ended batch's file of names is deleted from Slack (the worker's round tries
@@ -227,11 +234,17 @@ class BatchService:
         """Redraw the batch's message: at once when `force`, else at most every
         `summary_every` whichever replica asks. True when it was sent."""
         due = self.store.batches.summary_due(batch_id, self.summary_every)
-        if force:
-            self.forget_file(batch_id)  # an end redraws with force: the names go with it
         if not (force or due):
             return False
-        sent = self.notifier.batch_updated(self.summary(self.store.batches.get(batch_id)))
+        with self._drawing:  # one redraw at a time here: a stale one never lands last
+            summary = self.summary(self.store.batches.get(batch_id))
+            sent = self.notifier.batch_updated(summary)
+            if (
+                sent
+                and summary.batch.status not in ENDED
+                and (self.store.batches.status(batch_id) in ENDED)
+            ):  # it ended while this was drawn (on another replica): draw the end again
+                sent = self.notifier.batch_updated(self.summary(self.store.batches.get(batch_id)))
         if not sent:
             self.store.batches.summary_missed(batch_id)  # the worker's round redraws it
         return sent
@@ -249,11 +262,10 @@ class BatchService:
         failed: list[tuple[str, str | None]] = []
         if batch.status not in (BatchStatus.AWAITING_APPROVAL, BatchStatus.REJECTED,
                                 BatchStatus.EXPIRED):  # fmt: skip
-            statuses = self.store.batch_statuses(batch.id)
             failed_ids = self.store.of_batch(batch.id, [Status.FAILED])[:SHOWN]
             labels = b.labels(failed_ids)
             failed = [(i, labels.get(i)) for i in failed_ids]
-            progress = Progress(statuses, batch.count(Place.PROPOSED), self._eta(batch, statuses))
+            progress = self._progress(batch)
         return BatchSummary(
             batch=batch,
             shown=tuple(shown),
@@ -265,18 +277,17 @@ class BatchService:
 
     # -- parts --------------------------------------------------------------------
 
-    def _eta(self, batch: Batch, statuses: dict[Status, int]) -> timedelta | None:
-        """The rest at the rate so far: people finished (erased, failed or not started)
-        per second since the approval."""
-        ended = (Status.COMPLETED, Status.FAILED, Status.COMPLETED_WITH_RESIDUALS)
-        finished = sum(statuses.get(s, 0) for s in ended) + batch.count(Place.NOT_STARTED)
-        left = batch.count(Place.PROPOSED) + sum(
-            statuses.get(s, 0) for s in (Status.APPROVED, Status.RUNNING, Status.VERIFYING)
-        )
+    def _progress(self, batch: Batch) -> Progress:
+        """The batch's erasures by status, and an ETA: the rest at the rate so far (people
+        finished, erased, failed or not started, per second since the approval)."""
+        statuses = self.store.batch_statuses(batch.id)
+        counted = Progress(statuses, batch.count(Place.PROPOSED), None)
+        finished = counted.erased + counted.failed + batch.count(Place.NOT_STARTED)
+        left = counted.pending + counted.running
         if batch.started_at is None or not finished or not left:
-            return None
+            return counted
         elapsed = self.store.clock() - batch.started_at
-        return elapsed / finished * left
+        return replace(counted, eta=elapsed / finished * left)
 
     def _own_refused(self, batch_id: str, actor: Actor, what: str) -> Batch:
         batch = self.store.batches.get(batch_id)
