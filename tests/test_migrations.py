@@ -178,7 +178,7 @@ def test_0005_and_0006_finish_after_runs_that_broke_off(empty_engine):
         )
     migrate(empty_engine)  # before: "duplicate column name" / "table already exists"
     with empty_engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0012"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0013"
         columns = {c["name"] for c in sa.inspect(conn).get_columns("requests")}
         assert "open_key" in columns
         assert sa.inspect(conn).has_table("audit_checkpoints")

@@ -72,6 +72,18 @@ class HttpConfig(_Model):
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=16 << 20)  # larger: 413
 
 
+class InboxConfig(_Model):
+    """The durable inbox (bot/frontends/inbox.py): who answers an acked command, and when
+    another process takes it over."""
+
+    # False: `serve` only acks, and the `worker` answers (serve still takes over what no
+    # worker claimed within `unclaimed_seconds`).
+    answer_in_serve: bool = True
+    lease_seconds: float = Field(default=300, ge=1, le=1500)  # longer than any command runs
+    unclaimed_seconds: float = Field(default=5, ge=0, le=600)  # acked, not claimed: take over
+    poll_seconds: float = Field(default=0.5, gt=0, le=60)  # how often to look for those
+
+
 class SlackConfig(_Model):
     mode: Literal["http", "socket"] = "http"
     bot_token: str
@@ -83,6 +95,7 @@ class SlackConfig(_Model):
     path: str = "/slack/events"
     listener_threads: int = Field(default=32, ge=2, le=512)
     http: HttpConfig = HttpConfig()
+    inbox: InboxConfig = InboxConfig()
     approvals_channel: str | None = None
     notifications_channel: str | None = None
     # Capped: a user removed from a Slack user group keeps its roles this long.

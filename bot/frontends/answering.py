@@ -1,47 +1,61 @@
-"""The work behind each ack: run the command and answer, on the listener threads.
+"""The work behind each ack: answer the command, on the listener threads.
 
-Bolt acks in the request's thread; what the command does (connectors, the audit
-store, rendering, the answer to its `response_url`) is handed over here as plain
-values, not as Bolt's lazy listeners do (they deep-copy the whole request for each
-one, ten times the cost of the ack itself).
+A command acked into the durable inbox (bot/frontends/inbox.py) is answered from
+there: claimed with a lease, run, answered through its `response_url`, then deleted.
+`InboxPoller` takes over what another process left: an entry whose lease ran out, or
+that nobody claimed in time. What Bolt hands over is plain values, not Bolt's lazy
+listeners (they deep-copy the whole request for each one, ten times the cost of the ack).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
 from bot import render
+from bot.audit.records import AuditOutcome
 from bot.commands.parser import form_command
-from bot.config import AppConfig
 from bot.errors import AuditUnavailable, UsageError
 from bot.frontends.dispatch import run_command
+from bot.frontends.inbox import RESPONSE_URL_LIFETIME, Entry, EntryKind, Inbox
 from bot.frontends.once import Once
 from bot.frontends.slack_home import SlackHome
 from bot.logs import log_failure
 from bot.render.reply import Reply, Responder
 from bot.services import Services
 
-__all__ = ["Answering", "answering_pool"]
+__all__ = ["Answering", "InboxPoller", "ListenerPool"]
 
 log = logging.getLogger(__name__)
+
+# An answer is not started this close to its response_url's end: it could not arrive.
+ANSWER_TIME = timedelta(minutes=3)
+# An entry claimed this often and never answered (Slack refusing its answer each time)
+# is apologised for by DM and dropped.
+MAX_ATTEMPTS = 3
 
 
 @dataclass
 class Answering:
-    """What the work behind an ack needs: the services and a Web API client."""
+    """What the work behind an ack needs: the services, a Web API client, the inbox."""
 
     services: Services
     client: WebClient
     home: SlackHome | None = None
-    # Drops a Slack request seen before (a replay, a double delivery): the Slack front
-    # end's own concern, kept in the bot's database.
+    inbox: Inbox | None = None
+    owner: str = field(default_factory=lambda: f"answer-{uuid.uuid4().hex[:8]}")
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Drops a Slack request seen before (a replay, a double delivery) on the in-memory
+    # path; the inbox drops them at the ack.
     once: Once = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,9 +66,31 @@ class Answering:
         if self.home is not None:
             self.home.publish(user)
 
+    def claimed(self, entry_id: str) -> None:
+        """Answer the entry this process's ack just wrote, unless another took it."""
+        assert self.inbox is not None
+        entry = self.inbox.claim(entry_id, self.owner)
+        if entry is not None:
+            self.answer(entry)
+
+    def answer(self, entry: Entry) -> None:
+        """Answer a claimed entry, then forget it. A failure leaves it to be taken over
+        when its lease runs out."""
+        assert self.inbox is not None
+        late = self.clock() - entry.received_at > RESPONSE_URL_LIFETIME - ANSWER_TIME
+        if entry.attempts > MAX_ATTEMPTS or (late and entry.kind is EntryKind.COMMAND):
+            self._apologise(entry)
+        elif entry.kind is EntryKind.REJECT:
+            self._reject(entry.user_id, entry.target or "", entry.text)
+        else:
+            respond = _ephemeral(Respond(response_url=entry.response_url))
+            run_command(entry.text, user_id=entry.user_id, services=self.services, respond=respond)
+        self.inbox.done(entry.id)
+
     def slash(self, body: dict[str, Any], text: str, user: str) -> None:
-        """A command or a button: run it (once) and answer privately. `help` reads and
-        changes nothing, and needs no store: it answers even while the store is down."""
+        """A command or a button answered from memory: `help` (it reads and changes
+        nothing, and answers while the store is down), or any command while the store
+        does not take inbox entries in time (it is then refused at its audit write)."""
         respond = _ephemeral(Respond(response_url=body.get("response_url")))
         if text.split()[:1] not in ([], ["help"]):
             try:
@@ -65,55 +101,132 @@ class Answering:
                 return
         run_command(text, user_id=user, services=self.services, respond=respond)
 
-    def reject_modal(self, trigger_id: str | None, request_id: str, view: dict[str, Any]) -> None:
-        self.client.views_open(trigger_id=trigger_id, view=view)
-
     def reject(self, body: dict[str, Any], request_id: str, note: str) -> None:
-        """The reject modal's note, taken as typed: re-parsing it as command text would
-        undo escaping the user never applied (a typed "&lt;!channel&gt;" would ping)."""
+        """The reject modal's note answered from memory (the store is slow), once."""
         user = body["user"]["id"]
-
-        def tell(reply: Reply) -> None:  # a view submission has no response_url
-            dm = self.client.conversations_open(users=user)["channel"]["id"]
-            self.client.chat_postMessage(channel=dm, text=reply.text)
-
         try:
             if not self.once(body):
                 return
         except AuditUnavailable as exc:
-            tell(render.error(exc))
+            self._tell(user, render.error(exc))
             return
+        self._reject(user, request_id, note)
 
+    def refuse(self, body: dict[str, Any], problem: AuditUnavailable) -> None:
+        """The inbox could not take a command: say so, nothing was done."""
+        if body.get("response_url"):
+            _ephemeral(Respond(response_url=body["response_url"]))(render.error(problem))
+        elif user := body.get("user", {}).get("id"):
+            self._tell(user, render.error(problem))
+
+    def reject_modal(self, trigger_id: str | None, request_id: str, view: dict[str, Any]) -> None:
+        self.client.views_open(trigger_id=trigger_id, view=view)
+
+    def _reject(self, user: str, request_id: str, note: str) -> None:
+        """The reject modal's note, taken as typed: re-parsing it as command text would
+        undo escaping the user never applied (a typed "&lt;!channel&gt;" would ping)."""
         try:
             cmd = form_command("reject", request_id, note)
         except UsageError as exc:
-            tell(render.error(exc))
+            self._tell(user, render.error(exc))
             return
-        run_command(cmd, user_id=user, services=self.services, respond=tell)
+        run_command(
+            cmd, user_id=user, services=self.services, respond=lambda r: self._tell(user, r)
+        )
+
+    def _tell(self, user: str, reply: Reply) -> None:
+        """By DM: a view submission has no response_url, nor an expired one."""
+        dm = self.client.conversations_open(users=user)["channel"]["id"]
+        self.client.chat_postMessage(channel=dm, text=reply.text)
+
+    def _apologise(self, entry: Entry) -> None:
+        at = entry.received_at.strftime("%H:%M UTC")
+        self.services.audit.record(
+            actor=entry.user_id, roles=[], action="command_unanswered",
+            outcome=AuditOutcome.FAILED, detail={"verb": entry.verb, "attempts": entry.attempts},
+        )  # fmt: skip
+        log.warning("a %s command acked at %s was not answered in time", entry.verb, at)
+        self._tell(
+            entry.user_id,
+            render.error(
+                f"Your /mim {entry.verb} command of {at} could not be answered in time, "
+                "so nothing was done. Please run it again."
+            ),
+        )
 
 
-Later = Callable[..., None]  # later(answering.slash, body, text, user)
+class ListenerPool:
+    """`later(work, *args)` runs `work(*args)` on a listener thread; `idle()` is how many
+    threads wait for work, so the poller takes no more entries than it can start."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="listener")
+        self._busy = 0
+        self._lock = threading.Lock()
+
+    def later(self, work: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            self._busy += 1
+        self._pool.submit(self._run, work, *args)
+
+    def idle(self) -> int:
+        with self._lock:
+            return max(0, self.threads - self._busy)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _run(self, work: Callable[..., None], *args: Any) -> None:
+        """A listener's work, off the request's thread: a failure is logged, not lost."""
+        try:
+            work(*args)
+        except Exception as exc:  # noqa: BLE001 - the boundary of a background job
+            log_failure(log, "answering failed", exc)
+        finally:
+            with self._lock:
+                self._busy -= 1
 
 
-def answering_pool(config: AppConfig) -> tuple[Later, Executor]:
-    """`later(work, *args)` runs `work(*args)` (one of `Answering`'s methods) on a
-    listener thread."""
-    threads = ThreadPoolExecutor(
-        max_workers=config.slack.listener_threads, thread_name_prefix="listener"
-    )
+class InboxPoller:
+    """Takes over inbox entries nobody answers: every `every` seconds, as many as the
+    pool has idle threads."""
 
-    def later(work: Callable[..., None], *args: Any) -> None:
-        threads.submit(_logged, work, *args)
+    def __init__(
+        self,
+        answering: Answering,
+        pool: ListenerPool,
+        *,
+        every: float,
+        unclaimed: timedelta,
+    ) -> None:
+        assert answering.inbox is not None
+        self.answering, self.inbox, self.pool = answering, answering.inbox, pool
+        self.every, self.unclaimed = every, unclaimed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="inbox-poller", daemon=True)
 
-    return later, threads
+    def start(self) -> InboxPoller:
+        self._thread.start()
+        return self
 
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
-def _logged(fn: Callable[..., None], *args: Any) -> None:
-    """A listener's work, off the request's thread: a failure is logged, not lost."""
-    try:
-        fn(*args)
-    except Exception as exc:  # noqa: BLE001 - the boundary of a background job
-        log_failure(log, "answering failed", exc)
+    def tick(self) -> int:
+        owner = self.answering.owner
+        entries = self.inbox.take_owed(owner, limit=self.pool.idle(), unclaimed=self.unclaimed)
+        for entry in entries:
+            self.pool.later(self.answering.answer, entry)
+        return len(entries)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001 - the store may be down: try again
+                log_failure(log, "taking over inbox entries failed", exc)
 
 
 def _ephemeral(respond: Any) -> Responder:

@@ -185,14 +185,17 @@ def _worker(config: AppConfig, args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from bot.frontends.slack_app import slack_client, slack_witnesses
-    from bot.frontends.slack_notifier import SlackNotifier
-    from bot.services import build_services
+    from bot.frontends.slack_app import services_for, slack_client, start_answering
 
     logging.getLogger().setLevel(logging.INFO)
     client = slack_client(config)
-    notifier = SlackNotifier.from_config(client, config)
-    services = build_services(config, notifier=notifier, witnesses=slack_witnesses(client, config))
+    services = services_for(config, client)
+    # The worker answers the inbox too: at once when `serve` only acks, else what a
+    # replica left (a lease run out, or nobody claimed it in time).
+    settings = config.slack.inbox
+    unclaimed = 0.0 if not settings.answer_in_serve else settings.unclaimed_seconds
+    _, _, pool, poller = start_answering(config, services, client, unclaimed=unclaimed)
+    services.closers += [poller.stop, pool.shutdown]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = _background(config, services)

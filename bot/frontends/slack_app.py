@@ -7,6 +7,7 @@ proxies point the Web API elsewhere with `slack.api_url`.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -18,7 +19,9 @@ from slack_sdk.models.views import View
 
 from bot.commands.parser import TELEMETRY_CONFIRM
 from bot.config import AppConfig
-from bot.frontends.answering import Answering, answering_pool
+from bot.frontends.answering import Answering, InboxPoller, ListenerPool
+from bot.frontends.inbox import Inbox
+from bot.frontends.intake import Intake
 from bot.frontends.slack_home import SlackHome
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.frontends.slack_sender import SlackPackageSender
@@ -69,6 +72,26 @@ def services_for(config: AppConfig, client: WebClient, home: SlackHome | None = 
     )
 
 
+def start_answering(
+    config: AppConfig,
+    services: Services,
+    client: WebClient,
+    home: SlackHome | None = None,
+    *,
+    unclaimed: float,
+) -> tuple[Inbox, Answering, ListenerPool, InboxPoller]:
+    """Listener threads answering the inbox, and a poller taking over what nobody answers
+    (another replica's, a dead process's, or `serve`'s when `unclaimed` is 0 here)."""
+    settings = config.slack.inbox
+    inbox = Inbox(services.engine, lease=timedelta(seconds=settings.lease_seconds))
+    answering = Answering(services, client, home, inbox)
+    pool = ListenerPool(config.slack.listener_threads)
+    poller = InboxPoller(
+        answering, pool, every=settings.poll_seconds, unclaimed=timedelta(seconds=unclaimed)
+    ).start()
+    return inbox, answering, pool, poller
+
+
 def create_app(
     config: AppConfig, *, services: Services | None = None, client: WebClient | None = None
 ) -> tuple[App, Services]:
@@ -80,33 +103,41 @@ def create_app(
     token = client.token or ""
     app = App(
         # The app's own client carries no token: with `authorize`, Bolt's authorization
-        # needs no auth.test call, so the ack path does no IO at all (not even once).
+        # needs no auth.test call: the ack path's one IO is the inbox write.
         client=WebClient(base_url=client.base_url),
         authorize=lambda **_: AuthorizeResult(enterprise_id=None, team_id=None,
                                               bot_token=token),
         signing_secret=config.slack.signing_secret or "",
         request_verification_enabled=config.slack.mode == "http",
-        # Listeners run in the request's thread and only ack and hand over: an ack never
-        # waits for the work (bot/frontends/answering.py).
+        # Listeners run in the request's thread, write the inbox and hand over: an ack
+        # never waits for the work (bot/frontends/intake.py, answering.py).
         process_before_response=True,
     )  # fmt: skip
-    answering = Answering(services, client, home)
-    later, pool = answering_pool(config)
-    # Closing finishes what was acked: Slack will not send it again.
-    services.closers.append(lambda: pool.shutdown(wait=True))
+    settings = config.slack.inbox
+    inbox, answering, pool, poller = start_answering(
+        config, services, client, home, unclaimed=settings.unclaimed_seconds
+    )
+    later = pool.later
+    intake = Intake(inbox, answering, pool, answer_here=settings.answer_in_serve)
+    # Closing finishes what was acked (Slack will not send it again); what is left in
+    # the inbox is answered by another replica, the worker or the next start.
+    services.closers += [poller.stop, intake.close, pool.shutdown]
 
     @app.command("/mim")
     def on_command(ack: Any, body: dict[str, Any]) -> None:
-        ack()  # no IO here: Slack gives up after 3 s
-        later(answering.slash, body, body.get("text") or "", body.get("user_id", ""))
+        hand_over = intake.command(body, body.get("text") or "", body.get("user_id", ""))
+        ack()  # within Slack's 3 s: the inbox write waits at most its budget
+        hand_over()
 
     # Buttons become the same typed commands as the console's, through the same
     # dispatcher: roles are checked again at click time, and everything is audited.
     def button(verb: str):  # type: ignore[no-untyped-def]
         def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-            ack()
             value = action.get("value", "").replace(":", " ")
-            later(answering.slash, body, f"{verb} {value}", body.get("user", {}).get("id", ""))
+            user = body.get("user", {}).get("id", "")
+            hand_over = intake.command(body, f"{verb} {value}", user)
+            ack()
+            hand_over()
 
         return on_click
 
@@ -118,8 +149,10 @@ def create_app(
 
     @app.action(ACTION_TELEMETRY_DISABLE)
     def on_telemetry_disable(ack: Any, body: dict[str, Any]) -> None:
-        ack()  # the command text is fixed: the button's value is not trusted
-        later(answering.slash, body, TELEMETRY_CONFIRM, body.get("user", {}).get("id", ""))
+        # The command text is fixed: the button's value is not trusted.
+        hand_over = intake.command(body, TELEMETRY_CONFIRM, body.get("user", {}).get("id", ""))
+        ack()
+        hand_over()
 
     @app.action(ACTION_REJECT)
     def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -133,8 +166,9 @@ def create_app(
         if not note:
             ack(response_action="errors", errors={"reason": "Please say why."})
             return
+        hand_over = intake.reject(body, view.get("private_metadata", ""), note)
         ack()
-        later(answering.reject, body, view.get("private_metadata", ""), note)
+        hand_over()
 
     @app.event("app_home_opened")
     def on_home_opened(ack: Any, event: dict[str, Any]) -> None:

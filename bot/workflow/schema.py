@@ -13,6 +13,7 @@ __all__ = [
     "datamap_snapshots",
     "handled_triggers",
     "holds",
+    "inbox",
     "request_approvals",
     "request_counters",
     "request_reminders",
@@ -132,6 +133,23 @@ handled_triggers = sa.Table(
     metadata,
     sa.Column("trigger_id", sa.String(128), primary_key=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Slack commands acked and not yet answered (bot/frontends/inbox.py): what Slack sent is
+# kept only until the answer went out, then the row is deleted.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("target", sa.String(40), nullable=True),
+    sa.Column("response_url", sa.Text, nullable=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("lease_owner", sa.String(80), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
 )
 
 # Deadline reminders sent (once each, whichever replica or restart: the row is the claim).

@@ -1,0 +1,175 @@
+"""The durable inbox: a Slack command is written here by its ack, in one short
+transaction, and answered from here. Slack never sends a command again once it got its
+200, so a crash, an OOM kill or a host failure between the ack and the answer must not
+lose it.
+
+An answering thread claims an entry with a lease; another thread or process (a
+replica, the `worker`, a restarted process) takes over an entry whose lease ran out, or
+that nobody claimed in time. An answered entry is deleted: what Slack sent (the text, a
+live `response_url`) is kept no longer than it is needed, and is never logged. The
+trigger is recorded in the same transaction (`handled_triggers`), so a replayed or
+doubly delivered request is dropped at the ack.
+
+A table of our own rather than a queue library: the libraries that keep a lease work on
+PostgreSQL or on SQLite, not both, and none writes the trigger in the same transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.errors import AuditUnavailable
+from bot.workflow.schema import handled_triggers, inbox
+from bot.workflow.store.base import utc
+
+__all__ = ["RESPONSE_URL_LIFETIME", "Entry", "EntryKind", "Inbox"]
+
+# Slack: a response_url may be used up to five times within 30 minutes
+# (https://api.slack.com/interactivity/handling#message_responses). An entry older than
+# this, less the time an answer may take, is not answered but apologised for by DM.
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)
+
+
+class EntryKind(enum.StrEnum):
+    COMMAND = "command"  # a slash command or a button, as the command's text
+    REJECT = "reject"  # the reject form: `target` the request or batch, `text` the note
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    kind: EntryKind
+    user_id: str
+    text: str
+    target: str | None
+    response_url: str | None
+    received_at: datetime
+    attempts: int  # claims so far, this one included
+
+    @property
+    def verb(self) -> str:
+        """The command's first word: all a log line or an apology may name."""
+        return "reject" if self.kind is EntryKind.REJECT else (self.text.split() or ["help"])[0]
+
+
+UNAVAILABLE = "The audit store is unavailable, so nothing was done. Try again shortly."
+
+
+class Inbox:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.lease = lease
+
+    def put(
+        self,
+        *,
+        kind: EntryKind,
+        user_id: str,
+        text: str,
+        response_url: str | None,
+        trigger_id: str | None,
+        target: str | None = None,
+    ) -> str | None:
+        """The new entry's id; None for a request seen before (a replay, a double
+        delivery). AuditUnavailable when the store cannot take it."""
+        entry_id, now = str(uuid.uuid4()), self.clock()
+        try:
+            with self.engine.begin() as conn:
+                if trigger_id:
+                    conn.execute(
+                        sa.insert(handled_triggers).values(trigger_id=trigger_id[:128], at=now)
+                    )
+                conn.execute(
+                    sa.insert(inbox).values(
+                        id=entry_id, kind=kind.value, user_id=user_id[:32], text=text,
+                        target=target, response_url=response_url, received_at=now,
+                        attempts=0,
+                    )
+                )  # fmt: skip
+        except sa.exc.IntegrityError:
+            return None
+        except sa.exc.SQLAlchemyError as exc:
+            raise AuditUnavailable(UNAVAILABLE) from exc
+        return entry_id
+
+    def claim(self, entry_id: str, owner: str) -> Entry | None:
+        """The entry, leased to `owner`; None when another holds it or it was answered."""
+        now = self.clock()
+        c = inbox.c
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                sa.update(inbox)
+                .where(c.id == entry_id, sa.or_(c.lease_until.is_(None), c.lease_until < now))
+                .values(lease_owner=owner, lease_until=now + self.lease, attempts=c.attempts + 1)
+            ).rowcount == 1  # fmt: skip
+            row = conn.execute(sa.select(inbox).where(c.id == entry_id)).one() if won else None
+        return _entry(row) if row is not None else None
+
+    def take_owed(self, owner: str, *, limit: int, unclaimed: timedelta) -> list[Entry]:
+        """Up to `limit` entries nobody is answering, oldest first, leased to `owner`:
+        their lease ran out, or nobody claimed them within `unclaimed` of the ack.
+        PostgreSQL skips the rows another taker has locked; SQLite has one writer at a
+        time, and the update's condition is checked again either way."""
+        if limit <= 0:
+            return []
+        now = self.clock()
+        c = inbox.c
+        stale = sa.or_(
+            c.lease_until < now,
+            sa.and_(c.lease_until.is_(None), c.received_at <= now - unclaimed),
+        )
+        token = f"{owner[:60]}:{uuid.uuid4().hex[:12]}"
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(c.id)
+                    .where(stale)
+                    .order_by(c.received_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not ids:
+                return []
+            conn.execute(
+                sa.update(inbox)
+                .where(c.id.in_(ids), stale)
+                .values(lease_owner=token, lease_until=now + self.lease, attempts=c.attempts + 1)
+            )
+            rows = conn.execute(
+                sa.select(inbox).where(c.id.in_(ids), c.lease_owner == token)
+            ).all()
+        return sorted((_entry(r) for r in rows), key=lambda e: e.received_at)
+
+    def done(self, entry_id: str) -> None:
+        """Answered: forget what Slack sent."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(inbox).where(inbox.c.id == entry_id))
+
+    def pending(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(inbox)).scalar_one())
+
+
+def _entry(row: Any) -> Entry:
+    received = utc(row.received_at)
+    assert received is not None  # NOT NULL
+    return Entry(
+        id=row.id, kind=EntryKind(row.kind), user_id=row.user_id, text=row.text,
+        target=row.target, response_url=row.response_url, received_at=received,
+        attempts=row.attempts,
+    )  # fmt: skip
