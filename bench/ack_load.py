@@ -19,6 +19,7 @@ Setup stays outside the timed region; both apps run in the same run, alternately
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -40,12 +41,13 @@ from bench.report import print_ratio
 from bot.audit.schema import audit_events
 from bot.config import HttpConfig, parse_config
 from bot.frontends.http_server import SlackHttpServer
-from bot.frontends.slack_app import create_app, slack_client
+from bot.frontends.slack_app import create_app, slack_client, start_answering
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.services import build_services
 from connectors.base import IdKind
 from connectors.memory import MemoryConnector, Person
 from tests.support.keys import CHAIN_KEY
+from tests.support.postgres import fresh_database, postgres_server
 from tests.support.slack_requests import SlackRequestFactory, post
 from tests.support.slack_stub import MockSlack
 
@@ -125,24 +127,29 @@ def bare_app() -> App:
     return app
 
 
-def bot_server(
-    stub: RemoteStub, audit_url: str, http: HttpConfig, listeners: int = 32
-) -> tuple[SlackHttpServer, Any]:
-    env = {"BOT": "xoxb-bench", "SIGN": SECRET, "KEY": "bench-subject-key-0123456789",
-           "CHAIN": CHAIN_KEY}  # fmt: skip
-    config = parse_config(
+ENV = {"BOT": "xoxb-bench", "SIGN": SECRET, "KEY": "bench-subject-key-0123456789",
+       "CHAIN": CHAIN_KEY}  # fmt: skip
+
+
+def bot_config(stub: RemoteStub, audit_url: str, listeners: int, answers: str) -> Any:
+    return parse_config(
         {
             "slack": {
                 "bot_token": "${BOT}",
                 "signing_secret": "${SIGN}",
                 "api_url": stub.api_url,
                 "listener_threads": listeners,
+                # "worker": serve only acks; the answers are a `worker` process's.
+                "inbox": {"answer_in_serve": answers == "serve", "poll_seconds": 0.05},
             },
             "roles": {"viewer": {"users": ["UVIEW"]}},
             "audit": {"url": audit_url, "subject_key": "${KEY}", "chain_key": "${CHAIN}"},
         },
-        environ=env,
+        environ=ENV,
     )
+
+
+def bot_services(config: Any) -> tuple[Any, WebClient]:
     client = slack_client(config)
     people = [
         Person(f"g{i}", {IdKind.ACCOUNT: f"p{i}", IdKind.DISPLAY_NAME: f"Person {i}"})
@@ -154,9 +161,48 @@ def bot_server(
         notifier=SlackNotifier(client, approvals_channel=None, notifications_channel=None),
         background=True,
     )
+    return services, client
+
+
+class RemoteWorker:
+    """The answers in a process of their own, as `python -m bot worker` runs them, at a
+    lower CPU priority than the process that acks (`nice`)."""
+
+    def __init__(self, config: Any, nice: int) -> None:
+        ctx = mp.get_context("fork")
+        self._stop = ctx.Event()
+        ready = ctx.Event()
+        self._child = ctx.Process(
+            target=self._serve, args=(config, nice, ready, self._stop), daemon=True
+        )
+        self._child.start()
+        ready.wait(timeout=60)
+
+    @staticmethod
+    def _serve(config: Any, nice: int, ready: Any, stop: Any) -> None:
+        os.nice(nice)
+        services, client = bot_services(config)
+        _, _, pool, poller = start_answering(config, services, client, unclaimed=0)
+        ready.set()
+        stop.wait()
+        poller.stop()
+        pool.shutdown()
+        services.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._child.join(timeout=30)
+
+
+def bot_server(
+    stub: RemoteStub, audit_url: str, http: HttpConfig, listeners: int, answers: str, nice: int
+) -> tuple[SlackHttpServer, Any, RemoteWorker | None]:
+    config = bot_config(stub, audit_url, listeners, answers)
+    services, client = bot_services(config)  # migrates the store before the worker opens it
+    worker = RemoteWorker(config, nice) if answers == "worker" else None
     app, _ = create_app(config, services=services, client=client)
     server = SlackHttpServer(app, host="127.0.0.1", port=0, http=http).start()
-    return server, services
+    return server, services, worker
 
 
 def finds(services: Any) -> int:
@@ -178,21 +224,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="50,200,500", help="concurrent commands per burst")
     parser.add_argument("--rounds", type=int, default=3, help="bursts per size and app")
     parser.add_argument("--audit-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--postgres", action="store_true",
+        help="the store on a PostgreSQL started here (commits flushed to disk)",
+    )  # fmt: skip
     parser.add_argument("--listeners", type=int, default=32, help="slack.listener_threads")
+    parser.add_argument(
+        "--answers", choices=["worker", "serve"], default="worker",
+        help="who answers: a worker process (the default), or serve's listener threads",
+    )  # fmt: skip
+    parser.add_argument("--nice", type=int, default=10, help="the worker process's niceness")
     parser.add_argument("--warmup", type=int, default=20, help="commands per app first, untimed")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    http = HttpConfig()
     stub = RemoteStub()
     tmp = Path(tempfile.mkdtemp(prefix="mimbot-ackload-"))
+    with contextlib.ExitStack() as stack:
+        if args.postgres and not args.audit_url:
+            admin = stack.enter_context(postgres_server(durable=True))
+            args.audit_url = fresh_database(admin)
+        return run(args, tmp, stub)
+
+
+def run(args: argparse.Namespace, tmp: Path, stub: RemoteStub) -> int:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    http = HttpConfig()
     audit_url = args.audit_url or f"sqlite:///{tmp / 'audit.db'}"
-    bot, services = bot_server(stub, audit_url, http, args.listeners)
+    bot, services, worker = bot_server(
+        stub, audit_url, http, args.listeners, args.answers, args.nice
+    )
     bare = SlackHttpServer(bare_app(), host="127.0.0.1", port=0, http=http).start()
     print(
         f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"load {os.getloadavg()[0]:.2f}; Python {sys.version.split()[0]}, "
         f"slack-bolt {metadata.version('slack-bolt')}, waitress {metadata.version('waitress')}; "
-        f"server threads {http.threads}, backlog {http.backlog}, listeners {args.listeners}"
+        f"server threads {http.threads}, backlog {http.backlog}, listeners {args.listeners}; "
+        f"answers in {args.answers}" + (f" (nice {args.nice})" if worker else "")
     )
     run_load(bot.url, stub, args.warmup, "warm")  # warm-up: imports, pools, first audit writes
     run_load(bare.url, stub, args.warmup, "warmbare")
@@ -237,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  N={n}: bot {bot_p99:.1f} ms, bare {bare_p99:.1f} ms, ratio {ratio:.2f}x{goal}")
     bot.stop()
     bare.stop()
+    if worker is not None:
+        worker.stop()
     services.close()
     stub.stop()
     for n, bot_p99, bare_p99 in verdicts:

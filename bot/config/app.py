@@ -65,7 +65,7 @@ class RoleMembers(_Model):
 class HttpConfig(_Model):
     """HTTP mode's server (waitress): how many connections wait, and for how long."""
 
-    threads: int = Field(default=8, ge=1, le=256)  # run Bolt's ack path: never blocked on IO
+    threads: int = Field(default=32, ge=1, le=256)  # acks: each waits for its inbox write
     backlog: int = Field(default=2048, ge=16, le=65535)  # the kernel's queue of new connections
     connection_limit: int = Field(default=2000, ge=16, le=100000)  # open connections at once
     read_timeout_seconds: float = Field(default=10, gt=0, le=300)  # an idle or stalled upload

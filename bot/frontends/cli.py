@@ -105,12 +105,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(config: AppConfig, args: argparse.Namespace) -> int:
-    import signal
-
     from bot.frontends.slack_app import create_app
 
     logging.getLogger().setLevel(logging.INFO)
     app, services = create_app(config)
+    return serve_app(config, app, services)
+
+
+def serve_app(config: AppConfig, app: Any, services: Any) -> int:
+    """Serve a built Bolt app until SIGTERM: `serve`'s process, whatever its connectors."""
+    import signal
+
     # Resume what a previous process left unfinished, then keep expiring and re-checking.
     worker = _background(config, services)
     if config.slack.mode == "socket":
@@ -182,16 +187,22 @@ def _datamap_watch(config: AppConfig, services: Any) -> Any:
 
 
 def _worker(config: AppConfig, args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
-    from bot.frontends.slack_app import services_for, slack_client, start_answering
+    from bot.frontends.slack_app import services_for, slack_client
 
     logging.getLogger().setLevel(logging.INFO)
     client = slack_client(config)
-    services = services_for(config, client)
-    # The worker answers the inbox too: at once when `serve` only acks, else what a
-    # replica left (a lease run out, or nobody claimed it in time).
+    return run_worker(config, services_for(config, client), client)
+
+
+def run_worker(config: AppConfig, services: Any, client: Any) -> int:
+    """The `worker` process until SIGTERM: the background loop, and answers from the inbox
+    (at once when `serve` only acks, else what a replica left: a lease run out, or an
+    entry nobody claimed in time)."""
+    import signal
+    import threading
+
+    from bot.frontends.slack_app import start_answering
+
     settings = config.slack.inbox
     unclaimed = 0.0 if not settings.answer_in_serve else settings.unclaimed_seconds
     _, _, pool, poller = start_answering(config, services, client, unclaimed=unclaimed)

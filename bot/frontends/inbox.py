@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from bot.errors import AuditUnavailable
 from bot.workflow.schema import handled_triggers, inbox
 from bot.workflow.store.base import utc
 
-__all__ = ["RESPONSE_URL_LIFETIME", "Entry", "EntryKind", "Inbox"]
+__all__ = ["RESPONSE_URL_LIFETIME", "Entry", "EntryKind", "Inbox", "New"]
 
 # Slack: a response_url may be used up to five times within 30 minutes
 # (https://api.slack.com/interactivity/handling#message_responses). An entry older than
@@ -40,6 +40,18 @@ RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 class EntryKind(enum.StrEnum):
     COMMAND = "command"  # a slash command or a button, as the command's text
     REJECT = "reject"  # the reject form: `target` the request or batch, `text` the note
+
+
+@dataclass(frozen=True)
+class New:
+    """What an ack writes."""
+
+    kind: EntryKind
+    user_id: str
+    text: str
+    response_url: str | None
+    trigger_id: str | None
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,25 +98,38 @@ class Inbox:
     ) -> str | None:
         """The new entry's id; None for a request seen before (a replay, a double
         delivery). AuditUnavailable when the store cannot take it."""
-        entry_id, now = str(uuid.uuid4()), self.clock()
+        return self.put_many([New(kind, user_id, text, response_url, trigger_id, target)])[0]
+
+    def put_many(self, new: Sequence[New]) -> list[str | None]:
+        """Several acks' entries in one transaction (one commit, one flush to disk), in
+        order; None for each seen before. If one was seen before the others are
+        written one by one, so a replay never costs another command its entry."""
         try:
-            with self.engine.begin() as conn:
-                if trigger_id:
-                    conn.execute(
-                        sa.insert(handled_triggers).values(trigger_id=trigger_id[:128], at=now)
-                    )
-                conn.execute(
-                    sa.insert(inbox).values(
-                        id=entry_id, kind=kind.value, user_id=user_id[:32], text=text,
-                        target=target, response_url=response_url, received_at=now,
-                        attempts=0,
-                    )
-                )  # fmt: skip
+            return self._insert(new)
         except sa.exc.IntegrityError:
-            return None
+            if len(new) == 1:
+                return [None]
         except sa.exc.SQLAlchemyError as exc:
             raise AuditUnavailable(UNAVAILABLE) from exc
-        return entry_id
+        return [self.put_many([one])[0] for one in new]
+
+    def _insert(self, new: Sequence[New]) -> list[str | None]:
+        now = self.clock()
+        ids: list[str | None] = [str(uuid.uuid4()) for _ in new]
+        triggers = [{"trigger_id": n.trigger_id[:128], "at": now} for n in new if n.trigger_id]
+        with self.engine.begin() as conn:
+            if triggers:
+                conn.execute(sa.insert(handled_triggers), triggers)
+            conn.execute(
+                sa.insert(inbox),
+                [
+                    {"id": entry_id, "kind": n.kind.value, "user_id": n.user_id[:32],
+                     "text": n.text, "target": n.target, "response_url": n.response_url,
+                     "received_at": now, "attempts": 0}
+                    for entry_id, n in zip(ids, new, strict=True)
+                ],
+            )  # fmt: skip
+        return ids
 
     def claim(self, entry_id: str, owner: str) -> Entry | None:
         """The entry, leased to `owner`; None when another holds it or it was answered."""
@@ -133,26 +158,22 @@ class Inbox:
             sa.and_(c.lease_until.is_(None), c.received_at <= now - unclaimed),
         )
         token = f"{owner[:60]}:{uuid.uuid4().hex[:12]}"
+        # The update comes first, so SQLite takes its write lock at once (a read that
+        # turned into a write would fail, not wait, when another wrote meanwhile).
+        owed = (
+            sa.select(c.id)
+            .where(stale)
+            .order_by(c.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         with self.engine.begin() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(c.id)
-                    .where(stale)
-                    .order_by(c.received_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
-            if not ids:
-                return []
             conn.execute(
                 sa.update(inbox)
-                .where(c.id.in_(ids), stale)
+                .where(c.id.in_(owed.scalar_subquery()), stale)
                 .values(lease_owner=token, lease_until=now + self.lease, attempts=c.attempts + 1)
             )
-            rows = conn.execute(
-                sa.select(inbox).where(c.id.in_(ids), c.lease_owner == token)
-            ).all()
+            rows = conn.execute(sa.select(inbox).where(c.lease_owner == token)).all()
         return sorted((_entry(r) for r in rows), key=lambda e: e.received_at)
 
     def done(self, entry_id: str) -> None:

@@ -1,6 +1,8 @@
 """What an ack does with a command before it answers 200: write it to the durable inbox.
 
-The write waits at most `budget` seconds, so a slow or frozen store never holds an ack
+Acks that arrive together share one transaction (`Writer`: one commit, one flush to
+disk for all of them), so a burst does not queue behind one commit per command. The
+write waits at most `budget` seconds, so a slow or frozen store never holds an ack
 past Slack's 3 s. A write still running then is settled on a listener thread: the entry
 is answered once it lands, or the command is refused if the store failed. While such a
 write is outstanding the store is taken as slow, and commands go the in-memory way
@@ -11,15 +13,16 @@ write is outstanding the store is taken as slow, and commands go the in-memory w
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from bot.errors import AuditUnavailable
 from bot.frontends.answering import Answering, ListenerPool
-from bot.frontends.inbox import EntryKind, Inbox
+from bot.frontends.inbox import EntryKind, Inbox, New
 
 __all__ = ["Intake"]
 
@@ -41,7 +44,7 @@ class Intake:
         self.inbox, self.answering, self.pool = inbox, answering, pool
         self.answer_here = answer_here
         self.budget = budget
-        self._writes = ThreadPoolExecutor(max_workers=4, thread_name_prefix="inbox-write")
+        self._writer = Writer(inbox)
         self._late = 0  # writes past the budget and not yet finished
         self._lock = threading.Lock()
 
@@ -52,11 +55,7 @@ class Intake:
         return self._take(
             body,
             lambda: self.answering.slash(body, text, user),
-            kind=EntryKind.COMMAND,
-            user_id=user,
-            text=text,
-            response_url=body.get("response_url"),
-            trigger_id=body.get("trigger_id"),
+            New(EntryKind.COMMAND, user, text, body.get("response_url"), body.get("trigger_id")),
         )
 
     def reject(self, body: dict[str, Any], target: str, note: str) -> HandOver:
@@ -65,23 +64,18 @@ class Intake:
         return self._take(
             body,
             lambda: self.answering.reject(body, target, note),
-            kind=EntryKind.REJECT,
-            user_id=user,
-            text=note,
-            target=target,
-            response_url=None,
-            trigger_id=body.get("trigger_id"),
+            New(EntryKind.REJECT, user, note, None, body.get("trigger_id"), target),
         )
 
     def close(self) -> None:
-        self._writes.shutdown(wait=True)
+        self._writer.close()
 
-    def _take(self, body: dict[str, Any], in_memory: HandOver, **entry: Any) -> HandOver:
+    def _take(self, body: dict[str, Any], in_memory: HandOver, new: New) -> HandOver:
         with self._lock:
             slow = self._late > 0
         if slow:
             return lambda: self.pool.later(in_memory)
-        write = self._writes.submit(lambda: self.inbox.put(**entry))
+        write = self._writer.submit(new)
         try:
             entry_id = write.result(timeout=self.budget)
         except FutureTimeout:
@@ -118,3 +112,56 @@ class Intake:
                 self._late -= 1
 
         write.add_done_callback(finished)
+
+
+class Writer:
+    """Threads writing inbox entries: whatever acks queued while a thread wrote its last
+    group is its next group, in one transaction. A few threads, so one group's commit
+    does not wait for the one before."""
+
+    MAX_GROUP = 256
+
+    def __init__(self, inbox: Inbox, threads: int = 4) -> None:
+        self.inbox = inbox
+        self._queue: queue.SimpleQueue[tuple[New, Future[str | None]] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"inbox-writer-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, new: New) -> Future[str | None]:
+        done: Future[str | None] = Future()
+        self._queue.put((new, done))
+        return done
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while (first := self._queue.get()) is not None:
+            group = [first]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # this thread closes after this group
+                    break
+                group.append(item)
+            self._write(group)
+
+    def _write(self, group: list[tuple[New, Future[str | None]]]) -> None:
+        try:
+            ids = self.inbox.put_many([new for new, _ in group])
+        except Exception as exc:  # noqa: BLE001 - handed to every ack waiting on it
+            for _, done in group:
+                done.set_exception(exc)
+            return
+        for (_, done), entry_id in zip(group, ids, strict=True):
+            done.set_result(entry_id)

@@ -41,8 +41,9 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a cluster on a free loopback port; yield its admin SQLAlchemy URL; stop it."""
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
+    """Start a cluster on a free loopback port; yield its admin SQLAlchemy URL; stop it.
+    `durable`: commits are flushed to disk, as in production (benchmarks)."""
     url = os.environ.get("MIMBOT_TEST_POSTGRES_URL")
     if url:  # an already running server, e.g. a developer's own
         yield url
@@ -58,7 +59,8 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    options += "" if durable else " -c fsync=off"
     subprocess.run(
         _as_postgres(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), *START, options]
