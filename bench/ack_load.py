@@ -41,6 +41,7 @@ from bench.report import print_ratio
 from bot.audit.schema import audit_events
 from bot.config import HttpConfig, parse_config
 from bot.frontends.http_server import SlackHttpServer
+from bot.frontends.intake import favour_acks
 from bot.frontends.slack_app import create_app, slack_client, start_answering
 from bot.frontends.slack_notifier import SlackNotifier
 from bot.services import build_services
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nice", type=int, default=10, help="the worker process's niceness")
     parser.add_argument("--warmup", type=int, default=20, help="commands per app first, untimed")
     args = parser.parse_args(argv)
+    favour_acks()  # as `serve` does; both apps are in this process, so both have it
     stub = RemoteStub()
     tmp = Path(tempfile.mkdtemp(prefix="mimbot-ackload-"))
     with contextlib.ExitStack() as stack:

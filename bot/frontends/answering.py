@@ -42,6 +42,10 @@ ANSWER_TIME = timedelta(minutes=3)
 # An entry claimed this often and never answered (Slack refusing its answer each time)
 # is apologised for by DM and dropped.
 MAX_ATTEMPTS = 3
+# Acks first: an answerer does not start while acks are still arriving (one within the
+# last QUIET), unless an entry has waited ACKS_FIRST_AT_MOST.
+QUIET = timedelta(milliseconds=50)
+ACKS_FIRST_AT_MOST = timedelta(seconds=1)
 
 
 @dataclass
@@ -215,6 +219,8 @@ class InboxPoller:
         self._thread.join(timeout=10)
 
     def tick(self) -> int:
+        if self.inbox.arriving(quiet=QUIET, at_most=ACKS_FIRST_AT_MOST):
+            return 0
         owner = self.answering.owner
         entries = self.inbox.take_owed(owner, limit=self.pool.idle(), unclaimed=self.unclaimed)
         for entry in entries:

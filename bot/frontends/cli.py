@@ -116,6 +116,9 @@ def serve_app(config: AppConfig, app: Any, services: Any) -> int:
     """Serve a built Bolt app until SIGTERM: `serve`'s process, whatever its connectors."""
     import signal
 
+    from bot.frontends.intake import favour_acks
+
+    favour_acks()
     # Resume what a previous process left unfinished, then keep expiring and re-checking.
     worker = _background(config, services)
     if config.slack.mode == "socket":

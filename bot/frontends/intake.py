@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -24,11 +25,21 @@ from bot.errors import AuditUnavailable
 from bot.frontends.answering import Answering, ListenerPool
 from bot.frontends.inbox import EntryKind, Inbox, New
 
-__all__ = ["Intake"]
+__all__ = ["Intake", "favour_acks"]
 
 log = logging.getLogger(__name__)
 
 HandOver = Callable[[], None]  # called after the ack: what happens to the command next
+
+# The interpreter's switch interval in a process that acks (Python's default: 5 ms).
+# Its threads mostly wait on sockets and the store, and each return of the inbox writer
+# from the store waits up to one interval for a thread busy with Bolt to let go.
+SWITCH_INTERVAL = 0.0005
+
+
+def favour_acks() -> None:
+    """Set the serving process's switch interval (measured: bench/ack_load.py)."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 class Intake:
@@ -115,21 +126,17 @@ class Intake:
 
 
 class Writer:
-    """Threads writing inbox entries: whatever acks queued while a thread wrote its last
-    group is its next group, in one transaction. A few threads, so one group's commit
-    does not wait for the one before."""
+    """The thread writing inbox entries: whatever acks queued while it wrote the last
+    group is its next group, in one transaction. One thread: more make smaller groups,
+    and each group's CPU (not the disk) is what a burst's acks wait for."""
 
     MAX_GROUP = 256
 
-    def __init__(self, inbox: Inbox, threads: int = 4) -> None:
+    def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
         self._queue: queue.SimpleQueue[tuple[New, Future[str | None]] | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._loop, name=f"inbox-writer-{i}", daemon=True)
-            for i in range(threads)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._thread = threading.Thread(target=self._loop, name="inbox-writer", daemon=True)
+        self._thread.start()
 
     def submit(self, new: New) -> Future[str | None]:
         done: Future[str | None] = Future()
@@ -137,10 +144,8 @@ class Writer:
         return done
 
     def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=30)
+        self._queue.put(None)
+        self._thread.join(timeout=30)
 
     def _loop(self) -> None:
         while (first := self._queue.get()) is not None:
@@ -151,7 +156,7 @@ class Writer:
                 except queue.Empty:
                     break
                 if item is None:
-                    self._queue.put(None)  # this thread closes after this group
+                    self._queue.put(None)  # close after this group
                     break
                 group.append(item)
             self._write(group)
