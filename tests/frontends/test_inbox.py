@@ -166,3 +166,18 @@ def test_a_command_that_cannot_be_answered_is_apologised_for_by_dm_and_not_run(a
     assert stub.calls("/response_url/late") == []
     assert [r.action for r in finds(answering)] == ["command_unanswered"]
     assert box.pending() == 0
+
+
+def test_acks_still_arriving_hold_the_answerers_back_for_at_most_a_while(engine):
+    clock = Clock()
+    box = Inbox(engine, clock=clock)
+    quiet, at_most = timedelta(milliseconds=50), timedelta(seconds=1)
+    assert not box.arriving(quiet=quiet, at_most=at_most)  # nothing waits
+    box.put_many([command(1)])
+    assert box.arriving(quiet=quiet, at_most=at_most)  # one just came: a burst may follow
+    clock.now += timedelta(milliseconds=60)
+    assert not box.arriving(quiet=quiet, at_most=at_most)  # quiet: answer now
+    for _ in range(30):  # a burst that goes on and on
+        clock.now += timedelta(milliseconds=40)
+        box.put_many([command(2)])
+    assert not box.arriving(quiet=quiet, at_most=at_most)  # the first has waited 1.2 s
