@@ -2,14 +2,17 @@
 
 N signed slash commands are sent at once (N = 50, 200, 500 by default) to each of:
   * the bot: `bot.frontends.http_server.SlackHttpServer` (waitress) with the real
-    Bolt app, `/mim find user <account>` over an in-memory directory, audited to
-    SQLite (or `--audit-url`), answered through the Slack Web API stub;
+    Bolt app, `/mim find user <account>` over an in-memory directory; each ack writes
+    the command to the inbox in the store (a PostgreSQL started here, or SQLite with
+    `--store sqlite`, or `--audit-url`), and a worker process (`--answers worker`, at
+    `--nice` 10, as `python -m bot worker` would run beside `serve`) or serve's own
+    listener threads (`--answers serve`) answer it through the Slack Web API stub;
   * the baseline: the same waitress settings serving a Bolt app whose /mim only acks.
 The load comes from a separate process (its own interpreter, so the client's threads
 do not share the servers' GIL). Printed: ack p50/p99, commands lost (not acked 200),
 and for the bot, answers per second until every response_url post arrived.
-Target (issue 8): ack p99 under 100 ms at 200 concurrent, at most 1.5x the bare app,
-no command lost. Run from the repository root:
+Target (issues 8 and 20): ack p99 under 100 ms at 200 concurrent, at most 1.5x the
+bare app, no command lost. Run from the repository root:
 
     .venv/bin/python -m bench.ack_load [--sizes 50,200,500] [--rounds 3]
 
@@ -224,10 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="50,200,500", help="concurrent commands per burst")
     parser.add_argument("--rounds", type=int, default=3, help="bursts per size and app")
-    parser.add_argument("--audit-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--audit-url", default=None, help="a store of your own (see --store)")
     parser.add_argument(
-        "--postgres", action="store_true",
-        help="the store on a PostgreSQL started here (commits flushed to disk)",
+        "--store", choices=["postgres", "sqlite"], default="postgres",
+        help="postgres (the default): a server started here, commits flushed to disk, the "
+        "store a worker beside serve shares; sqlite: one file, whose single write lock "
+        "the two processes take in turns",
     )  # fmt: skip
     parser.add_argument("--listeners", type=int, default=32, help="slack.listener_threads")
     parser.add_argument(
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     stub = RemoteStub()
     tmp = Path(tempfile.mkdtemp(prefix="mimbot-ackload-"))
     with contextlib.ExitStack() as stack:
-        if args.postgres and not args.audit_url:
+        if args.store == "postgres" and not args.audit_url:
             admin = stack.enter_context(postgres_server(durable=True))
             args.audit_url = fresh_database(admin)
         return run(args, tmp, stub)
