@@ -16,6 +16,7 @@ PostgreSQL or on SQLite, not both, and none writes the trigger in the same trans
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import uuid
 from collections.abc import Callable, Sequence
@@ -135,12 +136,16 @@ class Inbox:
             for entry_id, n in zip(ids, new, strict=True)
         ]
         conn = self.engine.raw_connection()
+        # psycopg's pipeline sends the begin, both inserts and the commit at once: one
+        # round trip, where each would have waited for its answer (and the interpreter).
+        pipeline = getattr(conn.driver_connection, "pipeline", None)
         try:
-            cursor = conn.cursor()
-            if triggers:
-                cursor.executemany(_INSERT_TRIGGER.format(m=mark), triggers)
-            cursor.executemany(_INSERT_ENTRY.format(m=mark), entries)
-            conn.commit()
+            with pipeline() if pipeline else contextlib.nullcontext():
+                cursor = conn.cursor()
+                if triggers:
+                    cursor.executemany(_INSERT_TRIGGER.format(m=mark), triggers)
+                cursor.executemany(_INSERT_ENTRY.format(m=mark), entries)
+                conn.commit()
         except BaseException:
             conn.rollback()
             raise
