@@ -24,6 +24,7 @@ __all__ = [
     "DeletePlan",
     "Health",
     "Hit",
+    "HitRecord",
     "IdKind",
     "ManualStep",
     "ManualTask",
@@ -115,6 +116,17 @@ class Record:
     ref: ObjectRef
     attributes: Mapping[str, AttributeValue]
     modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HitRecord:
+    """A hit with its object's record, when the search read it in the same call
+    (`connectors.capabilities.SearchesRecords`): `record` is what `read(hit.ref)` would
+    return. None: not read with the search (more hits than asked for, or that part of the
+    call failed); `read(hit.ref)` gives it, or says why not."""
+
+    hit: Hit
+    record: Record | None = None
 
 
 class PlanAction(enum.Enum):
@@ -253,9 +265,9 @@ class Connector(Protocol):
     `health()` -> `Health`; never raises for the system's errors (`ok=False`).
     `close()` releases connections; the connector is not used afterwards.
 
-    Optional capabilities are the protocols above (`ShowsLineage`, `Updates`,
-    `HasManagementAgent`, `RetentionReporter`, `MimServerTelemetry`); bot/ asks
-    connectors/capabilities.py which of them a connector has.
+    Optional capabilities are the protocols in connectors/capabilities.py (`ShowsLineage`,
+    `SearchesRecords`, `Updates`, `HasManagementAgent`, `RetentionReporter`,
+    `MimServerTelemetry`, ...); bot/ asks that module which of them a connector has.
     """
 
     name: str

@@ -6,6 +6,8 @@ What more it can do is an optional protocol declared here, next to how it is fou
 by what the connector implements, never by its name:
 
     shows_lineage      ShowsLineage        the metaverse view of an object (MIM Sync)
+    searches_records   SearchesRecords     finds and reads in one call (MIM Service, PAM,
+                                           BHOLD, Certificate Management, AD)
     updates            Updates             corrects attributes (AD, BHOLD, MIM Service)
     reports_retention  RetentionReporter   how long residual copies stay (MIM Service)
     mim_telemetry      MimServerTelemetry  a MIM server's CEIP opt-out (MIM Service, PAM)
@@ -31,8 +33,10 @@ from connectors.base import (
     Capability,
     Change,
     Connector,
+    HitRecord,
     IdKind,
     ObjectRef,
+    Query,
     StepResult,
     UpdatePlan,
 )
@@ -51,6 +55,7 @@ __all__ = [
     "MimServerTelemetry",
     "RetentionPeriod",
     "RetentionReporter",
+    "SearchesRecords",
     "SelfChecks",
     "ShowsLineage",
     "Updates",
@@ -61,6 +66,7 @@ __all__ = [
     "maps_metaverse",
     "mim_telemetry",
     "reports_retention",
+    "searches_records",
     "self_checks",
     "shows_lineage",
     "updates",
@@ -74,6 +80,23 @@ class ShowsLineage(Protocol):
     `show` raises `NotFound` like `Connector.read`."""
 
     def show(self, ref: ObjectRef, *, timeout: float) -> MetaverseView: ...
+
+
+@runtime_checkable
+class SearchesRecords(Protocol):
+    """A connector whose system can find objects and give their full records in one call (one
+    WinRM script run; one SOAP conversation), so a caller that wants both (`show`, an export)
+    asks a slow system once instead of a search then a read.
+
+    `search_records(query, limit=)` -> the hits `search(query)` gives, in its order, each a
+        `HitRecord` whose `record` is what `read(hit.ref)` would return, read in the same
+        call when the search finds at most `limit` objects; with more (or `limit` 0), no
+        record is read. A record the call could not read is None: that part failing never
+        fails the search (the caller reads that hit, and its read reports the error as a
+        read does). Raises as `search` does; values are data as they are for `search`.
+    """
+
+    def search_records(self, query: Query, *, limit: int, timeout: float) -> list[HitRecord]: ...
 
 
 @runtime_checkable
@@ -197,6 +220,16 @@ class KnowsHolds(Protocol):
 def shows_lineage(connector: Connector) -> ShowsLineage | None:
     """`connector` when it shows the metaverse view of an object (`show`), else None."""
     return connector if isinstance(connector, ShowsLineage) else None
+
+
+def searches_records(connector: Connector) -> SearchesRecords | None:
+    """`connector` when it finds and reads in one call, else None. It must also declare
+    `Capability.SEARCH` and `Capability.READ`: a record is a read's, and a connector that
+    may not read gives none."""
+    wanted = {Capability.SEARCH, Capability.READ}
+    if wanted <= connector.capabilities and isinstance(connector, SearchesRecords):
+        return connector
+    return None
 
 
 def updates(connector: Connector) -> Updates | None:

@@ -19,6 +19,7 @@ from connectors.base import (
     DeletePlan,
     Health,
     Hit,
+    HitRecord,
     IdKind,
     ObjectRef,
     PlanAction,
@@ -32,7 +33,7 @@ from connectors.base import (
 from connectors.errors import ConnectorError, NotFound, NotSupported
 from connectors.spelling import spellings
 
-__all__ = ["MemoryConnector", "Person"]
+__all__ = ["MemoryConnector", "Person", "RecordsMemoryConnector"]
 
 
 @dataclass
@@ -79,15 +80,11 @@ class MemoryConnector:
 
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
         self._enter("search")
-        if not query.value.strip() or "\x00" in query.value:
-            return []  # as in a directory: an empty value or one with NUL names no one
-        return [self._hit(p) for p in list(self.people.values()) if _matches(p, query)]
+        return [self._hit(p) for p in self._matching(query)]
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         self._enter("read")
-        person = self._person(ref)
-        attrs = {k: AttributeValue(v, source=self.name) for k, v in person.attributes.items()}
-        return Record(ref=ref, attributes=attrs)
+        return self._record(ref, self._person(ref))
 
     def plan_delete(self, ref: ObjectRef, *, timeout: float) -> DeletePlan:
         self._enter("plan_delete")
@@ -148,6 +145,15 @@ class MemoryConnector:
     def close(self) -> None:
         pass
 
+    def _matching(self, query: Query) -> list[Person]:
+        if not query.value.strip() or "\x00" in query.value:
+            return []  # as in a directory: an empty value or one with NUL names no one
+        return [p for p in list(self.people.values()) if _matches(p, query)]
+
+    def _record(self, ref: ObjectRef, person: Person) -> Record:
+        attrs = {k: AttributeValue(v, source=self.name) for k, v in person.attributes.items()}
+        return Record(ref=ref, attributes=attrs)
+
     def _person(self, ref: ObjectRef) -> Person:
         person = self.people.get(ref.id)
         if person is None:
@@ -159,6 +165,22 @@ class MemoryConnector:
         return Hit(
             ObjectRef(self.name, p.id), label, dict(p.identifiers), attributes=dict(p.attributes)
         )
+
+
+class RecordsMemoryConnector(MemoryConnector):
+    """A MemoryConnector that also finds and reads in one call (`SearchesRecords`), as the
+    WinRM and BHOLD connectors do: `calls` shows one "search_records" for both. A failure
+    injected as `fail["search_records"]` fails the call; one as `fail["read"]` leaves the
+    records out (the record part failed: a read then reports it)."""
+
+    def search_records(self, query: Query, *, limit: int, timeout: float) -> list[HitRecord]:
+        self._enter("search_records")
+        people = self._matching(query)
+        read = len(people) <= limit and "read" not in self.fail
+        return [
+            HitRecord(self._hit(p), self._record(ObjectRef(self.name, p.id), p) if read else None)
+            for p in people
+        ]
 
 
 def _matches(p: Person, q: Query) -> bool:

@@ -32,6 +32,7 @@ from connectors.base import (
     DeletePlan,
     Health,
     Hit,
+    HitRecord,
     IdKind,
     ManualStep,
     ObjectRef,
@@ -42,9 +43,9 @@ from connectors.base import (
     StepResult,
     Verification,
 )
-from connectors.capabilities import ShowsLineage
+from connectors.capabilities import SearchesRecords, ShowsLineage, searches_records
 from connectors.errors import ConnectorError, NotFound, NotSupported, TimedOut, Unreachable
-from connectors.memory import MemoryConnector, Person
+from connectors.memory import MemoryConnector, Person, RecordsMemoryConnector
 from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from demo import sample_sync as gen
 from tests.support.ports import closed_port, silent_port
@@ -108,7 +109,9 @@ class World:
 # -- worlds -------------------------------------------------------------------
 
 
-def memory_world() -> World:
+def memory_world(*, records: bool = False) -> World:
+    """In memory; with `records`, a connector that also finds and reads in one call."""
+
     def person(pid: str, account: str, display: str, employee_id: str) -> Person:
         ids = {
             IdKind.ACCOUNT: account,
@@ -119,7 +122,7 @@ def memory_world() -> World:
         }
         return Person(pid, ids, {"department": ("Finance",), "mail": (ids[IdKind.MAIL],)})
 
-    connector = MemoryConnector(
+    connector = (RecordsMemoryConnector if records else MemoryConnector)(
         "memory",
         "Memory",
         [
@@ -220,6 +223,7 @@ def mimsync_world(request: pytest.FixtureRequest, url: str, dead_url: str) -> Wo
 
 WORLDS = [
     "memory",
+    "memory-records",
     pytest.param("ad", marks=pytest.mark.samba),
     "mimsync-sqlite",
     pytest.param("mimsync-postgres", marks=pytest.mark.postgres),
@@ -230,6 +234,8 @@ WORLDS = [
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
     if request.param == "memory":
         return memory_world()
+    if request.param == "memory-records":
+        return memory_world(records=True)
     if request.param == "ad":
         return ad_world(request)
     if request.param == "mimsync-sqlite":
@@ -430,6 +436,60 @@ def test_an_attribute_it_cannot_search_is_not_supported_or_matches_no_one(
     except NotSupported:
         return
     assert hits == []
+
+
+# -- search_records (connectors.capabilities.SearchesRecords) ------------------------
+
+
+def one_trip(world: World) -> SearchesRecords | None:
+    """The connector as `SearchesRecords`; None for one without it (nothing to check but
+    that it has no `search_records` of its own: a capability is what a connector does)."""
+    both = searches_records(world.connector)
+    if both is None:
+        assert not hasattr(world.connector, "search_records")
+    return both
+
+
+@pytest.mark.parametrize("how", SEARCHES)
+def test_search_records_gives_the_searchs_hits_each_with_its_read(world: World, how: str) -> None:
+    both, query = one_trip(world), SEARCHES[how](world.subject)
+    if both is None:
+        return
+    if query.kind not in world.searches_by:
+        with pytest.raises(NotSupported):
+            both.search_records(query, limit=50, timeout=T)
+        return
+    found = both.search_records(query, limit=50, timeout=T)
+    assert all(isinstance(f, HitRecord) for f in found)
+    assert [f.hit for f in found] == world.connector.search(query, timeout=T)
+    for f in found:  # a healthy system: every record read, and exactly the read's
+        assert f.record is not None and f.record == world.connector.read(f.hit.ref, timeout=T)
+
+
+def test_search_records_reads_no_record_when_it_finds_more_than_the_limit(world: World) -> None:
+    both = one_trip(world)
+    if both is None:
+        return
+    query = Query(QueryKind.NAME, world.subject.account)
+    hits = world.connector.search(query, timeout=T)
+    assert hits
+    found = both.search_records(query, limit=len(hits) - 1, timeout=T)
+    assert [f.hit for f in found] == hits
+    assert all(f.record is None for f in found)
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=short)
+def test_hostile_terms_find_and_read_no_one(world: World, value: str) -> None:
+    both = one_trip(world)
+    if both is None:
+        return
+    for kind in world.searches_by:
+        query = Query(kind, value, attribute="mail" if kind is QueryKind.ATTRIBUTE else None)
+        try:
+            found = both.search_records(query, limit=50, timeout=T)
+        except ConnectorError:
+            continue
+        assert found == [], (kind, [f.hit.label for f in found])
 
 
 # -- read -----------------------------------------------------------------------
