@@ -530,14 +530,50 @@ class MimServiceFixture:
         limit = int(args.get("max") or 0)
         if args["module"] == "lithnetrma":
             found = self.search_resources(args.get("xpath"), list(args.get("attributes") or ()))
-            return [
+            out = [
                 {"id": str(r.properties["ObjectID"]), "attributes": self._from_rma(r)}
                 for r in found[:limit]
             ]
-        return [
-            {"id": o.ObjectIdentifier, "attributes": self._from_export(o)}
-            for o in self.export(args.get("xpath"))[:limit]
-        ]
+        else:
+            out = [
+                {"id": o.ObjectIdentifier, "attributes": self._from_export(o)}
+                for o in self.export(args.get("xpath"))[:limit]
+            ]
+        records = args.get("records")
+        if records and len(out) <= int(records):
+            self._read_found(args, out)
+        return out
+
+    def _read_found(self, args: dict[str, Any], found: list[dict[str, Any]]) -> None:
+        """mimservice_search.ps1's end, with `records`: each object found gets `requests`,
+        counted as mimservice_read.ps1 counts them (Get-ResourceCount; the Export-FIMConfig
+        results), by `requests_xpath -f <its ObjectID as a GUID>`, and with LithnetRMA every
+        attribute, from `Search-Resources -XPath xpath -ExpectedObjectType Person` (each
+        attribute of the type: RMA SearchResources.cs). Inside the script's try: a part
+        that fails leaves the object without `requests` (the search still answers)."""
+        lithnet = args["module"] == "lithnetrma"
+        every: dict[str, dict[str, list[str]]] = {}
+        if lithnet:
+            try:
+                for r in self.search_resources(args.get("xpath"), None, expected_type="Person"):
+                    every[str(r.properties["ObjectID"])] = self._from_rma(r)
+            except PowerShellError:
+                every = {}
+        for o in found:
+            try:
+                target = str(uuid.UUID(str(o["id"]).removeprefix("urn:uuid:")))  # [guid] cast
+                query = _composite_format(args.get("requests_xpath"), target)
+                if lithnet:
+                    if o["id"] not in every:
+                        continue
+                    _, requests = self._select(query)  # Get-ResourceCount
+                else:
+                    requests = self.export(query)  # type: ignore[assignment]
+            except (PowerShellError, ValueError):
+                continue
+            if o["id"] in every:
+                o["attributes"] = every[o["id"]]
+            o["requests"] = len(requests)
 
     def _read(self, args: dict[str, Any]) -> dict[str, Any]:
         if args["module"] == "lithnetrma":
@@ -713,6 +749,26 @@ class MimServiceFixture:
             "retention": retention,
             "persons": persons,
         }
+
+
+def _composite_format(template: Any, value: str) -> str:
+    """PowerShell's `template -f value` (.NET String.Format), for the one form the scripts
+    use: `{0}` placeholders and no other brace (`{{`, `{1}`, `{0:x}` are refused here, as a
+    FormatException, where .NET would read them otherwise)."""
+    if not isinstance(template, str) or "{0}" not in template:
+        raise _format_error()
+    if "{" in template.replace("{0}", "") or "}" in template.replace("{0}", ""):
+        raise _format_error()
+    return template.replace("{0}", value)
+
+
+def _format_error() -> PowerShellError:
+    return PowerShellError(
+        "System.FormatException",
+        "Input string was not in a correct format.",
+        "NotSpecified",
+        "FormatException",
+    )
 
 
 def _date(value: Any) -> str | None:

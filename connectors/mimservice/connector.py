@@ -12,6 +12,10 @@ demo/mimservice_fixture.py parses no others):
     /BindingDescription[BoundObjectType = /ObjectTypeDescription[Name = 'Person']]
     /AttributeTypeDescription            (the last two: `doctor` only)
 
+`search_records` also sends the Request filter as the template `/Request[Target = '{0}']`,
+which mimservice_search.ps1 fills (`-f`) with each found Person's ObjectID cast to [guid]: the
+one filter completed on the server, and only ever with a GUID.
+
 FIM XPath has no escape inside a literal: a value is delimited by `'` unless it holds one,
 then by `"`; a value holding both cannot be written and is refused (`NotSupported`). The
 filter travels to PowerShell only as data, in the runner's JSON arguments. The service reads
@@ -45,6 +49,7 @@ from connectors.base import (
     DeletePlan,
     Health,
     Hit,
+    HitRecord,
     IdKind,
     ObjectRef,
     PlanAction,
@@ -152,6 +157,9 @@ PERSON_SCHEMA_ATTRIBUTES = tuple(
 # The data map (`inventory`): what a Person holds is what the bot reads, shows or writes.
 INVENTORY_ATTRIBUTES = ("ObjectID", *PERSON_SCHEMA_ATTRIBUTES)
 PERSONS_XPATH = "/Person"  # only ever passed to Get-ResourceCount (LithnetRMA)
+# The Requests targeting a Person, `{0}` its ObjectID: mimservice_search.ps1 puts there only a
+# value it cast to [guid] (`-f`), so the filter is `/Request[Target = '<guid>']`, as `read`'s.
+REQUESTS_BY_TARGET = "/Request[Target = '{0}']"
 TECHNOLOGY = "PowerShell over WinRM (FIMAutomation | LithnetRMA)"
 KEPT_WHAT = "Requests and SSPR data about a deleted Person"
 KEPT_ERASURE = (
@@ -302,15 +310,30 @@ class MimServiceConnector:
     def search(self, query: Query, *, timeout: float) -> list[Hit]:
         """Persons matching `query` (at most `max_hits`). `NotSupported` for an attribute
         outside the allow-list, a value holding both quote kinds, or a prefix holding `%`."""
+        return [found.hit for found in self._search(query, 0, timeout=timeout)]
+
+    def search_records(self, query: Query, *, limit: int, timeout: float) -> list[HitRecord]:
+        """`SearchesRecords`: the hits `search` gives, each with the record `read` gives when
+        the service found at most `limit` Persons: one `mimservice_search` script, which then
+        also counts each one's Requests (and, with LithnetRMA, fetches all its attributes),
+        as `mimservice_read` does. A Person whose part failed has no record (`read` then
+        says why). `NotSupported` and nothing sent as for `search`."""
+        return self._search(query, limit, timeout=timeout)
+
+    def _search(self, query: Query, limit: int, *, timeout: float) -> list[HitRecord]:
         clauses = self._clauses(query)
         if not query.value.strip() or "\x00" in query.value:
             return []
         path = xpath("Person", clauses)  # NotSupported before anything is sent
         attributes = sorted({*HIT_ATTRIBUTES, *(attr for _, attr, _ in clauses)})
-        objects = self._find(path, attributes, timeout=timeout)
-        hits = [self._hit(o) for o in objects if _matches(o["attributes"], clauses)]
-        hits.sort(key=lambda h: (h.label.casefold(), h.ref.id))
-        return hits[: self.settings.max_hits]
+        objects = self._find(path, attributes, timeout=timeout, records=limit)
+        found = [
+            HitRecord(self._hit(o), self._record(ObjectRef(self.name, o["id"]), o))
+            for o in objects
+            if _matches(o["attributes"], clauses)
+        ]
+        found.sort(key=lambda f: (f.hit.label.casefold(), f.hit.ref.id))
+        return found[: self.settings.max_hits]
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         """Every attribute of the Person with ObjectID `ref.id`, its SSPR registration state
@@ -326,12 +349,20 @@ class MimServiceConnector:
             raise ConnectorError("mimservice_read: unexpected output: not a read result")
         if not data["found"]:
             raise NotFound("no MIM Service Person has that ObjectID")
-        values = _values(data.get("attributes"))
-        attrs = {k: AttributeValue(v, source=self.name) for k, v in sorted(values.items())}
-        attrs["SSPR registration"] = AttributeValue(_sspr(values), source=self.name)
+        record = self._record(ref, {**data, "attributes": _values(data.get("attributes"))})
+        if record is None:
+            raise ConnectorError("mimservice_read: unexpected output: no Request count")
+        return record
+
+    def _record(self, ref: ObjectRef, data: Mapping[str, Any]) -> Record | None:
+        """The Record of a Person from its `attributes` (as `_values` reads them) and its
+        `requests` count; None without a count (a search that did not read the Person)."""
         count = data.get("requests")
         if not isinstance(count, int) or isinstance(count, bool):
-            raise ConnectorError("mimservice_read: unexpected output: no Request count")
+            return None
+        values = data["attributes"]
+        attrs = {k: AttributeValue(v, source=self.name) for k, v in sorted(values.items())}
+        attrs["SSPR registration"] = AttributeValue(_sspr(values), source=self.name)
         attrs["Requests targeting the person"] = AttributeValue((str(count),), source=self.name)
         return Record(ref=ref, attributes=attrs)
 
@@ -570,13 +601,22 @@ class MimServiceConnector:
         }[query.kind]
         return [("=", attr, s) for s in spellings(query.value) for attr in attrs]
 
-    def _find(self, path: str, attributes: list[str], *, timeout: float) -> list[dict[str, Any]]:
+    def _find(
+        self, path: str, attributes: list[str], *, timeout: float, records: int = 0
+    ) -> list[dict[str, Any]]:
+        """The objects `path` matches: {id, attributes}, and `requests` on each the script
+        read as `mimservice_read` does (asked for with `records`: when it found at most that
+        many; `requests_xpath` has `{0}` where the script puts the ObjectID, as a GUID)."""
+        extra: dict[str, Any] = {}
+        if records > 0:
+            extra = {"records": records, "requests_xpath": REQUESTS_BY_TARGET}
         data = self._run(
             "mimservice_search",
             xpath=path,
             attributes=attributes,
             max=self.settings.max_hits,
             timeout=timeout,
+            **extra,
         )
         objects = [] if data is None else data if isinstance(data, list) else [data]
         found = []
@@ -584,7 +624,10 @@ class MimServiceConnector:
             guid = _guid_or_none(o.get("id")) if isinstance(o, dict) else None
             if guid is None:
                 raise ConnectorError("mimservice_search: unexpected output: an object without id")
-            found.append({"id": guid, "attributes": _values(o.get("attributes"))})
+            item = {"id": guid, "attributes": _values(o.get("attributes"))}
+            if records > 0 and "requests" in o:
+                item["requests"] = o["requests"]
+            found.append(item)
         return found
 
     def _person(

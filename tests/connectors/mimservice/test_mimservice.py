@@ -31,7 +31,13 @@ from connectors.base import (
     QueryKind,
 )
 from connectors.errors import ConnectorError, Denied, NotFound, NotSupported, Unreachable
-from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings, literal, xpath
+from connectors.mimservice.connector import (
+    REQUESTS_BY_TARGET,
+    MimServiceConnector,
+    MimServiceSettings,
+    literal,
+    xpath,
+)
 from demo.mimservice_fixture import (
     AttributeValueArrayList,
     MimServiceFixture,
@@ -289,6 +295,77 @@ def test_hostile_input_reaches_the_wire_only_as_data(
     for value, run in zip(HOSTILE, runs, strict=True):
         assert value not in run.text.replace(run.args["xpath"], "")
         assert parse_xpath(run.args["xpath"])[1][0][2] == value  # the value, intact, as data
+
+
+def test_hostile_input_reaches_search_records_only_as_data(
+    connector: MimServiceConnector, mim: MimServiceFixture, stub: WsmanStub
+) -> None:
+    """The search that also reads sends the same script with the term as data, and the
+    Request filter as the connector's own constant template, whatever the term."""
+    seed(mim)
+    start = len(stub.scripts)
+    for value in HOSTILE:
+        assert connector.search_records(Query(QueryKind.NAME, value), limit=1, timeout=T) == []
+    runs = stub.scripts[start:]
+    assert [r.name for r in runs] == ["mimservice_search"] * len(HOSTILE)
+    args_line = re.compile(r"FromBase64String\('[A-Za-z0-9+/=]*'\)")
+    assert len({args_line.sub("<ARGS>", r.text).encode() for r in runs}) == 1
+    for value, run in zip(HOSTILE, runs, strict=True):
+        assert run.args["requests_xpath"] == REQUESTS_BY_TARGET and run.args["records"] == 1
+        assert value not in run.text.replace(run.args["xpath"], "")
+        assert parse_xpath(run.args["xpath"])[1][0][2] == value
+
+
+def test_search_records_reads_the_person_in_the_search_script(
+    connector: MimServiceConnector, mim: MimServiceFixture, stub: WsmanStub
+) -> None:
+    ids = seed(mim)
+    start = len(stub.scripts)
+    (found,) = connector.search_records(Query(QueryKind.NAME, "ct-zoe"), limit=1, timeout=T)
+    (run,) = stub.scripts[start:]  # one trip
+    assert run.name == "mimservice_search" and run.args["records"] == 1
+    assert found.record == connector.read(ObjectRef("mimservice", ids["zoe"]), timeout=T)
+    a = {k: v.values for k, v in found.record.attributes.items()}
+    assert a["Requests targeting the person"] == ("2",)  # this Person's Requests only
+    assert a["msidmOneTimePasswordMobilePhone"] == ("+44 7700 900123",)  # every attribute
+    start = len(stub.scripts)
+    assert connector.search(Query(QueryKind.NAME, "ct-zoe"), timeout=T) == [found.hit]
+    (plain,) = stub.scripts[start:]  # a search alone asks for no record
+    assert "records" not in plain.args and "requests_xpath" not in plain.args
+
+
+def test_the_request_template_completed_with_a_guid_is_reads_filter() -> None:
+    guid = "0b7e2f6a-7c1d-4c55-9d2a-5b0f3e1e4711"
+    assert REQUESTS_BY_TARGET.format(guid) == xpath("Request", [("=", "Target", guid)])
+
+
+def test_search_records_reads_no_one_of_more_persons_than_the_limit(
+    connector: MimServiceConnector, mim: MimServiceFixture
+) -> None:
+    seed(mim)
+    found = connector.search_records(Query(QueryKind.PREFIX, "ct-"), limit=1, timeout=T)
+    assert len(found) == 2 and all(f.record is None for f in found)
+    found = connector.search_records(Query(QueryKind.PREFIX, "ct-"), limit=2, timeout=T)
+    assert all(f.record is not None for f in found)
+    counts = {f.hit.label: f.record.attributes["Requests targeting the person"] for f in found}
+    assert {k: v.values for k, v in counts.items()} == {
+        "Zoë Contract (ct-zoe)": ("2",),
+        "Otto Other (ct-other)": ("0",),
+    }
+
+
+def test_a_record_the_script_could_not_read_is_left_to_read(
+    connector: MimServiceConnector, mim: MimServiceFixture, stub: WsmanStub
+) -> None:
+    """The script's try/catch: a Request count that fails leaves that Person's record out,
+    and the search still answers; `read` then reports the error as a read does."""
+    ids = seed(mim)
+    search = stub.handlers["mimservice_search"]
+    stub.handlers["mimservice_search"] = lambda args: search(
+        {**args, "requests_xpath": "/Request[Target = '{1}']"}  # a FormatException, caught
+    )
+    (found,) = connector.search_records(Query(QueryKind.NAME, "ct-zoe"), limit=1, timeout=T)
+    assert found.record is None and found.hit.ref == ObjectRef("mimservice", ids["zoe"])
 
 
 def test_a_ten_thousand_character_term_is_refused_before_sending(

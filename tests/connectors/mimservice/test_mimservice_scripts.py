@@ -202,3 +202,16 @@ def test_the_doctor_script_writes_nothing_and_reads_no_person() -> None:
     assert not calls & WRITES
     assert not any("/person" in text(s).casefold() for s in nodes(root, "string_literal"))
     assert "attributes" not in member_names(branch(root, lithnet=True))
+
+
+def test_the_search_fills_the_request_filter_only_with_a_guid() -> None:
+    """search_records: the one filter completed on the server is the connector's template,
+    `-f` a value cast to [guid], inside the try that leaves a failed part to `read`."""
+    root = script("mimservice_search")
+    tries = [t for t in nodes(root, "try_statement")]
+    inside = {text(a) for t in tries for a in nodes(t, "assignment_expression")}
+    assert "$filter = $MimbotArgs.requests_xpath -f $target" in inside
+    (target,) = [a for a in inside if a.startswith("$target = ")]
+    assert target.startswith("$target = ([guid]")
+    formats = [text(op.parent) for op in nodes(root, "format_operator") if op.parent]
+    assert formats == ["$MimbotArgs.requests_xpath -f $target"]  # nothing else is formatted
