@@ -208,15 +208,28 @@ class PamFixture:
     # -- the scripts --------------------------------------------------------------------
 
     def get_user(self, args: Any) -> list[dict[str, Any]]:
+        """pam_get_user.ps1. With `records` (a number), when at most that many users are
+        found, each gets its roles as `read_user` gives them, from one Get-PAMRole; when
+        that cmdlet fails (the script's try/catch) the users come without them."""
         self.calls.append(("pam_get_user", args))
         # -eq and -contains compare strings case-insensitively (about_Comparison_Operators).
         names = {str(n).casefold() for n in args["names"]}
         domains = {str(d).casefold() for d in args["domains"]}
-        return [
-            u.output()
+        found = [
+            u
             for u in self.get_pam_users()
             if u.source_account_name.casefold() in names and u.source_domain.casefold() in domains
         ]
+        records = args.get("records")
+        if records is not None and not (isinstance(records, int) and records > 0):
+            raise PowerShellError("System.ArgumentException", "bad records", "InvalidArgument")
+        if not records or len(found) > records:
+            return [u.output() for u in found]
+        try:
+            roles = self.get_pam_roles()
+        except PowerShellError:
+            return [u.output() for u in found]
+        return [self._with_roles(u, roles) for u in found]
 
     def read_user(self, args: Any) -> dict[str, Any] | None:
         self.calls.append(("pam_read_user", args))
@@ -224,11 +237,16 @@ class PamFixture:
         user = next((u for u in self.get_pam_users() if u.id == user_id), None)
         if user is None:
             return None
-        roles = self.get_pam_roles()
-        mine = sorted((r for r, c in roles.items() if user_id in c), key=str.casefold)
+        return self._with_roles(user, self.get_pam_roles())
+
+    @staticmethod
+    def _with_roles(user: PamUser, roles: dict[str, list[str]]) -> dict[str, Any]:
+        """ConvertTo-MimbotPamUser's output with the roles the user is a candidate of, and
+        those it is the only candidate of (pam_read_user.ps1, pam_get_user.ps1)."""
+        mine = sorted((r for r, c in roles.items() if user.id in c), key=str.casefold)
         out = user.output()
         out["roles"] = mine
-        out["only_candidate_of"] = [r for r in mine if roles[r] == [user_id]]
+        out["only_candidate_of"] = [r for r in mine if roles[r] == [user.id]]
         return out
 
     def remove_user(self, args: Any) -> dict[str, Any]:

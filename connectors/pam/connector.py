@@ -40,6 +40,7 @@ from connectors.base import (
     DeletePlan,
     Health,
     Hit,
+    HitRecord,
     IdKind,
     ManualStep,
     ManualTask,
@@ -212,13 +213,34 @@ class PamConnector:
         elif query.kind is not QueryKind.NAME:
             raise NotSupported("PAM is searched by account name")
         users = self._find(query.value, [self.settings.source_domain], timeout)
-        return [self._hit(u) for u in users]
+        return [self._hit(u) for u, _ in users]
+
+    def search_records(self, query: Query, *, limit: int, timeout: float) -> list[HitRecord]:
+        """`SearchesRecords`: the hits `search` gives, each with the record `read` gives when
+        there are at most `limit`: one `pam_get_user`, which then also reads the users' PAM
+        roles as `pam_read_user` does (a record is None when it could not: `read` then says
+        why). `NotSupported` and nothing sent as for `search`."""
+        if query.kind is QueryKind.ATTRIBUTE:
+            if (query.attribute or "").casefold() not in ACCOUNT_ATTRIBUTES:
+                raise NotSupported("PAM is searched by account name")
+        elif query.kind is not QueryKind.NAME:
+            raise NotSupported("PAM is searched by account name")
+        users = self._find(query.value, [self.settings.source_domain], timeout, records=limit)
+        return [
+            HitRecord(
+                self._hit(u),
+                self._record(ObjectRef(self.name, u.id), u) if with_roles else None,
+            )
+            for u, with_roles in users
+        ]
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         """The PAM user's source and PRIV account names, display names, both MIM Service
         object ids and the PAM roles it is a candidate of (names only); `NotFound` when there
         is no such PAM user."""
-        user = self._user(ref, timeout)
+        return self._record(ref, self._user(ref, timeout))
+
+    def _record(self, ref: ObjectRef, user: _PamUser) -> Record:
         attrs = {
             "SourceAccountName": user.source_account_name,
             "SourceDomain": user.source_domain,
@@ -338,7 +360,7 @@ class PamConnector:
         other = identifiers.get(IdKind.DOMAIN)
         if other and is_domain_name(other) and other.casefold() != domains[0].casefold():
             domains.append(other)
-        left = tuple(ObjectRef(self.name, u.id) for u in self._find(account, domains, timeout))
+        left = tuple(ObjectRef(self.name, u.id) for u, _ in self._find(account, domains, timeout))
         detail = "no PAM user for the account" if not left else "the PAM user is still there"
         return Verification(self.name, absent=not left, remaining=left, detail=detail)
 
@@ -442,16 +464,25 @@ class PamConnector:
                 f"{script}: cannot build the call ({exc.__class__.__name__})"
             ) from exc
 
-    def _find(self, account: str, domains: list[str], timeout: float) -> list[_PamUser]:
+    def _find(
+        self, account: str, domains: list[str], timeout: float, *, records: int = 0
+    ) -> list[tuple[_PamUser, bool]]:
+        """The PAM users with that source account in `domains`, each with whether the script
+        read its PAM roles too (asked for with `records`: when it found at most that many)."""
         if not is_account_name(account):
             return []  # no account can have it: nothing is sent
-        names = list(spellings(account))
-        data = self._run("pam_get_user", {"names": names, "domains": domains}, timeout)
+        args: dict[str, Any] = {"names": list(spellings(account)), "domains": domains}
+        if records > 0:
+            args["records"] = records
+        data = self._run("pam_get_user", args, timeout)
         if data is None:
             return []
         items = data if isinstance(data, list) else [data]  # PowerShell unrolls one item
-        users = {u.id: u for u in (_parse("pam_get_user", item) for item in items)}
-        return sorted(users.values(), key=lambda u: (u.source_account_name.casefold(), u.id))
+        users: dict[str, tuple[_PamUser, bool]] = {}
+        for item in items:
+            user = _parse("pam_get_user", item)
+            users[user.id] = (user, records > 0 and "roles" in item)  # _parse: a dict
+        return sorted(users.values(), key=lambda u: (u[0].source_account_name.casefold(), u[0].id))
 
     def _user(self, ref: ObjectRef, timeout: float) -> _PamUser:
         user_id = self._id(ref)

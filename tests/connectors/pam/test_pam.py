@@ -207,6 +207,47 @@ def test_hostile_account_values_reach_the_wire_only_as_data(
     assert not stub.errors
 
 
+def test_hostile_account_values_reach_search_records_only_as_data(
+    connector: PamConnector, stub: WsmanStub, pam: PamFixture
+) -> None:
+    for value in HOSTILE:
+        found = connector.search_records(Query(QueryKind.NAME, value), limit=1, timeout=T)
+        accounts = [f.hit.identifiers[IdKind.ACCOUNT] for f in found]
+        assert accounts == (["o\u2019brien"] if value == "O'Brien" else []), value
+    runs = [r for r in stub.scripts if r.name == "pam_get_user"]
+    assert [r.args["names"][0] for r in runs] == [v for v in HOSTILE if is_account_name(v)]
+    assert all(r.args["records"] == 1 for r in runs)
+    assert len({ARGS_LINE.sub("<ARGS>", r.text).encode() for r in runs}) == 1
+    assert not stub.errors
+
+
+# -- search_records: the search that also reads ---------------------------------------------
+
+
+def test_search_records_reads_the_roles_in_the_search_script(
+    connector: PamConnector, stub: WsmanStub, pam: PamFixture
+) -> None:
+    (found,) = connector.search_records(Query(QueryKind.NAME, "jdoe"), limit=1, timeout=T)
+    assert [r.name for r in stub.scripts] == ["pam_get_user"]  # one trip
+    assert found.hit == connector.search(Query(QueryKind.NAME, "jdoe"), timeout=T)[0]
+    assert found.record == connector.read(found.hit.ref, timeout=T)
+    assert found.record.attributes["PAMRoles"].values == ("CorpAdmins", "SQL Admins")
+    plain = [r for r in stub.scripts if r.name == "pam_get_user"][1]
+    assert "records" not in plain.args  # a search alone reads no roles
+
+
+def test_roles_the_search_cannot_read_leave_the_record_to_the_read(
+    connector: PamConnector, stub: WsmanStub, pam: PamFixture
+) -> None:
+    """Get-PAMRole failing inside the search (its try) leaves the users without roles: the
+    search still answers, and the read reports the error, as a read always did."""
+    pam.roles_readable = False
+    (found,) = connector.search_records(Query(QueryKind.NAME, "jdoe"), limit=1, timeout=T)
+    assert found.record is None and found.hit.identifiers[IdKind.ACCOUNT] == "jdoe"
+    with pytest.raises(ConnectorError, match=r"PermissionDenied|not allowed"):
+        connector.read(found.hit.ref, timeout=T)
+
+
 # -- read and erasure ------------------------------------------------------------------
 
 

@@ -166,3 +166,21 @@ def test_the_doctor_script_reads_only_and_asks_each_part_on_its_own() -> None:
     assert writes == {"add-pssnapin"}  # loads the snap-in; changes nothing
     assert "(Get-Module MIMPAM).Version" in code("pam_doctor")
     assert len(nodes(root, "try_statement")) >= 4  # module, roles, users, FIMAutomation
+
+
+# -- search_records: the search reads the roles too ----------------------------------------
+
+
+def test_the_search_reads_roles_as_the_read_does_and_only_when_asked() -> None:
+    """pam_get_user.ps1 with `records`: Get-PAMRole inside a try (a failure leaves the roles
+    out, for pam_read_user.ps1 to report), the candidates compared by PrivUserResourceId as
+    pam_read_user.ps1 compares them."""
+    root, _ = parse("pam_get_user")
+    text = code("pam_get_user")
+    assert "$MimbotArgs.records -and $result.Count -le [int]$MimbotArgs.records" in text
+    tries = nodes(root, "try_statement")
+    assert any("Get-PAMRole" in t.text.decode() for t in tries)
+    read = code("pam_read_user")
+    for part in ("$role.Candidates | Where-Object { $null -ne $_ }", "$_.PrivUserResourceId"):
+        assert part in text and part in read
+    assert "$out.only_candidate_of = $only" in text
