@@ -57,6 +57,7 @@ from connectors.base import (
     DeletePlan,
     Health,
     Hit,
+    HitRecord,
     IdKind,
     ManualStep,
     ManualTask,
@@ -226,23 +227,46 @@ class BholdConnector:
         alias `DOMAIN\\<name>`, or a full alias) or, with `display_name` mapped, the display
         name; a PREFIX starts either; MAIL, EMPLOYEE_ID and ATTRIBUTE search the mapped
         attribute. `NotSupported` for an unmapped one."""
+        return [found.hit for found in self.search_records(query, limit=0, timeout=timeout)]
+
+    def search_records(self, query: Query, *, limit: int, timeout: float) -> list[HitRecord]:
+        """`SearchesRecords`: the hits `search` gives, each with the record `read` gives when
+        there are at most `limit`, under the one deadline: the search already reads each
+        user's `user` record, so only its `userroles`, `userunits` and `userpermissions`
+        are asked for besides. A user whose memberships could not be read has no record
+        (`read` then says why); `NotSupported` and nothing sent as for `search`."""
         clauses = self._search.clauses(query)
         if not clauses:  # nothing can match: nothing is sent
             return []
         with self._deadline(timeout):
             keys = self._attribute_keys({c.attribute for c in clauses if c.attribute})
-            return self._search.hits(clauses, self._get_info, keys)
+            users = self._search.users(clauses, self._get_info, keys)
+            found = []
+            for user in users:
+                hit = self._search.hit(user, keys)
+                record = None
+                if len(users) <= limit:
+                    try:
+                        record = self._record(hit.ref, user)
+                    except ConnectorError:
+                        record = None  # the read reports it, as a read
+                found.append(HitRecord(hit, record))
+            return found
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         """The user's names, alias, uuid, language, every list value, and the descriptions of
         its roles, org units and permissions; `NotFound` when no visible user has the id."""
         uid = self._id(ref)
         with self._deadline(timeout):
-            user = self._user(uid)
-            roles, units, perms = (
-                parse_items(self._get_info(fn, uid), fn)
-                for fn in ("userroles", "userunits", "userpermissions")
-            )
+            return self._record(ref, self._user(uid))
+
+    def _record(self, ref: ObjectRef, user: BholdUser) -> Record:
+        """`read`'s record of `user` (its `user` record read): its memberships are asked for
+        under the caller's deadline."""
+        roles, units, perms = (
+            parse_items(self._get_info(fn, user.id), fn)
+            for fn in ("userroles", "userunits", "userpermissions")
+        )
         attributes: dict[str, list[str]] = {}
         for key, name in (
             ("description", "Description"),

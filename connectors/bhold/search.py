@@ -97,6 +97,12 @@ class UserSearch:
         return clauses
 
     def hits(self, clauses: list[Clause], get_info: GetInfo, keys: Keys | None = None) -> list[Hit]:
+        """Users matching any clause, as hits (`users`, whose `user` records they are)."""
+        return [self.hit(user, keys) for user in self.users(clauses, get_info, keys)]
+
+    def users(
+        self, clauses: list[Clause], get_info: GetInfo, keys: Keys | None = None
+    ) -> list[BholdUser]:
         """Users matching any clause: each `users` answer filtered exactly here, then each
         candidate's `user` record read for its identifiers (and the attribute clauses).
         `keys` names each attributetypeid's list keys (default: the id itself).
@@ -114,7 +120,7 @@ class UserSearch:
                 alias = item.attrs.get("alias")
                 if clause.attribute or alias is None or clause.matches(alias):
                     candidates.setdefault(item.id, item)
-        hits = []
+        users = []
         ordered = sorted(candidates.values(), key=lambda i: (i.description.casefold(), i.id))
         for item in ordered[: self.max_hits]:
             user = parse_user(get_info("user", item.id))
@@ -122,13 +128,13 @@ class UserSearch:
                 continue
             verdicts = [_matches(c, user, names) for c in clauses]
             if any(verdicts):
-                hits.append(self._hit(user, names))
+                users.append(user)
             elif None in verdicts:
                 raise ConnectorError(
                     "BHOLD's user record shows no default alias to compare with the search: "
                     "check what GetInfo user answers (python -m bot doctor)"
                 )
-        return hits
+        return users
 
     def _alias_clauses(self, value: str, *, prefix: bool) -> list[Clause]:
         """The default alias `DOMAIN\\value`; a value holding a `\\` is a whole alias."""
@@ -138,7 +144,9 @@ class UserSearch:
             Clause("", s if "\\" in s else f"{self.domain}\\{s}", prefix) for s in spellings(value)
         ]
 
-    def _hit(self, user: BholdUser, keys: Keys) -> Hit:
+    def hit(self, user: BholdUser, keys: Keys | None = None) -> Hit:
+        """The hit of a user `users` found."""
+        keys = keys or {}
         domain, sep, account = user.alias.partition("\\")
         if not sep:  # an alias without a domain
             domain, account = "", user.alias

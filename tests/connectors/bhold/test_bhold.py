@@ -298,6 +298,46 @@ def test_read_gives_names_list_values_roles_units_and_permissions(
     assert all(v.source == "bhold" for v in record.attributes.values())
 
 
+def test_search_records_reads_with_the_search_and_asks_for_the_user_once(
+    stub: BholdStub, bhold: BholdConnector, state: BholdState, people: dict[str, int]
+) -> None:
+    query = Query(QueryKind.NAME, "ct-zoe")
+    (found,) = bhold.search_records(query, limit=1, timeout=T)
+    asked = [a[:2] for a in getinfo_args(stub)]
+    uid = str(people["ct-zoe"])
+    # The search's own `user` record serves the read: memberships are all it adds.
+    assert [f for f, _ in asked].count("user") == 1
+    assert [f for f, _ in asked][-3:] == ["userroles", "userunits", "userpermissions"]
+    assert all(p == uid for f, p in asked if f.startswith("user") and f != "users")
+    assert found.hit == bhold.search(query, timeout=T)[0]
+    assert found.record == bhold.read(found.hit.ref, timeout=T)
+
+
+def test_memberships_the_search_cannot_read_leave_the_record_to_the_read(
+    stub: BholdStub, bhold: BholdConnector, state: BholdState, people: dict[str, int]
+) -> None:
+    """A membership call BHOLD faults inside search_records leaves that record out: the
+    hits still answer, and a read reports the fault as a read did. A fault in the search's
+    own calls fails the call, as it fails a search."""
+    query = Query(QueryKind.NAME, "ct-zoe")
+    answered = bhold.search(query, timeout=T)
+    stub.fail("fault", operation="GetInfo")  # the next GetInfo: the search's `users`
+    with pytest.raises(ConnectorError, match="SOAP fault"):
+        bhold.search_records(query, limit=1, timeout=T)
+    get_info = state.get_info
+
+    def faulting(function: str, *params: str) -> str:  # the service faults on userroles
+        if function == "userroles":
+            raise ValueError("the stand-in answers this with a SOAP fault")
+        return get_info(function, *params)
+
+    state.get_info = faulting  # type: ignore[method-assign]
+    (found,) = bhold.search_records(query, limit=1, timeout=T)
+    assert found.hit == answered[0] and found.record is None
+    with pytest.raises(ConnectorError, match="SOAP fault"):
+        bhold.read(found.hit.ref, timeout=T)
+
+
 @pytest.mark.parametrize("ref_id", ["CORP\\ct-zoe", "%", "1e3", "-1", "\uff11\uff12", "no_id:12"])
 def test_a_ref_that_is_not_a_number_is_not_found_without_a_request(
     stub: BholdStub, bhold: BholdConnector, people: dict[str, int], ref_id: str
