@@ -54,6 +54,7 @@ from connectors.base import (
     DeletePlan,
     Health,
     Hit,
+    HitRecord,
     IdKind,
     ManualStep,
     ManualTask,
@@ -230,6 +231,13 @@ class CertManagementConnector:
 
         `NotSupported` for a mail address, employee ID, prefix or another attribute. A value
         no account can have finds no one and sends nothing."""
+        return [found.hit for found in self.search_records(query, limit=0, timeout=timeout)]
+
+    def search_records(self, query: Query, *, limit: int, timeout: float) -> list[HitRecord]:
+        """`SearchesRecords`: the hits `search` gives, each with the record `read` gives when
+        there are at most `limit`. One `certmgmt_find`, as `search`: the script that finds a
+        user already returns its smart cards, profiles and certificates, which are all that
+        `read` shows (it runs the same script, by the user's objectGUID)."""
         if query.kind is QueryKind.ATTRIBUTE:
             if (query.attribute or "").casefold() not in ACCOUNT_ATTRIBUTES:
                 raise NotSupported(f"{_SYSTEM} is searched by account name")
@@ -239,12 +247,21 @@ class CertManagementConnector:
         if account is None:
             return []
         found = self._find(names=account[1], guids=(), domain=account[0], timeout=timeout)
-        return [self._hit(u) for u in found.users if u.live]
+        live = [u for u in found.users if u.live]
+        with_records = len(live) <= limit
+        return [
+            HitRecord(self._hit(u), self._record(ObjectRef(self.name, u.uuid), u))
+            if with_records
+            else HitRecord(self._hit(u))
+            for u in live
+        ]
 
     def read(self, ref: ObjectRef, *, timeout: float) -> Record:
         """The user's account, CM user id, smart cards and profiles with their certificates
         (each with its expiry); `NotFound` when CM uses none for that user."""
-        user = self._user(ref, timeout)
+        return self._record(ref, self._user(ref, timeout))
+
+    def _record(self, ref: ObjectRef, user: _User) -> Record:
         certs = [(h, c) for h in user.holders for c in h.certificates]
         attrs: dict[str, tuple[str, ...]] = {
             "Domain": (user.domain,),
