@@ -11,6 +11,7 @@ from connectors.ad.connector import AdConnector
 from connectors.base import Capability
 from connectors.bhold.connector import BholdConnector
 from connectors.capabilities import (
+    SearchesRecords,
     Updates,
     describes_data,
     finds_stale,
@@ -19,6 +20,7 @@ from connectors.capabilities import (
     maps_metaverse,
     mim_telemetry,
     reports_retention,
+    searches_records,
     self_checks,
     shows_lineage,
     updates,
@@ -26,7 +28,7 @@ from connectors.capabilities import (
 from connectors.certmgmt.connector import CertManagementConnector
 from connectors.hr.csv_files import HrCsvConnector
 from connectors.hr.sql import HrConnector
-from connectors.memory import MemoryConnector
+from connectors.memory import MemoryConnector, RecordsMemoryConnector
 from connectors.mimservice.connector import MimServiceConnector, MimServiceSettings
 from connectors.mimsync.connector import MimSyncConnector, MimSyncSettings
 from connectors.pam.connector import PamConnector, PamSettings
@@ -93,3 +95,32 @@ def test_a_connector_with_the_methods_but_not_the_flag_does_not_update() -> None
 
     assert isinstance(ReadOnly(), Updates)
     assert updates(ReadOnly()) is None
+
+
+@pytest.mark.parametrize(
+    ("cls", "one_trip"),
+    [
+        (MimServiceConnector, True),
+        (PamConnector, True),
+        (BholdConnector, True),
+        (CertManagementConnector, True),
+        (RecordsMemoryConnector, True),
+        (AdConnector, True),  # its search fetches every attribute `read` gives
+        (HrConnector, False),
+        (HrCsvConnector, False),
+        (MimSyncConnector, False),
+        (MemoryConnector, False),
+    ],
+)
+def test_the_systems_that_find_and_read_in_one_call(cls: type, one_trip: bool) -> None:
+    assert issubclass(cls, SearchesRecords) == one_trip
+
+
+def test_a_connector_that_may_not_read_gives_no_records() -> None:
+    class Unreadable(RecordsMemoryConnector):
+        capabilities = frozenset(Capability) - {Capability.READ}
+
+    assert isinstance(Unreadable(), SearchesRecords)
+    assert searches_records(Unreadable()) is None
+    both = RecordsMemoryConnector()
+    assert searches_records(both) is both and searches_records(MemoryConnector()) is None
