@@ -27,6 +27,7 @@ __all__ = [
     "Call",
     "Outcome",
     "Pending",
+    "answered",
     "call",
     "not_configured",
     "oversized",
@@ -104,15 +105,25 @@ class Call(Generic[T]):
 
 
 class Pending(Generic[T]):
-    """A call running on a pool; `wait` gives its `Call` by the deadline, whatever happens."""
+    """A call running on a pool; `wait` gives its `Call` by the deadline, whatever happens.
+    `capped` picks the part of the answer held to the size cap here (default: all of it);
+    the caller holds the rest to it itself (`answered`), e.g. a search's records, each
+    refused alone so that one oversized record never hides the hits."""
 
-    def __init__(self, connector: Connector, future: Future[T], what: str) -> None:
-        self.connector, self.future, self.what = connector, future, what
+    def __init__(
+        self,
+        connector: Connector,
+        future: Future[T],
+        what: str,
+        capped: Callable[[T], object] | None = None,
+    ) -> None:
+        self.connector, self.future, self.what, self.capped = connector, future, what, capped
         self.started = time.monotonic()
 
     def wait(self, deadline: float) -> Call[T]:
         try:
             value = self.future.result(timeout=max(0.0, deadline - time.monotonic()))
+            checked = value if self.capped is None else self.capped(value)
         except FutureTimeout:
             # A call still queued behind a hung one never starts; one running keeps its
             # thread until the connector's own socket timeout; the answer waits for neither.
@@ -120,20 +131,9 @@ class Pending(Generic[T]):
             return self._call(Outcome.TIMED_OUT, message=NO_ANSWER)
         except Exception as exc:  # noqa: BLE001 - the boundary: mapped to an outcome
             return self._failed(exc)
-        name = oversized(value)
-        if name is not None:
-            # The name may be a connector's own (an HR CSV header): the reply escapes it,
-            # the log does without it.
-            log.warning(
-                "%s in %s: answer refused, a value over the size cap",
-                self.what,
-                self.connector.name,
-            )
-            return self._call(
-                Outcome.ERROR,
-                message=f"answer refused: a value of {name} is over {MAX_VALUE_BYTES // 1024} KiB",
-            )
-        return self._call(Outcome.FOUND, value=value)
+        return answered(
+            self.connector, value, what=self.what, seconds=self._seconds(), checked=checked
+        )
 
     def _failed(self, exc: Exception) -> Call[T]:
         name = self.connector.name
@@ -147,7 +147,39 @@ class Pending(Generic[T]):
 
     def _call(self, outcome: Outcome, *, value: T | None = None, message: str = "") -> Call[T]:
         c = self.connector
-        return Call(c.name, c.label, outcome, value, message, time.monotonic() - self.started)
+        return Call(c.name, c.label, outcome, value, message, self._seconds())
+
+    def _seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+_UNCHECKED = object()
+
+
+def answered(
+    connector: Connector,
+    value: T,
+    *,
+    what: str,
+    seconds: float = 0.0,
+    checked: object = _UNCHECKED,
+) -> Call[T]:
+    """`value`, `connector`'s answer to `what`, as a found `Call`; refused (an error naming
+    the attribute, never the value) when `checked` (default: the value) holds a value over
+    the size cap."""
+    name = oversized(value if checked is _UNCHECKED else checked)
+    if name is not None:
+        # The name may be a connector's own (an HR CSV header): the reply escapes it,
+        # the log does without it.
+        log.warning("%s in %s: answer refused, a value over the size cap", what, connector.name)
+        return Call(
+            connector.name,
+            connector.label,
+            Outcome.ERROR,
+            message=f"answer refused: a value of {name} is over {MAX_VALUE_BYTES // 1024} KiB",
+            seconds=seconds,
+        )
+    return Call(connector.name, connector.label, Outcome.FOUND, value, seconds=seconds)
 
 
 def oversized(value: object, *, limit: int = MAX_VALUE_BYTES) -> str | None:
@@ -215,10 +247,16 @@ _INLINE = _Inline()
 
 
 def start(
-    connector: Connector, fn: Callable[[], T], *, what: str, pool: Executor | None = None
+    connector: Connector,
+    fn: Callable[[], T],
+    *,
+    what: str,
+    pool: Executor | None = None,
+    capped: Callable[[T], object] | None = None,
 ) -> Pending[T]:
-    """Start `fn` (a call on `connector`) on `pool`; wait for it with `Pending.wait`."""
-    return Pending(connector, (pool or _INLINE).submit(fn), what)
+    """Start `fn` (a call on `connector`) on `pool`; wait for it with `Pending.wait`
+    (`capped`: see `Pending`)."""
+    return Pending(connector, (pool or _INLINE).submit(fn), what, capped)
 
 
 def call(

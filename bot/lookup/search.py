@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from bot.audit import AuditLog, SubjectKeyer
 from bot.audit.records import AuditOutcome
-from bot.lookup.calls import Call, Outcome, start
+from bot.lookup.calls import Call, Outcome, Pending, answered, start
 from bot.permissions.roles import Actor
-from connectors.base import Capability, Connector, Hit, IdKind, Query, QueryKind
+from connectors.base import (
+    Capability,
+    Connector,
+    Hit,
+    HitRecord,
+    IdKind,
+    ObjectRef,
+    Query,
+    QueryKind,
+    Record,
+)
+from connectors.capabilities import searches_records
 
 __all__ = ["SearchResult", "SearchService", "SystemResult"]
 
@@ -38,6 +50,9 @@ class SystemResult:
     message: str = ""  # safe text: error class or code, never the term
     seconds: float = 0.0
     capped: bool = False  # the system returned as many hits as a search may: maybe more
+    # `find(records=)`: the records the system read with its search, by hit (each a read's
+    # Call: found, or refused over the size cap); a hit without one is read on its own.
+    records: Mapping[ObjectRef, Call[Record]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,7 @@ class SearchService:
         workers_per_system: int = 8,
     ) -> None:
         self.connectors = [c for c in connectors if Capability.SEARCH in c.capabilities]
+        self._by_name = {c.name: c for c in self.connectors}
         self.audit = audit
         self.keyer = keyer
         self.timeout = timeout
@@ -80,16 +96,21 @@ class SearchService:
             for c in self.connectors
         }
 
-    def find(self, query: Query, *, actor: Actor, command: str = "find") -> SearchResult:
-        """Search every system; write the audit event; return per-system results."""
+    def find(
+        self, query: Query, *, actor: Actor, command: str = "find", records: int = 0
+    ) -> SearchResult:
+        """Search every system; write the audit event; return per-system results.
+
+        `records` > 0: a system that finds and reads in one call (`SearchesRecords`: one
+        trip to a slow system instead of two) also gives the record of each hit when it
+        finds at most that many (`SystemResult.records`), for a caller that reads them next
+        (`show`, an export). The hits, their merging and the audit are the same either way;
+        a record is only ever the caller's to use or drop."""
         deadline = time.monotonic() + self.timeout
         # Each system runs on its pool, even alone: the deadline must hold for a hung one.
-        pending = [
-            start(c, _searcher(c, query, self.timeout), what="search", pool=self._pools[c.name])
-            for c in self.connectors
-        ]
+        pending = [self._start(c, query, records) for c in self.connectors]
         results = tuple(self._result(p.wait(deadline)) for p in pending)
-        results = self._second_hop(results)
+        results = self._second_hop(results, records)
         result = SearchResult(query=query, systems=results)
         self.audit.record(
             actor=actor.user_id,
@@ -131,7 +152,30 @@ class SearchService:
         term = f"{query.attribute}={query.value}" if query.attribute else query.value
         return self.keyer.key(term)
 
-    def _second_hop(self, results: tuple[SystemResult, ...]) -> tuple[SystemResult, ...]:
+    def _start(self, connector: Connector, query: Query, records: int) -> Pending[list[Any]]:
+        """The search of `connector` on its pool: with `records`, the one call that finds
+        and reads, where the connector has it (its records held to the size cap one by one,
+        in `_result`, so an oversized record never hides the hits)."""
+        pool, timeout = self._pools[connector.name], self.timeout
+        both = searches_records(connector) if records > 0 else None
+        if both is None:
+            return start(
+                connector,
+                lambda: connector.search(query, timeout=timeout),
+                what="search",
+                pool=pool,
+            )
+        return start(
+            connector,
+            lambda: both.search_records(query, limit=records, timeout=timeout),
+            what="search",
+            pool=pool,
+            capped=lambda found: [f.hit if isinstance(f, HitRecord) else f for f in found],
+        )
+
+    def _second_hop(
+        self, results: tuple[SystemResult, ...], records: int = 0
+    ) -> tuple[SystemResult, ...]:
         """Ask again, by account, the systems that could not take the term (PAM and
         Certificate Management are searched by account name): `find 100010` or a mail
         finds the account in AD, HR or the metaverse, and a privacy officer would read
@@ -149,16 +193,10 @@ class SearchService:
         )
         if not skipped or not accounts or len(accounts) > SECOND_HOP_ACCOUNTS:
             return results
-        by_name = {c.name: c for c in self.connectors}
         deadline = time.monotonic() + self.timeout
         pending = {
             r.system: [
-                start(
-                    by_name[r.system],
-                    _searcher(by_name[r.system], Query(QueryKind.NAME, a), self.timeout),
-                    what="search",
-                    pool=self._pools[r.system],
-                )
+                self._start(self._by_name[r.system], Query(QueryKind.NAME, a), records)
                 for a in accounts
             ]
             for r in skipped
@@ -169,21 +207,26 @@ class SearchService:
         )
 
     def _merged(
-        self, first: SystemResult, calls: list[Call[list[Hit]]], accounts: list[str]
+        self, first: SystemResult, calls: list[Call[list[Any]]], accounts: list[str]
     ) -> SystemResult:
         """One system's answers to the second hop, as one result: its hits for exactly
-        those accounts; a call that failed says so (a silent system must not read as
-        "not found"); still skipped when the system cannot take an account either."""
+        those accounts (with the records read with them); a call that failed says so (a
+        silent system must not read as "not found"); still skipped when the system cannot
+        take an account either."""
         wanted = {a.casefold() for a in accounts}
         hits: dict[str, Hit] = {}
+        records: dict[ObjectRef, Call[Record]] = {}
         for call in calls:
             if call.value is None:
                 if call.outcome is Outcome.SKIPPED:
                     continue
                 return replace(self._result(call), seconds=first.seconds + call.seconds)
-            for hit in call.value:
+            answer = self._result(call)
+            for hit in answer.hits:
                 if (hit.identifiers.get(IdKind.ACCOUNT) or "").casefold() in wanted:
                     hits.setdefault(hit.ref.id, hit)
+                    if hit.ref in answer.records:
+                        records.setdefault(hit.ref, answer.records[hit.ref])
         if not hits and all(c.outcome is Outcome.SKIPPED for c in calls):
             return first
         found = tuple(hits.values())[: self.max_hits]
@@ -194,27 +237,35 @@ class SearchService:
             found,
             message="searched by the account the other systems found",
             seconds=first.seconds + max((c.seconds for c in calls), default=0.0),
+            records={h.ref: records[h.ref] for h in found if h.ref in records},
         )
 
-    def _result(self, call: Call[list[Hit]]) -> SystemResult:
+    def _result(self, call: Call[list[Any]]) -> SystemResult:
+        """One system's answer: its hits (a list of `Hit`, or of `HitRecord` from a call
+        that also read), and the records read with them, each held to the size cap alone
+        and kept only when it is the record of its own hit."""
         if call.value is None:
             return SystemResult(
                 call.system, call.label, call.outcome, message=call.message, seconds=call.seconds
             )
-        hits = tuple(call.value[: self.max_hits])
-        outcome = Outcome.FOUND if hits else Outcome.NOT_FOUND
+        found = [f if isinstance(f, HitRecord) else HitRecord(f) for f in call.value]
+        kept = found[: self.max_hits]
+        hits = tuple(f.hit for f in kept)
+        connector = self._by_name[call.system]
+        records = {
+            f.hit.ref: answered(connector, f.record, what="read", seconds=call.seconds)
+            for f in kept
+            if f.record is not None and f.record.ref == f.hit.ref
+        }
         return SystemResult(
             call.system,
             call.label,
-            outcome,
+            Outcome.FOUND if hits else Outcome.NOT_FOUND,
             hits,
             seconds=call.seconds,
-            capped=len(call.value) >= self.max_hits,
+            capped=len(found) >= self.max_hits,
+            records=records,
         )
-
-
-def _searcher(connector: Connector, query: Query, timeout: float):  # type: ignore[no-untyped-def]
-    return lambda: connector.search(query, timeout=timeout)
 
 
 _KEY_ORDER = (IdKind.ACCOUNT, IdKind.MAIL, IdKind.UPN, IdKind.EMPLOYEE_ID, IdKind.DISPLAY_NAME)

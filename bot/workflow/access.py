@@ -74,8 +74,8 @@ class AccessService:
             raise RequestStateError("This front end cannot deliver an access package.")
         answered: list[SystemRecord] = []
 
-        def progress(record: SystemRecord) -> None:
-            answered.append(record)
+        def progress(records: tuple[SystemRecord, ...]) -> None:
+            answered.extend(records)
             try:  # a progress message is a courtesy: it never stops the export
                 sender.progress(actor.user_id, tuple(answered))
             except Exception as exc:  # noqa: BLE001 - boundary of a courtesy
@@ -91,7 +91,7 @@ class AccessService:
         query: Query,
         actor: Actor,
         sender: PackageSender,
-        progress: Callable[[SystemRecord], None],
+        progress: Callable[[tuple[SystemRecord, ...]], None],
     ) -> ExportResult:
         view = self.show.show(query, actor=actor, command="export", progress=progress)
         request = self._request(view, actor)
