@@ -236,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--listeners", type=int, default=32, help="slack.listener_threads")
     parser.add_argument(
-        "--answers", choices=["worker", "serve"], default="worker",
-        help="who answers: a worker process (the default), or serve's listener threads",
+        "--answers", choices=["worker", "serve", "later"], default="worker",
+        help="who answers: a worker process (the default), serve's listener threads, or "
+        "later: nobody during the burst (serve takes over after unclaimed_seconds), to "
+        "time the ack path alone",
     )  # fmt: skip
     parser.add_argument("--nice", type=int, default=10, help="the worker process's niceness")
     parser.add_argument("--warmup", type=int, default=20, help="commands per app first, untimed")

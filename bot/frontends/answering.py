@@ -42,9 +42,9 @@ ANSWER_TIME = timedelta(minutes=3)
 # An entry claimed this often and never answered (Slack refusing its answer each time)
 # is apologised for by DM and dropped.
 MAX_ATTEMPTS = 3
-# Acks first: an answerer does not start while acks are still arriving (one within the
-# last QUIET), unless an entry has waited ACKS_FIRST_AT_MOST.
-QUIET = timedelta(milliseconds=50)
+# Acks first: an answerer does not start during a burst of acks (BURST or more within
+# BURST_WITHIN), unless an entry has waited ACKS_FIRST_AT_MOST.
+BURST, BURST_WITHIN = 10, timedelta(milliseconds=200)
 ACKS_FIRST_AT_MOST = timedelta(seconds=1)
 
 
@@ -219,7 +219,7 @@ class InboxPoller:
         self._thread.join(timeout=10)
 
     def tick(self) -> int:
-        if self.inbox.arriving(quiet=QUIET, at_most=ACKS_FIRST_AT_MOST):
+        if self.inbox.arriving(burst=BURST, within=BURST_WITHIN, at_most=ACKS_FIRST_AT_MOST):
             return 0
         owner = self.answering.owner
         entries = self.inbox.take_owed(owner, limit=self.pool.idle(), unclaimed=self.unclaimed)

@@ -198,22 +198,20 @@ class Inbox:
             rows = conn.execute(sa.select(inbox).where(c.lease_owner == token)).all()
         return sorted((_entry(r) for r in rows), key=lambda e: e.received_at)
 
-    def arriving(self, *, quiet: timedelta, at_most: timedelta) -> bool:
-        """Whether acks are still coming: an entry arrived within `quiet`, and none has
-        waited unclaimed longer than `at_most`. An answerer waits then, so a burst's
-        acks (Slack allows 3 s) do not share the CPU with answers (30 minutes)."""
+    def arriving(self, *, burst: int, within: timedelta, at_most: timedelta) -> bool:
+        """Whether a burst of acks is under way: `burst` entries or more arrived within
+        `within`, and none has waited unclaimed longer than `at_most`. An answerer waits
+        then, so a burst's acks (Slack allows 3 s) do not share the CPU with answers (30
+        minutes); a steady trickle of commands is answered at once."""
         now = self.clock()
         c = inbox.c
-        query = sa.select(sa.func.max(c.received_at), sa.func.min(c.received_at)).where(
-            c.lease_until.is_(None)
-        )
+        recent = sa.select(sa.func.count()).select_from(inbox).where(c.received_at > now - within)
+        oldest = sa.select(sa.func.min(c.received_at)).where(c.lease_until.is_(None))
         with self.engine.connect() as conn:
-            newest, oldest = conn.execute(query).one()
-        if newest is None:
-            return False
-        newest, oldest = utc(newest), utc(oldest)
-        assert newest is not None and oldest is not None
-        return newest > now - quiet and oldest > now - at_most
+            if conn.execute(recent).scalar_one() < burst:
+                return False
+            waited = utc(conn.execute(oldest).scalar_one())
+        return waited is None or waited > now - at_most
 
     def done(self, entry_id: str) -> None:
         """Answered: forget what Slack sent."""

@@ -168,16 +168,20 @@ def test_a_command_that_cannot_be_answered_is_apologised_for_by_dm_and_not_run(a
     assert box.pending() == 0
 
 
-def test_acks_still_arriving_hold_the_answerers_back_for_at_most_a_while(engine):
+def test_a_burst_of_acks_holds_the_answerers_back_for_at_most_a_while(engine):
     clock = Clock()
     box = Inbox(engine, clock=clock)
-    quiet, at_most = timedelta(milliseconds=50), timedelta(seconds=1)
-    assert not box.arriving(quiet=quiet, at_most=at_most)  # nothing waits
-    box.put_many([command(1)])
-    assert box.arriving(quiet=quiet, at_most=at_most)  # one just came: a burst may follow
-    clock.now += timedelta(milliseconds=60)
-    assert not box.arriving(quiet=quiet, at_most=at_most)  # quiet: answer now
+    rule = {"burst": 10, "within": timedelta(milliseconds=200), "at_most": timedelta(seconds=1)}
+    assert not box.arriving(**rule)  # nothing waits
+    for _ in range(9):  # a steady trickle is answered at once
+        clock.now += timedelta(milliseconds=20)
+        box.put_many([command(1)])
+    assert not box.arriving(**rule)
+    box.put_many([command(2)])  # the tenth within 200 ms: a burst
+    assert box.arriving(**rule)
+    clock.now += timedelta(milliseconds=250)
+    assert not box.arriving(**rule)  # it is over: answer now
     for _ in range(30):  # a burst that goes on and on
         clock.now += timedelta(milliseconds=40)
-        box.put_many([command(2)])
-    assert not box.arriving(quiet=quiet, at_most=at_most)  # the first has waited 1.2 s
+        box.put_many([command(3) for _ in range(5)])
+    assert not box.arriving(**rule)  # the first has waited over a second
