@@ -78,8 +78,9 @@ class Answering:
             self.answer(entry)
 
     def answer(self, entry: Entry) -> None:
-        """Answer a claimed entry, then forget it. A failure leaves it to be taken over
-        when its lease runs out."""
+        """Answer a claimed entry, then forget it. Only a process that dies on the way
+        leaves it, to be taken over when its lease runs out; an answer Slack refuses is
+        logged, not retried (the command has run, and is audited)."""
         assert self.inbox is not None
         late = self.clock() - entry.received_at > RESPONSE_URL_LIFETIME - ANSWER_TIME
         if entry.attempts > MAX_ATTEMPTS or (late and entry.kind is EntryKind.COMMAND):
@@ -87,7 +88,7 @@ class Answering:
         elif entry.kind is EntryKind.REJECT:
             self._reject(entry.user_id, entry.target or "", entry.text)
         else:
-            respond = _ephemeral(Respond(response_url=entry.response_url))
+            respond = self._responder(entry.response_url, entry.user_id)
             run_command(entry.text, user_id=entry.user_id, services=self.services, respond=respond)
         self.inbox.done(entry.id)
 
@@ -95,7 +96,7 @@ class Answering:
         """A command or a button answered from memory: `help` (it reads and changes
         nothing, and answers while the store is down), or any command while the store
         does not take inbox entries in time (it is then refused at its audit write)."""
-        respond = _ephemeral(Respond(response_url=body.get("response_url")))
+        respond = self._responder(body.get("response_url"), user)
         if text.split()[:1] not in ([], ["help"]):
             try:
                 if not self.once(body):
@@ -138,10 +139,23 @@ class Answering:
             cmd, user_id=user, services=self.services, respond=lambda r: self._tell(user, r)
         )
 
+    def _responder(self, response_url: str | None, user: str) -> Responder:
+        """Privately: through the response_url, or by DM where a click has none (the App
+        Home tab). A failure to answer is logged by its class, never raised."""
+        send = _ephemeral(Respond(response_url=response_url)) if response_url else None
+
+        def respond(reply: Reply) -> None:
+            try:
+                send(reply) if send else self._tell(user, reply)
+            except Exception as exc:  # noqa: BLE001 - Slack refused the answer
+                log_failure(log, "could not deliver an answer", exc)
+
+        return respond
+
     def _tell(self, user: str, reply: Reply) -> None:
         """By DM: a view submission has no response_url, nor an expired one."""
         dm = self.client.conversations_open(users=user)["channel"]["id"]
-        self.client.chat_postMessage(channel=dm, text=reply.text)
+        self.client.chat_postMessage(channel=dm, text=reply.text, blocks=list(reply.blocks) or None)
 
     def _apologise(self, entry: Entry) -> None:
         at = entry.received_at.strftime("%H:%M UTC")

@@ -185,3 +185,28 @@ def test_a_burst_of_acks_holds_the_answerers_back_for_at_most_a_while(engine):
         clock.now += timedelta(milliseconds=40)
         box.put_many([command(3) for _ in range(5)])
     assert not box.arriving(**rule)  # the first has waited over a second
+
+
+def test_an_answer_slack_refuses_is_not_a_reason_to_run_the_command_again(answering):
+    answering, stub = answering
+    box = answering.inbox
+    assert box is not None
+    stub.fail("/response_url/refused", status=500, times=5)
+    (entry_id,) = box.put_many(
+        [New(EntryKind.COMMAND, "UVIEW", "find user p1", stub.response_url("refused"), None)]
+    )
+    answering.claimed(entry_id)
+    assert stub.calls("/response_url/refused")  # it was tried
+    assert box.pending() == 0  # and the command is not run a second time
+    assert [r.action for r in finds(answering)] == ["find"]
+
+
+def test_a_click_without_a_response_url_is_answered_by_dm(answering):
+    answering, stub = answering
+    box = answering.inbox
+    assert box is not None
+    (entry_id,) = box.put_many([New(EntryKind.COMMAND, "UVIEW", "find user p1", None, None)])
+    answering.claimed(entry_id)
+    (dm,) = stub.wait_for("chat.postMessage")
+    assert "Person 1" in str(dm.body["blocks"])
+    assert box.pending() == 0
