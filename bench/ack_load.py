@@ -186,7 +186,8 @@ class RemoteWorker:
     def _serve(config: Any, nice: int, ready: Any, stop: Any) -> None:
         os.nice(nice)
         services, client = bot_services(config)
-        _, _, pool, poller = start_answering(config, services, client, unclaimed=0)
+        every = config.slack.inbox.poll_seconds
+        _, _, pool, poller = start_answering(config, services, client, unclaimed=0, every=every)
         ready.set()
         stop.wait()
         poller.stop()

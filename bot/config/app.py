@@ -81,7 +81,8 @@ class InboxConfig(_Model):
     answer_in_serve: bool = True
     lease_seconds: float = Field(default=300, ge=1, le=1500)  # longer than any command runs
     unclaimed_seconds: float = Field(default=5, ge=0, le=600)  # acked, not claimed: take over
-    poll_seconds: float = Field(default=0.5, gt=0, le=60)  # how often to look for those
+    # How often the worker looks for entries to answer (serve: at most once a second).
+    poll_seconds: float = Field(default=0.2, gt=0, le=60)
 
 
 class SlackConfig(_Model):

@@ -208,7 +208,9 @@ def run_worker(config: AppConfig, services: Any, client: Any) -> int:
 
     settings = config.slack.inbox
     unclaimed = 0.0 if not settings.answer_in_serve else settings.unclaimed_seconds
-    _, _, pool, poller = start_answering(config, services, client, unclaimed=unclaimed)
+    _, _, pool, poller = start_answering(
+        config, services, client, unclaimed=unclaimed, every=settings.poll_seconds
+    )
     services.closers += [poller.stop, pool.shutdown]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -72,6 +72,9 @@ def services_for(config: AppConfig, client: WebClient, home: SlackHome | None = 
     )
 
 
+SERVE_POLL_SECONDS = 1.0
+
+
 def start_answering(
     config: AppConfig,
     services: Services,
@@ -79,15 +82,17 @@ def start_answering(
     home: SlackHome | None = None,
     *,
     unclaimed: float,
+    every: float,
 ) -> tuple[Inbox, Answering, ListenerPool, InboxPoller]:
-    """Listener threads answering the inbox, and a poller taking over what nobody answers
-    (another replica's, a dead process's, or `serve`'s when `unclaimed` is 0 here)."""
+    """Listener threads answering the inbox, and a poller taking over, every `every`
+    seconds, what nobody answers (another replica's, a dead process's, or all of
+    `serve`'s when `unclaimed` is 0 here)."""
     settings = config.slack.inbox
     inbox = Inbox(services.engine, lease=timedelta(seconds=settings.lease_seconds))
     answering = Answering(services, client, home, inbox)
     pool = ListenerPool(config.slack.listener_threads)
     poller = InboxPoller(
-        answering, pool, every=settings.poll_seconds, unclaimed=timedelta(seconds=unclaimed)
+        answering, pool, every=every, unclaimed=timedelta(seconds=unclaimed)
     ).start()
     return inbox, answering, pool, poller
 
@@ -114,9 +119,12 @@ def create_app(
         process_before_response=True,
     )  # fmt: skip
     settings = config.slack.inbox
+    # serve only takes over here, which can wait a second: polling is not free for
+    # the threads that ack.
     inbox, answering, pool, poller = start_answering(
-        config, services, client, home, unclaimed=settings.unclaimed_seconds
-    )
+        config, services, client, home, unclaimed=settings.unclaimed_seconds,
+        every=max(settings.poll_seconds, SERVE_POLL_SECONDS),
+    )  # fmt: skip
     later = pool.later
     intake = Intake(inbox, answering, pool, answer_here=settings.answer_in_serve)
     # Closing finishes what was acked (Slack will not send it again); what is left in
