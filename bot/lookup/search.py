@@ -53,6 +53,9 @@ class SystemResult:
     # `find(records=)`: the records the system read with its search, by hit (each a read's
     # Call: found, or refused over the size cap); a hit without one is read on its own.
     records: Mapping[ObjectRef, Call[Record]] = field(default_factory=dict)
+    # The second hop: each account this system was asked by, with the label of the
+    # system that returned it ("by the account sobrien that HR returned").
+    asked_by: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,15 +185,13 @@ class SearchService:
         "not searched" as "not there". Only for a few accounts (a term that names a
         handful of people), in parallel, under a deadline of its own."""
         skipped = [r for r in results if r.outcome is Outcome.SKIPPED]
-        accounts = sorted(
-            {
-                h.identifiers[IdKind.ACCOUNT]
-                for r in results
-                if r.outcome is Outcome.FOUND
-                for h in r.hits
-                if h.identifiers.get(IdKind.ACCOUNT)
-            }
-        )
+        returned_by: dict[str, tuple[str, str]] = {}  # casefolded → (account, label)
+        for r in results:
+            if r.outcome is Outcome.FOUND:
+                for h in r.hits:
+                    if account := h.identifiers.get(IdKind.ACCOUNT):
+                        returned_by.setdefault(account.casefold(), (account, r.label))
+        accounts = sorted(account for account, _ in returned_by.values())
         if not skipped or not accounts or len(accounts) > SECOND_HOP_ACCOUNTS:
             return results
         deadline = time.monotonic() + self.timeout
@@ -203,17 +204,20 @@ class SearchService:
         }
         again = {system: [p.wait(deadline) for p in calls] for system, calls in pending.items()}
         return tuple(
-            self._merged(r, again[r.system], accounts) if r.system in again else r for r in results
+            self._merged(r, again[r.system], returned_by) if r.system in again else r
+            for r in results
         )
 
     def _merged(
-        self, first: SystemResult, calls: list[Call[list[Any]]], accounts: list[str]
+        self,
+        first: SystemResult,
+        calls: list[Call[list[Any]]],
+        returned_by: Mapping[str, tuple[str, str]],
     ) -> SystemResult:
         """One system's answers to the second hop, as one result: its hits for exactly
         those accounts (with the records read with them); a call that failed says so (a
         silent system must not read as "not found"); still skipped when the system cannot
         take an account either."""
-        wanted = {a.casefold() for a in accounts}
         hits: dict[str, Hit] = {}
         records: dict[ObjectRef, Call[Record]] = {}
         for call in calls:
@@ -223,21 +227,24 @@ class SearchService:
                 return replace(self._result(call), seconds=first.seconds + call.seconds)
             answer = self._result(call)
             for hit in answer.hits:
-                if (hit.identifiers.get(IdKind.ACCOUNT) or "").casefold() in wanted:
+                if (hit.identifiers.get(IdKind.ACCOUNT) or "").casefold() in returned_by:
                     hits.setdefault(hit.ref.id, hit)
                     if hit.ref in answer.records:
                         records.setdefault(hit.ref, answer.records[hit.ref])
         if not hits and all(c.outcome is Outcome.SKIPPED for c in calls):
             return first
         found = tuple(hits.values())[: self.max_hits]
+        # Found: by the accounts it matched; not found: by every account it was asked.
+        matched = {(h.identifiers.get(IdKind.ACCOUNT) or "").casefold() for h in found}
+        asked = [v for k, v in sorted(returned_by.items()) if not found or k in matched]
         return SystemResult(
             first.system,
             first.label,
             Outcome.FOUND if found else Outcome.NOT_FOUND,
             found,
-            message="searched by the account the other systems found",
             seconds=first.seconds + max((c.seconds for c in calls), default=0.0),
             records={h.ref: records[h.ref] for h in found if h.ref in records},
+            asked_by=tuple(asked),
         )
 
     def _result(self, call: Call[list[Any]]) -> SystemResult:

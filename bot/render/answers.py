@@ -60,6 +60,12 @@ def outcome_text(r: SystemResult) -> str:
     # At the cap the system may hold many more: "found 200" would understate it.
     n = f"{len(r.hits)}+ (the most one search returns)" if r.capped else len(r.hits)
     text = OUTCOME_TEXT[r.outcome].format(n=n)
+    if r.asked_by:  # the second hop: which account it was asked by, and whose it is
+        how = "; ".join(
+            f"the account {mrkdwn_escape(account)} that {mrkdwn_escape(label)} returned"
+            for account, label in r.asked_by
+        )
+        return f"{text}, by {how}" if r.outcome is Outcome.FOUND else f"{text} (asked by {how})"
     return (
         f"{text} ({mrkdwn_escape(r.message)})"
         if r.message and r.outcome is not Outcome.FOUND

@@ -101,6 +101,13 @@ def test_demo_reads_commands_from_a_prompt():
     result = demo(stdin="find 100010\n")
     assert result.returncode == 0, result.stderr
     assert "Katarzyna Schmidt (kschmidt10)" in result.stdout
+    # PAM and CM search by account only: asked again by the account HR returned.
+    assert "MIM PAM: not found (asked by the account kschmidt10 that HR returned)" in (
+        result.stdout
+    )
+    assert "Certificate Management: found 1, by the account kschmidt10 that HR returned" in (
+        result.stdout
+    )
 
 
 def test_bad_configuration_stops_with_one_clear_line(tmp_path):

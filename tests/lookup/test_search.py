@@ -174,9 +174,14 @@ def test_a_result_at_the_cap_says_there_may_be_more(audit):
 class AccountOnly(MemoryConnector):
     """As PAM and Certificate Management answer: searched by account name only."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked: list[Query] = []
+
     def search(self, query, *, timeout):
         if query.kind is not QueryKind.NAME:
             raise NotSupported("searched by account name")
+        self.asked.append(query)
         return super().search(query, timeout=timeout)
 
 
@@ -195,7 +200,10 @@ def test_an_account_only_system_is_asked_again_by_the_account_the_others_found(a
     )
     by = {r.system: r for r in result.systems}
     assert by["pam"].outcome is Outcome.FOUND and [h.ref.id for h in by["pam"].hits] == ["1"]
-    assert "account the other systems found" in by["pam"].message
+    assert by["pam"].asked_by == (("jdoe", "HR"),)
+    from bot import render
+
+    assert "PAM: found 1, by the account jdoe that HR returned" in render.find_result(result).text
     assert pam.calls == ["search"]  # the first ask was refused before the memory was read
     (event,) = audit.events()
     assert event.detail["systems"]["pam"] == {"outcome": "found", "hits": 1}
@@ -228,3 +236,20 @@ def test_a_term_naming_many_people_asks_no_second_time(audit):
     )
     pam_result = {r.system: r for r in few.systems}["pam"]
     assert pam_result.outcome is Outcome.FOUND and len(pam_result.hits) == 5
+
+
+def test_a_hostile_account_one_system_returns_reaches_the_next_as_data_and_is_escaped(audit):
+    from bot import render
+
+    hostile = "<!channel>*)(cn=*'; Remove-Item C:\\ #"
+    odd = Person("9", {IdKind.ACCOUNT: hostile, IdKind.MAIL: "odd@example.test"})
+    hr = MemoryConnector("hr", "HR", [odd])
+    pam = AccountOnly("pam", "PAM", [])
+    result = service(audit, hr, pam).find(
+        Query(QueryKind.MAIL_OR_UPN, "odd@example.test"), actor=ACTOR
+    )
+    # Handed on as a value of its own kind (each connector escapes or binds a NAME value;
+    # its own tests fuzz that), never pasted into another term.
+    assert pam.asked == [Query(QueryKind.NAME, hostile)]
+    text = render.find_result(result).text
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
