@@ -101,7 +101,9 @@ def expected(mim: MimSyncConnector, query: Query) -> set[str]:
             else set()
         )
     column = next(c for c, _ in gen.ATTRIBUTES if c.lower() == name.lower())
-    return {p.account for p in PEOPLE if v and str(p.attributes()[column]) == v}
+    # A NULL matches no value: not even "None", the text str() would make of it.
+    values = {p.account: p.attributes()[column] for p in PEOPLE}
+    return {a for a, value in values.items() if v and value is not None and str(value) == v}
 
 
 def check(mim: MimSyncConnector, query: Query) -> None:
