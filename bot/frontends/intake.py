@@ -12,17 +12,25 @@ write is outstanding the store is taken as slow, and commands go the in-memory w
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from bot.errors import AuditUnavailable
-from bot.frontends.answering import Answering, ListenerPool
+from bot.frontends.answering import (
+    ACKS_FIRST_AT_MOST,
+    BURST,
+    BURST_WITHIN,
+    Answering,
+    ListenerPool,
+)
 from bot.frontends.inbox import EntryKind, Inbox, New
 
 __all__ = ["Intake", "favour_acks"]
@@ -56,6 +64,7 @@ class Intake:
         self.answer_here = answer_here
         self.budget = budget
         self._writer = Writer(inbox)
+        self.burst = Burst()
         self._late = 0  # writes past the budget and not yet finished
         self._lock = threading.Lock()
 
@@ -82,6 +91,7 @@ class Intake:
         self._writer.close()
 
     def _take(self, body: dict[str, Any], in_memory: HandOver, new: New) -> HandOver:
+        self.burst.ack()
         with self._lock:
             slow = self._late > 0
         if slow:
@@ -103,7 +113,13 @@ class Intake:
             return lambda: None
         if not self.answer_here:
             return lambda: None  # the worker takes it
-        return lambda: self.pool.later(self.answering.claimed, entry_id)
+        return lambda: self.pool.later(self._answer_after_burst, entry_id)
+
+    def _answer_after_burst(self, entry_id: str) -> None:
+        """Acks first: this process's threads answer once a burst of acks is over (or
+        has gone on for ACKS_FIRST_AT_MOST), as the other processes' pollers do."""
+        self.burst.wait_out()
+        self.answering.claimed(entry_id)
 
     def _settle(self, write: Future[str | None], body: dict[str, Any]) -> None:
         try:
@@ -170,3 +186,27 @@ class Writer:
             return
         for (_, done), entry_id in zip(group, ids, strict=True):
             done.set_result(entry_id)
+
+
+class Burst:
+    """This process's acks, as the inbox's `arriving` sees everyone's: a burst is BURST
+    or more within BURST_WITHIN."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._acks: collections.deque[float] = collections.deque(maxlen=BURST)
+        self._lock = threading.Lock()
+
+    def ack(self) -> None:
+        with self._lock:
+            self._acks.append(self.clock())
+
+    def under_way(self) -> bool:
+        with self._lock:
+            full = len(self._acks) == BURST
+            return full and self.clock() - self._acks[0] < BURST_WITHIN.total_seconds()
+
+    def wait_out(self) -> None:
+        deadline = self.clock() + ACKS_FIRST_AT_MOST.total_seconds()
+        while self.under_way() and self.clock() < deadline:
+            time.sleep(0.02)

@@ -210,3 +210,20 @@ def test_a_click_without_a_response_url_is_answered_by_dm(answering):
     (dm,) = stub.wait_for("chat.postMessage")
     assert "Person 1" in str(dm.body["blocks"])
     assert box.pending() == 0
+
+
+def test_this_process_answers_after_its_own_burst_of_acks():
+    from bot.frontends.intake import Burst
+
+    now = [0.0]
+    burst = Burst(clock=lambda: now[0])
+    for _ in range(9):
+        now[0] += 0.05
+        burst.ack()
+    assert not burst.under_way()  # nine in 450 ms: a trickle
+    for _ in range(10):
+        now[0] += 0.01
+        burst.ack()
+    assert burst.under_way()  # ten in 100 ms
+    now[0] += 0.25
+    assert not burst.under_way()  # over
