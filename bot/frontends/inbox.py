@@ -75,11 +75,17 @@ class Entry:
 UNAVAILABLE = "The audit store is unavailable, so nothing was done. Try again shortly."
 
 
-_INSERT_TRIGGER = "INSERT INTO handled_triggers (trigger_id, at) VALUES ({m}, {m})"
+_INSERT_TRIGGER = "INSERT INTO handled_triggers (trigger_id, at) VALUES "
 _INSERT_ENTRY = (
     "INSERT INTO inbox (id, kind, user_id, text, target, response_url, received_at, attempts)"
-    " VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, 0)"
+    " VALUES "
 )
+
+
+def _rows(insert: str, mark: str, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    """A multi-row INSERT: one placeholder per value (the values are bound, never text)."""
+    one = "(" + ", ".join([mark] * len(rows[0])) + ")"
+    return insert + ", ".join([one] * len(rows)), [v for row in rows for v in row]
 
 
 class Inbox:
@@ -132,7 +138,7 @@ class Inbox:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         triggers = [(n.trigger_id[:128], now) for n in new if n.trigger_id]
         entries = [
-            (entry_id, n.kind.value, n.user_id[:32], n.text, n.target, n.response_url, now)
+            (entry_id, n.kind.value, n.user_id[:32], n.text, n.target, n.response_url, now, 0)
             for entry_id, n in zip(ids, new, strict=True)
         ]
         conn = self.engine.raw_connection()
@@ -142,9 +148,10 @@ class Inbox:
         try:
             with pipeline() if pipeline else contextlib.nullcontext():
                 cursor = conn.cursor()
+                # One statement a table, all rows in it: one parse and one plan a group.
                 if triggers:
-                    cursor.executemany(_INSERT_TRIGGER.format(m=mark), triggers)
-                cursor.executemany(_INSERT_ENTRY.format(m=mark), entries)
+                    cursor.execute(*_rows(_INSERT_TRIGGER, mark, triggers))
+                cursor.execute(*_rows(_INSERT_ENTRY, mark, entries))
                 conn.commit()
         except BaseException:
             conn.rollback()
