@@ -118,6 +118,8 @@ class Inbox:
         """Several acks' entries in one transaction (one commit, one flush to disk), in
         order; None for each seen before. If one was seen before the others are
         written one by one, so a replay never costs another command its entry."""
+        if not new:
+            return []
         dbapi = self.engine.dialect.dbapi
         try:
             return self._insert(new)
