@@ -32,6 +32,7 @@ from bot.frontends.answering import (
     ListenerPool,
 )
 from bot.frontends.inbox import EntryKind, Inbox, New
+from bot.logs import log_failure
 
 __all__ = ["Intake", "favour_acks"]
 
@@ -105,6 +106,9 @@ class Intake:
         except AuditUnavailable as exc:
             problem = exc  # `exc` is unbound once the except block ends
             return lambda: self.pool.later(self.answering.refuse, body, problem)
+        except Exception as exc:  # noqa: BLE001 - a fault of ours: answer as before the inbox
+            log_failure(log, "the inbox could not take a command", exc)
+            return lambda: self.pool.later(in_memory)
         return self._answer(entry_id)
 
     def _answer(self, entry_id: str | None) -> HandOver:

@@ -369,3 +369,15 @@ def test_stopping_finishes_every_command_already_acked(tmp_path, stub):
     bot.services.close()  # what `serve` does on SIGTERM: Slack will not resend these
     for i in range(12):
         assert f"Person {i}" in str(bot.answers(f"s{i}", timeout=1))
+
+
+def test_a_fault_in_the_inbox_write_still_gets_the_command_answered(bot, monkeypatch):
+    from bot.frontends.inbox import Inbox
+
+    def broken(self, new):
+        raise RuntimeError("a bug of ours, not the store")
+
+    monkeypatch.setattr(Inbox, "put_many", broken)
+    status, _, seconds = bot.command("find user p3", "fault")
+    assert (status, seconds < 3.0) == (200, True)
+    assert "Person 3" in str(bot.answers("fault", timeout=10))  # answered from memory
