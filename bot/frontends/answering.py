@@ -159,16 +159,16 @@ class Answering:
 
     def _apologise(self, entry: Entry) -> None:
         at = entry.received_at.strftime("%H:%M UTC")
+        what = "/mim command" if entry.verb == "command" else f"/mim {entry.verb} command"
         self.services.audit.record(
             actor=entry.user_id, roles=[], action="command_unanswered",
             outcome=AuditOutcome.FAILED, detail={"verb": entry.verb, "attempts": entry.attempts},
         )  # fmt: skip
         log.warning("a %s command acked at %s was not answered in time", entry.verb, at)
-        self._tell(
-            entry.user_id,
+        self._responder(None, entry.user_id)(  # by DM, and a refused DM is only logged
             render.error(
-                f"Your /mim {entry.verb} command of {at} could not be answered in time, "
-                "so nothing was done. Please run it again."
+                f"Your {what} of {at} could not be answered in time, so nothing was done. "
+                "Please run it again."
             ),
         )
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.commands.table import Verb
 from bot.errors import AuditUnavailable
 from bot.workflow.schema import inbox
 from bot.workflow.store.base import utc
@@ -68,8 +69,12 @@ class Entry:
 
     @property
     def verb(self) -> str:
-        """The command's first word: all a log line or an apology may name."""
-        return "reject" if self.kind is EntryKind.REJECT else (self.text.split() or ["help"])[0]
+        """The command's verb, if it is one: all a log line or an apology may name (a
+        first word that is no verb may be a name)."""
+        if self.kind is EntryKind.REJECT:
+            return Verb.REJECT.value
+        first = (self.text.split() or [""])[0].lower()
+        return first if first in {v.value for v in Verb} else "command"
 
 
 UNAVAILABLE = "The audit store is unavailable, so nothing was done. Try again shortly."

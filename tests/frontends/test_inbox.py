@@ -227,3 +227,16 @@ def test_this_process_answers_after_its_own_burst_of_acks():
     assert burst.under_way()  # ten in 100 ms
     now[0] += 0.25
     assert not burst.under_way()  # over
+
+
+def test_only_a_verb_is_ever_named_for_an_entry():
+    from datetime import UTC, datetime
+
+    def entry(text: str, kind: EntryKind = EntryKind.COMMAND):
+        from bot.frontends.inbox import Entry
+
+        return Entry("e", kind, "U1", text, None, None, datetime.now(UTC), 1)
+
+    assert entry("find user sobrien").verb == "find"
+    assert entry("Sobrien O'Brien").verb == "command"  # a first word that may be a name
+    assert entry("note", EntryKind.REJECT).verb == "reject"
