@@ -4,8 +4,9 @@ Waitress reads each request (headers and body) in its event loop before a worker
 thread sees it, so slow or stalled uploads hold sockets, not threads, and are
 closed after `read_timeout_seconds`; a body over `max_body_bytes` gets 413 and a
 malformed request 400 before Bolt is involved. The worker threads only run Bolt's
-ack path, which does no IO (bot/frontends/slack_app.py), so commands are acked
-while connectors or the audit store are slow.
+ack path, whose one IO is the inbox write, bounded by its budget
+(bot/frontends/intake.py), so commands are acked while connectors or the audit store
+are slow.
 
     POST <path>   Slack (signed requests) → Bolt
     GET /healthz  200 while the process serves
