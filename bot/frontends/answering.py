@@ -9,10 +9,12 @@ listeners (they deep-copy the whole request for each one, ten times the cost of 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,6 +64,11 @@ class Answering:
     # path; the inbox drops them at the ack.
     once: Once = field(init=False)
 
+    # The entries being answered here, their leases renewed while they are.
+    _held: dict[str, Entry] = field(init=False, default_factory=dict)
+    _held_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _keeper: threading.Thread | None = field(init=False, default=None)
+
     def __post_init__(self) -> None:
         self.once = Once(self.services.engine)
 
@@ -83,14 +90,45 @@ class Answering:
         logged, not retried (the command has run, and is audited)."""
         assert self.inbox is not None
         late = self.clock() - entry.received_at > RESPONSE_URL_LIFETIME - ANSWER_TIME
-        if entry.attempts > MAX_ATTEMPTS or (late and entry.kind is EntryKind.COMMAND):
-            self._apologise(entry)
-        elif entry.kind is EntryKind.REJECT:
-            self._reject(entry.user_id, entry.target or "", entry.text)
-        else:
-            respond = self._responder(entry.response_url, entry.user_id)
-            run_command(entry.text, user_id=entry.user_id, services=self.services, respond=respond)
-        self.inbox.done(entry.id)
+        with self._kept(entry):
+            if entry.attempts > MAX_ATTEMPTS or (late and entry.kind is EntryKind.COMMAND):
+                self._apologise(entry)
+            elif entry.kind is EntryKind.REJECT:
+                self._reject(entry.user_id, entry.target or "", entry.text)
+            else:
+                respond = self._responder(entry.response_url, entry.user_id)
+                run_command(
+                    entry.text, user_id=entry.user_id, services=self.services, respond=respond
+                )
+            self.inbox.done(entry.id)
+
+    @contextlib.contextmanager
+    def _kept(self, entry: Entry) -> Iterator[None]:
+        """While an entry is answered its lease is renewed (a third of it at a time), so a
+        command that runs longer than the lease is not taken over and run twice."""
+        with self._held_lock:
+            self._held[entry.id] = entry
+            if self._keeper is None:
+                self._keeper = threading.Thread(target=self._keep, name="inbox-leases", daemon=True)
+                self._keeper.start()
+        try:
+            yield
+        finally:
+            with self._held_lock:
+                self._held.pop(entry.id, None)
+
+    def _keep(self) -> None:
+        assert self.inbox is not None
+        every = self.inbox.lease.total_seconds() / 3
+        while True:
+            time.sleep(every)
+            with self._held_lock:
+                held = list(self._held.values())
+            for entry in held:
+                try:
+                    self.inbox.renew(entry)
+                except Exception as exc:  # noqa: BLE001 - the store may be down: next time
+                    log_failure(log, "could not renew an inbox lease", exc)
 
     def slash(self, body: dict[str, Any], text: str, user: str) -> None:
         """A command or a button answered from memory: `help` (it reads and changes

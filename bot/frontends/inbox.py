@@ -66,6 +66,7 @@ class Entry:
     response_url: str | None
     received_at: datetime
     attempts: int  # claims so far, this one included
+    holder: str | None = None  # whose lease it is: only that claim may renew it
 
     @property
     def verb(self) -> str:
@@ -171,11 +172,12 @@ class Inbox:
         """The entry, leased to `owner`; None when another holds it or it was answered."""
         now = self.clock()
         c = inbox.c
+        token = _token(owner)
         with self.engine.begin() as conn:
             won = conn.execute(
                 sa.update(inbox)
                 .where(c.id == entry_id, sa.or_(c.lease_until.is_(None), c.lease_until < now))
-                .values(lease_owner=owner, lease_until=now + self.lease, attempts=c.attempts + 1)
+                .values(lease_owner=token, lease_until=now + self.lease, attempts=c.attempts + 1)
             ).rowcount == 1  # fmt: skip
             row = conn.execute(sa.select(inbox).where(c.id == entry_id)).one() if won else None
         return _entry(row) if row is not None else None
@@ -193,7 +195,7 @@ class Inbox:
             c.lease_until < now,
             sa.and_(c.lease_until.is_(None), c.received_at <= now - unclaimed),
         )
-        token = f"{owner[:60]}:{uuid.uuid4().hex[:12]}"
+        token = _token(owner)
         # The update comes first, so SQLite takes its write lock at once (a read that
         # turned into a write would fail, not wait, when another wrote meanwhile).
         owed = (
@@ -211,6 +213,17 @@ class Inbox:
             )
             rows = conn.execute(sa.select(inbox).where(c.lease_owner == token)).all()
         return sorted((_entry(r) for r in rows), key=lambda e: e.received_at)
+
+    def renew(self, entry: Entry) -> bool:
+        """Extend the lease of an entry still being answered; False when the lease is no
+        longer this claim's (it ran out and another took the entry, or it was answered)."""
+        c = inbox.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(inbox)
+                .where(c.id == entry.id, c.lease_owner == entry.holder)
+                .values(lease_until=self.clock() + self.lease)
+            ).rowcount == 1  # fmt: skip
 
     def arriving(self, *, burst: int, within: timedelta, at_most: timedelta) -> bool:
         """Whether a burst of acks is under way: `burst` entries or more arrived within
@@ -237,11 +250,17 @@ class Inbox:
             return int(conn.execute(sa.select(sa.func.count()).select_from(inbox)).scalar_one())
 
 
+def _token(owner: str) -> str:
+    """One claim's mark: the process, and which of its claims (a lease it lost and took
+    again is a new claim)."""
+    return f"{owner[:60]}:{uuid.uuid4().hex[:12]}"
+
+
 def _entry(row: Any) -> Entry:
     received = utc(row.received_at)
     assert received is not None  # NOT NULL
     return Entry(
         id=row.id, kind=EntryKind(row.kind), user_id=row.user_id, text=row.text,
         target=row.target, response_url=row.response_url, received_at=received,
-        attempts=row.attempts,
+        attempts=row.attempts, holder=row.lease_owner,
     )  # fmt: skip

@@ -23,6 +23,7 @@ from connectors.base import IdKind
 from connectors.memory import MemoryConnector, Person
 from tests.support.clock import Clock
 from tests.support.slack_stub import MockSlack
+from tests.support.waiting import wait_until
 
 
 def command(i: int, trigger: str | None = None) -> New:
@@ -240,3 +241,32 @@ def test_only_a_verb_is_ever_named_for_an_entry():
     assert entry("find user sobrien").verb == "find"
     assert entry("Sobrien O'Brien").verb == "command"  # a first word that may be a name
     assert entry("note", EntryKind.REJECT).verb == "reject"
+
+
+def test_a_command_longer_than_its_lease_keeps_it_and_is_answered_once(answering):
+    import time as clock
+
+    answering, stub = answering
+    box = Inbox(answering.services.engine, lease=timedelta(seconds=1))  # the real clock
+    slow = Answering(answering.services, answering.client, inbox=box)
+    (directory,) = answering.services.connectors
+    search = directory.search
+
+    def three_seconds(query, *, timeout):
+        clock.sleep(3)
+        return search(query, timeout=timeout)
+
+    directory.search = three_seconds  # type: ignore[method-assign]
+    (entry_id,) = box.put_many(
+        [New(EntryKind.COMMAND, "UVIEW", "find user p1", stub.response_url("long"), None)]
+    )
+    worker = threading.Thread(target=slow.claimed, args=(entry_id,))
+    worker.start()
+    wait_until(lambda: rows(box.engine)[0].lease_owner, what="the worker's claim")
+    stolen = []
+    while worker.is_alive():  # another process looking for lapsed leases all along
+        stolen += box.take_owed("thief", limit=5, unclaimed=timedelta(0))
+        clock.sleep(0.1)
+    worker.join()
+    assert stolen == []  # the lease was renewed while the command ran
+    assert len(stub.calls("/response_url/long")) == 1 and box.pending() == 0
