@@ -79,7 +79,8 @@ class InboxConfig(_Model):
     # False: `serve` only acks, and the `worker` answers (serve still takes over what no
     # worker claimed within `unclaimed_seconds`).
     answer_in_serve: bool = True
-    lease_seconds: float = Field(default=300, ge=1, le=1500)  # longer than any command runs
+    # Renewed while a command is answered: a dead answerer's is taken over after this.
+    lease_seconds: float = Field(default=60, ge=1, le=1500)
     unclaimed_seconds: float = Field(default=5, ge=0, le=600)  # acked, not claimed: take over
     # How often the worker looks for entries to answer (serve: at most once a second).
     poll_seconds: float = Field(default=0.2, gt=0, le=60)
