@@ -158,6 +158,10 @@ def test_a_large_batch_runs_within_the_limit_and_tells_slack_once_a_few_seconds(
         directory.peak = 0  # the sweep's own searches ran one at a time; from here, the batch
         services.batches.approve(batch.id, actor=APPROVER)
         wait_until(lambda: done(services, batch.id), what="the batch to end")
+        # The end is stored first, then told: the last redraw and the file's deletion follow.
+        wait_until(lambda: slack.calls("files.delete"), what="the file's deletion")
+        wait_until(lambda: "60 erased, 0 failed" in str(slack.calls("chat.update")[-1].body),
+                   what="the last summary")  # fmt: skip
         statuses = services.requests.batch_statuses(batch.id)
         assert statuses == {Status.COMPLETED: 60} and not directory.people
         assert 2 <= directory.peak <= 3  # in parallel, never past the limit
