@@ -157,10 +157,8 @@ class Answering:
 
     def refuse(self, body: dict[str, Any], problem: AuditUnavailable) -> None:
         """The inbox could not take a command: say so, nothing was done."""
-        if body.get("response_url"):
-            _ephemeral(Respond(response_url=body["response_url"]))(render.error(problem))
-        elif user := body.get("user", {}).get("id"):
-            self._tell(user, render.error(problem))
+        user = body.get("user_id") or body.get("user", {}).get("id", "")
+        self._responder(body.get("response_url"), user)(render.error(problem))
 
     def reject_modal(self, trigger_id: str | None, request_id: str, view: dict[str, Any]) -> None:
         self.client.views_open(trigger_id=trigger_id, view=view)
@@ -271,10 +269,13 @@ class InboxPoller:
         self._thread.join(timeout=10)
 
     def tick(self) -> int:
-        if self.inbox.arriving(burst=BURST, within=BURST_WITHIN, at_most=ACKS_FIRST_AT_MOST):
+        idle = self.pool.idle()  # no thread free: no query at all
+        if not idle or self.inbox.arriving(
+            burst=BURST, within=BURST_WITHIN, at_most=ACKS_FIRST_AT_MOST
+        ):
             return 0
         owner = self.answering.owner
-        entries = self.inbox.take_owed(owner, limit=self.pool.idle(), unclaimed=self.unclaimed)
+        entries = self.inbox.take_owed(owner, limit=idle, unclaimed=self.unclaimed)
         for entry in entries:
             self.pool.later(self.answering.answer, entry)
         return len(entries)

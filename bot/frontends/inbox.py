@@ -106,20 +106,6 @@ class Inbox:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.lease = lease
 
-    def put(
-        self,
-        *,
-        kind: EntryKind,
-        user_id: str,
-        text: str,
-        response_url: str | None,
-        trigger_id: str | None,
-        target: str | None = None,
-    ) -> str | None:
-        """The new entry's id; None for a request seen before (a replay, a double
-        delivery). AuditUnavailable when the store cannot take it."""
-        return self.put_many([New(kind, user_id, text, response_url, trigger_id, target)])[0]
-
     def put_many(self, new: Sequence[New]) -> list[str | None]:
         """Several acks' entries in one transaction (one commit, one flush to disk), in
         order; None for each seen before. If one was seen before the others are
